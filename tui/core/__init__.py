@@ -1,0 +1,1 @@
+"""Pure domain model and planner: imports neither docker nor textual."""

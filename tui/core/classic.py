@@ -1,0 +1,424 @@
+"""How the classic (graphdriver) image store answers ``DELETE /images/{name}`` and image prune.
+
+:class:`ClassicStore` is a mutable copy of a :class:`~tui.core.model.Snapshot` that replays the
+engine's decision tree (moby ``daemon/images/image_delete.go`` and ``image_prune.go``, Docker Engine
+20.10 to 28 with the graphdriver store): reference lookup, tag-versus-ID removal, hard and soft
+conflicts, force, the quiet delete after the last untag, parent pruning, and layer release by
+reference count. The planner runs removals on it to predict every response line exactly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from tui.core.filters import PruneFilters
+from tui.core.model import Container, Snapshot, short_id
+from tui.core.reference import (
+    Reference,
+    ReferenceError,
+    parse_any_reference,
+    parse_normalized_named,
+    tag_name_only,
+)
+
+
+@dataclass(frozen=True)
+class Record:
+    """One line of the engine's delete response: ``Untagged: ref`` or ``Deleted: id``."""
+
+    kind: str  # "Untagged" | "Deleted"
+    value: str
+
+    def __str__(self) -> str:
+        return f"{self.kind}: {self.value}"
+
+
+class EngineError(Exception):
+    """What the engine would answer instead of deleting (status code and message)."""
+
+    def __init__(self, status: int, message: str, *, reason: str, image_id: str = "",
+                 containers: tuple[Container, ...] = ()) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.reason = reason
+        self.image_id = image_id
+        self.containers = containers
+
+
+@dataclass(frozen=True)
+class DeleteCall:
+    """One engine call the planner will make, with the records it predicts."""
+
+    target: str
+    image_id: str
+    force: bool
+    records: tuple[Record, ...]
+    parent_prune: bool = False  # an explicit delete of a parent the engine would prune
+
+
+class _Conflict(Exception):
+    def __init__(self, image_id: str, hard: bool, used: bool, message: str, reason: str,
+                 containers: tuple[Container, ...] = ()) -> None:
+        super().__init__(message)
+        self.image_id, self.hard, self.used = image_id, hard, used
+        self.message, self.reason, self.containers = message, reason, containers
+
+    def to_error(self) -> EngineError:
+        force = "cannot be forced" if self.hard else "must be forced"
+        text = f"conflict: unable to delete {short_id(self.image_id)} ({force}) - {self.message}"
+        return EngineError(409, text, reason=self.reason, image_id=self.image_id,
+                           containers=self.containers)
+
+
+_CHILD, _RUNNING, _REFERENCE, _STOPPED = 1, 2, 4, 8
+_HARD = _CHILD | _RUNNING
+_SOFT = _REFERENCE | _STOPPED
+
+
+def _parse_ref(text: str) -> Reference | None:
+    try:
+        return parse_normalized_named(text)
+    except ReferenceError:
+        return None
+
+
+class ClassicStore:
+    """A mutable model of one classic image store, seeded from a snapshot."""
+
+    def __init__(self, snapshot: Snapshot) -> None:
+        self.snapshot = snapshot
+        self.images: dict[str, str] = {i.id: i.parent_id for i in snapshot.images.values()}
+        self.chains: dict[str, tuple[str, ...]] = {
+            i.id: i.chain_ids for i in snapshot.images.values()
+        }
+        self.refs: dict[str, str] = {}  # normalized ref string -> image id
+        self.ref_objs: dict[str, Reference] = {}
+        for image in snapshot.images.values():
+            for text in image.refs:
+                ref = _parse_ref(text)
+                if ref is None:
+                    continue
+                if ref.tag is None and ref.digest is None:
+                    ref = tag_name_only(ref)
+                self.refs[ref.string()] = image.id
+                self.ref_objs[ref.string()] = ref
+        self.containers: dict[str, Container] = {c.id: c for c in snapshot.containers}
+        self.layer_refs: dict[str, int] = {}
+        for image_id in self.images:
+            self._hold(self.chains[image_id])
+        for container in snapshot.containers:
+            self._hold(self.chains.get(container.image_id, ()))
+        self.calls: list[DeleteCall] = []
+
+    def clone(self) -> ClassicStore:
+        """An independent copy (for trial runs)."""
+        other = ClassicStore.__new__(ClassicStore)
+        other.snapshot = self.snapshot
+        other.images = dict(self.images)
+        other.chains = self.chains
+        other.refs = dict(self.refs)
+        other.ref_objs = self.ref_objs
+        other.containers = dict(self.containers)
+        other.layer_refs = dict(self.layer_refs)
+        other.calls = list(self.calls)
+        return other
+
+    # -- layer reference counting ------------------------------------------------------------
+    def _hold(self, chains: Iterable[str]) -> None:
+        for chain in chains:
+            self.layer_refs[chain] = self.layer_refs.get(chain, 0) + 1
+
+    def _release(self, chains: tuple[str, ...]) -> list[str]:
+        freed: list[str] = []
+        for chain in reversed(chains):
+            self.layer_refs[chain] -= 1
+            if self.layer_refs[chain] == 0:
+                freed.append(chain)
+        return freed
+
+    # -- store queries -----------------------------------------------------------------------
+    def references(self, image_id: str) -> list[Reference]:
+        """The image's references sorted like the engine's ``lexicalRefs`` (by full string)."""
+        keys = sorted(k for k, v in self.refs.items() if v == image_id)
+        return [self.ref_objs[k] for k in keys]
+
+    def children(self, image_id: str) -> list[str]:
+        return sorted(i for i, parent in self.images.items() if parent == image_id)
+
+    def containers_using(self, image_id: str) -> list[Container]:
+        return sorted((c for c in self.containers.values() if c.image_id == image_id),
+                      key=lambda c: c.id)
+
+    def is_dangling(self, image_id: str) -> bool:
+        return not self.references(image_id) and not self.children(image_id)
+
+    def resolve(self, ref_or_id: str) -> str:
+        """``GetImage``: tag or digest first, then an ID prefix. Raises :class:`EngineError`."""
+        try:
+            parsed = parse_any_reference(ref_or_id)
+        except ReferenceError as exc:
+            raise EngineError(400, str(exc), reason="invalid reference") from exc
+        if isinstance(parsed, str):  # a full digest: an image ID
+            if parsed in self.images:
+                return parsed
+            raise EngineError(404, f"No such image: {parsed}", reason="unknown reference")
+        if parsed.digest is not None:
+            key = Reference(parsed.name, None, parsed.digest).string()
+        else:
+            key = tag_name_only(parsed).string()
+        if key in self.refs:
+            return self.refs[key]
+        found = self._search_id(ref_or_id)
+        if found is not None:
+            return found
+        shown = tag_name_only(parsed).familiar() if parsed.digest is None else parsed.familiar()
+        reason = "ambiguous reference" if self._id_prefix_matches(ref_or_id) > 1 else (
+            "unknown reference")
+        raise EngineError(404, f"No such image: {shown}", reason=reason)
+
+    def _id_prefix_matches(self, term: str) -> int:
+        if ":" in term:
+            alg, _, hex_part = term.partition(":")
+        else:
+            alg, hex_part = "", term
+        if alg not in ("", "sha256"):
+            return 0
+        return sum(1 for i in self.images if i.split(":", 1)[1].startswith(hex_part))
+
+    def _search_id(self, term: str) -> str | None:
+        if self._id_prefix_matches(term) != 1:
+            return None
+        hex_part = term.split(":", 1)[1] if ":" in term else term
+        return next(i for i in self.images if i.split(":", 1)[1].startswith(hex_part))
+
+    # -- conflicts -----------------------------------------------------------------------------
+    def _conflict(self, image_id: str, mask: int) -> _Conflict | None:
+        if mask & _CHILD and self.children(image_id):
+            return _Conflict(image_id, True, False, "image has dependent child images",
+                             "dependent child images")
+        users = self.containers_using(image_id)
+        running = tuple(c for c in users if c.running)
+        stopped = tuple(c for c in users if not c.running)
+        if mask & _RUNNING and running:
+            return _Conflict(image_id, True, True,
+                             f"image is being used by running container {running[0].short_id}",
+                             "running container", running)
+        if mask & _REFERENCE and self.references(image_id):
+            return _Conflict(image_id, False, False, "image is referenced in multiple repositories",
+                             "referenced in multiple repositories")
+        if mask & _STOPPED and stopped:
+            return _Conflict(image_id, False, True,
+                             f"image is being used by stopped container {stopped[0].short_id}",
+                             "stopped container", stopped)
+        return None
+
+    # -- the delete decision tree ------------------------------------------------------------
+    def delete(self, ref_or_id: str, *, force: bool = False, prune: bool = True,
+               explicit_parents: bool = True) -> list[Record]:
+        """Replay ``DELETE /images/{ref_or_id}?force=&noprune=``; return its records.
+
+        With ``explicit_parents`` each parent the engine would prune is recorded as its own
+        :class:`DeleteCall` (how the executor runs it), else it stays in this call's records.
+        Raises :class:`EngineError` where the engine answers an error (nothing changes then).
+        """
+        image_id = self.resolve(ref_or_id)
+        records: list[Record] = []
+        repo_refs = self.references(image_id)
+        removed_repository_ref = False
+        if not _is_image_id_prefix(image_id, ref_or_id):
+            named = parse_normalized_named(ref_or_id)
+            if not force and _is_single_reference(repo_refs):
+                users = self.containers_using(image_id)
+                if users:
+                    raise EngineError(
+                        409,
+                        f'conflict: unable to remove repository reference "{ref_or_id}" '
+                        f"(must force) - container {users[0].short_id} is using its referenced "
+                        f"image {short_id(image_id)}",
+                        reason="running container" if any(c.running for c in users)
+                        else "stopped container",
+                        image_id=image_id,
+                        containers=tuple(users),
+                    )
+            removed = self._remove_ref(named)
+            records.append(Record("Untagged", removed.familiar()))
+            repo_refs = self.references(image_id)
+            if removed.digest is None:
+                same_repo_tag = any(r.digest is None and r.name == removed.name for r in repo_refs)
+                if not same_repo_tag:
+                    remaining: list[Reference] = []
+                    for ref in repo_refs:
+                        if ref.digest is not None and ref.name == removed.name:
+                            del self.refs[ref.string()]
+                            records.append(Record("Untagged", ref.familiar()))
+                        else:
+                            remaining.append(ref)
+                    repo_refs = remaining
+            if repo_refs:
+                self._log_call(ref_or_id, image_id, force, records)
+                return records
+            removed_repository_ref = True
+        elif _is_single_reference(repo_refs):
+            mask = _HARD if force else _HARD | (_SOFT & ~_REFERENCE)
+            conflict = self._conflict(image_id, mask)
+            if conflict is not None:
+                raise conflict.to_error()
+            for ref in repo_refs:
+                del self.refs[ref.string()]
+                records.append(Record("Untagged", ref.familiar()))
+        parents: list[DeleteCall] = []
+        try:
+            self._delete_helper(image_id, records, force, prune, removed_repository_ref,
+                                parents if explicit_parents else None)
+        except _Conflict as conflict:
+            raise conflict.to_error() from None
+        self._log_call(ref_or_id, image_id, force, records)
+        self.calls.extend(parents)
+        return records + [r for p in parents for r in p.records]
+
+    def _log_call(self, target: str, image_id: str, force: bool, records: list[Record]) -> None:
+        self.calls.append(DeleteCall(target, image_id, force, tuple(records)))
+
+    def _remove_ref(self, named: Reference) -> Reference:
+        ref = tag_name_only(named) if named.digest is None else named
+        key = ref.string()
+        if key not in self.refs:
+            raise EngineError(404, f"No such image: {ref.familiar()}", reason="unknown reference")
+        del self.refs[key]
+        return ref
+
+    def _delete_helper(self, image_id: str, records: list[Record], force: bool, prune: bool,
+                       quiet: bool, parent_calls: list[DeleteCall] | None) -> None:
+        mask = _HARD if force else _HARD | _SOFT
+        conflict = self._conflict(image_id, mask)
+        if conflict is not None:
+            if quiet and (not self.is_dangling(image_id) or conflict.used):
+                return
+            raise conflict
+        parent = self.images.get(image_id, "")
+        for ref in self.references(image_id):
+            del self.refs[ref.string()]
+            records.append(Record("Untagged", ref.familiar()))
+        del self.images[image_id]
+        records.append(Record("Deleted", image_id))
+        records.extend(Record("Deleted", c) for c in self._release(self.chains[image_id]))
+        if not prune or not parent or parent not in self.images:
+            return
+        if parent_calls is None:
+            self._delete_helper(parent, records, False, True, True, None)
+            return
+        parent_records: list[Record] = []
+        self._delete_helper(parent, parent_records, False, True, True, None)
+        if parent_records:
+            # Split the parent's own lines from its parents' (each becomes one explicit call).
+            self._split_parent_calls(parent_records, parent_calls)
+
+    def _split_parent_calls(self, records: list[Record], out: list[DeleteCall]) -> None:
+        current: list[Record] = []
+        current_id = ""
+        for record in records:
+            is_image = record.kind == "Deleted" and record.value in self.snapshot.images
+            if is_image and current_id:
+                out.append(DeleteCall(current_id, current_id, False, tuple(current), True))
+                current = []
+            if is_image:
+                current_id = record.value
+            current.append(record)
+        if current_id:
+            out.append(DeleteCall(current_id, current_id, False, tuple(current), True))
+
+    def remove_container(self, container_id: str) -> list[str]:
+        """``DELETE /containers/{id}``: returns the chains its removal releases."""
+        container = self.containers.pop(container_id)
+        return self._release(self.chains.get(container.image_id, ()))
+
+
+def _is_image_id_prefix(image_id: str, possible_prefix: str) -> bool:
+    if image_id.startswith(possible_prefix):
+        return True
+    _, sep, hex_part = image_id.partition(":")
+    return bool(sep) and hex_part.startswith(possible_prefix)
+
+
+def _is_single_reference(refs: list[Reference]) -> bool:
+    """moby's ``isSingleReference``: at most one tag, and every reference in one repository."""
+    if len(refs) <= 1:
+        return len(refs) == 1
+    single: Reference | None = None
+    names: set[str] = set()
+    for ref in refs:
+        if ref.digest is not None:
+            names.add(ref.name)
+        elif single is None:
+            names.add(ref.name)
+            single = ref
+        else:
+            return False
+    if single is None:
+        single = refs[0]
+    return len(names) == 1 and single.name in names
+
+
+@dataclass(frozen=True)
+class PruneOutcome:
+    """What one prune run did on the model: records, skipped candidates and partial effects."""
+
+    records: tuple[Record, ...]
+    skipped: tuple[EngineError, ...]  # candidates whose delete the engine refused (silently)
+    untagged_only: tuple[str, ...]  # image ids that lost references but stayed
+
+
+def prune(store: ClassicStore, filters: PruneFilters, *, exclude: frozenset[str] = frozenset(),
+          explicit_parents: bool = True) -> PruneOutcome:
+    """Replay ``POST /images/prune`` (classic store) on ``store``.
+
+    Candidates are visited in image-id order (the engine walks a Go map, so its order is random;
+    the final state does not depend on it for the cases the tests cover). ``exclude`` lists image
+    ids the caller will not touch (docker-sweep's safe mode); they are skipped like conflicts.
+    """
+    snapshot = store.snapshot
+    dangling_only = filters.dangling
+    pool = [i for i in sorted(store.images) if not dangling_only or not store.children(i)]
+    candidates: list[str] = []
+    for image_id in pool:
+        if not store.references(image_id) and store.children(image_id):
+            continue  # an intermediate parent
+        image = snapshot.images[image_id]
+        if filters.until is not None and image.created > filters.until.timestamp:
+            continue
+        if not filters.matches_labels(image.labels):
+            continue
+        candidates.append(image_id)
+    records: list[Record] = []
+    skipped: list[EngineError] = []
+    lost: list[str] = []
+    for image_id in candidates:
+        if image_id not in store.images:
+            continue  # already pruned as a parent
+        if image_id in exclude:
+            continue
+        refs = store.references(image_id)
+        targets: list[str]
+        if refs:
+            if dangling_only and any(r.digest is None for r in refs):
+                continue
+            targets = [r.string() for r in refs]
+        else:
+            targets = [image_id.split(":", 1)[1]]
+        lost_ref = False
+        for target in targets:
+            try:
+                out = store.delete(target, force=False, prune=True,
+                                   explicit_parents=explicit_parents)
+            except EngineError as exc:
+                if exc.status == 409:
+                    skipped.append(exc)
+                continue
+            records.extend(out)
+            lost_ref = lost_ref or any(r.kind == "Untagged" for r in out)
+        if lost_ref:
+            lost.append(image_id)
+    untagged_only = tuple(i for i in lost if i in store.images)
+    return PruneOutcome(tuple(records), tuple(skipped), untagged_only)

@@ -1,0 +1,231 @@
+"""Prune filters as the engine accepts them, validated before any engine call.
+
+Accepted keys (``POST /images/prune``): ``dangling``, ``until``, ``label``, ``label!``. ``until`` takes a
+Go duration (``72h``, ``1h30m``), an RFC 3339 date or date-time, or Unix seconds; ``7d`` and ``2w`` are
+not Go durations (the engine rejects them) so they are converted to hours here, since users type them.
+The planner turns ``until`` into one absolute instant and sends that to the engine, so the plan and
+the engine compare against the same time.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta, timezone
+
+ACCEPTED_KEYS = ("dangling", "until", "label", "label!")
+
+_UNITS_NS = {
+    "ns": 1,
+    "us": 1_000,
+    "µs": 1_000,
+    "μs": 1_000,
+    "ms": 1_000_000,
+    "s": 1_000_000_000,
+    "m": 60 * 1_000_000_000,
+    "h": 3600 * 1_000_000_000,
+}
+_EXTRA_UNITS_H = {"d": 24, "w": 24 * 7}
+_DURATION = re.compile(r"^[-+]?((\d+(\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h|d|w))+$")
+_DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h|d|w)")
+_UNIX = re.compile(r"^\d+(\.\d{1,9})?$")
+
+UNTIL_FORMS = (
+    "a duration (e.g. 72h, 90m, 1h30m, or 7d / 2w which are converted to hours), "
+    "an RFC 3339 date or date-time (2024-01-31, 2024-01-31T12:00:00Z), or Unix seconds (1706702400)"
+)
+
+
+class FilterError(ValueError):
+    """A prune filter the engine would reject; the message names the accepted forms."""
+
+
+@dataclass(frozen=True)
+class Until:
+    """An ``until`` filter resolved to an absolute instant."""
+
+    text: str  # what the user typed
+    timestamp: float  # unix seconds: images created strictly after it are kept
+    engine_value: str  # what is sent to the engine ("<sec>.<nanosec>")
+    note: str = ""  # e.g. "7d was converted to 168h"
+
+
+@dataclass(frozen=True)
+class PruneFilters:
+    """Validated prune filters. ``dangling`` True prunes only dangling images (the default)."""
+
+    dangling: bool = True
+    until: Until | None = None
+    labels: tuple[str, ...] = ()
+    not_labels: tuple[str, ...] = ()
+    notes: tuple[str, ...] = field(default=())
+
+    def engine_filters(self) -> dict[str, list[str]]:
+        """The filters for ``POST /images/prune``, with ``until`` as the plan's absolute instant."""
+        out: dict[str, list[str]] = {"dangling": ["true" if self.dangling else "false"]}
+        if self.until is not None:
+            out["until"] = [self.until.engine_value]
+        if self.labels:
+            out["label"] = list(self.labels)
+        if self.not_labels:
+            out["label!"] = list(self.not_labels)
+        return out
+
+    def describe(self) -> str:
+        """Exactly which prune this is, in words (no "all unused" for a dangling-only prune)."""
+        what = "dangling images only" if self.dangling else "all images not used by any container"
+        parts = [what]
+        if self.until is not None:
+            parts.append(f"created before {_fmt_ts(self.until.timestamp)} (until={self.until.text})")
+        parts.extend(f"with label {x}" for x in self.labels)
+        if self.not_labels:
+            parts.append("except those with label " + " and ".join(self.not_labels))
+        return ", ".join(parts)
+
+    def matches_labels(self, labels: Mapping[str, str]) -> bool:
+        """The engine's ``matchLabels``: all ``label`` terms match, and not all ``label!`` terms."""
+        if not _match_kv_list(self.labels, labels):
+            return False
+        return not (self.not_labels and _match_kv_list(self.not_labels, labels))
+
+
+def _fmt_ts(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _match_kv_list(terms: tuple[str, ...], labels: Mapping[str, str]) -> bool:
+    # Go filters.Args.MatchKVList: no terms -> true; terms but no labels -> false; all terms must hold.
+    if not terms:
+        return True
+    if not labels:
+        return False
+    for term in terms:
+        key, eq, value = term.partition("=")
+        if key not in labels:
+            return False
+        if eq and labels[key] != value:
+            return False
+    return True
+
+
+def parse_duration_ns(text: str) -> tuple[int, str]:
+    """A Go duration (plus ``d`` and ``w``) in nanoseconds, and a note when d/w were converted."""
+    body = text.strip()
+    if not _DURATION.match(body):
+        raise FilterError(f"invalid duration {text!r}")
+    sign = -1 if body.startswith("-") else 1
+    total = 0
+    converted = False
+    for number, unit in _DURATION_PART.findall(body):
+        if unit in _EXTRA_UNITS_H:
+            converted = True
+            total += round(float(number) * _EXTRA_UNITS_H[unit] * _UNITS_NS["h"])
+        else:
+            total += round(float(number) * _UNITS_NS[unit])
+    note = ""
+    if converted:
+        hours = total / _UNITS_NS["h"]
+        shown = f"{hours:g}h"
+        note = f"until={text} is not a duration the engine accepts; it was converted to {shown}"
+    return sign * total, note
+
+
+def parse_until(text: str, now: float, local_tz: timezone | None = None) -> Until:
+    """Resolve an ``until`` value like the engine's ``GetTimestamp``, relative to ``now``."""
+    value = text.strip()
+    if not value:
+        raise FilterError(f"invalid value for 'until' filter: empty; expected {UNTIL_FORMS}")
+    if value != "0" and _DURATION.match(value):
+        ns, note = parse_duration_ns(value)
+        ts_ns = round(now * 1e9) - ns
+        ts = ts_ns / 1e9
+        return Until(value, ts, f"{ts_ns // 10**9}.{ts_ns % 10**9:09d}", note)
+    if _UNIX.match(value):
+        return Until(value, float(value), value)
+    tz = local_tz or datetime.now().astimezone().tzinfo or UTC
+    parsed = _parse_datetime(value, tz)
+    if parsed is None:
+        raise FilterError(
+            f"invalid value for 'until' filter: {value!r} is not a time or duration; "
+            f"expected {UNTIL_FORMS}"
+        )
+    ts = parsed.timestamp()
+    sec = int(parsed.replace(microsecond=0).timestamp())
+    return Until(value, ts, f"{sec}.{parsed.microsecond * 1000:09d}")
+
+
+def _parse_datetime(value: str, tz: timezone | object) -> datetime | None:
+    candidate = value.replace("z", "Z")
+    if candidate.endswith("Z"):
+        candidate = candidate[:-1] + "+00:00"
+    formats = ("%Y-%m-%d", "%Y-%m-%dT%H", "%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M:%S.%f")
+    for fmt in formats:
+        for suffix in ("", "%z"):
+            try:
+                parsed = datetime.strptime(candidate, fmt + suffix)
+            except ValueError:
+                continue
+            if parsed.tzinfo is None:
+                assert isinstance(tz, timezone) or hasattr(tz, "utcoffset")
+                parsed = parsed.replace(tzinfo=tz)  # type: ignore[arg-type]
+            return parsed
+    return None
+
+
+def parse_filters(
+    items: Iterable[str],
+    *,
+    all_images: bool = False,
+    now: float,
+    local_tz: timezone | None = None,
+) -> PruneFilters:
+    """Parse ``K=V`` filter strings (as given to ``--filter``) into validated :class:`PruneFilters`.
+
+    ``all_images`` is ``prune --all`` (``dangling=false``). Raises :class:`FilterError` with a message
+    naming the accepted keys and forms.
+    """
+    dangling = not all_images
+    until: Until | None = None
+    labels: list[str] = []
+    not_labels: list[str] = []
+    notes: list[str] = []
+    for raw in items:
+        key, eq, value = raw.partition("=")
+        key = key.strip()
+        if not eq:
+            raise FilterError(
+                f"bad filter {raw!r}: expected KEY=VALUE with KEY one of {', '.join(ACCEPTED_KEYS)}"
+            )
+        if key == "dangling":
+            low = value.strip().lower()
+            if low in ("true", "1"):
+                dangling = True
+            elif low in ("false", "0"):
+                dangling = False
+            else:
+                raise FilterError(f"invalid filter 'dangling={value}': expected true or false")
+        elif key == "until":
+            if until is not None:
+                raise FilterError("more than one until filter specified; give at most one")
+            until = parse_until(value, now, local_tz)
+            if until.note:
+                notes.append(until.note)
+        elif key in ("label", "label!"):
+            if not value or value.startswith("="):
+                raise FilterError(
+                    f"invalid filter '{raw}': expected {key}=KEY or {key}=KEY=VALUE"
+                )
+            (labels if key == "label" else not_labels).append(value)
+        else:
+            raise FilterError(
+                f"invalid filter '{key}': accepted filters are {', '.join(ACCEPTED_KEYS)} "
+                "(e.g. --filter until=72h --filter label=env=dev --filter label!=keep)"
+            )
+    return PruneFilters(dangling, until, tuple(labels), tuple(not_labels), tuple(notes))
+
+
+def until_cutoff(days: float, now: float) -> Until:
+    """An ``until`` that keeps images newer than ``days`` days (used by policies)."""
+    ts = now - timedelta(days=days).total_seconds()
+    return Until(f"{days:g}d", ts, f"{int(ts)}.{round((ts % 1) * 1e9):09d}")

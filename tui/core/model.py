@@ -1,0 +1,266 @@
+"""The store snapshot: images, containers, layers and engine facts, as frozen values.
+
+Everything here is pure: no Docker SDK, no Textual. The engine adapter (``tui.engine``) fills these
+objects from the engine's API; the planner and the UI only read them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from functools import cached_property
+from types import MappingProxyType
+
+#: The diff ID of an empty tar stream (a layer with no files).
+EMPTY_LAYER_DIFF_ID = "sha256:5f70bf18a086007016e948b04aed3b82103a36bea41755b6cddfaf10ace3c6ef"
+
+#: Container states the engine treats as "running" for removal conflicts (``IsRunning()``).
+RUNNING_STATES = frozenset({"running", "paused", "restarting"})
+
+
+def short_id(image_or_container_id: str) -> str:
+    """The 12-hex-digit short form the docker CLI prints (``sha256:`` dropped)."""
+    hex_part = image_or_container_id.split(":", 1)[-1]
+    return hex_part[:12]
+
+
+@dataclass(frozen=True)
+class Layer:
+    """One stored layer, identified by its chain ID (the same diff on another parent is another layer)."""
+
+    chain_id: str
+    diff_id: str
+    size: int  # DiffSize in bytes, as the engine reports it in image history
+
+
+@dataclass(frozen=True)
+class Container:
+    """A container, running or not; it pins its image's whole layer chain."""
+
+    id: str
+    name: str
+    image_id: str
+    image: str = ""  # the reference the container was created from, as the engine reports it
+    state: str = "exited"
+    size_rw: int = -1
+    size_root_fs: int = -1
+
+    @property
+    def running(self) -> bool:
+        """True when the engine counts the container as running (running, paused, restarting)."""
+        return self.state in RUNNING_STATES
+
+    @property
+    def short_id(self) -> str:
+        return short_id(self.id)
+
+
+@dataclass(frozen=True)
+class Image:
+    """One image record of the store.
+
+    ``tags`` and ``digests`` are familiar strings as the engine lists them (``busybox:latest``,
+    ``localhost:5000/app@sha256:...``). ``layers`` is ``None`` while the layer data (inspect and
+    history) has not been read yet.
+    """
+
+    id: str
+    tags: tuple[str, ...] = ()
+    digests: tuple[str, ...] = ()
+    created: float = 0.0  # unix seconds (with fraction once inspected), the config's Created
+    size: int = 0
+    parent_id: str = ""
+    labels: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    layers: tuple[Layer, ...] | None = None
+
+    @property
+    def short_id(self) -> str:
+        return short_id(self.id)
+
+    @property
+    def refs(self) -> tuple[str, ...]:
+        """Every reference (tags then digests)."""
+        return self.tags + self.digests
+
+    @property
+    def chain_ids(self) -> tuple[str, ...]:
+        """Chain IDs base first (empty while layers are unknown)."""
+        return tuple(layer.chain_id for layer in self.layers or ())
+
+    @property
+    def local_only(self) -> bool:
+        """No RepoDigests: built or loaded here, it cannot be pulled back from a registry."""
+        return not self.digests
+
+
+@dataclass(frozen=True)
+class EngineFacts:
+    """What the engine says about itself."""
+
+    host: str = ""
+    version: str = ""
+    api_version: str = ""
+    os: str = "linux"
+    storage_driver: str = ""
+    root_dir: str = ""
+    image_store: str = "classic"  # "classic" (graphdriver) or "containerd"
+    name: str = ""
+    engine_id: str = ""  # /info ID: keys the layer cache
+
+
+@dataclass(frozen=True)
+class VolumeUsage:
+    name: str
+    size: int  # -1 when unknown
+    ref_count: int  # containers using it, -1 when unknown
+
+
+@dataclass(frozen=True)
+class BuildCacheUsage:
+    id: str
+    size: int
+    in_use: bool
+    shared: bool
+
+
+@dataclass(frozen=True)
+class DiskUsage:
+    """What ``GET /system/df`` adds beyond the image list (``None`` fields: not asked or unknown)."""
+
+    layers_size: int = -1
+    volumes: tuple[VolumeUsage, ...] = ()
+    build_cache: tuple[BuildCacheUsage, ...] = ()
+    image_shared_size: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
+    container_sizes: Mapping[str, tuple[int, int]] = field(
+        default_factory=lambda: MappingProxyType({})
+    )  # container id -> (SizeRw, SizeRootFs)
+
+
+class Snapshot:
+    """A consistent read of one engine's image store, with derived indexes.
+
+    Indexes (children, containers per image, layer sharing) are computed once, lazily.
+    """
+
+    def __init__(
+        self,
+        images: Iterable[Image],
+        containers: Iterable[Container] = (),
+        facts: EngineFacts | None = None,
+        disk: DiskUsage | None = None,
+        taken_at: float = 0.0,
+    ) -> None:
+        self.images: Mapping[str, Image] = MappingProxyType({i.id: i for i in images})
+        self.containers: tuple[Container, ...] = tuple(containers)
+        self.facts = facts or EngineFacts()
+        self.disk = disk
+        self.taken_at = taken_at
+
+    # -- derived indexes -------------------------------------------------------------------
+    @cached_property
+    def children(self) -> Mapping[str, tuple[str, ...]]:
+        """Image id -> ids of images whose ParentId is it (classic builder / commit parents)."""
+        out: dict[str, list[str]] = {}
+        for image in self.images.values():
+            if image.parent_id:
+                out.setdefault(image.parent_id, []).append(image.id)
+        return MappingProxyType({k: tuple(sorted(v)) for k, v in out.items()})
+
+    @cached_property
+    def containers_by_image(self) -> Mapping[str, tuple[Container, ...]]:
+        out: dict[str, list[Container]] = {}
+        for container in self.containers:
+            out.setdefault(container.image_id, []).append(container)
+        return MappingProxyType({k: tuple(v) for k, v in out.items()})
+
+    @cached_property
+    def layers(self) -> Mapping[str, Layer]:
+        """Every known layer by chain ID."""
+        out: dict[str, Layer] = {}
+        for image in self.images.values():
+            for layer in image.layers or ():
+                out.setdefault(layer.chain_id, layer)
+        return MappingProxyType(out)
+
+    @cached_property
+    def images_by_chain(self) -> Mapping[str, tuple[str, ...]]:
+        """Chain ID -> ids of the images whose layer stack includes it."""
+        out: dict[str, list[str]] = {}
+        for image in self.images.values():
+            for chain in image.chain_ids:
+                out.setdefault(chain, []).append(image.id)
+        return MappingProxyType({k: tuple(sorted(v)) for k, v in out.items()})
+
+    @property
+    def layers_complete(self) -> bool:
+        """True when every image's layers have been read."""
+        return all(image.layers is not None for image in self.images.values())
+
+    @cached_property
+    def orphan_containers(self) -> tuple[Container, ...]:
+        """Containers whose image record is gone (force-removed); their layers are unknown."""
+        return tuple(c for c in self.containers if c.image_id not in self.images)
+
+    # -- per-image facts -------------------------------------------------------------------
+    def containers_of(self, image_id: str) -> tuple[Container, ...]:
+        return self.containers_by_image.get(image_id, ())
+
+    def is_dangling(self, image_id: str) -> bool:
+        """The engine's definition (classic): no tag and no child image. Digest-only images count."""
+        image = self.images[image_id]
+        return not image.tags and not self.children.get(image_id)
+
+    def is_intermediate(self, image_id: str) -> bool:
+        """No tag or digest, but a parent of another image: hidden unless ``images --all``."""
+        image = self.images[image_id]
+        return not image.refs and bool(self.children.get(image_id))
+
+    def shared_size(self, image_id: str) -> int:
+        """Bytes of this image's layers that at least one other image also uses (-1: unknown).
+
+        Like the engine's ``/system/df`` SharedSize, every image counts, intermediates too.
+        """
+        image = self.images[image_id]
+        if image.layers is None:
+            return -1
+        by_chain = self.images_by_chain
+        return sum(layer.size for layer in image.layers if len(by_chain[layer.chain_id]) > 1)
+
+    def unique_size(self, image_id: str) -> int:
+        """Bytes only this image uses (-1: unknown)."""
+        shared = self.shared_size(image_id)
+        return -1 if shared < 0 else self.images[image_id].size - shared
+
+    def top_images(self) -> list[Image]:
+        """Images ``docker images`` lists without ``--all`` (intermediates hidden)."""
+        return [i for i in self.images.values() if not self.is_intermediate(i.id)]
+
+    def live_chains(self, removed_images: Iterable[str] = ()) -> set[str]:
+        """Every chain kept alive by the images not in ``removed_images`` and by all containers."""
+        removed = set(removed_images)
+        live: set[str] = set()
+        for image in self.images.values():
+            if image.id not in removed:
+                live.update(image.chain_ids)
+        for container in self.containers:
+            used = self.images.get(container.image_id)
+            if used is not None:
+                live.update(used.chain_ids)
+        return live
+
+    def chains_freed(self, removed_images: Iterable[str]) -> list[str]:
+        """Chains that would be released if ``removed_images`` went, each image's top first."""
+        removed = [i for i in removed_images if i in self.images]
+        live = self.live_chains(removed)
+        freed: list[str] = []
+        seen: set[str] = set()
+        for image_id in removed:
+            for chain in reversed(self.images[image_id].chain_ids):
+                if chain not in live and chain not in seen:
+                    seen.add(chain)
+                    freed.append(chain)
+        return freed
+
+    def bytes_of(self, chains: Iterable[str]) -> int:
+        layers = self.layers
+        return sum(layers[c].size for c in chains if c in layers)

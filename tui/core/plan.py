@@ -1,0 +1,313 @@
+"""What a removal or prune will do: the exact plan shown before anything is deleted.
+
+``plan_remove`` and ``plan_prune`` replay the engine's rules (:mod:`tui.core.classic`) on a copy of
+the snapshot and return a :class:`Plan`: the references untagged, the image ids deleted, the layers
+released and their exact bytes, what is blocked and by which containers, and the ordered engine
+calls (:class:`Step`) the executor makes. The TUI and the headless commands use these same plans.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from tui.core.classic import ClassicStore, EngineError, Record, prune
+from tui.core.filters import PruneFilters
+from tui.core.model import Container, Snapshot, short_id
+
+REASON_FIX = {
+    "running container": "stop and remove the running container(s) first; docker-sweep never "
+    "removes running containers, and --force only untags an image a running container uses",
+    "stopped container": "remove the stopped container(s) first: --with-containers (key c in the "
+    "TUI) does that; --force would delete the image record but free no bytes while they exist",
+    "dependent child images": "remove the child images first",
+    "referenced in multiple repositories": "remove it by each tag, or use --force to untag every "
+    "reference and delete it",
+    "unknown reference": "check the name or ID with `docker-sweep images --all`",
+    "ambiguous reference": "give more characters of the image ID",
+    "invalid reference": "give repository[:tag], repository@digest or an image ID (lowercase)",
+    "untag only": "the engine would remove its tags but keep the image (moby #36295); remove the "
+    "containers that use it first",
+}
+
+
+@dataclass(frozen=True)
+class Blocked:
+    """Something the plan will not remove, why, and what would unblock it."""
+
+    ref: str
+    image_id: str
+    reason: str
+    message: str
+    containers: tuple[Container, ...] = ()
+
+    @property
+    def fix(self) -> str:
+        return REASON_FIX.get(self.reason, "")
+
+
+@dataclass(frozen=True)
+class Step:
+    """One engine call, in order, with the response lines the plan predicts for it."""
+
+    action: str  # "remove_container" | "delete_image"
+    target: str
+    image_id: str = ""
+    force: bool = False
+    noprune: bool = True
+    expect: tuple[Record, ...] = ()
+    container: Container | None = None
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The exact effect of a removal or prune, computed before any engine call."""
+
+    kind: str  # "rm" | "prune"
+    description: str
+    steps: tuple[Step, ...] = ()
+    untag: tuple[str, ...] = ()
+    delete: tuple[str, ...] = ()
+    remove_containers: tuple[Container, ...] = ()
+    freed_layers: tuple[str, ...] = ()
+    reclaim_bytes: int = 0
+    blocked: tuple[Blocked, ...] = ()
+    warnings: tuple[str, ...] = ()
+    force: bool = False
+    filters: PruneFilters | None = None
+    layers_known: bool = True
+    pinned: tuple[str, ...] = field(default=())  # deleted images whose layers containers keep
+
+    @property
+    def empty(self) -> bool:
+        """Nothing would change."""
+        return not self.steps
+
+    def to_json(self) -> dict[str, Any]:
+        """The stable ``--json`` form (see README)."""
+        return {
+            "kind": self.kind,
+            "description": self.description,
+            "untag": list(self.untag),
+            "delete": list(self.delete),
+            "remove_containers": [_container_json(c) for c in self.remove_containers],
+            "freed_layers": list(self.freed_layers),
+            "reclaim_bytes": self.reclaim_bytes if self.layers_known else None,
+            "blocked": [
+                {
+                    "ref": b.ref,
+                    "image_id": b.image_id,
+                    "reason": b.reason,
+                    "message": b.message,
+                    "fix": b.fix,
+                    "containers": [_container_json(c) for c in b.containers],
+                }
+                for b in self.blocked
+            ],
+            "warnings": list(self.warnings),
+            "steps": [
+                {
+                    "action": s.action,
+                    "target": s.target,
+                    "image_id": s.image_id,
+                    "force": s.force,
+                    "expect": [str(r) for r in s.expect],
+                }
+                for s in self.steps
+            ],
+        }
+
+
+def _container_json(c: Container) -> dict[str, str]:
+    return {"id": c.id, "name": c.name, "state": c.state}
+
+
+def _finish(
+    kind: str,
+    description: str,
+    snapshot: Snapshot,
+    store: ClassicStore,
+    steps: list[Step],
+    blocked: list[Blocked],
+    warnings: list[str],
+    force: bool = False,
+    filters: PruneFilters | None = None,
+    container_chains: Sequence[str] = (),
+) -> Plan:
+    untag: list[str] = []
+    delete: list[str] = []
+    freed: list[str] = list(container_chains)
+    for step in steps:
+        for record in step.expect:
+            if record.kind == "Untagged":
+                untag.append(record.value)
+            elif record.value in snapshot.images:
+                delete.append(record.value)
+            else:
+                freed.append(record.value)
+    pinned = tuple(i for i in delete if any(True for _ in store.containers_using(i)))
+    for image_id in pinned:
+        names = ", ".join(c.name or c.short_id for c in store.containers_using(image_id))
+        warnings.append(
+            f"{short_id(image_id)} is deleted but its layers stay on disk while container(s) "
+            f"{names} exist: no bytes are freed for it"
+        )
+    removed_containers = tuple(s.container for s in steps if s.container is not None)
+    layers_known = all(snapshot.images[i].layers is not None for i in delete) and all(
+        c.image_id in snapshot.images and snapshot.images[c.image_id].layers is not None
+        for c in removed_containers
+    )
+    if snapshot.orphan_containers and delete:
+        warnings.append(
+            f"{len(snapshot.orphan_containers)} container(s) use image records that no longer "
+            "exist; layers they share with the deleted images are not counted as freed"
+        )
+    return Plan(
+        kind=kind,
+        description=description,
+        steps=tuple(steps),
+        untag=tuple(untag),
+        delete=tuple(delete),
+        remove_containers=removed_containers,
+        freed_layers=tuple(freed),
+        reclaim_bytes=snapshot.bytes_of(freed),
+        blocked=tuple(blocked),
+        warnings=tuple(warnings),
+        force=force,
+        filters=filters,
+        layers_known=layers_known,
+        pinned=pinned,
+    )
+
+
+def _steps_from_calls(store: ClassicStore, start: int) -> list[Step]:
+    return [
+        Step("delete_image", c.target, c.image_id, c.force, True, c.records)
+        for c in store.calls[start:]
+    ]
+
+
+def _blocked(ref: str, exc: EngineError) -> Blocked:
+    return Blocked(ref, exc.image_id, exc.reason, exc.message, exc.containers)
+
+
+def _clone(store: ClassicStore) -> ClassicStore:
+    return store.clone()
+
+
+def plan_remove(
+    snapshot: Snapshot,
+    refs: Iterable[str],
+    *,
+    force: bool = False,
+    with_stopped_containers: bool = False,
+) -> Plan:
+    """Plan ``docker rmi [-f] REF...`` (each in turn, continuing past failures like the CLI).
+
+    ``with_stopped_containers`` first removes the stopped containers that keep an image from being
+    deleted (never running ones), so the removal frees its bytes.
+    """
+    store = ClassicStore(snapshot)
+    steps: list[Step] = []
+    blocked: list[Blocked] = []
+    warnings: list[str] = []
+    container_chains: list[str] = []
+    ref_list = list(refs)
+    for ref in ref_list:
+        if with_stopped_containers:
+            for container in _containers_to_remove(store, ref, force):
+                container_chains.extend(store.remove_container(container.id))
+                steps.append(Step("remove_container", container.id, container.image_id,
+                                  container=container))
+        start = len(store.calls)
+        try:
+            image_id = store.resolve(ref)
+            records = store.delete(ref, force=force, prune=True, explicit_parents=True)
+        except EngineError as exc:
+            blocked.append(_blocked(ref, exc))
+            continue
+        steps.extend(_steps_from_calls(store, start))
+        if image_id in store.images:
+            users = store.containers_using(image_id)
+            if users and not any(r.kind == "Deleted" for r in records):
+                names = ", ".join(c.name or c.short_id for c in users)
+                warnings.append(
+                    f"{ref}: only untagged; the image stays as <none> because container(s) "
+                    f"{names} use it"
+                )
+    what = "force-remove" if force else "remove"
+    extra = " with their stopped containers" if with_stopped_containers else ""
+    description = f"{what} {', '.join(ref_list)}{extra}"
+    return _finish("rm", description, snapshot, store, steps, blocked, warnings, force,
+                   container_chains=container_chains)
+
+
+def _containers_to_remove(store: ClassicStore, ref: str, force: bool) -> list[Container]:
+    """Stopped containers whose removal lets ``ref``'s removal delete the image and free bytes."""
+    try:
+        image_id = store.resolve(ref)
+    except EngineError:
+        return []
+    users = store.containers_using(image_id)
+    if not users or any(c.running for c in users):
+        return []
+    # With users present the delete either fails or (forced) frees nothing: try it without them.
+    trial = store.clone()
+    for container in users:
+        trial.remove_container(container.id)
+    try:
+        trial.delete(ref, force=force)
+    except EngineError:
+        return []
+    return users if image_id not in trial.images else []
+
+
+def plan_prune(snapshot: Snapshot, filters: PruneFilters, *, engine_semantics: bool = False
+               ) -> Plan:
+    """Plan an image prune with ``filters``.
+
+    By default this is docker-sweep's prune: the engine's candidate rules, but an image the engine
+    would only strip of some tags (in use, or a parent kept by its children, moby #36295) is left
+    whole and shown as blocked. ``engine_semantics=True`` predicts the engine's own
+    ``POST /images/prune`` exactly, partial untags included.
+    """
+    warnings = list(filters.notes)
+    exclude: frozenset[str] = frozenset()
+    while True:
+        store = ClassicStore(snapshot)
+        outcome = prune(store, filters, exclude=exclude)
+        if engine_semantics or not outcome.untagged_only:
+            break
+        exclude = exclude | frozenset(outcome.untagged_only)
+    blocked: dict[str, Blocked] = {}
+    for exc in outcome.skipped:
+        if exc.image_id in store.images and exc.image_id not in blocked:
+            name = _display_name(snapshot, exc.image_id)
+            blocked[exc.image_id] = _blocked(name, exc)
+    for image_id in sorted(exclude):
+        users = tuple(store.containers_using(image_id))
+        name = _display_name(snapshot, image_id)
+        reason = "untag only"
+        message = "the engine's prune would remove some of its tags but keep the image"
+        if users:
+            message += " (used by " + ", ".join(c.name or c.short_id for c in users) + ")"
+        blocked.setdefault(image_id, Blocked(name, image_id, reason, message, users))
+        warnings.append(f"docker image prune would untag {name} but keep it; docker-sweep leaves it")
+    if engine_semantics:
+        for image_id in outcome.untagged_only:
+            warnings.append(f"{_display_name(snapshot, image_id)} loses tags but stays (moby #36295)")
+    steps = _steps_from_calls(store, 0)
+    return _finish("prune", filters.describe(), snapshot, store, steps, list(blocked.values()),
+                   warnings, filters=filters)
+
+
+def _display_name(snapshot: Snapshot, image_id: str) -> str:
+    image = snapshot.images.get(image_id)
+    if image is None:
+        return short_id(image_id)
+    if image.tags:
+        return image.tags[0]
+    if image.digests:
+        return image.digests[0]
+    return f"<none>:<none> ({image.short_id})"

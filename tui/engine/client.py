@@ -1,0 +1,170 @@
+"""Connecting to a Docker engine, and turning SDK errors into docker-sweep's own.
+
+:class:`Engine` is the one object the rest of the program holds. It knows the endpoint, makes one
+low-level ``docker.APIClient`` per thread (a ``requests.Session`` must not be shared), and converts
+``docker.errors`` and connection failures into :class:`EngineError` subclasses whose messages say
+what happened and how to fix it.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, TypeVar, cast
+
+import docker
+import docker.errors
+import requests
+
+DEFAULT_HOST = "unix:///var/run/docker.sock"
+T = TypeVar("T")
+
+
+class EngineError(Exception):
+    """Base of every error the engine adapter raises; ``str()`` is a message for the user."""
+
+
+class EngineUnavailable(EngineError):
+    """The engine could not be reached at the endpoint."""
+
+
+class EnginePermissionDenied(EngineError):
+    """The socket exists but this user may not use it."""
+
+
+class EngineAPIError(EngineError):
+    """The engine answered an error for one request."""
+
+    def __init__(self, message: str, status: int = 0) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def resolve_host(host: str | None = None) -> tuple[str, dict[str, Any]]:
+    """The endpoint to use and extra APIClient kwargs (TLS), in docker CLI order.
+
+    ``--host``/config first, then ``DOCKER_HOST`` (with ``DOCKER_TLS_VERIFY``/``DOCKER_CERT_PATH``),
+    then the current docker context, then the default socket.
+    """
+    if host:
+        return host, {}
+    if os.environ.get("DOCKER_HOST"):
+        kwargs = cast(dict[str, Any], docker.utils.kwargs_from_env())
+        return str(kwargs.pop("base_url")), kwargs
+    try:
+        from docker.context import ContextAPI
+
+        context = ContextAPI.get_current_context()
+        if context is not None and context.Host:
+            extra: dict[str, Any] = {}
+            if context.TLSConfig is not None:
+                extra["tls"] = context.TLSConfig
+            return str(context.Host), extra
+    except Exception:  # a broken ~/.docker/config.json must not stop us; fall back
+        pass
+    return DEFAULT_HOST, {}
+
+
+class Engine:
+    """One Docker endpoint. Thread-safe: each thread gets its own low-level client."""
+
+    def __init__(self, host: str | None = None, *, timeout: int = 60, long_timeout: int = 600) -> None:
+        self.host, self._kwargs = resolve_host(host)
+        self.timeout = timeout
+        self.long_timeout = long_timeout
+        self._local = threading.local()
+        self._version: str | None = None
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"Engine({self.host!r})"
+
+    # -- clients ---------------------------------------------------------------------------
+    def api(self, *, long: bool = False) -> Any:
+        """This thread's ``docker.APIClient`` (``long=True``: the one with the long timeout)."""
+        attr = "long_client" if long else "client"
+        client = getattr(self._local, attr, None)
+        if client is None:
+            version = self._negotiated_version()
+            with self.translate_errors():
+                client = docker.APIClient(
+                    base_url=self.host,
+                    version=version,
+                    timeout=self.long_timeout if long else self.timeout,
+                    **self._kwargs,
+                )
+            setattr(self._local, attr, client)
+        return client
+
+    def _negotiated_version(self) -> str:
+        with self._lock:
+            if self._version is None:
+                with self.translate_errors():
+                    probe = docker.APIClient(
+                        base_url=self.host, version="auto", timeout=self.timeout, **self._kwargs
+                    )
+                    self._version = str(probe.api_version)
+                    probe.close()
+            return self._version
+
+    def new_client(self, *, timeout: int | None = None) -> Any:
+        """A fresh client (e.g. for an event stream that blocks its connection)."""
+        with self.translate_errors():
+            return docker.APIClient(
+                base_url=self.host,
+                version=self._negotiated_version(),
+                timeout=timeout or self.timeout,
+                **self._kwargs,
+            )
+
+    def close(self) -> None:
+        for attr in ("client", "long_client"):
+            client = getattr(self._local, attr, None)
+            if client is not None:
+                client.close()
+                setattr(self._local, attr, None)
+
+    # -- errors ------------------------------------------------------------------------------
+    @contextmanager
+    def translate_errors(self) -> Iterator[None]:
+        """Turn SDK and transport errors into :class:`EngineError` with a clear message."""
+        try:
+            yield
+        except EngineError:
+            raise
+        except docker.errors.APIError as exc:
+            status = int(exc.status_code or 0)
+            text = str(exc.explanation or exc)
+            raise EngineAPIError(text, status) from exc
+        except (docker.errors.DockerException, requests.exceptions.RequestException, OSError) as exc:
+            raise self._connection_error(exc) from exc
+
+    def _connection_error(self, exc: BaseException) -> EngineError:
+        text = str(exc)
+        if "Permission denied" in text or isinstance(exc, PermissionError):
+            return EnginePermissionDenied(
+                f"Permission denied on the Docker engine at {self.host}. Run as root, or add your "
+                "user to the docker group (sudo usermod -aG docker $USER, then log in again)."
+            )
+        if isinstance(exc, requests.exceptions.ReadTimeout):
+            return EngineUnavailable(f"The Docker engine at {self.host} did not answer in time ({text}).")
+        return EngineUnavailable(
+            f"Cannot reach the Docker engine at {self.host} ({_short(text)}). Is dockerd running? "
+            "Point docker-sweep at another engine with --host URL or DOCKER_HOST, or try "
+            "`docker-sweep demo` for a throwaway sandbox engine."
+        )
+
+    def call(self, fn: Callable[[Any], T], *, long: bool = False) -> T:
+        """Run ``fn(api_client)`` with error translation."""
+        with self.translate_errors():
+            return fn(self.api(long=long))
+
+
+def _short(text: str) -> str:
+    for marker in ("Caused by", "(Caused"):
+        if marker in text:
+            text = text.split(marker, 1)[0]
+    return text.strip().rstrip("(:, ")[:200]

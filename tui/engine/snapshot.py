@@ -1,0 +1,255 @@
+"""Reading a snapshot of the image store into core objects.
+
+The reader is shaped for large stores: :func:`list_store` gives the image and container lists at
+once (usable before any layer data), then :func:`read_layers` fills in each image's layers from
+inspect + history, reporting progress and honouring cancellation. What inspect and history say about
+an image ID never changes (IDs are content addresses), so :class:`LayerCache` keeps it, in memory
+and optionally on disk, keyed by the engine's ID and the image ID.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import replace
+from datetime import datetime
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from tui.core.layers import HistoryStep, build_layers
+from tui.core.model import (
+    BuildCacheUsage,
+    Container,
+    DiskUsage,
+    EngineFacts,
+    Image,
+    Layer,
+    Snapshot,
+    VolumeUsage,
+)
+from tui.engine.client import Engine, EngineAPIError
+
+ProgressFn = Callable[[int, int], None]
+CancelFn = Callable[[], bool]
+
+
+def parse_created(text: str) -> float:
+    """RFC 3339 with up to nanoseconds (``2024-01-31T12:00:00.123456789Z``) to unix seconds."""
+    if not text:
+        return 0.0
+    main, _, rest = text.partition(".")
+    frac = ""
+    zone = "Z"
+    if rest:
+        digits = "".join(ch for ch in rest if ch.isdigit())
+        frac = digits
+        zone = rest[len(digits):] or "Z"
+    else:
+        for sep in ("Z", "+", "-"):
+            idx = main.rfind(sep)
+            if idx > 10:
+                main, zone = main[:idx], main[idx:]
+                break
+    zone = "+00:00" if zone in ("Z", "z") else zone
+    base = datetime.fromisoformat(main + zone).timestamp()
+    return base + (int(frac) / 10 ** len(frac) if frac else 0.0)
+
+
+def _clean_refs(values: Iterable[str] | None, none_marker: str) -> tuple[str, ...]:
+    return tuple(v for v in (values or ()) if v and v != none_marker)
+
+
+class LayerCache:
+    """Inspect/history facts per (engine ID, image ID); optionally persisted as JSON lines."""
+
+    def __init__(self, path: Path | None = None) -> None:
+        self._data: dict[str, dict[str, Any]] = {}
+        self._lock = threading.Lock()
+        self.path = path
+        if path is not None and path.exists():
+            try:
+                for line in path.read_text().splitlines():
+                    entry = json.loads(line)
+                    self._data[entry["key"]] = entry
+            except (OSError, ValueError, KeyError):
+                self._data = {}  # a damaged cache is only a slower start
+
+    def get(self, engine_id: str, image_id: str) -> dict[str, Any] | None:
+        with self._lock:
+            return self._data.get(f"{engine_id}/{image_id}")
+
+    def put(self, engine_id: str, image_id: str, entry: dict[str, Any]) -> None:
+        key = f"{engine_id}/{image_id}"
+        entry = {**entry, "key": key}
+        with self._lock:
+            self._data[key] = entry
+        if self.path is not None:
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                with self.path.open("a") as fh:
+                    fh.write(json.dumps(entry) + "\n")
+            except OSError:
+                pass
+
+
+def read_facts(engine: Engine) -> EngineFacts:
+    """``/info`` and ``/version``."""
+    info = engine.call(lambda api: api.info())
+    version = engine.call(lambda api: api.version())
+    status = " ".join(str(x) for pair in info.get("DriverStatus") or [] for x in pair)
+    store = "containerd" if "io.containerd.snapshotter.v1" in status else "classic"
+    return EngineFacts(
+        host=engine.host,
+        version=str(version.get("Version", "")),
+        api_version=str(version.get("ApiVersion", "")),
+        os=str(info.get("OSType", "linux")),
+        storage_driver=str(info.get("Driver", "")),
+        root_dir=str(info.get("DockerRootDir", "")),
+        image_store=store,
+        name=str(info.get("Name", "")),
+        engine_id=str(info.get("ID", "")),
+    )
+
+
+def list_images(engine: Engine) -> list[Image]:
+    """``GET /images/json?all=1`` as images without layer data."""
+    rows = engine.call(lambda api: api.images(all=True))
+    images = []
+    for row in rows:
+        images.append(
+            Image(
+                id=row["Id"],
+                tags=_clean_refs(row.get("RepoTags"), "<none>:<none>"),
+                digests=_clean_refs(row.get("RepoDigests"), "<none>@<none>"),
+                created=float(row.get("Created") or 0),
+                size=int(row.get("Size") or 0),
+                parent_id=row.get("ParentId") or "",
+                labels=MappingProxyType(dict(row.get("Labels") or {})),
+            )
+        )
+    return images
+
+
+def list_containers(engine: Engine) -> list[Container]:
+    """``GET /containers/json?all=1``."""
+    rows = engine.call(lambda api: api.containers(all=True))
+    out = []
+    for row in rows:
+        names = row.get("Names") or []
+        out.append(
+            Container(
+                id=row["Id"],
+                name=names[0].lstrip("/") if names else row["Id"][:12],
+                image_id=row.get("ImageID", ""),
+                image=row.get("Image", ""),
+                state=row.get("State", ""),
+            )
+        )
+    return out
+
+
+def _image_detail(engine: Engine, image_id: str) -> dict[str, Any]:
+    inspect = engine.call(lambda api: api.inspect_image(image_id))
+    history = engine.call(lambda api: api.history(image_id))
+    return {
+        "diff_ids": list((inspect.get("RootFS") or {}).get("Layers") or []),
+        "history": [[h.get("CreatedBy") or "", int(h.get("Size") or 0)] for h in reversed(history)],
+        "created": inspect.get("Created", ""),
+        "labels": dict((inspect.get("Config") or {}).get("Labels") or {}),
+    }
+
+
+def _with_layers(image: Image, detail: Mapping[str, Any]) -> Image:
+    steps = [HistoryStep(created_by=c, size=s) for c, s in detail["history"]]
+    layers: tuple[Layer, ...] = build_layers(detail["diff_ids"], steps)
+    created = parse_created(detail["created"]) if detail.get("created") else image.created
+    return replace(image, layers=layers, created=created,
+                   labels=MappingProxyType(dict(detail.get("labels") or image.labels)))
+
+
+def read_layers(
+    engine: Engine,
+    images: list[Image],
+    *,
+    cache: LayerCache | None = None,
+    engine_id: str = "",
+    progress: ProgressFn | None = None,
+    cancelled: CancelFn | None = None,
+) -> list[Image]:
+    """Fill in layers (and precise created times) for ``images``; images that vanished are dropped."""
+    out: list[Image] = []
+    total = len(images)
+    for done, image in enumerate(images, 1):
+        if cancelled is not None and cancelled():
+            out.extend(images[done - 1:])
+            break
+        detail = cache.get(engine_id, image.id) if cache is not None else None
+        if detail is None:
+            try:
+                detail = _image_detail(engine, image.id)
+            except EngineAPIError as exc:
+                if exc.status == 404:
+                    continue  # removed since the list was read
+                raise
+            if cache is not None:
+                cache.put(engine_id, image.id, detail)
+        out.append(_with_layers(image, detail))
+        if progress is not None:
+            progress(done, total)
+    return out
+
+
+def read_disk_usage(engine: Engine) -> DiskUsage:
+    """``GET /system/df`` (slow on big hosts: it walks container and volume directories)."""
+    data = engine.call(lambda api: api.df(), long=True)
+    volumes = tuple(
+        VolumeUsage(
+            name=v.get("Name", ""),
+            size=int((v.get("UsageData") or {}).get("Size", -1)),
+            ref_count=int((v.get("UsageData") or {}).get("RefCount", -1)),
+        )
+        for v in data.get("Volumes") or []
+    )
+    cache = tuple(
+        BuildCacheUsage(
+            id=b.get("ID", ""),
+            size=int(b.get("Size") or 0),
+            in_use=bool(b.get("InUse")),
+            shared=bool(b.get("Shared")),
+        )
+        for b in data.get("BuildCache") or []
+    )
+    shared = {i["Id"]: int(i.get("SharedSize", -1)) for i in data.get("Images") or []}
+    sizes = {c["Id"]: (int(c.get("SizeRw") or 0), int(c.get("SizeRootFs") or 0))
+             for c in data.get("Containers") or []}
+    return DiskUsage(
+        layers_size=int(data.get("LayersSize") or 0),
+        volumes=volumes,
+        build_cache=cache,
+        image_shared_size=MappingProxyType(shared),
+        container_sizes=MappingProxyType(sizes),
+    )
+
+
+def read_snapshot(
+    engine: Engine,
+    *,
+    layers: bool = True,
+    disk_usage: bool = False,
+    cache: LayerCache | None = None,
+    progress: ProgressFn | None = None,
+    cancelled: CancelFn | None = None,
+) -> Snapshot:
+    """A full snapshot: facts, images (with layers unless ``layers=False``), containers, df."""
+    taken = time.time()
+    facts = read_facts(engine)
+    images = list_images(engine)
+    containers = list_containers(engine)
+    if layers:
+        images = read_layers(engine, images, cache=cache, engine_id=facts.engine_id,
+                             progress=progress, cancelled=cancelled)
+    disk = read_disk_usage(engine) if disk_usage else None
+    return Snapshot(images, containers, facts, disk, taken_at=taken)

@@ -1,0 +1,526 @@
+"""Private, throw-away ``dockerd`` and ``docker-registry`` processes (stdlib only).
+
+Every service lives in a directory of its own (``root``) that holds its configuration, data, log
+and sockets; :meth:`stop` terminates the process, kills whatever it left behind (containerd, shims,
+container processes), unmounts everything under ``root`` and deletes the directory.
+
+Lifetime: by default a service is stopped by an :mod:`atexit` hook (registered lazily by the first
+``start()``) if the caller forgets :meth:`stop`, and by a tiny watchdog process if the Python process
+that started it dies without running ``atexit`` (``kill -9``, segfault). ``stop_at_exit=False`` and
+``survive_crash=True`` turn those off; :func:`cleanup_root` stops such a service later.
+
+This file also runs as the watchdog: ``python -I daemon.py --watchdog ROOT PID GRACE REMOVE``.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import http.client
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Self
+
+INSTALL_HINT = "apt-get install -y docker.io"
+REGISTRY_BINARY = "/usr/bin/docker-registry"
+_SUN_PATH_MAX = 107  # sizeof(sockaddr_un.sun_path) - 1 on Linux
+_DEEPEST_SOCKET = "exec/containerd/containerd.sock.ttrpc"
+_STOP_GRACE = 20.0  # dockerd gets --shutdown-timeout 2; this bounds the whole clean shutdown
+
+_live: list[_Service] = []
+_lock = threading.Lock()
+_atexit_registered = False
+
+
+class SandboxError(Exception):
+    """A private daemon or registry could not be started or stopped."""
+
+
+def stop_all_started() -> None:
+    """Stop every service started in this process with ``stop_at_exit=True`` (newest first).
+
+    Registered with :mod:`atexit` by the first ``start()``; safe to call at any time.
+    """
+    with _lock:
+        services = list(reversed(_live))
+    for service in services:
+        try:
+            service.stop()
+        except Exception as exc:  # noqa: BLE001 - keep stopping the others
+            print(f"tui.sandbox: {exc}", file=sys.stderr)
+
+
+class _UnixConnection(http.client.HTTPConnection):
+    def __init__(self, socket_path: str, timeout: float) -> None:
+        super().__init__("localhost", timeout=timeout)
+        self._socket_path = socket_path
+
+    def connect(self) -> None:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(self.timeout)
+        sock.connect(self._socket_path)
+        self.sock = sock
+
+
+def unix_get(socket_path: str | Path, path: str, *, timeout: float = 5.0) -> tuple[int, bytes]:
+    """``GET path`` over the HTTP server on a unix socket; returns ``(status, body)``."""
+    conn = _UnixConnection(str(socket_path), timeout)
+    try:
+        conn.request("GET", path, headers={"Host": "docker"})
+        response = conn.getresponse()
+        return response.status, response.read()
+    finally:
+        conn.close()
+
+
+# --- processes, mounts and directories ------------------------------------------------------
+
+
+def _proc_table() -> dict[int, tuple[int, str, list[str]]]:
+    """pid -> (ppid, state, argv) for every process we can read."""
+    table: dict[int, tuple[int, str, list[str]]] = {}
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat", "rb") as f:
+                stat = f.read().decode(errors="replace")
+            with open(f"/proc/{name}/cmdline", "rb") as f:
+                argv = f.read().decode(errors="replace").split("\0")
+        except OSError:
+            continue
+        fields = stat[stat.rfind(")") + 2 :].split()
+        table[int(name)] = (int(fields[1]), fields[0], argv)
+    return table
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read().decode(errors="replace")
+    except OSError:
+        return False
+    return stat[stat.rfind(")") + 2 :][:1] not in ("Z", "X")
+
+
+_OWNED_PROGRAMS = ("dockerd", "containerd", "docker-", "runc")
+
+
+def _names_root(argv: Sequence[str], root: str) -> bool:
+    """Whether argv is one of our programs (dockerd, containerd, shims, registry...) using root."""
+    program = os.path.basename(argv[0]) if argv else ""
+    return program.startswith(_OWNED_PROGRAMS) and any(
+        arg == root or root + "/" in arg for arg in argv[1:]
+    )
+
+
+def _wait_gone(pids: Sequence[int], timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while any(_alive(p) for p in pids):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True
+
+
+def _kill(pid: int, sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.kill(pid, sig)
+
+
+def _container_ids(root: str) -> list[str]:
+    with contextlib.suppress(OSError):
+        return [n for n in os.listdir(f"{root}/data/containers") if len(n) == 64]
+    return []
+
+
+def _leftover_pids(root: str, container_ids: Sequence[str]) -> list[int]:
+    """Processes naming ``root`` (containerd, shims, the service), their descendants, and
+    processes in the cgroups of the sandbox's containers."""
+    table = _proc_table()
+    me = os.getpid()
+    found = {p for p, (_, st, argv) in table.items() if st != "Z" and _names_root(argv, root)}
+    found.discard(me)
+    children: dict[int, list[int]] = {}
+    for pid, (ppid, _, _) in table.items():
+        children.setdefault(ppid, []).append(pid)
+    stack = list(found)
+    while stack:
+        for child in children.get(stack.pop(), []):
+            if child not in found and child != me:
+                found.add(child)
+                stack.append(child)
+    if container_ids:
+        for pid in table:
+            with contextlib.suppress(OSError), open(f"/proc/{pid}/cgroup") as f:
+                cgroups = f.read()
+            if any(cid in cgroups for cid in container_ids):
+                found.add(pid)
+    return sorted(p for p in found if p != me and _alive(p))
+
+
+def _mounts_under(root: str) -> list[str]:
+    """Mount points at or below ``root``, deepest (and most recently stacked) first."""
+    points: list[str] = []
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            raw = line.split(" ")[4]
+            point = re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), raw)
+            if point == root or point.startswith(root + "/"):
+                points.append(point)
+    points.reverse()
+    return sorted(points, key=lambda p: p.count("/"), reverse=True)
+
+
+def _unmount_under(root: str) -> None:
+    for _ in range(5):
+        points = _mounts_under(root)
+        if not points:
+            return
+        for point in points:
+            subprocess.run(["umount", "-l", point], capture_output=True, check=False)
+
+
+def _remove_cgroups(container_ids: Sequence[str]) -> None:
+    base = Path("/sys/fs/cgroup")
+    for cid in container_ids:
+        for candidate in (*base.glob(f"*/docker/{cid}"), base / "docker" / cid):
+            with contextlib.suppress(OSError):
+                candidate.rmdir()
+
+
+def _teardown(root: str, pid: int | None, grace: float, remove: bool) -> None:
+    """Terminate ``pid`` (if it still names ``root``), everything else the sandbox left running,
+    unmount below ``root`` and (if ``remove``) delete it. Shared by stop(), the watchdog and
+    cleanup_root()."""
+    table = _proc_table()
+    if pid is not None and pid in table and _names_root(table[pid][2], root):
+        _kill(pid, signal.SIGTERM)
+        if not _wait_gone([pid], grace):
+            _kill(pid, signal.SIGKILL)
+            _wait_gone([pid], 5)
+    container_ids = _container_ids(root)
+    for _ in range(5):
+        pids = _leftover_pids(root, container_ids)
+        if not pids:
+            break
+        for p in pids:
+            _kill(p, signal.SIGKILL)
+        _wait_gone(pids, 5)
+    _remove_cgroups(container_ids)
+    _unmount_under(root)
+    if remove and os.path.lexists(root):
+        shutil.rmtree(root, ignore_errors=True)
+        if os.path.lexists(root):
+            raise SandboxError(f"could not remove {root} (still mounted or busy?)")
+
+
+def cleanup_root(root: str | Path, *, remove: bool = True) -> None:
+    """Stop whatever a (possibly detached) sandbox in ``root`` runs and delete ``root``.
+
+    The service's pid is read from ``root/service.pid``; use this for services started with
+    ``survive_crash=True`` by a process that is gone.
+    """
+    real = os.path.realpath(root)
+    pid: int | None = None
+    with contextlib.suppress(OSError, ValueError):
+        pid = int(Path(real, "service.pid").read_text().strip())
+    _teardown(real, pid, _STOP_GRACE, remove)
+
+
+def _watchdog_main(args: Sequence[str]) -> int:
+    """Wait for EOF on stdin (the parent died or let go), then tear the sandbox down."""
+    root, pid, grace, remove = args[0], int(args[1]), float(args[2]), args[3] == "1"
+    for sig in (signal.SIGINT, signal.SIGHUP, signal.SIGPIPE):
+        signal.signal(sig, signal.SIG_IGN)
+    while sys.stdin.buffer.read(65536):
+        pass
+    _teardown(root, pid, grace, remove)
+    return 0
+
+
+# --- services --------------------------------------------------------------------------------
+
+
+def _make_root(root: Path | None, prefix: str) -> Path:
+    if root is None:
+        base = tempfile.gettempdir()
+        if len(base) > 40:  # keep unix socket paths short
+            base = "/tmp"
+        return Path(tempfile.mkdtemp(prefix=prefix, dir=base)).resolve()
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    return root.resolve()
+
+
+def _wait_until(ready: Callable[[], bool], proc: subprocess.Popen[bytes], timeout: float) -> str:
+    """Poll ``ready`` until true; return "" or a reason for giving up."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if proc.poll() is not None:
+            return f"exited with status {proc.returncode}"
+        with contextlib.suppress(OSError, http.client.HTTPException):
+            if ready():
+                return ""
+        if time.monotonic() > deadline:
+            return f"did not answer within {timeout:g} s"
+        time.sleep(0.05)
+
+
+def _spawn(cmd: Sequence[str], log_path: Path) -> subprocess.Popen[bytes]:
+    """Start ``cmd`` in a session of its own (Ctrl-C in a terminal does not reach it)."""
+    with open(log_path, "ab") as log:
+        return subprocess.Popen(
+            cmd,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+
+def _tail(path: Path, lines: int = 25) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""
+
+
+class _Service:
+    """One process running from its own directory; see the module docstring."""
+
+    _what = "service"
+
+    def __init__(self, root: Path, proc: subprocess.Popen[bytes], log_path: Path) -> None:
+        self.root = root
+        self.log_path = log_path
+        self.pid = proc.pid
+        self._proc = proc
+        self._watchdog: subprocess.Popen[bytes] | None = None
+        self._stopped = False
+        self._stop_lock = threading.Lock()
+        (root / "service.pid").write_text(f"{proc.pid}\n")
+
+    def _arm(self, *, survive_crash: bool, stop_at_exit: bool) -> None:
+        global _atexit_registered
+        if not survive_crash:
+            args = [str(self.root), str(self.pid), str(_STOP_GRACE), "1"]
+            self._watchdog = subprocess.Popen(
+                [sys.executable, "-I", os.path.abspath(__file__), "--watchdog", *args],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        if stop_at_exit:
+            with _lock:
+                _live.append(self)
+                if not _atexit_registered:
+                    atexit.register(stop_all_started)
+                    _atexit_registered = True
+
+    def log_tail(self, lines: int = 25) -> str:
+        """The last ``lines`` lines of the service's log ("" if there is none)."""
+        return _tail(self.log_path, lines)
+
+    def _failed(self, reason: str) -> SandboxError:
+        tail = self.log_tail()
+        with contextlib.suppress(SandboxError):
+            self.stop()
+        return SandboxError(f"{self._what} in {self.root} {reason}; log tail:\n{tail}")
+
+    @property
+    def running(self) -> bool:
+        """Whether the service process is still running."""
+        return not self._stopped and self._proc.poll() is None
+
+    def stop(self, *, remove: bool = True) -> None:
+        """Terminate the service and everything it started, unmount, delete ``root``.
+
+        Idempotent. ``remove=False`` keeps the directory (e.g. to read the log).
+        """
+        with self._stop_lock:
+            if self._stopped:
+                return
+            self._stopped = True
+            if self._watchdog is not None:
+                self._watchdog.kill()
+                self._watchdog.wait()
+                if self._watchdog.stdin is not None:
+                    self._watchdog.stdin.close()
+            with _lock:
+                if self in _live:
+                    _live.remove(self)
+            if self._proc.poll() is None:
+                self._proc.terminate()
+                try:
+                    self._proc.wait(_STOP_GRACE)
+                except subprocess.TimeoutExpired:
+                    self._proc.kill()
+                    self._proc.wait()
+            _teardown(str(self.root), None, _STOP_GRACE, remove)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        state = "running" if self.running else "stopped"
+        return f"<{type(self).__name__} pid={self.pid} root={self.root} {state}>"
+
+
+_DOCKERD_FLAGS = ["--bridge=none", "--iptables=false", "--ip6tables=false", "--shutdown-timeout", "2"]
+
+
+class PrivateDaemon(_Service):
+    """A private ``dockerd`` (with its own containerd), no networking, listening on a unix socket.
+
+    Attributes: ``root``, ``socket_path``, ``url`` (``unix://…``), ``log_path``, ``pid``.
+    """
+
+    _what = "dockerd"
+
+    def __init__(self, root: Path, proc: subprocess.Popen[bytes], log_path: Path) -> None:
+        super().__init__(root, proc, log_path)
+        self.socket_path = root / "docker.sock"
+        self.url = f"unix://{self.socket_path}"
+
+    @classmethod
+    def start(
+        cls,
+        root: Path | None = None,
+        *,
+        timeout: float = 60,
+        survive_crash: bool = False,
+        stop_at_exit: bool = True,
+        extra_args: Sequence[str] = (),
+    ) -> PrivateDaemon:
+        """Start ``dockerd`` in ``root`` (a new temp dir if None) and wait until ``/_ping`` is OK.
+
+        ``survive_crash=True``: no watchdog, the daemon outlives a crash of this process.
+        ``stop_at_exit=False``: not stopped by :func:`stop_all_started` / at interpreter exit.
+        Raises :class:`SandboxError` (with the daemon log's tail) if it cannot start.
+        """
+        dockerd = shutil.which("dockerd")
+        if dockerd is None:
+            raise SandboxError(f"dockerd is not on PATH; install it (as root): {INSTALL_HINT}")
+        if os.geteuid() != 0:
+            raise SandboxError("dockerd needs root; run as root (or skip the engine tests)")
+        root = _make_root(root, "dsb-")
+        if len(f"{root}/{_DEEPEST_SOCKET}") > _SUN_PATH_MAX:
+            raise SandboxError(f"root {root} is too long for unix socket paths; use a shorter one")
+        (root / "daemon.json").write_text("{}\n")
+        cmd = [dockerd, "--config-file", f"{root}/daemon.json", "--data-root", f"{root}/data"]
+        cmd += ["--exec-root", f"{root}/exec", "-H", f"unix://{root}/docker.sock"]
+        cmd += ["--pidfile", f"{root}/docker.pid", *_DOCKERD_FLAGS, *extra_args]
+        daemon = cls(root, _spawn(cmd, root / "dockerd.log"), root / "dockerd.log")
+        daemon._arm(survive_crash=survive_crash, stop_at_exit=stop_at_exit)
+        reason = _wait_until(daemon.ping, daemon._proc, timeout)
+        if reason:
+            raise daemon._failed(reason)
+        return daemon
+
+    def ping(self) -> bool:
+        """Whether ``GET /_ping`` answers 200 OK."""
+        status, body = unix_get(self.socket_path, "/_ping", timeout=2)
+        return status == 200 and body.strip() == b"OK"
+
+    def get_json(self, path: str, *, timeout: float = 30) -> object:
+        """``GET path`` on the daemon's API and decode the JSON answer."""
+        status, body = unix_get(self.socket_path, path, timeout=timeout)
+        if status != 200:
+            raise SandboxError(f"GET {path} answered {status}: {body[:200]!r}")
+        return json.loads(body)
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+_REGISTRY_CONFIG = """\
+version: 0.1
+log:
+  level: warn
+  accesslog:
+    disabled: true
+storage:
+  filesystem:
+    rootdirectory: {data}
+  delete:
+    enabled: true
+http:
+  addr: 127.0.0.1:{port}
+"""
+
+
+class PrivateRegistry(_Service):
+    """A private plain-HTTP registry on 127.0.0.1 (``host`` = ``"127.0.0.1:PORT"``).
+
+    Engines treat 127.0.0.0/8 as an insecure registry by default, so pushing needs no setup.
+    """
+
+    _what = "docker-registry"
+
+    def __init__(self, root: Path, proc: subprocess.Popen[bytes], log: Path, port: int) -> None:
+        super().__init__(root, proc, log)
+        self.port = port
+        self.host = f"127.0.0.1:{port}"
+        self.url = f"http://{self.host}"
+
+    @classmethod
+    def start(
+        cls,
+        root: Path | None = None,
+        *,
+        timeout: float = 30,
+        survive_crash: bool = False,
+        stop_at_exit: bool = True,
+    ) -> PrivateRegistry:
+        """Start ``docker-registry`` with filesystem storage in ``root``; wait for ``/v2/``."""
+        if not os.access(REGISTRY_BINARY, os.X_OK):
+            hint = "apt-get install -y docker-registry"
+            raise SandboxError(f"{REGISTRY_BINARY} is missing; install it (as root): {hint}")
+        root = _make_root(root, "dreg-")
+        log, config, last = root / "registry.log", root / "config.yml", ""
+        for _ in range(3):  # the free port can be taken between probe and bind
+            port = _free_port()
+            config.write_text(_REGISTRY_CONFIG.format(data=root / "data", port=port))
+            registry = cls(root, _spawn([REGISTRY_BINARY, "serve", str(config)], log), log, port)
+            registry._arm(survive_crash=survive_crash, stop_at_exit=stop_at_exit)
+            last = _wait_until(registry.ping, registry._proc, timeout)
+            if not last:
+                return registry
+            if registry.running:
+                raise registry._failed(last)
+            registry.stop(remove=False)
+        tail = _tail(log)
+        shutil.rmtree(root, ignore_errors=True)
+        raise SandboxError(f"docker-registry in {root} {last}; log tail:\n{tail}")
+
+    def ping(self) -> bool:
+        """Whether ``GET /v2/`` answers 200."""
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=2)
+        try:
+            conn.request("GET", "/v2/")
+            return conn.getresponse().status == 200
+        finally:
+            conn.close()
+
+
+if __name__ == "__main__" and sys.argv[1:2] == ["--watchdog"]:
+    sys.exit(_watchdog_main(sys.argv[2:]))
