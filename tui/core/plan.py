@@ -228,7 +228,7 @@ def plan_remove(
             blocked.append(_blocked(ref, exc))
             continue
         steps.extend(_steps_from_calls(store, start))
-        if image_id in store.images:
+        if image_id in store.images and not store.references(image_id):
             users = store.containers_using(image_id)
             if users and not any(r.kind == "Deleted" for r in records):
                 names = ", ".join(c.name or c.short_id for c in users)

@@ -1,0 +1,115 @@
+"""Shared fixtures: private Docker daemons and a private registry for engine tests.
+
+If ``dockerd`` is missing or will not start, tests that need it are skipped, except with
+``CI=true`` in the environment, where they fail (the CI image must provide an engine).
+Tests that use these fixtures get the ``engine`` marker automatically (``-m "not engine"``).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, NoReturn
+
+import docker
+import pytest
+
+from tui.engine.fixtures import wipe
+from tui.sandbox.daemon import PrivateDaemon, PrivateRegistry, SandboxError
+
+ENGINE_FIXTURES = {"engine", "engine2", "registry", "clean_engine", "start_daemon"}
+
+
+def unavailable(what: str, exc: BaseException) -> NoReturn:
+    """Skip (locally) or fail (``CI=true``) a test whose engine could not be provided."""
+    message = f"{what} unavailable: {exc}"
+    if os.environ.get("CI", "").strip().lower() == "true":
+        pytest.fail(message, pytrace=False)
+    pytest.skip(message)
+
+
+@dataclass
+class Engine:
+    """A running private daemon and a low-level client for it."""
+
+    daemon: PrivateDaemon
+    api: Any = field(repr=False)
+
+    @property
+    def url(self) -> str:
+        return self.daemon.url
+
+
+def _start_engine() -> Engine:
+    try:
+        daemon = PrivateDaemon.start()
+    except (SandboxError, OSError) as exc:
+        unavailable("private dockerd", exc)
+    try:
+        api = docker.APIClient(base_url=daemon.url, version="auto", timeout=120)
+    except Exception as exc:
+        daemon.stop()
+        unavailable("docker API on private dockerd", exc)
+    return Engine(daemon, api)
+
+
+@pytest.fixture(scope="session")
+def engine() -> Iterator[Engine]:
+    """The session's private daemon (``.url``, ``.api``, ``.daemon``); stopped at session end."""
+    eng = _start_engine()
+    yield eng
+    eng.api.close()
+    eng.daemon.stop()
+
+
+@pytest.fixture(scope="session")
+def engine2() -> Iterator[Engine]:
+    """A second private daemon, started only if a test asks for it."""
+    eng = _start_engine()
+    yield eng
+    eng.api.close()
+    eng.daemon.stop()
+
+
+@pytest.fixture(scope="session")
+def registry() -> Iterator[PrivateRegistry]:
+    """A private plain-HTTP registry on 127.0.0.1 (``.host`` = ``"127.0.0.1:PORT"``)."""
+    try:
+        reg = PrivateRegistry.start()
+    except (SandboxError, OSError) as exc:
+        unavailable("private docker-registry", exc)
+    yield reg
+    reg.stop()
+
+
+@pytest.fixture
+def clean_engine(engine: Engine) -> Engine:
+    """The session daemon with every container and image removed first."""
+    wipe(engine.api)
+    return engine
+
+
+@pytest.fixture
+def start_daemon() -> Iterator[Callable[..., PrivateDaemon]]:
+    """A factory for extra daemons (``PrivateDaemon.start`` kwargs); all stopped afterwards."""
+    started: list[PrivateDaemon] = []
+
+    def start(**kwargs: Any) -> PrivateDaemon:
+        try:
+            daemon = PrivateDaemon.start(**kwargs)
+        except (SandboxError, OSError) as exc:
+            unavailable("private dockerd", exc)
+        started.append(daemon)
+        return daemon
+
+    yield start
+    for daemon in started:
+        daemon.stop()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test that uses an engine fixture with ``engine``."""
+    for item in items:
+        if ENGINE_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.engine)

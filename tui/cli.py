@@ -1,0 +1,124 @@
+"""Command line: parses arguments, builds the engine, starts the app or a headless command."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from tui import headless
+from tui.config import ConfigError, load_config
+from tui.core.filters import FilterError
+from tui.engine.client import Engine, EngineError
+
+EPILOG = "exit codes:\n" + "\n".join(f"  {code:>3}  {text}" for code, text in headless.EXIT_CODES.items())
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="docker-sweep",
+        description="Browse local Docker images and remove or prune them exactly and safely.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--host", metavar="URL", help="engine endpoint (default: DOCKER_HOST, "
+                        "the docker context, or unix:///var/run/docker.sock)")
+    parser.add_argument("--config", metavar="PATH", help="config file (default: the user config dir; "
+                        "or $DOCKER_SWEEP_CONFIG)")
+    parser.add_argument("--version", action="store_true", help="print the version and exit")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    sub.add_parser("tui", help="start the terminal UI (the default)")
+    images = sub.add_parser("images", help="list images with shared/unique sizes and markers")
+    images.add_argument("--all", "-a", action="store_true", help="include intermediate images")
+    images.add_argument("--json", action="store_true", help="print JSON")
+    df = sub.add_parser("df", help="disk usage summary with exact prune sizes")
+    df.add_argument("--json", action="store_true", help="print JSON")
+
+    plan = sub.add_parser("plan", help="show what rm or prune would do, without doing it")
+    plan_sub = plan.add_subparsers(dest="plan_command", metavar="rm|prune", required=True)
+    for name, target in (("rm", plan_sub), ("prune", plan_sub)):
+        p = target.add_parser(name, help=f"plan `{name}`")
+        _add_action_args(p, name, destructive=False)
+    for name in ("rm", "prune"):
+        p = sub.add_parser(name, help=f"{name} images (asks first unless --yes)")
+        _add_action_args(p, name, destructive=True)
+    demo = sub.add_parser("demo", help="start a throwaway sandbox engine with sample images and "
+                          "open the UI on it")
+    demo.add_argument("--keep", action="store_true", help=argparse.SUPPRESS)
+    return parser
+
+
+def _add_action_args(p: argparse.ArgumentParser, name: str, *, destructive: bool) -> None:
+    if name == "rm":
+        p.add_argument("refs", nargs="+", metavar="REF", help="image tag, digest reference or ID")
+        p.add_argument("--force", "-f", action="store_true",
+                       help="force (untag all references; never deletes images running containers use)")
+        p.add_argument("--with-containers", action="store_true",
+                       help="first remove the stopped containers that block the removal")
+    else:
+        p.add_argument("--all", "-a", action="store_true",
+                       help="all images not used by any container (default: dangling only)")
+        p.add_argument("--filter", action="append", default=[], metavar="K=V",
+                       help="until=DURATION|DATE|UNIX, label=K[=V], label!=K[=V] (repeatable)")
+    if destructive:
+        p.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
+    p.add_argument("--json", action="store_true", help="print JSON")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.version:
+        from importlib.metadata import version
+
+        print(f"docker-sweep {version('docker-sweep')}")
+        return headless.EXIT_OK
+    try:
+        config = load_config(args.config)
+    except ConfigError as exc:
+        print(f"docker-sweep: {exc}", file=sys.stderr)
+        return headless.EXIT_CONFIG
+    command = args.command or "tui"
+    if command == "demo":
+        from tui.demo import run_demo
+
+        return run_demo(keep=args.keep)
+    engine = Engine(args.host or config.engine.host or None, timeout=config.engine.timeout,
+                    long_timeout=config.engine.long_timeout)
+    out = sys.stdout
+    try:
+        if command == "tui":
+            from tui.app.main import run_app
+
+            return run_app(engine, config)
+        if command == "images":
+            return headless.cmd_images(engine, args.all, args.json, out)
+        if command == "df":
+            return headless.cmd_df(engine, args.json, out)
+        action = args.plan_command if command == "plan" else command
+        if action == "rm":
+            build = headless.remove_builder(args.refs, args.force, args.with_containers)
+        else:
+            build = headless.prune_builder(headless.make_prune_filters(args.filter, args.all))
+        if command == "plan":
+            return headless.cmd_plan(engine, build, args.json, out)
+        return headless.cmd_execute(engine, build, yes=args.yes, as_json=args.json, out=out)
+    except FilterError as exc:
+        print(f"docker-sweep: {exc}", file=sys.stderr)
+        return headless.EXIT_USAGE
+    except EngineError as exc:
+        print(f"docker-sweep: {exc}", file=sys.stderr)
+        return headless.EXIT_ENGINE
+    except KeyboardInterrupt:
+        print("docker-sweep: interrupted", file=sys.stderr)
+        return headless.EXIT_INTERRUPTED
+    finally:
+        engine.close()
+
+
+def entry() -> None:
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    entry()

@@ -1,0 +1,173 @@
+"""Seed a Docker engine with known images, containers, pushes and builds (tests and the demo).
+
+Every helper takes a low-level ``docker.APIClient``. Build the images themselves with
+:mod:`tui.sandbox.imagegen`; run the engine with :class:`tui.sandbox.daemon.PrivateDaemon`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, cast
+
+import docker
+import docker.errors
+
+from tui.sandbox.imagegen import FileSpec, LayerSpec, layer_tar
+
+__all__ = [
+    "FixtureError",
+    "build_child",
+    "create_container",
+    "load_tarball",
+    "push",
+    "split_ref",
+    "tag",
+    "wipe",
+]
+
+
+class FixtureError(RuntimeError):
+    """The engine reported an error while a fixture was being set up."""
+
+
+def _checked(lines: Iterable[Any], what: str) -> list[dict[str, Any]]:
+    """Drain a decoded JSON progress stream; raise on its first error line."""
+    out: list[dict[str, Any]] = []
+    for line in lines:
+        if not isinstance(line, dict):
+            continue
+        if line.get("error") or line.get("errorDetail"):
+            detail = line.get("error") or cast(dict[str, Any], line["errorDetail"]).get("message")
+            raise FixtureError(f"{what}: {detail}")
+        out.append(cast(dict[str, Any], line))
+    return out
+
+
+def split_ref(ref: str) -> tuple[str, str]:
+    """``host:5000/repo:tag`` → ``("host:5000/repo", "tag")``; no tag → ``"latest"``."""
+    repo, sep, name = ref.rpartition(":")
+    if not sep or "/" in name:
+        return ref, "latest"
+    return repo, name
+
+
+def load_tarball(api: docker.APIClient, data: bytes) -> list[str]:
+    """``docker load`` ``data``; returns what was loaded, in order: tags (``repo:tag``) for
+    tagged images and ``sha256:…`` IDs for untagged ones."""
+    loaded: list[str] = []
+    for line in _checked(api.load_image(data), "docker load"):
+        for text in str(line.get("stream", "")).splitlines():
+            for prefix in ("Loaded image: ", "Loaded image ID: "):
+                if text.startswith(prefix):
+                    loaded.append(text.removeprefix(prefix).strip())
+    return loaded
+
+
+def tag(api: docker.APIClient, image: str, repo: str, tag: str) -> None:
+    """Add the reference ``repo:tag`` to ``image`` (a name or ID); replaces an existing one."""
+    if not api.tag(image, repo, tag, force=True):
+        raise FixtureError(f"could not tag {image} as {repo}:{tag}")
+
+
+def create_container(
+    api: docker.APIClient,
+    image: str,
+    name: str,
+    *,
+    start: bool,
+    cmd: Sequence[str] | None = None,
+    labels: Mapping[str, str] | None = None,
+) -> str:
+    """Create (and if ``start``, start) a container without networking; returns its ID.
+
+    For a busybox image, ``cmd=["/bin/busybox", "sleep", "600"]`` keeps it running.
+    """
+    host_config = api.create_host_config(network_mode="none")
+    created = api.create_container(
+        image,
+        command=list(cmd) if cmd is not None else None,
+        name=name,
+        host_config=host_config,
+        network_disabled=True,
+        labels=dict(labels) if labels else None,
+    )
+    container_id = cast(str, created["Id"])
+    if start:
+        api.start(container_id)
+    return container_id
+
+
+def push(api: docker.APIClient, ref: str) -> str:
+    """Push ``ref`` (``127.0.0.1:PORT/repo:tag``) to its registry; returns the manifest digest.
+
+    Afterwards the image's ``RepoDigests`` holds ``127.0.0.1:PORT/repo@<digest>``.
+    """
+    repo, name = split_ref(ref)
+    digest = ""
+    for line in _checked(api.push(repo, tag=name, stream=True, decode=True), f"push {ref}"):
+        aux = line.get("aux")
+        if isinstance(aux, dict) and aux.get("Digest"):
+            digest = str(aux["Digest"])
+    if not digest:
+        raise FixtureError(f"push {ref}: the engine reported no digest")
+    return digest
+
+
+def build_child(
+    api: docker.APIClient,
+    parent_ref: str,
+    tag: str,
+    steps: Sequence[str],
+    *,
+    files: Mapping[str, bytes] | None = None,
+    nocache: bool = False,
+) -> str:
+    """Classic-builder ``docker build`` of ``FROM parent_ref`` + ``steps``; returns the image ID.
+
+    The context is built in memory: a ``Dockerfile`` plus ``files`` (path → bytes, mtime 0, for
+    ``COPY``). Each step commits an intermediate image, so the result's ``ParentId`` is set
+    (``images(all=True)`` lists the intermediates). ``RUN`` steps run with network mode none;
+    shell-form ``RUN`` needs ``/bin/sh`` (``busybox_files()`` provides it).
+    """
+    dockerfile = "\n".join([f"FROM {parent_ref}", *steps]) + "\n"
+    context = [FileSpec("Dockerfile", data=dockerfile.encode())]
+    context += [FileSpec(path, data=data) for path, data in (files or {}).items()]
+    stream = api.build(
+        fileobj=io.BytesIO(layer_tar(LayerSpec(tuple(context)))),
+        custom_context=True,
+        tag=tag,
+        rm=True,
+        forcerm=True,
+        nocache=nocache,
+        decode=True,
+        network_mode="none",
+    )
+    _checked(stream, f"build {tag}")
+    return cast(str, api.inspect_image(tag)["Id"])
+
+
+def wipe(api: docker.APIClient, *, rounds: int = 10) -> None:
+    """Force-remove every container, then every image (leaves first), until the engine is empty."""
+    for container in api.containers(all=True, quiet=True):
+        with contextlib.suppress(docker.errors.NotFound):
+            api.remove_container(container["Id"], force=True, v=True)
+    for _ in range(rounds):
+        images = cast(list[dict[str, Any]], api.images(all=True))
+        if not images:
+            return
+        parents = {image.get("ParentId") for image in images}
+        for image in images:
+            if image["Id"] in parents:
+                continue  # removing its child prunes it, or a later round gets it
+            try:
+                api.remove_image(image["Id"], force=True)
+            except docker.errors.NotFound:
+                pass
+            except docker.errors.APIError as exc:
+                if exc.status_code != 409:
+                    raise
+    left = [image["Id"] for image in api.images(all=True)]
+    if left:
+        raise FixtureError(f"could not remove images: {left}")

@@ -1,0 +1,261 @@
+"""The headless commands: images, df, plan, rm, prune. Thin over the core planner and engine.
+
+Every command prints either human text (docker CLI wording) or, with ``--json``, one JSON document.
+Exit codes are in :data:`EXIT_CODES` and the README.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Callable, Sequence
+from typing import Any, TextIO
+
+import humanize
+
+from tui.core.filters import FilterError, PruneFilters, parse_filters
+from tui.core.model import Image, Snapshot
+from tui.core.plan import Plan, plan_prune, plan_remove
+from tui.core.usage import human_size, summarize
+from tui.engine.actions import PlanExecutor
+from tui.engine.client import Engine
+from tui.engine.snapshot import read_snapshot
+
+EXIT_OK = 0
+EXIT_PARTIAL = 1  # something was blocked or failed
+EXIT_USAGE = 2  # bad arguments or filters
+EXIT_ENGINE = 3  # engine unreachable, permission denied, or an engine error
+EXIT_REFUSED = 4  # a destructive command was not confirmed
+EXIT_CONFIG = 5  # the configuration file is invalid
+EXIT_INTERRUPTED = 130
+
+EXIT_CODES = {
+    EXIT_OK: "success (a plan was made, or everything in it was done)",
+    EXIT_PARTIAL: "some references were blocked, or some engine calls failed",
+    EXIT_USAGE: "invalid arguments, filters or references",
+    EXIT_ENGINE: "the engine could not be reached or answered an error",
+    EXIT_REFUSED: "a destructive command was not confirmed (no --yes and no terminal, or 'no')",
+    EXIT_CONFIG: "the configuration file is invalid",
+    EXIT_INTERRUPTED: "interrupted (Ctrl-C)",
+}
+
+
+def _age(ts: float, now: float) -> str:
+    if ts <= 0:
+        return "N/A"
+    return humanize.naturaltime(now - ts)
+
+
+def image_rows(snapshot: Snapshot, show_all: bool) -> list[dict[str, Any]]:
+    """The rows of ``images --json``: one per image."""
+    rows = []
+    images: list[Image] = list(snapshot.images.values()) if show_all else snapshot.top_images()
+    images.sort(key=lambda i: (-i.created, i.id))
+    for image in images:
+        rows.append(
+            {
+                "id": image.id,
+                "tags": list(image.tags),
+                "digests": list(image.digests),
+                "created": int(image.created),
+                "size": image.size,
+                "shared_size": snapshot.shared_size(image.id),
+                "unique_size": snapshot.unique_size(image.id),
+                "containers": [
+                    {"id": c.id, "name": c.name, "state": c.state}
+                    for c in snapshot.containers_of(image.id)
+                ],
+                "dangling": snapshot.is_dangling(image.id),
+                "intermediate": snapshot.is_intermediate(image.id),
+                "local_only": image.local_only,
+                "labels": dict(image.labels),
+                "parent_id": image.parent_id,
+            }
+        )
+    return rows
+
+
+def _table(rows: Sequence[Sequence[str]], out: TextIO) -> None:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        out.write("   ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() + "\n")
+
+
+def cmd_images(engine: Engine, show_all: bool, as_json: bool, out: TextIO) -> int:
+    snapshot = read_snapshot(engine)
+    rows = image_rows(snapshot, show_all)
+    if as_json:
+        json.dump(rows, out, indent=2)
+        out.write("\n")
+        return EXIT_OK
+    now = time.time()
+    table = [["REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE", "SHARED", "UNIQUE", "CONTAINERS",
+              "FLAGS"]]
+    for row in rows:
+        containers = row["containers"]
+        running = sum(1 for c in containers if c["state"] in ("running", "paused", "restarting"))
+        used = f"{len(containers)} ({running} running)" if containers else "0"
+        flags = ",".join(f for f, on in (("dangling", row["dangling"]), ("local-only", row["local_only"]),
+                                         ("intermediate", row["intermediate"])) if on)
+        refs = row["tags"] or ["<none>:<none>"]
+        for ref in refs:
+            repo, _, tag = ref.rpartition(":")
+            table.append([repo, tag, row["id"].split(":", 1)[1][:12], _age(row["created"], now),
+                          human_size(row["size"]), human_size(row["shared_size"]),
+                          human_size(row["unique_size"]), used, flags])
+    _table(table, out)
+    return EXIT_OK
+
+
+def cmd_df(engine: Engine, as_json: bool, out: TextIO) -> int:
+    snapshot = read_snapshot(engine, disk_usage=True)
+    summary = summarize(snapshot)
+    if as_json:
+        json.dump(
+            {
+                "engine": summary.engine,
+                "root_dir": summary.root_dir,
+                "storage_driver": summary.storage_driver,
+                "version": summary.version,
+                "rows": [r.__dict__ for r in summary.rows],
+                "prune_all_bytes": summary.prune_all_bytes,
+                "prune_dangling_bytes": summary.prune_dangling_bytes,
+            },
+            out,
+            indent=2,
+        )
+        out.write("\n")
+        return EXIT_OK
+    table = [["TYPE", "TOTAL", "ACTIVE", "SIZE", "RECLAIMABLE"]]
+    for r in summary.rows:
+        table.append([r.type, str(r.total), str(r.active), human_size(r.size), human_size(r.reclaimable)])
+    _table(table, out)
+    out.write(
+        f"\nExact image bytes freed by: prune (dangling) {human_size(summary.prune_dangling_bytes)}, "
+        f"prune --all {human_size(summary.prune_all_bytes)}\n"
+        f"Engine {summary.version} at {summary.engine}, {summary.storage_driver}, "
+        f"data root {summary.root_dir}\n"
+    )
+    return EXIT_OK
+
+
+def make_prune_filters(filter_args: Sequence[str], all_images: bool) -> PruneFilters:
+    return parse_filters(filter_args, all_images=all_images, now=time.time())
+
+
+def render_plan(plan: Plan, snapshot: Snapshot, out: TextIO) -> None:
+    """The human form of a plan: what is untagged, deleted, blocked, and the bytes freed."""
+    out.write(f"Plan: {plan.description}\n")
+    if plan.force:
+        out.write("  force: untags references and deletes images a stopped container uses (frees no "
+                  "bytes while it exists); never deletes an image a running container uses\n")
+    for container in plan.remove_containers:
+        out.write(f"  remove container  {container.name} ({container.short_id}, {container.state})\n")
+    for ref in plan.untag:
+        out.write(f"  untag    {ref}\n")
+    for image_id in plan.delete:
+        image = snapshot.images[image_id]
+        names = ", ".join(image.tags) or "<none>:<none>"
+        note = "  (layers kept by containers)" if image_id in plan.pinned else ""
+        out.write(f"  delete   {image_id}  {names}  {human_size(image.size)}{note}\n")
+    for b in plan.blocked:
+        who = ", ".join(f"{c.name} ({c.short_id}, {c.state})" for c in b.containers)
+        out.write(f"  blocked  {b.ref}: {b.reason}" + (f" - {who}" if who else "") + "\n")
+        out.write(f"           {b.message}\n")
+        if b.fix:
+            out.write(f"           fix: {b.fix}\n")
+    for warning in plan.warnings:
+        out.write(f"  note: {warning}\n")
+    if plan.empty:
+        out.write("Nothing to do.\n")
+    freed = human_size(plan.reclaim_bytes) if plan.layers_known else "unknown (layers not read)"
+    out.write(f"Will free: {freed} ({len(plan.freed_layers)} layer(s), {len(plan.delete)} image(s))\n")
+
+
+def _plan_exit(plan: Plan) -> int:
+    return EXIT_PARTIAL if plan.blocked else EXIT_OK
+
+
+def cmd_plan(engine: Engine, build: Callable[[Snapshot], Plan], as_json: bool, out: TextIO) -> int:
+    snapshot = read_snapshot(engine)
+    plan = build(snapshot)
+    if as_json:
+        json.dump(plan.to_json(), out, indent=2)
+        out.write("\n")
+    else:
+        render_plan(plan, snapshot, out)
+    return _plan_exit(plan)
+
+
+def _confirm(plan: Plan, stdin: TextIO, out: TextIO) -> bool | None:
+    """Ask on a terminal; ``None`` when there is no terminal to ask on."""
+    if not stdin.isatty():
+        return None
+    out.write("Proceed? [y/N] ")
+    out.flush()
+    answer = stdin.readline().strip().lower()
+    return answer in ("y", "yes")
+
+
+def cmd_execute(
+    engine: Engine,
+    build: Callable[[Snapshot], Plan],
+    *,
+    yes: bool,
+    as_json: bool,
+    out: TextIO,
+    stdin: TextIO | None = None,
+) -> int:
+    """``rm`` and ``prune``: plan, confirm, execute, report."""
+    stdin = stdin if stdin is not None else sys.stdin
+    snapshot = read_snapshot(engine)
+    plan = build(snapshot)
+    if not as_json:
+        render_plan(plan, snapshot, out)
+    if plan.empty:
+        if as_json:
+            json.dump({"plan": plan.to_json(), "executed": False, "untagged": [], "deleted": [],
+                       "errors": [], "reclaimed_bytes": 0}, out, indent=2)
+            out.write("\n")
+        return _plan_exit(plan)
+    if not yes:
+        answer = _confirm(plan, stdin, sys.stderr if as_json else out)
+        if answer is not True:
+            message = (
+                "Refusing to delete without confirmation: there is no terminal to ask on. Check the "
+                "plan above, then rerun with --yes." if answer is None else "Cancelled; nothing was deleted."
+            )
+            if as_json:
+                json.dump({"plan": plan.to_json(), "executed": False, "error": message}, out, indent=2)
+                out.write("\n")
+            print(message, file=sys.stderr)
+            return EXIT_REFUSED
+    executor = PlanExecutor(engine, plan, snapshot)
+    gen = executor.run()
+    try:
+        while True:
+            event = next(gen)
+            if not as_json:
+                out.write(event.text + "\n")
+                out.flush()
+    except StopIteration:
+        pass
+    result = executor.result
+    if as_json:
+        json.dump({"plan": plan.to_json(), "executed": True, **result.to_json()}, out, indent=2)
+        out.write("\n")
+    else:
+        out.write(f"Total reclaimed space: {human_size(result.reclaimed_bytes)}\n")
+    return EXIT_PARTIAL if (result.errors or plan.blocked) else EXIT_OK
+
+
+def remove_builder(refs: Sequence[str], force: bool, with_containers: bool) -> Callable[[Snapshot], Plan]:
+    return lambda s: plan_remove(s, refs, force=force, with_stopped_containers=with_containers)
+
+
+def prune_builder(filters: PruneFilters) -> Callable[[Snapshot], Plan]:
+    return lambda s: plan_prune(s, filters)
+
+
+__all__ = ["EXIT_CODES", "FilterError", "cmd_df", "cmd_execute", "cmd_images", "cmd_plan"]
