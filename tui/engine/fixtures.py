@@ -54,14 +54,21 @@ def split_ref(ref: str) -> tuple[str, str]:
 
 
 def load_tarball(api: docker.APIClient, data: bytes) -> list[str]:
-    """``docker load`` ``data``; returns what was loaded, in order: tags (``repo:tag``) for
-    tagged images and ``sha256:…`` IDs for untagged ones."""
+    """``docker load`` ``data``; returns the tags and IDs the engine reported, in its order.
+
+    Classic-store quirk (dockerd 20.10): tags come as ``Loaded image: repo:tag``; the
+    ``Loaded image ID: sha256:…`` lines are printed only when the *last* image in the manifest
+    is untagged, and then for every image, tagged or not. Don't infer "which image had no
+    tag" from this list; compare with :func:`tui.sandbox.imagegen.image_id` instead.
+    """
     loaded: list[str] = []
     for line in _checked(api.load_image(data), "docker load"):
         for text in str(line.get("stream", "")).splitlines():
             for prefix in ("Loaded image: ", "Loaded image ID: "):
                 if text.startswith(prefix):
-                    loaded.append(text.removeprefix(prefix).strip())
+                    item = text.removeprefix(prefix).strip()
+                    if item not in loaded:
+                        loaded.append(item)
     return loaded
 
 
@@ -80,7 +87,7 @@ def create_container(
     cmd: Sequence[str] | None = None,
     labels: Mapping[str, str] | None = None,
 ) -> str:
-    """Create (and if ``start``, start) a container without networking; returns its ID.
+    """Create (and if ``start``, start) a container with ``--network none``; returns its ID.
 
     For a busybox image, ``cmd=["/bin/busybox", "sleep", "600"]`` keeps it running.
     """
@@ -90,7 +97,6 @@ def create_container(
         command=list(cmd) if cmd is not None else None,
         name=name,
         host_config=host_config,
-        network_disabled=True,
         labels=dict(labels) if labels else None,
     )
     container_id = cast(str, created["Id"])

@@ -73,11 +73,13 @@ class _UnixConnection(http.client.HTTPConnection):
         self.sock = sock
 
 
-def unix_get(socket_path: str | Path, path: str, *, timeout: float = 5.0) -> tuple[int, bytes]:
-    """``GET path`` over the HTTP server on a unix socket; returns ``(status, body)``."""
+def unix_get(
+    socket_path: str | Path, path: str, *, timeout: float = 5.0, method: str = "GET"
+) -> tuple[int, bytes]:
+    """``GET path`` (or ``method``) over HTTP on a unix socket; returns ``(status, body)``."""
     conn = _UnixConnection(str(socket_path), timeout)
     try:
-        conn.request("GET", path, headers={"Host": "docker"})
+        conn.request(method, path, headers={"Host": "docker"})
         response = conn.getresponse()
         return response.status, response.read()
     finally:
@@ -363,6 +365,7 @@ class _Service:
                 if self in _live:
                     _live.remove(self)
             if self._proc.poll() is None:
+                self._before_stop()
                 self._proc.terminate()
                 try:
                     self._proc.wait(_STOP_GRACE)
@@ -370,6 +373,9 @@ class _Service:
                     self._proc.kill()
                     self._proc.wait()
             _teardown(str(self.root), None, _STOP_GRACE, remove)
+
+    def _before_stop(self) -> None:
+        """Hook run while the service still runs, just before it gets SIGTERM."""
 
     def __enter__(self) -> Self:
         return self
@@ -432,6 +438,14 @@ class PrivateDaemon(_Service):
         if reason:
             raise daemon._failed(reason)
         return daemon
+
+    def _before_stop(self) -> None:
+        # dockerd's shutdown waits for each running container's own stop timeout (10 s by
+        # default, whatever --shutdown-timeout says): kill them first, the sandbox is throw-away.
+        with contextlib.suppress(OSError, http.client.HTTPException, ValueError):
+            containers = json.loads(unix_get(self.socket_path, "/containers/json", timeout=5)[1])
+            for container in containers:
+                unix_get(self.socket_path, f"/containers/{container['Id']}/kill", method="POST")
 
     def ping(self) -> bool:
         """Whether ``GET /_ping`` answers 200 OK."""
