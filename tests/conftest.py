@@ -18,7 +18,9 @@ import pytest
 from tui.engine.fixtures import wipe
 from tui.sandbox.daemon import PrivateDaemon, PrivateRegistry, SandboxError
 
-ENGINE_FIXTURES = {"engine", "engine2", "registry", "clean_engine", "start_daemon"}
+ENGINE_FIXTURES = {
+    "engine", "engine2", "registry", "clean_engine", "start_daemon", "start_registry",
+}  # fmt: skip
 
 
 def unavailable(what: str, exc: BaseException) -> NoReturn:
@@ -106,6 +108,23 @@ def start_daemon() -> Iterator[Callable[..., PrivateDaemon]]:
     yield start
     for daemon in started:
         daemon.stop()
+
+
+@pytest.fixture
+def start_registry() -> Iterator[Callable[[], PrivateRegistry]]:
+    """A factory for extra registries; all stopped afterwards."""
+    started: list[PrivateRegistry] = []
+
+    def start() -> PrivateRegistry:
+        try:
+            started.append(PrivateRegistry.start())
+        except (SandboxError, OSError) as exc:
+            unavailable("private docker-registry", exc)
+        return started[-1]
+
+    yield start
+    for reg in started:
+        reg.stop()
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

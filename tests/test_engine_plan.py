@@ -20,7 +20,6 @@ from tests.enginecase import (
     DB,
     STANDARD,
     WEB,
-    data_layer,
     native_rm,
     predicted_rm,
     seed,

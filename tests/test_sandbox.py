@@ -20,7 +20,7 @@ import pytest
 
 from tui.engine import fixtures
 from tui.sandbox import imagegen as gen
-from tui.sandbox.daemon import PrivateDaemon, PrivateRegistry, SandboxError, cleanup_root
+from tui.sandbox.daemon import PrivateDaemon, SandboxError, cleanup_root
 
 WHEN = datetime(2024, 5, 6, 7, 8, 9, 123456, tzinfo=UTC)
 BASE = gen.LayerSpec(gen.busybox_files(), "ADD busybox /bin/")
@@ -180,8 +180,8 @@ def test_push_to_private_registry_gives_repo_digest(clean_engine: Any, registry:
 def test_build_child_has_parent_and_intermediates(clean_engine: Any) -> None:
     api = clean_engine.api
     fixtures.load_tarball(api, gen.build_tarball([APP]))
-    steps = ["RUN /bin/busybox dd if=/dev/zero of=/blob bs=1000 count=10", "COPY note.txt /note.txt"]
-    child = fixtures.build_child(api, "demo/app:1", "demo/child:1", steps, files={"note.txt": b"x" * 10})
+    steps = ["RUN /bin/busybox dd if=/dev/zero of=/blob bs=1000 count=10", "COPY n.txt /n.txt"]
+    child = fixtures.build_child(api, "demo/app:1", "demo/kid:1", steps, files={"n.txt": b"x" * 10})
     info = api.inspect_image(child)
     assert info["Parent"] and info["Parent"] != gen.image_id(APP)
     assert info["RootFS"]["Layers"][:3] == [gen.layer_diff_id(x) for x in APP.layers]
@@ -227,8 +227,8 @@ def test_stop_leaves_no_process_mount_or_directory(start_daemon: Any) -> None:
     print(f"dockerd start {start_seconds:.2f}s, stop with a running container {stop_seconds:.2f}s")
 
 
-def test_registry_and_context_manager_cleanup(start_daemon: Any) -> None:
-    with PrivateRegistry.start() as reg:
+def test_registry_and_context_manager_cleanup(start_registry: Any) -> None:
+    with start_registry() as reg:
         assert reg.ping()
         root, port = reg.root, reg.port
     assert not root.exists() and _pids_naming(root) == []
@@ -241,23 +241,30 @@ import sys, time
 from tui.sandbox.daemon import PrivateDaemon
 d = PrivateDaemon.start(survive_crash={survive})
 print(d.root, d.pid, flush=True)
+if {exit_normally}:
+    sys.exit(0)  # no stop(): the atexit hook must do it
 time.sleep(600)
 """
 
 
-@pytest.mark.parametrize("survive", [False, True])
-def test_crash_of_the_starting_process(start_daemon: Any, survive: bool) -> None:
-    start_daemon()  # skips/fails like the other engine tests when dockerd cannot run
-    child = subprocess.Popen(
-        [sys.executable, "-c", _CHILD.format(survive=survive)], stdout=subprocess.PIPE, text=True
-    )
+@pytest.mark.parametrize(
+    ("survive", "sig"),
+    [(False, signal.SIGKILL), (False, signal.SIGTERM), (True, signal.SIGKILL), (False, 0)],
+)
+def test_crash_of_the_starting_process(engine: Any, survive: bool, sig: int) -> None:
+    # (``engine``: skip/fail like the other engine tests when dockerd cannot run)
+    script = _CHILD.format(survive=survive, exit_normally=not sig)
+    child = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
     assert child.stdout is not None
     root_text, pid_text = child.stdout.readline().split()
     root, pid = Path(root_text), int(pid_text)
-    child.send_signal(signal.SIGKILL)
-    child.wait()
+    if sig:
+        child.send_signal(sig)
+    assert child.wait(timeout=60) == (-sig if sig else 0)
     try:
-        if survive:
+        if not sig:  # atexit stopped it before the process ended
+            assert not root.exists() and _pids_naming(root) == []
+        elif survive:
             time.sleep(1)
             assert os.path.exists(f"/proc/{pid}") and root.exists()
         else:

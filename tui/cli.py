@@ -82,7 +82,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if command == "demo":
         from tui.demo import run_demo
 
-        return run_demo(keep=args.keep)
+        return int(run_demo(keep=args.keep))
     engine = Engine(args.host or config.engine.host or None, timeout=config.engine.timeout,
                     long_timeout=config.engine.long_timeout)
     out = sys.stdout

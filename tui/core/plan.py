@@ -263,8 +263,22 @@ def _containers_to_remove(store: ClassicStore, ref: str, force: bool) -> list[Co
     return users if image_id not in trial.images else []
 
 
-def plan_prune(snapshot: Snapshot, filters: PruneFilters, *, engine_semantics: bool = False
-               ) -> Plan:
+def _blocking_stopped_containers(snapshot: Snapshot, filters: PruneFilters) -> list[Container]:
+    """Stopped containers that alone keep a prune candidate (matching ``filters``) alive."""
+    trial = ClassicStore(snapshot)
+    for container in list(trial.containers.values()):
+        trial.remove_container(container.id)
+    prune(trial, filters)
+    would_go = set(snapshot.images) - set(trial.images)
+    running_images = {c.image_id for c in snapshot.containers if c.running}
+    return [
+        c for c in sorted(snapshot.containers, key=lambda c: c.name)
+        if not c.running and c.image_id in would_go and c.image_id not in running_images
+    ]
+
+
+def plan_prune(snapshot: Snapshot, filters: PruneFilters, *, engine_semantics: bool = False,
+               with_stopped_containers: bool = False) -> Plan:
     """Plan an image prune with ``filters``.
 
     By default this is docker-sweep's prune: the engine's candidate rules, but an image the engine
@@ -274,8 +288,11 @@ def plan_prune(snapshot: Snapshot, filters: PruneFilters, *, engine_semantics: b
     """
     warnings = list(filters.notes)
     exclude: frozenset[str] = frozenset()
+    removals = _blocking_stopped_containers(snapshot, filters) if with_stopped_containers else []
+    container_steps = [Step("remove_container", c.id, c.image_id, container=c) for c in removals]
     while True:
         store = ClassicStore(snapshot)
+        container_chains = [ch for c in removals for ch in store.remove_container(c.id)]
         outcome = prune(store, filters, exclude=exclude)
         if engine_semantics or not outcome.untagged_only:
             break
@@ -297,9 +314,38 @@ def plan_prune(snapshot: Snapshot, filters: PruneFilters, *, engine_semantics: b
     if engine_semantics:
         for image_id in outcome.untagged_only:
             warnings.append(f"{_display_name(snapshot, image_id)} loses tags but stays (moby #36295)")
-    steps = _steps_from_calls(store, 0)
-    return _finish("prune", filters.describe(), snapshot, store, steps, list(blocked.values()),
-                   warnings, filters=filters)
+    steps = container_steps + _steps_from_calls(store, 0)
+    description = filters.describe()
+    if with_stopped_containers:
+        description = f"{description}, first removing the stopped containers that keep them"
+    return _finish("prune", description, snapshot, store, steps, list(blocked.values()),
+                   warnings, filters=filters, container_chains=container_chains)
+
+
+def refs_for_images(snapshot: Snapshot, image_ids: Iterable[str]) -> list[str]:
+    """The references that remove whole images: every tag, then digests of repositories that have
+    no tag (a tag's removal takes its repository's digests along), or the ID for an untagged
+    image. Children come before their parents so a marked parent is not blocked by a marked child.
+    """
+    def depth(image_id: str) -> int:
+        n = 0
+        parent = snapshot.images[image_id].parent_id
+        while parent and parent in snapshot.images and n < 1000:
+            n += 1
+            parent = snapshot.images[parent].parent_id
+        return n
+
+    ordered = sorted((i for i in set(image_ids) if i in snapshot.images), key=lambda i: (-depth(i), i))
+    refs: list[str] = []
+    for image_id in ordered:
+        image = snapshot.images[image_id]
+        tagged_repos = {t.rpartition(":")[0] for t in image.tags}
+        digests = [d for d in image.digests if d.partition("@")[0] not in tagged_repos]
+        refs.extend(image.tags)
+        refs.extend(digests)
+        if not image.tags and not digests:
+            refs.append(image_id)
+    return refs
 
 
 def _display_name(snapshot: Snapshot, image_id: str) -> str:

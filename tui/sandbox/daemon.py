@@ -1,15 +1,11 @@
 """Private, throw-away ``dockerd`` and ``docker-registry`` processes (stdlib only).
 
-Every service lives in a directory of its own (``root``) that holds its configuration, data, log
-and sockets; :meth:`stop` terminates the process, kills whatever it left behind (containerd, shims,
-container processes), unmounts everything under ``root`` and deletes the directory.
-
-Lifetime: by default a service is stopped by an :mod:`atexit` hook (registered lazily by the first
-``start()``) if the caller forgets :meth:`stop`, and by a tiny watchdog process if the Python process
-that started it dies without running ``atexit`` (``kill -9``, segfault). ``stop_at_exit=False`` and
-``survive_crash=True`` turn those off; :func:`cleanup_root` stops such a service later.
-
-This file also runs as the watchdog: ``python -I daemon.py --watchdog ROOT PID GRACE REMOVE``.
+Each service lives in a directory of its own (``root``: config, data, log, sockets). ``stop()``
+ends the process and whatever it left (containerd, shims, container processes), unmounts all
+under ``root`` and deletes it. If the caller forgets ``stop()``, an :mod:`atexit` hook (registered
+by the first ``start()``) calls it; if the starting process dies without ``atexit`` (``kill -9``),
+a watchdog process does the same. ``stop_at_exit=False`` / ``survive_crash=True`` turn these off
+(:func:`cleanup_root` stops such a service later). This file runs as that watchdog too.
 """
 
 from __future__ import annotations
@@ -36,7 +32,9 @@ INSTALL_HINT = "apt-get install -y docker.io"
 REGISTRY_BINARY = "/usr/bin/docker-registry"
 _SUN_PATH_MAX = 107  # sizeof(sockaddr_un.sun_path) - 1 on Linux
 _DEEPEST_SOCKET = "exec/containerd/containerd.sock.ttrpc"
-_STOP_GRACE = 20.0  # dockerd gets --shutdown-timeout 2; this bounds the whole clean shutdown
+_STOP_GRACE = 20.0  # bounds dockerd's own clean shutdown before SIGKILL
+_OWNED_PROGRAMS = ("dockerd", "containerd", "docker-", "runc")
+_DOCKERD_FLAGS = ("--bridge=none", "--iptables=false", "--ip6tables=false")
 
 _live: list[_Service] = []
 _lock = threading.Lock()
@@ -57,7 +55,7 @@ def stop_all_started() -> None:
     for service in services:
         try:
             service.stop()
-        except Exception as exc:  # noqa: BLE001 - keep stopping the others
+        except Exception as exc:  # keep stopping the others
             print(f"tui.sandbox: {exc}", file=sys.stderr)
 
 
@@ -86,49 +84,44 @@ def unix_get(
         conn.close()
 
 
-# --- processes, mounts and directories ------------------------------------------------------
+# --- processes, mounts, directories (shared by stop(), the watchdog and cleanup_root) ---------
 
 
-def _proc_table() -> dict[int, tuple[int, str, list[str]]]:
-    """pid -> (ppid, state, argv) for every process we can read."""
-    table: dict[int, tuple[int, str, list[str]]] = {}
-    for name in os.listdir("/proc"):
-        if not name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{name}/stat", "rb") as f:
-                stat = f.read().decode(errors="replace")
-            with open(f"/proc/{name}/cmdline", "rb") as f:
-                argv = f.read().decode(errors="replace").split("\0")
-        except OSError:
-            continue
-        fields = stat[stat.rfind(")") + 2 :].split()
-        table[int(name)] = (int(fields[1]), fields[0], argv)
-    return table
-
-
-def _alive(pid: int) -> bool:
+def _stat(pid: int | str) -> tuple[str, int]:
+    """(state, ppid) of a process; ("", 0) if it is gone."""
     try:
         with open(f"/proc/{pid}/stat", "rb") as f:
             stat = f.read().decode(errors="replace")
     except OSError:
-        return False
-    return stat[stat.rfind(")") + 2 :][:1] not in ("Z", "X")
+        return "", 0
+    fields = stat[stat.rfind(")") + 2 :].split()
+    return fields[0], int(fields[1])
 
 
-_OWNED_PROGRAMS = ("dockerd", "containerd", "docker-", "runc")
+def _alive(pid: int) -> bool:
+    return _stat(pid)[0] not in ("", "Z", "X")
 
 
-def _names_root(argv: Sequence[str], root: str) -> bool:
-    """Whether argv is one of our programs (dockerd, containerd, shims, registry...) using root."""
+def _argv(pid: int | str) -> list[str]:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read().decode(errors="replace").split("\0")
+    except OSError:
+        return []
+
+
+def _uses_root(argv: Sequence[str], root: str) -> bool:
+    """Whether argv is one of our programs (dockerd, containerd, shims, registry) using root."""
     program = os.path.basename(argv[0]) if argv else ""
-    return program.startswith(_OWNED_PROGRAMS) and any(
-        arg == root or root + "/" in arg for arg in argv[1:]
-    )
+    return program.startswith(_OWNED_PROGRAMS) and any(root + "/" in a for a in argv[1:])
 
 
-def _wait_gone(pids: Sequence[int], timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
+def _kill(pids: Sequence[int], sig: int, wait: float) -> bool:
+    """Send ``sig`` to ``pids``; True once all are gone, False after ``wait`` seconds."""
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, sig)
+    deadline = time.monotonic() + wait
     while any(_alive(p) for p in pids):
         if time.monotonic() > deadline:
             return False
@@ -136,39 +129,26 @@ def _wait_gone(pids: Sequence[int], timeout: float) -> bool:
     return True
 
 
-def _kill(pid: int, sig: int) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.kill(pid, sig)
-
-
-def _container_ids(root: str) -> list[str]:
-    with contextlib.suppress(OSError):
-        return [n for n in os.listdir(f"{root}/data/containers") if len(n) == 64]
-    return []
-
-
 def _leftover_pids(root: str, container_ids: Sequence[str]) -> list[int]:
-    """Processes naming ``root`` (containerd, shims, the service), their descendants, and
-    processes in the cgroups of the sandbox's containers."""
-    table = _proc_table()
-    me = os.getpid()
-    found = {p for p, (_, st, argv) in table.items() if st != "Z" and _names_root(argv, root)}
-    found.discard(me)
-    children: dict[int, list[int]] = {}
-    for pid, (ppid, _, _) in table.items():
+    """Our programs using ``root``, all their descendants, and processes in the cgroups of the
+    sandbox's containers (in case their shim is already gone)."""
+    me, found, children = os.getpid(), set[int](), dict[int, list[int]]()
+    pids = [int(n) for n in os.listdir("/proc") if n.isdigit()]
+    for pid in pids:
+        state, ppid = _stat(pid)
         children.setdefault(ppid, []).append(pid)
+        if state not in ("", "Z", "X") and _uses_root(_argv(pid), root):
+            found.add(pid)
+        if container_ids:
+            with contextlib.suppress(OSError), open(f"/proc/{pid}/cgroup") as f:
+                if any(cid in f.read() for cid in container_ids):
+                    found.add(pid)
     stack = list(found)
     while stack:
         for child in children.get(stack.pop(), []):
-            if child not in found and child != me:
+            if child not in found:
                 found.add(child)
                 stack.append(child)
-    if container_ids:
-        for pid in table:
-            with contextlib.suppress(OSError), open(f"/proc/{pid}/cgroup") as f:
-                cgroups = f.read()
-            if any(cid in cgroups for cid in container_ids):
-                found.add(pid)
     return sorted(p for p in found if p != me and _alive(p))
 
 
@@ -177,51 +157,31 @@ def _mounts_under(root: str) -> list[str]:
     points: list[str] = []
     with open("/proc/self/mountinfo") as f:
         for line in f:
-            raw = line.split(" ")[4]
-            point = re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), raw)
+            point = re.sub(r"\\([0-7]{3})", lambda m: chr(int(m[1], 8)), line.split(" ")[4])
             if point == root or point.startswith(root + "/"):
                 points.append(point)
-    points.reverse()
-    return sorted(points, key=lambda p: p.count("/"), reverse=True)
+    return sorted(reversed(points), key=lambda p: p.count("/"), reverse=True)
 
 
-def _unmount_under(root: str) -> None:
-    for _ in range(5):
-        points = _mounts_under(root)
-        if not points:
-            return
-        for point in points:
-            subprocess.run(["umount", "-l", point], capture_output=True, check=False)
-
-
-def _remove_cgroups(container_ids: Sequence[str]) -> None:
-    base = Path("/sys/fs/cgroup")
-    for cid in container_ids:
-        for candidate in (*base.glob(f"*/docker/{cid}"), base / "docker" / cid):
-            with contextlib.suppress(OSError):
-                candidate.rmdir()
-
-
-def _teardown(root: str, pid: int | None, grace: float, remove: bool) -> None:
-    """Terminate ``pid`` (if it still names ``root``), everything else the sandbox left running,
-    unmount below ``root`` and (if ``remove``) delete it. Shared by stop(), the watchdog and
-    cleanup_root()."""
-    table = _proc_table()
-    if pid is not None and pid in table and _names_root(table[pid][2], root):
-        _kill(pid, signal.SIGTERM)
-        if not _wait_gone([pid], grace):
-            _kill(pid, signal.SIGKILL)
-            _wait_gone([pid], 5)
-    container_ids = _container_ids(root)
+def _teardown(root: str, pid: int | None, remove: bool) -> None:
+    """Stop ``pid`` (if it still uses ``root``) and everything else the sandbox left running,
+    unmount everything below ``root``, and if ``remove`` delete it."""
+    ours = pid is not None and _alive(pid) and _uses_root(_argv(pid), root)
+    if ours and pid is not None and not _kill([pid], signal.SIGTERM, _STOP_GRACE):
+        _kill([pid], signal.SIGKILL, 5)
+    container_ids: list[str] = []
+    with contextlib.suppress(OSError):
+        container_ids = [n for n in os.listdir(f"{root}/data/containers") if len(n) == 64]
     for _ in range(5):
         pids = _leftover_pids(root, container_ids)
-        if not pids:
+        if not pids or _kill(pids, signal.SIGKILL, 5):
             break
-        for p in pids:
-            _kill(p, signal.SIGKILL)
-        _wait_gone(pids, 5)
-    _remove_cgroups(container_ids)
-    _unmount_under(root)
+    for _ in range(5):
+        points = _mounts_under(root)
+        for point in points:
+            subprocess.run(["umount", "-l", point], capture_output=True, check=False)
+        if not points:
+            break
     if remove and os.path.lexists(root):
         shutil.rmtree(root, ignore_errors=True)
         if os.path.lexists(root):
@@ -229,26 +189,31 @@ def _teardown(root: str, pid: int | None, grace: float, remove: bool) -> None:
 
 
 def cleanup_root(root: str | Path, *, remove: bool = True) -> None:
-    """Stop whatever a (possibly detached) sandbox in ``root`` runs and delete ``root``.
+    """Stop whatever a (possibly detached) sandbox in ``root`` still runs and delete ``root``.
 
-    The service's pid is read from ``root/service.pid``; use this for services started with
+    The service's pid is read from ``root/service.pid``: use this for services started with
     ``survive_crash=True`` by a process that is gone.
     """
     real = os.path.realpath(root)
     pid: int | None = None
     with contextlib.suppress(OSError, ValueError):
         pid = int(Path(real, "service.pid").read_text().strip())
-    _teardown(real, pid, _STOP_GRACE, remove)
+    _teardown(real, pid, remove)
 
 
-def _watchdog_main(args: Sequence[str]) -> int:
-    """Wait for EOF on stdin (the parent died or let go), then tear the sandbox down."""
-    root, pid, grace, remove = args[0], int(args[1]), float(args[2]), args[3] == "1"
+def _watchdog_main(root: str, pid: str) -> int:
+    """Wait for EOF on stdin (the parent is gone), then tear the sandbox down."""
     for sig in (signal.SIGINT, signal.SIGHUP, signal.SIGPIPE):
         signal.signal(sig, signal.SIG_IGN)
     while sys.stdin.buffer.read(65536):
         pass
-    _teardown(root, pid, grace, remove)
+    try:
+        _teardown(root, int(pid), remove=True)
+    except Exception:  # nobody is left to tell: leave a note next to root
+        import traceback
+
+        Path(f"{root}.watchdog-error.log").write_text(traceback.format_exc())
+        return 1
     return 0
 
 
@@ -258,45 +223,18 @@ def _watchdog_main(args: Sequence[str]) -> int:
 def _make_root(root: Path | None, prefix: str) -> Path:
     if root is None:
         base = tempfile.gettempdir()
-        if len(base) > 40:  # keep unix socket paths short
-            base = "/tmp"
+        base = base if len(base) <= 40 else "/tmp"  # keep unix socket paths short
         return Path(tempfile.mkdtemp(prefix=prefix, dir=base)).resolve()
-    root = Path(root)
-    root.mkdir(parents=True, exist_ok=True)
-    return root.resolve()
-
-
-def _wait_until(ready: Callable[[], bool], proc: subprocess.Popen[bytes], timeout: float) -> str:
-    """Poll ``ready`` until true; return "" or a reason for giving up."""
-    deadline = time.monotonic() + timeout
-    while True:
-        if proc.poll() is not None:
-            return f"exited with status {proc.returncode}"
-        with contextlib.suppress(OSError, http.client.HTTPException):
-            if ready():
-                return ""
-        if time.monotonic() > deadline:
-            return f"did not answer within {timeout:g} s"
-        time.sleep(0.05)
+    Path(root).mkdir(parents=True, exist_ok=True)
+    return Path(root).resolve()
 
 
 def _spawn(cmd: Sequence[str], log_path: Path) -> subprocess.Popen[bytes]:
-    """Start ``cmd`` in a session of its own (Ctrl-C in a terminal does not reach it)."""
+    """Start ``cmd`` in a session of its own (a terminal's Ctrl-C does not reach it)."""
     with open(log_path, "ab") as log:
         return subprocess.Popen(
-            cmd,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
+            cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True
         )
-
-
-def _tail(path: Path, lines: int = 25) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return ""
 
 
 class _Service:
@@ -305,10 +243,7 @@ class _Service:
     _what = "service"
 
     def __init__(self, root: Path, proc: subprocess.Popen[bytes], log_path: Path) -> None:
-        self.root = root
-        self.log_path = log_path
-        self.pid = proc.pid
-        self._proc = proc
+        self.root, self.log_path, self.pid, self._proc = root, log_path, proc.pid, proc
         self._watchdog: subprocess.Popen[bytes] | None = None
         self._stopped = False
         self._stop_lock = threading.Lock()
@@ -317,9 +252,9 @@ class _Service:
     def _arm(self, *, survive_crash: bool, stop_at_exit: bool) -> None:
         global _atexit_registered
         if not survive_crash:
-            args = [str(self.root), str(self.pid), str(_STOP_GRACE), "1"]
+            argv = [sys.executable, "-I", os.path.abspath(__file__), "--watchdog"]
             self._watchdog = subprocess.Popen(
-                [sys.executable, "-I", os.path.abspath(__file__), "--watchdog", *args],
+                [*argv, str(self.root), str(self.pid)],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
@@ -332,15 +267,29 @@ class _Service:
                     atexit.register(stop_all_started)
                     _atexit_registered = True
 
-    def log_tail(self, lines: int = 25) -> str:
-        """The last ``lines`` lines of the service's log ("" if there is none)."""
-        return _tail(self.log_path, lines)
+    def _wait_ready(self, ready: Callable[[], bool], timeout: float) -> str:
+        """Poll ``ready`` until true; return "" or why we gave up."""
+        deadline = time.monotonic() + timeout
+        while self._proc.poll() is None:
+            with contextlib.suppress(OSError, http.client.HTTPException):
+                if ready():
+                    return ""
+            if time.monotonic() > deadline:
+                return f"did not answer within {timeout:g} s"
+            time.sleep(0.05)
+        return f"exited with status {self._proc.returncode}"
 
     def _failed(self, reason: str) -> SandboxError:
         tail = self.log_tail()
         with contextlib.suppress(SandboxError):
             self.stop()
         return SandboxError(f"{self._what} in {self.root} {reason}; log tail:\n{tail}")
+
+    def log_tail(self, lines: int = 25) -> str:
+        """The last ``lines`` lines of the service's log ("" if there is none)."""
+        with contextlib.suppress(OSError):
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        return ""
 
     @property
     def running(self) -> bool:
@@ -372,7 +321,7 @@ class _Service:
                 except subprocess.TimeoutExpired:
                     self._proc.kill()
                     self._proc.wait()
-            _teardown(str(self.root), None, _STOP_GRACE, remove)
+            _teardown(str(self.root), None, remove)
 
     def _before_stop(self) -> None:
         """Hook run while the service still runs, just before it gets SIGTERM."""
@@ -386,9 +335,6 @@ class _Service:
     def __repr__(self) -> str:
         state = "running" if self.running else "stopped"
         return f"<{type(self).__name__} pid={self.pid} root={self.root} {state}>"
-
-
-_DOCKERD_FLAGS = ["--bridge=none", "--iptables=false", "--ip6tables=false", "--shutdown-timeout", "2"]
 
 
 class PrivateDaemon(_Service):
@@ -431,10 +377,10 @@ class PrivateDaemon(_Service):
         (root / "daemon.json").write_text("{}\n")
         cmd = [dockerd, "--config-file", f"{root}/daemon.json", "--data-root", f"{root}/data"]
         cmd += ["--exec-root", f"{root}/exec", "-H", f"unix://{root}/docker.sock"]
-        cmd += ["--pidfile", f"{root}/docker.pid", *_DOCKERD_FLAGS, *extra_args]
-        daemon = cls(root, _spawn(cmd, root / "dockerd.log"), root / "dockerd.log")
+        cmd += ["--pidfile", f"{root}/docker.pid", "--shutdown-timeout", "2", *_DOCKERD_FLAGS]
+        daemon = cls(root, _spawn([*cmd, *extra_args], root / "dockerd.log"), root / "dockerd.log")
         daemon._arm(survive_crash=survive_crash, stop_at_exit=stop_at_exit)
-        reason = _wait_until(daemon.ping, daemon._proc, timeout)
+        reason = daemon._wait_ready(daemon.ping, timeout)
         if reason:
             raise daemon._failed(reason)
         return daemon
@@ -460,30 +406,16 @@ class PrivateDaemon(_Service):
         return json.loads(body)
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 _REGISTRY_CONFIG = """\
 version: 0.1
-log:
-  level: warn
-  accesslog:
-    disabled: true
-storage:
-  filesystem:
-    rootdirectory: {data}
-  delete:
-    enabled: true
-http:
-  addr: 127.0.0.1:{port}
+log: {{level: warn, accesslog: {{disabled: true}}}}
+storage: {{filesystem: {{rootdirectory: "{data}"}}, delete: {{enabled: true}}}}
+http: {{addr: "127.0.0.1:{port}"}}
 """
 
 
 class PrivateRegistry(_Service):
-    """A private plain-HTTP registry on 127.0.0.1 (``host`` = ``"127.0.0.1:PORT"``).
+    """A private plain-HTTP registry on 127.0.0.1 (``host`` = ``"127.0.0.1:PORT"``, ``url``).
 
     Engines treat 127.0.0.0/8 as an insecure registry by default, so pushing needs no setup.
     """
@@ -510,21 +442,21 @@ class PrivateRegistry(_Service):
             hint = "apt-get install -y docker-registry"
             raise SandboxError(f"{REGISTRY_BINARY} is missing; install it (as root): {hint}")
         root = _make_root(root, "dreg-")
-        log, config, last = root / "registry.log", root / "config.yml", ""
-        for _ in range(3):  # the free port can be taken between probe and bind
-            port = _free_port()
+        log, config = root / "registry.log", root / "config.yml"
+        for attempt in range(3):  # the free port can be taken between probe and bind
+            with socket.socket() as probe:
+                probe.bind(("127.0.0.1", 0))
+                port = int(probe.getsockname()[1])
             config.write_text(_REGISTRY_CONFIG.format(data=root / "data", port=port))
             registry = cls(root, _spawn([REGISTRY_BINARY, "serve", str(config)], log), log, port)
             registry._arm(survive_crash=survive_crash, stop_at_exit=stop_at_exit)
-            last = _wait_until(registry.ping, registry._proc, timeout)
-            if not last:
+            reason = registry._wait_ready(registry.ping, timeout)
+            if not reason:
                 return registry
-            if registry.running:
-                raise registry._failed(last)
+            if registry.running or attempt == 2:
+                raise registry._failed(reason)
             registry.stop(remove=False)
-        tail = _tail(log)
-        shutil.rmtree(root, ignore_errors=True)
-        raise SandboxError(f"docker-registry in {root} {last}; log tail:\n{tail}")
+        raise AssertionError("unreachable")
 
     def ping(self) -> bool:
         """Whether ``GET /v2/`` answers 200."""
@@ -537,4 +469,4 @@ class PrivateRegistry(_Service):
 
 
 if __name__ == "__main__" and sys.argv[1:2] == ["--watchdog"]:
-    sys.exit(_watchdog_main(sys.argv[2:]))
+    sys.exit(_watchdog_main(sys.argv[2], sys.argv[3]))

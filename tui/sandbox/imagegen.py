@@ -2,10 +2,10 @@
 
 Describe images with :class:`ImageSpec` / :class:`LayerSpec` / :class:`FileSpec` and get a
 ``docker save``-format tarball (``manifest.json``, ``<config sha>.json``, ``<layer>/layer.tar``,
-``<layer>/VERSION``, ``<layer>/json``, ``repositories``). Every tar is built with mtime 0, uid/gid 0,
-empty owner names, sorted entries and no record padding, so the same spec always gives the same
-diff IDs and image ID, and :func:`image_id` / :func:`layer_diff_id` predict what the engine reports
-before anything is loaded.
+``<layer>/VERSION``, ``<layer>/json``, ``repositories``). Every tar is built with mtime 0,
+uid/gid 0, empty owner names, sorted entries and no record padding, so the same spec always gives
+the same diff IDs and image ID, and :func:`image_id` / :func:`layer_diff_id` predict what the
+engine reports before anything is loaded.
 """
 
 from __future__ import annotations
@@ -170,7 +170,7 @@ def layer_content_size(layer: LayerSpec) -> int:
 
 
 def chain_ids(diff_ids: Sequence[str]) -> list[str]:
-    """Chain IDs for diff IDs (base first): chain1 = diff1, chainN = sha256(chainN-1 + " " + diffN)."""
+    """Chain IDs of diff IDs (base first): chain1 = diff1, chainN = sha256(chainN-1 " " diffN)."""
     chains: list[str] = []
     for diff_id in diff_ids:
         chains.append(_sha(f"{chains[-1]} {diff_id}".encode()) if chains else diff_id)

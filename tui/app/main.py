@@ -1,0 +1,47 @@
+"""The docker-sweep Textual app: a thin shell around the main screen."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from textual.app import App
+
+from tui.app.commands import SweepCommands
+from tui.app.screens.main import MainScreen
+from tui.app.source import StoreSource
+from tui.config import Config
+
+
+class SweepApp(App[int]):
+    """Browse and prune local Docker images, exactly and safely."""
+
+    CSS_PATH = "app.tcss"
+    TITLE = "docker-sweep"
+    COMMANDS = App.COMMANDS | {SweepCommands}
+
+    def __init__(self, source: StoreSource, config: Config | None = None, *,
+                 now: Callable[[], float] = time.time) -> None:
+        super().__init__()
+        self.source = source
+        self.config = config or Config()
+        self.now = now
+        self.sub_title = source.description
+        self.theme = self.config.ui.theme if self.config.ui.theme in self.available_themes else (
+            "textual-dark")
+
+    def on_mount(self) -> None:
+        self.push_screen(MainScreen(self.source, now=self.now, default_sort=self.config.ui.default_sort,
+                                    confirm=self.config.ui.confirm))
+
+
+def run_app(engine: object, config: Config) -> int:
+    """Start the app on ``engine`` (a :class:`tui.engine.client.Engine`)."""
+    from tui.engine.client import Engine
+    from tui.engine.snapshot import LayerCache
+    from tui.engine.source import EngineSource, default_cache_path
+
+    assert isinstance(engine, Engine)
+    source = EngineSource(engine, LayerCache(default_cache_path()))
+    result = SweepApp(source, config).run()
+    return int(result or 0)

@@ -1,0 +1,53 @@
+"""Messages that workers post back to the UI (thread-safe ``post_message``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from textual.message import Message
+
+from tui.app.source import ExecutionResultLike, ResultEventLike
+from tui.core.model import Snapshot
+
+
+@dataclass
+class SnapshotLoaded(Message):
+    """A new snapshot: ``stage`` is "listed" (no layers yet), "layers" or "complete" (with df)."""
+
+    snapshot: Snapshot
+    stage: str
+
+
+@dataclass
+class LoadProgress(Message):
+    """Layer data read for ``done`` of ``total`` images. Newer ones replace queued older ones."""
+
+    done: int
+    total: int
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, LoadProgress)
+
+
+@dataclass
+class LoadFailed(Message):
+    """Loading failed; ``error`` is a message for the user."""
+
+    error: str
+
+
+@dataclass
+class JobEvent(Message):
+    """One engine result line of the running job."""
+
+    event: ResultEventLike
+    step: int
+    total: int
+
+
+@dataclass
+class JobFinished(Message):
+    """The job ended (completed, failed part-way, or was cancelled)."""
+
+    result: ExecutionResultLike | None
+    error: str = ""

@@ -1,0 +1,125 @@
+"""The prune dialog: dangling or all unused, until and label filters, a live exact preview."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Button, Checkbox, Input, Label, RadioButton, RadioSet, Static
+
+from tui.app.widgets.plan_view import plan_text
+from tui.core.filters import FilterError, PruneFilters, parse_filters
+from tui.core.model import Snapshot
+from tui.core.plan import Plan, plan_prune
+
+
+@dataclass(frozen=True)
+class PruneRequest:
+    filters: PruneFilters
+    with_containers: bool
+
+
+class PruneDialog(ModalScreen[PruneRequest | None]):
+    """Builds prune filters; invalid input is shown inline and never sent."""
+
+    BINDINGS = [
+        Binding("escape", "cancel", "Cancel", id="prune.cancel", tooltip="Close without pruning"),
+        Binding("ctrl+s", "submit", "Continue", id="prune.submit",
+                tooltip="Go to the confirm screen with this plan"),
+    ]
+
+    def __init__(self, snapshot: Snapshot, *, now: Callable[[], float] = time.time,
+                 everything: bool = False) -> None:
+        super().__init__()
+        self.snapshot = snapshot
+        self.now = now
+        self.everything = everything
+        self.request: PruneRequest | None = None
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="prune-box"):
+            yield Label("Prune images", id="prune-title")
+            with RadioSet(id="prune-mode"):
+                yield RadioButton("Dangling images only", value=not self.everything, id="prune-dangling")
+                yield RadioButton("All images not used by any container", value=self.everything,
+                                  id="prune-all")
+            yield Label("until (72h, 7d, 2024-01-31, unix seconds; empty = any age)")
+            yield Input(placeholder="e.g. 240h or 10d", id="prune-until")
+            yield Label("label (KEY or KEY=VALUE; several separated by spaces; all must match)")
+            yield Input(placeholder="e.g. env=dev", id="prune-label")
+            yield Label("label! (skip images that match all of these)")
+            yield Input(placeholder="e.g. keep=true", id="prune-not-label")
+            yield Checkbox("First remove stopped containers that keep these images", value=self.everything,
+                           id="prune-containers")
+            yield Static(id="prune-error")
+            with VerticalScroll(id="prune-preview-scroll"):
+                yield Static(id="prune-preview")
+            with Horizontal(id="prune-buttons"):
+                yield Button("Continue (ctrl+s)", variant="warning", id="prune-ok")
+                yield Button("Cancel (esc)", variant="primary", id="prune-cancel")
+
+    def on_mount(self) -> None:
+        self.refresh_preview()
+
+    def filter_items(self) -> list[str]:
+        items: list[str] = []
+        until = self.query_one("#prune-until", Input).value.strip()
+        if until:
+            items.append(f"until={until}")
+        for key, widget in (("label", "#prune-label"), ("label!", "#prune-not-label")):
+            for term in self.query_one(widget, Input).value.split():
+                items.append(f"{key}={term}")
+        return items
+
+    def build(self) -> tuple[PruneRequest | None, Plan | None, str]:
+        all_images = self.query_one("#prune-all", RadioButton).value
+        try:
+            filters = parse_filters(self.filter_items(), all_images=all_images, now=self.now())
+        except FilterError as exc:
+            return None, None, str(exc)
+        with_containers = self.query_one("#prune-containers", Checkbox).value
+        plan = plan_prune(self.snapshot, filters, with_stopped_containers=with_containers)
+        return PruneRequest(filters, with_containers), plan, ""
+
+    def refresh_preview(self) -> None:
+        request, plan, error = self.build()
+        self.request = request
+        self.query_one("#prune-error", Static).update(Text(error, style="bold red"))
+        preview = self.query_one("#prune-preview", Static)
+        if plan is None:
+            preview.update(Text("Fix the filter above to see the preview.", style="dim"))
+        else:
+            preview.update(plan_text(plan, self.snapshot, limit=50))
+        self.query_one("#prune-ok", Button).disabled = plan is None or plan.empty
+
+    def on_input_changed(self, _: Input.Changed) -> None:
+        self.refresh_preview()
+
+    def on_radio_set_changed(self, _: RadioSet.Changed) -> None:
+        self.refresh_preview()
+
+    def on_checkbox_changed(self, _: Checkbox.Changed) -> None:
+        self.refresh_preview()
+
+    def on_input_submitted(self, _: Input.Submitted) -> None:
+        self.action_submit()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "prune-ok":
+            self.action_submit()
+        else:
+            self.action_cancel()
+
+    def action_submit(self) -> None:
+        self.refresh_preview()
+        if self.request is not None and not self.query_one("#prune-ok", Button).disabled:
+            self.dismiss(self.request)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)

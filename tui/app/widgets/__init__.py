@@ -1,0 +1,1 @@
+"""Widgets of the docker-sweep app, one per file."""

@@ -1,0 +1,80 @@
+"""Details of the highlighted image: references, labels, containers, and what blocks its removal."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from rich.text import Text
+from textual.widgets import Static
+
+from tui.core.model import Snapshot
+from tui.core.plan import plan_remove, refs_for_images
+from tui.core.usage import human_size
+
+
+class DetailPane(Static):
+    """Everything about one image, and the exact effect of removing it alone."""
+
+    def show(self, snapshot: Snapshot, image_id: str | None) -> None:
+        if image_id is None or image_id not in snapshot.images:
+            self.update(Text("No image highlighted", style="dim"))
+            return
+        image = snapshot.images[image_id]
+        t = Text()
+        t.append(image.id + "\n", style="bold")
+        when = datetime.fromtimestamp(image.created, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+        t.append(f"created {when} · size {human_size(image.size)}")
+        if image.layers is not None:
+            t.append(f" · unique {human_size(snapshot.unique_size(image.id))}"
+                     f" · {len(image.layers)} layers")
+        t.append("\n")
+        if snapshot.is_dangling(image.id):
+            t.append("dangling (no tag, no child image)\n", style="yellow")
+        if image.local_only:
+            t.append("local-only: no registry digest; it cannot be pulled back once removed\n",
+                     style="magenta")
+        t.append("Tags: ", style="bold")
+        t.append((", ".join(image.tags) or "<none>") + "\n")
+        if image.digests:
+            t.append("Digests: ", style="bold")
+            t.append(", ".join(image.digests) + "\n")
+        if image.labels:
+            t.append("Labels: ", style="bold")
+            t.append(", ".join(f"{k}={v}" for k, v in sorted(image.labels.items())) + "\n")
+        users = snapshot.containers_of(image.id)
+        t.append("Containers: ", style="bold")
+        if not users:
+            t.append("none\n", style="dim")
+        else:
+            t.append("\n")
+            for c in users:
+                style = "bold red" if c.running else "yellow"
+                t.append(f"  {c.name} ({c.short_id}) ", style=style)
+                t.append(("running" if c.running else c.state) + "\n", style=style)
+        self._removal(t, snapshot, image.id)
+        self.update(t)
+
+    def _removal(self, t: Text, snapshot: Snapshot, image_id: str) -> None:
+        if not snapshot.layers_complete:
+            return
+        plan = plan_remove(snapshot, refs_for_images(snapshot, [image_id]))
+        t.append("Removing it: ", style="bold")
+        if image_id in plan.delete:
+            t.append(f"deletes it and frees {human_size(plan.reclaim_bytes)} (exact)\n", style="green")
+            return
+        if plan.untag and not plan.blocked:
+            t.append("only untags it\n", style="yellow")
+        for b in plan.blocked:
+            t.append(f"blocked: {b.reason}", style="bold red")
+            if b.containers:
+                t.append(" by " + ", ".join(f"{c.name} ({c.state})" for c in b.containers), style="red")
+            t.append(f"\n  {b.message}\n", style="dim")
+            if b.fix:
+                t.append(f"  fix: {b.fix}\n")
+        stopped = [c for c in snapshot.containers_of(image_id) if not c.running]
+        if stopped and not any(c.running for c in snapshot.containers_of(image_id)):
+            fixed = plan_remove(snapshot, refs_for_images(snapshot, [image_id]),
+                                with_stopped_containers=True)
+            if image_id in fixed.delete:
+                t.append(f"  press c to remove it with its {len(stopped)} stopped container(s): "
+                         f"frees {human_size(fixed.reclaim_bytes)}\n", style="cyan")

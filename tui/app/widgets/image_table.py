@@ -1,0 +1,112 @@
+"""The image table: one row per image, all its tags in one cell, markers and sizes."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import humanize
+from rich.text import Text
+from textual.widgets import DataTable
+
+from tui.core.model import Image, Snapshot
+from tui.core.usage import human_size
+from tui.core.views import select_images
+
+COLUMNS = (
+    ("", "mark"),
+    ("REPOSITORY:TAG", "name"),
+    ("IMAGE ID", "id"),
+    ("CREATED", "created"),
+    ("SIZE", "size"),
+    ("UNIQUE", "unique"),
+    ("SHARED", "shared"),
+    ("CONTAINERS", "containers"),
+    ("FLAGS", "flags"),
+)
+
+
+class ImageTable(DataTable[Text]):
+    """Images of the current snapshot. Row keys are image ids; marking is by image."""
+
+    def __init__(self, *, now: Callable[[], float] = time.time, id: str | None = None) -> None:
+        super().__init__(id=id, cursor_type="row", zebra_stripes=True)
+        self.now = now
+        self.shown: list[Image] = []
+
+    def on_mount(self) -> None:
+        for label, key in COLUMNS:
+            self.add_column(label, key=key)
+
+    def show(
+        self,
+        snapshot: Snapshot,
+        marked: set[str],
+        *,
+        filter_text: str,
+        dangling_only: bool,
+        show_all: bool,
+        sort_key: str,
+        reverse: bool,
+    ) -> None:
+        """Rebuild the rows, keeping the cursor on the same image when it is still shown."""
+        current = self.current_image_id
+        self.shown = select_images(snapshot, filter_text=filter_text, dangling_only=dangling_only,
+                                   show_all=show_all, sort_key=sort_key, reverse=reverse)
+        self.clear()
+        for image in self.shown:
+            self.add_row(*self._cells(snapshot, image, image.id in marked), key=image.id)
+        if current is not None:
+            for index, image in enumerate(self.shown):
+                if image.id == current:
+                    self.move_cursor(row=index)
+                    break
+
+    @property
+    def current_image_id(self) -> str | None:
+        if not self.shown or self.cursor_row < 0 or self.cursor_row >= len(self.shown):
+            return None
+        return self.shown[self.cursor_row].id
+
+    def set_mark(self, image_id: str, marked: bool) -> None:
+        self.update_cell(image_id, "mark", Text("✔" if marked else " ", style="bold green"))
+
+    def _cells(self, snapshot: Snapshot, image: Image, marked: bool) -> list[Text]:
+        if image.tags:
+            name = Text(image.tags[0])
+            if len(image.tags) > 1:
+                name.append(f" +{len(image.tags) - 1}", style="dim")
+        elif snapshot.is_intermediate(image.id):
+            name = Text("<none>:<none> (intermediate)", style="dim")
+        else:
+            name = Text("<none>:<none>", style="bold yellow")
+        users = snapshot.containers_of(image.id)
+        running = sum(1 for c in users if c.running)
+        if users:
+            used = Text(f"{len(users)} ({running} running)", style="bold red" if running else "yellow")
+        else:
+            used = Text("0", style="dim")
+        flags = []
+        if snapshot.is_dangling(image.id):
+            flags.append(("dangling", "yellow"))
+        if image.local_only:
+            flags.append(("local-only", "magenta"))
+        flag_text = Text()
+        for i, (flag, style) in enumerate(flags):
+            if i:
+                flag_text.append(" ")
+            flag_text.append(flag, style=style)
+        age = humanize.naturaltime(self.now() - image.created) if image.created > 0 else "N/A"
+        unique = snapshot.unique_size(image.id)
+        shared = snapshot.shared_size(image.id)
+        return [
+            Text("✔" if marked else " ", style="bold green"),
+            name,
+            Text(image.short_id),
+            Text(age),
+            Text(human_size(image.size), justify="right"),
+            Text(human_size(unique) if unique >= 0 else "…", justify="right"),
+            Text(human_size(shared) if shared >= 0 else "…", justify="right"),
+            used,
+            flag_text,
+        ]

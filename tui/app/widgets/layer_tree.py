@@ -1,0 +1,92 @@
+"""The layer-sharing tree: one image's layers (base first) with who shares them, or the whole store
+as a trie of chain IDs rooted at shared base layers. Layers a marked removal would free are red."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.widgets import Tree
+from textual.widgets.tree import TreeNode
+
+from tui.core.model import Snapshot, short_id
+from tui.core.usage import human_size
+from tui.core.views import display_name
+
+
+def _names(snapshot: Snapshot, image_ids: tuple[str, ...] | list[str], limit: int = 4) -> str:
+    names = [display_name(snapshot.images[i]) for i in image_ids if i in snapshot.images]
+    shown = ", ".join(names[:limit])
+    return shown + (f" +{len(names) - limit}" if len(names) > limit else "")
+
+
+class LayerTree(Tree[str]):
+    """Layer sharing. ``mode`` is "image" (the highlighted image) or "store" (everything)."""
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__("layers", id=id)
+        self.mode = "image"
+        self.show_root = True
+
+    def show(self, snapshot: Snapshot, image_id: str | None, freed: set[str]) -> None:
+        self.clear()
+        if not snapshot.layers_complete:
+            self.root.set_label(Text("Reading layers…", style="dim"))
+            return
+        if self.mode == "store":
+            self._show_store(snapshot, freed)
+        else:
+            self._show_image(snapshot, image_id, freed)
+        self.root.expand_all()
+
+    def _layer_label(self, chain: str, size: int, freed: set[str], extra: str = "") -> Text:
+        style = "bold red" if chain in freed else ""
+        label = Text(f"{short_id(chain)}  {human_size(size):>7}", style=style)
+        if chain in freed:
+            label.append("  freed", style="red")
+        if extra:
+            label.append(f"  {extra}", style="dim")
+        return label
+
+    def _show_image(self, snapshot: Snapshot, image_id: str | None, freed: set[str]) -> None:
+        if image_id is None or image_id not in snapshot.images:
+            self.root.set_label(Text("No image highlighted", style="dim"))
+            return
+        image = snapshot.images[image_id]
+        self.root.set_label(Text(f"{display_name(image)} — layers, base first"))
+        for layer in image.layers or ():
+            others = [i for i in snapshot.images_by_chain.get(layer.chain_id, ()) if i != image_id]
+            extra = f"shared with {_names(snapshot, others)}" if others else "only this image"
+            self.root.add_leaf(self._layer_label(layer.chain_id, layer.size, freed, extra))
+
+    def _show_store(self, snapshot: Snapshot, freed: set[str]) -> None:
+        self.root.set_label(Text(f"Store: {len(snapshot.layers)} layers, shared bases first"))
+        children: dict[str, list[str]] = {}
+        ends: dict[str, list[str]] = {}
+        for image in snapshot.images.values():
+            chains = image.chain_ids
+            for depth, chain in enumerate(chains):
+                parent = chains[depth - 1] if depth else ""
+                siblings = children.setdefault(parent, [])
+                if chain not in siblings:
+                    siblings.append(chain)
+            if chains:
+                ends.setdefault(chains[-1], []).append(image.id)
+
+        def users(chain: str) -> int:
+            return len(snapshot.images_by_chain.get(chain, ()))
+
+        def add(node: TreeNode[str], chain: str) -> None:
+            layer = snapshot.layers[chain]
+            extra = f"{users(chain)} image(s)"
+            if chain in ends:
+                extra += " — " + _names(snapshot, ends[chain])
+            kids = sorted(children.get(chain, []), key=lambda c: (-users(c), c))
+            label = self._layer_label(chain, layer.size, freed, extra)
+            if kids:
+                branch = node.add(label, data=chain)
+                for kid in kids:
+                    add(branch, kid)
+            else:
+                node.add_leaf(label, data=chain)
+
+        for base in sorted(children.get("", []), key=lambda c: (-users(c), c)):
+            add(self.root, base)

@@ -1,0 +1,62 @@
+"""The app's :class:`~tui.app.source.StoreSource` over a real engine."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Generator, Iterator
+from pathlib import Path
+
+import platformdirs
+
+from tui.core.model import Snapshot
+from tui.core.plan import Plan
+from tui.engine.actions import ExecutionResult, PlanExecutor, ResultEvent
+from tui.engine.client import Engine
+from tui.engine.snapshot import (
+    LayerCache,
+    list_containers,
+    list_images,
+    read_disk_usage,
+    read_facts,
+    read_layers,
+)
+
+
+def default_cache_path() -> Path:
+    return platformdirs.user_cache_path("docker-sweep") / "layers.jsonl"
+
+
+class EngineSource:
+    """Loads snapshots (list first, then layers with progress, then df) and executes plans."""
+
+    def __init__(self, engine: Engine, cache: LayerCache | None = None) -> None:
+        self.engine = engine
+        self.cache = cache if cache is not None else LayerCache()
+
+    @property
+    def description(self) -> str:
+        return self.engine.host
+
+    def load(
+        self, *, progress: Callable[[int, int], None], cancelled: Callable[[], bool]
+    ) -> Iterator[Snapshot]:
+        import time
+
+        taken = time.time()
+        facts = read_facts(self.engine)
+        images = list_images(self.engine)
+        containers = list_containers(self.engine)
+        yield Snapshot(images, containers, facts, None, taken_at=taken)
+        full = read_layers(self.engine, images, cache=self.cache, engine_id=facts.engine_id,
+                           progress=progress, cancelled=cancelled)
+        if cancelled():
+            return
+        snapshot = Snapshot(full, containers, facts, None, taken_at=taken)
+        yield snapshot
+        disk = read_disk_usage(self.engine)
+        yield Snapshot(full, containers, facts, disk, taken_at=taken)
+
+    def execute(
+        self, plan: Plan, snapshot: Snapshot, cancelled: Callable[[], bool]
+    ) -> Generator[ResultEvent, None, ExecutionResult]:
+        executor = PlanExecutor(self.engine, plan, snapshot)
+        return (yield from executor.run(cancelled))
