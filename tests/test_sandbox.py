@@ -227,6 +227,14 @@ def test_stop_leaves_no_process_mount_or_directory(start_daemon: Any) -> None:
     print(f"dockerd start {start_seconds:.2f}s, stop with a running container {stop_seconds:.2f}s")
 
 
+def test_failed_start_reports_log_tail_and_cleans_up(engine: Any) -> None:
+    expected = r"(?s)exited with status 1;.*unknown flag: --no-such-flag"
+    with pytest.raises(SandboxError, match=expected) as info:
+        PrivateDaemon.start(extra_args=["--no-such-flag"])
+    root = Path(str(info.value).split()[2])
+    assert root.name.startswith("dsb-") and not root.exists()
+
+
 def test_registry_and_context_manager_cleanup(start_registry: Any) -> None:
     with start_registry() as reg:
         assert reg.ping()

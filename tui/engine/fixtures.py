@@ -56,10 +56,10 @@ def split_ref(ref: str) -> tuple[str, str]:
 def load_tarball(api: docker.APIClient, data: bytes) -> list[str]:
     """``docker load`` ``data``; returns the tags and IDs the engine reported, in its order.
 
-    Classic-store quirk (dockerd 20.10): tags come as ``Loaded image: repo:tag``; the
-    ``Loaded image ID: sha256:…`` lines are printed only when the *last* image in the manifest
-    is untagged, and then for every image, tagged or not. Don't infer "which image had no
-    tag" from this list; compare with :func:`tui.sandbox.imagegen.image_id` instead.
+    Classic-store quirk (seen on dockerd 20.10): tags come as ``Loaded image: repo:tag``, but
+    ``Loaded image ID: sha256:…`` lines appear only when the *last* image in the manifest is
+    untagged, and then for every image, tagged or not; an untagged image that is not last is
+    not reported at all. So check untagged images with :func:`tui.sandbox.imagegen.image_id`.
     """
     loaded: list[str] = []
     for line in _checked(api.load_image(data), "docker load"):

@@ -33,7 +33,7 @@ REGISTRY_BINARY = "/usr/bin/docker-registry"
 _SUN_PATH_MAX = 107  # sizeof(sockaddr_un.sun_path) - 1 on Linux
 _DEEPEST_SOCKET = "exec/containerd/containerd.sock.ttrpc"
 _STOP_GRACE = 20.0  # bounds dockerd's own clean shutdown before SIGKILL
-_OWNED_PROGRAMS = ("dockerd", "containerd", "docker-", "runc")
+_OWNED_PROGRAMS = ("dockerd", "containerd", "docker-registry", "docker-proxy", "runc")
 _DOCKERD_FLAGS = ("--bridge=none", "--iptables=false", "--ip6tables=false")
 
 _live: list[_Service] = []
@@ -371,9 +371,9 @@ class PrivateDaemon(_Service):
             raise SandboxError(f"dockerd is not on PATH; install it (as root): {INSTALL_HINT}")
         if os.geteuid() != 0:
             raise SandboxError("dockerd needs root; run as root (or skip the engine tests)")
-        root = _make_root(root, "dsb-")
-        if len(f"{root}/{_DEEPEST_SOCKET}") > _SUN_PATH_MAX:
+        if root is not None and len(f"{Path(root).resolve()}/{_DEEPEST_SOCKET}") > _SUN_PATH_MAX:
             raise SandboxError(f"root {root} is too long for unix socket paths; use a shorter one")
+        root = _make_root(root, "dsb-")
         (root / "daemon.json").write_text("{}\n")
         cmd = [dockerd, "--config-file", f"{root}/daemon.json", "--data-root", f"{root}/data"]
         cmd += ["--exec-root", f"{root}/exec", "-H", f"unix://{root}/docker.sock"]

@@ -160,11 +160,14 @@ def layer_diff_id(layer: LayerSpec) -> str:
 
 
 def layer_content_size(layer: LayerSpec) -> int:
-    """The bytes the engine reports for this layer (overlay2 ``DiffSize``, history ``Size``).
+    """The bytes the engine reports for this layer (overlay2 ``DiffSize``).
 
-    Rule (classic store, overlay2, checked against dockerd 20.10 in tests/test_sandbox.py): the
-    sum of the sizes of regular files, plus the length of every symlink's target (the engine
-    ``lstat``s entries and counts their size); directories count 0. Hard links would count once.
+    Rule observed on dockerd 20.10 (classic store, overlay2; see tests/test_sandbox.py): the sum
+    of the sizes of regular files plus the length of every symlink's target (the engine sums
+    ``lstat`` sizes of non-directories); directories and empty files count 0, so the empty
+    layer is 0. The history entry of the layer shows this as ``Size``, ``empty_layer`` entries
+    show 0, the image's ``Size`` is the sum over its layers, and ``/system/df`` ``LayersSize``
+    is the sum over distinct layers (chain IDs).
     """
     return sum(len(f.symlink.encode()) if f.symlink else len(f.content()) for f in layer.files)
 

@@ -1,0 +1,104 @@
+"""The headless commands on a real engine: output, JSON fields, confirmation, exit codes."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+
+from tests.enginecase import APP_V1, DB, STANDARD, seed, state
+from tui import headless
+from tui.cli import main
+from tui.sandbox import imagegen as gen
+
+V1_ID, DB_ID = gen.image_id(APP_V1), gen.image_id(DB)
+DANGLING_ID = gen.image_id(STANDARD[-1])
+
+
+def run(capsys, *args):
+    code = main(list(args))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_images_json(engine, capsys):
+    seed(engine.api, engine.url, STANDARD, (("old-app", "myapp:1.5.0", False),))
+    code, out, _ = run(capsys, "--host", engine.url, "images", "--json")
+    assert code == 0
+    rows = {r["id"]: r for r in json.loads(out)}
+    assert set(rows) == {gen.image_id(s) for s in STANDARD}
+    v1 = rows[V1_ID]
+    assert v1["tags"] == ["myapp:1.5.0"] and v1["local_only"] and not v1["dangling"]
+    assert [c["name"] for c in v1["containers"]] == ["old-app"]
+    assert v1["unique_size"] == 1_000_000 and v1["shared_size"] + v1["unique_size"] == v1["size"]
+    assert rows[DANGLING_ID]["dangling"] and rows[DANGLING_ID]["tags"] == []
+    code, out, _ = run(capsys, "--host", engine.url, "images")
+    assert "<none>" in out and "myapp" in out and "dangling" in out and "1 (0 running)" in out
+
+
+def test_plan_rm_json_and_exit_code(engine, capsys):
+    seed(engine.api, engine.url, STANDARD, (("old-app", "myapp:1.5.0", False),))
+    code, out, _ = run(capsys, "--host", engine.url, "plan", "rm", "myapp:1.5.0", "db:16", "--json")
+    plan = json.loads(out)
+    assert code == 1  # one blocked
+    assert plan["delete"] == [DB_ID] and plan["untag"] == ["db:16"]
+    assert plan["blocked"][0]["reason"] == "stopped container"
+    assert plan["blocked"][0]["containers"][0]["name"] == "old-app"
+    assert plan["reclaim_bytes"] == 900_000
+    code, out, _ = run(capsys, "--host", engine.url, "plan", "rm", "myapp:1.5.0", "--with-containers")
+    assert code == 0 and "remove container  old-app" in out and "Will free: 1MB" in out
+
+
+def test_rm_refuses_without_terminal_then_runs_with_yes(engine, capsys, monkeypatch):
+    seed(engine.api, engine.url, STANDARD)
+    before = state(engine.api)
+    monkeypatch.setattr(sys, "stdin", io.StringIO(""))
+    code, out, err = run(capsys, "--host", engine.url, "rm", "db:16")
+    assert code == headless.EXIT_REFUSED and "--yes" in err
+    assert state(engine.api) == before
+    code, out, _ = run(capsys, "--host", engine.url, "rm", "db:16", "--yes")
+    assert code == 0
+    assert "Untagged: db:16" in out and f"Deleted: {DB_ID}" in out
+    assert "Total reclaimed space: 900kB" in out
+    assert DB_ID not in state(engine.api)
+
+
+def test_prune_yes_json_matches_plan(engine, capsys):
+    seed(engine.api, engine.url, STANDARD)
+    code, out, _ = run(capsys, "--host", engine.url, "plan", "prune", "--json")
+    plan = json.loads(out)
+    code, out, _ = run(capsys, "--host", engine.url, "prune", "--yes", "--json")
+    result = json.loads(out)
+    assert code == 0 and result["executed"]
+    assert result["deleted"] == plan["delete"] == [DANGLING_ID]
+    assert result["reclaimed_bytes"] == plan["reclaim_bytes"] == 400_000
+    assert result["errors"] == []
+
+
+def test_bad_filters_and_unreachable_engine(engine, capsys):
+    code, _, err = run(capsys, "--host", engine.url, "plan", "prune", "--filter", "until=yesterday")
+    assert code == 2 and "until" in err and "RFC 3339" in err
+    code, _, err = run(capsys, "--host", engine.url, "prune", "--filter", "reference=x", "--yes")
+    assert code == 2 and "invalid filter 'reference'" in err
+    code, out, _ = run(capsys, "--host", engine.url, "plan", "prune", "--all", "--filter", "until=7d")
+    assert code == 0 and "converted to 168h" in out
+    code, _, err = run(capsys, "--host", "unix:///nonexistent/docker.sock", "images")
+    assert code == 3 and "unix:///nonexistent/docker.sock" in err and "Traceback" not in err
+
+
+def test_df_json(engine, capsys):
+    seed(engine.api, engine.url, STANDARD, (("db-1", "db:16", True),))
+    code, out, _ = run(capsys, "--host", engine.url, "df", "--json")
+    data = json.loads(out)
+    images = next(r for r in data["rows"] if r["type"] == "Images")
+    assert images["size"] == engine.api.df()["LayersSize"]
+    assert data["prune_dangling_bytes"] == 400_000
+    assert data["prune_all_bytes"] == images["reclaimable"]
+    assert data["storage_driver"] == "overlay2"
+
+
+def test_python_m_tui_help():
+    out = subprocess.run([sys.executable, "-m", "tui", "--help"], capture_output=True, text=True,
+                         check=True).stdout
+    assert "exit codes" in out and "plan" in out
