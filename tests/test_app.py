@@ -1,0 +1,186 @@
+"""Pilot tests of the app against the real engine: mark, preview, confirm, log, refresh, blockers."""
+
+from __future__ import annotations
+
+import time
+
+from textual.widgets import Button, Input, RadioButton, Static
+
+from tests.enginecase import APP_V1, DB, STANDARD, seed, state
+from tui.app.main import SweepApp
+from tui.app.screens.confirm import ConfirmScreen
+from tui.app.screens.main import MainScreen
+from tui.app.screens.prune import PruneDialog
+from tui.app.widgets.log_panel import LogPanel
+from tui.engine.client import Engine
+from tui.engine.source import EngineSource
+from tui.sandbox import imagegen as gen
+
+V1_ID, DB_ID = gen.image_id(APP_V1), gen.image_id(DB)
+
+
+async def wait_for(pilot, condition, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        await pilot.pause(0.05)
+    raise AssertionError("condition not met in time")
+
+
+def make_app(url: str) -> SweepApp:
+    return SweepApp(EngineSource(Engine(url)))
+
+
+async def loaded(pilot) -> MainScreen:
+    app = pilot.app
+    await wait_for(pilot, lambda: isinstance(app.screen, MainScreen)
+                   and app.screen.snapshot.layers_complete and app.screen.snapshot.images
+                   and app.screen.snapshot.disk is not None)
+    await pilot.pause()
+    return app.screen
+
+
+def log_text(screen: MainScreen) -> str:
+    return "\n".join(screen.query_one("#log", LogPanel).lines_written)
+
+
+async def highlight(pilot, screen: MainScreen, image_id: str) -> None:
+    index = [i.id for i in screen.table.shown].index(image_id)
+    screen.table.move_cursor(row=index)
+    await pilot.pause()
+
+
+async def test_mark_preview_confirm_log_and_refresh(engine):
+    seed(engine.api, engine.url, STANDARD)
+    app = make_app(engine.url)
+    async with app.run_test(size=(150, 45)) as pilot:
+        screen = await loaded(pilot)
+        assert {i.id for i in screen.table.shown} == {gen.image_id(s) for s in STANDARD}
+        await highlight(pilot, screen, V1_ID)
+        await pilot.press("space")
+        assert screen.marked == {V1_ID}
+        await pilot.press("d")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        confirm = app.screen
+        assert confirm.plan.delete == (V1_ID,) and confirm.plan.reclaim_bytes == 1_000_000
+        shown = str(confirm.query_one("#confirm-plan", Static).content)
+        assert "Untag (1)" in shown and "myapp:1.5.0" in shown and "Will free: 1MB" in shown
+        await pilot.press("y")
+        await wait_for(pilot, lambda: "Total reclaimed space" in log_text(screen))
+        text = log_text(screen)
+        assert "Untagged: myapp:1.5.0" in text and f"Deleted: {V1_ID}" in text
+        assert "Total reclaimed space: 1MB" in text
+        await wait_for(pilot, lambda: V1_ID not in screen.snapshot.images and screen.snapshot.disk)
+        assert V1_ID not in {i.id for i in screen.table.shown}
+        assert V1_ID not in state(engine.api) and not screen.marked
+
+
+async def test_cancel_on_confirm_deletes_nothing(engine):
+    seed(engine.api, engine.url, STANDARD)
+    before = state(engine.api)
+    app = make_app(engine.url)
+    async with app.run_test(size=(150, 45)) as pilot:
+        screen = await loaded(pilot)
+        await highlight(pilot, screen, DB_ID)
+        await pilot.press("d")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: isinstance(app.screen, MainScreen))
+        assert "Cancelled; nothing was deleted." in log_text(screen)
+    assert state(engine.api) == before
+
+
+async def test_blocked_removal_shows_containers_and_c_removes_them(engine):
+    seed(engine.api, engine.url, STANDARD, (("old-app", "myapp:1.5.0", False), ("db-1", "db:16", True)))
+    app = make_app(engine.url)
+    async with app.run_test(size=(150, 45)) as pilot:
+        screen = await loaded(pilot)
+        await highlight(pilot, screen, V1_ID)
+        details = str(screen.query_one("#details", Static).content)
+        assert "blocked: stopped container by old-app" in details and "press c" in details
+        await highlight(pilot, screen, DB_ID)
+        details = str(screen.query_one("#details", Static).content)
+        assert "blocked: running container by db-1 (running)" in details and "press c" not in details
+        await highlight(pilot, screen, V1_ID)
+        await pilot.press("c")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        plan = app.screen.plan
+        assert [c.name for c in plan.remove_containers] == ["old-app"] and plan.delete == (V1_ID,)
+        assert "Remove stopped containers (1)" in str(app.screen.query_one("#confirm-plan", Static).content)
+        await pilot.press("y")
+        await wait_for(pilot, lambda: "Total reclaimed space" in log_text(screen))
+        assert "Removed container: old-app" in log_text(screen)
+    assert V1_ID not in state(engine.api)
+    assert [c["Names"][0] for c in engine.api.containers(all=True)] == ["/db-1"]
+
+
+async def test_force_toggle_explains_and_changes_plan(engine):
+    seed(engine.api, engine.url, STANDARD, (("db-1", "db:16", True),))
+    app = make_app(engine.url)
+    async with app.run_test(size=(150, 45)) as pilot:
+        screen = await loaded(pilot)
+        await highlight(pilot, screen, DB_ID)
+        await pilot.press("d")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        confirm = app.screen
+        assert confirm.plan.blocked and confirm.query_one("#confirm-ok", Button).disabled
+        await pilot.press("f")
+        await pilot.pause()
+        assert confirm.force and confirm.plan.untag == ("db:16",) and confirm.plan.delete == ()
+        assert "never deletes an image a running container uses" in str(
+            confirm.query_one("#confirm-force-help", Static).content)
+        await pilot.press("escape")
+
+
+async def test_prune_dialog_validation_and_live_preview(engine):
+    seed(engine.api, engine.url, STANDARD)
+    before = state(engine.api)
+    app = make_app(engine.url)
+    async with app.run_test(size=(150, 45)) as pilot:
+        await loaded(pilot)
+        await pilot.press("p")
+        await wait_for(pilot, lambda: isinstance(app.screen, PruneDialog))
+        dialog = app.screen
+        assert dialog.request is not None and not dialog.request.filters.until
+        dialog.query_one("#prune-all", RadioButton).value = True
+        until = dialog.query_one("#prune-until", Input)
+        until.value = "yesterday"
+        await pilot.pause()
+        assert dialog.request is None
+        assert "until" in str(dialog.query_one("#prune-error", Static).content)
+        assert dialog.query_one("#prune-ok", Button).disabled
+        until.value = "25d"
+        await pilot.pause()
+        assert dialog.request is not None and dialog.request.filters.until is not None
+        preview = str(dialog.query_one("#prune-preview", Static).content)
+        assert "Delete (2)" in preview and "converted to 600h" in preview
+        await pilot.press("escape")
+    assert state(engine.api) == before
+
+
+async def test_small_terminals_draw(engine):
+    seed(engine.api, engine.url, STANDARD)
+    for size in ((80, 24), (60, 20)):
+        app = make_app(engine.url)
+        async with app.run_test(size=size) as pilot:
+            screen = await loaded(pilot)
+            assert len(screen.table.shown) == len(STANDARD)
+            await pilot.press("question_mark")
+            await pilot.pause()
+            await pilot.press("escape")
+            await pilot.press("t")
+            await pilot.pause()
+            await pilot.press("q")
+
+
+async def test_one_job_at_a_time(engine):
+    seed(engine.api, engine.url, STANDARD)
+    app = make_app(engine.url)
+    async with app.run_test(size=(150, 45)) as pilot:
+        screen = await loaded(pilot)
+        screen.job_running = True
+        await pilot.press("d")
+        await pilot.pause()
+        assert isinstance(app.screen, MainScreen)
+        screen.job_running = False
