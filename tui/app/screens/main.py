@@ -14,7 +14,7 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Input, ProgressBar, Static, TabbedContent, TabPane
 
@@ -87,11 +87,12 @@ class MainScreen(Screen[None]):
     # -- layout ------------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
         yield Header()
-        with Horizontal(id="top"):
-            with Vertical(id="left"):
-                yield Input(placeholder="filter: repository, tag, id or label (esc to close)",
-                            id="filter")
-                yield ImageTable(now=self.now, id="images")
+        yield Input(placeholder="filter: repository, tag, id or label (esc to close)", id="filter")
+        yield ImageTable(now=self.now, id="images")
+        with Horizontal(id="statusbar"):
+            yield Static(id="status")
+            yield ProgressBar(id="progress", show_eta=False)
+        with Horizontal(id="bottom"):
             with TabbedContent(id="side"):
                 with TabPane("Details", id="tab-details"):
                     yield DetailPane(id="details")
@@ -99,10 +100,7 @@ class MainScreen(Screen[None]):
                     yield LayerTree(id="layers")
                 with TabPane("Disk", id="tab-disk"):
                     yield DfPane(id="df")
-        with Horizontal(id="statusbar"):
-            yield Static(id="status")
-            yield ProgressBar(id="progress", show_eta=False)
-        yield LogPanel(id="log")
+            yield LogPanel(id="log")
         yield Footer()
 
     def on_mount(self) -> None:

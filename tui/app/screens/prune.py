@@ -44,22 +44,25 @@ class PruneDialog(ModalScreen[PruneRequest | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="prune-box"):
-            yield Label("Prune images", id="prune-title")
-            with RadioSet(id="prune-mode"):
-                yield RadioButton("Dangling images only", value=not self.everything, id="prune-dangling")
-                yield RadioButton("All images not used by any container", value=self.everything,
-                                  id="prune-all")
-            yield Label("until (72h, 7d, 2024-01-31, unix seconds; empty = any age)")
-            yield Input(placeholder="e.g. 240h or 10d", id="prune-until")
-            yield Label("label (KEY or KEY=VALUE; several separated by spaces; all must match)")
-            yield Input(placeholder="e.g. env=dev", id="prune-label")
-            yield Label("label! (skip images that match all of these)")
-            yield Input(placeholder="e.g. keep=true", id="prune-not-label")
-            yield Checkbox("First remove stopped containers that keep these images", value=self.everything,
-                           id="prune-containers")
-            yield Static(id="prune-error")
-            with VerticalScroll(id="prune-preview-scroll"):
-                yield Static(id="prune-preview")
+            yield Label("Prune images: the preview is exactly what will happen", id="prune-title")
+            with Horizontal(id="prune-body"):
+                with VerticalScroll(id="prune-controls"):
+                    with RadioSet(id="prune-mode"):
+                        yield RadioButton("Dangling images only", value=not self.everything,
+                                          id="prune-dangling")
+                        yield RadioButton("All images not used by any container", value=self.everything,
+                                          id="prune-all")
+                    yield Label("until: 72h, 7d, 2024-01-31 or unix seconds")
+                    yield Input(placeholder="empty = any age", id="prune-until")
+                    yield Label("label (all must match): KEY or KEY=VALUE ...")
+                    yield Input(placeholder="e.g. env=dev", id="prune-label")
+                    yield Label("label!: skip images matching all of these")
+                    yield Input(placeholder="e.g. keep=true", id="prune-not-label")
+                    yield Checkbox("Also remove stopped containers keeping them",
+                                   value=self.everything, id="prune-containers")
+                    yield Static(id="prune-error")
+                with VerticalScroll(id="prune-preview-scroll"):
+                    yield Static(id="prune-preview")
             with Horizontal(id="prune-buttons"):
                 yield Button("Continue (ctrl+s)", variant="warning", id="prune-ok")
                 yield Button("Cancel (esc)", variant="primary", id="prune-cancel")

@@ -21,7 +21,7 @@ COLUMNS = (
     ("SIZE", "size"),
     ("UNIQUE", "unique"),
     ("SHARED", "shared"),
-    ("CONTAINERS", "containers"),
+    ("USED BY", "containers"),
     ("FLAGS", "flags"),
 )
 
@@ -82,10 +82,14 @@ class ImageTable(DataTable[Text]):
             name = Text("<none>:<none>", style="bold yellow")
         users = snapshot.containers_of(image.id)
         running = sum(1 for c in users if c.running)
-        if users:
-            used = Text(f"{len(users)} ({running} running)", style="bold red" if running else "yellow")
+        if not users:
+            used = Text("-", style="dim")
+        elif running == len(users):
+            used = Text(f"{running} running", style="bold red")
+        elif running:
+            used = Text(f"{len(users)} ({running} run)", style="bold red")
         else:
-            used = Text("0", style="dim")
+            used = Text(f"{len(users)} stopped", style="yellow")
         flags = []
         if snapshot.is_dangling(image.id):
             flags.append(("dangling", "yellow"))

@@ -62,7 +62,7 @@ def plan_text(plan: Plan, snapshot: Snapshot, *, limit: int = 200) -> Text:
     t.append("\nWill free: ", style="bold")
     if plan.layers_known:
         t.append(f"{human_size(plan.reclaim_bytes)}", style="bold green")
-        t.append(f"  ({plan.reclaim_bytes:,} bytes, {len(plan.freed_layers)} layers, exact)\n")
+        t.append(f"  ({plan.reclaim_bytes:,} bytes in {len(plan.freed_layers)} layer(s), exact)\n")
     else:
         t.append("unknown until layers are read\n", style="yellow")
     return t
