@@ -82,7 +82,7 @@ def test_demo_store_is_deterministic_small_and_dated_relative_to_now() -> None:
     assert v1.layers[:2] == v2.layers[:2] and 25_000_000 < shared < 35_000_000
     assert (v2.created - v1.created).days >= 14
     assert images[2].labels["env"] == "dev"
-    assert demo_store.DEMO_IMAGES == demo_store.demo_images(demo_store.REFERENCE_NOW)
+    assert demo_store.demo_images(demo_store.REFERENCE_NOW) == demo_store.DEMO_IMAGES
 
 
 def test_missing_dockerd_prints_the_install_command(
@@ -209,14 +209,17 @@ class App:
         time.sleep(600)
 
 demo.SweepApp = App
-demo.run_demo()
+raise SystemExit(demo.run_demo())
 """
 
 
 @pytest.mark.engine
-@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM, signal.SIGINT])
-def test_killed_demo_leaves_nothing_behind(sig: int) -> None:
-    """SIGKILL/SIGTERM: the watchdog cleans up; SIGINT (Ctrl-C): run_demo's ``finally`` does."""
+@pytest.mark.parametrize(
+    ("sig", "returncode"),
+    [(signal.SIGKILL, -signal.SIGKILL), (signal.SIGTERM, 143), (signal.SIGHUP, 129), (signal.SIGINT, 130)],
+)
+def test_killed_demo_leaves_nothing_behind(sig: int, returncode: int) -> None:
+    """SIGKILL: the watchdog cleans up; SIGTERM, SIGHUP and SIGINT: run_demo's ``finally`` does."""
     if demo.missing_requirement():
         unavailable("demo sandbox", RuntimeError(str(demo.missing_requirement())))
     child = subprocess.Popen([sys.executable, "-c", _KILLED_CHILD], stdout=subprocess.PIPE,
@@ -231,8 +234,10 @@ def test_killed_demo_leaves_nothing_behind(sig: int) -> None:
                 break
         assert root is not None and root.exists()
         child.send_signal(sig)
-        returncode = child.wait(timeout=60)
-        assert returncode == (130 if sig == signal.SIGINT else -sig)
+        assert child.wait(timeout=60) == returncode
+        if sig != signal.SIGKILL:  # cleaned up before the process ended
+            _assert_gone(root)
+            assert "sandbox stopped" in child.stderr.read()
         assert _wait_for(lambda: not root.exists(), 30), "the sandbox was not cleaned up"
         _assert_gone(root)
     finally:

@@ -397,16 +397,25 @@ def test_prop_string_round_trips(text: str) -> None:
     assert parse_named(ref.string()) == ref
 
 
+def _familiar_is_ambiguous(ref: Reference) -> bool:
+    """Go's own quirk: ``docker.io/0.0/x`` is familiar ``0.0/x``, which re-parses with domain 0.0."""
+    first = ref.familiar_name().split("/")[0]
+    return ref.domain == "docker.io" and "/" in ref.familiar_name() and (
+        "." in first or ":" in first or first == "localhost")
+
+
 @given(_references())
 def test_prop_familiar_round_trips(text: str) -> None:
     ref = parse_normalized_named(text)
     assume(re.fullmatch(r"[a-f0-9]{64}", ref.familiar()) is None)
+    assume(not _familiar_is_ambiguous(ref))
     assert parse_normalized_named(ref.familiar()) == ref
     assert parse_normalized_named(ref.familiar_name()) == trim_named(ref)
 
 
 @given(_references())
 def test_prop_normalize_idempotent(text: str) -> None:
+    assume(not _familiar_is_ambiguous(parse_normalized_named(text)))
     normalized = normalize_ref(text)
     assert normalize_ref(normalized) == normalized
     familiar = familiar_ref(text)

@@ -2,9 +2,10 @@
 
 The sandbox is a :class:`~tui.sandbox.daemon.PrivateDaemon` (its own ``dockerd``, containerd,
 data and socket in one temp directory) seeded with :mod:`tui.sandbox.demo_store`. Whatever ends
-the app, the sandbox goes with it: quitting, an exception, Ctrl-C/SIGINT and interpreter exit run
-``stop()`` here (a second Ctrl-C cannot interrupt that); SIGKILL/SIGTERM of this process leave it
-to the daemon's watchdog process, which notices and tears everything down.
+the app, the sandbox goes with it: quitting, an exception and Ctrl-C (before the app runs; inside
+it Ctrl-C is a key) end in ``run_demo``'s ``finally``, which stops it (a second signal cannot cut
+that short); SIGTERM/SIGHUP make a running app exit cleanly first (the terminal is restored); if
+this process dies without any of that (SIGKILL), the daemon's watchdog process tears it down.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import threading
 import traceback
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from typing import Any
 
 import docker
 import docker.errors
@@ -72,28 +74,68 @@ def start_demo_engine(
         finally:
             api.close()
     except BaseException:
-        with _sigint_ignored():
+        with _signals_ignored():
             daemon.stop()
         raise
     return daemon
 
 
+_TEARDOWN_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
 @contextlib.contextmanager
-def _sigint_ignored() -> Iterator[None]:
-    """Ignore SIGINT inside the block (main thread only), so a second Ctrl-C cannot cut a teardown."""
+def _signals_ignored() -> Iterator[None]:
+    """Ignore SIGINT/SIGTERM/SIGHUP inside the block (main thread only): a second Ctrl-C or a
+    ``kill`` cannot cut the sandbox's teardown short."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    previous = {sig: signal.signal(sig, signal.SIG_IGN) for sig in _TEARDOWN_SIGNALS}
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+class _TerminationHandler:
+    """SIGTERM/SIGHUP while the demo runs: ask a running app to exit (it restores the terminal,
+    then ``run_demo`` stops the sandbox); before the app runs, leave with ``SystemExit``."""
+
+    def __init__(self) -> None:
+        self.app: Any = None
+        self.signum = 0
+
+    def __call__(self, signum: int, _frame: object) -> None:
+        self.signum = signum
+        app = self.app
+        if app is not None and getattr(app, "is_running", False):
+            threading.Thread(target=self._exit_app, args=(app, 128 + signum), daemon=True).start()
+            return
+        raise SystemExit(128 + signum)
+
+    @staticmethod
+    def _exit_app(app: Any, code: int) -> None:
+        with contextlib.suppress(Exception):  # the app may be closing already
+            app.call_from_thread(app.exit, None, code)
+
+    @contextlib.contextmanager
+    def installed(self) -> Iterator[_TerminationHandler]:
+        """Handle SIGTERM and SIGHUP inside the block (main thread only)."""
+        if threading.current_thread() is not threading.main_thread():
+            yield self
+            return
+        previous = {sig: signal.signal(sig, self) for sig in (signal.SIGTERM, signal.SIGHUP)}
+        try:
+            yield self
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
 
 
 def _stop(daemon: PrivateDaemon) -> None:
     _say("stopping the sandbox engine …")
-    with _sigint_ignored():
+    with _signals_ignored():
         try:
             daemon.stop()
         except SandboxError as exc:
@@ -118,31 +160,38 @@ def run_demo(keep: bool = False) -> int:
         _say(str(exc))
         return EXIT_CONFIG
     daemon: PrivateDaemon | None = None
-    try:
-        _say("starting a private dockerd and loading sample images (a few seconds) …")
-        daemon = start_demo_engine(survive_crash=keep, stop_at_exit=not keep)
-        gone = "kept after exit (--keep)" if keep else "removed when you quit"
-        _say(f"sandbox engine at {daemon.url} (files in {daemon.root}; {gone})")
-        app = SweepApp(EngineSource(Engine(daemon.url), LayerCache()), config)
-        app.run()
-        code = int(app.return_code or 0)
-        if code:
-            _say(f"the app exited with status {code}")
-        return code
-    except KeyboardInterrupt:
-        _say("interrupted.")
-        return EXIT_INTERRUPTED
-    except (SandboxError, FixtureError, EngineError, docker.errors.DockerException, OSError) as exc:
-        _say(f"the sandbox engine could not be started or seeded: {exc}")
-        return EXIT_ENGINE
-    except Exception as exc:
-        traceback.print_exc()
-        _say(f"the app failed: {type(exc).__name__}: {exc} (traceback above)")
-        return EXIT_APP_ERROR
-    finally:
-        if daemon is not None and keep:
-            _say(f"the sandbox keeps running: docker-sweep --host {daemon.url} …; remove it with:\n"
-                 f"    {sys.executable} -c 'from tui.sandbox.daemon import cleanup_root; "
-                 f"cleanup_root(\"{daemon.root}\")'")
-        elif daemon is not None:
-            _stop(daemon)
+    with _TerminationHandler().installed() as terminate:
+        try:
+            _say("starting a private dockerd and loading sample images (a few seconds) …")
+            daemon = start_demo_engine(survive_crash=keep, stop_at_exit=not keep)
+            gone = "kept after exit (--keep)" if keep else "removed when you quit"
+            _say(f"sandbox engine at {daemon.url} (files in {daemon.root}; {gone})")
+            terminate.app = app = SweepApp(EngineSource(Engine(daemon.url), LayerCache()), config)
+            app.run()
+            code = int(app.return_code or 0)
+            if terminate.signum:
+                _say(f"terminated by {signal.Signals(terminate.signum).name}.")
+            elif code:
+                _say(f"the app exited with status {code}")
+            return code
+        except KeyboardInterrupt:
+            _say("interrupted.")
+            return EXIT_INTERRUPTED
+        except SystemExit:
+            if terminate.signum:
+                _say(f"terminated by {signal.Signals(terminate.signum).name}.")
+            raise
+        except (SandboxError, FixtureError, EngineError, docker.errors.DockerException, OSError) as exc:
+            _say(f"the sandbox engine could not be started or seeded: {exc}")
+            return EXIT_ENGINE
+        except Exception as exc:
+            traceback.print_exc()
+            _say(f"the app failed: {type(exc).__name__}: {exc} (traceback above)")
+            return EXIT_APP_ERROR
+        finally:
+            if daemon is not None and keep:
+                _say(f"the sandbox keeps running: docker-sweep --host {daemon.url} …; remove it with:\n"
+                     f"    {sys.executable} -c 'from tui.sandbox.daemon import cleanup_root; "
+                     f"cleanup_root(\"{daemon.root}\")'")
+            elif daemon is not None:
+                _stop(daemon)
