@@ -20,6 +20,7 @@ from tests.enginecase import (
     DB,
     STANDARD,
     WEB,
+    data_layer,
     native_rm,
     predicted_rm,
     seed,
@@ -100,22 +101,31 @@ def test_by_id_unique_short_and_multiple_references(engine):
 
 
 def test_ambiguous_and_unknown_short_ids_and_failure_in_the_middle(engine):
-    # Two images whose ids share a first hex digit make that digit an ambiguous prefix.
-    ids = [gen.image_id(s) for s in STANDARD]
-    by_first: dict[str, int] = {}
-    for image_id in ids:
-        by_first[image_id[7]] = by_first.get(image_id[7], 0) + 1
-    ambiguous = next((c for c, n in by_first.items() if n > 1), None)
-    unknown = next(c for c in "0123456789abcdef" if c not in by_first)
-    refs = ["myapp:1.5.0", "nosuch:tag", unknown * 3, "db:16"]
-    if ambiguous:
-        refs.insert(2, ambiguous)
-    plan = check_rm(engine, refs)
+    # Add dangling images until two ids share a first hex digit (pigeonhole: at most 17 tries),
+    # so that digit is an ambiguous prefix on every run.
+    extra: list = []
+    first_digits = {gen.image_id(s)[7] for s in STANDARD}
+    i = 0
+    while True:
+        candidate = spec((), (data_layer(f"amb{i}", 10),), age_days=3)
+        digit = gen.image_id(candidate)[7]
+        extra.append(candidate)
+        i += 1
+        if digit in first_digits:
+            ambiguous = digit
+            break
+        first_digits.add(digit)
+    unknown = next((c for c in "0123456789abcdef" if c not in first_digits), None)
+    refs = ["myapp:1.5.0", "nosuch:tag", ambiguous, "db:16"]
+    if unknown:
+        refs.insert(3, unknown * 3)
+    plan = check_rm(engine, refs, images=STANDARD + tuple(extra))
     assert plan.delete == (V1_ID, DB_ID)
     reasons = {b.ref: b.reason for b in plan.blocked}
     assert reasons["nosuch:tag"] == "unknown reference"
-    if ambiguous:
-        assert reasons[ambiguous] == "ambiguous reference"
+    assert reasons[ambiguous] == "ambiguous reference"
+    if unknown:
+        assert reasons[unknown * 3] == "unknown reference"
 
 
 def test_stopped_container_conflict_force_and_with_containers(engine):

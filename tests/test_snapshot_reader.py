@@ -1,0 +1,57 @@
+"""The snapshot reader on a real engine: list first, layers with progress, cache, vanished images."""
+
+from __future__ import annotations
+
+from tests.enginecase import APP_V1, STANDARD, seed
+from tui.engine.client import Engine
+from tui.engine.snapshot import LayerCache, list_images, read_facts, read_layers, read_snapshot
+from tui.engine.source import EngineSource
+from tui.sandbox import imagegen as gen
+
+
+def test_list_then_layers_with_progress_and_cache(engine, tmp_path):
+    seed(engine.api, engine.url, STANDARD)
+    eng = Engine(engine.url)
+    facts = read_facts(eng)
+    assert facts.api_version and facts.image_store == "classic" and facts.engine_id
+    images = list_images(eng)
+    assert all(i.layers is None for i in images)
+    seen: list[tuple[int, int]] = []
+    cache = LayerCache(tmp_path / "layers.jsonl")
+    full = read_layers(eng, images, cache=cache, engine_id=facts.engine_id,
+                       progress=lambda d, t: seen.append((d, t)))
+    assert seen[-1] == (len(images), len(images)) and len(seen) == len(images)
+    assert all(i.layers is not None for i in full)
+    # A new cache object reads the file: no engine call is needed for known ids.
+    reloaded = LayerCache(tmp_path / "layers.jsonl")
+    calls: list[str] = []
+    original = eng.call
+
+    def counting(fn, **kwargs):
+        calls.append("call")
+        return original(fn, **kwargs)
+
+    eng.call = counting  # type: ignore[method-assign]
+    again = read_layers(eng, images, cache=reloaded, engine_id=facts.engine_id)
+    assert calls == []
+    assert {i.id: i.layers for i in again} == {i.id: i.layers for i in full}
+
+
+def test_image_removed_between_list_and_layers_is_dropped(engine):
+    seed(engine.api, engine.url, STANDARD)
+    eng = Engine(engine.url)
+    images = list_images(eng)
+    engine.api.remove_image("myapp:1.5.0")
+    full = read_layers(eng, images)
+    assert gen.image_id(APP_V1) not in {i.id for i in full}
+    assert len(full) == len(images) - 1
+
+
+def test_source_yields_listed_then_layers_then_df(engine):
+    seed(engine.api, engine.url, STANDARD)
+    stages = list(EngineSource(Engine(engine.url)).load(progress=lambda d, t: None,
+                                                        cancelled=lambda: False))
+    assert [s.layers_complete for s in stages] == [False, True, True]
+    assert stages[-1].disk is not None and stages[1].disk is None
+    assert read_snapshot(Engine(engine.url), disk_usage=True).disk.layers_size == \
+        stages[-1].disk.layers_size
