@@ -184,3 +184,43 @@ async def test_one_job_at_a_time(engine):
         await pilot.pause()
         assert isinstance(app.screen, MainScreen)
         screen.job_running = False
+
+
+class _CancelAfterFirst(EngineSource):
+    """The real source, with the user pressing x right after the first result line."""
+
+    screen: MainScreen | None = None
+
+    def execute(self, plan, snapshot, cancelled):
+        gen = super().execute(plan, snapshot, cancelled)
+        first = True
+        try:
+            while True:
+                event = next(gen)
+                yield event
+                if first and self.screen is not None:
+                    self.screen.action_cancel_job()
+                    first = False
+        except StopIteration as stop:
+            return stop.value
+
+
+async def test_cancel_job_between_steps(engine):
+    seed(engine.api, engine.url, STANDARD)
+    source = _CancelAfterFirst(Engine(engine.url))
+    app = SweepApp(source)
+    async with app.run_test(size=(150, 45)) as pilot:
+        screen = await loaded(pilot)
+        source.screen = screen
+        for image_id in (V1_ID, DB_ID):
+            await highlight(pilot, screen, image_id)
+            await pilot.press("space")
+        await pilot.press("d")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        assert len(app.screen.plan.steps) == 2
+        await pilot.press("y")
+        await wait_for(pilot, lambda: "Total reclaimed space" in log_text(screen))
+        text = log_text(screen)
+        assert "Cancelled" in text and "not run" in text
+    remaining = state(engine.api)
+    assert (V1_ID in remaining) != (DB_ID in remaining)  # exactly one of the two was removed

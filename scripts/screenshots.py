@@ -1,0 +1,150 @@
+"""Screenshots of the real app on the demo sandbox engine (needs root and dockerd, like the demo).
+
+    .venv/bin/python scripts/screenshots.py [--out screenshots] [--no-png] [--real-time]
+
+Starts the seeded demo engine (``tui.demo.start_demo_engine``), drives ``SweepApp`` with Textual's
+Pilot at 150x42 and saves SVGs: ``main.svg`` (the store, fully read), ``layers.svg`` (the
+whole-store layer tree, key ``t``), ``confirm.svg`` (``myapp:1.5.0`` marked, key ``d``) and
+``prune.svg`` (key ``p``, all unused, ``until`` 240h). With ``rsvg-convert`` on PATH
+(``apt-get install -y librsvg2-bin``) it writes a PNG next to each SVG. The clock is fixed to
+``demo_store.REFERENCE_NOW`` so every run gives the same IDs and ages (``--real-time``: now).
+The sandbox is stopped however the script ends.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+from textual.pilot import Pilot
+from textual.widgets import Input, RadioButton
+
+from tui.app.main import SweepApp
+from tui.app.screens.confirm import ConfirmScreen
+from tui.app.screens.main import MainScreen
+from tui.app.screens.prune import PruneDialog
+from tui.app.widgets.log_panel import LogPanel
+from tui.config import Config
+from tui.demo import missing_requirement, start_demo_engine
+from tui.engine.client import Engine
+from tui.engine.snapshot import LayerCache
+from tui.engine.source import EngineSource
+from tui.sandbox.demo_store import REFERENCE_NOW
+
+SIZE = (150, 42)
+ROOT = Path(__file__).resolve().parent.parent
+
+
+async def _until(pilot: Pilot[int], check: Callable[[], bool], what: str, timeout: float = 60) -> None:
+    """Let the app run until ``check()`` holds; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out waiting for {what}")
+        await pilot.pause(0.1)
+    await pilot.pause(0.3)  # let the last refresh paint
+
+
+def _errors_in_log(main: MainScreen) -> list[str]:
+    """Lines of the app's log panel that report an error."""
+    log = main.query_one("#log", LogPanel)
+    return [line for line in log.lines_written if line.startswith("Error") or "error" in line.lower()]
+
+
+async def _shoot(app: SweepApp, out: Path) -> list[Path]:
+    """Drive the app and save the four screenshots; returns their paths."""
+    saved: list[Path] = []
+
+    def save(name: str) -> None:
+        saved.append(Path(app.save_screenshot(f"{name}.svg", str(out))))
+        print(f"screenshots: wrote {saved[-1]}", file=sys.stderr)
+
+    async with app.run_test(size=SIZE) as pilot:
+        await _until(pilot, lambda: isinstance(app.screen, MainScreen), "the main screen")
+        main = app.screen
+        assert isinstance(main, MainScreen)
+        await _until(pilot, lambda: main.snapshot.layers_complete and main.snapshot.disk is not None
+                     and not main.workers, "the store, its layers and disk usage")
+        errors = _errors_in_log(main)
+        if errors:
+            raise RuntimeError(f"the app logged errors: {errors}")
+        save("main")
+
+        await pilot.press("t")
+        await pilot.pause(0.3)
+        save("layers")
+        await pilot.press("t")  # back to the highlighted image's layers
+
+        index = next(i for i, image in enumerate(main.table.shown) if "myapp:1.5.0" in image.tags)
+        main.table.move_cursor(row=index)
+        await pilot.pause(0.1)
+        await pilot.press("space", "d")
+        await _until(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the confirm screen", 10)
+        save("confirm")
+        await pilot.press("escape")
+        await _until(pilot, lambda: app.screen is main, "the main screen again", 10)
+        await pilot.press("u")  # unmark
+
+        await pilot.press("p")
+        await _until(pilot, lambda: isinstance(app.screen, PruneDialog), "the prune dialog", 10)
+        dialog = app.screen
+        dialog.query_one("#prune-all", RadioButton).value = True
+        dialog.query_one("#prune-until", Input).focus()
+        await pilot.press(*"240h")
+        await pilot.pause(0.3)
+        save("prune")
+        await pilot.press("escape")
+        await pilot.pause(0.1)
+        errors = _errors_in_log(main)
+        if errors:
+            raise RuntimeError(f"the app logged errors: {errors}")
+    return saved
+
+
+def _to_png(svg: Path, converter: str) -> Path:
+    png = svg.with_suffix(".png")
+    subprocess.run([converter, "--background-color", "#1e1e1e", "-o", str(png), str(svg)], check=True)
+    print(f"screenshots: wrote {png}", file=sys.stderr)
+    return png
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", type=Path, default=ROOT / "screenshots", help="output directory")
+    parser.add_argument("--no-png", action="store_true", help="write SVGs only")
+    parser.add_argument("--real-time", action="store_true", help="date the store from the real clock")
+    args = parser.parse_args(argv)
+    problem = missing_requirement()
+    if problem:
+        print(f"screenshots: {problem}", file=sys.stderr)
+        return 3
+    args.out.mkdir(parents=True, exist_ok=True)
+    now = datetime.now(UTC) if args.real_time else REFERENCE_NOW
+    daemon = start_demo_engine(now=now)
+    try:
+        print(f"screenshots: demo engine at {daemon.url}", file=sys.stderr)
+        source = EngineSource(Engine(daemon.url), LayerCache())
+        app = SweepApp(source, Config(), now=lambda: now.timestamp())
+        saved = asyncio.run(_shoot(app, args.out))
+    finally:
+        daemon.stop()
+    converter = shutil.which("rsvg-convert")
+    if args.no_png:
+        return 0
+    if converter is None:
+        print("screenshots: no rsvg-convert (apt-get install -y librsvg2-bin): SVGs only", file=sys.stderr)
+        return 0
+    for svg in saved:
+        _to_png(svg, converter)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
