@@ -4,7 +4,8 @@
 
 Starts the seeded demo engine (``tui.demo.start_demo_engine``), drives ``SweepApp`` with Textual's
 Pilot at 150x42 and saves SVGs: ``main.svg`` (the store, fully read), ``layers.svg`` (the
-whole-store layer tree, key ``t``), ``confirm.svg`` (``myapp:1.5.0`` marked, key ``d``) and
+whole-store layer tree, key ``t``), ``confirm.svg`` (``myapp:1.5.0``, blocked by its stopped
+container, and the dangling image marked, key ``d``) and
 ``prune.svg`` (key ``p``, all unused, ``until`` 240h). With ``rsvg-convert`` on PATH
 (``apt-get install -y librsvg2-bin``) it writes a PNG next to each SVG. The clock is fixed to
 ``demo_store.REFERENCE_NOW`` so every run gives the same IDs and ages (``--real-time``: now).
@@ -18,6 +19,7 @@ import asyncio
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -83,9 +85,10 @@ async def _shoot(app: SweepApp, out: Path) -> list[Path]:
         await pilot.press("t")  # back to the highlighted image's layers
 
         index = next(i for i, image in enumerate(main.table.shown) if "myapp:1.5.0" in image.tags)
+        assert not main.table.shown[index + 1].tags, "sorted by size, the dangling image comes next"
         main.table.move_cursor(row=index)
         await pilot.pause(0.1)
-        await pilot.press("space", "d")
+        await pilot.press("space", "space", "d")  # myapp:1.5.0 and the next row, the dangling image
         await _until(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the confirm screen", 10)
         save("confirm")
         await pilot.press("escape")
@@ -109,8 +112,13 @@ async def _shoot(app: SweepApp, out: Path) -> list[Path]:
 
 
 def _to_png(svg: Path, converter: str) -> Path:
+    """Convert with ``rsvg-convert``; it drops leading spaces of a text run unless told not to."""
     png = svg.with_suffix(".png")
-    subprocess.run([converter, "--background-color", "#1e1e1e", "-o", str(png), str(svg)], check=True)
+    text = svg.read_text(encoding="utf-8").replace("<svg ", '<svg xml:space="preserve" ', 1)
+    with tempfile.NamedTemporaryFile("w", suffix=".svg", encoding="utf-8") as tmp:
+        tmp.write(text)
+        tmp.flush()
+        subprocess.run([converter, "--background-color", "#1e1e1e", "-o", str(png), tmp.name], check=True)
     print(f"screenshots: wrote {png}", file=sys.stderr)
     return png
 

@@ -29,8 +29,8 @@ def test_values_and_env_var(tmp_path, monkeypatch):
     [
         ("[engine\n", "invalid TOML"),
         ("[engine]\nhots = 1\n", "unknown key 'hots' in [engine]"),
-        ("[engine]\ntimeout = 'x'\n", "[engine] timeout must be a int"),
-        ("[ui]\nconfirm = 1\n", "[ui] confirm must be a bool"),
+        ("[engine]\ntimeout = 'x'\n", "line 2: [engine] timeout must be a whole number"),
+        ("[ui]\nconfirm = 1\n", "[ui] confirm must be true or false"),
         ("[ui]\ndefault_sort = 'bytes'\n", "default_sort must be one of"),
         ("[other]\n", "unknown section [other]"),
     ],
@@ -50,3 +50,57 @@ def test_cli_reports_bad_config_without_traceback(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "unknown key 'hots'" in err and "Traceback" not in err
     assert main(["--config", str(tmp_path / "none.toml"), "images"]) == 5
+
+
+def test_protect_policies_backup_sections(tmp_path):
+    path = tmp_path / "c.toml"
+    path.write_text(
+        '[protect]\nimages = ["postgres:*", "sha256:0123*"]\nlabels = ["keep=true"]\n'
+        '[local_only]\nconfirm = false\nbackup = true\n'
+        '[backup]\ndir = "/tmp/bk"\nmax_size = "2GB"\n'
+        '[policies.ci]\nkeep_last = 3\nolder_than = "7d"\nrepositories = ["myapp", "team/*"]\n'
+    )
+    config = load_config(path)
+    assert config.protection().images == ("postgres:*", "sha256:0123*")
+    assert config.local_only.backup and not config.local_only.confirm
+    assert config.backup_max_bytes() == 2_000_000_000 and str(config.backup_dir()) == "/tmp/bk"
+    policy = config.policy("ci")
+    assert policy.keep_last == 3 and policy.repositories == ("myapp", "team/*")
+    with pytest.raises(ConfigError, match="no policy named 'nope'.*known policies: ci"):
+        config.policy("nope")
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        ('[protect]\nimages = "postgres:*"\n', "line 2: [protect] images must be a list of strings"),
+        ('[protect]\nimages = ["bad pattern"]\n', "[protect] image pattern 'bad pattern'"),
+        ('[protect]\nlabels = ["=x"]\n', "label selector '=x'"),
+        ('[backup]\nmax_size = "lots"\n', "line 2: [backup] max_size: 'lots' is not a size"),
+        ("[policies.x]\nolder_than = \"7 days\"\n", "[policies.x] policy x: older_than '7 days'"),
+        ("[policies.x]\ndescription = \"nothing\"\n", "sets no condition"),
+        ("[policies.x]\nkeep_lats = 3\n", "line 2: unknown key 'keep_lats' in [policies.x]"),
+    ],
+)
+def test_section_errors(tmp_path, text, fragment):
+    path = tmp_path / "bad.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert fragment in str(info.value) and str(path) in str(info.value)
+
+
+def test_example_config_parses_with_its_policies_enabled(tmp_path):
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parent.parent / "config.example.toml").read_text()
+    assert load_config(Path(__file__).resolve().parent.parent / "config.example.toml").policies == {}
+    enabled = "\n".join(line[2:] if line.startswith("# [policies") or (
+        line.startswith("# ") and "=" in line and line[2:3].isalpha() and "docker-sweep" not in line
+        and not line.startswith("# An ") and not line.startswith("# The ")) else line
+        for line in text.splitlines())
+    path = tmp_path / "enabled.toml"
+    path.write_text(enabled)
+    config = load_config(path)
+    assert set(config.policies) == {"keep-three", "old-dev", "dangling"}
+    assert config.policy("keep-three").keep_last == 3

@@ -61,6 +61,8 @@ def _add_action_args(p: argparse.ArgumentParser, name: str, *, destructive: bool
                        help="all images not used by any container (default: dangling only)")
         p.add_argument("--filter", action="append", default=[], metavar="K=V",
                        help="until=DURATION|DATE|UNIX, label=K[=V], label!=K[=V] (repeatable)")
+        p.add_argument("--policy", metavar="NAME", help="use the named policy from the config instead "
+                       "of filters (protected images and images in use are never removed)")
     if destructive:
         p.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
     p.add_argument("--json", action="store_true", help="print JSON")
@@ -96,16 +98,32 @@ def main(argv: Sequence[str] | None = None) -> int:
         if command == "df":
             return headless.cmd_df(engine, args.json, out)
         action = args.plan_command if command == "plan" else command
+        protection = config.protection()
         if action == "rm":
-            build = headless.remove_builder(args.refs, args.force, args.with_containers)
+            build = headless.remove_builder(args.refs, args.force, args.with_containers, protection)
+        elif args.policy:
+            if args.filter or args.all:
+                print("docker-sweep: --policy replaces --all and --filter; give one or the other",
+                      file=sys.stderr)
+                return headless.EXIT_USAGE
+            build = headless.policy_builder(config.policy(args.policy), protection)
         else:
-            build = headless.prune_builder(headless.make_prune_filters(args.filter, args.all))
+            build = headless.prune_builder(headless.make_prune_filters(args.filter, args.all), protection)
         if command == "plan":
             return headless.cmd_plan(engine, build, args.json, out)
-        return headless.cmd_execute(engine, build, yes=args.yes, as_json=args.json, out=out)
+        backup = None
+        if config.local_only.backup:
+            from tui.engine.guards import backup_hook
+
+            backup = backup_hook(engine, str(config.backup_dir()), config.backup_max_bytes())
+        return headless.cmd_execute(engine, build, yes=args.yes, as_json=args.json, out=out,
+                                    local_only_confirm=config.local_only.confirm, backup=backup)
     except FilterError as exc:
         print(f"docker-sweep: {exc}", file=sys.stderr)
         return headless.EXIT_USAGE
+    except ConfigError as exc:
+        print(f"docker-sweep: {exc}", file=sys.stderr)
+        return headless.EXIT_CONFIG
     except EngineError as exc:
         print(f"docker-sweep: {exc}", file=sys.stderr)
         return headless.EXIT_ENGINE

@@ -16,6 +16,9 @@ from typing import Any
 
 import platformdirs
 
+from tui.core.policy import Policy, PolicyError
+from tui.core.protect import PatternError, Protection
+
 ENV_VAR = "DOCKER_SWEEP_CONFIG"
 SORT_KEYS = ("size", "unique", "created", "name")
 
@@ -43,31 +46,123 @@ class UISection:
 
 
 @dataclass(frozen=True)
+class ProtectSection:
+    """``[protect]``: images nothing may remove (not rm, not prune, not force)."""
+
+    images: tuple[str, ...] = ()  # globs on repo:tag and image ids: "postgres:*", "sha256:0123*"
+    labels: tuple[str, ...] = ()  # label selectors: "keep=true", "keep"
+
+
+@dataclass(frozen=True)
+class LocalOnlySection:
+    """``[local_only]``: images without a registry digest cannot be pulled back once removed."""
+
+    confirm: bool = True  # ask an extra confirmation before removing one
+    backup: bool = False  # `docker save` each one into the backup directory first
+
+
+@dataclass(frozen=True)
+class BackupSection:
+    """``[backup]``: where local-only images are saved before removal, and how much to keep."""
+
+    dir: str = ""  # "" = the user data dir (platformdirs) / backups
+    max_size: str = "10GB"  # oldest backups are dropped first above this (B, kB, MB, GB, TB)
+
+
+@dataclass(frozen=True)
+class PolicySection:
+    """``[policies.NAME]``: a named cleanup policy; every condition set must hold."""
+
+    description: str = ""
+    keep_last: int = -1  # keep the newest N images per repository (-1: not set)
+    older_than: str = ""  # e.g. "30d", "72h"
+    dangling_only: bool = False
+    repositories: tuple[str, ...] = ()  # globs on repository names
+    labels: tuple[str, ...] = ()
+    not_labels: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Config:
     engine: EngineSection = field(default_factory=EngineSection)
     ui: UISection = field(default_factory=UISection)
+    protect: ProtectSection = field(default_factory=ProtectSection)
+    local_only: LocalOnlySection = field(default_factory=LocalOnlySection)
+    backup: BackupSection = field(default_factory=BackupSection)
+    policies: dict[str, PolicySection] = field(default_factory=dict)
     path: Path | None = None
+
+    def protection(self) -> Protection:
+        return Protection.build(self.protect.images, self.protect.labels)
+
+    def policy(self, name: str) -> Policy:
+        if name not in self.policies:
+            known = ", ".join(sorted(self.policies)) or "none defined"
+            where = f" in {self.path}" if self.path else ""
+            raise ConfigError(f"no policy named {name!r}{where}; known policies: {known}")
+        p = self.policies[name]
+        return Policy(name, None if p.keep_last < 0 else p.keep_last, p.older_than, p.dangling_only,
+                      p.repositories, p.labels, p.not_labels, p.description)
+
+    def backup_dir(self) -> Path:
+        if self.backup.dir:
+            return Path(self.backup.dir).expanduser()
+        return platformdirs.user_data_path("docker-sweep") / "backups"
+
+    def backup_max_bytes(self) -> int:
+        return parse_size(self.backup.max_size)
+
+
+_SIZE_UNITS = {"b": 1, "kb": 1000, "mb": 1000**2, "gb": 1000**3, "tb": 1000**4,
+               "kib": 1024, "mib": 1024**2, "gib": 1024**3, "tib": 1024**4}
+
+
+def parse_size(text: str) -> int:
+    """``10GB``, ``500MB``, ``2GiB``, ``1000`` (bytes) to bytes; raises ValueError."""
+    raw = text.strip().lower().replace(" ", "")
+    number = raw.rstrip("abcdefghijklmnopqrstuvwxyz")
+    unit = raw[len(number):] or "b"
+    if not number or unit not in _SIZE_UNITS:
+        raise ValueError(f"{text!r} is not a size (e.g. 500MB, 10GB, 2GiB)")
+    return int(float(number) * _SIZE_UNITS[unit])
 
 
 def default_path() -> Path:
     return platformdirs.user_config_path("docker-sweep") / "config.toml"
 
 
-def _section(cls: type[Any], data: Any, name: str, path: Path) -> Any:
+def _line_of(text: str, section: str, key: str) -> str:
+    """``line N`` of ``key`` inside ``[section]`` in the raw file, or "" if not found."""
+    current = ""
+    for number, line in enumerate(text.splitlines(), 1):
+        stripped = line.strip()
+        if stripped.startswith("[") and stripped.endswith("]"):
+            current = stripped.strip("[]").strip()
+        elif current == section and stripped.split("=", 1)[0].strip().strip('"') == key:
+            return f"line {number}: "
+    return ""
+
+
+_TYPE_NAMES = {bool: "true or false", int: "a whole number", str: "a string", tuple: "a list of strings"}
+
+
+def _section(cls: type[Any], data: Any, name: str, path: Path, text: str) -> Any:
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: [{name}] must be a table")
     known = {f.name: f for f in fields(cls)}
     values: dict[str, Any] = {}
     for key, value in data.items():
+        where = f"{path}: {_line_of(text, name, key)}"
         if key not in known:
-            raise ConfigError(
-                f"{path}: unknown key '{key}' in [{name}]; expected one of {', '.join(known)}"
-            )
+            raise ConfigError(f"{where}unknown key '{key}' in [{name}]; expected one of {', '.join(known)}")
         default = getattr(cls(), key)
-        if isinstance(default, bool) != isinstance(value, bool) or not isinstance(value, type(default)):
-            raise ConfigError(
-                f"{path}: [{name}] {key} must be a {type(default).__name__}, got {value!r}"
-            )
+        expected = _TYPE_NAMES.get(type(default), type(default).__name__)
+        if isinstance(default, tuple):
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                raise ConfigError(f"{where}[{name}] {key} must be {expected}, got {value!r}")
+            value = tuple(value)
+        elif isinstance(default, bool) != isinstance(value, bool) or not isinstance(value, type(default)):
+            raise ConfigError(f"{where}[{name}] {key} must be {expected}, got {value!r}")
         values[key] = value
     return cls(**values)
 
@@ -81,23 +176,48 @@ def load_config(path: str | Path | None = None) -> Config:
             raise ConfigError(f"{chosen}: config file not found (given by --config or ${ENV_VAR})")
         return Config()
     try:
-        data = tomllib.loads(chosen.read_text())
+        text = chosen.read_text()
+        data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{chosen}: invalid TOML: {exc}") from exc
     except OSError as exc:
         raise ConfigError(f"{chosen}: cannot read: {exc.strerror}") from exc
-    sections = {"engine": EngineSection, "ui": UISection}
+    sections: dict[str, type[Any]] = {"engine": EngineSection, "ui": UISection,
+                                      "protect": ProtectSection, "local_only": LocalOnlySection,
+                                      "backup": BackupSection}
     parsed: dict[str, Any] = {}
     for key, value in data.items():
+        if key == "policies":
+            if not isinstance(value, dict):
+                raise ConfigError(f"{chosen}: [policies] must hold tables like [policies.NAME]")
+            parsed["policies"] = {
+                name: _section(PolicySection, body, f"policies.{name}", chosen, text)
+                for name, body in value.items()
+            }
+            continue
         if key not in sections:
-            raise ConfigError(
-                f"{chosen}: unknown section [{key}]; expected one of {', '.join(sections)}"
-            )
-        parsed[key] = _section(sections[key], value, key, chosen)
+            raise ConfigError(f"{chosen}: unknown section [{key}]; expected one of "
+                              f"{', '.join([*sections, 'policies.NAME'])}")
+        parsed[key] = _section(sections[key], value, key, chosen, text)
     config = Config(**parsed, path=chosen)
-    if config.ui.default_sort not in SORT_KEYS:
-        raise ConfigError(
-            f"{chosen}: [ui] default_sort must be one of {', '.join(SORT_KEYS)}, "
-            f"got {config.ui.default_sort!r}"
-        )
+    _validate(config, chosen, text)
     return config
+
+
+def _validate(config: Config, path: Path, text: str) -> None:
+    if config.ui.default_sort not in SORT_KEYS:
+        raise ConfigError(f"{path}: {_line_of(text, 'ui', 'default_sort')}[ui] default_sort must be "
+                          f"one of {', '.join(SORT_KEYS)}, got {config.ui.default_sort!r}")
+    try:
+        config.protection()
+    except PatternError as exc:
+        raise ConfigError(f"{path}: [protect] {exc}") from exc
+    try:
+        config.backup_max_bytes()
+    except ValueError as exc:
+        raise ConfigError(f"{path}: {_line_of(text, 'backup', 'max_size')}[backup] max_size: {exc}") from exc
+    for name in config.policies:
+        try:
+            config.policy(name).validate()
+        except PolicyError as exc:
+            raise ConfigError(f"{path}: [policies.{name}] {exc}") from exc

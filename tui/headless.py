@@ -17,6 +17,8 @@ import humanize
 from tui.core.filters import FilterError, PruneFilters, parse_filters
 from tui.core.model import Image, Snapshot
 from tui.core.plan import Plan, plan_prune, plan_remove
+from tui.core.policy import Policy, plan_policy
+from tui.core.protect import Protection
 from tui.core.usage import human_size, summarize
 from tui.engine.actions import PlanExecutor
 from tui.engine.client import Engine
@@ -188,14 +190,27 @@ def cmd_plan(engine: Engine, build: Callable[[Snapshot], Plan], as_json: bool, o
     return _plan_exit(plan)
 
 
-def _confirm(plan: Plan, stdin: TextIO, out: TextIO) -> bool | None:
+def _ask(question: str, stdin: TextIO, out: TextIO) -> bool | None:
     """Ask on a terminal; ``None`` when there is no terminal to ask on."""
     if not stdin.isatty():
         return None
-    out.write("Proceed? [y/N] ")
+    out.write(f"{question} [y/N] ")
     out.flush()
     answer = stdin.readline().strip().lower()
     return answer in ("y", "yes")
+
+
+def _confirm(plan: Plan, snapshot: Snapshot, stdin: TextIO, out: TextIO, local_only_confirm: bool
+             ) -> bool | None:
+    answer = _ask("Proceed?", stdin, out)
+    local = plan.local_only_deletes(snapshot)
+    if answer and local and local_only_confirm:
+        shown = [snapshot.images[i] for i in local[:5]]
+        names = ", ".join(i.tags[0] if i.tags else i.short_id for i in shown)
+        names += " ..." if len(local) > 5 else ""
+        answer = _ask(f"{len(local)} of these are local-only (no registry digest: they cannot be pulled "
+                      f"back): {names}. Delete them too?", stdin, out)
+    return answer
 
 
 def cmd_execute(
@@ -206,6 +221,8 @@ def cmd_execute(
     as_json: bool,
     out: TextIO,
     stdin: TextIO | None = None,
+    local_only_confirm: bool = True,
+    backup: Callable[[Image], list[str]] | None = None,
 ) -> int:
     """``rm`` and ``prune``: plan, confirm, execute, report."""
     stdin = stdin if stdin is not None else sys.stdin
@@ -220,7 +237,7 @@ def cmd_execute(
             out.write("\n")
         return _plan_exit(plan)
     if not yes:
-        answer = _confirm(plan, stdin, sys.stderr if as_json else out)
+        answer = _confirm(plan, snapshot, stdin, sys.stderr if as_json else out, local_only_confirm)
         if answer is not True:
             message = (
                 "Refusing to delete without confirmation: there is no terminal to ask on. Check the "
@@ -231,7 +248,7 @@ def cmd_execute(
                 out.write("\n")
             print(message, file=sys.stderr)
             return EXIT_REFUSED
-    executor = PlanExecutor(engine, plan, snapshot)
+    executor = PlanExecutor(engine, plan, snapshot, backup=backup)
     gen = executor.run()
     try:
         while True:
@@ -250,12 +267,19 @@ def cmd_execute(
     return EXIT_PARTIAL if (result.errors or plan.blocked) else EXIT_OK
 
 
-def remove_builder(refs: Sequence[str], force: bool, with_containers: bool) -> Callable[[Snapshot], Plan]:
-    return lambda s: plan_remove(s, refs, force=force, with_stopped_containers=with_containers)
+def remove_builder(refs: Sequence[str], force: bool, with_containers: bool,
+                   protection: Protection | None = None) -> Callable[[Snapshot], Plan]:
+    return lambda s: plan_remove(s, refs, force=force, with_stopped_containers=with_containers,
+                                 protection=protection)
 
 
-def prune_builder(filters: PruneFilters) -> Callable[[Snapshot], Plan]:
-    return lambda s: plan_prune(s, filters)
+def prune_builder(filters: PruneFilters, protection: Protection | None = None
+                  ) -> Callable[[Snapshot], Plan]:
+    return lambda s: plan_prune(s, filters, protection=protection)
+
+
+def policy_builder(policy: Policy, protection: Protection | None = None) -> Callable[[Snapshot], Plan]:
+    return lambda s: plan_policy(s, policy, time.time(), protection)
 
 
 __all__ = ["EXIT_CODES", "FilterError", "cmd_df", "cmd_execute", "cmd_images", "cmd_plan"]

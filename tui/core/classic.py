@@ -9,7 +9,7 @@ reference count. The planner runs removals on it to predict every response line 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from tui.core.filters import PruneFilters
@@ -87,8 +87,9 @@ def _parse_ref(text: str) -> Reference | None:
 class ClassicStore:
     """A mutable model of one classic image store, seeded from a snapshot."""
 
-    def __init__(self, snapshot: Snapshot) -> None:
+    def __init__(self, snapshot: Snapshot, protected: Mapping[str, str] | None = None) -> None:
         self.snapshot = snapshot
+        self.protected: Mapping[str, str] = protected or {}
         self.images: dict[str, str] = {i.id: i.parent_id for i in snapshot.images.values()}
         self.chains: dict[str, tuple[str, ...]] = {
             i.id: i.chain_ids for i in snapshot.images.values()
@@ -116,6 +117,7 @@ class ClassicStore:
         """An independent copy (for trial runs)."""
         other = ClassicStore.__new__(ClassicStore)
         other.snapshot = self.snapshot
+        other.protected = self.protected
         other.images = dict(self.images)
         other.chains = self.chains
         other.refs = dict(self.refs)
@@ -224,6 +226,8 @@ class ClassicStore:
         Raises :class:`EngineError` where the engine answers an error (nothing changes then).
         """
         image_id = self.resolve(ref_or_id)
+        if image_id in self.protected:
+            raise EngineError(0, self.protected[image_id], reason="protected", image_id=image_id)
         records: list[Record] = []
         repo_refs = self.references(image_id)
         removed_repository_ref = False
@@ -304,7 +308,7 @@ class ClassicStore:
         del self.images[image_id]
         records.append(Record("Deleted", image_id))
         records.extend(Record("Deleted", c) for c in self._release(self.chains[image_id]))
-        if not prune or not parent or parent not in self.images:
+        if not prune or not parent or parent not in self.images or parent in self.protected:
             return
         if parent_calls is None:
             self._delete_helper(parent, records, False, True, True, None)
@@ -399,6 +403,10 @@ def prune(store: ClassicStore, filters: PruneFilters, *, exclude: frozenset[str]
             continue  # already pruned as a parent
         if image_id in exclude:
             continue
+        if image_id in store.protected:
+            skipped.append(EngineError(0, store.protected[image_id], reason="protected",
+                                       image_id=image_id))
+            continue
         refs = store.references(image_id)
         targets: list[str]
         if refs:
@@ -413,7 +421,7 @@ def prune(store: ClassicStore, filters: PruneFilters, *, exclude: frozenset[str]
                 out = store.delete(target, force=False, prune=True,
                                    explicit_parents=explicit_parents)
             except EngineError as exc:
-                if exc.status == 409:
+                if exc.status == 409 or exc.reason == "protected":
                     skipped.append(exc)
                 continue
             records.extend(out)

@@ -8,13 +8,14 @@ calls (:class:`Step`) the executor makes. The TUI and the headless commands use 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from tui.core.classic import ClassicStore, EngineError, Record, prune
 from tui.core.filters import PruneFilters
 from tui.core.model import Container, Snapshot, short_id
+from tui.core.protect import Protection
 
 REASON_FIX = {
     "running container": "stop and remove the running container(s) first; docker-sweep never "
@@ -29,6 +30,7 @@ REASON_FIX = {
     "invalid reference": "give repository[:tag], repository@digest or an image ID (lowercase)",
     "untag only": "the engine would remove its tags but keep the image (moby #36295); remove the "
     "containers that use it first",
+    "protected": "it matches [protect] in the config; change the config to remove it",
 }
 
 
@@ -78,6 +80,10 @@ class Plan:
     filters: PruneFilters | None = None
     layers_known: bool = True
     pinned: tuple[str, ...] = field(default=())  # deleted images whose layers containers keep
+
+    def local_only_deletes(self, snapshot: Snapshot) -> list[str]:
+        """Deleted images that have no registry digest (cannot be pulled back)."""
+        return [i for i in self.delete if i in snapshot.images and snapshot.images[i].local_only]
 
     @property
     def empty(self) -> bool:
@@ -202,13 +208,14 @@ def plan_remove(
     *,
     force: bool = False,
     with_stopped_containers: bool = False,
+    protection: Protection | None = None,
 ) -> Plan:
     """Plan ``docker rmi [-f] REF...`` (each in turn, continuing past failures like the CLI).
 
     ``with_stopped_containers`` first removes the stopped containers that keep an image from being
     deleted (never running ones), so the removal frees its bytes.
     """
-    store = ClassicStore(snapshot)
+    store = ClassicStore(snapshot, protection.protected(snapshot) if protection else None)
     steps: list[Step] = []
     blocked: list[Blocked] = []
     warnings: list[str] = []
@@ -249,6 +256,8 @@ def _containers_to_remove(store: ClassicStore, ref: str, force: bool) -> list[Co
         image_id = store.resolve(ref)
     except EngineError:
         return []
+    if image_id in store.protected:
+        return []
     users = store.containers_using(image_id)
     if not users or any(c.running for c in users):
         return []
@@ -263,9 +272,10 @@ def _containers_to_remove(store: ClassicStore, ref: str, force: bool) -> list[Co
     return users if image_id not in trial.images else []
 
 
-def _blocking_stopped_containers(snapshot: Snapshot, filters: PruneFilters) -> list[Container]:
+def _blocking_stopped_containers(snapshot: Snapshot, filters: PruneFilters,
+                                 protected: Mapping[str, str]) -> list[Container]:
     """Stopped containers that alone keep a prune candidate (matching ``filters``) alive."""
-    trial = ClassicStore(snapshot)
+    trial = ClassicStore(snapshot, protected)
     for container in list(trial.containers.values()):
         trial.remove_container(container.id)
     prune(trial, filters)
@@ -278,7 +288,7 @@ def _blocking_stopped_containers(snapshot: Snapshot, filters: PruneFilters) -> l
 
 
 def plan_prune(snapshot: Snapshot, filters: PruneFilters, *, engine_semantics: bool = False,
-               with_stopped_containers: bool = False) -> Plan:
+               with_stopped_containers: bool = False, protection: Protection | None = None) -> Plan:
     """Plan an image prune with ``filters``.
 
     By default this is docker-sweep's prune: the engine's candidate rules, but an image the engine
@@ -288,10 +298,12 @@ def plan_prune(snapshot: Snapshot, filters: PruneFilters, *, engine_semantics: b
     """
     warnings = list(filters.notes)
     exclude: frozenset[str] = frozenset()
-    removals = _blocking_stopped_containers(snapshot, filters) if with_stopped_containers else []
+    protected = protection.protected(snapshot) if protection and not engine_semantics else {}
+    removals = (_blocking_stopped_containers(snapshot, filters, protected)
+                if with_stopped_containers else [])
     container_steps = [Step("remove_container", c.id, c.image_id, container=c) for c in removals]
     while True:
-        store = ClassicStore(snapshot)
+        store = ClassicStore(snapshot, protected)
         container_chains = [ch for c in removals for ch in store.remove_container(c.id)]
         outcome = prune(store, filters, exclude=exclude)
         if engine_semantics or not outcome.untagged_only:
@@ -357,3 +369,48 @@ def _display_name(snapshot: Snapshot, image_id: str) -> str:
     if image.digests:
         return image.digests[0]
     return f"<none>:<none> ({image.short_id})"
+
+
+def plan_images(
+    snapshot: Snapshot,
+    image_ids: Iterable[str],
+    *,
+    force: bool = False,
+    with_stopped_containers: bool = False,
+    protection: Protection | None = None,
+    description: str = "",
+) -> Plan:
+    """Plan removing whole images (what marking does): all of an image's references, then the image.
+
+    Without force this is all-or-nothing per image: an image that would lose some tags but stay
+    (its last reference is blocked) is left untouched and shown as blocked, so marking never strips
+    tags off an image it cannot remove. With force, untag-only outcomes are kept (the confirm screen
+    explains them).
+    """
+    wanted = [i for i in dict.fromkeys(image_ids) if i in snapshot.images]
+    excluded: dict[str, Blocked] = {}
+    while True:
+        ids = [i for i in wanted if i not in excluded]
+        plan = plan_remove(snapshot, refs_for_images(snapshot, ids), force=force,
+                           with_stopped_containers=with_stopped_containers, protection=protection)
+        if force:
+            break
+        untagged = set(plan.untag)
+        partial = [i for i in ids if i not in plan.delete
+                   and untagged & set(snapshot.images[i].refs)]
+        if not partial:
+            break
+        for image_id in partial:
+            reason = next((b for b in plan.blocked if b.image_id == image_id), None)
+            name = snapshot.images[image_id].tags[0] if snapshot.images[image_id].tags else image_id
+            excluded[image_id] = reason or Blocked(name, image_id, "untag only",
+                                                   "its last reference cannot be removed")
+    from dataclasses import replace
+
+    blocked = list(plan.blocked) + [b for b in excluded.values() if b not in plan.blocked]
+    names = [snapshot.images[i].tags[0] if snapshot.images[i].tags else short_id(i) for i in wanted]
+    text = description or ("force-remove " if force else "remove ") + (
+        f"{len(wanted)} images" if len(wanted) > 3 else ", ".join(names))
+    if with_stopped_containers:
+        text += " with their stopped containers"
+    return replace(plan, description=text, blocked=tuple(blocked))

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tui.core.classic import Record
-from tui.core.model import Snapshot, short_id
+from tui.core.model import Image, Snapshot, short_id
 from tui.core.plan import Plan, Step
 from tui.engine.client import Engine, EngineAPIError, EngineError
 
@@ -64,10 +64,20 @@ class ExecutionResult:
 class PlanExecutor:
     """Runs a plan against an engine. Iterate :meth:`run` for events; ``result`` holds the totals."""
 
-    def __init__(self, engine: Engine, plan: Plan, snapshot: Snapshot) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        plan: Plan,
+        snapshot: Snapshot,
+        *,
+        backup: Callable[[Image], list[str]] | None = None,
+    ) -> None:
+        """``backup(image)`` runs before a step deletes a local-only image and returns log lines;
+        if it raises, that step is skipped (an image is never deleted without its backup)."""
         self.engine = engine
         self.plan = plan
         self.snapshot = snapshot
+        self.backup = backup
         self.result = ExecutionResult()
 
     def run(
@@ -145,6 +155,18 @@ class PlanExecutor:
                 f"{short_id(step.image_id)}; skipped because the store changed",
             )
             return
+        if self.backup is not None:
+            for record in step.expect:
+                image = self.snapshot.images.get(record.value) if record.kind == "Deleted" else None
+                if image is None or not image.local_only:
+                    continue
+                try:
+                    lines = self.backup(image)
+                except EngineError as exc:
+                    yield self._error(index, target, f"backup failed, image not removed: {exc}")
+                    return
+                for line in lines:
+                    yield ResultEvent("info", line, index, target)
         try:
             response = self.engine.call(
                 lambda api: api.remove_image(target, force=step.force, noprune=True)

@@ -1,0 +1,420 @@
+"""Backups of local-only images: ``docker save`` before a delete, ``docker load`` to undo it.
+
+A local-only image has no ``RepoDigests``: it was built or loaded here and cannot be pulled back.
+Before the executor deletes one, :meth:`BackupStore.save` streams ``GET /images/get`` into the
+backup directory, and ``docker-sweep restore NAME`` gives it back with :meth:`BackupStore.restore`.
+
+On disk, one backup is two files with the same stem (the backup's *name*,
+``20261128T203000Z-myapp_1.5.0-0123456789ab``): ``NAME.tar`` (a ``docker save`` archive) and
+``NAME.json`` (a sidecar with the image ID, tags, size, time and sha256). The archive is written
+to a hidden ``.NAME.*.part`` file, checked, fsynced and renamed, and the sidecar is written after
+it, so a crash never leaves a half-written backup that :meth:`BackupStore.list` would show. Files
+without a valid sidecar are ignored. The directory is capped at ``max_bytes``: after each save the
+oldest backups are deleted until the total fits, but never the backup just made.
+"""
+
+from __future__ import annotations
+
+import builtins
+import contextlib
+import errno
+import hashlib
+import json
+import os
+import re
+import shutil
+import tarfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+
+from tui.core.model import short_id
+from tui.core.usage import human_size
+from tui.engine.client import Engine, EngineAPIError, EngineError
+
+__all__ = ["Backup", "BackupError", "BackupStore", "default_backup_dir"]
+
+FORMAT = 1
+CHUNK = 1 << 20
+_NAME_CHARS = re.compile(r"[^A-Za-z0-9._-]+")
+_DISK_FULL = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
+
+
+class BackupError(EngineError):
+    """A backup could not be made, found or restored; ``str()`` says why and what to do."""
+
+
+@dataclass(frozen=True)
+class Backup:
+    """One saved image: ``NAME.tar`` plus its ``NAME.json`` sidecar in the backup directory."""
+
+    name: str
+    path: Path
+    image_id: str
+    tags: tuple[str, ...]
+    size_bytes: int
+    created_at: float
+
+
+def default_backup_dir() -> Path:
+    """``platformdirs.user_data_path("docker-sweep") / "backups"`` (e.g. ``~/.local/share/...``)."""
+    return platformdirs.user_data_path("docker-sweep") / "backups"
+
+
+def _real_tags(tags: Any) -> list[str]:
+    """Tags only: no ``<none>:<none>`` placeholders, no digest references, no duplicates."""
+    out: list[str] = []
+    for tag in tags or ():
+        text = str(tag)
+        if text and text != "<none>:<none>" and "@" not in text and text not in out:
+            out.append(text)
+    return out
+
+
+def _split_tag(tag: str) -> tuple[str, str]:
+    """``host:5000/repo:tag`` → ``("host:5000/repo", "tag")``; no tag → ``"latest"``."""
+    repo, sep, label = tag.rpartition(":")
+    return (repo, label) if sep and "/" not in label else (tag, "latest")
+
+
+def _stem(created_at: float, tags: list[str], image_id: str) -> str:
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(created_at))
+    label = _NAME_CHARS.sub("_", tags[0]).strip("._-")[:64] if tags else "untagged"
+    return f"{stamp}-{label or 'image'}-{short_id(image_id)}"
+
+
+class BackupStore:
+    """The backup directory ``dir``, holding at most ``max_bytes`` of backups (newest kept)."""
+
+    def __init__(self, dir: Path, max_bytes: int) -> None:
+        if max_bytes < 0:
+            raise ValueError(f"max_bytes must be >= 0, not {max_bytes}")
+        self.dir = Path(dir)
+        self.max_bytes = max_bytes
+
+    def __repr__(self) -> str:
+        return f"BackupStore({str(self.dir)!r}, max_bytes={self.max_bytes})"
+
+    # -- reading -------------------------------------------------------------------------------
+    def list(self) -> builtins.list[Backup]:
+        """Every complete backup, newest first. Stray, hidden and half-written files are ignored."""
+        try:
+            sidecars = [p for p in self.dir.iterdir() if p.suffix == ".json" and not p.name.startswith(".")]
+        except OSError:
+            return []
+        found = [b for b in (self._read_sidecar(p) for p in sidecars) if b is not None]
+        return sorted(found, key=lambda b: (b.created_at, b.name), reverse=True)
+
+    def _read_sidecar(self, sidecar: Path) -> Backup | None:
+        try:
+            meta = json.loads(sidecar.read_text(encoding="utf-8"))
+            archive = sidecar.with_suffix(".tar")
+            if not isinstance(meta, dict) or meta.get("format") != FORMAT or not archive.is_file():
+                return None
+            tags = meta["tags"]
+            if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
+                return None
+            return Backup(
+                name=sidecar.stem,
+                path=archive,
+                image_id=str(meta["image_id"]),
+                tags=tuple(tags),
+                size_bytes=int(meta["size_bytes"]),
+                created_at=float(meta["created_at"]),
+            )
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
+    def total_bytes(self) -> int:
+        """The size of every listed backup's archive, summed."""
+        return sum(b.size_bytes for b in self.list())
+
+    def get(self, name: str) -> Backup:
+        """The backup called ``name`` (``NAME.tar`` works too); unknown → :class:`BackupError`."""
+        backups = self.list()
+        wanted = name.strip().removesuffix(".tar")
+        for backup in backups:
+            if backup.name == wanted:
+                return backup
+        if not backups:
+            raise BackupError(f"No backup named {name!r}: there are no backups in {self.dir}.")
+        names = [b.name for b in backups]
+        shown = ", ".join(names[:20]) + (f", … ({len(names) - 20} more)" if len(names) > 20 else "")
+        raise BackupError(f"No backup named {name!r} in {self.dir}. Available backups: {shown}")
+
+    def exceeds_cap(self, backup: Backup) -> bool:
+        """True if ``backup`` alone is larger than the cap (it is kept anyway)."""
+        return backup.size_bytes > self.max_bytes
+
+    # -- saving --------------------------------------------------------------------------------
+    def save(
+        self, engine: Engine, image_id: str, tags: Sequence[str]
+    ) -> tuple[Backup, builtins.list[Backup]]:
+        """``docker save`` the image into the directory, then apply the cap.
+
+        The archive carries every tag the image has now (``/images/get?names=TAG&names=TAG``, so
+        ``docker load`` brings them back), or only its ID if it has none. ``tags`` are the tags the
+        caller knows; ones already removed from the image are recorded in the sidecar and put back
+        by :meth:`restore`. Returns the new backup and the old backups deleted to fit ``max_bytes``
+        (oldest first; never the new one, even if it alone exceeds the cap: see
+        :meth:`exceeds_cap`). Raises :class:`BackupError` if nothing usable was written; the
+        image must not be deleted then.
+        """
+        info = self._inspect(engine, image_id, f"Image {short_id(image_id)} is gone from the engine; "
+                             "there is nothing to back up.")
+        image_id = str(info.get("Id") or image_id)
+        current = _real_tags(info.get("RepoTags"))
+        all_tags = _real_tags([*tags, *current])
+        created_at = time.time()
+        self._make_dir()
+        name = self._free_name(_stem(created_at, all_tags, image_id))
+        self._check_space(int(info.get("Size") or 0), image_id)
+        part = self.dir / f".{name}.{os.getpid()}.part"
+        archive = self.dir / f"{name}.tar"
+        try:
+            size, sha256 = self._download(engine, current or [image_id], part, image_id)
+            self._verify(part, image_id, current)
+            os.replace(part, archive)
+            self._fsync_dir()
+            meta = {
+                "format": FORMAT, "name": name, "image_id": image_id, "tags": all_tags,
+                "saved_tags": current, "size_bytes": size, "sha256": sha256, "created_at": created_at,
+                "engine": engine.host, "file": archive.name,
+            }  # fmt: skip
+            self._write_json(self.dir / f"{name}.json", meta)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                part.unlink(missing_ok=True)
+            if not (self.dir / f"{name}.json").exists():
+                with contextlib.suppress(OSError):
+                    archive.unlink(missing_ok=True)
+            raise
+        backup = Backup(name, archive, image_id, tuple(all_tags), size, created_at)
+        return backup, self.enforce_cap(keep=name)
+
+    def _inspect(self, engine: Engine, ref: str, gone: str) -> dict[str, Any]:
+        try:
+            info: dict[str, Any] = engine.call(lambda api: api.inspect_image(ref))
+        except EngineAPIError as exc:
+            if exc.status == 404:
+                raise BackupError(gone) from exc
+            raise
+        return info
+
+    def _make_dir(self) -> None:
+        try:
+            self.dir.mkdir(parents=True, exist_ok=True)
+            probe = self.dir / f".write-test.{os.getpid()}"
+            probe.write_bytes(b"")
+            probe.unlink()
+        except OSError as exc:
+            raise self._write_error(exc, "") from exc
+
+    def _write_error(self, exc: OSError, what: str) -> BackupError:
+        if exc.errno in _DISK_FULL:
+            return BackupError(
+                f"Disk full while writing {what or 'a backup'} to {self.dir}; the partial file was "
+                "removed and the image was not touched. Free some space, lower the backup cap, or "
+                "choose another backup directory."
+            )
+        reason = exc.strerror or str(exc)
+        return BackupError(
+            f"Cannot write backups to {self.dir}: {reason}. Check that the path is a writable "
+            "directory (no part of it may be a regular file), or choose another backup directory."
+        )
+
+    def _free_name(self, stem: str) -> str:
+        name, n = stem, 1
+        while (self.dir / f"{name}.tar").exists() or (self.dir / f"{name}.json").exists():
+            n += 1
+            name = f"{stem}-{n}"
+        return name
+
+    def _check_space(self, image_size: int, image_id: str) -> None:
+        try:
+            free = shutil.disk_usage(self.dir).free
+        except OSError:
+            return
+        if image_size > 0 and free < image_size:
+            raise BackupError(
+                f"Not enough space in {self.dir} to back up image {short_id(image_id)}: it needs about "
+                f"{human_size(image_size)}, {human_size(free)} is free. Free some space, lower the "
+                "backup cap, or choose another backup directory."
+            )
+
+    def _download(self, engine: Engine, names: builtins.list[str], part: Path, image_id: str) -> tuple[int, str]:
+        """Stream ``GET /images/get?names=...`` into ``part``; returns (bytes, sha256 hex)."""
+        digest = hashlib.sha256()
+        written = 0
+        what = f"the backup of {short_id(image_id)}"
+        try:
+            out = part.open("xb")
+        except OSError as exc:
+            raise self._write_error(exc, what) from exc
+
+        def fetch(api: Any) -> None:
+            nonlocal written
+            response = api._get(api._url("/images/get"), params={"names": names}, stream=True)
+            try:
+                api._raise_for_status(response)
+                for chunk in response.iter_content(CHUNK, False):
+                    digest.update(chunk)
+                    try:
+                        out.write(chunk)
+                    except OSError as exc:
+                        raise self._write_error(exc, what) from exc
+                    written += len(chunk)
+                try:
+                    out.flush()
+                    os.fsync(out.fileno())
+                except OSError as exc:
+                    raise self._write_error(exc, what) from exc
+            finally:
+                response.close()
+
+        with out:
+            try:
+                engine.call(fetch, long=True)
+            except EngineAPIError as exc:
+                if exc.status == 404:
+                    raise BackupError(
+                        f"Image {short_id(image_id)} (or one of its tags {', '.join(names)}) is gone "
+                        f"from the engine; no backup was made. ({exc.message})"
+                    ) from exc
+                raise BackupError(
+                    f"The engine could not save image {short_id(image_id)}: {exc.message}"
+                ) from exc
+        return written, digest.hexdigest()
+
+    def _verify(self, part: Path, image_id: str, tags: builtins.list[str]) -> None:
+        """The archive must hold exactly this image (a tag may have moved since inspect)."""
+        want = image_id.split(":", 1)[-1]
+        try:
+            with tarfile.open(part, "r:") as tar:
+                member = tar.extractfile("manifest.json")
+                manifest = json.loads(member.read()) if member is not None else None
+        except (OSError, KeyError, ValueError, tarfile.TarError) as exc:
+            raise BackupError(f"The engine sent an unreadable archive for image {short_id(image_id)}: "
+                              f"{exc}; no backup was made.") from exc
+        if not isinstance(manifest, list) or not manifest:
+            raise BackupError(
+                f"The archive of image {short_id(image_id)} has no manifest; no backup was made."
+            )
+        for entry in manifest:
+            config = Path(str(entry.get("Config", ""))).name.removesuffix(".json")
+            if config != want:
+                raise BackupError(
+                    f"While saving image {short_id(image_id)}, one of its tags ({', '.join(tags)}) "
+                    f"named another image ({config[:12]}): the store changed, so no backup was made."
+                )
+
+    def _write_json(self, path: Path, meta: dict[str, Any]) -> None:
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.part")
+        try:
+            with tmp.open("w", encoding="utf-8") as out:
+                json.dump(meta, out, indent=2)
+                out.write("\n")
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(tmp, path)
+            self._fsync_dir()
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                tmp.unlink(missing_ok=True)
+            raise self._write_error(exc, path.name) from exc
+
+    def _fsync_dir(self) -> None:
+        with contextlib.suppress(OSError):
+            fd = os.open(self.dir, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+
+    # -- the cap -------------------------------------------------------------------------------
+    def enforce_cap(self, keep: str | None = None) -> builtins.list[Backup]:
+        """Delete the oldest backups until the total fits ``max_bytes``; never ``keep``.
+
+        Returns the backups deleted, oldest first. A backup that cannot be deleted is skipped.
+        """
+        backups = self.list()[::-1]  # oldest first
+        total = sum(b.size_bytes for b in backups)
+        dropped: builtins.list[Backup] = []
+        for backup in backups:
+            if total <= self.max_bytes:
+                break
+            if backup.name == keep:
+                continue
+            try:
+                backup.path.unlink(missing_ok=True)  # the archive first: a lone sidecar is ignored
+                backup.path.with_suffix(".json").unlink(missing_ok=True)
+            except OSError:
+                continue
+            total -= backup.size_bytes
+            dropped.append(backup)
+        return dropped
+
+    def log_lines(self, backup: Backup, dropped: builtins.list[Backup]) -> builtins.list[str]:
+        """What :meth:`save` did, as lines for the log."""
+        what = ", ".join(backup.tags) or "untagged"
+        lines = [f"Backed up {short_id(backup.image_id)} ({what}) to {backup.path} "
+                 f"({human_size(backup.size_bytes)}); undo with: docker-sweep restore {backup.name}"]
+        lines += [f"Dropped old backup {b.name} ({human_size(b.size_bytes)}) to stay under the "
+                  f"backup cap of {human_size(self.max_bytes)}" for b in dropped]
+        if self.exceeds_cap(backup):
+            lines.append(f"Warning: this backup alone ({human_size(backup.size_bytes)}) is larger than "
+                         f"the backup cap ({human_size(self.max_bytes)}); it was kept anyway")
+        return lines
+
+    def _retag(self, engine: Engine, image_id: str, tag: str) -> None:
+        repo, label = _split_tag(tag)
+        engine.call(lambda api: api.tag(image_id, repo, label, force=True))
+
+    # -- restoring -----------------------------------------------------------------------------
+    def restore(self, engine: Engine, name: str) -> builtins.list[str]:
+        """``docker load`` backup ``name``; returns the refs loaded, then the image ID.
+
+        Like ``docker load``, a tag that now names another image is moved to the restored one.
+        Tags recorded in the sidecar but not in the archive (removed before the save) are put back.
+        """
+        backup = self.get(name)
+        try:
+            actual = backup.path.stat().st_size
+        except OSError as exc:
+            raise BackupError(f"Cannot read backup {backup.name}: {exc.strerror or exc}") from exc
+        if actual != backup.size_bytes:
+            raise BackupError(f"Backup {backup.name} is damaged: {backup.path} has {actual} bytes, "
+                              f"{backup.size_bytes} were saved.")
+        loaded: builtins.list[str] = []
+
+        def load(api: Any) -> None:
+            with backup.path.open("rb") as data:
+                for line in api.load_image(data, quiet=True):
+                    if not isinstance(line, dict):
+                        continue
+                    if line.get("error") or line.get("errorDetail"):
+                        detail = line.get("error") or (line.get("errorDetail") or {}).get("message")
+                        raise BackupError(f"The engine could not load backup {backup.name}: {detail}")
+                    for text in str(line.get("stream", "")).splitlines():
+                        for prefix in ("Loaded image: ", "Loaded image ID: "):
+                            item = text.removeprefix(prefix).strip()
+                            if text.startswith(prefix) and item not in loaded:
+                                loaded.append(item)
+
+        try:
+            engine.call(load, long=True)
+        except EngineAPIError as exc:
+            raise BackupError(f"The engine could not load backup {backup.name}: {exc.message}") from exc
+        for tag in backup.tags:
+            if tag not in loaded:
+                self._retag(engine, backup.image_id, tag)
+                loaded.append(tag)
+        self._inspect(engine, backup.image_id, f"Backup {backup.name} was loaded, but image "
+                      f"{short_id(backup.image_id)} is not in the engine afterwards.")
+        if backup.image_id not in loaded:
+            loaded.append(backup.image_id)
+        return loaded
