@@ -95,10 +95,14 @@ def test_example_config_parses_with_its_policies_enabled(tmp_path):
 
     text = (Path(__file__).resolve().parent.parent / "config.example.toml").read_text()
     assert load_config(Path(__file__).resolve().parent.parent / "config.example.toml").policies == {}
-    enabled = "\n".join(line[2:] if line.startswith("# [policies") or (
-        line.startswith("# ") and "=" in line and line[2:3].isalpha() and "docker-sweep" not in line
-        and not line.startswith("# An ") and not line.startswith("# The ")) else line
-        for line in text.splitlines())
+    import re
+
+    lines = text.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("# [policies."))
+    enabled = "\n".join(
+        line[2:] if i >= start and re.match(r"# (\[policies|\w+ = )", line) else line
+        for i, line in enumerate(lines)
+    )
     path = tmp_path / "enabled.toml"
     path.write_text(enabled)
     config = load_config(path)
