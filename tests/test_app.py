@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from textual.widgets import Button, Input, RadioButton, Static
+from textual.widgets import Button, Checkbox, Input, RadioButton, Static
 
 from tests.enginecase import APP_V1, DB, STANDARD, seed, state
 from tui.app.main import SweepApp
@@ -41,6 +41,18 @@ async def loaded(pilot) -> MainScreen:
     return app.screen
 
 
+async def press_confirm(pilot) -> None:
+    """Tick the local-only acknowledgement (every fixture image is local-only), then press y."""
+    screen = pilot.app.screen
+    assert isinstance(screen, ConfirmScreen)
+    if screen.needs_local_ack:
+        await pilot.press("y")  # refused until the box is ticked
+        assert isinstance(pilot.app.screen, ConfirmScreen)
+        screen.query_one("#confirm-local", Checkbox).value = True
+        await pilot.pause()
+    await pilot.press("y")
+
+
 def log_text(screen: MainScreen) -> str:
     return "\n".join(screen.query_one("#log", LogPanel).lines_written)
 
@@ -66,7 +78,7 @@ async def test_mark_preview_confirm_log_and_refresh(engine):
         assert confirm.plan.delete == (V1_ID,) and confirm.plan.reclaim_bytes == 1_000_000
         shown = str(confirm.query_one("#confirm-plan", Static).content)
         assert "Untag (1)" in shown and "myapp:1.5.0" in shown and "Will free: 1MB" in shown
-        await pilot.press("y")
+        await press_confirm(pilot)
         await wait_for(pilot, lambda: "Total reclaimed space" in log_text(screen))
         text = log_text(screen)
         assert "Untagged: myapp:1.5.0" in text and f"Deleted: {V1_ID}" in text
@@ -108,7 +120,7 @@ async def test_blocked_removal_shows_containers_and_c_removes_them(engine):
         plan = app.screen.plan
         assert [c.name for c in plan.remove_containers] == ["old-app"] and plan.delete == (V1_ID,)
         assert "Remove stopped containers (1)" in str(app.screen.query_one("#confirm-plan", Static).content)
-        await pilot.press("y")
+        await press_confirm(pilot)
         await wait_for(pilot, lambda: "Total reclaimed space" in log_text(screen))
         assert "Removed container: old-app" in log_text(screen)
     assert V1_ID not in state(engine.api)
@@ -218,7 +230,7 @@ async def test_cancel_job_between_steps(engine):
         await pilot.press("d")
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
         assert len(app.screen.plan.steps) == 2
-        await pilot.press("y")
+        await press_confirm(pilot)
         await wait_for(pilot, lambda: "Total reclaimed space" in log_text(screen))
         text = log_text(screen)
         assert "Cancelled" in text and "not run" in text

@@ -31,8 +31,7 @@ class SweepApp(App[int]):
             "textual-dark")
 
     def on_mount(self) -> None:
-        self.push_screen(MainScreen(self.source, now=self.now, default_sort=self.config.ui.default_sort,
-                                    confirm=self.config.ui.confirm))
+        self.push_screen(MainScreen(self.source, now=self.now, config=self.config))
 
 
 def run_app(engine: object, config: Config) -> int:
@@ -42,6 +41,11 @@ def run_app(engine: object, config: Config) -> int:
     from tui.engine.source import EngineSource, default_cache_path
 
     assert isinstance(engine, Engine)
-    source = EngineSource(engine, LayerCache(default_cache_path()))
+    backup = None
+    if config.local_only.backup:
+        from tui.engine.guards import backup_hook
+
+        backup = backup_hook(engine, str(config.backup_dir()), config.backup_max_bytes())
+    source = EngineSource(engine, LayerCache(default_cache_path()), backup=backup)
     result = SweepApp(source, config).run()
     return int(result or 0)

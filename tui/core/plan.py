@@ -313,7 +313,8 @@ def plan_prune(snapshot: Snapshot, filters: PruneFilters, *, engine_semantics: b
     for exc in outcome.skipped:
         if exc.image_id in store.images and exc.image_id not in blocked:
             name = _display_name(snapshot, exc.image_id)
-            blocked[exc.image_id] = _blocked(name, exc)
+            blocked[exc.image_id] = Blocked(name, exc.image_id, exc.reason, _prune_skip_message(exc),
+                                            exc.containers)
     for image_id in sorted(exclude):
         users = tuple(store.containers_using(image_id))
         name = _display_name(snapshot, image_id)
@@ -358,6 +359,17 @@ def refs_for_images(snapshot: Snapshot, image_ids: Iterable[str]) -> list[str]:
         if not image.tags and not digests:
             refs.append(image_id)
     return refs
+
+
+def _prune_skip_message(exc: EngineError) -> str:
+    """Why a prune leaves a candidate alone (the engine skips these silently)."""
+    if exc.containers:
+        users = ", ".join(f"{c.name or c.short_id} ({'running' if c.running else c.state})"
+                          for c in exc.containers)
+        return f"kept: used by container {users}; prune never removes images containers use"
+    if exc.reason == "dependent child images":
+        return "kept: other images are built on it"
+    return exc.message
 
 
 def _display_name(snapshot: Snapshot, image_id: str) -> str:

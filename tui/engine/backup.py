@@ -25,7 +25,8 @@ import re
 import shutil
 import tarfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -59,6 +60,8 @@ class Backup:
     size_bytes: int
     created_at: float
 
+
+_Backups = list[Backup]
 
 def default_backup_dir() -> Path:
     """``platformdirs.user_data_path("docker-sweep") / "backups"`` (e.g. ``~/.local/share/...``)."""
@@ -96,11 +99,8 @@ class BackupStore:
         self.dir = Path(dir)
         self.max_bytes = max_bytes
 
-    def __repr__(self) -> str:
-        return f"BackupStore({str(self.dir)!r}, max_bytes={self.max_bytes})"
-
     # -- reading -------------------------------------------------------------------------------
-    def list(self) -> builtins.list[Backup]:
+    def list(self) -> _Backups:
         """Every complete backup, newest first. Stray, hidden and half-written files are ignored."""
         try:
             sidecars = [p for p in self.dir.iterdir() if p.suffix == ".json" and not p.name.startswith(".")]
@@ -118,14 +118,8 @@ class BackupStore:
             tags = meta["tags"]
             if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
                 return None
-            return Backup(
-                name=sidecar.stem,
-                path=archive,
-                image_id=str(meta["image_id"]),
-                tags=tuple(tags),
-                size_bytes=int(meta["size_bytes"]),
-                created_at=float(meta["created_at"]),
-            )
+            return Backup(sidecar.stem, archive, str(meta["image_id"]), tuple(tags),
+                          int(meta["size_bytes"]), float(meta["created_at"]))
         except (OSError, ValueError, KeyError, TypeError):
             return None
 
@@ -151,9 +145,7 @@ class BackupStore:
         return backup.size_bytes > self.max_bytes
 
     # -- saving --------------------------------------------------------------------------------
-    def save(
-        self, engine: Engine, image_id: str, tags: Sequence[str]
-    ) -> tuple[Backup, builtins.list[Backup]]:
+    def save(self, engine: Engine, image_id: str, tags: Sequence[str]) -> tuple[Backup, _Backups]:
         """``docker save`` the image into the directory, then apply the cap.
 
         The archive carries every tag the image has now (``/images/get?names=TAG&names=TAG``, so
@@ -164,8 +156,8 @@ class BackupStore:
         :meth:`exceeds_cap`). Raises :class:`BackupError` if nothing usable was written; the
         image must not be deleted then.
         """
-        info = self._inspect(engine, image_id, f"Image {short_id(image_id)} is gone from the engine; "
-                             "there is nothing to back up.")
+        gone = f"Image {short_id(image_id)} is gone from the engine; there is nothing to back up."
+        info = self._inspect(engine, image_id, gone)
         image_id = str(info.get("Id") or image_id)
         current = _real_tags(info.get("RepoTags"))
         all_tags = _real_tags([*tags, *current])
@@ -187,11 +179,10 @@ class BackupStore:
             }  # fmt: skip
             self._write_json(self.dir / f"{name}.json", meta)
         except BaseException:
-            with contextlib.suppress(OSError):
-                part.unlink(missing_ok=True)
-            if not (self.dir / f"{name}.json").exists():
+            complete = (self.dir / f"{name}.json").exists()
+            for leftover in (part,) if complete else (part, archive):
                 with contextlib.suppress(OSError):
-                    archive.unlink(missing_ok=True)
+                    leftover.unlink(missing_ok=True)
             raise
         backup = Backup(name, archive, image_id, tuple(all_tags), size, created_at)
         return backup, self.enforce_cap(keep=name)
@@ -205,27 +196,29 @@ class BackupStore:
             raise
         return info
 
-    def _make_dir(self) -> None:
+    @contextmanager
+    def _writing(self, what: str = "") -> Iterator[None]:
+        """Turn a file-system error into a clear :class:`BackupError`."""
         try:
+            yield
+        except OSError as exc:
+            if exc.errno in _DISK_FULL:
+                raise BackupError(
+                    f"Disk full while writing {what or 'a backup'} to {self.dir}; nothing was kept and "
+                    "the image was not touched. Free some space, lower the backup cap, or choose "
+                    "another backup directory."
+                ) from exc
+            raise BackupError(
+                f"Cannot write backups to {self.dir}: {exc.strerror or exc}. Check that the path is a "
+                "writable directory (no part of it may be a regular file), or choose another one."
+            ) from exc
+
+    def _make_dir(self) -> None:
+        with self._writing():
             self.dir.mkdir(parents=True, exist_ok=True)
             probe = self.dir / f".write-test.{os.getpid()}"
             probe.write_bytes(b"")
             probe.unlink()
-        except OSError as exc:
-            raise self._write_error(exc, "") from exc
-
-    def _write_error(self, exc: OSError, what: str) -> BackupError:
-        if exc.errno in _DISK_FULL:
-            return BackupError(
-                f"Disk full while writing {what or 'a backup'} to {self.dir}; the partial file was "
-                "removed and the image was not touched. Free some space, lower the backup cap, or "
-                "choose another backup directory."
-            )
-        reason = exc.strerror or str(exc)
-        return BackupError(
-            f"Cannot write backups to {self.dir}: {reason}. Check that the path is a writable "
-            "directory (no part of it may be a regular file), or choose another backup directory."
-        )
 
     def _free_name(self, stem: str) -> str:
         name, n = stem, 1
@@ -246,64 +239,50 @@ class BackupStore:
                 "backup cap, or choose another backup directory."
             )
 
-    def _download(self, engine: Engine, names: builtins.list[str], part: Path, image_id: str) -> tuple[int, str]:
+    def _download(self, engine: Engine, names: Sequence[str], part: Path, image_id: str) -> tuple[int, str]:
         """Stream ``GET /images/get?names=...`` into ``part``; returns (bytes, sha256 hex)."""
         digest = hashlib.sha256()
         written = 0
         what = f"the backup of {short_id(image_id)}"
-        try:
-            out = part.open("xb")
-        except OSError as exc:
-            raise self._write_error(exc, what) from exc
 
         def fetch(api: Any) -> None:
             nonlocal written
-            response = api._get(api._url("/images/get"), params={"names": names}, stream=True)
-            try:
+            response = api._get(api._url("/images/get"), params={"names": list(names)}, stream=True)
+            with contextlib.closing(response):
                 api._raise_for_status(response)
                 for chunk in response.iter_content(CHUNK, False):
                     digest.update(chunk)
-                    try:
+                    with self._writing(what):
                         out.write(chunk)
-                    except OSError as exc:
-                        raise self._write_error(exc, what) from exc
                     written += len(chunk)
-                try:
-                    out.flush()
-                    os.fsync(out.fileno())
-                except OSError as exc:
-                    raise self._write_error(exc, what) from exc
-            finally:
-                response.close()
+            with self._writing(what):
+                out.flush()
+                os.fsync(out.fileno())
 
+        with self._writing(what):
+            out = part.open("xb")
         with out:
             try:
                 engine.call(fetch, long=True)
             except EngineAPIError as exc:
-                if exc.status == 404:
-                    raise BackupError(
-                        f"Image {short_id(image_id)} (or one of its tags {', '.join(names)}) is gone "
-                        f"from the engine; no backup was made. ({exc.message})"
-                    ) from exc
-                raise BackupError(
-                    f"The engine could not save image {short_id(image_id)}: {exc.message}"
-                ) from exc
+                why = "is gone from the engine" if exc.status == 404 else "could not be saved by the engine"
+                raise BackupError(f"Image {short_id(image_id)} ({', '.join(names)}) {why}; no backup was "
+                                  f"made ({exc.message}).") from exc
         return written, digest.hexdigest()
 
     def _verify(self, part: Path, image_id: str, tags: builtins.list[str]) -> None:
         """The archive must hold exactly this image (a tag may have moved since inspect)."""
         want = image_id.split(":", 1)[-1]
+        manifest: Any = None
         try:
             with tarfile.open(part, "r:") as tar:
                 member = tar.extractfile("manifest.json")
                 manifest = json.loads(member.read()) if member is not None else None
         except (OSError, KeyError, ValueError, tarfile.TarError) as exc:
-            raise BackupError(f"The engine sent an unreadable archive for image {short_id(image_id)}: "
-                              f"{exc}; no backup was made.") from exc
+            manifest = str(exc)
         if not isinstance(manifest, list) or not manifest:
-            raise BackupError(
-                f"The archive of image {short_id(image_id)} has no manifest; no backup was made."
-            )
+            raise BackupError(f"The engine sent an unreadable archive for image {short_id(image_id)} "
+                              f"(manifest.json: {manifest}); no backup was made.")
         for entry in manifest:
             config = Path(str(entry.get("Config", ""))).name.removesuffix(".json")
             if config != want:
@@ -315,17 +294,16 @@ class BackupStore:
     def _write_json(self, path: Path, meta: dict[str, Any]) -> None:
         tmp = path.with_name(f".{path.name}.{os.getpid()}.part")
         try:
-            with tmp.open("w", encoding="utf-8") as out:
-                json.dump(meta, out, indent=2)
-                out.write("\n")
+            with self._writing(path.name), tmp.open("w", encoding="utf-8") as out:
+                out.write(json.dumps(meta, indent=2) + "\n")
                 out.flush()
                 os.fsync(out.fileno())
-            os.replace(tmp, path)
-            self._fsync_dir()
-        except OSError as exc:
+            with self._writing(path.name):
+                os.replace(tmp, path)
+        finally:
             with contextlib.suppress(OSError):
                 tmp.unlink(missing_ok=True)
-            raise self._write_error(exc, path.name) from exc
+        self._fsync_dir()
 
     def _fsync_dir(self) -> None:
         with contextlib.suppress(OSError):
@@ -336,14 +314,14 @@ class BackupStore:
                 os.close(fd)
 
     # -- the cap -------------------------------------------------------------------------------
-    def enforce_cap(self, keep: str | None = None) -> builtins.list[Backup]:
+    def enforce_cap(self, keep: str | None = None) -> _Backups:
         """Delete the oldest backups until the total fits ``max_bytes``; never ``keep``.
 
         Returns the backups deleted, oldest first. A backup that cannot be deleted is skipped.
         """
         backups = self.list()[::-1]  # oldest first
         total = sum(b.size_bytes for b in backups)
-        dropped: builtins.list[Backup] = []
+        dropped: _Backups = []
         for backup in backups:
             if total <= self.max_bytes:
                 break
@@ -358,7 +336,7 @@ class BackupStore:
             dropped.append(backup)
         return dropped
 
-    def log_lines(self, backup: Backup, dropped: builtins.list[Backup]) -> builtins.list[str]:
+    def log_lines(self, backup: Backup, dropped: _Backups) -> builtins.list[str]:
         """What :meth:`save` did, as lines for the log."""
         what = ", ".join(backup.tags) or "untagged"
         lines = [f"Backed up {short_id(backup.image_id)} ({what}) to {backup.path} "
@@ -383,32 +361,33 @@ class BackupStore:
         """
         backup = self.get(name)
         try:
-            actual = backup.path.stat().st_size
+            data = backup.path.open("rb")
         except OSError as exc:
-            raise BackupError(f"Cannot read backup {backup.name}: {exc.strerror or exc}") from exc
-        if actual != backup.size_bytes:
-            raise BackupError(f"Backup {backup.name} is damaged: {backup.path} has {actual} bytes, "
-                              f"{backup.size_bytes} were saved.")
+            raise BackupError(f"Cannot read backup {backup.path}: {exc.strerror or exc}") from exc
         loaded: builtins.list[str] = []
 
         def load(api: Any) -> None:
-            with backup.path.open("rb") as data:
-                for line in api.load_image(data, quiet=True):
-                    if not isinstance(line, dict):
-                        continue
-                    if line.get("error") or line.get("errorDetail"):
-                        detail = line.get("error") or (line.get("errorDetail") or {}).get("message")
-                        raise BackupError(f"The engine could not load backup {backup.name}: {detail}")
-                    for text in str(line.get("stream", "")).splitlines():
-                        for prefix in ("Loaded image: ", "Loaded image ID: "):
-                            item = text.removeprefix(prefix).strip()
-                            if text.startswith(prefix) and item not in loaded:
-                                loaded.append(item)
+            for line in api.load_image(data, quiet=True):
+                if not isinstance(line, dict):
+                    continue
+                if line.get("error") or line.get("errorDetail"):
+                    detail = line.get("error") or (line.get("errorDetail") or {}).get("message")
+                    raise BackupError(f"The engine could not load backup {backup.name}: {detail}")
+                for text in str(line.get("stream", "")).splitlines():
+                    for prefix in ("Loaded image: ", "Loaded image ID: "):
+                        item = text.removeprefix(prefix).strip()
+                        if text.startswith(prefix) and item not in loaded:
+                            loaded.append(item)
 
-        try:
-            engine.call(load, long=True)
-        except EngineAPIError as exc:
-            raise BackupError(f"The engine could not load backup {backup.name}: {exc.message}") from exc
+        with data:
+            actual = os.fstat(data.fileno()).st_size
+            if actual != backup.size_bytes:
+                raise BackupError(f"Backup {backup.name} is damaged: {backup.path} has {actual} bytes, "
+                                  f"{backup.size_bytes} were saved.")
+            try:
+                engine.call(load, long=True)
+            except EngineAPIError as exc:
+                raise BackupError(f"The engine could not load backup {backup.name}: {exc.message}") from exc
         for tag in backup.tags:
             if tag not in loaded:
                 self._retag(engine, backup.image_id, tag)

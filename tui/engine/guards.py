@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from tui.core.model import Image
-from tui.core.usage import human_size
 from tui.engine.client import Engine
 
 
@@ -19,9 +18,6 @@ def backup_hook(engine: Engine, directory: str, max_bytes: int) -> Callable[[Ima
 
     def save(image: Image) -> list[str]:
         backup, dropped = store.save(engine, image.id, image.tags)
-        lines = [f"Saved backup: {backup.name} ({human_size(backup.size_bytes)}) of {image.short_id}"]
-        lines.extend(f"Dropped old backup: {old.name} ({human_size(old.size_bytes)}) to stay under "
-                     f"{human_size(max_bytes)}" for old in dropped)
-        return lines
+        return list(store.log_lines(backup, dropped))
 
     return save

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import platformdirs
 
-from tui.core.model import Snapshot
+from tui.core.model import Image, Snapshot
 from tui.core.plan import Plan
 from tui.engine.actions import ExecutionResult, PlanExecutor, ResultEvent
 from tui.engine.client import Engine
@@ -28,9 +28,11 @@ def default_cache_path() -> Path:
 class EngineSource:
     """Loads snapshots (list first, then layers with progress, then df) and executes plans."""
 
-    def __init__(self, engine: Engine, cache: LayerCache | None = None) -> None:
+    def __init__(self, engine: Engine, cache: LayerCache | None = None, *,
+                 backup: Callable[[Image], list[str]] | None = None) -> None:
         self.engine = engine
         self.cache = cache if cache is not None else LayerCache()
+        self.backup = backup
 
     @property
     def description(self) -> str:
@@ -58,5 +60,5 @@ class EngineSource:
     def execute(
         self, plan: Plan, snapshot: Snapshot, cancelled: Callable[[], bool]
     ) -> Generator[ResultEvent, None, ExecutionResult]:
-        executor = PlanExecutor(self.engine, plan, snapshot)
+        executor = PlanExecutor(self.engine, plan, snapshot, backup=self.backup)
         return (yield from executor.run(cancelled))

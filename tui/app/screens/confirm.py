@@ -26,9 +26,10 @@ class ConfirmScreen(ModalScreen[Plan | None]):
                 tooltip="Toggle force (see the explanation on screen)"),
     ]
 
-    def __init__(self, build: Callable[[bool], Plan], snapshot: Snapshot, *, allow_force: bool = True
-                 ) -> None:
+    def __init__(self, build: Callable[[bool], Plan], snapshot: Snapshot, *, allow_force: bool = True,
+                 local_only_confirm: bool = True) -> None:
         super().__init__()
+        self.local_only_confirm = local_only_confirm
         self.build = build
         self.snapshot = snapshot
         self.allow_force = allow_force
@@ -40,6 +41,7 @@ class ConfirmScreen(ModalScreen[Plan | None]):
             yield Label("Confirm: exactly this will happen", id="confirm-title")
             with VerticalScroll(id="confirm-scroll"):
                 yield Static(id="confirm-plan")
+            yield Checkbox("I understand: local-only images cannot be pulled back", id="confirm-local")
             if self.allow_force:
                 yield Checkbox("Force", id="confirm-force")
                 yield Static(Text(FORCE_HELP, style="dim"), id="confirm-force-help")
@@ -51,13 +53,24 @@ class ConfirmScreen(ModalScreen[Plan | None]):
         self._show_plan()
         self.query_one("#confirm-cancel", Button).focus()
 
+    @property
+    def needs_local_ack(self) -> bool:
+        return self.local_only_confirm and bool(self.plan.local_only_deletes(self.snapshot))
+
     def _show_plan(self) -> None:
         self.query_one("#confirm-plan", Static).update(plan_text(self.plan, self.snapshot))
-        self.query_one("#confirm-ok", Button).disabled = self.plan.empty
+        local = self.query_one("#confirm-local", Checkbox)
+        count = len(self.plan.local_only_deletes(self.snapshot))
+        local.display = self.needs_local_ack
+        local.label = (f"I understand: {count} local-only image(s) (no registry digest) cannot be "
+                       "pulled back")
+        self.query_one("#confirm-ok", Button).disabled = self.plan.empty or (
+            self.needs_local_ack and not local.value)
 
     def on_checkbox_changed(self, event: Checkbox.Changed) -> None:
-        self.force = event.value
-        self.plan = self.build(self.force)
+        if event.checkbox.id == "confirm-force":
+            self.force = event.value
+            self.plan = self.build(self.force)
         self._show_plan()
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
@@ -72,8 +85,12 @@ class ConfirmScreen(ModalScreen[Plan | None]):
             box.value = not box.value
 
     def action_confirm(self) -> None:
-        if not self.plan.empty:
-            self.dismiss(self.plan)
+        if self.query_one("#confirm-ok", Button).disabled:
+            if self.needs_local_ack and not self.plan.empty:
+                self.notify("Tick the local-only box first: those images cannot be pulled back.",
+                            severity="warning")
+            return
+        self.dismiss(self.plan)
 
     def action_cancel(self) -> None:
         self.dismiss(None)

@@ -28,8 +28,10 @@ from tui.app.widgets.df_pane import DfPane
 from tui.app.widgets.image_table import ImageTable
 from tui.app.widgets.layer_tree import LayerTree
 from tui.app.widgets.log_panel import LogPanel
+from tui.config import Config
 from tui.core.model import Snapshot
-from tui.core.plan import Plan, plan_prune, plan_remove, refs_for_images
+from tui.core.plan import Plan, plan_images, plan_prune
+from tui.core.policy import select
 from tui.core.usage import human_size
 from tui.core.views import SORT_KEYS
 
@@ -60,6 +62,8 @@ class MainScreen(Screen[None]):
            key_display="shift+d"),
         _b("A", "show_all", "Show all", "Also show intermediate images", show=False,
            key_display="shift+a"),
+        _b("P", "policy", "Policy", "Mark what a named policy from the config selects", show=False,
+           key_display="shift+p"),
         _b("t", "tree_mode", "Tree mode", "Layer tree: highlighted image or whole store", show=False),
         _b("r", "refresh", "Refresh", "Read the store again"),
         _b("x", "cancel_job", "Cancel job", "Cancel the running removal between steps", show=False),
@@ -69,8 +73,13 @@ class MainScreen(Screen[None]):
     ]
 
     def __init__(self, source: StoreSource, *, now: Callable[[], float] = time.time,
-                 default_sort: str = "size", confirm: bool = True) -> None:
+                 config: Config | None = None) -> None:
         super().__init__()
+        config = config or Config()
+        self.config = config
+        self.protection = config.protection()
+        default_sort = config.ui.default_sort
+        confirm = config.ui.confirm
         self.source = source
         self.now = now
         self.snapshot: Snapshot = Snapshot([])
@@ -120,6 +129,7 @@ class MainScreen(Screen[None]):
         self.query_one("#log", LogPanel).add(kind, text)
 
     def refresh_table(self) -> None:
+        self.table.protection = self.protection
         self.table.show(self.snapshot, self.marked, filter_text=self.filter_text,
                         dangling_only=self.dangling_only, show_all=self.show_all,
                         sort_key=self.sort_key, reverse=self.reverse)
@@ -128,13 +138,13 @@ class MainScreen(Screen[None]):
     def marked_plan(self) -> Plan | None:
         if not self.marked or not self.snapshot.layers_complete:
             return None
-        return plan_remove(self.snapshot, refs_for_images(self.snapshot, self.marked))
+        return plan_images(self.snapshot, self.marked, protection=self.protection)
 
     def refresh_side(self) -> None:
         image_id = self.table.current_image_id
         plan = self.marked_plan()
         freed = set(plan.freed_layers) if plan is not None else set()
-        self.query_one("#details", DetailPane).show(self.snapshot, image_id)
+        self.query_one("#details", DetailPane).show(self.snapshot, image_id, self.protection)
         self.query_one("#layers", LayerTree).show(self.snapshot, image_id, freed)
         self.query_one("#df", DfPane).show(self.snapshot)
         self.refresh_status(plan)
@@ -313,10 +323,10 @@ class MainScreen(Screen[None]):
             self.notify("Nothing highlighted or marked.", severity="warning")
             return
         snapshot = self.snapshot
-        refs = refs_for_images(snapshot, targets)
 
         def build(force: bool) -> Plan:
-            return plan_remove(snapshot, refs, force=force, with_stopped_containers=with_containers)
+            return plan_images(snapshot, targets, force=force, with_stopped_containers=with_containers,
+                               protection=self.protection)
 
         self._confirm_then_run(build, snapshot, allow_force=True)
 
@@ -334,14 +344,34 @@ class MainScreen(Screen[None]):
 
             def build(_force: bool) -> Plan:
                 return plan_prune(snapshot, request.filters,
-                                  with_stopped_containers=request.with_containers)
+                                  with_stopped_containers=request.with_containers,
+                                  protection=self.protection)
 
             self._confirm_then_run(build, snapshot, allow_force=False)
 
-        self.app.push_screen(PruneDialog(snapshot, now=self.now, everything=everything), chosen)
+        self.app.push_screen(PruneDialog(snapshot, now=self.now, everything=everything,
+                                         protection=self.protection), chosen)
 
     def action_clean_unused(self) -> None:
         self.action_prune(everything=True)
+
+    def action_policy(self) -> None:
+        if not self.config.policies:
+            self.notify("No policies in the config: add [policies.NAME] (see config.example.toml).",
+                        severity="warning")
+            return
+        from tui.app.screens.policy import PolicyPicker
+
+        def chosen(name: str | None) -> None:
+            if name is None or not self.snapshot.layers_complete:
+                return
+            policy = self.config.policy(name)
+            selected = select(self.snapshot, policy, self.now())
+            self.marked = set(selected)
+            self.refresh_table()
+            self.log_line("info", f"Policy {name} marks {len(selected)} image(s); press d to see the plan")
+
+        self.app.push_screen(PolicyPicker(self.config), chosen)
 
     def _confirm_then_run(self, build: Callable[[bool], Plan], snapshot: Snapshot, *,
                           allow_force: bool) -> None:
@@ -354,7 +384,9 @@ class MainScreen(Screen[None]):
         if not self.confirm_enabled:
             confirmed(build(False))
             return
-        self.app.push_screen(ConfirmScreen(build, snapshot, allow_force=allow_force), confirmed)
+        self.app.push_screen(ConfirmScreen(build, snapshot, allow_force=allow_force,
+                                           local_only_confirm=self.config.local_only.confirm),
+                             confirmed)
 
     def start_job(self, plan: Plan, snapshot: Snapshot) -> None:
         if self.job_running:

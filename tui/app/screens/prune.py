@@ -17,6 +17,7 @@ from tui.app.widgets.plan_view import plan_text
 from tui.core.filters import FilterError, PruneFilters, parse_filters
 from tui.core.model import Snapshot
 from tui.core.plan import Plan, plan_prune
+from tui.core.protect import Protection
 
 
 @dataclass(frozen=True)
@@ -35,8 +36,9 @@ class PruneDialog(ModalScreen[PruneRequest | None]):
     ]
 
     def __init__(self, snapshot: Snapshot, *, now: Callable[[], float] = time.time,
-                 everything: bool = False) -> None:
+                 everything: bool = False, protection: Protection | None = None) -> None:
         super().__init__()
+        self.protection = protection
         self.snapshot = snapshot
         self.now = now
         self.everything = everything
@@ -87,7 +89,8 @@ class PruneDialog(ModalScreen[PruneRequest | None]):
         except FilterError as exc:
             return None, None, str(exc)
         with_containers = self.query_one("#prune-containers", Checkbox).value
-        plan = plan_prune(self.snapshot, filters, with_stopped_containers=with_containers)
+        plan = plan_prune(self.snapshot, filters, with_stopped_containers=with_containers,
+                          protection=self.protection)
         return PruneRequest(filters, with_containers), plan, ""
 
     def refresh_preview(self) -> None:

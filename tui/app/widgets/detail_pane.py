@@ -8,14 +8,16 @@ from rich.text import Text
 from textual.widgets import Static
 
 from tui.core.model import Snapshot
-from tui.core.plan import plan_remove, refs_for_images
+from tui.core.plan import plan_images
+from tui.core.protect import Protection
 from tui.core.usage import human_size
 
 
 class DetailPane(Static):
     """Everything about one image, and the exact effect of removing it alone."""
 
-    def show(self, snapshot: Snapshot, image_id: str | None) -> None:
+    def show(self, snapshot: Snapshot, image_id: str | None, protection: Protection | None = None
+             ) -> None:
         if image_id is None or image_id not in snapshot.images:
             self.update(Text("No image highlighted", style="dim"))
             return
@@ -51,13 +53,17 @@ class DetailPane(Static):
                 style = "bold red" if c.running else "yellow"
                 t.append(f"  {c.name} ({c.short_id}) ", style=style)
                 t.append(("running" if c.running else c.state) + "\n", style=style)
-        self._removal(t, snapshot, image.id)
+        why = protection.reason(image) if protection else None
+        if why:
+            t.append(why + "\n", style="bold cyan")
+        self._removal(t, snapshot, image.id, protection)
         self.update(t)
 
-    def _removal(self, t: Text, snapshot: Snapshot, image_id: str) -> None:
+    def _removal(self, t: Text, snapshot: Snapshot, image_id: str, protection: Protection | None
+                 ) -> None:
         if not snapshot.layers_complete:
             return
-        plan = plan_remove(snapshot, refs_for_images(snapshot, [image_id]))
+        plan = plan_images(snapshot, [image_id], protection=protection)
         t.append("Removing it: ", style="bold")
         if image_id in plan.delete:
             t.append(f"deletes it and frees {human_size(plan.reclaim_bytes)} (exact)\n", style="green")
@@ -73,8 +79,7 @@ class DetailPane(Static):
                 t.append(f"  fix: {b.fix}\n")
         stopped = [c for c in snapshot.containers_of(image_id) if not c.running]
         if stopped and not any(c.running for c in snapshot.containers_of(image_id)):
-            fixed = plan_remove(snapshot, refs_for_images(snapshot, [image_id]),
-                                with_stopped_containers=True)
+            fixed = plan_images(snapshot, [image_id], with_stopped_containers=True, protection=protection)
             if image_id in fixed.delete:
                 t.append(f"  press c to remove it with its {len(stopped)} stopped container(s): "
                          f"frees {human_size(fixed.reclaim_bytes)}\n", style="cyan")

@@ -10,6 +10,7 @@ from rich.text import Text
 from textual.widgets import DataTable
 
 from tui.core.model import Image, Snapshot
+from tui.core.protect import Protection
 from tui.core.usage import human_size
 from tui.core.views import select_images
 
@@ -33,6 +34,7 @@ class ImageTable(DataTable[Text]):
         super().__init__(id=id, cursor_type="row", zebra_stripes=True)
         self.now = now
         self.shown: list[Image] = []
+        self.protection: Protection | None = None
 
     def on_mount(self) -> None:
         for label, key in COLUMNS:
@@ -94,7 +96,9 @@ class ImageTable(DataTable[Text]):
         if snapshot.is_dangling(image.id):
             flags.append(("dangling", "yellow"))
         if image.local_only:
-            flags.append(("local-only", "magenta"))
+            flags.append(("local-only", "dim magenta"))
+        if self.protection and self.protection.reason(image):
+            flags.append(("protected", "bold cyan"))
         flag_text = Text()
         for i, (flag, style) in enumerate(flags):
             if i:

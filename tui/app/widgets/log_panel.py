@@ -21,7 +21,7 @@ class LogPanel(RichLog):
     """A scrollable session log."""
 
     def __init__(self, *, id: str | None = None) -> None:
-        super().__init__(id=id, wrap=True, markup=False, highlight=False, max_lines=10_000)
+        super().__init__(id=id, wrap=True, markup=False, highlight=False, max_lines=10_000, min_width=1)
         self.lines_written: list[str] = []
 
     def add(self, kind: str, text: str) -> None:

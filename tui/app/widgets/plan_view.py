@@ -20,6 +20,13 @@ def plan_text(plan: Plan, snapshot: Snapshot, *, limit: int = 200) -> Text:
     """The plan as styled text; long lists are cut at ``limit`` lines each."""
     t = Text()
     t.append(plan.description + "\n", style="bold")
+    t.append("Will free: ", style="bold")
+    if plan.layers_known:
+        t.append(f"{human_size(plan.reclaim_bytes)}", style="bold green")
+        t.append(f"  ({plan.reclaim_bytes:,} bytes in {len(plan.freed_layers)} layer(s), exact)")
+    else:
+        t.append("unknown until layers are read", style="yellow")
+    t.append(f" · untag {len(plan.untag)} · delete {len(plan.delete)} · blocked {len(plan.blocked)}\n")
     if plan.empty:
         t.append("Nothing to do.\n", style="dim")
 
@@ -59,10 +66,4 @@ def plan_text(plan: Plan, snapshot: Snapshot, *, limit: int = 200) -> Text:
         blocked.append(line)
     section("Blocked", blocked, "magenta")
     section("Notes", [Text(w) for w in plan.warnings], "dim")
-    t.append("\nWill free: ", style="bold")
-    if plan.layers_known:
-        t.append(f"{human_size(plan.reclaim_bytes)}", style="bold green")
-        t.append(f"  ({plan.reclaim_bytes:,} bytes in {len(plan.freed_layers)} layer(s), exact)\n")
-    else:
-        t.append("unknown until layers are read\n", style="yellow")
     return t

@@ -1,0 +1,286 @@
+"""Backups of local-only images (``tui.engine.backup``) on a real private engine."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import docker.errors
+import pytest
+
+from tests.enginecase import data_layer, spec
+from tui.engine import fixtures
+from tui.engine.backup import Backup, BackupError, BackupStore, default_backup_dir
+from tui.engine.client import Engine
+from tui.sandbox import imagegen as gen
+
+MB = 1_000_000
+
+
+def small(tags: tuple[str, ...], seed: str, size: int = 200_000) -> gen.ImageSpec:
+    """A one-data-layer image (no busybox layer: keeps backups small)."""
+    return gen.ImageSpec(tags, (data_layer(seed, size),), spec((), ()).created)
+
+
+def load(api: Any, *specs: gen.ImageSpec) -> list[str]:
+    fixtures.load_tarball(api, gen.build_tarball(specs))
+    return [gen.image_id(s) for s in specs]
+
+
+def tags_of(api: Any, image_id: str) -> list[str]:
+    return sorted(t for t in api.inspect_image(image_id).get("RepoTags") or [] if t != "<none>:<none>")
+
+
+def gone(api: Any, image_id: str) -> bool:
+    try:
+        api.inspect_image(image_id)
+    except docker.errors.ImageNotFound:
+        return True
+    return False
+
+
+@pytest.fixture
+def sweep(clean_engine: Any) -> Engine:
+    """docker-sweep's own engine adapter on the (wiped) private daemon."""
+    return Engine(clean_engine.url)
+
+
+def test_tagged_image_round_trip(clean_engine: Any, sweep: Engine, tmp_path: Path) -> None:
+    api = clean_engine.api
+    image = spec(("myapp:1.5.0", "myapp:stable"), (data_layer("rt", MB),), labels={"app": "myapp"})
+    (image_id,) = load(api, image)
+    store = BackupStore(tmp_path / "backups", 100 * MB)
+    started = time.time()
+    backup, dropped = store.save(sweep, image_id, ["myapp:1.5.0", "myapp:stable"])
+    assert dropped == []
+    assert backup.image_id == image_id
+    assert backup.tags == ("myapp:1.5.0", "myapp:stable")
+    assert backup.name.endswith("-myapp_1.5.0-" + image_id[7:19])
+    assert started - 1 <= backup.created_at <= time.time()
+    assert backup.path == tmp_path / "backups" / f"{backup.name}.tar"
+    assert backup.size_bytes == backup.path.stat().st_size
+    image_size = api.inspect_image(image_id)["Size"]
+    assert image_size <= backup.size_bytes < image_size + 64_000  # tar headers and config only
+    assert store.list() == [backup]
+    assert [p.name for p in (tmp_path / "backups").iterdir() if p.name.startswith(".")] == []
+
+    api.remove_image(image_id, force=True)
+    assert gone(api, image_id)
+    refs = store.restore(sweep, backup.name)
+    assert api.inspect_image(image_id)["Id"] == image_id
+    assert tags_of(api, image_id) == ["myapp:1.5.0", "myapp:stable"]
+    assert set(refs) == {"myapp:1.5.0", "myapp:stable", image_id}
+    assert refs[-1] == image_id
+    assert api.inspect_image(image_id)["Config"]["Labels"] == {"app": "myapp"}
+
+
+def test_untagged_image_round_trips_by_id(clean_engine: Any, sweep: Engine, tmp_path: Path) -> None:
+    api = clean_engine.api
+    (image_id,) = load(api, small((), "dangling"))
+    store = BackupStore(tmp_path, 100 * MB)
+    backup, _ = store.save(sweep, image_id, [])
+    assert backup.tags == ()
+    assert "-untagged-" in backup.name
+    api.remove_image(image_id, force=True)
+    assert gone(api, image_id)
+    assert store.restore(sweep, backup.name + ".tar") == [image_id]
+    assert api.inspect_image(image_id)["Id"] == image_id
+    assert tags_of(api, image_id) == []
+
+
+def test_tags_removed_before_the_save_come_back(clean_engine: Any, sweep: Engine, tmp_path: Path) -> None:
+    """The executor may untag an image step by step; the last step's backup still knows every tag."""
+    api = clean_engine.api
+    (image_id,) = load(api, small(("web:1", "web:2", "proxy:1"), "retag"))
+    api.remove_image("web:1")
+    api.remove_image("proxy:1")
+    store = BackupStore(tmp_path, 100 * MB)
+    backup, _ = store.save(sweep, image_id, ("web:1", "web:2", "proxy:1"))
+    meta = json.loads(backup.path.with_suffix(".json").read_text())
+    assert meta["tags"] == ["web:1", "web:2", "proxy:1"]
+    assert meta["saved_tags"] == ["web:2"]
+    api.remove_image(image_id, force=True)
+    refs = store.restore(sweep, backup.name)
+    assert refs == ["web:2", "web:1", "proxy:1", image_id]
+    assert tags_of(api, image_id) == ["proxy:1", "web:1", "web:2"]
+
+
+def test_tags_the_caller_did_not_know_are_saved_too(clean_engine: Any, sweep: Engine, tmp_path: Path) -> None:
+    api = clean_engine.api
+    (image_id,) = load(api, small(("a:1",), "extra"))
+    fixtures.tag(api, image_id, "b", "2")
+    backup, _ = BackupStore(tmp_path, 100 * MB).save(sweep, image_id, ["a:1"])
+    assert backup.tags == ("a:1", "b:2")
+
+
+def test_cap_drops_oldest_first_and_never_the_newest(
+    clean_engine: Any, sweep: Engine, tmp_path: Path
+) -> None:
+    api = clean_engine.api
+    ids = load(api, *(small((f"cap{i}:v",), f"cap{i}") for i in range(5)))
+    store = BackupStore(tmp_path, 10 * MB)
+    first, _ = store.save(sweep, ids[0], [f"cap{0}:v"])
+    size = first.size_bytes
+    store.max_bytes = 2 * size + size // 2  # room for two backups, not three
+    second, dropped2 = store.save(sweep, ids[1], ["cap1:v"])
+    assert dropped2 == []
+    third, dropped3 = store.save(sweep, ids[2], ["cap2:v"])
+    assert dropped3 == [first]
+    assert not first.path.exists() and not first.path.with_suffix(".json").exists()
+    fourth, dropped4 = store.save(sweep, ids[3], ["cap3:v"])
+    assert dropped4 == [second]
+    assert store.list() == [fourth, third]
+    assert store.total_bytes() == third.size_bytes + fourth.size_bytes <= store.max_bytes
+    assert not store.exceeds_cap(fourth)
+    assert store.log_lines(fourth, dropped4)[1].startswith(f"Dropped old backup {second.name}")
+
+    tiny = BackupStore(tmp_path, size // 2)  # the new backup alone is over the cap: kept, and said so
+    fifth, dropped5 = tiny.save(sweep, ids[4], ["cap4:v"])
+    assert dropped5 == [third, fourth]
+    assert tiny.list() == [fifth] and fifth.path.exists()
+    assert tiny.exceeds_cap(fifth)
+    lines = tiny.log_lines(fifth, dropped5)
+    assert lines[0].startswith(f"Backed up {ids[4][7:19]} (cap4:v) to ")
+    assert lines[-1].startswith("Warning: this backup alone")
+
+
+def test_list_is_newest_first_with_sidecar_metadata_and_ignores_strays(
+    clean_engine: Any, sweep: Engine, tmp_path: Path
+) -> None:
+    api = clean_engine.api
+    ids = load(api, small(("one:1",), "l1"), small(("two:1",), "l2"))
+    store = BackupStore(tmp_path, 100 * MB)
+    older, _ = store.save(sweep, ids[0], ["one:1"])
+    newer, _ = store.save(sweep, ids[1], ["two:1"])
+    (tmp_path / "notes.txt").write_text("hi")
+    (tmp_path / "orphan.tar").write_bytes(b"x" * 10)  # an archive without sidecar
+    (tmp_path / "broken.json").write_text("{not json")
+    (tmp_path / "lonely.json").write_text(json.dumps({"format": 1, "image_id": "x", "tags": [],
+                                                      "size_bytes": 1, "created_at": 1.0}))
+    (tmp_path / f".{newer.name}.123.part").write_bytes(b"partial")
+    assert store.list() == [newer, older]
+    meta = json.loads(older.path.with_suffix(".json").read_text())
+    assert meta["format"] == 1
+    assert meta["name"] == older.name
+    assert meta["image_id"] == ids[0]
+    assert meta["tags"] == ["one:1"]
+    assert meta["size_bytes"] == older.size_bytes == older.path.stat().st_size
+    assert meta["created_at"] == older.created_at
+    assert meta["file"] == older.path.name
+    assert meta["engine"] == clean_engine.url
+    assert len(meta["sha256"]) == 64
+    assert store.total_bytes() == older.size_bytes + newer.size_bytes
+
+
+def test_unknown_restore_name_lists_the_available_ones(tmp_path: Path) -> None:
+    store = BackupStore(tmp_path / "none-yet", MB)
+    with pytest.raises(BackupError, match="there are no backups in"):
+        store.restore(Engine("unix:///nonexistent.sock"), "nope")
+    names = ["20261128T203000Z-a_1-0123456789ab", "20261129T203000Z-b_1-abcdef012345"]
+    for n, name in enumerate(names):
+        (tmp_path / f"{name}.tar").write_bytes(b"\0" * 1024)
+        (tmp_path / f"{name}.json").write_text(json.dumps(
+            {"format": 1, "image_id": "sha256:" + "0" * 64, "tags": [], "size_bytes": 1024,
+             "created_at": 1_800_000_000.0 + n}))
+    store = BackupStore(tmp_path, MB)
+    with pytest.raises(BackupError) as caught:
+        store.restore(Engine("unix:///nonexistent.sock"), "20261128T203000Z-a_1")
+    message = str(caught.value)
+    assert "No backup named '20261128T203000Z-a_1'" in message
+    assert f"Available backups: {names[1]}, {names[0]}" in message
+
+
+def test_damaged_backup_is_refused(clean_engine: Any, sweep: Engine, tmp_path: Path) -> None:
+    (image_id,) = load(clean_engine.api, small(("dmg:1",), "dmg"))
+    store = BackupStore(tmp_path, 100 * MB)
+    backup, _ = store.save(sweep, image_id, ["dmg:1"])
+    with backup.path.open("r+b") as f:
+        f.truncate(backup.size_bytes // 2)
+    with pytest.raises(BackupError, match="is damaged"):
+        store.restore(sweep, backup.name)
+
+
+def test_unwritable_directory_is_a_clear_error(clean_engine: Any, sweep: Engine, tmp_path: Path) -> None:
+    (image_id,) = load(clean_engine.api, small(("rw:1",), "rw"))
+    (tmp_path / "file.txt").write_text("a regular file")
+    store = BackupStore(tmp_path / "file.txt" / "sub", 100 * MB)
+    with pytest.raises(BackupError, match=r"Cannot write backups to .*file\.txt/sub: Not a directory"):
+        store.save(sweep, image_id, ["rw:1"])
+    assert store.list() == []
+    assert not gone(clean_engine.api, image_id)
+
+
+def test_image_gone_is_a_clear_error(clean_engine: Any, sweep: Engine, tmp_path: Path) -> None:
+    store = BackupStore(tmp_path, 100 * MB)
+    missing = gen.image_id(small(("never:1",), "never"))
+    with pytest.raises(BackupError, match=r"is gone from the engine"):
+        store.save(sweep, missing, ["never:1"])
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_disk_full_leaves_nothing_behind(
+    clean_engine: Any, sweep: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A small tmpfs: the free-space check refuses; with the check fooled, ENOSPC mid-write."""
+    (image_id,) = load(clean_engine.api, small(("big:1",), "big", 2 * MB))
+    mount = tmp_path / "tiny"
+    mount.mkdir()
+    try:
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)],
+                       check=True, capture_output=True)
+    except (OSError, subprocess.CalledProcessError) as exc:
+        pytest.skip(f"cannot mount a tmpfs here: {exc}")
+    try:
+        store = BackupStore(mount, 100 * MB)
+        with pytest.raises(BackupError, match="Not enough space"):
+            store.save(sweep, image_id, ["big:1"])
+        real = shutil.disk_usage
+        monkeypatch.setattr(shutil, "disk_usage", lambda p: real(p)._replace(free=10**12))
+        with pytest.raises(BackupError, match="Disk full while writing"):
+            store.save(sweep, image_id, ["big:1"])
+        assert store.list() == []
+        assert [p.name for p in mount.iterdir()] == []
+    finally:
+        subprocess.run(["umount", str(mount)], check=False)
+
+
+def test_tag_moved_after_inspect_is_refused(
+    clean_engine: Any, sweep: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The engine exports whatever a tag names at save time; a tag moved since inspect is caught."""
+    api = clean_engine.api
+    old, new = load(api, small(("x:1",), "old"), small(("y:1",), "new"))
+    stale = api.inspect_image(old)
+    fixtures.tag(api, new, "x", "1")  # x:1 moves to another image after "inspect"
+    store = BackupStore(tmp_path, 100 * MB)
+    monkeypatch.setattr(store, "_inspect", lambda *args: stale)
+    with pytest.raises(BackupError, match=r"one of its tags \(x:1\) named another image"):
+        store.save(sweep, old, ["x:1"])
+    assert list(tmp_path.iterdir()) == []
+    api.remove_image("x:1")  # a tag gone since inspect: the engine answers 404
+    with pytest.raises(BackupError, match=r"\(x:1\) is gone from the engine; no backup was made"):
+        store.save(sweep, old, ["x:1"])
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_moved_tag_is_detected(tmp_path: Path) -> None:
+    """If a tag names another image by the time the engine exports, the archive is refused."""
+    a, b = small(("x:1",), "va"), small(("x:1",), "vb")
+    archive = gen.write_tarball(tmp_path / "a.tar", [a])
+    store = BackupStore(tmp_path, MB)
+    store._verify(archive, gen.image_id(a), ["x:1"])
+    with pytest.raises(BackupError, match="named another image"):
+        store._verify(archive, gen.image_id(b), ["x:1"])
+
+
+def test_default_dir_and_dataclass() -> None:
+    assert default_backup_dir().parts[-2:] == ("docker-sweep", "backups")
+    backup = Backup("n", Path("n.tar"), "sha256:x", ("a:1",), 1, 0.0)
+    with pytest.raises(AttributeError):
+        backup.name = "m"  # type: ignore[misc]
+    with pytest.raises(ValueError):
+        BackupStore(Path("x"), -1)
