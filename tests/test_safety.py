@@ -139,3 +139,32 @@ def test_local_only_needs_a_second_yes(engine, capsys, monkeypatch):
     monkeypatch.setattr(sys, "stdin", _Terminal("y\ny\n"))
     assert main(["--host", engine.url, "rm", "db:16"]) == 0
     assert DB_ID not in state(engine.api)
+
+
+def test_backup_before_removal_then_restore_via_cli(engine, tmp_path, capsys):
+    seed(engine.api, engine.url, STANDARD)
+    config = _config(tmp_path, f'[local_only]\nbackup = true\n[backup]\ndir = "{tmp_path}/bk"\n'
+                               'max_size = "1GB"\n')
+    code = main(["--host", engine.url, "--config", config, "rm", "db:16", "--yes"])
+    out = capsys.readouterr().out
+    assert code == 0 and "Backed up" in out and f"Deleted: {DB_ID}" in out
+    assert DB_ID not in state(engine.api)
+    assert main(["--host", engine.url, "--config", config, "backups", "--json"]) == 0
+    (backup,) = json.loads(capsys.readouterr().out)
+    assert backup["image_id"] == DB_ID and backup["tags"] == ["db:16"]
+    assert main(["--host", engine.url, "--config", config, "restore", backup["name"]]) == 0
+    assert "Loaded: db:16" in capsys.readouterr().out
+    assert state(engine.api)[DB_ID][0] == ("db:16",)  # the same image id, its tag back
+    assert main(["--host", engine.url, "--config", config, "restore", "nope"]) == 3
+    assert "Available backups" in capsys.readouterr().err
+
+
+def test_failed_backup_means_no_removal(engine, tmp_path, capsys):
+    seed(engine.api, engine.url, STANDARD)
+    blocker = tmp_path / "file.txt"
+    blocker.write_text("x")
+    config = _config(tmp_path, f'[local_only]\nbackup = true\n[backup]\ndir = "{blocker}/sub"\n')
+    code = main(["--host", engine.url, "--config", config, "rm", "db:16", "--yes", "--json"])
+    result = json.loads(capsys.readouterr().out)
+    assert code == 1 and result["deleted"] == [] and "backup failed" in result["errors"][0]["message"]
+    assert DB_ID in state(engine.api)

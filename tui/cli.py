@@ -43,6 +43,11 @@ def build_parser() -> argparse.ArgumentParser:
     for name in ("rm", "prune"):
         p = sub.add_parser(name, help=f"{name} images (asks first unless --yes)")
         _add_action_args(p, name, destructive=True)
+    backups = sub.add_parser("backups", help="list backups of removed local-only images")
+    backups.add_argument("--json", action="store_true", help="print JSON")
+    restore = sub.add_parser("restore", help="load a backup back into the engine")
+    restore.add_argument("name", metavar="NAME", help="a name from `docker-sweep backups`")
+    restore.add_argument("--json", action="store_true", help="print JSON")
     demo = sub.add_parser("demo", help="start a throwaway sandbox engine with sample images and "
                           "open the UI on it")
     demo.add_argument("--keep", action="store_true", help=argparse.SUPPRESS)
@@ -97,6 +102,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             return headless.cmd_images(engine, args.all, args.json, out)
         if command == "df":
             return headless.cmd_df(engine, args.json, out)
+        if command in ("backups", "restore"):
+            from tui.engine.backup import BackupStore
+
+            store = BackupStore(config.backup_dir(), config.backup_max_bytes())
+            if command == "backups":
+                return headless.cmd_backups(store, args.json, out)
+            return headless.cmd_restore(engine, store, args.name, args.json, out)
         action = args.plan_command if command == "plan" else command
         protection = config.protection()
         if action == "rm":

@@ -142,6 +142,39 @@ def cmd_df(engine: Engine, as_json: bool, out: TextIO) -> int:
     return EXIT_OK
 
 
+def cmd_backups(store: Any, as_json: bool, out: TextIO) -> int:
+    """List backups, newest first."""
+    backups = store.list()
+    if as_json:
+        json.dump([{"name": b.name, "path": str(b.path), "image_id": b.image_id, "tags": list(b.tags),
+                    "size_bytes": b.size_bytes, "created_at": b.created_at} for b in backups], out, indent=2)
+        out.write("\n")
+        return EXIT_OK
+    if not backups:
+        out.write(f"No backups in {store.dir}\n")
+        return EXIT_OK
+    now = time.time()
+    table = [["NAME", "IMAGE ID", "TAGS", "SIZE", "SAVED"]]
+    for b in backups:
+        table.append([b.name, b.image_id.split(":", 1)[-1][:12], ", ".join(b.tags) or "<none>",
+                      human_size(b.size_bytes), _age(b.created_at, now)])
+    _table(table, out)
+    out.write(f"{len(backups)} backup(s), {human_size(store.total_bytes())} in {store.dir}\n")
+    return EXIT_OK
+
+
+def cmd_restore(engine: Engine, store: Any, name: str, as_json: bool, out: TextIO) -> int:
+    """Load a backup back; prints what was loaded."""
+    loaded = store.restore(engine, name)
+    if as_json:
+        json.dump({"name": name, "loaded": loaded}, out, indent=2)
+        out.write("\n")
+    else:
+        for ref in loaded:
+            out.write(f"Loaded: {ref}\n")
+    return EXIT_OK
+
+
 def make_prune_filters(filter_args: Sequence[str], all_images: bool) -> PruneFilters:
     return parse_filters(filter_args, all_images=all_images, now=time.time())
 
