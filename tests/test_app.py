@@ -236,3 +236,33 @@ async def test_cancel_job_between_steps(engine):
         assert "Cancelled" in text and "not run" in text
     remaining = state(engine.api)
     assert (V1_ID in remaining) != (DB_ID in remaining)  # exactly one of the two was removed
+
+
+async def test_protection_and_policy_in_the_app(engine, tmp_path):
+    from tui.app.screens.policy import PolicyPicker
+    from tui.config import load_config
+
+    seed(engine.api, engine.url, STANDARD)
+    path = tmp_path / "c.toml"
+    path.write_text('[protect]\nimages = ["db:*"]\n[policies.old]\nolder_than = "15d"\n')
+    app = SweepApp(EngineSource(Engine(engine.url)), load_config(path))
+    async with app.run_test(size=(150, 45)) as pilot:
+        screen = await loaded(pilot)
+        await highlight(pilot, screen, DB_ID)
+        details = str(screen.query_one("#details", Static).content)
+        assert "protected by config (pattern db:*)" in details
+        await pilot.press("d")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        assert app.screen.plan.blocked[0].reason == "protected" and app.screen.plan.empty
+        await pilot.press("f")
+        await pilot.pause()
+        assert app.screen.plan.empty  # force does not bypass protection
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: isinstance(app.screen, MainScreen))
+        await pilot.press("P")
+        await wait_for(pilot, lambda: isinstance(app.screen, PolicyPicker))
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, MainScreen) and screen.marked)
+        expected = {gen.image_id(s) for s in STANDARD if (time.time() - s.created.timestamp()) > 15 * 86400}
+        assert screen.marked == expected
+        assert "Policy old marks" in log_text(screen)
