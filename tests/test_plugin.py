@@ -435,12 +435,12 @@ if isinstance(res, int):
 args, host = res
 mode = os.environ.get("SWEEP_TEST_MODE")
 if mode:
-    print(json.dumps({"args": args, "host": host}), flush=True)
-    if mode == "wait":
-        try:
+    try:
+        print(json.dumps({"args": args, "host": host}), flush=True)
+        if mode == "wait":
             time.sleep(60)
-        except KeyboardInterrupt:
-            sys.exit(130)
+    except KeyboardInterrupt:
+        sys.exit(130)
     sys.exit(0)
 from tui.cli import main
 sys.exit(main((["--host", host] if host else []) + args))

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from tui import headless
 from tui.config import ConfigError, load_config
 from tui.core.filters import FilterError
 from tui.engine.client import Engine, EngineError
+from tui.plugin import PluginError, install_plugin, plugin_main
 
 EPILOG = "exit codes:\n" + "\n".join(f"  {code:>3}  {text}" for code, text in headless.EXIT_CODES.items())
 
@@ -48,6 +51,10 @@ def build_parser() -> argparse.ArgumentParser:
     restore = sub.add_parser("restore", help="load a backup back into the engine")
     restore.add_argument("name", metavar="NAME", help="a name from `docker-sweep backups`")
     restore.add_argument("--json", action="store_true", help="print JSON")
+    inst = sub.add_parser("install-plugin", help="install as the docker CLI plugin `docker sweep`")
+    inst.add_argument("--dir", metavar="DIR", help="plugin directory (default: $DOCKER_CONFIG/cli-plugins "
+                      "or ~/.docker/cli-plugins)")
+    inst.add_argument("--force", action="store_true", help="replace a docker-sweep file it did not write")
     demo = sub.add_parser("demo", help="start a throwaway sandbox engine with sample images and "
                           "open the UI on it")
     demo.add_argument("--keep", action="store_true", help=argparse.SUPPRESS)
@@ -74,11 +81,23 @@ def _add_action_args(p: argparse.ArgumentParser, name: str, *, destructive: bool
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    res = plugin_main(list(sys.argv[1:] if argv is None else argv), os.environ)
+    if isinstance(res, int):
+        return res
+    plugin_argv, plugin_host = res
+    args = build_parser().parse_args((["--host", plugin_host] if plugin_host else []) + plugin_argv)
     if args.version:
         from importlib.metadata import version
 
         print(f"docker-sweep {version('docker-sweep')}")
+        return headless.EXIT_OK
+    if args.command == "install-plugin":
+        try:
+            path = install_plugin(Path(args.dir) if args.dir else None, force=args.force)
+        except PluginError as exc:
+            print(f"docker-sweep: {exc}", file=sys.stderr)
+            return headless.EXIT_USAGE
+        print(f"installed {path}: try `docker sweep --help`")
         return headless.EXIT_OK
     try:
         config = load_config(args.config)
@@ -147,7 +166,20 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def entry() -> None:
-    sys.exit(main())
+    """The console script: never ends in a traceback (set DOCKER_SWEEP_DEBUG=1 to see one)."""
+    try:
+        code = main()
+    except BrokenPipeError:  # e.g. `docker-sweep images --json | head`
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        code = 141
+    except Exception as exc:
+        if os.environ.get("DOCKER_SWEEP_DEBUG"):
+            raise
+        print(f"docker-sweep: unexpected error: {type(exc).__name__}: {exc} "
+              "(rerun with DOCKER_SWEEP_DEBUG=1 for details, and please report it)", file=sys.stderr)
+        code = 70
+    sys.exit(code)
 
 
 if __name__ == "__main__":

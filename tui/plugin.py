@@ -387,8 +387,10 @@ def watch_cli_socket(address: str | None, on_close: Callable[[], None] | None = 
         try:
             while sock.recv(1):
                 pass
+        except ConnectionResetError:
+            pass  # the CLI closed its listener before accepting us: the same message
         except OSError:
-            return  # not an orderly close by the CLI
+            return
         finally:
             sock.close()
         action()
