@@ -266,3 +266,18 @@ async def test_protection_and_policy_in_the_app(engine, tmp_path):
         expected = {gen.image_id(s) for s in STANDARD if (time.time() - s.created.timestamp()) > 15 * 86400}
         assert screen.marked == expected
         assert "Policy old marks" in log_text(screen)
+
+
+async def test_command_palette_reaches_actions(engine):
+    seed(engine.api, engine.url, STANDARD)
+    app = make_app(engine.url)
+    async with app.run_test(size=(150, 45)) as pilot:
+        await loaded(pilot)
+        await pilot.press("ctrl+p")
+        await pilot.pause()
+        for ch in "prune":
+            await pilot.press(ch)
+        await pilot.pause(0.5)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, PruneDialog))
+        await pilot.press("escape")

@@ -10,8 +10,16 @@ from tui.app.main import SweepApp
 SIZE = (140, 40)
 
 
-def app() -> SweepApp:
-    return SweepApp(FrozenSource(), now=lambda: NOW)  # type: ignore[arg-type]
+def app(tmp_path=None) -> SweepApp:
+    config = None
+    if tmp_path is not None:
+        from tui.config import load_config
+
+        path = tmp_path / "c.toml"
+        path.write_text('[protect]\nimages = ["postgres:*"]\n[policies.keep-one]\nkeep_last = 1\n'
+                        'repositories = ["myapp"]\n[policies.old]\nolder_than = "30d"\n')
+        config = load_config(path)
+    return SweepApp(FrozenSource(), config, now=lambda: NOW)  # type: ignore[arg-type]
 
 
 async def settle(pilot) -> None:
@@ -48,3 +56,16 @@ def test_screen(snap_compare, name, keys):
         await pilot.pause()
 
     assert snap_compare(app(), terminal_size=SIZE, run_before=run_before)
+
+
+@pytest.mark.parametrize(("name", "keys"), [("policy_picker", ["P"]), ("protected", ["down", "down"]),
+                                            ("policy_marked", ["P", "enter"])])
+def test_screen_with_config(snap_compare, tmp_path, name, keys):
+    async def run_before(pilot) -> None:
+        await settle(pilot)
+        for key in keys:
+            await pilot.press(key)
+            await pilot.pause()
+        await pilot.pause()
+
+    assert snap_compare(app(tmp_path), terminal_size=SIZE, run_before=run_before)

@@ -172,13 +172,13 @@ def entry() -> None:
     except BrokenPipeError:  # e.g. `docker-sweep images --json | head`
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
-        code = 141
+        code = headless.EXIT_BROKEN_PIPE
     except Exception as exc:
         if os.environ.get("DOCKER_SWEEP_DEBUG"):
             raise
         print(f"docker-sweep: unexpected error: {type(exc).__name__}: {exc} "
               "(rerun with DOCKER_SWEEP_DEBUG=1 for details, and please report it)", file=sys.stderr)
-        code = 70
+        code = headless.EXIT_INTERNAL
     sys.exit(code)
 
 

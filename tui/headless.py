@@ -31,6 +31,8 @@ EXIT_ENGINE = 3  # engine unreachable, permission denied, or an engine error
 EXIT_REFUSED = 4  # a destructive command was not confirmed
 EXIT_CONFIG = 5  # the configuration file is invalid
 EXIT_INTERRUPTED = 130
+EXIT_BROKEN_PIPE = 141  # the reader of our output went away (e.g. `| head`)
+EXIT_INTERNAL = 70  # an unexpected error (a bug): reported in one line, never a traceback
 
 EXIT_CODES = {
     EXIT_OK: "success (a plan was made, or everything in it was done)",
@@ -39,7 +41,9 @@ EXIT_CODES = {
     EXIT_ENGINE: "the engine could not be reached or answered an error",
     EXIT_REFUSED: "a destructive command was not confirmed (no --yes and no terminal, or 'no')",
     EXIT_CONFIG: "the configuration file is invalid",
+    EXIT_INTERNAL: "unexpected internal error (one line on stderr; DOCKER_SWEEP_DEBUG=1 shows details)",
     EXIT_INTERRUPTED: "interrupted (Ctrl-C)",
+    EXIT_BROKEN_PIPE: "the output pipe was closed",
 }
 
 

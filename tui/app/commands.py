@@ -14,7 +14,7 @@ class SweepCommands(Provider):
     async def search(self, query: str) -> Hits:
         from tui.app.screens.main import MainScreen
 
-        screen = self.app.screen
+        screen = self.screen  # the screen the palette was opened on
         if not isinstance(screen, MainScreen):
             return
         matcher = self.matcher(query)

@@ -47,7 +47,7 @@ def resolve_host(host: str | None = None) -> tuple[str, dict[str, Any]]:
     """The endpoint to use and extra APIClient kwargs (TLS), in docker CLI order.
 
     ``--host``/config first, then ``DOCKER_HOST`` (with ``DOCKER_TLS_VERIFY``/``DOCKER_CERT_PATH``),
-    then the current docker context, then the default socket.
+    then ``DOCKER_CONTEXT`` or the current docker context, then the default socket.
     """
     if host:
         return host, {}
@@ -57,7 +57,8 @@ def resolve_host(host: str | None = None) -> tuple[str, dict[str, Any]]:
     try:
         from docker.context import ContextAPI
 
-        context = ContextAPI.get_current_context()
+        name = os.environ.get("DOCKER_CONTEXT")
+        context = ContextAPI.get_context(name) if name else ContextAPI.get_current_context()
         if context is not None and context.Host:
             extra: dict[str, Any] = {}
             if context.TLSConfig is not None:
