@@ -31,6 +31,19 @@ async def settle(pilot) -> None:
     await pilot.pause()
 
 
+def pressing(keys):
+    """A ``run_before`` that waits for the store, then presses ``keys``."""
+
+    async def run_before(pilot) -> None:
+        await settle(pilot)
+        for key in keys:
+            await pilot.press(key)
+            await pilot.pause()
+        await pilot.pause()
+
+    return run_before
+
+
 @pytest.mark.parametrize(
     ("name", "keys"),
     [
@@ -48,24 +61,10 @@ async def settle(pilot) -> None:
     ],
 )
 def test_screen(snap_compare, name, keys):
-    async def run_before(pilot) -> None:
-        await settle(pilot)
-        for key in keys:
-            await pilot.press(key)
-            await pilot.pause()
-        await pilot.pause()
-
-    assert snap_compare(app(), terminal_size=SIZE, run_before=run_before)
+    assert snap_compare(app(), terminal_size=SIZE, run_before=pressing(keys))
 
 
 @pytest.mark.parametrize(("name", "keys"), [("policy_picker", ["P"]), ("protected", ["down", "down"]),
                                             ("policy_marked", ["P", "enter"])])
 def test_screen_with_config(snap_compare, tmp_path, name, keys):
-    async def run_before(pilot) -> None:
-        await settle(pilot)
-        for key in keys:
-            await pilot.press(key)
-            await pilot.pause()
-        await pilot.pause()
-
-    assert snap_compare(app(tmp_path), terminal_size=SIZE, run_before=run_before)
+    assert snap_compare(app(tmp_path), terminal_size=SIZE, run_before=pressing(keys))
