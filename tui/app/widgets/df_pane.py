@@ -13,7 +13,12 @@ from tui.core.usage import human_size, summarize
 class DfPane(Static):
     """Disk usage summary of the current snapshot."""
 
+    _shown: Snapshot | None = None
+
     def show(self, snapshot: Snapshot) -> None:
+        if snapshot is self._shown:
+            return  # the summary plans two prunes: only redo it for a new snapshot
+        self._shown = snapshot
         if not snapshot.layers_complete:
             self.update(Text("Reading layers…", style="dim"))
             return

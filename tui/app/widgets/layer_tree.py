@@ -25,8 +25,14 @@ class LayerTree(Tree[str]):
         super().__init__("layers", id=id)
         self.mode = "image"
         self.show_root = True
+        self._key: tuple[object, ...] = ()
 
     def show(self, snapshot: Snapshot, image_id: str | None, freed: set[str]) -> None:
+        key = (snapshot, snapshot.layers_complete, self.mode,
+               image_id if self.mode == "image" else None, frozenset(freed))
+        if key == self._key:
+            return
+        self._key = key
         self.clear()
         if not snapshot.layers_complete:
             self.root.set_label(Text("Reading layers…", style="dim"))
