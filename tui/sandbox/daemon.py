@@ -167,6 +167,8 @@ def _teardown(root: str, pid: int | None, remove: bool) -> None:
     """Stop ``pid`` (if it still uses ``root``) and everything else the sandbox left running,
     unmount everything below ``root``, and if ``remove`` delete it."""
     ours = pid is not None and _alive(pid) and _uses_root(_argv(pid), root)
+    if ours and Path(root, "docker.sock").exists():
+        _kill_containers(Path(root, "docker.sock"))  # else dockerd waits 10 s per running container
     if ours and pid is not None and not _kill([pid], signal.SIGTERM, _STOP_GRACE):
         _kill([pid], signal.SIGKILL, 5)
     container_ids: list[str] = []
@@ -199,6 +201,15 @@ def cleanup_root(root: str | Path, *, remove: bool = True) -> None:
     with contextlib.suppress(OSError, ValueError):
         pid = int(Path(real, "service.pid").read_text().strip())
     _teardown(real, pid, remove)
+
+
+def _kill_containers(socket_path: Path) -> None:
+    """Kill every running container of a sandbox daemon. dockerd's shutdown waits for each running
+    container's own stop timeout (10 s by default, whatever --shutdown-timeout says)."""
+    with contextlib.suppress(OSError, http.client.HTTPException, ValueError):
+        containers = json.loads(unix_get(socket_path, "/containers/json", timeout=5)[1])
+        for container in containers:
+            unix_get(socket_path, f"/containers/{container['Id']}/kill", method="POST")
 
 
 def _watchdog_main(root: str, pid: str) -> int:
@@ -386,12 +397,7 @@ class PrivateDaemon(_Service):
         return daemon
 
     def _before_stop(self) -> None:
-        # dockerd's shutdown waits for each running container's own stop timeout (10 s by
-        # default, whatever --shutdown-timeout says): kill them first, the sandbox is throw-away.
-        with contextlib.suppress(OSError, http.client.HTTPException, ValueError):
-            containers = json.loads(unix_get(self.socket_path, "/containers/json", timeout=5)[1])
-            for container in containers:
-                unix_get(self.socket_path, f"/containers/{container['Id']}/kill", method="POST")
+        _kill_containers(self.socket_path)
 
     def ping(self) -> bool:
         """Whether ``GET /_ping`` answers 200 OK."""
