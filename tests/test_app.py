@@ -281,3 +281,18 @@ async def test_command_palette_reaches_actions(engine):
         await pilot.press("enter")
         await wait_for(pilot, lambda: isinstance(app.screen, PruneDialog))
         await pilot.press("escape")
+
+
+async def test_configured_columns(engine, tmp_path):
+    from tui.config import load_config
+
+    seed(engine.api, engine.url, STANDARD)
+    path = tmp_path / "c.toml"
+    path.write_text('[ui]\ncolumns = ["name", "size", "containers"]\ndefault_sort = "name"\n')
+    app = SweepApp(EngineSource(Engine(engine.url)), load_config(path))
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = await loaded(pilot)
+        assert [str(c.label) for c in screen.table.columns.values()] == ["", "REPOSITORY:TAG", "SIZE",
+                                                                          "USED BY"]
+        assert screen.sort_key == "name"
+        assert [i.tags[0] if i.tags else "" for i in screen.table.shown][:2] == ["", "db:16"]

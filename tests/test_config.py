@@ -33,6 +33,8 @@ def test_values_and_env_var(tmp_path, monkeypatch):
         ("[ui]\nconfirm = 1\n", "[ui] confirm must be true or false"),
         ("[ui]\ndefault_sort = 'bytes'\n", "default_sort must be one of"),
         ("[other]\n", "unknown section [other]"),
+        ("[ui]\ntheme = 'pink'\n", "line 2: [ui] theme 'pink' is not a theme; expected one of"),
+        ("[ui]\ncolumns = ['name', 'bogus']\n", "line 2: [ui] columns must be distinct names"),
     ],
 )
 def test_errors_name_file_and_key(tmp_path, text, fragment):

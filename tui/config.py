@@ -21,6 +21,7 @@ from tui.core.protect import PatternError, Protection
 
 ENV_VAR = "DOCKER_SWEEP_CONFIG"
 SORT_KEYS = ("size", "unique", "created", "name")
+TABLE_COLUMNS = ("name", "id", "created", "size", "unique", "shared", "containers", "flags")
 
 
 class ConfigError(Exception):
@@ -43,6 +44,7 @@ class UISection:
     theme: str = "textual-dark"
     default_sort: str = "size"  # one of size, unique, created, name
     confirm: bool = True  # show the plan and ask before deleting
+    columns: tuple[str, ...] = TABLE_COLUMNS  # which image table columns to show, in this order
 
 
 @dataclass(frozen=True)
@@ -205,6 +207,15 @@ def load_config(path: str | Path | None = None) -> Config:
 
 
 def _validate(config: Config, path: Path, text: str) -> None:
+    from textual.theme import BUILTIN_THEMES
+
+    if config.ui.theme not in BUILTIN_THEMES:
+        raise ConfigError(f"{path}: {_line_of(text, 'ui', 'theme')}[ui] theme {config.ui.theme!r} is not a "
+                          f"theme; expected one of {', '.join(sorted(BUILTIN_THEMES))}")
+    bad = [c for c in config.ui.columns if c not in TABLE_COLUMNS]
+    if bad or not config.ui.columns or len(set(config.ui.columns)) != len(config.ui.columns):
+        raise ConfigError(f"{path}: {_line_of(text, 'ui', 'columns')}[ui] columns must be distinct names "
+                          f"from {', '.join(TABLE_COLUMNS)}; got {list(config.ui.columns)}")
     if config.ui.default_sort not in SORT_KEYS:
         raise ConfigError(f"{path}: {_line_of(text, 'ui', 'default_sort')}[ui] default_sort must be "
                           f"one of {', '.join(SORT_KEYS)}, got {config.ui.default_sort!r}")

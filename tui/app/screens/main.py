@@ -97,7 +97,7 @@ class MainScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         yield Header()
         yield Input(placeholder="filter: repository, tag, id or label (esc to close)", id="filter")
-        yield ImageTable(now=self.now, id="images")
+        yield ImageTable(now=self.now, id="images", columns=self.config.ui.columns)
         with Horizontal(id="statusbar"):
             yield Static(id="status")
             yield ProgressBar(id="progress", show_eta=False)

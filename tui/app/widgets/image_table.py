@@ -27,18 +27,24 @@ COLUMNS = (
 )
 
 
+DEFAULT_COLUMNS = tuple(key for _, key in COLUMNS[1:])
+
+
 class ImageTable(DataTable[Text]):
     """Images of the current snapshot. Row keys are image ids; marking is by image."""
 
-    def __init__(self, *, now: Callable[[], float] = time.time, id: str | None = None) -> None:
+    def __init__(self, *, now: Callable[[], float] = time.time, id: str | None = None,
+                 columns: tuple[str, ...] = DEFAULT_COLUMNS) -> None:
         super().__init__(id=id, cursor_type="row", zebra_stripes=True)
         self.now = now
+        self.columns_shown = ("mark", *columns)
         self.shown: list[Image] = []
         self.protection: Protection | None = None
 
     def on_mount(self) -> None:
-        for label, key in COLUMNS:
-            self.add_column(label, key=key)
+        labels = {key: label for label, key in COLUMNS}
+        for key in self.columns_shown:
+            self.add_column(labels[key], key=key)
 
     def show(
         self,
@@ -56,8 +62,10 @@ class ImageTable(DataTable[Text]):
         self.shown = select_images(snapshot, filter_text=filter_text, dangling_only=dangling_only,
                                    show_all=show_all, sort_key=sort_key, reverse=reverse)
         self.clear()
+        keys = [key for _, key in COLUMNS]
         for image in self.shown:
-            self.add_row(*self._cells(snapshot, image, image.id in marked), key=image.id)
+            cells = dict(zip(keys, self._cells(snapshot, image, image.id in marked), strict=True))
+            self.add_row(*(cells[k] for k in self.columns_shown), key=image.id)
         if current is not None:
             for index, image in enumerate(self.shown):
                 if image.id == current:
