@@ -23,6 +23,21 @@ ENGINE_FIXTURES = {
 }  # fmt: skip
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _private_user_dirs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Keep the tests' layer cache, backups and config out of the real user directories."""
+    root = tmp_path_factory.mktemp("xdg")
+    saved = {k: os.environ.get(k) for k in ("XDG_CACHE_HOME", "XDG_DATA_HOME", "XDG_CONFIG_HOME")}
+    for key in saved:
+        os.environ[key] = str(root / key.lower())
+    yield
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
 def unavailable(what: str, exc: BaseException) -> NoReturn:
     """Skip (locally) or fail (``CI=true``) a test whose engine could not be provided."""
     message = f"{what} unavailable: {exc}"

@@ -55,3 +55,19 @@ def test_source_yields_listed_then_layers_then_df(engine):
     assert stages[-1].disk is not None and stages[1].disk is None
     assert read_snapshot(Engine(engine.url), disk_usage=True).disk.layers_size == \
         stages[-1].disk.layers_size
+
+
+def test_cache_file_is_compacted(tmp_path):
+    path = tmp_path / "layers.jsonl"
+    cache = LayerCache(path)
+    entry = {"diff_ids": ["sha256:a"], "history": [["ADD a", 5]], "created": "", "labels": {}}
+    cache.put("e", "sha256:1", entry)
+    cache.put("e", "sha256:1", entry)
+    cache.put("e", "sha256:2", entry)
+    path.write_text(path.read_text() + "not json\n")
+    assert len(path.read_text().splitlines()) == 4
+    reloaded = LayerCache(path)  # duplicates and the damaged line are dropped, entries kept
+    assert len(path.read_text().splitlines()) == 2
+    assert reloaded.get("e", "sha256:1") == {**entry, "key": "e/sha256:1"}
+    assert reloaded.get("e", "sha256:2") == {**entry, "key": "e/sha256:2"}
+    assert reloaded.get("other-engine", "sha256:1") is None

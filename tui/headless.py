@@ -22,7 +22,8 @@ from tui.core.protect import Protection
 from tui.core.usage import human_size, summarize
 from tui.engine.actions import PlanExecutor
 from tui.engine.client import Engine
-from tui.engine.snapshot import read_snapshot
+from tui.engine.snapshot import LayerCache, read_snapshot
+from tui.engine.source import default_cache_path
 
 EXIT_OK = 0
 EXIT_PARTIAL = 1  # something was blocked or failed
@@ -45,6 +46,11 @@ EXIT_CODES = {
     EXIT_INTERRUPTED: "interrupted (Ctrl-C)",
     EXIT_BROKEN_PIPE: "the output pipe was closed",
 }
+
+
+def _read(engine: Engine, *, disk_usage: bool = False) -> Snapshot:
+    """A full snapshot, with layer data cached across runs (image ids are content addresses)."""
+    return read_snapshot(engine, disk_usage=disk_usage, cache=LayerCache(default_cache_path()))
 
 
 def _age(ts: float, now: float) -> str:
@@ -89,7 +95,7 @@ def _table(rows: Sequence[Sequence[str]], out: TextIO) -> None:
 
 
 def cmd_images(engine: Engine, show_all: bool, as_json: bool, out: TextIO) -> int:
-    snapshot = read_snapshot(engine)
+    snapshot = _read(engine)
     rows = image_rows(snapshot, show_all)
     if as_json:
         json.dump(rows, out, indent=2)
@@ -115,7 +121,7 @@ def cmd_images(engine: Engine, show_all: bool, as_json: bool, out: TextIO) -> in
 
 
 def cmd_df(engine: Engine, as_json: bool, out: TextIO) -> int:
-    snapshot = read_snapshot(engine, disk_usage=True)
+    snapshot = _read(engine, disk_usage=True)
     summary = summarize(snapshot)
     if as_json:
         json.dump(
@@ -217,7 +223,7 @@ def _plan_exit(plan: Plan) -> int:
 
 
 def cmd_plan(engine: Engine, build: Callable[[Snapshot], Plan], as_json: bool, out: TextIO) -> int:
-    snapshot = read_snapshot(engine)
+    snapshot = _read(engine)
     plan = build(snapshot)
     if as_json:
         json.dump(plan.to_json(), out, indent=2)
@@ -263,7 +269,7 @@ def cmd_execute(
 ) -> int:
     """``rm`` and ``prune``: plan, confirm, execute, report."""
     stdin = stdin if stdin is not None else sys.stdin
-    snapshot = read_snapshot(engine)
+    snapshot = _read(engine)
     plan = build(snapshot)
     if not as_json:
         render_plan(plan, snapshot, out)

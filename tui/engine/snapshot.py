@@ -63,19 +63,46 @@ def _clean_refs(values: Iterable[str] | None, none_marker: str) -> tuple[str, ..
 
 
 class LayerCache:
-    """Inspect/history facts per (engine ID, image ID); optionally persisted as JSON lines."""
+    """Inspect/history facts per (engine ID, image ID); optionally persisted as JSON lines.
+
+    The file keeps at most :attr:`MAX_ENTRIES` entries (the oldest go first when it is rewritten).
+    """
+
+    MAX_ENTRIES = 50_000
 
     def __init__(self, path: Path | None = None) -> None:
         self._data: dict[str, dict[str, Any]] = {}
         self._lock = threading.Lock()
         self.path = path
         if path is not None and path.exists():
+            lines = 0
             try:
-                for line in path.read_text().splitlines():
+                text = path.read_text()
+            except OSError:
+                text = ""
+            for line in text.splitlines():
+                lines += 1
+                try:
                     entry = json.loads(line)
                     self._data[entry["key"]] = entry
-            except (OSError, ValueError, KeyError):
-                self._data = {}  # a damaged cache is only a slower start
+                except (ValueError, KeyError, TypeError):
+                    continue  # a damaged line is only a slower start for that image
+            if len(self._data) > self.MAX_ENTRIES:
+                keep = list(self._data.items())[-self.MAX_ENTRIES // 2:]
+                self._data = dict(keep)
+            if lines != len(self._data):
+                self._rewrite()
+
+    def _rewrite(self) -> None:
+        """Write the file anew (drops duplicates and damaged lines); never fails the caller."""
+        if self.path is None:
+            return
+        try:
+            tmp = self.path.with_suffix(".tmp")
+            tmp.write_text("".join(json.dumps(e) + "\n" for e in self._data.values()))
+            tmp.replace(self.path)
+        except OSError:
+            pass
 
     def get(self, engine_id: str, image_id: str) -> dict[str, Any] | None:
         with self._lock:
