@@ -102,3 +102,12 @@ def test_python_m_tui_help():
     out = subprocess.run([sys.executable, "-m", "tui", "--help"], capture_output=True, text=True,
                          check=True).stdout
     assert "exit codes" in out and "plan" in out
+
+
+def test_permission_denied_message_says_how_to_fix():
+    from tui.engine.client import Engine, EnginePermissionDenied
+
+    error = Engine("unix:///var/run/docker.sock")._connection_error(
+        PermissionError(13, "Permission denied"))
+    assert isinstance(error, EnginePermissionDenied)
+    assert "unix:///var/run/docker.sock" in str(error) and "usermod -aG docker" in str(error)

@@ -11,7 +11,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Static
 
 MARKING = (
-    "The table has one row per image, with all of its tags in one cell (the first tag, then +N). "
+    "The table has one row per image, with all of its tags in one cell. "
     "Marking a row marks the whole image: removing it untags every tag and then deletes the image, "
     "exactly as the confirm screen shows. To drop a single tag, use `docker-sweep rm REPO:TAG`. "
     "<none>:<none> rows are dangling images (no tag, no child); intermediate images of classic "

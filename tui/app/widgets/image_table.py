@@ -84,8 +84,9 @@ class ImageTable(DataTable[Text]):
     def _cells(self, snapshot: Snapshot, image: Image, marked: bool) -> list[Text]:
         if image.tags:
             name = Text(image.tags[0])
-            if len(image.tags) > 1:
-                name.append(f" +{len(image.tags) - 1}", style="dim")
+            for tag in image.tags[1:]:  # every tag, the first one plain
+                name.append(", ", style="dim")
+                name.append(tag, style="dim")
         elif snapshot.is_intermediate(image.id):
             name = Text("<none>:<none> (intermediate)", style="dim")
         else:
