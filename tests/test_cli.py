@@ -111,3 +111,13 @@ def test_permission_denied_message_says_how_to_fix():
         PermissionError(13, "Permission denied"))
     assert isinstance(error, EnginePermissionDenied)
     assert "unix:///var/run/docker.sock" in str(error) and "usermod -aG docker" in str(error)
+
+
+def test_bad_references_and_addresses_are_usage_errors(engine, capsys):
+    seed(engine.api, engine.url, STANDARD)
+    before = state(engine.api)
+    code, _, err = run(capsys, "--host", engine.url, "rm", "db:16", "UPPER", "--yes")
+    assert code == 2 and "invalid reference 'UPPER'" in err and "lowercase" in err
+    assert state(engine.api) == before  # nothing ran, not even the valid reference
+    code, _, err = run(capsys, "--host", "garbage", "images")
+    assert code == 2 and "'garbage' is not an engine address" in err and "unix:///" in err

@@ -11,7 +11,7 @@ from pathlib import Path
 from tui import headless
 from tui.config import ConfigError, load_config
 from tui.core.filters import FilterError
-from tui.engine.client import Engine, EngineError
+from tui.engine.client import Engine, EngineAddressError, EngineError
 from tui.plugin import PluginError, install_plugin, plugin_main
 
 EPILOG = "exit codes:\n" + "\n".join(f"  {code:>3}  {text}" for code, text in headless.EXIT_CODES.items())
@@ -130,6 +130,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return headless.cmd_restore(engine, store, args.name, args.json, out)
         action = args.plan_command if command == "plan" else command
         protection = config.protection()
+        if action == "rm" and (bad := headless.invalid_refs(args.refs)):
+            for message in bad:
+                print(f"docker-sweep: {message}", file=sys.stderr)
+            return headless.EXIT_USAGE
         if action == "rm":
             build = headless.remove_builder(args.refs, args.force, args.with_containers, protection)
         elif args.policy:
@@ -155,6 +159,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"docker-sweep: {exc}", file=sys.stderr)
         return headless.EXIT_CONFIG
+    except EngineAddressError as exc:
+        print(f"docker-sweep: {exc}", file=sys.stderr)
+        return headless.EXIT_USAGE
     except EngineError as exc:
         print(f"docker-sweep: {exc}", file=sys.stderr)
         return headless.EXIT_ENGINE

@@ -185,6 +185,20 @@ def cmd_restore(engine: Engine, store: Any, name: str, as_json: bool, out: TextI
     return EXIT_OK
 
 
+def invalid_refs(refs: Sequence[str]) -> list[str]:
+    """Messages for references that are not valid syntax (checked before any engine call)."""
+    from tui.core.reference import ReferenceError, parse_any_reference
+
+    out = []
+    for ref in refs:
+        try:
+            parse_any_reference(ref)
+        except ReferenceError as exc:
+            out.append(f"invalid reference {ref!r}: {exc}; give repository[:tag], repository@digest "
+                       "or an image ID (lowercase)")
+    return out
+
+
 def make_prune_filters(filter_args: Sequence[str], all_images: bool) -> PruneFilters:
     return parse_filters(filter_args, all_images=all_images, now=time.time())
 

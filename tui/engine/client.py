@@ -34,6 +34,10 @@ class EnginePermissionDenied(EngineError):
     """The socket exists but this user may not use it."""
 
 
+class EngineAddressError(EngineError):
+    """The endpoint is not a usable address."""
+
+
 class EngineAPIError(EngineError):
     """The engine answered an error for one request."""
 
@@ -74,6 +78,9 @@ class Engine:
 
     def __init__(self, host: str | None = None, *, timeout: int = 60, long_timeout: int = 600) -> None:
         self.host, self._kwargs = resolve_host(host)
+        if self.host.startswith("ssh://"):
+            # the system ssh client (keys, agent, ~/.ssh/config) rather than paramiko
+            self._kwargs.setdefault("use_ssh_client", True)
         self.timeout = timeout
         self.long_timeout = long_timeout
         self._local = threading.local()
@@ -145,6 +152,16 @@ class Engine:
 
     def _connection_error(self, exc: BaseException) -> EngineError:
         text = str(exc)
+        if "Invalid bind address" in text or "port is required" in text:
+            return EngineAddressError(
+                f"{self.host!r} is not an engine address ({_short(text)}); expected "
+                "unix:///path/docker.sock, tcp://host:port or ssh://user@host"
+            )
+        if "paramiko" in text:
+            return EngineUnavailable(
+                f"{self.host}: ssh:// endpoints need the paramiko package in docker-sweep's environment "
+                "(pip install paramiko); the system ssh client is then used for the connection"
+            )
         if "Permission denied" in text or isinstance(exc, PermissionError):
             return EnginePermissionDenied(
                 f"Permission denied on the Docker engine at {self.host}. Run as root, or add your "
