@@ -110,3 +110,28 @@ def test_example_config_parses_with_its_policies_enabled(tmp_path):
     config = load_config(path)
     assert set(config.policies) == {"keep-three", "old-dev", "dangling"}
     assert config.policy("keep-three").keep_last == 3
+
+
+def test_engine_context_from_config(engine, tmp_path, monkeypatch, capsys):
+    import subprocess
+
+    docker_config = tmp_path / "docker"
+    monkeypatch.setenv("DOCKER_CONFIG", str(docker_config))
+    monkeypatch.delenv("DOCKER_HOST", raising=False)
+    subprocess.run(["docker", "context", "create", "sweeptest", "--docker", f"host={engine.url}"],
+                   check=True, capture_output=True, env={**__import__("os").environ})
+    good = tmp_path / "good.toml"
+    good.write_text('[engine]\ncontext = "sweeptest"\n')
+    assert main(["--config", str(good), "df", "--json"]) == 0
+    assert engine.url in capsys.readouterr().out
+    # docker's current context (`docker context use`) is honoured too, with no docker-sweep config
+    subprocess.run(["docker", "context", "use", "sweeptest"], check=True, capture_output=True,
+                   env={**__import__("os").environ})
+    monkeypatch.setenv("DOCKER_SWEEP_CONFIG", str(tmp_path / "absent.toml"))
+    monkeypatch.delenv("DOCKER_SWEEP_CONFIG")
+    assert main(["df", "--json"]) == 0
+    assert engine.url in capsys.readouterr().out
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[engine]\ncontext = "nosuch"\n')
+    assert main(["--config", str(bad), "images"]) == 2
+    assert "no docker context named 'nosuch'" in capsys.readouterr().err

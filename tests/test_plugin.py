@@ -205,8 +205,8 @@ def expect_error(capsys: pytest.CaptureFixture[str], argv: list[str], env: dict[
 
 def test_unknown_context(store: Path, home: Path, capsys: pytest.CaptureFixture[str]) -> None:
     env = {"DOCKER_CONFIG": str(store), "HOME": str(home)}
-    expect_error(capsys, ["-c", "nosuch", "sweep", "df"], env, "'nosuch' not found", "docker context ls")
-    expect_error(capsys, ["sweep"], {**env, "DOCKER_CONTEXT": "nosuch"}, "'nosuch' not found")
+    expect_error(capsys, ["-c", "nosuch", "sweep", "df"], env, "no docker context named 'nosuch'", "docker context ls")
+    expect_error(capsys, ["sweep"], {**env, "DOCKER_CONTEXT": "nosuch"}, "no docker context named 'nosuch'")
     bad = store / "contexts" / "meta" / hashlib.sha256(b"broken").hexdigest()
     bad.mkdir(parents=True)
     (bad / "meta.json").write_text("{")
@@ -529,7 +529,7 @@ def test_docker_help_and_errors_through_the_plugin(docker: Docker) -> None:
     assert "usage: docker-sweep df" in done.stdout
     done = docker("--context", "nosuch", "sweep", "df", check=False)
     assert done.returncode == headless.EXIT_USAGE
-    assert "docker-sweep: context 'nosuch' not found" in done.stderr
+    assert "docker-sweep: no docker context named 'nosuch'" in done.stderr
     done = docker("--tlsverify", "-H", TLS_HOST, "sweep", "df", check=False)
     assert done.returncode == headless.EXIT_USAGE and "DOCKER_TLS_VERIFY=1" in done.stderr
     done = docker("__complete", "sweep", "im")
@@ -622,4 +622,4 @@ def test_installed_plugin_end_to_end(clean_engine, docker: Docker) -> None:
     docker("context", "create", "st", "--docker", f"host={clean_engine.url}")
     assert_lists_plugin_image(docker("--context", "st", "sweep", "images", "--json").stdout, image_id)
     done = docker("--context", "nosuch", "sweep", "df", check=False)
-    assert done.returncode == headless.EXIT_USAGE and "'nosuch' not found" in done.stderr
+    assert done.returncode == headless.EXIT_USAGE and "no docker context named 'nosuch'" in done.stderr

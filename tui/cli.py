@@ -109,8 +109,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         from tui.demo import run_demo
 
         return int(run_demo(keep=args.keep))
-    engine = Engine(args.host or config.engine.host or None, timeout=config.engine.timeout,
-                    long_timeout=config.engine.long_timeout)
+    try:
+        engine = Engine(args.host or config.engine.host or None, timeout=config.engine.timeout,
+                        long_timeout=config.engine.long_timeout, context=config.engine.context)
+    except EngineAddressError as exc:
+        print(f"docker-sweep: {exc}", file=sys.stderr)
+        return headless.EXIT_USAGE
     out = sys.stdout
     try:
         if command == "tui":

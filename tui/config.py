@@ -33,6 +33,7 @@ class EngineSection:
     """``[engine]``: which engine to use when ``--host`` is not given."""
 
     host: str = ""  # e.g. "unix:///var/run/docker.sock" or "tcp://10.0.0.5:2376"; "" = docker's default
+    context: str = ""  # a docker context name to use when neither --host nor host is set
     timeout: int = 60  # seconds for ordinary requests
     long_timeout: int = 600  # seconds for /system/df and prune
 

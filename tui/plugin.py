@@ -42,7 +42,6 @@ connecting without TLS. For unix sockets and ``ssh://`` the TLS options are igno
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import shlex
@@ -56,6 +55,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from tui.engine import contexts
 
 PLUGIN_NAME = "sweep"
 SHORT_DESCRIPTION = "Browse and prune images exactly and safely"
@@ -218,12 +219,7 @@ def parse_docker_globals(argv: Sequence[str]) -> tuple[DockerGlobals, list[str]]
 
 def docker_config_dir(environ: Mapping[str, str], override: str | None = None) -> Path:
     """The docker CLI's config dir: ``--config DIR``, else ``$DOCKER_CONFIG``, else ``~/.docker``."""
-    if override is not None:
-        return Path(override)
-    if environ.get("DOCKER_CONFIG"):
-        return Path(environ["DOCKER_CONFIG"])
-    home = environ.get("HOME")
-    return (Path(home) if home else Path.home()) / ".docker"
+    return contexts.docker_config_dir(environ, override)
 
 
 def _uses_tls(host: str) -> bool:
@@ -234,12 +230,7 @@ def _uses_tls(host: str) -> bool:
 
 def _current_context(config_dir: Path) -> str:
     """``currentContext`` of ``config_dir/config.json``; "default" if unset or unreadable (as docker)."""
-    try:
-        data = json.loads((config_dir / "config.json").read_text())
-    except (OSError, ValueError):
-        return "default"
-    name = data.get("currentContext") if isinstance(data, dict) else None
-    return name if isinstance(name, str) and name else "default"
+    return contexts.current_context(config_dir)
 
 
 def context_host(name: str, config_dir: Path) -> str:
@@ -248,31 +239,19 @@ def context_host(name: str, config_dir: Path) -> str:
     Raises :class:`PluginError` if there is no such context, or if it is a TCP endpoint with TLS
     (docker-sweep's ``--host`` cannot carry the TLS material).
     """
-    digest = hashlib.sha256(name.encode()).hexdigest()
-    meta = config_dir / "contexts" / "meta" / digest / "meta.json"
     try:
-        data = json.loads(meta.read_text())
-    except FileNotFoundError:
-        raise PluginError(f"context {name!r} not found in {config_dir / 'contexts'} "
-                          "(see `docker context ls`)") from None
-    except (OSError, ValueError) as exc:
-        raise PluginError(f"context {name!r}: cannot read {meta}: {exc}") from None
-    endpoints = data.get("Endpoints") if isinstance(data, dict) else None
-    endpoint = endpoints.get("docker") if isinstance(endpoints, dict) else None
-    if not isinstance(endpoint, dict):
-        raise PluginError(f"context {name!r} has no docker endpoint ({meta})")
-    host = endpoint.get("Host")
-    host = host if isinstance(host, str) and host else DEFAULT_HOST
-    if _uses_tls(host):
-        tls_dir = config_dir / "contexts" / "tls" / digest / "docker"
-        has_tls_files = tls_dir.is_dir() and any(tls_dir.iterdir())
-        if has_tls_files or endpoint.get("SkipTLSVerify"):
-            raise PluginError(
-                f"context {name!r} connects to {host} with TLS, which docker-sweep cannot take from the "
-                f"docker command line; run `docker context use {name}` and then `docker sweep` (docker-sweep "
-                "reads the current context itself), or set DOCKER_HOST, DOCKER_TLS_VERIFY=1 and "
-                f"DOCKER_CERT_PATH={tls_dir}"
-            )
+        context = contexts.read_context(name, config_dir)
+    except contexts.ContextError as exc:
+        raise PluginError(str(exc)) from None
+    host = context.host
+    if _uses_tls(host) and (context.tls_dir is not None or context.skip_tls_verify):
+        tls_dir = context.tls_dir or config_dir / "contexts" / "tls"
+        raise PluginError(
+            f"context {name!r} connects to {host} with TLS, which docker-sweep cannot take from the "
+            f"docker command line; run `docker context use {name}` and then `docker sweep` (docker-sweep "
+            "reads the current context itself), or set DOCKER_HOST, DOCKER_TLS_VERIFY=1 and "
+            f"DOCKER_CERT_PATH={tls_dir}"
+        )
     return host
 
 

@@ -18,7 +18,15 @@ import docker
 import docker.errors
 import requests
 
-DEFAULT_HOST = "unix:///var/run/docker.sock"
+from tui.engine.contexts import (
+    DEFAULT_HOST,
+    ContextError,
+    DockerContext,
+    current_context,
+    docker_config_dir,
+    read_context,
+)
+
 T = TypeVar("T")
 
 
@@ -47,6 +55,26 @@ class EngineAPIError(EngineError):
         self.message = message
 
 
+def _context_kwargs(context: DockerContext) -> dict[str, Any]:
+    if context.tls_dir is None and not context.skip_tls_verify:
+        return {}
+    import docker.tls
+
+    d = context.tls_dir
+    cert = (str(d / "cert.pem"), str(d / "key.pem")) if d and (d / "cert.pem").exists() else None
+    ca = str(d / "ca.pem") if d and (d / "ca.pem").exists() else None
+    return {"tls": docker.tls.TLSConfig(client_cert=cert, ca_cert=ca, verify=not context.skip_tls_verify)}
+
+
+def context_host(name: str) -> tuple[str, dict[str, Any]]:
+    """The endpoint of the docker context ``name``; :class:`EngineAddressError` if unknown."""
+    try:
+        context = read_context(name, docker_config_dir())
+    except ContextError as exc:
+        raise EngineAddressError(str(exc)) from exc
+    return context.host, _context_kwargs(context)
+
+
 def resolve_host(host: str | None = None) -> tuple[str, dict[str, Any]]:
     """The endpoint to use and extra APIClient kwargs (TLS), in docker CLI order.
 
@@ -58,26 +86,22 @@ def resolve_host(host: str | None = None) -> tuple[str, dict[str, Any]]:
     if os.environ.get("DOCKER_HOST"):
         kwargs = cast(dict[str, Any], docker.utils.kwargs_from_env())
         return str(kwargs.pop("base_url")), kwargs
-    try:
-        from docker.context import ContextAPI
-
-        name = os.environ.get("DOCKER_CONTEXT")
-        context = ContextAPI.get_context(name) if name else ContextAPI.get_current_context()
-        if context is not None and context.Host:
-            extra: dict[str, Any] = {}
-            if context.TLSConfig is not None:
-                extra["tls"] = context.TLSConfig
-            return str(context.Host), extra
-    except Exception:  # a broken ~/.docker/config.json must not stop us; fall back
-        pass
+    config_dir = docker_config_dir()
+    name = os.environ.get("DOCKER_CONTEXT") or current_context(config_dir)
+    if name != "default":
+        return context_host(name)
     return DEFAULT_HOST, {}
 
 
 class Engine:
     """One Docker endpoint. Thread-safe: each thread gets its own low-level client."""
 
-    def __init__(self, host: str | None = None, *, timeout: int = 60, long_timeout: int = 600) -> None:
-        self.host, self._kwargs = resolve_host(host)
+    def __init__(self, host: str | None = None, *, timeout: int = 60, long_timeout: int = 600,
+                 context: str = "") -> None:
+        if context and not host:
+            self.host, self._kwargs = context_host(context)
+        else:
+            self.host, self._kwargs = resolve_host(host)
         if self.host.startswith("ssh://"):
             # the system ssh client (keys, agent, ~/.ssh/config) rather than paramiko
             self._kwargs.setdefault("use_ssh_client", True)
