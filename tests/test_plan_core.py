@@ -233,3 +233,16 @@ def test_prune_invariants(snap, dangling):
     if dangling:
         assert all(not snap.images[i].tags for i in plan.delete)
     assert set(plan.freed_layers) == set(snap.chains_freed(plan.delete))
+
+
+def test_sharing_tree():
+    from tui.core.layers import sharing_tree
+
+    v1, v2, web = _app_store()
+    roots = sharing_tree([(i.id, i.layers) for i in (v1, v2, web)])
+    assert [r.size for r in roots] == [5_000_000, 300]  # the shared base first
+    base = roots[0]
+    assert set(base.image_ids) == {v1.id, v2.id} and base.ends_here == ()
+    assert sorted(c.size for c in base.children) == [1_000, 2_000]
+    assert {c.ends_here for c in base.children} == {(v1.id,), (v2.id,)}
+    assert roots[1].ends_here == (web.id,) and roots[1].children == ()

@@ -205,7 +205,8 @@ def expect_error(capsys: pytest.CaptureFixture[str], argv: list[str], env: dict[
 
 def test_unknown_context(store: Path, home: Path, capsys: pytest.CaptureFixture[str]) -> None:
     env = {"DOCKER_CONFIG": str(store), "HOME": str(home)}
-    expect_error(capsys, ["-c", "nosuch", "sweep", "df"], env, "no docker context named 'nosuch'", "docker context ls")
+    expect_error(capsys, ["-c", "nosuch", "sweep", "df"], env, "no docker context named 'nosuch'",
+                 "docker context ls")
     expect_error(capsys, ["sweep"], {**env, "DOCKER_CONTEXT": "nosuch"}, "no docker context named 'nosuch'")
     bad = store / "contexts" / "meta" / hashlib.sha256(b"broken").hexdigest()
     bad.mkdir(parents=True)

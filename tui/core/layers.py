@@ -111,3 +111,44 @@ def build_layers(diff_ids: Sequence[str], history_oldest_first: Sequence[History
     return tuple(
         Layer(chain_id=c, diff_id=d, size=s) for c, d, s in zip(chains, diff_ids, sizes, strict=True)
     )
+
+
+@dataclass(frozen=True)
+class SharingNode:
+    """One layer in the store-wide sharing tree: its chain, size, users, and the layers on top."""
+
+    chain_id: str
+    size: int
+    image_ids: tuple[str, ...]  # every image whose stack includes this layer
+    ends_here: tuple[str, ...]  # images whose top layer this is
+    children: tuple[SharingNode, ...]
+
+
+def sharing_tree(images: Sequence[tuple[str, Sequence[Layer]]]) -> tuple[SharingNode, ...]:
+    """The store as a trie of chain IDs, base layers first; most-shared branches first.
+
+    ``images`` is ``(image id, layers base first)`` for every image with known layers.
+    """
+    children: dict[str, list[str]] = {}
+    users: dict[str, list[str]] = {}
+    ends: dict[str, list[str]] = {}
+    sizes: dict[str, int] = {}
+    for image_id, layers in images:
+        parent = ""
+        for layer in layers:
+            siblings = children.setdefault(parent, [])
+            if layer.chain_id not in siblings:
+                siblings.append(layer.chain_id)
+            users.setdefault(layer.chain_id, []).append(image_id)
+            sizes[layer.chain_id] = layer.size
+            parent = layer.chain_id
+        if layers:
+            ends.setdefault(layers[-1].chain_id, []).append(image_id)
+
+    def build(chain: str) -> SharingNode:
+        kids = sorted(children.get(chain, []), key=lambda c: (-len(users[c]), c))
+        return SharingNode(chain, sizes[chain], tuple(sorted(users[chain])),
+                           tuple(sorted(ends.get(chain, []))), tuple(build(k) for k in kids))
+
+    bases = sorted(children.get("", []), key=lambda c: (-len(users[c]), c))
+    return tuple(build(c) for c in bases)

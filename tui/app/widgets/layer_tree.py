@@ -7,6 +7,7 @@ from rich.text import Text
 from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 
+from tui.core.layers import SharingNode, sharing_tree
 from tui.core.model import Snapshot, short_id
 from tui.core.usage import human_size
 from tui.core.views import display_name
@@ -65,34 +66,19 @@ class LayerTree(Tree[str]):
 
     def _show_store(self, snapshot: Snapshot, freed: set[str]) -> None:
         self.root.set_label(Text(f"Store: {len(snapshot.layers)} layers, shared bases first"))
-        children: dict[str, list[str]] = {}
-        ends: dict[str, list[str]] = {}
-        for image in snapshot.images.values():
-            chains = image.chain_ids
-            for depth, chain in enumerate(chains):
-                parent = chains[depth - 1] if depth else ""
-                siblings = children.setdefault(parent, [])
-                if chain not in siblings:
-                    siblings.append(chain)
-            if chains:
-                ends.setdefault(chains[-1], []).append(image.id)
+        roots = sharing_tree([(i.id, i.layers) for i in snapshot.images.values() if i.layers is not None])
 
-        def users(chain: str) -> int:
-            return len(snapshot.images_by_chain.get(chain, ()))
-
-        def add(node: TreeNode[str], chain: str) -> None:
-            layer = snapshot.layers[chain]
-            extra = f"{users(chain)} image(s)"
-            if chain in ends:
-                extra += " — " + _names(snapshot, ends[chain])
-            kids = sorted(children.get(chain, []), key=lambda c: (-users(c), c))
-            label = self._layer_label(chain, layer.size, freed, extra)
-            if kids:
-                branch = node.add(label, data=chain)
-                for kid in kids:
-                    add(branch, kid)
+        def add(node: TreeNode[str], layer: SharingNode) -> None:
+            extra = f"{len(layer.image_ids)} image(s)"
+            if layer.ends_here:
+                extra += " — " + _names(snapshot, layer.ends_here)
+            label = self._layer_label(layer.chain_id, layer.size, freed, extra)
+            if layer.children:
+                branch = node.add(label, data=layer.chain_id)
+                for child in layer.children:
+                    add(branch, child)
             else:
-                node.add_leaf(label, data=chain)
+                node.add_leaf(label, data=layer.chain_id)
 
-        for base in sorted(children.get("", []), key=lambda c: (-users(c), c)):
+        for base in roots:
             add(self.root, base)
