@@ -296,3 +296,16 @@ async def test_configured_columns(engine, tmp_path):
                                                                           "USED BY"]
         assert screen.sort_key == "name"
         assert [i.tags[0] if i.tags else "" for i in screen.table.shown][:2] == ["", "db:16"]
+
+
+async def test_external_changes_refresh_the_table(engine):
+    seed(engine.api, engine.url, STANDARD)
+    app = make_app(engine.url)
+    async with app.run_test(size=(150, 45)) as pilot:
+        screen = await loaded(pilot)
+        assert DB_ID in {i.id for i in screen.table.shown}
+        await pilot.pause(0.3)  # the event stream is connected
+        engine.api.remove_image("db:16")  # someone else, outside the app
+        await wait_for(pilot, lambda: DB_ID not in {i.id for i in screen.table.shown}, timeout=15)
+        engine.api.tag(V1_ID, "myapp", "extra")
+        await wait_for(pilot, lambda: "myapp:extra" in screen.snapshot.images[V1_ID].tags, timeout=15)

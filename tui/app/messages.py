@@ -51,3 +51,13 @@ class JobFinished(Message):
 
     result: ExecutionResultLike | None
     error: str = ""
+
+
+@dataclass
+class StoreChanged(Message):
+    """The engine reported an image or container event (someone else changed the store)."""
+
+    what: str
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, StoreChanged)

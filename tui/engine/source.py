@@ -57,6 +57,25 @@ class EngineSource:
         disk = read_disk_usage(self.engine)
         yield Snapshot(full, containers, facts, disk, taken_at=taken)
 
+    def watch(self, changed: Callable[[str], None], stopped: Callable[[], bool]) -> None:
+        """Block, calling ``changed(description)`` for every image or container event, until
+        ``stopped()`` (checked per event) or the stream ends. Uses its own connection."""
+        import time
+
+        client = self.engine.new_client(timeout=None)
+        try:
+            stream = client.events(since=int(time.time()), decode=True,
+                                   filters={"type": ["image", "container"]})
+            for event in stream:
+                if stopped():
+                    break
+                what = f"{event.get('Type', '')} {event.get('Action', '')}".strip()
+                changed(what)
+        except Exception:  # the engine went away: the next refresh reports it
+            return
+        finally:
+            client.close()
+
     def execute(
         self, plan: Plan, snapshot: Snapshot, cancelled: Callable[[], bool]
     ) -> Generator[ResultEvent, None, ExecutionResult]:

@@ -18,7 +18,14 @@ from textual.containers import Horizontal
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Input, ProgressBar, Static, TabbedContent, TabPane
 
-from tui.app.messages import JobEvent, JobFinished, LoadFailed, LoadProgress, SnapshotLoaded
+from tui.app.messages import (
+    JobEvent,
+    JobFinished,
+    LoadFailed,
+    LoadProgress,
+    SnapshotLoaded,
+    StoreChanged,
+)
 from tui.app.screens.confirm import ConfirmScreen
 from tui.app.screens.help import HelpScreen
 from tui.app.screens.prune import PruneDialog, PruneRequest
@@ -119,6 +126,34 @@ class MainScreen(Screen[None]):
         self.query_one("#images", ImageTable).focus()
         self.log_line("info", f"Connecting to {self.source.description} …")
         self.load()
+        self._watching = True
+        self._dirty = False
+        self._reload_timer: object | None = None
+        watch = getattr(self.source, "watch", None)
+        if watch is not None:
+            # A daemon thread (not a worker): the event stream blocks, and must not hold up quitting.
+            threading.Thread(target=watch, args=(self._store_changed, lambda: not self._watching),
+                             name="docker-sweep-events", daemon=True).start()
+
+    def on_unmount(self) -> None:
+        self._watching = False
+
+    def _store_changed(self, what: str) -> None:
+        """Called from the event thread."""
+        if self._watching:
+            self.post_message(StoreChanged(what))
+
+    def on_store_changed(self, message: StoreChanged) -> None:
+        if self.job_running:
+            self._dirty = True  # the job's end reloads anyway
+            return
+        if self._reload_timer is None:
+            self._reload_timer = self.set_timer(0.7, self._reload_after_events)
+
+    def _reload_after_events(self) -> None:
+        self._reload_timer = None
+        if not self.job_running:
+            self.load()
 
     # -- helpers -------------------------------------------------------------------------------
     @property
