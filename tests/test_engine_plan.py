@@ -116,7 +116,9 @@ def test_ambiguous_and_unknown_short_ids_and_failure_in_the_middle(engine):
             break
         first_digits.add(digit)
     unknown = next((c for c in "0123456789abcdef" if c not in first_digits), None)
-    refs = ["myapp:1.5.0", "nosuch:tag", ambiguous, "db:16"]
+    # The ambiguous prefix goes first: removing an image can make a prefix unique (seen on the
+    # engine: after myapp:1.5.0 went, its digit named the other image alone and deleted it).
+    refs = [ambiguous, "myapp:1.5.0", "nosuch:tag", "db:16"]
     if unknown:
         refs.insert(3, unknown * 3)
     plan = check_rm(engine, refs, images=STANDARD + tuple(extra))
