@@ -189,6 +189,8 @@ class MainScreen(Screen[None]):
         parts = [f"{shown} image(s)"]
         if self.marked:
             frees = f", frees {human_size(plan.reclaim_bytes)}" if plan is not None else ""
+            if plan is not None and plan.blocked:
+                frees += f", {len(plan.blocked)} blocked"
             parts.append(f"{len(self.marked)} marked{frees}")
         arrow = "↑" if self.reverse else "↓"
         parts.append(f"sort: {self.sort_key} {arrow}")
