@@ -12,7 +12,8 @@ from tests.enginecase import APP_V1, APP_V2, DB, STANDARD, WEB, seed, state
 from tests.storegen import container, make_image, snapshot
 from tui.cli import main
 from tui.core.filters import PruneFilters
-from tui.core.plan import plan_images, plan_prune, plan_remove
+from tui.core.marking import plan_images
+from tui.core.plan import plan_prune, plan_remove
 from tui.core.policy import Policy, select
 from tui.core.protect import PatternError, Protection
 from tui.sandbox import imagegen as gen

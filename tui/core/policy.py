@@ -13,8 +13,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from tui.core.filters import FilterError, parse_duration_ns
+from tui.core.marking import plan_images
 from tui.core.model import Image, Snapshot
-from tui.core.plan import Plan, plan_images
+from tui.core.plan import Plan
 from tui.core.protect import Protection, check_label_selector
 
 

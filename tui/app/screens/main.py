@@ -6,29 +6,20 @@ UI thread. One destructive job runs at a time; it can be cancelled between steps
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable
 
 from rich.text import Text
-from textual import on, work
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
-from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Input, ProgressBar, Static, TabbedContent, TabPane
 
-from tui.app.messages import (
-    JobEvent,
-    JobFinished,
-    LoadFailed,
-    LoadProgress,
-    SnapshotLoaded,
-    StoreChanged,
-)
 from tui.app.screens.confirm import ConfirmScreen
 from tui.app.screens.help import HelpScreen
 from tui.app.screens.prune import PruneDialog, PruneRequest
+from tui.app.screens.store import StoreScreen
 from tui.app.source import StoreSource
 from tui.app.widgets.detail_pane import DetailPane
 from tui.app.widgets.df_pane import DfPane
@@ -36,8 +27,9 @@ from tui.app.widgets.image_table import ImageTable
 from tui.app.widgets.layer_tree import LayerTree
 from tui.app.widgets.log_panel import LogPanel
 from tui.config import Config
+from tui.core.marking import plan_images
 from tui.core.model import Snapshot
-from tui.core.plan import Plan, plan_images, plan_prune
+from tui.core.plan import Plan, plan_prune
 from tui.core.policy import select
 from tui.core.usage import human_size
 from tui.core.views import SORT_KEYS
@@ -49,7 +41,7 @@ def _b(key: str, action: str, description: str, tooltip: str, *, show: bool = Tr
                    id=f"main.{action}", tooltip=tooltip)
 
 
-class MainScreen(Screen[None]):
+class MainScreen(StoreScreen):
     """Browse, mark, plan, confirm, watch."""
 
     BINDINGS = [
@@ -81,24 +73,14 @@ class MainScreen(Screen[None]):
 
     def __init__(self, source: StoreSource, *, now: Callable[[], float] = time.time,
                  config: Config | None = None) -> None:
-        super().__init__()
-        config = config or Config()
-        self.config = config
-        self.protection = config.protection()
-        default_sort = config.ui.default_sort
-        confirm = config.ui.confirm
-        self.source = source
-        self.now = now
-        self.snapshot: Snapshot = Snapshot([])
-        self.marked: set[str] = set()
+        super().__init__(source, now=now, config=config)
+        default_sort = self.config.ui.default_sort
         self.sort_key = default_sort if default_sort in SORT_KEYS else "size"
         self.reverse = False
         self.dangling_only = False
         self.show_all = False
         self.filter_text = ""
-        self.job_running = False
-        self.cancel_event = threading.Event()
-        self.confirm_enabled = confirm
+        self.confirm_enabled = self.config.ui.confirm
 
     # -- layout ------------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -124,44 +106,15 @@ class MainScreen(Screen[None]):
         self.query_one("#progress", ProgressBar).display = False
         self.query_one("#log", LogPanel).border_title = "Log"
         self.query_one("#images", ImageTable).focus()
-        self.log_line("info", f"Connecting to {self.source.description} …")
-        self.load()
-        self._watching = True
-        self._dirty = False
-        self._reload_timer: object | None = None
-        watch = getattr(self.source, "watch", None)
-        if watch is not None:
-            # A daemon thread (not a worker): the event stream blocks, and must not hold up quitting.
-            threading.Thread(target=watch, args=(self._store_changed, lambda: not self._watching),
-                             name="docker-sweep-events", daemon=True).start()
-
-    def on_unmount(self) -> None:
-        self._watching = False
-
-    def _store_changed(self, what: str) -> None:
-        """Called from the event thread."""
-        if self._watching:
-            self.post_message(StoreChanged(what))
-
-    def on_store_changed(self, message: StoreChanged) -> None:
-        if self.job_running:
-            self._dirty = True  # the job's end reloads anyway
-            return
-        if self._reload_timer is None:
-            self._reload_timer = self.set_timer(0.7, self._reload_after_events)
-
-    def _reload_after_events(self) -> None:
-        self._reload_timer = None
-        if not self.job_running:
-            self.load()
+        self.start()
 
     # -- helpers -------------------------------------------------------------------------------
     @property
     def table(self) -> ImageTable:
         return self.query_one("#images", ImageTable)
 
-    def log_line(self, kind: str, text: str) -> None:
-        self.query_one("#log", LogPanel).add(kind, text)
+    def store_updated(self) -> None:
+        self.refresh_table()
 
     def refresh_table(self) -> None:
         self.table.protection = self.protection
@@ -203,49 +156,6 @@ class MainScreen(Screen[None]):
         if self.job_running:
             parts.append("job running (x cancels)")
         self.query_one("#status", Static).update(Text(" · ".join(parts)))
-
-    # -- loading -------------------------------------------------------------------------------
-    @work(thread=True, exclusive=True, group="load", exit_on_error=False, description="read store")
-    def load(self) -> None:
-        from textual.worker import get_current_worker
-
-        worker = get_current_worker()
-        stages = iter(("listed", "layers", "complete"))
-
-        def progress(done: int, total: int) -> None:
-            self.post_message(LoadProgress(done, total))
-
-        try:
-            for snapshot in self.source.load(progress=progress, cancelled=lambda: worker.is_cancelled):
-                self.post_message(SnapshotLoaded(snapshot, next(stages, "complete")))
-        except Exception as exc:  # every failure becomes a message in the log, never a traceback
-            self.post_message(LoadFailed(str(exc) or type(exc).__name__))
-
-    def on_snapshot_loaded(self, message: SnapshotLoaded) -> None:
-        self.snapshot = message.snapshot
-        self.marked &= set(self.snapshot.images)
-        self.refresh_table()
-        if message.stage == "listed":
-            facts = self.snapshot.facts
-            self.log_line("info", f"Engine {facts.version} (API {facts.api_version}, "
-                          f"{facts.storage_driver}, {facts.image_store} store) at {facts.host}: "
-                          f"{len(self.snapshot.images)} images, {len(self.snapshot.containers)} "
-                          "containers")
-            if facts.image_store == "containerd":
-                self.log_line("error", "This engine uses the containerd image store: plans follow "
-                              "the classic store's rules and may differ from what it does.")
-        if message.stage != "listed":
-            self.query_one("#progress", ProgressBar).display = self.job_running
-
-    def on_load_progress(self, message: LoadProgress) -> None:
-        bar = self.query_one("#progress", ProgressBar)
-        if not self.job_running:
-            bar.display = message.done < message.total
-            bar.update(total=message.total, progress=message.done)
-
-    def on_load_failed(self, message: LoadFailed) -> None:
-        self.log_line("error", f"Error: {message.error}")
-        self.query_one("#progress", ProgressBar).display = False
 
     # -- table events -----------------------------------------------------------------------
     @on(DataTable.RowHighlighted, "#images")
@@ -336,16 +246,6 @@ class MainScreen(Screen[None]):
         self.app.exit()
 
     # -- destructive flows -------------------------------------------------------------------
-    def _ready_for_job(self) -> bool:
-        if self.job_running:
-            self.notify("A job is running: wait for it, or press x to cancel it.", severity="warning")
-            return False
-        if not self.snapshot.layers_complete:
-            self.notify("Still reading layers; the exact plan needs them. Try again in a moment.",
-                        severity="warning")
-            return False
-        return True
-
     def _targets(self) -> set[str]:
         if self.marked:
             return set(self.marked)
@@ -353,7 +253,7 @@ class MainScreen(Screen[None]):
         return {current} if current else set()
 
     def action_remove(self, with_containers: bool = False) -> None:
-        if not self._ready_for_job():
+        if not self.ready_for_job():
             return
         targets = self._targets()
         if not targets:
@@ -371,7 +271,7 @@ class MainScreen(Screen[None]):
         self.action_remove(with_containers=True)
 
     def action_prune(self, everything: bool = False) -> None:
-        if not self._ready_for_job():
+        if not self.ready_for_job():
             return
         snapshot = self.snapshot
 
@@ -424,58 +324,3 @@ class MainScreen(Screen[None]):
         self.app.push_screen(ConfirmScreen(build, snapshot, allow_force=allow_force,
                                            local_only_confirm=self.config.local_only.confirm),
                              confirmed)
-
-    def start_job(self, plan: Plan, snapshot: Snapshot) -> None:
-        if self.job_running:
-            self.notify("A job is running already.", severity="warning")
-            return
-        self.job_running = True
-        self.cancel_event.clear()
-        bar = self.query_one("#progress", ProgressBar)
-        bar.display = True
-        bar.update(total=max(len(plan.steps), 1), progress=0)
-        self.log_line("info", f"Running: {plan.description}")
-        self.refresh_status()
-        self.run_job(plan, snapshot)
-
-    @work(thread=True, group="job", exit_on_error=False, description="remove images")
-    def run_job(self, plan: Plan, snapshot: Snapshot) -> None:
-        total = len(plan.steps)
-        try:
-            gen = self.source.execute(plan, snapshot, self.cancel_event.is_set)
-            while True:
-                try:
-                    event = next(gen)
-                except StopIteration as stop:
-                    self.post_message(JobFinished(stop.value))
-                    return
-                self.post_message(JobEvent(event, getattr(event, "step", 0), total))
-        except Exception as exc:  # reported in the log, the app keeps running
-            self.post_message(JobFinished(None, str(exc) or type(exc).__name__))
-
-    def on_job_event(self, message: JobEvent) -> None:
-        self.log_line(message.event.kind, message.event.text)
-        self.query_one("#progress", ProgressBar).update(total=max(message.total, 1),
-                                                        progress=message.step + 1)
-
-    def on_job_finished(self, message: JobFinished) -> None:
-        self.job_running = False
-        self.query_one("#progress", ProgressBar).display = False
-        result = message.result
-        if result is None:
-            self.log_line("error", f"Error: {message.error}")
-        else:
-            if result.cancelled:
-                self.log_line("skipped", f"Cancelled; not run: {', '.join(result.not_run)}")
-            if result.errors:
-                self.log_line("error", f"{len(result.errors)} error(s); the rest was done")
-            self.log_line("total", f"Total reclaimed space: {human_size(result.reclaimed_bytes)}")
-            self.marked -= set(result.deleted)
-        self.load()
-
-    def action_cancel_job(self) -> None:
-        if self.job_running:
-            self.cancel_event.set()
-            self.log_line("skipped", "Cancelling after the current step …")
-        else:
-            self.notify("No job is running.")

@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 from rich.text import Text
 from textual.widgets import Static
 
+from tui.core.marking import plan_images
 from tui.core.model import Snapshot
-from tui.core.plan import plan_images
 from tui.core.protect import Protection
 from tui.core.usage import human_size
 

@@ -1,0 +1,199 @@
+"""The engine-facing half of the main screen: loading snapshots, live refresh from engine events,
+and running one destructive job at a time in a thread worker.
+
+Workers and the event thread only post messages; widgets are touched here, on the UI thread.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+
+from textual import work
+from textual.screen import Screen
+from textual.widgets import ProgressBar
+
+from tui.app.messages import (
+    JobEvent,
+    JobFinished,
+    LoadFailed,
+    LoadProgress,
+    SnapshotLoaded,
+    StoreChanged,
+)
+from tui.app.source import StoreSource
+from tui.app.widgets.log_panel import LogPanel
+from tui.config import Config
+from tui.core.model import Snapshot
+from tui.core.plan import Plan
+from tui.core.usage import human_size
+
+
+class StoreScreen(Screen[None]):
+    """Holds the current snapshot and marks; subclasses lay out the widgets (a ``#log`` LogPanel
+    and a ``#progress`` ProgressBar) and react in :meth:`store_updated`."""
+
+    def __init__(self, source: StoreSource, *, now: Callable[[], float] = time.time,
+                 config: Config | None = None) -> None:
+        super().__init__()
+        self.config = config or Config()
+        self.protection = self.config.protection()
+        self.source = source
+        self.now = now
+        self.snapshot: Snapshot = Snapshot([])
+        self.marked: set[str] = set()
+        self.job_running = False
+        self.cancel_event = threading.Event()
+        self._watching = False
+        self._reload_timer: object | None = None
+
+    # -- hooks for the subclass --------------------------------------------------------------
+    def store_updated(self) -> None:
+        """The snapshot or the marks changed."""
+
+    def refresh_status(self, plan: Plan | None = None) -> None:
+        """Redraw the status line."""
+
+    def log_line(self, kind: str, text: str) -> None:
+        self.query_one("#log", LogPanel).add(kind, text)
+
+    # -- loading -------------------------------------------------------------------------------
+    def start(self) -> None:
+        """Load the store and follow the engine's events."""
+        self.log_line("info", f"Connecting to {self.source.description} …")
+        self.load()
+        watch = getattr(self.source, "watch", None)
+        if watch is not None:
+            self._watching = True
+            # A daemon thread (not a worker): the event stream blocks, and must not hold up quitting.
+            threading.Thread(target=watch, args=(self._store_changed, lambda: not self._watching),
+                             name="docker-sweep-events", daemon=True).start()
+
+    def on_unmount(self) -> None:
+        self._watching = False
+
+    @work(thread=True, exclusive=True, group="load", exit_on_error=False, description="read store")
+    def load(self) -> None:
+        from textual.worker import get_current_worker
+
+        worker = get_current_worker()
+        stages = iter(("listed", "layers", "complete"))
+
+        def progress(done: int, total: int) -> None:
+            self.post_message(LoadProgress(done, total))
+
+        try:
+            for snapshot in self.source.load(progress=progress, cancelled=lambda: worker.is_cancelled):
+                self.post_message(SnapshotLoaded(snapshot, next(stages, "complete")))
+        except Exception as exc:  # every failure becomes a message in the log, never a traceback
+            self.post_message(LoadFailed(str(exc) or type(exc).__name__))
+
+    def on_snapshot_loaded(self, message: SnapshotLoaded) -> None:
+        self.snapshot = message.snapshot
+        self.marked &= set(self.snapshot.images)
+        self.store_updated()
+        if message.stage == "listed":
+            facts = self.snapshot.facts
+            self.log_line("info", f"Engine {facts.version} (API {facts.api_version}, "
+                          f"{facts.storage_driver}, {facts.image_store} store) at {facts.host}: "
+                          f"{len(self.snapshot.images)} images, {len(self.snapshot.containers)} "
+                          "containers")
+            if facts.image_store == "containerd":
+                self.log_line("error", "This engine uses the containerd image store: plans follow "
+                              "the classic store's rules and may differ from what it does.")
+        if message.stage != "listed":
+            self.query_one("#progress", ProgressBar).display = self.job_running
+
+    def on_load_progress(self, message: LoadProgress) -> None:
+        bar = self.query_one("#progress", ProgressBar)
+        if not self.job_running:
+            bar.display = message.done < message.total
+            bar.update(total=message.total, progress=message.done)
+
+    def on_load_failed(self, message: LoadFailed) -> None:
+        self.log_line("error", f"Error: {message.error}")
+        self.query_one("#progress", ProgressBar).display = False
+
+    # -- live refresh --------------------------------------------------------------------------
+    def _store_changed(self, what: str) -> None:
+        """Called from the event thread."""
+        if self._watching:
+            self.post_message(StoreChanged(what))
+
+    def on_store_changed(self, message: StoreChanged) -> None:
+        if self.job_running:
+            return  # the job's end reloads anyway
+        if self._reload_timer is None:
+            self._reload_timer = self.set_timer(0.7, self._reload_after_events)
+
+    def _reload_after_events(self) -> None:
+        self._reload_timer = None
+        if not self.job_running:
+            self.load()
+
+    # -- the one destructive job -------------------------------------------------------------
+    def ready_for_job(self) -> bool:
+        if self.job_running:
+            self.notify("A job is running: wait for it, or press x to cancel it.", severity="warning")
+            return False
+        if not self.snapshot.layers_complete:
+            self.notify("Still reading layers; the exact plan needs them. Try again in a moment.",
+                        severity="warning")
+            return False
+        return True
+
+    def start_job(self, plan: Plan, snapshot: Snapshot) -> None:
+        if self.job_running:
+            self.notify("A job is running already.", severity="warning")
+            return
+        self.job_running = True
+        self.cancel_event.clear()
+        bar = self.query_one("#progress", ProgressBar)
+        bar.display = True
+        bar.update(total=max(len(plan.steps), 1), progress=0)
+        self.log_line("info", f"Running: {plan.description}")
+        self.refresh_status()
+        self.run_job(plan, snapshot)
+
+    @work(thread=True, group="job", exit_on_error=False, description="remove images")
+    def run_job(self, plan: Plan, snapshot: Snapshot) -> None:
+        total = len(plan.steps)
+        try:
+            gen = self.source.execute(plan, snapshot, self.cancel_event.is_set)
+            while True:
+                try:
+                    event = next(gen)
+                except StopIteration as stop:
+                    self.post_message(JobFinished(stop.value))
+                    return
+                self.post_message(JobEvent(event, getattr(event, "step", 0), total))
+        except Exception as exc:  # reported in the log, the app keeps running
+            self.post_message(JobFinished(None, str(exc) or type(exc).__name__))
+
+    def on_job_event(self, message: JobEvent) -> None:
+        self.log_line(message.event.kind, message.event.text)
+        self.query_one("#progress", ProgressBar).update(total=max(message.total, 1),
+                                                        progress=message.step + 1)
+
+    def on_job_finished(self, message: JobFinished) -> None:
+        self.job_running = False
+        self.query_one("#progress", ProgressBar).display = False
+        result = message.result
+        if result is None:
+            self.log_line("error", f"Error: {message.error}")
+        else:
+            if result.cancelled:
+                self.log_line("skipped", f"Cancelled; not run: {', '.join(result.not_run)}")
+            if result.errors:
+                self.log_line("error", f"{len(result.errors)} error(s); the rest was done")
+            self.log_line("total", f"Total reclaimed space: {human_size(result.reclaimed_bytes)}")
+            self.marked -= set(result.deleted)
+        self.load()
+
+    def action_cancel_job(self) -> None:
+        if self.job_running:
+            self.cancel_event.set()
+            self.log_line("skipped", "Cancelling after the current step …")
+        else:
+            self.notify("No job is running.")
