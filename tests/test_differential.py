@@ -1,0 +1,106 @@
+"""Differential tests: random stores and random removals, the model's prediction against the engine.
+
+Hypothesis draws a store (images over a small pool of shared layers, tags across repositories,
+stopped and running containers) and either a list of references to remove (tags, short and full IDs,
+unknown names; with or without force) or prune filters. The engine runs it; the classic-store
+model must predict every response line, every error, the bytes and the final store.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from datetime import timedelta
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tests.enginecase import BUSYBOX, NOW, SLEEP, data_layer, native_rm, predicted_rm, state
+from tui.core.filters import parse_filters
+from tui.core.plan import plan_prune
+from tui.engine import fixtures
+from tui.engine.actions import engine_prune
+from tui.engine.client import Engine
+from tui.engine.snapshot import read_snapshot
+from tui.sandbox import imagegen as gen
+
+# CI runs a bounded number of examples; set SWEEP_DIFF_EXAMPLES for a longer hunt.
+EXAMPLES = int(os.environ.get("SWEEP_DIFF_EXAMPLES", "20"))
+POOL = [data_layer(f"pool{i}", 1_000 * (i + 1)) for i in range(5)]
+REPOS = ["app", "web", "team/api", "db"]
+
+
+@st.composite
+def stores(draw):
+    n = draw(st.integers(2, 6))
+    images = []
+    used_tags: set[str] = set()
+    for i in range(n):
+        shared = draw(st.lists(st.sampled_from(range(len(POOL))), max_size=2, unique=True))
+        own = data_layer(f"own{i}-{draw(st.integers(0, 3))}", 500 + i)
+        layers = [POOL[j] for j in sorted(shared)] + [own]
+        tags = []
+        for _ in range(draw(st.integers(0, 3))):
+            tag = f"{draw(st.sampled_from(REPOS))}:{draw(st.sampled_from(['1', '2', 'latest']))}"
+            if tag not in used_tags:
+                used_tags.add(tag)
+                tags.append(tag)
+        labels = draw(st.sampled_from([{}, {"env": "dev"}, {"env": "prod"}, {"keep": "1", "env": "dev"}]))
+        spec = gen.ImageSpec(tuple(tags), (BUSYBOX, *layers), NOW - timedelta(days=draw(st.integers(1, 60))),
+                             labels=labels, cmd=SLEEP)
+        if gen.image_id(spec) not in {gen.image_id(s) for s in images}:
+            images.append(spec)
+    containers = []
+    for j in range(draw(st.integers(0, 2))):
+        target = draw(st.sampled_from(images))
+        containers.append((f"c{j}", gen.image_id(target), draw(st.booleans())))
+    return images, containers
+
+
+def load(engine, images, containers):
+    fixtures.wipe(engine.api)
+    fixtures.load_tarball(engine.api, gen.build_tarball(images))
+    for name, image_id, running in containers:
+        fixtures.create_container(engine.api, image_id, name, start=running, cmd=SLEEP)
+    return read_snapshot(Engine(engine.url))
+
+
+@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
+@given(store=stores(), data=st.data())
+def test_random_removals_match_the_engine(engine, store, data):
+    images, containers = store
+    snap = load(engine, images, containers)
+    ids = sorted(snap.images)
+    candidates = [t for i in snap.images.values() for t in i.tags] + [i[7:19] for i in ids] + ids + [
+        "nosuch:tag", ids[0][7:8]]
+    refs = data.draw(st.lists(st.sampled_from(candidates), min_size=1, max_size=4))
+    force = data.draw(st.booleans())
+    predicted_lines, predicted_errors = predicted_rm(snap, refs, force=force)
+    lines, errors = native_rm(engine.api, refs, force=force)
+    assert sorted(lines) == sorted(predicted_lines), (refs, force)
+    assert {r: e.split(" ")[0] for r, e in errors.items()} == {
+        r: e.split(" ")[0] for r, e in predicted_errors.items()}, (refs, force)
+    deleted = [x.split(": ", 1)[1] for x in lines if x.startswith("Deleted")]
+    predicted_deleted = [x.split(": ", 1)[1] for x in predicted_lines if x.startswith("Deleted")]
+    assert snap.bytes_of(deleted) == snap.bytes_of(predicted_deleted)
+    remaining = state(engine.api)
+    assert set(remaining) == set(snap.images) - {d for d in deleted if d in snap.images}
+
+
+@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
+@given(store=stores(), all_images=st.booleans(),
+       filters=st.lists(st.sampled_from(["until=480h", "label=env=dev", "label=env", "label!=keep",
+                                         "until=1000h"]), max_size=2, unique_by=lambda f: f.split("=")[0]))
+def test_random_prunes_match_the_engine(engine, store, all_images, filters):
+    images, containers = store
+    snap = load(engine, images, containers)
+    parsed = parse_filters(filters, all_images=all_images, now=time.time())
+    predicted = plan_prune(snap, parsed, engine_semantics=True)
+    response = engine_prune(Engine(engine.url), parsed.engine_filters())
+    gone = {d["Deleted"] for d in response.get("ImagesDeleted") or [] if d.get("Deleted")}
+    untagged = sorted(d["Untagged"].removeprefix("docker.io/library/")
+                      for d in response.get("ImagesDeleted") or [] if d.get("Untagged"))
+    assert gone & set(snap.images) == set(predicted.delete), (filters, all_images)
+    assert gone - set(snap.images) == set(predicted.freed_layers)
+    assert untagged == sorted(predicted.untag)
+    assert response["SpaceReclaimed"] == predicted.reclaim_bytes
