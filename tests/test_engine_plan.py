@@ -309,3 +309,23 @@ def test_layer_sizes_match_engine_history_and_df(engine):
     assert df["LayersSize"] == snap.bytes_of(snap.live_chains())
     for row in df["Images"]:
         assert row["SharedSize"] == snap.shared_size(row["Id"])
+
+
+def test_container_of_a_force_removed_image_keeps_shared_layers(engine):
+    """A stopped container outlives its force-removed image and still holds the image's layers:
+    removing another image that shares them must not count them as freed."""
+    from tui.engine.client import Engine
+    from tui.engine.snapshot import read_snapshot
+
+    seed(engine.api, engine.url, STANDARD, (("old-app", "myapp:1.5.0", False),))
+    lines, errors = native_rm(engine.api, ["myapp:1.5.0"], force=True)
+    assert not errors and f"Deleted: {V1_ID}" in lines
+    assert not any(x.startswith("Deleted: sha256") and x != f"Deleted: {V1_ID}" for x in lines)
+    snap = read_snapshot(Engine(engine.url))
+    (orphan,) = [c for c in snap.containers if c.image_id == V1_ID]
+    assert len(orphan.held_chains) >= 2 and not snap.orphan_containers  # busybox + base at least
+    plan = plan_remove(snap, ["myapp:2.0.0", "myapp:latest"])
+    lines, errors = native_rm(engine.api, ["myapp:2.0.0", "myapp:latest"])
+    deleted_layers = [x.split(": ", 1)[1] for x in lines if x.startswith("Deleted") and V2_ID not in x]
+    assert sorted(deleted_layers) == sorted(plan.freed_layers)
+    assert plan.reclaim_bytes == 1_500_000  # only v2's own layer: the base stays for old-app

@@ -110,6 +110,8 @@ class ClassicStore:
         for image_id in self.images:
             self._hold(self.chains[image_id])
         for container in snapshot.containers:
+            if container.image_id not in self.chains and container.held_chains:
+                self.chains[container.image_id] = container.held_chains  # its image record is gone
             self._hold(self.chains.get(container.image_id, ()))
         self.calls: list[DeleteCall] = []
 

@@ -44,6 +44,9 @@ class Container:
     state: str = "exited"
     size_rw: int = -1
     size_root_fs: int = -1
+    # For a container whose image record is gone (force-removed), the layer chains its RW layer
+    # still holds, as far as the reader could tell; empty when its image exists or nothing is known.
+    held_chains: tuple[str, ...] = ()
 
     @property
     def running(self) -> bool:
@@ -198,8 +201,9 @@ class Snapshot:
 
     @cached_property
     def orphan_containers(self) -> tuple[Container, ...]:
-        """Containers whose image record is gone (force-removed); their layers are unknown."""
-        return tuple(c for c in self.containers if c.image_id not in self.images)
+        """Containers whose image record is gone (force-removed) and whose layers are unknown."""
+        return tuple(c for c in self.containers
+                     if c.image_id not in self.images and not c.held_chains)
 
     # -- per-image facts -------------------------------------------------------------------
     def containers_of(self, image_id: str) -> tuple[Container, ...]:
@@ -246,6 +250,8 @@ class Snapshot:
             used = self.images.get(container.image_id)
             if used is not None:
                 live.update(used.chain_ids)
+            else:
+                live.update(container.held_chains)
         return live
 
     def chains_freed(self, removed_images: Iterable[str]) -> list[str]:

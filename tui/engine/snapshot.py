@@ -19,7 +19,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from tui.core.layers import HistoryStep, build_layers
+from tui.core.layers import HistoryStep, build_layers, chain_ids
 from tui.core.model import (
     BuildCacheUsage,
     Container,
@@ -229,6 +229,69 @@ def read_layers(
     return out
 
 
+def _graph_dirs(data: Mapping[str, Any] | None) -> list[str]:
+    """Layer directories of an overlay-style GraphDriver, top first (``-init`` dirs dropped)."""
+    info = (data or {}).get("Data") or {}
+    dirs = [info["UpperDir"]] if info.get("UpperDir") else []
+    dirs += [d for d in str(info.get("LowerDir") or "").split(":") if d]
+    return [d for d in dirs if not d.rstrip("/").removesuffix("/diff").endswith("-init")]
+
+
+def _inspect(engine: Engine, kind: str, ident: str) -> dict[str, Any]:
+    def call(api: Any) -> dict[str, Any]:
+        result: dict[str, Any] = api.inspect_image(ident) if kind == "image" else api.inspect_container(ident)
+        return result
+
+    return engine.call(call)
+
+
+def resolve_orphans(
+    engine: Engine,
+    images: list[Image],
+    containers: list[Container],
+    *,
+    cache: LayerCache | None = None,
+    engine_id: str = "",
+) -> list[Container]:
+    """Give containers whose image record is gone the layer chains they still hold.
+
+    Such a container (its image was force-removed) keeps its image's layers; a removal plan must
+    not count them as freed. The chains come from the layer cache when docker-sweep read that image
+    before, else by matching the container's layer directories (overlay2 ``GraphDriver`` data) with
+    those of the images that share them. Only done when such containers exist.
+    """
+    known = {i.id for i in images}
+    if all(c.image_id in known for c in containers):
+        return containers
+    dir_to_chain: dict[str, str] = {}
+    for image in images:
+        if image.layers is None:
+            continue
+        try:
+            data = _inspect(engine, "image", image.id).get("GraphDriver")
+        except EngineAPIError:
+            continue
+        for directory, chain in zip(_graph_dirs(data), reversed(image.chain_ids), strict=False):
+            dir_to_chain[directory] = chain
+    out = []
+    for container in containers:
+        if container.image_id in known:
+            out.append(container)
+            continue
+        held: list[str] = []
+        entry = cache.get(engine_id, container.image_id) if cache is not None else None
+        if entry is not None:
+            held = chain_ids(entry["diff_ids"])
+        else:
+            try:
+                data = _inspect(engine, "container", container.id).get("GraphDriver")
+            except EngineAPIError:
+                data = None
+            held = [dir_to_chain[d] for d in _graph_dirs(data) if d in dir_to_chain]
+        out.append(replace(container, held_chains=tuple(held)))
+    return out
+
+
 def read_disk_usage(engine: Engine) -> DiskUsage:
     """``GET /system/df`` (slow on big hosts: it walks container and volume directories)."""
     data = engine.call(lambda api: api.df(), long=True)
@@ -278,5 +341,6 @@ def read_snapshot(
     if layers:
         images = read_layers(engine, images, cache=cache, engine_id=facts.engine_id,
                              progress=progress, cancelled=cancelled)
+        containers = resolve_orphans(engine, images, containers, cache=cache, engine_id=facts.engine_id)
     disk = read_disk_usage(engine) if disk_usage else None
     return Snapshot(images, containers, facts, disk, taken_at=taken)

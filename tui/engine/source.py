@@ -18,6 +18,7 @@ from tui.engine.snapshot import (
     read_disk_usage,
     read_facts,
     read_layers,
+    resolve_orphans,
 )
 
 
@@ -52,6 +53,8 @@ class EngineSource:
                            progress=progress, cancelled=cancelled)
         if cancelled():
             return
+        containers = resolve_orphans(self.engine, full, containers, cache=self.cache,
+                                     engine_id=facts.engine_id)
         snapshot = Snapshot(full, containers, facts, None, taken_at=taken)
         yield snapshot
         disk = read_disk_usage(self.engine)
