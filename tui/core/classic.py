@@ -77,6 +77,30 @@ _HARD = _CHILD | _RUNNING
 _SOFT = _REFERENCE | _STOPPED
 
 
+class _RefIndex(dict[str, str]):
+    """Normalized reference -> image id, with the reverse index kept in step (fast per-image lookups)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.by_image: dict[str, set[str]] = {}
+
+    def __setitem__(self, key: str, image_id: str) -> None:
+        if key in self:
+            self.by_image[self[key]].discard(key)
+        super().__setitem__(key, image_id)
+        self.by_image.setdefault(image_id, set()).add(key)
+
+    def __delitem__(self, key: str) -> None:
+        self.by_image[self[key]].discard(key)
+        super().__delitem__(key)
+
+    def copy(self) -> _RefIndex:
+        other = _RefIndex()
+        dict.update(other, self)
+        other.by_image = {k: set(v) for k, v in self.by_image.items()}
+        return other
+
+
 def _parse_ref(text: str) -> Reference | None:
     try:
         return parse_normalized_named(text)
@@ -91,10 +115,14 @@ class ClassicStore:
         self.snapshot = snapshot
         self.protected: Mapping[str, str] = protected or {}
         self.images: dict[str, str] = {i.id: i.parent_id for i in snapshot.images.values()}
+        self.kids: dict[str, set[str]] = {}  # parent id -> ids of existing child images
+        for image_id, parent in self.images.items():
+            if parent:
+                self.kids.setdefault(parent, set()).add(image_id)
         self.chains: dict[str, tuple[str, ...]] = {
             i.id: i.chain_ids for i in snapshot.images.values()
         }
-        self.refs: dict[str, str] = {}  # normalized ref string -> image id
+        self.refs = _RefIndex()  # normalized ref string -> image id
         self.ref_objs: dict[str, Reference] = {}
         for image in snapshot.images.values():
             for text in image.refs:
@@ -121,8 +149,9 @@ class ClassicStore:
         other.snapshot = self.snapshot
         other.protected = self.protected
         other.images = dict(self.images)
+        other.kids = {k: set(v) for k, v in self.kids.items()}
         other.chains = self.chains
-        other.refs = dict(self.refs)
+        other.refs = self.refs.copy()
         other.ref_objs = self.ref_objs
         other.containers = dict(self.containers)
         other.layer_refs = dict(self.layer_refs)
@@ -145,11 +174,11 @@ class ClassicStore:
     # -- store queries -----------------------------------------------------------------------
     def references(self, image_id: str) -> list[Reference]:
         """The image's references sorted like the engine's ``lexicalRefs`` (by full string)."""
-        keys = sorted(k for k, v in self.refs.items() if v == image_id)
+        keys = sorted(self.refs.by_image.get(image_id, ()))
         return [self.ref_objs[k] for k in keys]
 
     def children(self, image_id: str) -> list[str]:
-        return sorted(i for i, parent in self.images.items() if parent == image_id)
+        return sorted(self.kids.get(image_id, ()))
 
     def containers_using(self, image_id: str) -> list[Container]:
         return sorted((c for c in self.containers.values() if c.image_id == image_id),
@@ -307,7 +336,9 @@ class ClassicStore:
         for ref in self.references(image_id):
             del self.refs[ref.string()]
             records.append(Record("Untagged", ref.familiar()))
-        del self.images[image_id]
+        parent_of = self.images.pop(image_id)
+        if parent_of:
+            self.kids.get(parent_of, set()).discard(image_id)
         records.append(Record("Deleted", image_id))
         records.extend(Record("Deleted", c) for c in self._release(self.chains[image_id]))
         if not prune or not parent or parent not in self.images or parent in self.protected:
