@@ -34,7 +34,7 @@ def test_images_json(engine, capsys):
     assert v1["unique_size"] == 1_000_000 and v1["shared_size"] + v1["unique_size"] == v1["size"]
     assert rows[DANGLING_ID]["dangling"] and rows[DANGLING_ID]["tags"] == []
     code, out, _ = run(capsys, "--host", engine.url, "images")
-    assert "<none>" in out and "myapp" in out and "dangling" in out and "1 (0 running)" in out
+    assert "<none>" in out and "myapp" in out and "dangling" in out and "1 stopped" in out
 
 
 def test_plan_rm_json_and_exit_code(engine, capsys):

@@ -8,7 +8,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -18,6 +17,7 @@ import pytest
 
 import tui.demo as demo
 from tests.conftest import unavailable
+from tests.test_sandbox import _wait_for
 from tui import cli
 from tui.sandbox import demo_store
 from tui.sandbox import imagegen as gen
@@ -45,15 +45,6 @@ def _pids_naming(root: Path) -> list[int]:
             if f"{root}/" in cmdline:
                 pids.append(int(name))
     return pids
-
-
-def _wait_for(check: Callable[[], bool], timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.1)
-    return True
 
 
 def _assert_gone(root: Path) -> None:

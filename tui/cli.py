@@ -122,7 +122,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             return run_app(engine, config)
         if command == "images":
-            return headless.cmd_images(engine, args.all, args.json, out)
+            return headless.cmd_images(engine, args.all, args.json, out, config.protection())
         if command == "df":
             return headless.cmd_df(engine, args.json, out)
         if command in ("backups", "restore"):
@@ -150,13 +150,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             build = headless.prune_builder(headless.make_prune_filters(args.filter, args.all), protection)
         if command == "plan":
             return headless.cmd_plan(engine, build, args.json, out)
-        backup = None
-        if config.local_only.backup:
-            from tui.engine.guards import backup_hook
+        from tui.engine.guards import backup_hook
 
-            backup = backup_hook(engine, str(config.backup_dir()), config.backup_max_bytes())
         return headless.cmd_execute(engine, build, yes=args.yes, as_json=args.json, out=out,
-                                    local_only_confirm=config.local_only.confirm, backup=backup)
+                                    local_only_confirm=config.local_only.confirm,
+                                    backup=backup_hook(engine, config))
     except FilterError as exc:
         print(f"docker-sweep: {exc}", file=sys.stderr)
         return headless.EXIT_USAGE

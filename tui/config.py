@@ -18,10 +18,9 @@ import platformdirs
 
 from tui.core.policy import Policy, PolicyError
 from tui.core.protect import PatternError, Protection
+from tui.core.views import SORT_KEYS, TABLE_COLUMNS
 
 ENV_VAR = "DOCKER_SWEEP_CONFIG"
-SORT_KEYS = ("size", "unique", "created", "name")
-TABLE_COLUMNS = ("name", "id", "created", "size", "unique", "shared", "containers", "flags")
 
 
 class ConfigError(Exception):

@@ -20,6 +20,7 @@ from tui.core.plan import Plan, plan_prune, plan_remove
 from tui.core.policy import Policy, plan_policy
 from tui.core.protect import Protection
 from tui.core.usage import human_size, summarize
+from tui.core.views import image_flags, select_images, usage_text
 from tui.engine.actions import PlanExecutor
 from tui.engine.client import Engine
 from tui.engine.snapshot import LayerCache, read_snapshot
@@ -59,12 +60,11 @@ def _age(ts: float, now: float) -> str:
     return humanize.naturaltime(now - ts)
 
 
-def image_rows(snapshot: Snapshot, show_all: bool) -> list[dict[str, Any]]:
-    """The rows of ``images --json``: one per image."""
+def image_rows(snapshot: Snapshot, show_all: bool, protection: Protection | None = None
+               ) -> list[dict[str, Any]]:
+    """The rows of ``images --json``: one per image, newest first."""
     rows = []
-    images: list[Image] = list(snapshot.images.values()) if show_all else snapshot.top_images()
-    images.sort(key=lambda i: (-i.created, i.id))
-    for image in images:
+    for image in select_images(snapshot, show_all=show_all, sort_key="created"):
         rows.append(
             {
                 "id": image.id,
@@ -81,6 +81,9 @@ def image_rows(snapshot: Snapshot, show_all: bool) -> list[dict[str, Any]]:
                 "dangling": snapshot.is_dangling(image.id),
                 "intermediate": snapshot.is_intermediate(image.id),
                 "local_only": image.local_only,
+                "protected": bool(protection and protection.reason(image)),
+                "flags": image_flags(snapshot, image, protection),
+                "used_by": usage_text(snapshot.containers_of(image.id)),
                 "labels": dict(image.labels),
                 "parent_id": image.parent_id,
             }
@@ -94,22 +97,19 @@ def _table(rows: Sequence[Sequence[str]], out: TextIO) -> None:
         out.write("   ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() + "\n")
 
 
-def cmd_images(engine: Engine, show_all: bool, as_json: bool, out: TextIO) -> int:
+def cmd_images(engine: Engine, show_all: bool, as_json: bool, out: TextIO,
+               protection: Protection | None = None) -> int:
     snapshot = _read(engine)
-    rows = image_rows(snapshot, show_all)
+    rows = image_rows(snapshot, show_all, protection)
     if as_json:
         json.dump(rows, out, indent=2)
         out.write("\n")
         return EXIT_OK
     now = time.time()
-    table = [["REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE", "SHARED", "UNIQUE", "CONTAINERS",
+    table = [["REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE", "SHARED", "UNIQUE", "USED BY",
               "FLAGS"]]
     for row in rows:
-        containers = row["containers"]
-        running = sum(1 for c in containers if c["state"] in ("running", "paused", "restarting"))
-        used = f"{len(containers)} ({running} running)" if containers else "0"
-        flags = ",".join(f for f, on in (("dangling", row["dangling"]), ("local-only", row["local_only"]),
-                                         ("intermediate", row["intermediate"])) if on)
+        used, flags = row["used_by"], ",".join(row["flags"])
         refs = row["tags"] or ["<none>:<none>"]
         for ref in refs:
             repo, _, tag = ref.rpartition(":")

@@ -41,11 +41,8 @@ def run_app(engine: object, config: Config) -> int:
     from tui.engine.source import EngineSource, default_cache_path
 
     assert isinstance(engine, Engine)
-    backup = None
-    if config.local_only.backup:
-        from tui.engine.guards import backup_hook
+    from tui.engine.guards import backup_hook
 
-        backup = backup_hook(engine, str(config.backup_dir()), config.backup_max_bytes())
-    source = EngineSource(engine, LayerCache(default_cache_path()), backup=backup)
+    source = EngineSource(engine, LayerCache(default_cache_path()), backup=backup_hook(engine, config))
     result = SweepApp(source, config).run()
     return int(result or 0)

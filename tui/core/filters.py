@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime, timezone
 
 ACCEPTED_KEYS = ("dangling", "until", "label", "label!")
 
@@ -224,8 +224,3 @@ def parse_filters(
             )
     return PruneFilters(dangling, until, tuple(labels), tuple(not_labels), tuple(notes))
 
-
-def until_cutoff(days: float, now: float) -> Until:
-    """An ``until`` that keeps images newer than ``days`` days (used by policies)."""
-    ts = now - timedelta(days=days).total_seconds()
-    return Until(f"{days:g}d", ts, f"{int(ts)}.{round((ts % 1) * 1e9):09d}")

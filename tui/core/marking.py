@@ -9,9 +9,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import replace
 
-from tui.core.model import Snapshot, short_id
+from tui.core.model import Snapshot
 from tui.core.plan import Blocked, Plan, plan_remove
 from tui.core.protect import Protection
+from tui.core.views import display_name
 
 
 def refs_for_images(snapshot: Snapshot, image_ids: Iterable[str]) -> list[str]:
@@ -71,11 +72,11 @@ def plan_images(
             break
         for image_id in partial:
             reason = next((b for b in plan.blocked if b.image_id == image_id), None)
-            name = snapshot.images[image_id].tags[0] if snapshot.images[image_id].tags else image_id
+            name = display_name(snapshot.images[image_id], with_id=True)
             excluded[image_id] = reason or Blocked(name, image_id, "untag only",
                                                    "its last reference cannot be removed")
     blocked = list(plan.blocked) + [b for b in excluded.values() if b not in plan.blocked]
-    names = [snapshot.images[i].tags[0] if snapshot.images[i].tags else short_id(i) for i in wanted]
+    names = [display_name(snapshot.images[i], with_id=True) for i in wanted]
     text = description or ("force-remove " if force else "remove ") + (
         f"{len(wanted)} images" if len(wanted) > 3 else ", ".join(names))
     if with_stopped_containers:

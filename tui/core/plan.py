@@ -16,6 +16,7 @@ from tui.core.classic import ClassicStore, EngineError, Record, prune
 from tui.core.filters import PruneFilters
 from tui.core.model import Container, Snapshot, short_id
 from tui.core.protect import Protection
+from tui.core.views import display_name
 
 REASON_FIX = {
     "running container": "stop and remove the running container(s) first; docker-sweep never "
@@ -198,9 +199,6 @@ def _blocked(ref: str, exc: EngineError) -> Blocked:
     return Blocked(ref, exc.image_id, exc.reason, exc.message, exc.containers)
 
 
-def _clone(store: ClassicStore) -> ClassicStore:
-    return store.clone()
-
 
 def plan_remove(
     snapshot: Snapshot,
@@ -348,10 +346,4 @@ def _prune_skip_message(exc: EngineError) -> str:
 
 def _display_name(snapshot: Snapshot, image_id: str) -> str:
     image = snapshot.images.get(image_id)
-    if image is None:
-        return short_id(image_id)
-    if image.tags:
-        return image.tags[0]
-    if image.digests:
-        return image.digests[0]
-    return f"<none>:<none> ({image.short_id})"
+    return display_name(image, with_id=True) if image is not None else short_id(image_id)

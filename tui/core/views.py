@@ -1,19 +1,53 @@
-"""Which images a view shows, and in what order (shared by the TUI table and tests)."""
+"""How images are shown: names, flags, container use, and which images a view lists in what order.
+
+One place for these rules, used by the TUI table and by the headless ``images`` command.
+"""
 
 from __future__ import annotations
 
-from tui.core.model import Image, Snapshot
+from collections.abc import Sequence
+
+from tui.core.model import Container, Image, Snapshot
+from tui.core.protect import Protection
 
 SORT_KEYS = ("size", "unique", "created", "name")
+TABLE_COLUMNS = ("name", "id", "created", "size", "unique", "shared", "containers", "flags")
 
 
-def display_name(image: Image) -> str:
-    """The first tag, else the first digest, else ``<none>:<none>``."""
+def display_name(image: Image, *, with_id: bool = False) -> str:
+    """The first tag, else the first digest's repository, else ``<none>:<none>`` (plus the short
+    id when ``with_id``)."""
     if image.tags:
         return image.tags[0]
     if image.digests:
         return image.digests[0].split("@")[0] + "@<digest>"
-    return "<none>:<none>"
+    return f"<none>:<none> ({image.short_id})" if with_id else "<none>:<none>"
+
+
+def image_flags(snapshot: Snapshot, image: Image, protection: Protection | None = None) -> list[str]:
+    """Markers of an image: dangling, intermediate, local-only, protected."""
+    flags = []
+    if snapshot.is_dangling(image.id):
+        flags.append("dangling")
+    if snapshot.is_intermediate(image.id):
+        flags.append("intermediate")
+    if image.local_only:
+        flags.append("local-only")
+    if protection and protection.reason(image):
+        flags.append("protected")
+    return flags
+
+
+def usage_text(containers: Sequence[Container]) -> str:
+    """Who uses an image: ``-``, ``1 stopped``, ``2 running`` or ``3 (1 running)``."""
+    running = sum(1 for c in containers if c.running)
+    if not containers:
+        return "-"
+    if running == len(containers):
+        return f"{running} running"
+    if running:
+        return f"{len(containers)} ({running} running)"
+    return f"{len(containers)} stopped"
 
 
 def matches(snapshot: Snapshot, image: Image, text: str) -> bool:

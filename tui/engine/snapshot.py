@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
@@ -324,6 +324,37 @@ def read_disk_usage(engine: Engine) -> DiskUsage:
     )
 
 
+def read_stages(
+    engine: Engine,
+    *,
+    layers: bool = True,
+    disk_usage: bool = False,
+    cache: LayerCache | None = None,
+    progress: ProgressFn | None = None,
+    cancelled: CancelFn | None = None,
+) -> Iterator[Snapshot]:
+    """The store in stages: the lists (no layers yet), then with layers, then with df data.
+
+    Each stage is yielded as soon as it is read (the app shows the list before the layers);
+    ``layers=False`` or ``disk_usage=False`` end it early. Stops after a cancelled layer read.
+    """
+    taken = time.time()
+    facts = read_facts(engine)
+    images = list_images(engine)
+    containers = list_containers(engine)
+    yield Snapshot(images, containers, facts, None, taken_at=taken)
+    if not layers:
+        return
+    images = read_layers(engine, images, cache=cache, engine_id=facts.engine_id,
+                         progress=progress, cancelled=cancelled)
+    if cancelled is not None and cancelled():
+        return
+    containers = resolve_orphans(engine, images, containers, cache=cache, engine_id=facts.engine_id)
+    yield Snapshot(images, containers, facts, None, taken_at=taken)
+    if disk_usage:
+        yield Snapshot(images, containers, facts, read_disk_usage(engine), taken_at=taken)
+
+
 def read_snapshot(
     engine: Engine,
     *,
@@ -334,13 +365,6 @@ def read_snapshot(
     cancelled: CancelFn | None = None,
 ) -> Snapshot:
     """A full snapshot: facts, images (with layers unless ``layers=False``), containers, df."""
-    taken = time.time()
-    facts = read_facts(engine)
-    images = list_images(engine)
-    containers = list_containers(engine)
-    if layers:
-        images = read_layers(engine, images, cache=cache, engine_id=facts.engine_id,
-                             progress=progress, cancelled=cancelled)
-        containers = resolve_orphans(engine, images, containers, cache=cache, engine_id=facts.engine_id)
-    disk = read_disk_usage(engine) if disk_usage else None
-    return Snapshot(images, containers, facts, disk, taken_at=taken)
+    *_, last = read_stages(engine, layers=layers, disk_usage=disk_usage, cache=cache,
+                           progress=progress, cancelled=cancelled)
+    return last

@@ -11,15 +11,7 @@ from tui.core.model import Image, Snapshot
 from tui.core.plan import Plan
 from tui.engine.actions import ExecutionResult, PlanExecutor, ResultEvent
 from tui.engine.client import Engine
-from tui.engine.snapshot import (
-    LayerCache,
-    list_containers,
-    list_images,
-    read_disk_usage,
-    read_facts,
-    read_layers,
-    resolve_orphans,
-)
+from tui.engine.snapshot import LayerCache, read_stages
 
 
 def default_cache_path() -> Path:
@@ -42,23 +34,8 @@ class EngineSource:
     def load(
         self, *, progress: Callable[[int, int], None], cancelled: Callable[[], bool]
     ) -> Iterator[Snapshot]:
-        import time
-
-        taken = time.time()
-        facts = read_facts(self.engine)
-        images = list_images(self.engine)
-        containers = list_containers(self.engine)
-        yield Snapshot(images, containers, facts, None, taken_at=taken)
-        full = read_layers(self.engine, images, cache=self.cache, engine_id=facts.engine_id,
-                           progress=progress, cancelled=cancelled)
-        if cancelled():
-            return
-        containers = resolve_orphans(self.engine, full, containers, cache=self.cache,
-                                     engine_id=facts.engine_id)
-        snapshot = Snapshot(full, containers, facts, None, taken_at=taken)
-        yield snapshot
-        disk = read_disk_usage(self.engine)
-        yield Snapshot(full, containers, facts, disk, taken_at=taken)
+        yield from read_stages(self.engine, disk_usage=True, cache=self.cache, progress=progress,
+                               cancelled=cancelled)
 
     def watch(self, changed: Callable[[str], None], stopped: Callable[[], bool]) -> None:
         """Block, calling ``changed(description)`` for every image or container event, until

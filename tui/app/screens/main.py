@@ -81,12 +81,14 @@ class MainScreen(StoreScreen):
         self.show_all = False
         self.filter_text = ""
         self.confirm_enabled = self.config.ui.confirm
+        self._marked_plan: tuple[tuple[Snapshot, frozenset[str]], Plan] | None = None
 
     # -- layout ------------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
         yield Header()
         yield Input(placeholder="filter: repository, tag, id or label (esc to close)", id="filter")
-        yield ImageTable(now=self.now, id="images", columns=self.config.ui.columns)
+        yield ImageTable(now=self.now, id="images", columns=self.config.ui.columns,
+                         protection=self.protection)
         with Horizontal(id="statusbar"):
             yield Static(id="status")
             yield ProgressBar(id="progress", show_eta=False)
@@ -117,16 +119,20 @@ class MainScreen(StoreScreen):
         self.refresh_table()
 
     def refresh_table(self) -> None:
-        self.table.protection = self.protection
         self.table.show(self.snapshot, self.marked, filter_text=self.filter_text,
                         dangling_only=self.dangling_only, show_all=self.show_all,
                         sort_key=self.sort_key, reverse=self.reverse)
         self.refresh_side()
 
     def marked_plan(self) -> Plan | None:
+        """The plan for the marks (kept until the snapshot or the marks change: every cursor move
+        redraws the side panes)."""
         if not self.marked or not self.snapshot.layers_complete:
             return None
-        return plan_images(self.snapshot, self.marked, protection=self.protection)
+        key = (self.snapshot, frozenset(self.marked))
+        if self._marked_plan is None or self._marked_plan[0] != key:
+            self._marked_plan = (key, plan_images(self.snapshot, self.marked, protection=self.protection))
+        return self._marked_plan[1]
 
     def refresh_side(self) -> None:
         image_id = self.table.current_image_id

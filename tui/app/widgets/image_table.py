@@ -12,7 +12,7 @@ from textual.widgets import DataTable
 from tui.core.model import Image, Snapshot
 from tui.core.protect import Protection
 from tui.core.usage import human_size
-from tui.core.views import select_images
+from tui.core.views import TABLE_COLUMNS, image_flags, select_images, usage_text
 
 COLUMNS = (
     ("", "mark"),
@@ -27,19 +27,22 @@ COLUMNS = (
 )
 
 
-DEFAULT_COLUMNS = tuple(key for _, key in COLUMNS[1:])
+DEFAULT_COLUMNS = TABLE_COLUMNS
+FLAG_STYLES = {"dangling": "yellow", "intermediate": "dim", "local-only": "dim magenta",
+               "protected": "bold cyan"}
 
 
 class ImageTable(DataTable[Text]):
     """Images of the current snapshot. Row keys are image ids; marking is by image."""
 
     def __init__(self, *, now: Callable[[], float] = time.time, id: str | None = None,
-                 columns: tuple[str, ...] = DEFAULT_COLUMNS) -> None:
+                 columns: tuple[str, ...] = DEFAULT_COLUMNS, protection: Protection | None = None
+                 ) -> None:
         super().__init__(id=id, cursor_type="row", zebra_stripes=True)
         self.now = now
         self.columns_shown = ("mark", *columns)
         self.shown: list[Image] = []
-        self.protection: Protection | None = None
+        self.protection = protection
 
     def on_mount(self) -> None:
         labels = {key: label for label, key in COLUMNS}
@@ -88,31 +91,17 @@ class ImageTable(DataTable[Text]):
                 name.append(", ", style="dim")
                 name.append(tag, style="dim")
         elif snapshot.is_intermediate(image.id):
-            name = Text("<none>:<none> (intermediate)", style="dim")
+            name = Text("<none>:<none>", style="dim")
         else:
             name = Text("<none>:<none>", style="bold yellow")
         users = snapshot.containers_of(image.id)
-        running = sum(1 for c in users if c.running)
-        if not users:
-            used = Text("-", style="dim")
-        elif running == len(users):
-            used = Text(f"{running} running", style="bold red")
-        elif running:
-            used = Text(f"{len(users)} ({running} run)", style="bold red")
-        else:
-            used = Text(f"{len(users)} stopped", style="yellow")
-        flags = []
-        if snapshot.is_dangling(image.id):
-            flags.append(("dangling", "yellow"))
-        if image.local_only:
-            flags.append(("local-only", "dim magenta"))
-        if self.protection and self.protection.reason(image):
-            flags.append(("protected", "bold cyan"))
+        used_style = "dim" if not users else "bold red" if any(c.running for c in users) else "yellow"
+        used = Text(usage_text(users), style=used_style)
         flag_text = Text()
-        for i, (flag, style) in enumerate(flags):
+        for i, flag in enumerate(image_flags(snapshot, image, self.protection)):
             if i:
                 flag_text.append(" ")
-            flag_text.append(flag, style=style)
+            flag_text.append(flag, style=FLAG_STYLES.get(flag, ""))
         age = humanize.naturaltime(self.now() - image.created) if image.created > 0 else "N/A"
         unique = snapshot.unique_size(image.id)
         shared = snapshot.shared_size(image.id)
