@@ -120,3 +120,18 @@ def test_in_use_is_blocked_with_podmans_conflict(clean_podman, capsys, ref):
     blocked = json.loads(out)["blocked"]
     assert code == 1 and blocked[0]["reason"] == "stopped container"
     assert blocked[0]["containers"][0]["name"] == "old-app"
+
+
+def test_podmans_estimate_is_labelled_next_to_the_disk_bytes(clean_podman, capsys):
+    seed(clean_podman.api, clean_podman.url, STANDARD)
+    sizes = {r["Id"]: r["Size"] for r in clean_podman.api.images(all=True)}
+    code, out, _ = run(capsys, clean_podman.url, "plan", "prune", "--all", "--json")
+    plan = json.loads(out)
+    assert code == 0 and len(plan["delete"]) == 5
+    estimate = sum(sizes.values())  # what Podman's prune reports: whole image sizes
+    note = [w for w in plan["warnings"] if w.startswith("Podman's estimate")]
+    assert note and f"{estimate:,} bytes" in note[0]
+    assert f"{plan['reclaim_bytes']:,} bytes" in note[0]
+    assert plan["reclaim_bytes"] < estimate  # base and busybox layers are shared
+    code, out, _ = run(capsys, clean_podman.url, "df", "--json")
+    assert code == 0 and json.loads(out)["engine_estimate"].startswith("Podman's estimate")

@@ -9,7 +9,7 @@ calls (:class:`Step`) the executor makes. The TUI and the headless commands use 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from tui.core import podman
@@ -342,8 +342,12 @@ def plan_prune(snapshot: Snapshot, filters: PruneFilters, *, engine_semantics: b
     description = filters.describe()
     if with_stopped_containers:
         description = f"{description}, first removing the stopped containers that keep them"
-    return _finish("prune", description, snapshot, store, steps, list(blocked.values()),
+    plan = _finish("prune", description, snapshot, store, steps, list(blocked.values()),
                    warnings, filters=filters, container_chains=container_chains)
+    if snapshot.facts.image_store == "podman" and plan.delete:
+        note = podman.estimate_note(snapshot, list(plan.delete), plan.reclaim_bytes)
+        plan = replace(plan, warnings=(*plan.warnings, note))
+    return plan
 
 
 def _prune_skip_message(exc: EngineError) -> str:

@@ -320,3 +320,11 @@ def prune(store: ClassicStore, filters: PruneFilters, *, exclude: frozenset[str]
 def reported_space(snapshot: Snapshot, deleted: list[str]) -> int:
     """Podman's ``SpaceReclaimed`` for a prune that deleted ``deleted``: each image's whole size."""
     return sum(snapshot.images[i].size for i in deleted if i in snapshot.images)
+
+
+def estimate_note(snapshot: Snapshot, deleted: list[str], freed_bytes: int) -> str:
+    """The figure Podman itself would report for deleting ``deleted``, labelled as its estimate."""
+    estimate = reported_space(snapshot, deleted)
+    return (f"Podman's estimate for this prune is {estimate:,} bytes (the sum of whole image sizes, "
+            f"layers shared between them counted once per image); the layers actually freed on "
+            f"disk are {freed_bytes:,} bytes")
