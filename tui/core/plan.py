@@ -8,7 +8,7 @@ calls (:class:`Step`) the executor makes. The TUI and the headless commands use 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -81,6 +81,21 @@ class Plan:
     filters: PruneFilters | None = None
     layers_known: bool = True
     pinned: tuple[str, ...] = field(default=())  # deleted images whose layers containers keep
+    unknown_layers: int = 0  # freed layers of sizes no engine number proves: frees at least reclaim_bytes
+
+    @property
+    def exact(self) -> bool:
+        """True when ``reclaim_bytes`` is exactly what the removal frees."""
+        return self.layers_known and not self.unknown_layers
+
+    def freed_text(self, size: Callable[[int], str]) -> str:
+        """``5.28MB``, or ``at least 5.28MB (2 layers of unknown size)``; ``size`` formats bytes."""
+        if not self.layers_known:
+            return "unknown (layers not read)"
+        if self.unknown_layers:
+            return (f"at least {size(self.reclaim_bytes)} ({self.unknown_layers} layer(s) of "
+                    "unknown size: the engine's numbers do not determine them)")
+        return size(self.reclaim_bytes)
 
     def local_only_deletes(self, snapshot: Snapshot) -> list[str]:
         """Deleted images that have no registry digest (cannot be pulled back)."""
@@ -101,6 +116,8 @@ class Plan:
             "remove_containers": [_container_json(c) for c in self.remove_containers],
             "freed_layers": list(self.freed_layers),
             "reclaim_bytes": self.reclaim_bytes if self.layers_known else None,
+            "reclaim_exact": self.exact,
+            "reclaim_unknown_layers": self.unknown_layers,
             "blocked": [
                 {
                     "ref": b.ref,
@@ -170,6 +187,11 @@ def _finish(
             f"{len(snapshot.orphan_containers)} container(s) use image records that no longer "
             "exist; layers they share with the deleted images are not counted as freed"
         )
+    reclaim, unknown = snapshot.measure(freed)
+    if unknown:
+        warnings.append(f"{unknown} freed layer(s) have sizes the engine's numbers do not "
+                        "determine (images without full history): the plan frees at least "
+                        f"{reclaim:,} bytes")
     return Plan(
         kind=kind,
         description=description,
@@ -178,13 +200,14 @@ def _finish(
         delete=tuple(delete),
         remove_containers=removed_containers,
         freed_layers=tuple(freed),
-        reclaim_bytes=snapshot.bytes_of(freed),
+        reclaim_bytes=reclaim,
         blocked=tuple(blocked),
         warnings=tuple(warnings),
         force=force,
         filters=filters,
         layers_known=layers_known,
         pinned=pinned,
+        unknown_layers=unknown,
     )
 
 

@@ -1,0 +1,84 @@
+"""Classic-store corners, each against a real engine (issue 9): images without full history, config-less
+images under label filters, ``name:tag@digest``, nanosecond ``until``, intermediates in shared sizes,
+invalid references among valid ones, and usable references for blocked digest-only images."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from tests.enginecase import BASE, BUSYBOX, NOW, SLEEP, STANDARD, data_layer, native_rm, seed
+from tests.test_engine_plan import check_prune, check_rm
+from tui.core.plan import plan_remove
+from tui.engine.client import Engine
+from tui.engine.snapshot import read_snapshot
+from tui.sandbox import imagegen as gen
+
+
+def odd(tags, layers, *, history=None, bare=False, labels=None, age_days=3):
+    """An image as ko, Bazel, Nix or crane may write it: ``history`` as (created_by, empty_layer)."""
+    return gen.ImageSpec(tuple(tags), (BUSYBOX, *layers), NOW - timedelta(days=age_days),
+                         labels=labels or {}, cmd=SLEEP, history=history, bare_config=bare)
+
+
+NOHIST = odd(("nohist:1",), (BASE, data_layer("nh", 333_000)), history=())
+SHORTHIST = odd(("shorthist:1",), (BASE, data_layer("sh1", 265_000)),
+                history=(("ADD busybox", False),))
+EMPTYFLAG = odd(("emptyflag:1",), (BASE, data_layer("ef", 144_000)),
+                history=(("ADD busybox", False), ("ADD base", False), ("COPY ef", True)))
+# Only history-less images share this base: the engine's totals alone must place its bytes.
+NOHIST_A = odd(("nohista:1",), (data_layer("nb", 50_000), data_layer("na", 70_000)), history=())
+NOHIST_B = odd(("nohistb:1",), (data_layer("nb", 50_000), data_layer("nbb", 90_000)), history=())
+ODD = (NOHIST, SHORTHIST, EMPTYFLAG, NOHIST_A, NOHIST_B)
+
+
+def check_sizes_like_df(engine, snap):
+    df = engine.api.df()
+    assert df["LayersSize"] == snap.bytes_of(snap.live_chains())
+    assert snap.measure(snap.live_chains())[1] == 0
+    for row in df["Images"]:
+        assert snap.shared_size(row["Id"]) == row["SharedSize"], row["RepoTags"]
+        assert snap.unique_size(row["Id"]) == row["Size"] - row["SharedSize"]
+
+
+def test_rm_images_without_full_history_frees_what_the_engine_frees(engine):
+    images = STANDARD + ODD
+    for ref, freed in (("nohist:1", 333_000), ("shorthist:1", 265_000), ("emptyflag:1", 144_000),
+                       ("nohista:1", 70_000), ("nohistb:1", 90_000)):
+        plan = check_rm(engine, [ref], images=images)
+        assert plan.reclaim_bytes == freed and plan.exact, ref
+    plan = check_rm(engine, ["nohista:1", "nohistb:1"], images=images)
+    assert plan.reclaim_bytes == 50_000 + 70_000 + 90_000 and plan.exact
+
+
+def test_prune_all_and_sizes_without_full_history(engine):
+    images = STANDARD + ODD
+    predicted, plan = check_prune(engine, [], all_images=True, images=images)
+    assert predicted.exact and plan.exact
+    store = seed(engine.api, engine.url, images)
+    snap = store.snapshot()
+    check_sizes_like_df(engine, snap)
+    for image in snap.images.values():
+        sizes = [snap.layer_size(c) for c in image.chain_ids]
+        assert None not in sizes and sum(sizes) == image.size  # type: ignore[arg-type]
+
+
+def test_layer_size_no_engine_number_determines_is_said_not_guessed(engine):
+    """nohista's record is force-removed while a container keeps its layers; the shared base of the
+    two history-less images is then a layer nobody's total bounds: removing nohistb frees its top
+    layer, whose single size no engine number gives. The plan must say so, not invent a number."""
+    seed(engine.api, engine.url, STANDARD + (NOHIST_A, NOHIST_B), (("keeper", "nohista:1", False),))
+    lines, errors = native_rm(engine.api, ["nohista:1"], force=True)
+    assert not errors
+    snap = read_snapshot(Engine(engine.url))
+    (keeper,) = [c for c in snap.containers if c.name == "keeper"]
+    assert keeper.held_chains and snap.disk is not None  # df was read to try to settle it
+    plan = plan_remove(snap, ["nohistb:1"])
+    assert plan.unknown_layers == 1 and not plan.exact and plan.reclaim_bytes == 0
+    assert plan.to_json()["reclaim_exact"] is False
+    assert plan.to_json()["reclaim_unknown_layers"] == 1
+    assert "at least" in plan.freed_text(str)
+    lines, errors = native_rm(engine.api, ["nohistb:1"])
+    assert not errors
+    freed = [x.split(": ", 1)[1] for x in lines if x.startswith("Deleted") and
+             x.split(": ", 1)[1] not in snap.images]
+    assert freed == list(plan.freed_layers)  # the right layer; its bytes honestly unknown
