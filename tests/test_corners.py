@@ -6,8 +6,12 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import docker.errors
+import pytest
+
 from tests.enginecase import BASE, BUSYBOX, NOW, SLEEP, STANDARD, data_layer, native_rm, seed
 from tests.test_engine_plan import check_prune, check_rm
+from tui.cli import main
 from tui.core.plan import plan_remove
 from tui.engine.client import Engine
 from tui.engine.snapshot import read_snapshot
@@ -82,3 +86,40 @@ def test_layer_size_no_engine_number_determines_is_said_not_guessed(engine):
     freed = [x.split(": ", 1)[1] for x in lines if x.startswith("Deleted") and
              x.split(": ", 1)[1] not in snap.images]
     assert freed == list(plan.freed_layers)  # the right layer; its bytes honestly unknown
+
+
+BARE = odd(("bare:1",), (data_layer("bare", 200_000),), bare=True)  # .Config is null
+
+
+def test_label_filters_prune_images_without_a_config_object(engine):
+    images = STANDARD + (BARE,)
+    bare_id = gen.image_id(BARE)
+    for items in (["label=app=myapp"], ["label!=keep"], ["label=nosuch", "label!=nosuch"]):
+        predicted, plan = check_prune(engine, items, all_images=True, images=images)
+        assert bare_id in predicted.delete and bare_id in plan.delete, items
+
+
+NANO = "2024-05-01T10:00:00.123456789Z"
+
+
+def test_until_with_nanoseconds_compares_integer_nanoseconds(engine):
+    at = odd(("at:1",), (data_layer("at", 1_000),))
+    at = gen.ImageSpec(at.tags, at.layers, at.created, cmd=SLEEP, created_text=NANO)
+    after = gen.ImageSpec(("after:1",), (BUSYBOX, data_layer("after", 2_000)), at.created, cmd=SLEEP,
+                          created_text="2024-05-01T10:00:00.12345679Z")  # 1 ns later
+    predicted, plan = check_prune(engine, [f"until={NANO}"], all_images=True, images=(at, after))
+    assert gen.image_id(at) in plan.delete and gen.image_id(after) not in plan.delete
+    assert plan.exact and plan.reclaim_bytes == predicted.reclaim_bytes
+
+
+def test_until_out_of_range_is_a_usage_error_like_the_engine_says(engine, capsys):
+    seed(engine.api, engine.url, STANDARD)
+    for value in ("99999999999999999999", "10000000000000000h"):
+        with pytest.raises(docker.errors.APIError) as refused:  # the engine refuses it too
+            engine.api.prune_images(filters={"until": [value]})
+        assert refused.value.status_code in (400, 500), refused.value
+        code = main(["--host", engine.url, "plan", "prune", "--all", "--filter", f"until={value}"])
+        err = capsys.readouterr().err
+        assert code == 2, err
+        assert "until" in err and "out of range" in err and "Traceback" not in err
+    assert len(engine.api.images()) == len(STANDARD)

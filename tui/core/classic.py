@@ -423,10 +423,10 @@ def prune(store: ClassicStore, filters: PruneFilters, *, exclude: frozenset[str]
         if not store.references(image_id) and store.children(image_id):
             continue  # an intermediate parent
         image = snapshot.images[image_id]
-        if filters.until is not None and image.created > filters.until.timestamp:
+        if filters.until is not None and image.created_at_ns > filters.until.ns:
             continue
-        if not filters.matches_labels(image.labels):
-            continue
+        if image.has_config and not filters.matches_labels(image.labels):
+            continue  # the engine checks labels only when the config has a ``config`` object
         candidates.append(image_id)
     records: list[Record] = []
     skipped: list[EngineError] = []

@@ -86,6 +86,7 @@ class ImageSpec:
     first, as ``(created_by, empty_layer)`` (``()`` = no history at all, as ko, Bazel or Nix write;
     fewer non-empty entries than layers, or a real layer flagged ``empty_layer``, are allowed).
     ``bare_config`` leaves out the ``config`` object (``.Config`` is null on inspect).
+    ``created_text`` writes the config's ``created`` as given (RFC 3339 with nanoseconds, say).
     """
 
     tags: tuple[str, ...]
@@ -97,6 +98,7 @@ class ImageSpec:
     empty_history: tuple[tuple[int, str], ...] = ()
     history: tuple[tuple[str, bool], ...] | None = None
     bare_config: bool = False
+    created_text: str = ""  # the config's ``created`` verbatim (e.g. with nanoseconds), if given
 
     def __post_init__(self) -> None:
         if self.history is not None:
@@ -200,7 +202,7 @@ def rfc3339(moment: datetime) -> str:
 
 def image_history(spec: ImageSpec) -> list[dict[str, object]]:
     """The config's history list, oldest first (layer entries and ``empty_layer`` entries)."""
-    created = rfc3339(spec.created)
+    created = spec.created_text or rfc3339(spec.created)
     history: list[dict[str, object]] = []
     if spec.history is not None:
         for created_by, empty in spec.history:
@@ -232,7 +234,7 @@ def image_config(spec: ImageSpec) -> bytes:
     document: dict[str, object] = {
         "architecture": ARCHITECTURE,
         "config": config,
-        "created": rfc3339(spec.created),
+        "created": spec.created_text or rfc3339(spec.created),
         "history": image_history(spec),
         "os": "linux",
         "rootfs": {"type": "layers", "diff_ids": [layer_diff_id(x) for x in spec.layers]},
