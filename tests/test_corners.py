@@ -123,3 +123,31 @@ def test_until_out_of_range_is_a_usage_error_like_the_engine_says(engine, capsys
         assert code == 2, err
         assert "until" in err and "out of range" in err and "Traceback" not in err
     assert len(engine.api.images()) == len(STANDARD)
+
+
+def test_name_tag_at_digest_acts_on_the_digest_reference(engine, registry):
+    """``docker rmi repo:tag@digest``: the engine drops the tag and removes the digest reference."""
+    from tests.enginecase import APP_V1, DB, predicted_rm, state
+    from tui.engine import fixtures
+    from tui.engine.actions import PlanExecutor
+
+    def prepare():
+        store = seed(engine.api, engine.url, (APP_V1, DB))
+        remote = f"{registry.host}/team/app"
+        fixtures.tag(engine.api, "myapp:1.5.0", remote, "1")
+        fixtures.push(engine.api, f"{remote}:1")
+        snap = store.snapshot()
+        (digest_ref,) = snap.images[gen.image_id(APP_V1)].digests
+        return store, snap, f"{remote}:1@{digest_ref.split('@')[1]}"
+
+    store, snap, ref = prepare()
+    predicted = predicted_rm(snap, [ref])
+    native = native_rm(engine.api, [ref])
+    assert predicted == native and not native[1], (predicted, native)
+    after = state(engine.api)
+    store, snap, ref = prepare()
+    plan = plan_remove(snap, [ref])
+    assert not plan.blocked and plan.untag
+    result = PlanExecutor(store.engine, plan, snap).run_all()
+    assert not result.errors and not result.unexpected, (result.errors, result.unexpected)
+    assert state(engine.api) == after

@@ -317,8 +317,10 @@ class ClassicStore:
         self.calls.append(DeleteCall(target, image_id, force, tuple(records)))
 
     def _remove_ref(self, named: Reference) -> Reference:
+        """``removeImageRef``: a ``name:tag@digest`` removes the digest reference (the store favours
+        the digest) but the response names the reference as given."""
         ref = tag_name_only(named) if named.digest is None else named
-        key = ref.string()
+        key = (ref if ref.digest is None else Reference(ref.name, None, ref.digest)).string()
         if key not in self.refs:
             raise EngineError(404, f"No such image: {ref.familiar()}", reason="unknown reference")
         del self.refs[key]
