@@ -151,3 +151,28 @@ def test_name_tag_at_digest_acts_on_the_digest_reference(engine, registry):
     result = PlanExecutor(store.engine, plan, snap).run_all()
     assert not result.errors and not result.unexpected, (result.errors, result.unexpected)
     assert state(engine.api) == after
+
+
+def test_blocked_digest_only_image_gets_a_reference_the_user_can_paste(engine, registry):
+    from tests.enginecase import APP_V1, DB
+    from tui.core.filters import parse_filters
+    from tui.core.plan import plan_prune
+    from tui.engine import fixtures
+
+    v1 = gen.image_id(APP_V1)
+    store = seed(engine.api, engine.url, (APP_V1, DB))
+    remote = f"{registry.host}/team/app"
+    fixtures.tag(engine.api, "myapp:1.5.0", remote, "1")
+    fixtures.push(engine.api, f"{remote}:1")
+    fixtures.tag(engine.api, "db:16", remote, "1")  # the tag moves on: v1 keeps only its digest
+    fixtures.create_container(engine.api, v1, "holder", start=False, cmd=SLEEP)
+    engine.api.remove_image("myapp:1.5.0")
+    snap = store.snapshot()
+    plan = plan_prune(snap, parse_filters([], now=0))
+    (blocked,) = [b for b in plan.blocked if b.image_id == v1]
+    assert blocked.ref == snap.images[v1].digests[0] and "<" not in blocked.ref
+    assert plan.to_json()["blocked"][0]["ref"] == blocked.ref
+    again = plan_remove(snap, [blocked.ref])  # pasted back: names the image, blocked by its user
+    assert again.blocked[0].image_id == v1 and again.blocked[0].reason == "stopped container"
+    lines, errors = native_rm(engine.api, [blocked.ref])
+    assert errors[blocked.ref].startswith("409")  # the engine knows the reference too

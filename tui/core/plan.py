@@ -333,12 +333,12 @@ def plan_prune(snapshot: Snapshot, filters: PruneFilters, *, engine_semantics: b
     blocked: dict[str, Blocked] = {}
     for exc in outcome.skipped:
         if exc.image_id in store.images and exc.image_id not in blocked:
-            name = _display_name(snapshot, exc.image_id)
+            name = _usable_ref(snapshot, exc.image_id)
             blocked[exc.image_id] = Blocked(name, exc.image_id, exc.reason, _prune_skip_message(exc),
                                             exc.containers)
     for image_id in sorted(exclude):
         users = tuple(store.containers_using(image_id))
-        name = _display_name(snapshot, image_id)
+        name = _usable_ref(snapshot, image_id)
         reason = "untag only"
         message = "the engine's prune would remove some of its tags but keep the image"
         if users:
@@ -365,6 +365,15 @@ def _prune_skip_message(exc: EngineError) -> str:
     if exc.reason == "dependent child images":
         return "kept: other images are built on it"
     return exc.message
+
+
+def _usable_ref(snapshot: Snapshot, image_id: str) -> str:
+    """A reference the user can paste into ``rm``: the first tag, else the first digest reference
+    (``repo@sha256:...``), else the image id."""
+    image = snapshot.images.get(image_id)
+    if image is None:
+        return image_id
+    return (image.tags or image.digests or (image_id,))[0]
 
 
 def _display_name(snapshot: Snapshot, image_id: str) -> str:
