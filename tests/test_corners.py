@@ -176,3 +176,30 @@ def test_blocked_digest_only_image_gets_a_reference_the_user_can_paste(engine, r
     assert again.blocked[0].image_id == v1 and again.blocked[0].reason == "stopped container"
     lines, errors = native_rm(engine.api, [blocked.ref])
     assert errors[blocked.ref].startswith("409")  # the engine knows the reference too
+
+
+def test_invalid_reference_is_reported_and_the_others_go_ahead(engine, capsys):
+    import json
+
+    from tests.enginecase import DB, predicted_rm, state
+
+    refs = ["Bad:Ref", "db:16", "no:such:tag"]
+    store = seed(engine.api, engine.url, STANDARD)
+    snap = store.snapshot()
+    native = native_rm(engine.api, refs)  # docker rmi: 400 for each invalid one, db:16 removed
+    predicted = predicted_rm(snap, refs)
+    assert predicted[0] == native[0]
+    # the wording of "must be lowercase" differs between engine versions; the status does not
+    assert {k: v[:4] for k, v in predicted[1].items()} == {k: v[:4] for k, v in native[1].items()}
+    assert set(native[1]) == {"Bad:Ref", "no:such:tag"} and gen.image_id(DB) not in state(engine.api)
+    seed(engine.api, engine.url, STANDARD)
+    code = main(["--host", engine.url, "rm", *refs, "--yes", "--json"])
+    captured = capsys.readouterr()
+    result = json.loads(captured.out)
+    assert code == 1  # partial failure
+    assert result["deleted"] == [gen.image_id(DB)]
+    assert {b["ref"]: b["reason"] for b in result["plan"]["blocked"]} == {
+        "Bad:Ref": "invalid reference", "no:such:tag": "invalid reference"}
+    assert "Bad:Ref" in captured.err and gen.image_id(DB) not in state(engine.api)
+    code = main(["--host", engine.url, "plan", "rm", "Bad:Ref"])
+    assert code == 2 and "invalid reference" in capsys.readouterr().err  # nothing valid at all
