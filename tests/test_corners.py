@@ -203,3 +203,27 @@ def test_invalid_reference_is_reported_and_the_others_go_ahead(engine, capsys):
     assert "Bad:Ref" in captured.err and gen.image_id(DB) not in state(engine.api)
     code = main(["--host", engine.url, "plan", "rm", "Bad:Ref"])
     assert code == 2 and "invalid reference" in capsys.readouterr().err  # nothing valid at all
+
+
+def test_shared_and_unique_sizes_do_not_count_intermediates_as_sharers(engine, capsys):
+    """A legacy-builder image whose last step adds no layer: the intermediate image of the step
+    before holds the same top layer, yet ``/system/df`` counts that layer as unique."""
+    import json
+
+    from tests.enginecase import APP_V2
+    from tui.engine import fixtures
+
+    seed(engine.api, engine.url, (APP_V2,))
+    child = fixtures.build_child(engine.api, "myapp:2.0.0", "child:1", [
+        "RUN /bin/busybox dd if=/dev/zero of=/x bs=1000 count=300",
+        "RUN /bin/busybox dd if=/dev/zero of=/y bs=1000 count=200",
+        'CMD ["/bin/busybox", "sleep", "600"]',
+    ])
+    snap = read_snapshot(Engine(engine.url))
+    assert any(snap.is_intermediate(i) for i in snap.images)
+    check_sizes_like_df(engine, snap)
+    assert snap.unique_size(child) == 500_000
+    main(["--host", engine.url, "images", "--json"])
+    rows = {r["id"]: r for r in json.loads(capsys.readouterr().out)}
+    assert rows[child]["unique_size"] == 500_000
+    assert rows[child]["shared_size"] == rows[child]["size"] - 500_000
