@@ -4,6 +4,7 @@ invalid references among valid ones, and usable references for blocked digest-on
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
 import docker.errors
@@ -54,13 +55,18 @@ def test_rm_images_without_full_history_frees_what_the_engine_frees(engine):
     assert plan.reclaim_bytes == 50_000 + 70_000 + 90_000 and plan.exact
 
 
-def test_prune_all_and_sizes_without_full_history(engine):
+def test_prune_all_and_sizes_without_full_history(engine, capsys):
     images = STANDARD + ODD
     predicted, plan = check_prune(engine, [], all_images=True, images=images)
     assert predicted.exact and plan.exact
     store = seed(engine.api, engine.url, images)
     snap = store.snapshot()
     check_sizes_like_df(engine, snap)
+    main(["--host", engine.url, "df", "--json"])
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["rows"][0]["size"] == engine.api.df()["LayersSize"]
+    assert summary["prune_all_bytes"] == predicted.reclaim_bytes
+    assert summary["rows"][0]["note"].startswith("exact")
     for image in snap.images.values():
         sizes = [snap.layer_size(c) for c in image.chain_ids]
         assert None not in sizes and sum(sizes) == image.size  # type: ignore[arg-type]
@@ -179,8 +185,6 @@ def test_blocked_digest_only_image_gets_a_reference_the_user_can_paste(engine, r
 
 
 def test_invalid_reference_is_reported_and_the_others_go_ahead(engine, capsys):
-    import json
-
     from tests.enginecase import DB, predicted_rm, state
 
     refs = ["Bad:Ref", "db:16", "no:such:tag"]
@@ -208,8 +212,6 @@ def test_invalid_reference_is_reported_and_the_others_go_ahead(engine, capsys):
 def test_shared_and_unique_sizes_do_not_count_intermediates_as_sharers(engine, capsys):
     """A legacy-builder image whose last step adds no layer: the intermediate image of the step
     before holds the same top layer, yet ``/system/df`` counts that layer as unique."""
-    import json
-
     from tests.enginecase import APP_V2
     from tui.engine import fixtures
 
