@@ -5,6 +5,7 @@ invalid references among valid ones, and usable references for blocked digest-on
 from __future__ import annotations
 
 import json
+import time
 from datetime import timedelta
 
 import docker.errors
@@ -128,6 +129,14 @@ def test_until_out_of_range_is_a_usage_error_like_the_engine_says(engine, capsys
         err = capsys.readouterr().err
         assert code == 2, err
         assert "until" in err and "out of range" in err and "Traceback" not in err
+    assert len(engine.api.images()) == len(STANDARD)
+    # the longest duration is fine; its instant (before 1970) goes to the engine as RFC 3339,
+    # since the engine reads "-<seconds>" as a broken date (seen: 500 "parsing time ...")
+    from tui.core.filters import parse_filters
+
+    longest = parse_filters(["until=2562047h"], all_images=True, now=time.time())
+    assert longest.until is not None and longest.until.engine_value.startswith("17")
+    assert engine.api.prune_images(filters=longest.engine_filters())["SpaceReclaimed"] == 0
     assert len(engine.api.images()) == len(STANDARD)
 
 
