@@ -230,7 +230,7 @@ def read_layers(
             out.extend(images[done - 1:])
             break
         detail = cache.get(engine_id, image.id) if cache is not None else None
-        if detail is None:
+        if detail is None or "has_config" not in detail:  # older entries lack it: read again
             try:
                 detail = _image_detail(engine, image.id)
             except EngineAPIError as exc:
