@@ -82,6 +82,21 @@ class Plan:
     filters: PruneFilters | None = None
     layers_known: bool = True
     pinned: tuple[str, ...] = field(default=())  # deleted images whose layers containers keep
+    unknown_layers: int = 0  # freed layers of sizes no engine number proves: frees at least reclaim_bytes
+
+    @property
+    def exact(self) -> bool:
+        """True when ``reclaim_bytes`` is exactly what the removal frees."""
+        return self.layers_known and not self.unknown_layers
+
+    def freed_text(self, size: Callable[[int], str]) -> str:
+        """``5.28MB``, or ``at least 5.28MB (2 layers of unknown size)``; ``size`` formats bytes."""
+        if not self.layers_known:
+            return "unknown (layers not read)"
+        if self.unknown_layers:
+            return (f"at least {size(self.reclaim_bytes)} ({self.unknown_layers} layer(s) of "
+                    "unknown size: the engine's numbers do not determine them)")
+        return size(self.reclaim_bytes)
 
     def local_only_deletes(self, snapshot: Snapshot) -> list[str]:
         """Deleted images that have no registry digest (cannot be pulled back)."""
@@ -102,6 +117,8 @@ class Plan:
             "remove_containers": [_container_json(c) for c in self.remove_containers],
             "freed_layers": list(self.freed_layers),
             "reclaim_bytes": self.reclaim_bytes if self.layers_known else None,
+            "reclaim_exact": self.exact,
+            "reclaim_unknown_layers": self.unknown_layers,
             "blocked": [
                 {
                     "ref": b.ref,
@@ -171,6 +188,11 @@ def _finish(
             f"{len(snapshot.orphan_containers)} container(s) use image records that no longer "
             "exist; layers they share with the deleted images are not counted as freed"
         )
+    reclaim, unknown = snapshot.measure(freed)
+    if unknown:
+        warnings.append(f"{unknown} freed layer(s) have sizes the engine's numbers do not "
+                        "determine (images without full history): the plan frees at least "
+                        f"{reclaim:,} bytes")
     return Plan(
         kind=kind,
         description=description,
@@ -179,13 +201,14 @@ def _finish(
         delete=tuple(delete),
         remove_containers=removed_containers,
         freed_layers=tuple(freed),
-        reclaim_bytes=snapshot.bytes_of(freed),
+        reclaim_bytes=reclaim,
         blocked=tuple(blocked),
         warnings=tuple(warnings),
         force=force,
         filters=filters,
         layers_known=layers_known,
         pinned=pinned,
+        unknown_layers=unknown,
     )
 
 
@@ -323,12 +346,12 @@ def plan_prune(snapshot: Snapshot, filters: PruneFilters, *, engine_semantics: b
     blocked: dict[str, Blocked] = {}
     for exc in outcome.skipped:
         if exc.image_id in store.images and exc.image_id not in blocked:
-            name = _display_name(snapshot, exc.image_id)
+            name = _usable_ref(snapshot, exc.image_id)
             blocked[exc.image_id] = Blocked(name, exc.image_id, exc.reason, _prune_skip_message(exc),
                                             exc.containers)
     for image_id in sorted(exclude):
         users = tuple(store.containers_using(image_id))
-        name = _display_name(snapshot, image_id)
+        name = _usable_ref(snapshot, image_id)
         reason = "untag only"
         message = "the engine's prune would remove some of its tags but keep the image"
         if users:
@@ -359,6 +382,15 @@ def _prune_skip_message(exc: EngineError) -> str:
     if exc.reason == "dependent child images":
         return "kept: other images are built on it"
     return exc.message
+
+
+def _usable_ref(snapshot: Snapshot, image_id: str) -> str:
+    """A reference the user can paste into ``rm``: the first tag, else the first digest reference
+    (``repo@sha256:...``), else the image id."""
+    image = snapshot.images.get(image_id)
+    if image is None:
+        return image_id
+    return (image.tags or image.digests or (image_id,))[0]
 
 
 def _display_name(snapshot: Snapshot, image_id: str) -> str:

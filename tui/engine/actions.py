@@ -197,9 +197,11 @@ class PlanExecutor:
             self.result.deleted.append(record.value)
             return ResultEvent("deleted", str(record), index, target)
         self.result.deleted_layers.append(record.value)
-        layer = self.snapshot.layers.get(record.value)
-        if layer is not None:
-            self.result.reclaimed_bytes += layer.size
+        size = self.snapshot.layer_size(record.value)
+        if size is not None:
+            self.result.reclaimed_bytes += size
+        else:  # a group of layers may be known only as a whole: count what is proven so far
+            self.result.reclaimed_bytes = self.snapshot.bytes_of(self.result.deleted_layers)
         return ResultEvent("deleted_layer", str(record), index, target)
 
 
