@@ -183,7 +183,7 @@ def _image_detail(engine: Engine, image_id: str) -> dict[str, Any]:
     history = engine.call(lambda api: api.history(image_id))
     return {
         "diff_ids": list((inspect.get("RootFS") or {}).get("Layers") or []),
-        "history": [[h.get("CreatedBy") or "", int(h.get("Size") or 0)] for h in reversed(history)],
+        "history": [[h.get("CreatedBy") or "", int(h.get("Size") or 0)] for h in reversed(history or [])],
         "created": inspect.get("Created", ""),
         "labels": dict((inspect.get("Config") or {}).get("Labels") or {}),
     }

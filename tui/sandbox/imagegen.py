@@ -90,6 +90,7 @@ class ImageSpec:
     cmd: tuple[str, ...] = ()
     entrypoint: tuple[str, ...] = ()
     empty_history: tuple[tuple[int, str], ...] = ()
+    history: bool = True  # False: the config has no history at all (ko, Bazel, crane images)
 
     def __post_init__(self) -> None:
         for name in ("tags", "layers", "cmd", "entrypoint", "empty_history"):
@@ -193,6 +194,8 @@ def image_history(spec: ImageSpec) -> list[dict[str, object]]:
     """The config's history list, oldest first (layer entries and ``empty_layer`` entries)."""
     created = rfc3339(spec.created)
     history: list[dict[str, object]] = []
+    if not spec.history:
+        return history
     for position in range(len(spec.layers) + 1):
         for at, created_by in spec.empty_history:
             if at == position:
@@ -217,7 +220,7 @@ def image_config(spec: ImageSpec) -> bytes:
         "architecture": ARCHITECTURE,
         "config": config,
         "created": rfc3339(spec.created),
-        "history": image_history(spec),
+        **({"history": image_history(spec)} if spec.history else {}),
         "os": "linux",
         "rootfs": {"type": "layers", "diff_ids": [layer_diff_id(x) for x in spec.layers]},
     }
