@@ -75,6 +75,15 @@ class Image:
     parent_id: str = ""
     labels: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     layers: tuple[Layer, ...] | None = None
+    # containerd image store only (see tui/core/containerd.py): the content blobs the image
+    # reaches (digest -> bytes: index, manifests, configs, layers present), None when unknown;
+    # the API's content total; when the image entered the store (inspect LastTagTime); its
+    # platform manifests as (digest, platform, kind, available); and why it may be local-only.
+    content: Mapping[str, int] | None = None
+    content_size: int = -1
+    stored_at: float = 0.0
+    manifests: tuple[tuple[str, str, str, bool], ...] = ()
+    provenance: str = ""
 
     @property
     def short_id(self) -> str:
@@ -92,8 +101,19 @@ class Image:
 
     @property
     def local_only(self) -> bool:
-        """No RepoDigests: built or loaded here, it cannot be pulled back from a registry."""
+        """Nothing shows it can be pulled back from a registry.
+
+        Classic store: no RepoDigests (built or loaded here). Containerd store: every image has a
+        RepoDigest, so the reader sets ``provenance`` to a reason only when a pull is proven.
+        """
+        if self.provenance:
+            return self.provenance.startswith("local-only")
         return not self.digests
+
+    @property
+    def platforms(self) -> tuple[str, ...]:
+        """Platforms of the image manifests (containerd store), e.g. ``linux/amd64``."""
+        return tuple(p for _, p, kind, _ in self.manifests if kind == "image")
 
 
 @dataclass(frozen=True)
@@ -266,6 +286,11 @@ class Snapshot:
                     seen.add(chain)
                     freed.append(chain)
         return freed
+
+    @property
+    def containerd(self) -> bool:
+        """True for the containerd image store (another model, see tui/core/containerd.py)."""
+        return self.facts.image_store == "containerd"
 
     def bytes_of(self, chains: Iterable[str]) -> int:
         layers = self.layers

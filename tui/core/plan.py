@@ -12,7 +12,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from tui.core.classic import ClassicStore, EngineError, Record, prune
+from tui.core import containerd
+from tui.core.classic import ClassicStore, EngineError, PruneOutcome, Record, prune
 from tui.core.filters import PruneFilters
 from tui.core.model import Container, Snapshot, short_id
 from tui.core.protect import Protection
@@ -81,6 +82,12 @@ class Plan:
     filters: PruneFilters | None = None
     layers_known: bool = True
     pinned: tuple[str, ...] = field(default=())  # deleted images whose layers containers keep
+    # containerd store: bytes of content blobs and of unpacked snapshots freed (their sum is
+    # reclaim_bytes, the disk freed), and what the engine reports as SpaceReclaimed for a prune
+    # (content only); None on the classic store, where SpaceReclaimed is reclaim_bytes.
+    content_bytes: int | None = None
+    snapshot_bytes: int | None = None
+    engine_reported_bytes: int | None = None
 
     def local_only_deletes(self, snapshot: Snapshot) -> list[str]:
         """Deleted images that have no registry digest (cannot be pulled back)."""
@@ -101,6 +108,11 @@ class Plan:
             "remove_containers": [_container_json(c) for c in self.remove_containers],
             "freed_layers": list(self.freed_layers),
             "reclaim_bytes": self.reclaim_bytes if self.layers_known else None,
+            "engine_reported_bytes": (self.reclaim_bytes if self.content_bytes is None
+                                      and self.kind == "prune" else self.engine_reported_bytes)
+            if self.layers_known else None,
+            "content_bytes": self.content_bytes,
+            "snapshot_bytes": self.snapshot_bytes,
             "blocked": [
                 {
                     "ref": b.ref,
@@ -126,6 +138,24 @@ class Plan:
         }
 
 
+Store = ClassicStore | containerd.ContainerdStore
+
+
+def new_store(snapshot: Snapshot, protected: Mapping[str, str] | None = None) -> Store:
+    """The engine model for the snapshot's image store (classic or containerd)."""
+    if snapshot.containerd:
+        return containerd.ContainerdStore(snapshot, protected)
+    return ClassicStore(snapshot, protected)
+
+
+def run_prune(store: Store, filters: PruneFilters, *,
+              exclude: frozenset[str] = frozenset()) -> PruneOutcome:
+    """Replay the engine's prune on the model of the right store."""
+    if isinstance(store, containerd.ContainerdStore):
+        return containerd.prune(store, filters, exclude=exclude)
+    return prune(store, filters, exclude=exclude)
+
+
 def _container_json(c: Container) -> dict[str, str]:
     return {"id": c.id, "name": c.name, "state": c.state}
 
@@ -134,7 +164,7 @@ def _finish(
     kind: str,
     description: str,
     snapshot: Snapshot,
-    store: ClassicStore,
+    store: Store,
     steps: list[Step],
     blocked: list[Blocked],
     warnings: list[str],
@@ -158,7 +188,8 @@ def _finish(
         names = ", ".join(c.name or c.short_id for c in store.containers_using(image_id))
         warnings.append(
             f"{short_id(image_id)} is deleted but its layers stay on disk while container(s) "
-            f"{names} exist: no bytes are freed for it"
+            f"{names} exist: " + ("only its content (compressed layers, config, manifest) is freed"
+                                  if snapshot.containerd else "no bytes are freed for it")
         )
     removed_containers = tuple(s.container for s in steps if s.container is not None)
     layers_known = all(snapshot.images[i].layers is not None for i in delete) and all(
@@ -170,6 +201,16 @@ def _finish(
             f"{len(snapshot.orphan_containers)} container(s) use image records that no longer "
             "exist; layers they share with the deleted images are not counted as freed"
         )
+    reclaim = snapshot.bytes_of(freed)
+    content_bytes = snapshot_bytes = reported = None
+    if isinstance(store, containerd.ContainerdStore):
+        freed = store.freed_snapshots()
+        content_bytes = sum(store.freed_content().values())
+        snapshot_bytes = snapshot.bytes_of(freed)
+        reclaim = content_bytes + snapshot_bytes
+        reported = content_bytes if kind == "prune" else None
+        layers_known = layers_known and all(
+            snapshot.images[i].content is not None for i in delete)
     return Plan(
         kind=kind,
         description=description,
@@ -178,7 +219,10 @@ def _finish(
         delete=tuple(delete),
         remove_containers=removed_containers,
         freed_layers=tuple(freed),
-        reclaim_bytes=snapshot.bytes_of(freed),
+        reclaim_bytes=reclaim,
+        content_bytes=content_bytes,
+        snapshot_bytes=snapshot_bytes,
+        engine_reported_bytes=reported,
         blocked=tuple(blocked),
         warnings=tuple(warnings),
         force=force,
@@ -188,7 +232,7 @@ def _finish(
     )
 
 
-def _steps_from_calls(store: ClassicStore, start: int) -> list[Step]:
+def _steps_from_calls(store: Store, start: int) -> list[Step]:
     return [
         Step("delete_image", c.target, c.image_id, c.force, True, c.records)
         for c in store.calls[start:]
@@ -213,7 +257,7 @@ def plan_remove(
     ``with_stopped_containers`` first removes the stopped containers that keep an image from being
     deleted (never running ones), so the removal frees its bytes.
     """
-    store = ClassicStore(snapshot, protection.protected(snapshot) if protection else None)
+    store = new_store(snapshot, protection.protected(snapshot) if protection else None)
     steps: list[Step] = []
     blocked: list[Blocked] = []
     warnings: list[str] = []
@@ -248,7 +292,7 @@ def plan_remove(
                    container_chains=container_chains)
 
 
-def _containers_to_remove(store: ClassicStore, ref: str, force: bool) -> list[Container]:
+def _containers_to_remove(store: Store, ref: str, force: bool) -> list[Container]:
     """Stopped containers whose removal lets ``ref``'s removal delete the image and free bytes."""
     try:
         image_id = store.resolve(ref)
@@ -273,10 +317,10 @@ def _containers_to_remove(store: ClassicStore, ref: str, force: bool) -> list[Co
 def _blocking_stopped_containers(snapshot: Snapshot, filters: PruneFilters,
                                  protected: Mapping[str, str]) -> list[Container]:
     """Stopped containers that alone keep a prune candidate (matching ``filters``) alive."""
-    trial = ClassicStore(snapshot, protected)
+    trial = new_store(snapshot, protected)
     for container in list(trial.containers.values()):
         trial.remove_container(container.id)
-    prune(trial, filters)
+    run_prune(trial, filters)
     would_go = set(snapshot.images) - set(trial.images)
     running_images = {c.image_id for c in snapshot.containers if c.running}
     return [
@@ -301,9 +345,9 @@ def plan_prune(snapshot: Snapshot, filters: PruneFilters, *, engine_semantics: b
                 if with_stopped_containers else [])
     container_steps = [Step("remove_container", c.id, c.image_id, container=c) for c in removals]
     while True:
-        store = ClassicStore(snapshot, protected)
+        store = new_store(snapshot, protected)
         container_chains = [ch for c in removals for ch in store.remove_container(c.id)]
-        outcome = prune(store, filters, exclude=exclude)
+        outcome = run_prune(store, filters, exclude=exclude)
         if engine_semantics or not outcome.untagged_only:
             break
         exclude = exclude | frozenset(outcome.untagged_only)

@@ -350,6 +350,10 @@ def read_stages(
     if cancelled is not None and cancelled():
         return
     containers = resolve_orphans(engine, images, containers, cache=cache, engine_id=facts.engine_id)
+    if facts.image_store == "containerd":
+        from tui.engine.containerd_store import with_containerd_details
+
+        images = with_containerd_details(engine, facts, images)
     yield Snapshot(images, containers, facts, None, taken_at=taken)
     if disk_usage:
         yield Snapshot(images, containers, facts, read_disk_usage(engine), taken_at=taken)
