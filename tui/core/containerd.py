@@ -470,6 +470,7 @@ def prune(store: ContainerdStore, filters: PruneFilters, *,
         if (filters.labels or filters.not_labels) and not config_labels_match(filters, image.labels):
             continue
         candidates[name] = target
+    considered = dict(candidates)
     used: set[str] = set()
     for container in store.containers.values():
         kept, by_id = _kept_names(container)
@@ -503,8 +504,9 @@ def prune(store: ContainerdStore, filters: PruneFilters, *,
             out.append(Record("Deleted", target))
         records.extend(out)
         store.calls.append(DeleteCall(familiar_name(name), target, False, tuple(out)))
-    for target in sorted({c.image_id for c in store.containers.values()}):
-        if target in store.names.values() and target in snapshot.images:
+    kept_by_containers = {t for n, t in considered.items() if n not in candidates}
+    for target in sorted(kept_by_containers):
+        if target in store.names.values() and store.containers_using(target):
             users = tuple(store.containers_using(target))
             skipped.append(EngineError(409, "in use", reason="running container"
                                        if any(c.running for c in users) else "stopped container",

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tui.core.classic import Record
+from tui.core.containerd import ContainerdStore
 from tui.core.model import Image, Snapshot, short_id
 from tui.core.plan import Plan, Step
 from tui.engine.client import Engine, EngineAPIError, EngineError
@@ -95,6 +96,8 @@ class PlanExecutor:
                 yield from self._remove_container(index, step)
             else:
                 yield from self._delete_image(index, step)
+        if self.snapshot.containerd:
+            self.result.reclaimed_bytes = _containerd_freed(self.snapshot, self.result)
         return self.result
 
     def run_all(self) -> ExecutionResult:
@@ -194,6 +197,17 @@ class PlanExecutor:
         if layer is not None:
             self.result.reclaimed_bytes += layer.size
         return ResultEvent("deleted_layer", str(record), index, target)
+
+
+def _containerd_freed(snapshot: Snapshot, result: ExecutionResult) -> int:
+    """Disk freed on the containerd store: content and snapshots the deleted images alone held
+    (the engine's responses name no layers there)."""
+    store = ContainerdStore(snapshot)
+    gone = set(result.deleted)
+    store.names = {n: t for n, t in store.names.items() if t not in gone}
+    for container_id in result.removed_containers:
+        store.containers.pop(container_id, None)
+    return sum(store.freed_content().values()) + snapshot.bytes_of(store.freed_snapshots())
 
 
 def execute_plan(engine: Engine, plan: Plan, snapshot: Snapshot) -> ExecutionResult:
