@@ -402,19 +402,52 @@ class ContainerdStore:
         return out
 
     def freed_snapshots(self) -> list[str]:
-        """Chain ids of unpacked snapshots no remaining image and no container holds."""
-        live: set[str] = set()
-        for image_id in self.images:
-            live.update(self.snapshot.images[image_id].chain_ids)
-        for container in self.containers.values():
-            used = self.snapshot.images.get(container.image_id)
-            live.update(used.chain_ids if used is not None else container.held_chains)
+        """Chain ids of unpacked snapshots that go: no remaining holder image and no container.
+
+        A snapshot is held by the config of the image that unpacked it (a garbage-collector label),
+        and keeps its parent chains. An image whose top chain already existed when it entered the
+        store was not unpacked again and holds nothing (measured on Docker 28.5: loading
+        ``x = [a, b]`` then ``y = [a]`` and removing x frees a's snapshot too).
+        """
+        holders = snapshot_holders(self.snapshot)
+        gone = set(self.snapshot.images) - self.images
+
+        def existing(images: Iterable[str], containers: Iterable[Container]) -> set[str]:
+            chains: set[str] = set()
+            for image_id in images:
+                if holders.get(image_id):
+                    chains.update(self.snapshot.images[image_id].chain_ids)
+            for container in containers:
+                used = self.snapshot.images.get(container.image_id)
+                chains.update(used.chain_ids if used is not None else container.held_chains)
+            return chains
+
+        before = existing(self.snapshot.images, self.snapshot.containers)
+        after = existing(self.images, self.containers.values())
         freed: list[str] = []
-        for image_id in sorted(set(self.snapshot.images) - self.images):
+        for image_id in sorted(gone) + sorted(set(self.snapshot.images) - gone):
             for chain in reversed(self.snapshot.images[image_id].chain_ids):
-                if chain not in live and chain not in freed:
+                if chain in before and chain not in after and chain not in freed:
                     freed.append(chain)
         return freed
+
+
+def snapshot_holders(snapshot: Snapshot) -> dict[str, bool]:
+    """Image id -> whether the image holds its unpacked snapshots.
+
+    It does when no image that entered the store before it (``stored_at``) already had its top
+    chain among its own chains. Equal times count as holding both (frees less, never more).
+    """
+    first: dict[str, float] = {}
+    for image in snapshot.images.values():
+        for chain in image.chain_ids:
+            if chain not in first or image.stored_at < first[chain]:
+                first[chain] = image.stored_at
+    out: dict[str, bool] = {}
+    for image in snapshot.images.values():
+        chains = image.chain_ids
+        out[image.id] = bool(chains) and image.stored_at <= first[chains[-1]]
+    return out
 
 
 def _content(snapshot: Snapshot, image_id: str) -> Mapping[str, int]:
@@ -431,20 +464,47 @@ def _parse_named(text: str) -> Reference | None:
         return None
 
 
-def _kept_names(container: Container) -> tuple[set[str], bool]:
+def _kept_names(container: Container, legacy: bool) -> tuple[set[str], bool]:
     """``filterImagesUsedByContainers`` for one container: the names it keeps from pruning, and
-    whether it was created from its image by ID or digest (then the image keeps its last name)."""
+    whether it was created from its image by ID or digest (then the image keeps its last name;
+    on Docker 26 it keeps a dangling name)."""
     config_image = container.image
     normalized = "sha256:" + config_image.removeprefix("sha256:")
-    by_id = container.image_id.startswith(normalized) or config_image.endswith(
-        "@" + container.image_id)
     kept = {dangling_name(container.image_id)}
+    if legacy and container.image_id.startswith(normalized):
+        return kept, True
+    by_id = container.image_id.startswith(normalized) or (
+        not legacy and config_image.endswith("@" + container.image_id))
     ref = _parse_named(config_image)
     if ref is not None:
         kept.add(tag_name_only(ref).string())
-        if ref.digest is not None and ref.tag is not None:
+        if not legacy and ref.digest is not None and ref.tag is not None:
             kept.add(Reference(ref.name, ref.tag).string())
     return kept, by_id
+
+
+def engine_major(snapshot: Snapshot) -> int:
+    """The engine's major version (28 when unknown: the current rules)."""
+    head = snapshot.facts.version.split(".", 1)[0]
+    return int(head) if head.isdigit() else 28
+
+
+def _freed_now(store: ContainerdStore, target: str, freed: set[str], legacy: bool) -> list[str]:
+    """Blobs of ``target`` the collector deletes now that it lost its last name, as prune reports
+    them: every blob on Docker 26, only manifests and indexes on 28."""
+    kept: set[str] = set()
+    for image_id in store.images:
+        kept.update(_content(store.snapshot, image_id))
+    image = store.snapshot.images[target]
+    manifests = {target} | {m[0] for m in image.manifests}
+    out = []
+    for digest in _content(store.snapshot, target):
+        if digest in kept or digest in freed:
+            continue
+        freed.add(digest)
+        if legacy or digest in manifests:
+            out.append(digest)
+    return out
 
 
 def prune(store: ContainerdStore, filters: PruneFilters, *,
@@ -471,20 +531,30 @@ def prune(store: ContainerdStore, filters: PruneFilters, *,
             continue
         candidates[name] = target
     considered = dict(candidates)
+    legacy = engine_major(snapshot) < 28
     used: set[str] = set()
     for container in store.containers.values():
-        kept, by_id = _kept_names(container)
+        kept, by_id = _kept_names(container, legacy)
         for name in kept:
             candidates.pop(name, None)
         if by_id:
             used.add(container.image_id)
+    keep_dangling: set[str] = set()
     for name in sorted(candidates):
         target = candidates[name]
+        if legacy:  # Docker 26: all names go, a dangling name keeps a used image
+            ref_count[target] -= 1
+            if ref_count[target] == 0 and target in used:
+                keep_dangling.add(target)
+            continue
         if ref_count[target] > 1:
             ref_count[target] -= 1
             continue
         if target in used:
             del candidates[name]
+    for target in keep_dangling:
+        store.names[dangling_name(target)] = target
+    freed: set[str] = set()
     records: list[Record] = []
     skipped: list[EngineError] = []
     touched: set[str] = set()
@@ -501,7 +571,7 @@ def prune(store: ContainerdStore, filters: PruneFilters, *,
         touched.add(target)
         out = [Record("Untagged", familiar_name(name))]
         if target not in store.names.values():
-            out.append(Record("Deleted", target))
+            out += [Record("Deleted", d) for d in _freed_now(store, target, freed, legacy)]
         records.extend(out)
         store.calls.append(DeleteCall(familiar_name(name), target, False, tuple(out)))
     kept_by_containers = {t for n, t in considered.items() if n not in candidates}

@@ -103,6 +103,40 @@ class ContentStore:
         return out
 
 
+    def manifests(self, target: str) -> tuple[tuple[str, str, str, bool], ...]:
+        """(digest, platform, kind, available) of the image's platform manifests, read from the
+        blobs (for engines whose API has no ``manifests=1``, before 1.47)."""
+        data = self.read(target)
+        if data is None:
+            return ()
+        try:
+            document = json.loads(data)
+        except ValueError:
+            return ()
+        if "manifests" not in document:
+            config = self.read(str((document.get("config") or {}).get("digest", "")))
+            platform = json.loads(config) if config is not None else {}
+            return ((target, _platform({"Platform": platform}), "image", config is not None),)
+        out = []
+        for entry in document["manifests"]:
+            digest = str(entry.get("digest", ""))
+            annotations = entry.get("annotations") or {}
+            kind = ("attestation" if annotations.get("vnd.docker.reference.type")
+                    == "attestation-manifest" else "image")
+            blob = self.read(digest)
+            available = False
+            if blob is not None:
+                try:
+                    manifest = json.loads(blob)
+                    children = [manifest.get("config") or {}] + list(manifest.get("layers") or [])
+                    available = all(self.exists(str(c.get("digest", ""))) for c in children)
+                except ValueError:
+                    available = False
+            out.append((digest, _platform({"Platform": entry.get("platform") or {}}), kind,
+                        available))
+        return tuple(out)
+
+
 def _platform(data: Mapping[str, Any]) -> str:
     platform = data.get("Platform") or {}
     text = "/".join(p for p in (platform.get("os"), platform.get("architecture"),
@@ -148,6 +182,8 @@ def with_containerd_details(engine: Engine, facts: EngineFacts, images: list[Ima
         if content_size < 0:
             content_size = int(inspect.get("Size") or 0)
         content = store.walk(image.id) if store is not None else None
+        if not manifests and store is not None:
+            manifests = store.manifests(image.id)
         out.append(replace(
             image, content=MappingProxyType(content) if content is not None else None,
             content_size=content_size, stored_at=stored_at, manifests=manifests,

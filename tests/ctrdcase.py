@@ -1,0 +1,46 @@
+"""Shared by the containerd-store tests: a private daemon with the containerd image store per
+engine version, and the engine's own byte accounting."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import docker
+import pytest
+
+from tests.conftest import Engine, unavailable
+from tui.core.plan import Plan
+from tui.sandbox.daemon import PrivateDaemon, SandboxError
+
+#: Engines the containerd-store tests run on (comma-separated names of tui.sandbox.daemon.ENGINES).
+ENGINES = [e.strip() for e in os.environ.get(
+    "DOCKER_SWEEP_CONTAINERD_ENGINES", "28.5-containerd,26.1-containerd").split(",") if e.strip()]
+
+
+@pytest.fixture(scope="module", params=ENGINES, name="ctrd")
+def ctrd_fixture(request: pytest.FixtureRequest) -> Iterator[Engine]:
+    """A private daemon with the containerd image store (one per engine version)."""
+    try:
+        daemon = PrivateDaemon.start(engine=request.param)
+    except (SandboxError, OSError, KeyError) as exc:
+        unavailable(f"private dockerd {request.param}", exc)
+    api = docker.APIClient(base_url=daemon.url, version="auto", timeout=120)
+    yield Engine(daemon, api)
+    api.close()
+    daemon.stop()
+
+
+def major(api: Any) -> int:
+    return int(str(api.version()["Version"]).split(".")[0])
+
+
+def layers_size(api: Any) -> int:
+    return int(api.df()["LayersSize"])
+
+
+def disk_drop(plan: Plan, api: Any) -> int:
+    """What /system/df LayersSize drops by when ``plan`` runs: content + snapshots on Docker 28,
+    snapshots only on 26 (its LayersSize counts no content)."""
+    return plan.reclaim_bytes if major(api) >= 28 else int(plan.snapshot_bytes or 0)
