@@ -104,7 +104,8 @@ class Image:
         """Nothing shows it can be pulled back from a registry.
 
         Classic store: no RepoDigests (built or loaded here). Containerd store: every image has a
-        RepoDigest, so the reader sets ``provenance`` to a reason only when a pull is proven.
+        RepoDigest, so the reader sets ``provenance``: "local-only: <why>" unless a pull or push
+        of one of its tags is proven ("pulled from <ref>", "pushed to <ref>").
         """
         if self.provenance:
             return self.provenance.startswith("local-only")

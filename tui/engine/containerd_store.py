@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
@@ -28,9 +29,43 @@ _INDEX_TYPES = ("application/vnd.oci.image.index.v1+json",
                 "application/vnd.docker.distribution.manifest.list.v2+json")
 _MANIFEST_TYPES = ("application/vnd.oci.image.manifest.v1+json",
                    "application/vnd.docker.distribution.manifest.v2+json")
-LOCAL_ONLY_REASON = ("local-only: the containerd store keeps no record the API shows of where an "
-                     "image came from (every image has a RepoDigest here), so nothing proves it "
-                     "can be pulled back")
+LOCAL_ONLY_REASON = ("local-only: nothing shows it came from or went to a registry (on the "
+                     "containerd store every image has a RepoDigest, and the engine's pull and "
+                     "push events since it started name none of its tags)")
+LOADED_REASON = ("local-only: loaded from an archive (docker load) and never seen pulled or "
+                 "pushed; it cannot be pulled back")
+_LOAD_ANNOTATION = "io.containerd.image.name"
+
+
+def registry_events(engine: Engine) -> list[tuple[str, str, float]]:
+    """(action, familiar ref or image id, unix time) of the pull, push and load events the
+    engine still holds (it keeps recent events in memory since it started)."""
+    def call(api: Any) -> list[dict[str, Any]]:
+        return list(api.events(since=0, until=int(time.time()) + 1, decode=True,
+                               filters={"type": ["image"], "event": ["pull", "push", "load"]}))
+
+    out = []
+    for event in engine.call(call):
+        ref = str((event.get("Actor") or {}).get("ID") or event.get("id") or "")
+        when = int(event.get("timeNano") or 0) / 1e9 or float(event.get("time") or 0)
+        out.append((str(event.get("Action") or event.get("status") or ""), ref, when))
+    return out
+
+
+def provenance(image: Image, events: list[tuple[str, str, float]], loaded: bool) -> str:
+    """Why an image counts as re-pullable ("pulled from ..."/"pushed to ...") or local-only.
+
+    Proof is a pull or push event for one of its tags at or after the time its names last
+    changed (a later re-tag could point the tag elsewhere, so then nothing is proven).
+    """
+    tags = set(image.tags)
+    for action, ref, when in reversed(events):
+        if action == "load":
+            continue
+        name = ref if ":" in ref.rsplit("/", 1)[-1] else ref + ":latest"
+        if name in tags and when + 0.001 >= image.stored_at:
+            return f"{'pulled from' if action == 'pull' else 'pushed to'} {name}"
+    return LOADED_REASON if loaded else LOCAL_ONLY_REASON
 
 
 class ContentStore:
@@ -160,6 +195,8 @@ def with_containerd_details(engine: Engine, facts: EngineFacts, images: list[Ima
     """Fill the containerd-only fields: content blobs, content size, stored_at, manifests,
     provenance. Images that vanished meanwhile keep their fields unset."""
     rows = list_manifests(engine)
+    events = registry_events(engine)
+    loads = {ref for action, ref, _ in events if action == "load"}
     store = ContentStore.locate(facts, images[0].id) if images else None
     out: list[Image] = []
     for image in images:
@@ -184,10 +221,11 @@ def with_containerd_details(engine: Engine, facts: EngineFacts, images: list[Ima
         content = store.walk(image.id) if store is not None else None
         if not manifests and store is not None:
             manifests = store.manifests(image.id)
-        out.append(replace(
-            image, content=MappingProxyType(content) if content is not None else None,
-            content_size=content_size, stored_at=stored_at, manifests=manifests,
-            provenance=LOCAL_ONLY_REASON))
+        loaded = _LOAD_ANNOTATION in ((inspect.get("Descriptor") or {}).get("annotations") or {}) or (
+            image.id in loads)
+        image = replace(image, content=MappingProxyType(content) if content is not None else None,
+                        content_size=content_size, stored_at=stored_at, manifests=manifests)
+        out.append(replace(image, provenance=provenance(image, events, loaded)))
     return out
 
 
