@@ -41,6 +41,9 @@ def layers_size(api: Any) -> int:
 
 
 def disk_drop(plan: Plan, api: Any) -> int:
-    """What /system/df LayersSize drops by when ``plan`` runs: content + snapshots on Docker 28,
-    snapshots only on 26 (its LayersSize counts no content)."""
-    return plan.reclaim_bytes if major(api) >= 28 else int(plan.snapshot_bytes or 0)
+    """What /system/df LayersSize drops by when ``plan`` runs: content + snapshots on Docker 28
+    (content of BuildKit-built images included: LayersSize counts the content images reach, not
+    what the build cache keeps), snapshots only on 26 (its LayersSize counts no content)."""
+    if major(api) >= 28:
+        return plan.reclaim_bytes + plan.buildkit_bytes
+    return int(plan.snapshot_bytes or 0)

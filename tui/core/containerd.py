@@ -389,7 +389,10 @@ class ContainerdStore:
 
     # -- what the garbage collector frees -------------------------------------------------------
     def freed_content(self) -> dict[str, int]:
-        """Content blobs (digest -> size) of the seeded images that no remaining image reaches."""
+        """Content blobs (digest -> size) of the seeded images that no remaining image reaches.
+
+        Blobs of BuildKit-built images count too, though the build cache and build history may
+        keep them on disk (see :meth:`buildkit_content`)."""
         live = set(self.images)
         kept: set[str] = set()
         for image_id in live:
@@ -400,6 +403,17 @@ class ContainerdStore:
                 if digest not in kept:
                     out[digest] = size
         return out
+
+    def buildkit_content(self) -> dict[str, int]:
+        """The part of :meth:`freed_content` only BuildKit-built images reach: BuildKit's cache
+        and build history keep most of it on disk (measured on Docker 28.5: removing three built
+        images left all but their provenance blobs), so it is not counted as disk freed."""
+        freed = self.freed_content()
+        plain: set[str] = set()
+        for image_id in set(self.snapshot.images) - self.images:
+            if not self.snapshot.images[image_id].buildkit:
+                plain.update(_content(self.snapshot, image_id))
+        return {d: size for d, size in freed.items() if d not in plain}
 
     def freed_snapshots(self) -> list[str]:
         """Chain ids of unpacked snapshots that go: no remaining holder image and no container.

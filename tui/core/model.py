@@ -84,6 +84,7 @@ class Image:
     stored_at: float = 0.0
     manifests: tuple[tuple[str, str, str, bool], ...] = ()
     provenance: str = ""
+    buildkit: bool = False  # built by BuildKit (inspect Comment "buildkit.dockerfile.v0")
 
     @property
     def short_id(self) -> str:

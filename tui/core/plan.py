@@ -88,6 +88,7 @@ class Plan:
     content_bytes: int | None = None
     snapshot_bytes: int | None = None
     engine_reported_bytes: int | None = None
+    buildkit_bytes: int = 0  # content of BuildKit-built images the build cache may keep on disk
 
     def local_only_deletes(self, snapshot: Snapshot) -> list[str]:
         """Deleted images that have no registry digest (cannot be pulled back)."""
@@ -113,6 +114,7 @@ class Plan:
             if self.layers_known else None,
             "content_bytes": self.content_bytes,
             "snapshot_bytes": self.snapshot_bytes,
+            "buildkit_cache_bytes": self.buildkit_bytes,
             "blocked": [
                 {
                     "ref": b.ref,
@@ -203,12 +205,19 @@ def _finish(
         )
     reclaim = snapshot.bytes_of(freed)
     content_bytes = snapshot_bytes = reported = None
+    buildkit_bytes = 0
     if isinstance(store, containerd.ContainerdStore):
         freed = store.freed_snapshots()
-        content_bytes = sum(store.freed_content().values())
+        buildkit_bytes = sum(store.buildkit_content().values())
+        content_bytes = sum(store.freed_content().values()) - buildkit_bytes
         snapshot_bytes = snapshot.bytes_of(freed)
         reclaim = content_bytes + snapshot_bytes
         reported = content_bytes if kind == "prune" else None
+        if buildkit_bytes:
+            warnings.append(
+                f"{buildkit_bytes:,} bytes of content of BuildKit-built images are not counted "
+                "as freed: the build cache and build history keep them on disk until "
+                "`docker builder prune` (the engine's df will count them as freed)")
         layers_known = layers_known and all(
             snapshot.images[i].content is not None for i in delete)
     return Plan(
@@ -223,6 +232,7 @@ def _finish(
         content_bytes=content_bytes,
         snapshot_bytes=snapshot_bytes,
         engine_reported_bytes=reported,
+        buildkit_bytes=buildkit_bytes,
         blocked=tuple(blocked),
         warnings=tuple(warnings),
         force=force,

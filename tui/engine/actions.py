@@ -207,7 +207,8 @@ def _containerd_freed(snapshot: Snapshot, result: ExecutionResult) -> int:
     store.names = {n: t for n, t in store.names.items() if t not in gone}
     for container_id in result.removed_containers:
         store.containers.pop(container_id, None)
-    return sum(store.freed_content().values()) + snapshot.bytes_of(store.freed_snapshots())
+    content = sum(store.freed_content().values()) - sum(store.buildkit_content().values())
+    return content + snapshot.bytes_of(store.freed_snapshots())
 
 
 def execute_plan(engine: Engine, plan: Plan, snapshot: Snapshot) -> ExecutionResult:

@@ -224,7 +224,8 @@ def with_containerd_details(engine: Engine, facts: EngineFacts, images: list[Ima
         loaded = _LOAD_ANNOTATION in ((inspect.get("Descriptor") or {}).get("annotations") or {}) or (
             image.id in loads)
         image = replace(image, content=MappingProxyType(content) if content is not None else None,
-                        content_size=content_size, stored_at=stored_at, manifests=manifests)
+                        content_size=content_size, stored_at=stored_at, manifests=manifests,
+                        buildkit=str(inspect.get("Comment") or "").startswith("buildkit"))
         out.append(replace(image, provenance=provenance(image, events, loaded)))
     return out
 
