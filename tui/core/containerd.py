@@ -290,8 +290,9 @@ class ContainerdStore:
         """Replay ``DELETE /images/{ref_or_id}?force=&noprune=``; return its records.
 
         Raises :class:`EngineError` where the engine answers an error (nothing changes then).
-        ``explicit_parents`` is accepted for the planner's sake: parents the engine would prune
-        (legacy-builder step images) stay in this call's records.
+        With ``explicit_parents`` each parent the engine would prune (legacy-builder step images)
+        is recorded as its own :class:`DeleteCall` by ID (how the executor runs it, with
+        ``noprune``), else it stays in this call's records.
         """
         matched, every = self.resolve_all(ref_or_id)
         image_id = self.names[matched] if matched is not None else self.names[every[0]]
@@ -309,10 +310,12 @@ class ContainerdStore:
                 mask &= ~_ACTIVE_REFERENCE
             if named is not None and 0 < len(same) < len(every):
                 return self._untag(ref_or_id, image_id, force, same)
-            return self._delete_all(ref_or_id, image_id, every, mask, prune)
+            return self._delete_all(ref_or_id, image_id, every, mask, prune, force,
+                                    explicit_parents)
         dangling_ref = ref_or_id.startswith(DANGLING_PREFIX) and is_dangling_name(matched)
         if _is_image_id_prefix(image_id, ref_or_id) or dangling_ref:
-            return self._delete_all(ref_or_id, image_id, every, mask, prune)
+            return self._delete_all(ref_or_id, image_id, every, mask, prune, force,
+                                    explicit_parents)
         parsed = _parse(matched)
         same = self._same_references(parsed, every)
         if len(same) != len(every):
@@ -337,7 +340,8 @@ class ContainerdStore:
             records = [Record("Untagged", familiar)]
             self._log_call(ref_or_id, image_id, force, records)
             return records
-        return self._delete_all(ref_or_id, image_id, every, mask, prune)
+        return self._delete_all(ref_or_id, image_id, every, mask, prune, force,
+                                    explicit_parents)
 
     def _untag(self, target: str, image_id: str, force: bool, names: list[str]) -> list[Record]:
         records = []
@@ -349,7 +353,7 @@ class ContainerdStore:
         return records
 
     def _delete_all(self, target: str, image_id: str, every: list[str], mask: int,
-                    prune: bool) -> list[Record]:
+                    prune: bool, force: bool, explicit_parents: bool) -> list[Record]:
         conflict = self._conflict(image_id, every, _HARD | mask)
         if conflict is not None:
             raise conflict.to_error(image_id)
@@ -357,18 +361,25 @@ class ContainerdStore:
         for name in every:
             self._delete_name(name, every, mask, records)
         records.append(Record("Deleted", image_id))
+        self._log_call(target, image_id, force, records)
+        parent_records: list[Record] = []
         parent = self.parents.get(image_id, "")
         while prune and parent and self.references(parent) == [] and self.names_for(parent):
             parent_names = self.names_for(parent)
             if self._conflict(parent, every, _HARD | _SOFT) is not None or (
                     parent in self.protected):
                 break
+            own: list[Record] = []
             for name in parent_names:
-                self._delete_name(name, every, _SOFT, records)
-            records.append(Record("Deleted", parent))
+                self._delete_name(name, every, _SOFT, own)
+            own.append(Record("Deleted", parent))
+            parent_records += own
+            if explicit_parents:  # the executor deletes it by ID (noprune=1 on the child)
+                self.calls.append(DeleteCall(parent, parent, False, tuple(own), True))
             parent = self.parents.get(parent, "")
-        self._log_call(target, image_id, bool(mask == 0), records)
-        return records
+        if not explicit_parents and parent_records:
+            self.calls[-1] = DeleteCall(target, image_id, force, tuple(records + parent_records))
+        return records + parent_records
 
     def _delete_name(self, name: str, every: list[str], extra: int, records: list[Record]) -> None:
         image_id = self.names[name]
@@ -450,7 +461,9 @@ def snapshot_holders(snapshot: Snapshot) -> dict[str, bool]:
     """Image id -> whether the image holds its unpacked snapshots.
 
     It does when no image that entered the store before it (``stored_at``) already had its top
-    chain among its own chains. Equal times count as holding both (frees less, never more).
+    chain among its own chains (a pull or load does not unpack a chain that exists). Equal times
+    count as holding both (frees less, never more). Images the legacy builder made (they have a
+    parent) always hold theirs: the builder labels each new config with its top chain.
     """
     first: dict[str, float] = {}
     for image in snapshot.images.values():
@@ -460,7 +473,8 @@ def snapshot_holders(snapshot: Snapshot) -> dict[str, bool]:
     out: dict[str, bool] = {}
     for image in snapshot.images.values():
         chains = image.chain_ids
-        out[image.id] = bool(chains) and image.stored_at <= first[chains[-1]]
+        out[image.id] = bool(chains) and (bool(image.parent_id)
+                                          or image.stored_at <= first[chains[-1]])
     return out
 
 
