@@ -457,6 +457,18 @@ class ContainerdStore:
         return freed
 
 
+def held_bytes(snapshot: Snapshot) -> int:
+    """Disk the images hold: distinct content blobs plus the snapshots images and containers
+    hold (what /system/df LayersSize counts on Docker 28, container RW layers aside)."""
+    content: dict[str, int] = {}
+    for image_id in snapshot.images:
+        content.update(_content(snapshot, image_id))
+    store = ContainerdStore(snapshot)
+    store.names = {}
+    store.containers = {}
+    return sum(content.values()) + snapshot.bytes_of(store.freed_snapshots())
+
+
 def snapshot_holders(snapshot: Snapshot) -> dict[str, bool]:
     """Image id -> whether the image holds its unpacked snapshots.
 
