@@ -218,8 +218,9 @@ def _finish(
                 f"{buildkit_bytes:,} bytes of content of BuildKit-built images are not counted "
                 "as freed: the build cache and build history keep them on disk until "
                 "`docker builder prune` (the engine's df will count them as freed)")
-        layers_known = layers_known and all(
-            snapshot.images[i].content is not None for i in delete)
+        if any(snapshot.images[i].content is None for i in delete):
+            warnings.append("containerd's content store is not readable here: content the "
+                            "deleted images share with others is counted as freed (approximate)")
     return Plan(
         kind=kind,
         description=description,
