@@ -4,10 +4,13 @@ with the reason (issue 7: the guard never fired on this store)."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from tests.ctrdcase import ctrd_fixture  # noqa: F401 (fixture ctrd)
 from tests.enginecase import STANDARD, seed
+from tui.cli import main
 from tui.core.plan import plan_remove
 from tui.engine.client import Engine as SweepEngine
 from tui.engine.snapshot import read_snapshot
@@ -48,3 +51,21 @@ def test_loaded_images_are_local_only_until_a_push_or_pull_proves_otherwise(ctrd
     ctrd.api.tag(f"{pulled}:1", "retagged", "1")
     snap = read_snapshot(SweepEngine(ctrd.url))
     assert _by_tag(snap, "retagged:1").local_only
+
+
+def test_backup_before_removal_then_restore(ctrd, tmp_path, capsys):
+    """The backup of a local-only image is verified against its id, which on this store is the
+    manifest digest that the archive's index.json lists (it failed as 'the store changed')."""
+    seed(ctrd.api, ctrd.url, STANDARD)
+    db_id = _by_tag(read_snapshot(SweepEngine(ctrd.url)), "db:16").id
+    config = tmp_path / "config.toml"
+    config.write_text(f'[local_only]\nbackup = true\n[backup]\ndir = "{tmp_path}/bk"\n')
+    code = main(["--host", ctrd.url, "--config", str(config), "rm", "db:16", "--yes"])
+    out = capsys.readouterr().out
+    assert code == 0 and "Backed up" in out and f"Deleted: {db_id}" in out
+    assert main(["--host", ctrd.url, "--config", str(config), "backups", "--json"]) == 0
+    (backup,) = json.loads(capsys.readouterr().out)
+    assert backup["image_id"] == db_id and backup["tags"] == ["db:16"]
+    assert main(["--host", ctrd.url, "--config", str(config), "restore", backup["name"]]) == 0
+    assert "Loaded: db:16" in capsys.readouterr().out
+    assert ctrd.api.inspect_image("db:16")["Id"] == db_id  # the same image back
