@@ -10,7 +10,8 @@ import pytest
 
 from tests.storegen import container, digest, make_image
 from tui.core.classic import EngineError
-from tui.core.containerd import ContainerdStore, config_labels_match, snapshot_holders
+from tui.core.containerd import ContainerdStore, config_labels_match
+from tui.core.containerd_bytes import snapshot_holders
 from tui.core.filters import PruneFilters
 from tui.core.model import EngineFacts, Snapshot
 from tui.core.plan import plan_prune, plan_remove

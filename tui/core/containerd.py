@@ -18,12 +18,11 @@ names, and deleting never reports them. Rules replayed (each checked on Docker 2
   conflict without force; with force only that name goes (the image stays, as a dangling name);
 * by ID (or digest): every name goes, then ``Deleted: <id>``; a running container is a hard
   conflict, a stopped one or several names are soft conflicts (force bypasses them);
-* prune: name by name (``Untagged: <familiar name>``, ``Untagged: sha256:<id>`` for a dangling one),
-  then ``Deleted:`` for the manifest/index blobs that went; names a container was created with, and
-  the last name of an image a container was created from by ID, are kept;
-* bytes: a name's deletion runs containerd's garbage collector: content blobs (index, manifests,
-  configs, layers) no remaining image reaches are deleted, and unpacked snapshots no remaining
-  image and no container holds. Prune reports the content part only as ``SpaceReclaimed``.
+* prune (:mod:`tui.core.containerd_prune`): name by name, ``Untagged: sha256:<id>`` for a
+  dangling one, then ``Deleted:`` for the blobs that went;
+* bytes (:mod:`tui.core.containerd_bytes`): a name's deletion runs containerd's garbage
+  collector: content blobs no remaining image reaches go, and unpacked snapshots no remaining
+  holder image and no container keeps. Prune reports the content part only (``SpaceReclaimed``).
 """
 
 from __future__ import annotations
@@ -32,7 +31,8 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from tui.core.classic import DeleteCall, EngineError, PruneOutcome, Record
+from tui.core import containerd_bytes as gc
+from tui.core.classic import DeleteCall, EngineError, Record
 from tui.core.filters import PruneFilters
 from tui.core.model import Container, Snapshot, short_id
 from tui.core.reference import (
@@ -302,7 +302,7 @@ class ContainerdStore:
         if matched is None:
             named: Reference | None = None
             if not _is_image_id_prefix(image_id, ref_or_id):
-                named = _parse_named(ref_or_id)
+                named = parse_named(ref_or_id)
             same = self._same_references(named, every)
             if not same and named is not None:
                 raise self._not_found(named)
@@ -398,228 +398,22 @@ class ContainerdStore:
         self.containers.pop(container_id)
         return []
 
-    # -- what the garbage collector frees -------------------------------------------------------
+    # -- what the garbage collector frees (tui/core/containerd_bytes.py) ---------------------
     def freed_content(self) -> dict[str, int]:
-        """Content blobs (digest -> size) of the seeded images that no remaining image reaches.
-
-        Blobs of BuildKit-built images count too, though the build cache and build history may
-        keep them on disk (see :meth:`buildkit_content`)."""
-        live = set(self.images)
-        kept: set[str] = set()
-        for image_id in live:
-            kept.update(_content(self.snapshot, image_id))
-        out: dict[str, int] = {}
-        for image_id in set(self.snapshot.images) - live:
-            for digest, size in _content(self.snapshot, image_id).items():
-                if digest not in kept:
-                    out[digest] = size
-        return out
+        """Content blobs (digest -> size) of the seeded images no remaining image reaches."""
+        return gc.freed_content(self.snapshot, self.images)
 
     def buildkit_content(self) -> dict[str, int]:
-        """The part of :meth:`freed_content` only BuildKit-built images reach: BuildKit's cache
-        and build history keep most of it on disk (measured on Docker 28.5: removing three built
-        images left all but their provenance blobs), so it is not counted as disk freed."""
-        freed = self.freed_content()
-        plain: set[str] = set()
-        for image_id in set(self.snapshot.images) - self.images:
-            if not self.snapshot.images[image_id].buildkit:
-                plain.update(_content(self.snapshot, image_id))
-        return {d: size for d, size in freed.items() if d not in plain}
+        """The part of :meth:`freed_content` that BuildKit's cache keeps on disk."""
+        return gc.buildkit_content(self.snapshot, self.images)
 
     def freed_snapshots(self) -> list[str]:
-        """Chain ids of unpacked snapshots that go: no remaining holder image and no container.
-
-        A snapshot is held by the config of the image that unpacked it (a garbage-collector label),
-        and keeps its parent chains. An image whose top chain already existed when it entered the
-        store was not unpacked again and holds nothing (measured on Docker 28.5: loading
-        ``x = [a, b]`` then ``y = [a]`` and removing x frees a's snapshot too).
-        """
-        holders = snapshot_holders(self.snapshot)
-        gone = set(self.snapshot.images) - self.images
-
-        def existing(images: Iterable[str], containers: Iterable[Container]) -> set[str]:
-            chains: set[str] = set()
-            for image_id in images:
-                if holders.get(image_id):
-                    chains.update(self.snapshot.images[image_id].chain_ids)
-            for container in containers:
-                used = self.snapshot.images.get(container.image_id)
-                chains.update(used.chain_ids if used is not None else container.held_chains)
-            return chains
-
-        before = existing(self.snapshot.images, self.snapshot.containers)
-        after = existing(self.images, self.containers.values())
-        freed: list[str] = []
-        for image_id in sorted(gone) + sorted(set(self.snapshot.images) - gone):
-            for chain in reversed(self.snapshot.images[image_id].chain_ids):
-                if chain in before and chain not in after and chain not in freed:
-                    freed.append(chain)
-        return freed
+        """Chain ids of the unpacked snapshots that go."""
+        return gc.freed_snapshots(self.snapshot, self.images, self.containers.values())
 
 
-def held_bytes(snapshot: Snapshot) -> int:
-    """Disk the images hold: distinct content blobs plus the snapshots images and containers
-    hold (what /system/df LayersSize counts on Docker 28, container RW layers aside)."""
-    content: dict[str, int] = {}
-    for image_id in snapshot.images:
-        content.update(_content(snapshot, image_id))
-    store = ContainerdStore(snapshot)
-    store.names = {}
-    store.containers = {}
-    return sum(content.values()) + snapshot.bytes_of(store.freed_snapshots())
-
-
-def snapshot_holders(snapshot: Snapshot) -> dict[str, bool]:
-    """Image id -> whether the image holds its unpacked snapshots.
-
-    It does when no image that entered the store before it (``stored_at``) already had its top
-    chain among its own chains (a pull or load does not unpack a chain that exists). Equal times
-    count as holding both (frees less, never more). Images the legacy builder made (they have a
-    parent) always hold theirs: the builder labels each new config with its top chain.
-    """
-    first: dict[str, float] = {}
-    for image in snapshot.images.values():
-        for chain in image.chain_ids:
-            if chain not in first or image.stored_at < first[chain]:
-                first[chain] = image.stored_at
-    out: dict[str, bool] = {}
-    for image in snapshot.images.values():
-        chains = image.chain_ids
-        out[image.id] = bool(chains) and (bool(image.parent_id)
-                                          or image.stored_at <= first[chains[-1]])
-    return out
-
-
-def _content(snapshot: Snapshot, image_id: str) -> Mapping[str, int]:
-    image = snapshot.images[image_id]
-    if image.content is not None:
-        return image.content
-    return {image_id: max(image.content_size, 0)}
-
-
-def _parse_named(text: str) -> Reference | None:
+def parse_named(text: str) -> Reference | None:
     try:
         return parse_normalized_named(text)
     except ReferenceError:
         return None
-
-
-def _kept_names(container: Container, legacy: bool) -> tuple[set[str], bool]:
-    """``filterImagesUsedByContainers`` for one container: the names it keeps from pruning, and
-    whether it was created from its image by ID or digest (then the image keeps its last name;
-    on Docker 26 it keeps a dangling name)."""
-    config_image = container.image
-    normalized = "sha256:" + config_image.removeprefix("sha256:")
-    kept = {dangling_name(container.image_id)}
-    if legacy and container.image_id.startswith(normalized):
-        return kept, True
-    by_id = container.image_id.startswith(normalized) or (
-        not legacy and config_image.endswith("@" + container.image_id))
-    ref = _parse_named(config_image)
-    if ref is not None:
-        kept.add(tag_name_only(ref).string())
-        if not legacy and ref.digest is not None and ref.tag is not None:
-            kept.add(Reference(ref.name, ref.tag).string())
-    return kept, by_id
-
-
-def engine_major(snapshot: Snapshot) -> int:
-    """The engine's major version (28 when unknown: the current rules)."""
-    head = snapshot.facts.version.split(".", 1)[0]
-    return int(head) if head.isdigit() else 28
-
-
-def _freed_now(store: ContainerdStore, target: str, freed: set[str], legacy: bool) -> list[str]:
-    """Blobs of ``target`` the collector deletes now that it lost its last name, as prune reports
-    them: every blob on Docker 26, only manifests and indexes on 28."""
-    kept: set[str] = set()
-    for image_id in store.images:
-        kept.update(_content(store.snapshot, image_id))
-    image = store.snapshot.images[target]
-    manifests = {target} | {m[0] for m in image.manifests}
-    out = []
-    for digest in _content(store.snapshot, target):
-        if digest in kept or digest in freed:
-            continue
-        freed.add(digest)
-        if legacy or digest in manifests:
-            out.append(digest)
-    return out
-
-
-def prune(store: ContainerdStore, filters: PruneFilters, *,
-          exclude: frozenset[str] = frozenset(), explicit_parents: bool = True) -> PruneOutcome:
-    """Replay ``POST /images/prune`` (containerd store) on ``store``.
-
-    Names are visited in name order (the engine walks a Go map, so its response order is random;
-    the final state and the bytes do not depend on it). ``exclude`` lists image ids the caller will
-    not touch (docker-sweep's safe mode); they are skipped like conflicts.
-    """
-    del explicit_parents
-    snapshot = store.snapshot
-    ref_count: dict[str, int] = {}
-    for target in store.names.values():
-        ref_count[target] = ref_count.get(target, 0) + 1
-    candidates: dict[str, str] = {}
-    for name, target in sorted(store.names.items()):
-        if filters.dangling and not is_dangling_name(name):
-            continue
-        image = snapshot.images[target]
-        if filters.until is not None and not image.stored_at < filters.until.timestamp:
-            continue
-        if (filters.labels or filters.not_labels) and not config_labels_match(filters, image.labels):
-            continue
-        candidates[name] = target
-    considered = dict(candidates)
-    legacy = engine_major(snapshot) < 28
-    used: set[str] = set()
-    for container in store.containers.values():
-        kept, by_id = _kept_names(container, legacy)
-        for name in kept:
-            candidates.pop(name, None)
-        if by_id:
-            used.add(container.image_id)
-    keep_dangling: set[str] = set()
-    for name in sorted(candidates):
-        target = candidates[name]
-        if legacy:  # Docker 26: all names go, a dangling name keeps a used image
-            ref_count[target] -= 1
-            if ref_count[target] == 0 and target in used:
-                keep_dangling.add(target)
-            continue
-        if ref_count[target] > 1:
-            ref_count[target] -= 1
-            continue
-        if target in used:
-            del candidates[name]
-    for target in keep_dangling:
-        store.names[dangling_name(target)] = target
-    freed: set[str] = set()
-    records: list[Record] = []
-    skipped: list[EngineError] = []
-    touched: set[str] = set()
-    for name in sorted(candidates):
-        target = candidates[name]
-        if target in exclude:
-            continue
-        if target in store.protected:
-            if all(e.image_id != target for e in skipped):
-                skipped.append(EngineError(0, store.protected[target], reason="protected",
-                                           image_id=target))
-            continue
-        del store.names[name]
-        touched.add(target)
-        out = [Record("Untagged", familiar_name(name))]
-        if target not in store.names.values():
-            out += [Record("Deleted", d) for d in _freed_now(store, target, freed, legacy)]
-        records.extend(out)
-        store.calls.append(DeleteCall(familiar_name(name), target, False, tuple(out)))
-    kept_by_containers = {t for n, t in considered.items() if n not in candidates}
-    for target in sorted(kept_by_containers):
-        if target in store.names.values() and store.containers_using(target):
-            users = tuple(store.containers_using(target))
-            skipped.append(EngineError(409, "in use", reason="running container"
-                                       if any(c.running for c in users) else "stopped container",
-                                       image_id=target, containers=users))
-    untagged_only = tuple(sorted(t for t in touched if t in store.names.values()))
-    return PruneOutcome(tuple(records), tuple(skipped), untagged_only)

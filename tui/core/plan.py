@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from tui.core import containerd
+from tui.core import containerd, containerd_prune
 from tui.core.classic import ClassicStore, EngineError, PruneOutcome, Record, prune
 from tui.core.filters import PruneFilters
 from tui.core.model import Container, Snapshot, short_id
@@ -154,7 +154,7 @@ def run_prune(store: Store, filters: PruneFilters, *,
               exclude: frozenset[str] = frozenset()) -> PruneOutcome:
     """Replay the engine's prune on the model of the right store."""
     if isinstance(store, containerd.ContainerdStore):
-        return containerd.prune(store, filters, exclude=exclude)
+        return containerd_prune.prune(store, filters, exclude=exclude)
     return prune(store, filters, exclude=exclude)
 
 

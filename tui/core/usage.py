@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tui.core.containerd import held_bytes
+from tui.core.containerd_bytes import held_bytes
 from tui.core.filters import PruneFilters
 from tui.core.model import Snapshot
 from tui.core.plan import plan_prune
