@@ -14,8 +14,8 @@ from tui.engine.client import Engine
 from tui.engine.snapshot import read_snapshot
 from tui.sandbox import imagegen as gen
 
-KO = gen.ImageSpec(("ko:1",), (BUSYBOX, data_layer("ko", 5_000)), NOW, cmd=SLEEP, history=False)
-KO_DANGLING = gen.ImageSpec((), (BUSYBOX, data_layer("ko2", 6_000)), NOW, cmd=SLEEP, history=False)
+KO = gen.ImageSpec(("ko:1",), (BUSYBOX, data_layer("ko", 5_000)), NOW, cmd=SLEEP, history=())
+KO_DANGLING = gen.ImageSpec((), (BUSYBOX, data_layer("ko2", 6_000)), NOW, cmd=SLEEP, history=())
 
 
 def test_history_less_images_are_read_and_pruned(clean_engine):
