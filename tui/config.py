@@ -260,7 +260,7 @@ def _validate_engine(engine: EngineSection, path: Path, text: str) -> None:
         try:
             normalize_endpoint(engine.host)
         except EndpointError as exc:
-            raise fail("host", f"is not an engine address: {exc}") from None
+            raise ConfigError(f"{path}: {_line_of(text, 'engine', 'host')}[engine] host: {exc}") from None
     if engine.tls not in ("", *TLS_MODES):
         raise fail("tls", f"must be one of {', '.join(repr(m) for m in TLS_MODES)} or \"\" (from "
                    f"DOCKER_TLS_VERIFY), got {engine.tls!r}")

@@ -39,6 +39,22 @@ from tui.engine.contexts import (
 T = TypeVar("T")
 
 
+class _APIClient(docker.APIClient):  # type: ignore[misc]
+    """``docker.APIClient`` whose TLS CA is the one it was given.
+
+    requests lets ``REQUESTS_CA_BUNDLE``/``CURL_CA_BUNDLE`` replace a session's ``verify`` on every
+    request (psf/requests#3829), so with either set the engine's certificate would be checked
+    against that bundle instead of ``--tlscacert``/``ca.pem``, and refused.
+    """
+
+    def merge_environment_settings(self, url: Any, proxies: Any, stream: Any, verify: Any,
+                                   cert: Any) -> dict[str, Any]:
+        settings: dict[str, Any] = super().merge_environment_settings(url, proxies, stream, verify, cert)
+        if verify is None:
+            settings["verify"] = self.verify
+        return settings
+
+
 class EngineError(Exception):
     """Base of every error the engine adapter raises; ``str()`` is a message for the user."""
 
@@ -179,7 +195,7 @@ class Engine:
         if client is None:
             version = self._negotiated_version()
             with self.translate_errors():
-                client = docker.APIClient(
+                client = _APIClient(
                     base_url=self.host,
                     version=version,
                     timeout=self.long_timeout if long else self.timeout,
@@ -192,7 +208,7 @@ class Engine:
         with self._lock:
             if self._version is None:
                 with self.translate_errors():
-                    probe = docker.APIClient(
+                    probe = _APIClient(
                         base_url=self.host, version="auto", timeout=self.timeout, **self._kwargs
                     )
                     self._version = str(probe.api_version)
@@ -202,7 +218,7 @@ class Engine:
     def new_client(self, *, timeout: int | None = None) -> Any:
         """A fresh client (e.g. for an event stream that blocks its connection)."""
         with self.translate_errors():
-            return docker.APIClient(
+            return _APIClient(
                 base_url=self.host,
                 version=self._negotiated_version(),
                 timeout=timeout or self.timeout,
@@ -239,6 +255,12 @@ class Engine:
             return EngineAddressError(
                 f"{self.host!r} is not an engine address ({_short(text)}); expected "
                 "unix:///path/docker.sock, tcp://host:port or ssh://user@host"
+            )
+        if "HTTP request to an HTTPS server" in text:
+            return EngineUnavailable(
+                f"The Docker engine at {self.host} speaks TLS on this port, and docker-sweep connected "
+                "without it: use --tlsverify with the certificates (--tlscacert, --tlscert, --tlskey), "
+                "or DOCKER_TLS_VERIFY=1 and DOCKER_CERT_PATH, or [engine] tls = \"verify\""
             )
         if "paramiko" in text:
             return EngineUnavailable(
