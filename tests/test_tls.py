@@ -19,6 +19,7 @@ import certifi
 import pytest
 
 from tests.conftest import unavailable
+from tests.test_plugin import Docker, needs_cli
 from tui import headless
 from tui.cli import main
 from tui.engine.client import Engine, EngineAddressError
@@ -245,3 +246,32 @@ def test_docker_cli_host_forms(env: pytest.MonkeyPatch) -> None:
     assert Engine("127.0.0.1:2375").host == "tcp://127.0.0.1:2375"
     assert Engine("tcp://[::1]:2376").host == "tcp://[::1]:2376"
     assert Engine("ssh://me@box").host == "ssh://me@box"
+
+
+# --- `docker sweep` through the real docker CLI, on the TLS engine ------------------------------
+
+
+@needs_cli
+def test_docker_cli_tls_reaches_the_plugin(tls_engine: TLSEngine, tmp_path: Path) -> None:
+    """What `docker` itself accepts for TLS works for `docker sweep` too: flags, env, a TLS context."""
+    docker = Docker(tmp_path)
+    good = tls_engine.good
+    flags = ["--tlsverify", "--tlscacert", str(good / "ca.pem"), "--tlscert", str(good / "cert.pem"),
+             "--tlskey", str(good / "key.pem")]
+    assert docker("-H", tls_engine.url, *flags, "version", "--format", "{{.Server.Version}}").stdout.strip()
+    done = docker("-H", tls_engine.url, *flags, "sweep", "images", "--json")
+    assert isinstance(json.loads(done.stdout), list)
+    done = docker("-H", tls_engine.url, "sweep", "df", "--json",
+                  env={"DOCKER_TLS_VERIFY": "1", "DOCKER_CERT_PATH": str(good)})
+    assert isinstance(json.loads(done.stdout), dict)
+    docker("context", "create", "tlsctx", "--docker", f"host={tls_engine.url},ca={good / 'ca.pem'},"
+           f"cert={good / 'cert.pem'},key={good / 'key.pem'}")
+    done = docker("--context", "tlsctx", "sweep", "images", "--json")
+    assert isinstance(json.loads(done.stdout), list)
+    # the wrong client certificate: refused by the engine, said so, nothing on stdout
+    bad = tls_engine.wrong_client
+    done = docker("-H", tls_engine.url, "--tlsverify", "--tlscacert", str(bad / "ca.pem"), "--tlscert",
+                  str(bad / "cert.pem"), "--tlskey", str(bad / "key.pem"), "sweep", "images", "--json",
+                  check=False)
+    assert done.returncode == headless.EXIT_ENGINE and done.stdout == ""
+    assert "refused docker-sweep's client certificate" in done.stderr
