@@ -19,7 +19,7 @@ import certifi
 import pytest
 
 from tests.conftest import unavailable
-from tests.test_plugin import Docker, needs_cli
+from tests.test_plugin import Docker, docker_clis, needs_cli  # noqa: F401 (docker_clis: the fixture)
 from tui import headless
 from tui.cli import main
 from tui.engine.client import Engine, EngineAddressError

@@ -20,6 +20,7 @@ from typing import Any
 from tui.core.classic import Record
 from tui.core.model import Image, Snapshot, short_id
 from tui.core.plan import Plan, Step
+from tui.engine import podman
 from tui.engine.client import Engine, EngineAPIError, EngineError
 
 
@@ -175,12 +176,18 @@ class PlanExecutor:
             yield self._error(index, target, str(exc))
             return
         expected = {str(r) for r in step.expect}
+        is_podman = self.snapshot.facts.image_store == "podman"
+        reported: list[Record] = []
         for line in response or []:
             for kind, value in line.items():
                 record = Record(kind, str(value))
+                record = podman.normalise_record(record) if is_podman else record
+                reported.append(record)
                 yield self._record(index, target, record)
                 if str(record) not in expected:
                     self.result.unexpected.append(str(record))
+        for record in podman.implied_layers(step.expect, reported, self.snapshot) if is_podman else ():
+            yield self._record(index, target, record)
 
     def _record(self, index: int, target: str, record: Record) -> ResultEvent:
         if record.kind == "Untagged":
