@@ -20,9 +20,12 @@ from tui.cli import main
 from tui.engine.client import Engine
 from tui.engine.snapshot import LayerCache, _entry_sum, list_images, read_facts, read_layers
 from tui.engine.source import default_cache_path
-from tui.sandbox import imagegen as gen
 
-WEB_ID = gen.image_id(WEB)
+
+def web_id(api: Any) -> str:
+    """WEB's image id on this engine (the config digest on the classic store, the manifest digest on
+    the containerd store)."""
+    return str(api.inspect_image(WEB.tags[0])["Id"])
 
 
 def images_json(capsys: pytest.CaptureFixture[str], url: str, config: Path) -> dict[str, Any]:
@@ -58,15 +61,17 @@ def protect_keep(tmp_path: Path) -> Path:
 def test_edited_cache_labels_do_not_unprotect(engine, tmp_path: Path, protect_keep: Path,
                                               capsys: pytest.CaptureFixture[str], reseal: bool) -> None:
     seed(engine.api, engine.url, STANDARD)
+    web_image = web_id(engine.api)
     cache = default_cache_path()
     cache.unlink(missing_ok=True)
     rows = images_json(capsys, engine.url, protect_keep)
-    assert rows[WEB_ID]["protected"] and rows[WEB_ID]["labels"]["keep"] == "true"
+    assert rows[web_image]["protected"] and rows[web_image]["labels"]["keep"] == "true"
     assert cache.exists()
     # what an older cache held, and what someone who wants the image gone would write
-    edit_cache(cache, WEB_ID, lambda e: e.__setitem__("labels", {"role": "web", "keep": "no"}), reseal=reseal)
+    unkeep = {"role": "web", "keep": "no"}
+    edit_cache(cache, web_image, lambda e: e.__setitem__("labels", unkeep), reseal=reseal)
     rows = images_json(capsys, engine.url, protect_keep)
-    assert rows[WEB_ID]["protected"] and rows[WEB_ID]["labels"] == {"role": "web", "keep": "true"}
+    assert rows[web_image]["protected"] and rows[web_image]["labels"] == {"role": "web", "keep": "true"}
     code = main(["--host", engine.url, "--config", str(protect_keep), "plan", "rm", "web:1.25", "--json"])
     plan = json.loads(capsys.readouterr().out)
     assert code == headless.EXIT_PARTIAL and plan["delete"] == [] and plan["untag"] == []
@@ -76,15 +81,18 @@ def test_edited_cache_labels_do_not_unprotect(engine, tmp_path: Path, protect_ke
 def test_edited_created_time_is_not_believed(engine, tmp_path: Path, protect_keep: Path,
                                              capsys: pytest.CaptureFixture[str]) -> None:
     seed(engine.api, engine.url, STANDARD)
+    web_image = web_id(engine.api)
     cache = default_cache_path()
     cache.unlink(missing_ok=True)
-    truth = images_json(capsys, engine.url, protect_keep)[WEB_ID]["created"]
-    edit_cache(cache, WEB_ID, lambda e: e.__setitem__("created", "2001-01-01T00:00:00Z"), reseal=True)
-    assert images_json(capsys, engine.url, protect_keep)[WEB_ID]["created"] == truth
+    truth = images_json(capsys, engine.url, protect_keep)[web_image]["created"]
+    edit_cache(cache, web_image, lambda e: e.__setitem__("created", "2001-01-01T00:00:00Z"), reseal=True)
+    assert images_json(capsys, engine.url, protect_keep)[web_image]["created"] == truth
 
 
 def test_damaged_or_edited_layers_are_read_again(engine, tmp_path: Path) -> None:
     seed(engine.api, engine.url, STANDARD)
+    web_image = web_id(engine.api)
+    other_id = str(engine.api.inspect_image(STANDARD[0].tags[0])["Id"])
     eng = Engine(engine.url)
     facts = read_facts(eng)
     images = list_images(eng)
@@ -92,14 +100,14 @@ def test_damaged_or_edited_layers_are_read_again(engine, tmp_path: Path) -> None
     truth = {i.id: i.layers for i in read_layers(eng, images, cache=LayerCache(path),
                                                  engine_id=facts.engine_id)}
     fake = "sha256:" + "f" * 64
-    edit_cache(path, WEB_ID, lambda e: e.__setitem__("diff_ids", [fake]), reseal=False)
-    edit_cache(path, gen.image_id(STANDARD[0]), lambda e: e["history"].__setitem__(0, ["x", -5]),
+    edit_cache(path, web_image, lambda e: e.__setitem__("diff_ids", [fake]), reseal=False)
+    edit_cache(path, other_id, lambda e: e["history"].__setitem__(0, ["x", -5]),
                reseal=True)
     with path.open("a") as fh:
         fh.write('{"key": "x/y", "diff_ids": 5}\n\x00garbage\n')
     cache = LayerCache(path)
     assert cache.rejected == 4
-    assert cache.get(facts.engine_id, WEB_ID) is None
+    assert cache.get(facts.engine_id, web_image) is None
     again = {i.id: i.layers for i in read_layers(eng, images, cache=cache, engine_id=facts.engine_id)}
     assert again == truth
     assert fake not in path.read_text()
@@ -107,6 +115,7 @@ def test_damaged_or_edited_layers_are_read_again(engine, tmp_path: Path) -> None
 
 def test_cache_file_others_may_write_is_not_used(engine, tmp_path: Path) -> None:
     seed(engine.api, engine.url, STANDARD)
+    web_image = web_id(engine.api)
     eng = Engine(engine.url)
     facts = read_facts(eng)
     images = list_images(eng)
@@ -115,12 +124,13 @@ def test_cache_file_others_may_write_is_not_used(engine, tmp_path: Path) -> None
     assert os.stat(path).st_mode & 0o777 == 0o600
     os.chmod(path, 0o666)
     shared = LayerCache(path)
-    assert shared.path is None and shared.get(facts.engine_id, WEB_ID) is None
+    assert shared.path is None and shared.get(facts.engine_id, web_image) is None
     os.chmod(path, 0o600)
     os.chown(path, 65534, 65534)
     assert LayerCache(path).path is None
     os.chown(path, os.geteuid(), os.getegid())
-    assert LayerCache(path).get(facts.engine_id, WEB_ID) is not None
+    listed = next(i.created for i in images if i.id == web_image)
+    assert LayerCache(path).get(facts.engine_id, web_image, created=listed) is not None
 
 
 def test_labels_are_never_cached(tmp_path: Path) -> None:

@@ -18,7 +18,7 @@ from pathlib import Path
 import certifi
 import pytest
 
-from tests.conftest import unavailable
+from tests.conftest import SESSION_ENGINE, unavailable
 from tests.test_plugin import Docker, docker_clis, needs_cli  # noqa: F401 (docker_clis: the fixture)
 from tui import headless
 from tui.cli import main
@@ -87,7 +87,7 @@ def tls_engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TLSEngine]:
         port = s.getsockname()[1]
     url = f"tcp://127.0.0.1:{port}"
     try:
-        daemon = PrivateDaemon.start(extra_args=[
+        daemon = PrivateDaemon.start(engine=SESSION_ENGINE, extra_args=[
             "-H", url, "--tlsverify", "--tlscacert", str(certs / "ca.pem"),
             "--tlscert", str(certs / "server.pem"), "--tlskey", str(certs / "server-key.pem")])
     except (SandboxError, OSError) as exc:
@@ -110,6 +110,7 @@ def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
     return code, out, err
 
 
+@pytest.mark.engine
 def test_tls_env_applies_to_host_flag_config_and_docker_host(
         tls_engine: TLSEngine, env: pytest.MonkeyPatch, tmp_path: Path,
         capsys: pytest.CaptureFixture[str]) -> None:
@@ -133,6 +134,7 @@ def test_tls_env_applies_to_host_flag_config_and_docker_host(
     assert Engine(tls_engine.url).uses_tls and Engine().uses_tls
 
 
+@pytest.mark.engine
 def test_tls_flags_and_config_keys(tls_engine: TLSEngine, env: pytest.MonkeyPatch, tmp_path: Path,
                                    capsys: pytest.CaptureFixture[str]) -> None:
     good = tls_engine.good
@@ -155,6 +157,7 @@ def test_tls_flags_and_config_keys(tls_engine: TLSEngine, env: pytest.MonkeyPatc
     assert "speaks TLS" in err and "--tlsverify" in err
 
 
+@pytest.mark.engine
 def test_client_certificate_from_another_ca_is_refused(
         tls_engine: TLSEngine, env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     env.setenv("DOCKER_TLS_VERIFY", "1")
@@ -165,6 +168,7 @@ def test_client_certificate_from_another_ca_is_refused(
     assert "refused docker-sweep's client certificate" in err and "Traceback" not in err
 
 
+@pytest.mark.engine
 def test_engine_certificate_from_another_ca_is_refused(
         tls_engine: TLSEngine, env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     env.setenv("DOCKER_TLS_VERIFY", "1")
@@ -252,6 +256,7 @@ def test_docker_cli_host_forms(env: pytest.MonkeyPatch) -> None:
 
 
 @needs_cli
+@pytest.mark.engine
 def test_docker_cli_tls_reaches_the_plugin(tls_engine: TLSEngine, tmp_path: Path) -> None:
     """What `docker` itself accepts for TLS works for `docker sweep` too: flags, env, a TLS context."""
     docker = Docker(tmp_path)
