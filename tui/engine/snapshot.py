@@ -69,7 +69,8 @@ def _clean_refs(values: Iterable[str] | None, none_marker: str) -> tuple[str, ..
 
 
 _DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
-_CACHED = ("diff_ids", "history", "created")  # what an entry may hold: layer reads, nothing that decides
+_CACHED = ("diff_ids", "history", "created")  # what every entry holds (layer reads)
+_NEVER_CACHED = ("labels",)  # what decides protection and filters: always from this run's image list
 
 
 def _entry_sum(entry: Mapping[str, Any]) -> str:
@@ -79,7 +80,9 @@ def _entry_sum(entry: Mapping[str, Any]) -> str:
 
 def _valid_entry(entry: Any) -> bool:
     """A well-formed entry whose checksum matches (a damaged or hand-edited line is not)."""
-    if not isinstance(entry, dict) or set(entry) != {*_CACHED, "key", "sum"}:
+    if not isinstance(entry, dict) or not {*_CACHED, "key", "sum"} <= set(entry):
+        return False
+    if any(k in entry for k in _NEVER_CACHED):
         return False
     if entry["sum"] != _entry_sum(entry):
         return False
@@ -182,7 +185,7 @@ class LayerCache:
 
     def put(self, engine_id: str, image_id: str, entry: dict[str, Any]) -> None:
         key = f"{engine_id}/{image_id}"
-        entry = {**{k: entry[k] for k in _CACHED if k in entry}, "key": key}
+        entry = {**{k: v for k, v in entry.items() if k not in _NEVER_CACHED}, "key": key}
         entry["sum"] = _entry_sum(entry)
         if not _valid_entry(entry):
             return
