@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import time
@@ -16,6 +17,7 @@ from tests.conftest import unavailable
 from tests.enginecase import data_layer, spec
 from tui.engine import fixtures
 from tui.engine.backup import Backup, BackupError, BackupStore, default_backup_dir
+from tui.engine.backup_files import create_private
 from tui.engine.client import Engine
 from tui.sandbox import imagegen as gen
 
@@ -240,7 +242,7 @@ def test_disk_full_leaves_nothing_behind(
     mount = tmp_path / "tiny"
     mount.mkdir()
     try:
-        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)],
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m,mode=0700", "tmpfs", str(mount)],
                        check=True, capture_output=True)
     except (OSError, subprocess.CalledProcessError) as exc:
         unavailable("a tmpfs mount", exc)
@@ -295,3 +297,140 @@ def test_default_dir_and_dataclass() -> None:
         backup.name = "m"  # type: ignore[misc]
     with pytest.raises(ValueError):
         BackupStore(Path("x"), -1)
+
+
+# --- who may read and write backups ------------------------------------------------------------
+
+
+def set_size(backup: Backup) -> None:
+    sidecar = backup.path.with_suffix(".json")
+    meta = json.loads(sidecar.read_text())
+    meta["size_bytes"] = backup.path.stat().st_size
+    sidecar.write_text(json.dumps(meta))
+
+
+def mode(path: Path) -> int:
+    return path.stat().st_mode & 0o777
+
+
+@pytest.mark.classic_store  # backups are made on the classic store only (see _verify)
+def test_directory_0700_and_files_0600_whatever_the_umask(
+    clean_engine: Any, sweep: Engine, tmp_path: Path
+) -> None:
+    (image_id,) = load(clean_engine.api, small(("priv:1",), "priv"))
+    store = BackupStore(tmp_path / "new" / "backups", 100 * MB)
+    old = os.umask(0o002)  # a permissive umask (group-writable) must not leak into backups
+    try:
+        backup, _ = store.save(sweep, image_id, ["priv:1"])
+    finally:
+        os.umask(old)
+    assert mode(store.dir) == 0o700
+    assert mode(backup.path) == 0o600 and mode(backup.path.with_suffix(".json")) == 0o600
+
+
+@pytest.mark.classic_store  # backups are made on the classic store only (see _verify)
+@pytest.mark.parametrize(("bits", "who"), [
+    (0o770, "its group"), (0o707, "all users"), (0o1777, "its group and all users")])
+def test_directory_writable_by_others_is_refused(
+    clean_engine: Any, sweep: Engine, tmp_path: Path, bits: int, who: str
+) -> None:
+    (image_id,) = load(clean_engine.api, small(("shared:1",), "shared"))
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    os.chmod(shared, bits)
+    store = BackupStore(shared, 100 * MB)
+    with pytest.raises(BackupError) as caught:
+        store.save(sweep, image_id, ["shared:1"])
+    assert f"is writable by {who}" in str(caught.value) and f"Fix: chmod 700 {shared}" in str(caught.value)
+    assert list(shared.iterdir()) == []
+    with pytest.raises(BackupError, match="is writable by"):
+        store.list()
+    with pytest.raises(BackupError, match="is writable by"):
+        store.restore(sweep, "anything")
+
+
+@pytest.mark.classic_store  # backups are made on the classic store only (see _verify)
+def test_directory_of_another_user_is_refused(clean_engine: Any, sweep: Engine, tmp_path: Path) -> None:
+    (image_id,) = load(clean_engine.api, small(("theirs:1",), "theirs"))
+    theirs = tmp_path / "theirs"
+    theirs.mkdir(mode=0o700)
+    os.chown(theirs, 65534, 65534)  # nobody (the tests run as root, which dockerd needs anyway)
+    store = BackupStore(theirs, 100 * MB)
+    with pytest.raises(BackupError) as caught:
+        store.save(sweep, image_id, ["theirs:1"])
+    message = str(caught.value)
+    assert f"{theirs} belongs to " in message and "not to you" in message and "chown" in message
+    assert list(theirs.iterdir()) == []
+    with pytest.raises(BackupError, match="not to you"):
+        store.list()
+
+
+@pytest.mark.classic_store  # backups are made on the classic store only (see _verify)
+def test_symlinked_archive_is_never_followed(clean_engine: Any, sweep: Engine, tmp_path: Path) -> None:
+    api = clean_engine.api
+    (image_id,) = load(api, small(("link:1",), "link"))
+    store = BackupStore(tmp_path / "b", 100 * MB)
+    backup, _ = store.save(sweep, image_id, ["link:1"])
+    elsewhere = tmp_path / "elsewhere.tar"
+    backup.path.rename(elsewhere)
+    backup.path.symlink_to(elsewhere)
+    assert store.list() == []  # not a backup any more
+    (meta,) = [p for p in store.dir.iterdir() if p.suffix == ".json"]
+    with pytest.raises(BackupError, match="No backup named"):
+        store.restore(sweep, backup.name)
+    # restore itself opens with O_NOFOLLOW even if the symlink appears after the listing
+    with pytest.raises(BackupError, match="symbolic link"):
+        store._open_archive(backup)
+    # a sidecar that is a symlink is ignored too
+    backup.path.unlink()
+    elsewhere.rename(backup.path)
+    real_meta = tmp_path / "meta.json"
+    meta.rename(real_meta)
+    meta.symlink_to(real_meta)
+    assert store.list() == []
+    # a symlink planted where a file is about to be created is not written through
+    victim = tmp_path / "victim"
+    victim.write_text("keep me")
+    planted = store.dir / ".planted.part"
+    planted.symlink_to(victim)
+    with pytest.raises(FileExistsError):
+        create_private(planted)
+    assert victim.read_text() == "keep me"
+
+
+@pytest.mark.classic_store  # backups are made on the classic store only (see _verify)
+def test_restore_refuses_an_archive_that_holds_another_image(
+    clean_engine: Any, sweep: Engine, tmp_path: Path
+) -> None:
+    api = clean_engine.api
+    good, evil = small(("app:1",), "good"), small(("app:1",), "evil")
+    (good_id,) = load(api, good)
+    store = BackupStore(tmp_path / "b", 100 * MB)
+    backup, _ = store.save(sweep, good_id, ["app:1"])
+    api.remove_image(good_id, force=True)
+    # the archive is swapped for another image's, and the sidecar's size edited to match
+    gen.write_tarball(backup.path, [evil])
+    set_size(backup)
+    with pytest.raises(BackupError) as caught:
+        store.restore(sweep, backup.name)
+    message = str(caught.value)
+    assert "was replaced or altered" in message and gen.image_id(evil)[7:19] in message
+    assert gone(api, gen.image_id(evil)) and gone(api, good_id)
+    with pytest.raises(docker.errors.ImageNotFound):
+        api.inspect_image("app:1")
+
+
+@pytest.mark.classic_store  # backups are made on the classic store only (see _verify)
+def test_restore_refuses_an_archive_that_adds_tags(clean_engine: Any, sweep: Engine, tmp_path: Path) -> None:
+    api = clean_engine.api
+    image = small(("mine:1",), "addtag")
+    (image_id,) = load(api, image)
+    store = BackupStore(tmp_path / "b", 100 * MB)
+    backup, _ = store.save(sweep, image_id, ["mine:1"])
+    api.remove_image(image_id, force=True)
+    retagged = gen.ImageSpec(("mine:1", "postgres:16"), image.layers, image.created)
+    gen.write_tarball(backup.path, [retagged])
+    set_size(backup)
+    with pytest.raises(BackupError, match=r"names tags it was not saved with \(postgres:16\)"):
+        store.restore(sweep, backup.name)
+    assert gone(api, image_id)

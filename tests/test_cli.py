@@ -130,3 +130,31 @@ def test_bad_references_and_addresses_are_usage_errors(engine, capsys):
     # (tests/test_corners.py::test_invalid_reference_is_reported_and_the_others_go_ahead)
     code, _, err = run(capsys, "--host", "garbage", "images")
     assert code == 2 and "'garbage' is not an engine address" in err and "unix:///" in err
+
+
+def test_bad_input_exits_with_the_documented_code_not_70(tmp_path):
+    """The console script itself (``python -m tui``): one clear line on stderr, no internal error."""
+    import os
+
+    bad_utf8 = tmp_path / "latin1.toml"
+    bad_utf8.write_bytes(b'[protect]\nimages = ["caf\xe9"]\n')
+    huge = tmp_path / "huge.toml"
+    huge.write_text('[backup]\nmax_size = "1e999GB"\n')
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("DOCKER_HOST", "DOCKER_TLS_VERIFY", "DOCKER_CERT_PATH", "DOCKER_SWEEP_DEBUG")}
+    cases = [
+        (["--host", "tcp://127.0.0.1:99999", "images"], {}, 2, "not a port number"),
+        (["--host", "tcp://[::1", "images"], {}, 2, "IPv6"),
+        (["--host", "tcp://127.0.0.1:-1", "images"], {}, 2, "not a port number"),
+        (["images"], {"DOCKER_HOST": "tcp://127.0.0.1:2376", "DOCKER_TLS_VERIFY": "1",
+                      "DOCKER_CERT_PATH": str(tmp_path / "missing")}, 2, "does not exist"),
+        (["--config", str(bad_utf8), "images"], {}, 5, "not UTF-8"),
+        (["--config", str(huge), "images"], {}, 5, "is not a size"),
+        (["--config", "/dev/zero", "images"], {}, 5, "not a regular file"),
+    ]
+    for args, extra, code, fragment in cases:
+        done = subprocess.run([sys.executable, "-m", "tui", *args], capture_output=True, text=True,
+                              env={**env, **extra}, timeout=120, check=False)
+        assert done.returncode == code, (args, done.stderr)
+        assert fragment in done.stderr and "unexpected error" not in done.stderr, (args, done.stderr)
+        assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1

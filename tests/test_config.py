@@ -134,3 +134,88 @@ def test_engine_context_from_config(engine, tmp_path, monkeypatch, capsys):
     bad.write_text('[engine]\ncontext = "nosuch"\n')
     assert main(["--config", str(bad), "images"]) == 2
     assert "no docker context named 'nosuch'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        ("[engine]\ntimeout = 0\n", "line 2: [engine] timeout must be a whole number of seconds from 1 to"),
+        ("[engine]\ntimeout = -5\n", "[engine] timeout must be a whole number of seconds from 1 to 86400"),
+        (f"[engine]\ntimeout = {2**63 - 1}\n", "[engine] timeout must be a whole number of seconds"),
+        (f"[engine]\ntimeout = {2**63}\n", "[engine] timeout must be a whole number of seconds"),
+        ("[engine]\nlong_timeout = -1\n", "line 2: [engine] long_timeout must be a whole number of seconds"),
+        ('[engine]\nhost = "garbage"\n', "line 2: [engine] host: 'garbage' is not an engine address; "
+                                        "expected unix:///path/docker.sock, tcp://HOST:PORT"),
+        ('[engine]\nhost = "tcp://127.0.0.1:99999"\n', "[engine] host: 'tcp://127.0.0.1:99999': the port"),
+        ('[engine]\nhost = "tcp://[::1"\n', "[engine] host: 'tcp://[::1': unterminated"),
+        ('[engine]\ntls = "yes"\n', "line 2: [engine] tls must be one of 'verify', 'no-verify', 'off'"),
+        ('[engine]\ncert_path = "/nonexistent/certs"\n', "[engine] cert_path must be a directory"),
+        ('[backup]\nmax_size = "-5GB"\n', "line 2: [backup] max_size: '-5GB' is not a size"),
+        ('[backup]\nmax_size = "1e999GB"\n', "[backup] max_size: '1e999GB' is not a size"),
+        ('[backup]\nmax_size = "nanGB"\n', "[backup] max_size: 'nanGB' is not a size"),
+        ('[backup]\nmax_size = "2000000EB"\n', "is not a size"),
+        ('[backup]\nmax_size = "9999999TB"\n', "larger than 1 EiB"),
+    ],
+)
+def test_values_that_would_fail_later_are_refused_at_load(tmp_path, capsys, text, fragment):
+    path = tmp_path / "bad.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert str(path) in str(info.value) and fragment in str(info.value)
+    assert main(["--config", str(path), "images"]) == 5
+    err = capsys.readouterr().err
+    assert fragment in err and "unexpected error" not in err
+
+
+def test_good_engine_values_load(tmp_path):
+    path = tmp_path / "c.toml"
+    path.write_text(f'[engine]\nhost = "tcp://[::1]:2376"\ntimeout = 1\nlong_timeout = 86400\n'
+                    f'tls = "verify"\ncert_path = "{tmp_path}"\n[backup]\nmax_size = "1.5GiB"\n')
+    config = load_config(path)
+    assert (config.engine.timeout, config.engine.long_timeout, config.engine.tls) == (1, 86400, "verify")
+    assert config.backup_max_bytes() == int(1.5 * 1024**3)
+
+
+def test_invalid_utf8_is_a_config_error(tmp_path, capsys):
+    path = tmp_path / "latin1.toml"
+    path.write_bytes(b'[protect]\nimages = ["caf\xe9:*"]\n')
+    assert main(["--config", str(path), "images"]) == 5
+    err = capsys.readouterr().err
+    assert f"{path}: line 2: not UTF-8 text (byte 0xe9" in err and "unexpected error" not in err
+
+
+def test_only_regular_files_of_sane_size_are_read(tmp_path, capsys):
+    import os
+    import threading
+
+    # /dev/zero would be read forever (memory without bound); it is refused before any read
+    assert main(["--config", "/dev/zero", "images"]) == 5
+    assert "/dev/zero: not a regular file" in capsys.readouterr().err
+    # a FIFO with no writer would block the open forever; it is refused at once
+    fifo = tmp_path / "fifo.toml"
+    os.mkfifo(fifo)
+    result: list[int] = []
+    worker = threading.Thread(target=lambda: result.append(main(["--config", str(fifo), "images"])),
+                              daemon=True)
+    worker.start()
+    worker.join(60)
+    if worker.is_alive():  # unblock the hung open so the test run can finish
+        os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+        worker.join(10)
+        pytest.fail("--config on a FIFO blocked")
+    assert result == [5] and "not a regular file" in capsys.readouterr().err
+    assert main(["--config", str(tmp_path), "images"]) == 5
+    assert "a directory" in capsys.readouterr().err
+    big = tmp_path / "big.toml"
+    big.write_text("# padding\n" * 110_000)
+    assert main(["--config", str(big), "images"]) == 5
+    assert "larger than 1024 KiB" in capsys.readouterr().err
+    monkey = tmp_path / "env.toml"
+    os.mkfifo(monkey)
+    os.environ["DOCKER_SWEEP_CONFIG"] = str(monkey)
+    try:
+        with pytest.raises(ConfigError, match="not a regular file"):
+            load_config()
+    finally:
+        del os.environ["DOCKER_SWEEP_CONFIG"]

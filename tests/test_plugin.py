@@ -131,10 +131,12 @@ HOST_FORMS = [
     (["sweep", "--config", "my.toml", "images"], ["--config", "my.toml", "images"], None),
     (["-H", "unix:///a", "sweep", "--host", "unix:///b", "df"], ["--host", "unix:///b", "df"], "unix:///a"),
     (["sweep", "rm", "-H", "sweep"], ["rm", "-H", "sweep"], None),
-    # TLS settings do not apply to sockets and ssh, as in docker
-    (["--tls", "-H", "unix:///x.sock", "sweep"], [], "unix:///x.sock"),
-    (["--tlsverify", "--tlscacert", "/c.pem", "-H", "ssh://me@box", "sweep"], [], "ssh://me@box"),
-    (["-H", "tcp://10.0.0.1:2375", "--tls=false", "sweep"], [], "tcp://10.0.0.1:2375"),
+    # TLS options are passed on as docker-sweep's own (which, like docker, ignores them for sockets)
+    (["--tls", "-H", "unix:///x.sock", "sweep"], ["--tls"], "unix:///x.sock"),
+    (["--tlsverify", "--tlscacert", "/c.pem", "-H", "ssh://me@box", "sweep"],
+     ["--tlsverify", "--tlscacert=/c.pem"], "ssh://me@box"),
+    (["-H", "tcp://10.0.0.1:2375", "--tls=false", "sweep"], ["--no-tls"], "tcp://10.0.0.1:2375"),
+    (["--tlsverify=false", "-H", "tcp://h:1", "sweep", "df"], ["--no-tlsverify", "df"], "tcp://h:1"),
 ]
 
 
@@ -222,19 +224,22 @@ def test_conflicting_and_repeated_hosts(store: Path, capsys: pytest.CaptureFixtu
     expect_error(capsys, ["-H", "unix:///a", "-H", "unix:///b", "sweep"], env, "only one -H")
 
 
-def test_tls_is_refused_with_a_way_out(store: Path, home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_tls_options_are_passed_on(store: Path, home: Path) -> None:
     env = {"DOCKER_CONFIG": str(store), "HOME": str(home)}
-    expect_error(capsys, ["--tlsverify", "-H", TLS_HOST, "sweep"], env, TLS_HOST, "DOCKER_TLS_VERIFY=1",
-                 "DOCKER_CERT_PATH", "docker context use")
-    expect_error(capsys, ["--tls", "--tlscert", "/c.pem", "-H", TLS_HOST, "sweep"], env, "TLS")
-    expect_error(capsys, ["--tlsverify=false", "-H", TLS_HOST, "sweep"], env, "TLS")  # still TLS in docker
-    expect_error(capsys, ["-H", TLS_HOST, "sweep"], {**env, "DOCKER_TLS_VERIFY": "1"}, "TLS")
-    expect_error(capsys, ["-H", TLS_HOST, "sweep"], {**env, "DOCKER_TLS": "1"}, "TLS")
+    assert translate(["--tlsverify", "-H", TLS_HOST, "sweep", "df"], env) == (["--tlsverify", "df"], TLS_HOST)
+    assert translate(["--tls", "--tlscert", "/c.pem", "--tlskey=/k.pem", "-H", TLS_HOST, "sweep"], env) == (
+        ["--tls", "--tlscert=/c.pem", "--tlskey=/k.pem"], TLS_HOST)
+    # DOCKER_TLS_VERIFY / DOCKER_TLS: docker-sweep reads them itself, for -H as for DOCKER_HOST
+    assert translate(["-H", TLS_HOST, "sweep"], {**env, "DOCKER_TLS_VERIFY": "1"}) == ([], TLS_HOST)
     tls_env = {**env, "DOCKER_HOST": TLS_HOST, "DOCKER_TLS_VERIFY": "1"}
-    expect_error(capsys, ["--tlscacert", "/ca.pem", "--tlsverify", "sweep"], tls_env, "TLS")
-    err = expect_error(capsys, ["-c", "tls", "sweep"], env, "'tls'", "docker context use tls")
-    assert str(store / "contexts" / "tls") in err
-    expect_error(capsys, ["--context", "insecure", "sweep"], env, "'insecure'", "TLS")
+    assert translate(["--tlscacert", "/ca.pem", "--tlsverify", "sweep"], tls_env) == (
+        ["--tlsverify", "--tlscacert=/ca.pem"], None)
+    # a named context's TLS material, as docker-sweep options; docker's own TLS options are ignored
+    tls_dir = store / "contexts" / "tls" / hashlib.sha256(b"tls").hexdigest() / "docker"
+    assert translate(["-c", "tls", "--tls=false", "sweep", "df"], env) == (
+        ["--tlsverify", f"--tlscacert={tls_dir / 'ca.pem'}", f"--tlscert={tls_dir / 'cert.pem'}",
+         f"--tlskey={tls_dir / 'key.pem'}", "df"], TLS_HOST)
+    assert translate(["--context", "insecure", "sweep"], env) == (["--no-tlsverify"], TLS_HOST)
 
 
 def test_tls_that_docker_sweep_reads_itself(store: Path, home: Path) -> None:
@@ -542,21 +547,20 @@ def test_docker_help_and_errors_through_the_plugin(docker: Docker) -> None:
     assert done.returncode == headless.EXIT_USAGE
     assert "docker-sweep: no docker context named 'nosuch'" in done.stderr
     done = docker("--tlsverify", "-H", TLS_HOST, "sweep", "df", check=False)
-    assert done.returncode == headless.EXIT_USAGE and "DOCKER_TLS_VERIFY=1" in done.stderr
+    assert done.returncode == headless.EXIT_USAGE and "ca.pem" in done.stderr and "--tlscacert" in done.stderr
     done = docker("__complete", "sweep", "im")
     assert done.stdout.splitlines() == ["images", ":4"]
 
 
 @needs_cli
 def test_docker_context_store_layout_matches(docker: Docker) -> None:
-    """Contexts made by the real CLI resolve, TLS ones are refused (so add_context is faithful)."""
+    """Contexts made by the real CLI resolve, TLS ones with their TLS (so add_context is faithful)."""
     docker("context", "create", "real", "--docker", f"host={FOO_HOST}")
     docker("context", "create", "insecure", "--docker", f"host={TLS_HOST},skip-tls-verify=true")
     env = {"DOCKER_CONFIG": str(docker.config), "HOME": str(docker.home)}
     assert plugin.context_host("real", docker.config) == FOO_HOST
     assert translate(["-c", "real", "sweep"], env) == ([], FOO_HOST)
-    with pytest.raises(PluginError, match="TLS"):
-        plugin.context_host("insecure", docker.config)
+    assert plugin.context_endpoint("insecure", docker.config) == (TLS_HOST, ["--no-tlsverify"])
 
 
 @needs_cli

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from unittest.mock import ANY
+
 import pytest
 
 from tests.enginecase import APP_V1, STANDARD, seed
@@ -63,7 +65,7 @@ def test_source_yields_listed_then_layers_then_df(engine):
 def test_cache_file_is_compacted(tmp_path):
     path = tmp_path / "layers.jsonl"
     cache = LayerCache(path)
-    entry = {"diff_ids": ["sha256:a"], "history": [["ADD a", 5]], "created": "", "labels": {}}
+    entry = {"diff_ids": ["sha256:" + "a" * 64], "history": [["ADD a", 5]], "created": ""}
     cache.put("e", "sha256:1", entry)
     cache.put("e", "sha256:1", entry)
     cache.put("e", "sha256:2", entry)
@@ -71,6 +73,6 @@ def test_cache_file_is_compacted(tmp_path):
     assert len(path.read_text().splitlines()) == 4
     reloaded = LayerCache(path)  # duplicates and the damaged line are dropped, entries kept
     assert len(path.read_text().splitlines()) == 2
-    assert reloaded.get("e", "sha256:1") == {**entry, "key": "e/sha256:1"}
-    assert reloaded.get("e", "sha256:2") == {**entry, "key": "e/sha256:2"}
+    assert reloaded.get("e", "sha256:1") == {**entry, "key": "e/sha256:1", "sum": ANY}
+    assert reloaded.get("e", "sha256:2") == {**entry, "key": "e/sha256:2", "sum": ANY}
     assert reloaded.get("other-engine", "sha256:1") is None

@@ -12,6 +12,7 @@ from tui import headless
 from tui.config import ConfigError, load_config
 from tui.core.filters import FilterError
 from tui.engine.client import Engine, EngineAddressError, EngineError
+from tui.engine.contexts import TLSRequest
 from tui.plugin import PluginError, install_plugin, plugin_main
 
 EPILOG = "exit codes:\n" + "\n".join(f"  {code:>3}  {text}" for code, text in headless.EXIT_CODES.items())
@@ -29,6 +30,18 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--config", metavar="PATH", help="config file (default: the user config dir; "
                         "or $DOCKER_SWEEP_CONFIG)")
     parser.add_argument("--version", action="store_true", help="print the version and exit")
+    tls = parser.add_argument_group("TLS (for tcp:// engines, as the docker CLI; default: "
+                                    "DOCKER_TLS_VERIFY, DOCKER_TLS, DOCKER_CERT_PATH, [engine] tls)")
+    tls.add_argument("--tlsverify", action=argparse.BooleanOptionalAction, default=None,
+                     help="use TLS and verify the engine's certificate against the CA")
+    tls.add_argument("--tls", action=argparse.BooleanOptionalAction, default=None,
+                     help="use TLS without verifying the engine (insecure; implied by --tlsverify)")
+    tls.add_argument("--tlscacert", metavar="FILE", default="",
+                     help="trust certificates signed by this CA (default: $DOCKER_CERT_PATH/ca.pem)")
+    tls.add_argument("--tlscert", metavar="FILE", default="",
+                     help="client certificate (default: $DOCKER_CERT_PATH/cert.pem)")
+    tls.add_argument("--tlskey", metavar="FILE", default="",
+                     help="client key (default: $DOCKER_CERT_PATH/key.pem)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     sub.add_parser("tui", help="start the terminal UI (the default)")
@@ -109,12 +122,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         from tui.demo import run_demo
 
         return int(run_demo(keep=args.keep))
+    tls = TLSRequest(tls=args.tls, verify=args.tlsverify, ca_cert=args.tlscacert, cert=args.tlscert,
+                     key=args.tlskey, mode=config.engine.tls, cert_path=config.engine.cert_path)
     try:
         engine = Engine(args.host or config.engine.host or None, timeout=config.engine.timeout,
-                        long_timeout=config.engine.long_timeout, context=config.engine.context)
+                        long_timeout=config.engine.long_timeout, context=config.engine.context, tls=tls)
     except EngineAddressError as exc:
         print(f"docker-sweep: {exc}", file=sys.stderr)
         return headless.EXIT_USAGE
+    if warning := engine.insecure_warning():
+        print(f"docker-sweep: {warning}", file=sys.stderr)
     out = sys.stdout
     try:
         if command == "tui":

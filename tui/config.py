@@ -9,6 +9,7 @@ whose message names the file, the key and what was expected.
 from __future__ import annotations
 
 import os
+import stat
 import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -19,6 +20,7 @@ import platformdirs
 from tui.core.policy import Policy, PolicyError
 from tui.core.protect import PatternError, Protection
 from tui.core.views import SORT_KEYS, TABLE_COLUMNS
+from tui.engine.contexts import TLS_MODES, EndpointError, normalize_endpoint
 
 ENV_VAR = "DOCKER_SWEEP_CONFIG"
 
@@ -33,8 +35,10 @@ class EngineSection:
 
     host: str = ""  # e.g. "unix:///var/run/docker.sock" or "tcp://10.0.0.5:2376"; "" = docker's default
     context: str = ""  # a docker context name to use when neither --host nor host is set
-    timeout: int = 60  # seconds for ordinary requests
-    long_timeout: int = 600  # seconds for /system/df and prune
+    timeout: int = 60  # seconds for ordinary requests (1 to 86400)
+    long_timeout: int = 600  # seconds for /system/df and prune (1 to 86400)
+    tls: str = ""  # "verify", "no-verify", "off"; "" = DOCKER_TLS_VERIFY / DOCKER_TLS decide (as docker)
+    cert_path: str = ""  # directory with ca.pem, cert.pem, key.pem; "" = DOCKER_CERT_PATH or ~/.docker
 
 
 @dataclass(frozen=True)
@@ -119,14 +123,26 @@ _SIZE_UNITS = {"b": 1, "kb": 1000, "mb": 1000**2, "gb": 1000**3, "tb": 1000**4,
                "kib": 1024, "mib": 1024**2, "gib": 1024**3, "tib": 1024**4}
 
 
+MAX_SIZE = 1 << 60  # 1 EiB: any larger "size" is a typo
+MAX_TIMEOUT = 86_400  # seconds (a day)
+MAX_CONFIG_BYTES = 1 << 20  # 1 MiB: a config file is a few kilobytes
+
+
 def parse_size(text: str) -> int:
-    """``10GB``, ``500MB``, ``2GiB``, ``1000`` (bytes) to bytes; raises ValueError."""
+    """``10GB``, ``500MB``, ``2GiB``, ``1000`` (bytes) to bytes; raises ValueError.
+
+    Only plain non-negative decimal numbers up to 1 EiB: no signs, exponents, ``inf`` or ``nan``.
+    """
     raw = text.strip().lower().replace(" ", "")
     number = raw.rstrip("abcdefghijklmnopqrstuvwxyz")
     unit = raw[len(number):] or "b"
-    if not number or unit not in _SIZE_UNITS:
-        raise ValueError(f"{text!r} is not a size (e.g. 500MB, 10GB, 2GiB)")
-    return int(float(number) * _SIZE_UNITS[unit])
+    digits = number.replace(".", "", 1)
+    if not digits.isdigit() or not digits.isascii() or unit not in _SIZE_UNITS:
+        raise ValueError(f"{text!r} is not a size (a number >= 0 and a unit, e.g. 500MB, 10GB, 2GiB)")
+    value = int(float(number) * _SIZE_UNITS[unit])
+    if value > MAX_SIZE:
+        raise ValueError(f"{text!r} is larger than 1 EiB; expected a size like 500MB, 10GB, 2GiB")
+    return value
 
 
 def default_path() -> Path:
@@ -177,13 +193,11 @@ def load_config(path: str | Path | None = None) -> Config:
         if explicit:
             raise ConfigError(f"{chosen}: config file not found (given by --config or ${ENV_VAR})")
         return Config()
+    text = _read_text(chosen)
     try:
-        text = chosen.read_text()
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{chosen}: invalid TOML: {exc}") from exc
-    except OSError as exc:
-        raise ConfigError(f"{chosen}: cannot read: {exc.strerror}") from exc
     sections: dict[str, type[Any]] = {"engine": EngineSection, "ui": UISection,
                                       "protect": ProtectSection, "local_only": LocalOnlySection,
                                       "backup": BackupSection}
@@ -206,8 +220,65 @@ def load_config(path: str | Path | None = None) -> Config:
     return config
 
 
+def _read_text(path: Path) -> str:
+    """The file's text: only a regular UTF-8 file of at most :data:`MAX_CONFIG_BYTES` is read.
+
+    Opened non-blocking, so a FIFO is refused at once instead of waiting for a writer; a device
+    (``/dev/zero``) or a huge file is refused before anything is read.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from exc
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            kind = "a directory" if stat.S_ISDIR(info.st_mode) else "not a regular file"
+            raise ConfigError(f"{path}: {kind} (a FIFO, device or socket is not read); "
+                              "point --config or $DOCKER_SWEEP_CONFIG at a TOML file")
+        data = os.read(fd, MAX_CONFIG_BYTES + 1)
+        while len(data) <= MAX_CONFIG_BYTES and (more := os.read(fd, MAX_CONFIG_BYTES + 1 - len(data))):
+            data += more
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from exc
+    finally:
+        os.close(fd)
+    if len(data) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"{path}: larger than {MAX_CONFIG_BYTES // 1024} KiB; a config file is a few "
+                          "kilobytes of TOML: is this the right file?")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[:exc.start].count(b"\n") + 1
+        raise ConfigError(f"{path}: line {line}: not UTF-8 text (byte 0x{data[exc.start]:02x} at offset "
+                          f"{exc.start}); save the file as UTF-8") from None
+
+
+def _validate_engine(engine: EngineSection, path: Path, text: str) -> None:
+    def fail(key: str, message: str) -> ConfigError:
+        return ConfigError(f"{path}: {_line_of(text, 'engine', key)}[engine] {key} {message}")
+
+    for key in ("timeout", "long_timeout"):
+        value = getattr(engine, key)
+        if not 1 <= value <= MAX_TIMEOUT:
+            raise fail(key, f"must be a whole number of seconds from 1 to {MAX_TIMEOUT}, got {value}")
+    if engine.host:
+        try:
+            normalize_endpoint(engine.host)
+        except EndpointError as exc:
+            raise ConfigError(f"{path}: {_line_of(text, 'engine', 'host')}[engine] host: {exc}") from None
+    if engine.tls not in ("", *TLS_MODES):
+        raise fail("tls", f"must be one of {', '.join(repr(m) for m in TLS_MODES)} or \"\" (from "
+                   f"DOCKER_TLS_VERIFY), got {engine.tls!r}")
+    if engine.cert_path and not Path(engine.cert_path).expanduser().is_dir():
+        raise fail("cert_path", f"must be a directory holding ca.pem, cert.pem and key.pem; "
+                   f"{engine.cert_path!r} is not one")
+
+
 def _validate(config: Config, path: Path, text: str) -> None:
     from textual.theme import BUILTIN_THEMES
+
+    _validate_engine(config.engine, path, text)
 
     if config.ui.theme not in BUILTIN_THEMES:
         raise ConfigError(f"{path}: {_line_of(text, 'ui', 'theme')}[ui] theme {config.ui.theme!r} is not a "

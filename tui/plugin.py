@@ -32,11 +32,13 @@ context store, ``contexts/meta/<sha256(name)>/meta.json``). When nothing on the 
 ``DOCKER_CONTEXT`` picks an endpoint, it returns ``None`` and docker-sweep resolves
 ``DOCKER_HOST`` / the current context / the default socket itself, as it does when run standalone.
 
-TLS: docker-sweep's ``--host`` carries no TLS settings, so TLS options on the docker command line
-(``--tls``, ``--tlsverify``, ``--tlscacert``, ``--tlscert``, ``--tlskey``) or a named TLS context
-for a TCP endpoint are refused with a message naming what works instead (``DOCKER_HOST`` with
-``DOCKER_TLS_VERIFY``/``DOCKER_CERT_PATH``, or ``docker context use NAME``), rather than silently
-connecting without TLS. For unix sockets and ``ssh://`` the TLS options are ignored, like docker does.
+TLS: docker-sweep has the docker CLI's TLS options with the same meaning (``--tls``/``--no-tls``,
+``--tlsverify``/``--no-tlsverify`` for docker's ``=false`` forms, ``--tlscacert``, ``--tlscert``,
+``--tlskey``; defaults from ``DOCKER_TLS_VERIFY``, ``DOCKER_TLS``, ``DOCKER_CERT_PATH``), so the
+TLS options on the docker command line are passed on as docker-sweep's own, before its command. A
+named context's TLS material (``contexts/tls/<sha256(name)>/docker/{ca,cert,key}.pem``,
+``SkipTLSVerify``) is passed on the same way, and docker's TLS options are then ignored, as docker
+ignores them for a named context. docker-sweep applies TLS to ``tcp://`` endpoints only, like docker.
 """
 
 from __future__ import annotations
@@ -236,31 +238,47 @@ def _current_context(config_dir: Path) -> str:
 def context_host(name: str, config_dir: Path) -> str:
     """The docker endpoint ``Host`` of context ``name`` in the context store of ``config_dir``.
 
-    Raises :class:`PluginError` if there is no such context, or if it is a TCP endpoint with TLS
-    (docker-sweep's ``--host`` cannot carry the TLS material).
+    Raises :class:`PluginError` if there is no such context.
     """
+    return context_endpoint(name, config_dir)[0]
+
+
+def context_endpoint(name: str, config_dir: Path) -> tuple[str, list[str]]:
+    """The endpoint of context ``name`` and docker-sweep's TLS options for its TLS material."""
     try:
         context = contexts.read_context(name, config_dir)
     except contexts.ContextError as exc:
         raise PluginError(str(exc)) from None
     host = context.host
-    if _uses_tls(host) and (context.tls_dir is not None or context.skip_tls_verify):
-        tls_dir = context.tls_dir or config_dir / "contexts" / "tls"
-        raise PluginError(
-            f"context {name!r} connects to {host} with TLS, which docker-sweep cannot take from the "
-            f"docker command line; run `docker context use {name}` and then `docker sweep` (docker-sweep "
-            "reads the current context itself), or set DOCKER_HOST, DOCKER_TLS_VERIFY=1 and "
-            f"DOCKER_CERT_PATH={tls_dir}"
-        )
-    return host
+    if not _uses_tls(host) or (context.tls_dir is None and not context.skip_tls_verify):
+        return host, []
+    options = ["--no-tlsverify" if context.skip_tls_verify else "--tlsverify"]
+    for pem, flag in (("ca.pem", "--tlscacert"), ("cert.pem", "--tlscert"), ("key.pem", "--tlskey")):
+        if context.tls_dir is not None and (context.tls_dir / pem).is_file():
+            options.append(f"{flag}={context.tls_dir / pem}")
+    return host, options
 
 
-def resolve_endpoint(opts: DockerGlobals, environ: Mapping[str, str]) -> str | None:
-    """The engine endpoint docker would use with ``opts``, for docker-sweep's ``--host``.
+def tls_options(opts: DockerGlobals) -> list[str]:
+    """docker's TLS options in ``opts`` as docker-sweep's own (same names and meaning)."""
+    out: list[str] = []
+    if opts.tls is not None:
+        out.append("--tls" if opts.tls else "--no-tls")
+    if opts.tlsverify is not None:
+        out.append("--tlsverify" if opts.tlsverify else "--no-tlsverify")
+    for flag, value in (("--tlscacert", opts.tlscacert), ("--tlscert", opts.tlscert),
+                        ("--tlskey", opts.tlskey)):
+        if value is not None:
+            out.append(f"{flag}={value}")
+    return out
 
-    ``None`` means "let docker-sweep resolve it itself": nothing on the command line (nor
-    ``DOCKER_CONTEXT``) chose the endpoint, or it is ``DOCKER_HOST`` (which docker-sweep reads
-    together with ``DOCKER_TLS_VERIFY``/``DOCKER_CERT_PATH``). Raises :class:`PluginError`.
+
+def resolve_endpoint(opts: DockerGlobals, environ: Mapping[str, str]) -> tuple[str | None, list[str]]:
+    """The engine endpoint docker would use with ``opts``, for docker-sweep's ``--host``, and the
+    docker-sweep TLS options that go with it.
+
+    A ``None`` host means "let docker-sweep resolve it itself": nothing on the command line (nor
+    ``DOCKER_CONTEXT``) chose the endpoint, or it is ``DOCKER_HOST``. Raises :class:`PluginError`.
     """
     if opts.host_count > 1:
         raise PluginError("specify only one -H")
@@ -277,27 +295,12 @@ def resolve_endpoint(opts: DockerGlobals, environ: Mapping[str, str]) -> str | N
     elif opts.config is not None:
         name = _current_context(config_dir)
     else:
-        return None  # the current context of the usual config dir, or the default socket
+        return None, tls_options(opts)  # the current context of the usual config dir, or the default socket
     if name != "default":
-        return context_host(name, config_dir)
-    host = opts.host if opts.host is not None else env_host
-    tls_on = (
-        (opts.tls if opts.tls is not None else bool(environ.get("DOCKER_TLS")))
-        or opts.tlsverify is not None
-        or bool(environ.get("DOCKER_TLS_VERIFY"))
-    )
-    if host and tls_on and _uses_tls(host):
-        if opts.host is None and not opts.tls_options_given:
-            return None  # DOCKER_HOST + DOCKER_TLS_VERIFY/DOCKER_CERT_PATH: docker-sweep reads these
-        raise PluginError(
-            f"TLS for {host} cannot be passed to docker-sweep from the docker command line (--tls, "
-            "--tlsverify, --tlscacert, --tlscert, --tlskey, or DOCKER_TLS_VERIFY with -H); instead set "
-            "DOCKER_HOST, DOCKER_TLS_VERIFY=1 and DOCKER_CERT_PATH (a directory with ca.pem, cert.pem, "
-            "key.pem), or use a docker context with `docker context use NAME`"
-        )
+        return context_endpoint(name, config_dir)
     if opts.host is not None:
-        return opts.host or DEFAULT_HOST
-    return None if env_host else DEFAULT_HOST
+        return opts.host or DEFAULT_HOST, tls_options(opts)
+    return (None if env_host else DEFAULT_HOST), tls_options(opts)
 
 
 # --- running as a plugin --------------------------------------------------------------------------
@@ -385,11 +388,12 @@ def plugin_main(
 
     * ``["docker-cli-plugin-metadata"]``: prints :func:`metadata` as JSON, returns 0.
     * ``[DOCKER GLOBAL OPTIONS] sweep ARGS`` (also ``help sweep ARGS``, ``--help sweep ARGS``):
-      returns ``(ARGS, host)``, ``host`` being the endpoint the options select or ``None`` (see
-      :func:`resolve_endpoint`); with help asked for, ``--help`` is added to ARGS. Starts watching
+      returns ``(TLS + ARGS, host)``, ``host`` being the endpoint the options select or ``None``
+      and ``TLS`` docker-sweep's TLS options for it (see :func:`resolve_endpoint`); with help asked
+      for, ``--help`` is added to ARGS. Starts watching
       the CLI's plugin socket (unless ``watch_socket`` is false).
     * ``__complete sweep ARGS WORD`` (shell completion): prints candidates, returns 0.
-    * Options docker-sweep cannot honour (TLS), an unknown context: prints why, returns 2.
+    * Conflicting options, an unknown context: prints why, returns 2.
     * Anything else (docker-sweep run standalone): returns ``(argv, None)`` unchanged.
 
     A plugin run is recognised by ``sweep`` following the docker global options (what the docker
@@ -417,12 +421,12 @@ def plugin_main(
     if want_help:
         return _with_help(args), None
     try:
-        host = resolve_endpoint(opts, environ)
+        host, tls = resolve_endpoint(opts, environ)
     except PluginError as exc:
         return _fail(str(exc))
     if watch_socket:
         watch_cli_socket(environ.get(SOCKET_ENV))
-    return args, host
+    return [*tls, *args], host
 
 
 # --- installing -----------------------------------------------------------------------------------

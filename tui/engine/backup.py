@@ -11,6 +11,12 @@ to a hidden ``.NAME.*.part`` file, checked, fsynced and renamed, and the sidecar
 it, so a crash never leaves a half-written backup that :meth:`BackupStore.list` would show. Files
 without a valid sidecar are ignored. The directory is capped at ``max_bytes``: after each save the
 oldest backups are deleted until the total fits, but never the backup just made.
+
+Image contents are as private as dockerd keeps them: the directory docker-sweep creates is 0700 and
+every file 0600; a directory owned by another user or writable by group or others is refused (its
+writers could swap an archive before ``restore`` loads it). Archives and sidecars are opened with
+``O_NOFOLLOW`` and must be regular files, and ``restore`` loads an archive only if its image config
+hashes to the image ID recorded at save time.
 """
 
 from __future__ import annotations
@@ -35,6 +41,15 @@ import platformdirs
 
 from tui.core.model import short_id
 from tui.core.usage import human_size
+from tui.engine.backup_files import (
+    UnsafeBackupDir,
+    archive_problem,
+    check_private_dir,
+    create_private,
+    is_regular,
+    open_regular,
+    read_private,
+)
 from tui.engine.client import Engine, EngineAPIError, EngineError
 
 __all__ = ["Backup", "BackupError", "BackupStore", "default_backup_dir"]
@@ -101,7 +116,12 @@ class BackupStore:
 
     # -- reading -------------------------------------------------------------------------------
     def list(self) -> _Backups:
-        """Every complete backup, newest first. Stray, hidden and half-written files are ignored."""
+        """Every complete backup, newest first. Stray, hidden and half-written files are ignored.
+
+        Raises :class:`BackupError` if the directory belongs to another user or others may write it.
+        """
+        if not self._check_dir():
+            return []
         try:
             sidecars = [p for p in self.dir.iterdir() if p.suffix == ".json" and not p.name.startswith(".")]
         except OSError:
@@ -109,11 +129,18 @@ class BackupStore:
         found = [b for b in (self._read_sidecar(p) for p in sidecars) if b is not None]
         return sorted(found, key=lambda b: (b.created_at, b.name), reverse=True)
 
+    def _check_dir(self) -> bool:
+        """Whether the directory exists; :class:`BackupError` if it is not safe to use."""
+        try:
+            return check_private_dir(self.dir)
+        except UnsafeBackupDir as exc:
+            raise BackupError(str(exc)) from None
+
     def _read_sidecar(self, sidecar: Path) -> Backup | None:
         try:
-            meta = json.loads(sidecar.read_text(encoding="utf-8"))
+            meta = json.loads(read_private(sidecar, 1 << 20).decode("utf-8"))
             archive = sidecar.with_suffix(".tar")
-            if not isinstance(meta, dict) or meta.get("format") != FORMAT or not archive.is_file():
+            if not isinstance(meta, dict) or meta.get("format") != FORMAT or not is_regular(archive):
                 return None
             tags = meta["tags"]
             if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
@@ -215,14 +242,19 @@ class BackupStore:
 
     def _make_dir(self) -> None:
         with self._writing():
-            self.dir.mkdir(parents=True, exist_ok=True)
+            if not self._check_dir():
+                self.dir.mkdir(mode=0o700, parents=True)
+                os.chmod(self.dir, 0o700)
+                self._check_dir()
+            elif self.dir == default_backup_dir():
+                os.chmod(self.dir, 0o700)  # ours; older versions made it 0755
             probe = self.dir / f".write-test.{os.getpid()}"
-            probe.write_bytes(b"")
+            os.close(create_private(probe))
             probe.unlink()
 
     def _free_name(self, stem: str) -> str:
         name, n = stem, 1
-        while (self.dir / f"{name}.tar").exists() or (self.dir / f"{name}.json").exists():
+        while os.path.lexists(self.dir / f"{name}.tar") or os.path.lexists(self.dir / f"{name}.json"):
             n += 1
             name = f"{stem}-{n}"
         return name
@@ -260,7 +292,7 @@ class BackupStore:
                 os.fsync(out.fileno())
 
         with self._writing(what):
-            out = part.open("xb")
+            out = os.fdopen(create_private(part), "wb")
         try:
             engine.call(fetch, long=True)
         except EngineAPIError as exc:
@@ -305,7 +337,7 @@ class BackupStore:
     def _write_json(self, path: Path, meta: dict[str, Any]) -> None:
         tmp = path.with_name(f".{path.name}.{os.getpid()}.part")
         try:
-            with self._writing(path.name), tmp.open("w", encoding="utf-8") as out:
+            with self._writing(path.name), os.fdopen(create_private(tmp), "w", encoding="utf-8") as out:
                 out.write(json.dumps(meta, indent=2) + "\n")
                 out.flush()
                 os.fsync(out.fileno())
@@ -364,6 +396,14 @@ class BackupStore:
         engine.call(lambda api: api.tag(image_id, repo, label, force=True))
 
     # -- restoring -----------------------------------------------------------------------------
+    def _open_archive(self, backup: Backup) -> Any:
+        """The archive, opened without following a symlink; it must be a regular file."""
+        try:
+            return open_regular(backup.path)
+        except OSError as exc:
+            why = "it is a symbolic link (not followed)" if exc.errno == errno.ELOOP else exc.strerror or exc
+            raise BackupError(f"Cannot read backup {backup.path}: {why}") from exc
+
     def restore(self, engine: Engine, name: str) -> builtins.list[str]:
         """``docker load`` backup ``name``; returns the refs loaded, then the image ID.
 
@@ -371,10 +411,7 @@ class BackupStore:
         Tags recorded in the sidecar but not in the archive (removed before the save) are put back.
         """
         backup = self.get(name)
-        try:
-            data = backup.path.open("rb")
-        except OSError as exc:
-            raise BackupError(f"Cannot read backup {backup.path}: {exc.strerror or exc}") from exc
+        data = self._open_archive(backup)
         loaded: builtins.list[str] = []
 
         def load(api: Any) -> None:
@@ -395,6 +432,10 @@ class BackupStore:
             if actual != backup.size_bytes:
                 raise BackupError(f"Backup {backup.name} is damaged: {backup.path} has {actual} bytes, "
                                   f"{backup.size_bytes} were saved.")
+            problem = archive_problem(data, backup.image_id, backup.tags)
+            if problem:
+                raise BackupError(f"Backup {backup.name} ({backup.path}): {problem}; nothing was loaded.")
+            data.seek(0)
             try:
                 engine.call(load, long=True)
             except EngineAPIError as exc:

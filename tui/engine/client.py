@@ -12,7 +12,7 @@ import os
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
 import docker
 import docker.errors
@@ -22,12 +22,37 @@ from tui.engine.contexts import (
     DEFAULT_HOST,
     ContextError,
     DockerContext,
+    EndpointError,
+    TLSFiles,
+    TLSRequest,
+    TLSSettingsError,
     current_context,
     docker_config_dir,
+    endpoint_hostname,
+    is_loopback,
+    normalize_endpoint,
     read_context,
+    resolve_tls,
+    uses_tls,
 )
 
 T = TypeVar("T")
+
+
+class _APIClient(docker.APIClient):  # type: ignore[misc]
+    """``docker.APIClient`` whose TLS CA is the one it was given.
+
+    requests lets ``REQUESTS_CA_BUNDLE``/``CURL_CA_BUNDLE`` replace a session's ``verify`` on every
+    request (psf/requests#3829), so with either set the engine's certificate would be checked
+    against that bundle instead of ``--tlscacert``/``ca.pem``, and refused.
+    """
+
+    def merge_environment_settings(self, url: Any, proxies: Any, stream: Any, verify: Any,
+                                   cert: Any) -> dict[str, Any]:
+        settings: dict[str, Any] = super().merge_environment_settings(url, proxies, stream, verify, cert)
+        if verify is None:
+            settings["verify"] = self.verify
+        return settings
 
 
 class EngineError(Exception):
@@ -46,6 +71,10 @@ class EngineAddressError(EngineError):
     """The endpoint is not a usable address."""
 
 
+class EngineTLSFailed(EngineUnavailable):
+    """The TLS handshake with the engine failed (wrong CA, refused client certificate...)."""
+
+
 class EngineAPIError(EngineError):
     """The engine answered an error for one request."""
 
@@ -53,6 +82,10 @@ class EngineAPIError(EngineError):
         super().__init__(message)
         self.status = status
         self.message = message
+
+
+class EngineTLSError(EngineAddressError):
+    """TLS was asked for but its settings or files cannot be used."""
 
 
 def _context_kwargs(context: DockerContext) -> dict[str, Any]:
@@ -66,26 +99,54 @@ def _context_kwargs(context: DockerContext) -> dict[str, Any]:
     return {"tls": docker.tls.TLSConfig(client_cert=cert, ca_cert=ca, verify=not context.skip_tls_verify)}
 
 
+def _tls_kwargs(files: TLSFiles | None) -> dict[str, Any]:
+    if files is None:
+        return {}
+    import docker.tls
+
+    cert = (str(files.cert), str(files.key)) if files.cert and files.key else None
+    ca = str(files.ca_cert) if files.ca_cert else None
+    return {"tls": docker.tls.TLSConfig(client_cert=cert, ca_cert=ca, verify=files.verify)}
+
+
 def context_host(name: str) -> tuple[str, dict[str, Any]]:
     """The endpoint of the docker context ``name``; :class:`EngineAddressError` if unknown."""
     try:
         context = read_context(name, docker_config_dir())
-    except ContextError as exc:
+        host = normalize_endpoint(context.host, tls=context.tls_dir is not None or context.skip_tls_verify)
+    except (ContextError, EndpointError) as exc:
         raise EngineAddressError(str(exc)) from exc
-    return context.host, _context_kwargs(context)
+    return host, _context_kwargs(context) if uses_tls(host) else {}
 
 
-def resolve_host(host: str | None = None) -> tuple[str, dict[str, Any]]:
+def endpoint(host: str, tls: TLSRequest | None = None) -> tuple[str, dict[str, Any]]:
+    """``host`` checked and normalised, with the TLS the request and the environment ask for.
+
+    TLS applies to TCP endpoints only (as in docker); raises :class:`EngineAddressError` for an
+    unusable address and :class:`EngineTLSError` for unusable TLS settings.
+    """
+    try:
+        plain = normalize_endpoint(host)
+        files = resolve_tls(tls or TLSRequest()) if uses_tls(plain) else None
+        return normalize_endpoint(host, tls=files is not None), _tls_kwargs(files)
+    except EndpointError as exc:
+        raise EngineAddressError(str(exc)) from exc
+    except TLSSettingsError as exc:
+        raise EngineTLSError(str(exc)) from exc
+
+
+def resolve_host(host: str | None = None, tls: TLSRequest | None = None) -> tuple[str, dict[str, Any]]:
     """The endpoint to use and extra APIClient kwargs (TLS), in docker CLI order.
 
-    ``--host``/config first, then ``DOCKER_HOST`` (with ``DOCKER_TLS_VERIFY``/``DOCKER_CERT_PATH``),
-    then ``DOCKER_CONTEXT`` or the current docker context, then the default socket.
+    ``--host``/config first, then ``DOCKER_HOST``, then ``DOCKER_CONTEXT`` or the current docker
+    context, then the default socket. The TLS settings (``--tlsverify`` and friends, the config,
+    ``DOCKER_TLS_VERIFY``/``DOCKER_TLS``/``DOCKER_CERT_PATH``) apply to the first two alike; a
+    context uses its own TLS material.
     """
     if host:
-        return host, {}
+        return endpoint(host, tls)
     if os.environ.get("DOCKER_HOST"):
-        kwargs = cast(dict[str, Any], docker.utils.kwargs_from_env())
-        return str(kwargs.pop("base_url")), kwargs
+        return endpoint(os.environ["DOCKER_HOST"], tls)
     config_dir = docker_config_dir()
     name = os.environ.get("DOCKER_CONTEXT") or current_context(config_dir)
     if name != "default":
@@ -97,11 +158,11 @@ class Engine:
     """One Docker endpoint. Thread-safe: each thread gets its own low-level client."""
 
     def __init__(self, host: str | None = None, *, timeout: int = 60, long_timeout: int = 600,
-                 context: str = "") -> None:
+                 context: str = "", tls: TLSRequest | None = None) -> None:
         if context and not host:
             self.host, self._kwargs = context_host(context)
         else:
-            self.host, self._kwargs = resolve_host(host)
+            self.host, self._kwargs = resolve_host(host, tls)
         if self.host.startswith("ssh://"):
             # the system ssh client (keys, agent, ~/.ssh/config) rather than paramiko
             self._kwargs.setdefault("use_ssh_client", True)
@@ -114,6 +175,18 @@ class Engine:
     def __repr__(self) -> str:
         return f"Engine({self.host!r})"
 
+    @property
+    def uses_tls(self) -> bool:
+        return "tls" in self._kwargs
+
+    def insecure_warning(self) -> str | None:
+        """A warning when the engine is reached over plain TCP on a non-loopback address."""
+        if not uses_tls(self.host) or self.uses_tls or is_loopback(endpoint_hostname(self.host)):
+            return None
+        return (f"warning: {self.host} is plain TCP without TLS: anyone on the network can read and "
+                "command this engine (full root access to that machine). Use --tlsverify with "
+                "certificates (or DOCKER_TLS_VERIFY=1 and DOCKER_CERT_PATH), or ssh://")
+
     # -- clients ---------------------------------------------------------------------------
     def api(self, *, long: bool = False) -> Any:
         """This thread's ``docker.APIClient`` (``long=True``: the one with the long timeout)."""
@@ -122,7 +195,7 @@ class Engine:
         if client is None:
             version = self._negotiated_version()
             with self.translate_errors():
-                client = docker.APIClient(
+                client = _APIClient(
                     base_url=self.host,
                     version=version,
                     timeout=self.long_timeout if long else self.timeout,
@@ -135,7 +208,7 @@ class Engine:
         with self._lock:
             if self._version is None:
                 with self.translate_errors():
-                    probe = docker.APIClient(
+                    probe = _APIClient(
                         base_url=self.host, version="auto", timeout=self.timeout, **self._kwargs
                     )
                     self._version = str(probe.api_version)
@@ -145,7 +218,7 @@ class Engine:
     def new_client(self, *, timeout: int | None = None) -> Any:
         """A fresh client (e.g. for an event stream that blocks its connection)."""
         with self.translate_errors():
-            return docker.APIClient(
+            return _APIClient(
                 base_url=self.host,
                 version=self._negotiated_version(),
                 timeout=timeout or self.timeout,
@@ -176,10 +249,18 @@ class Engine:
 
     def _connection_error(self, exc: BaseException) -> EngineError:
         text = str(exc)
+        if isinstance(exc, requests.exceptions.SSLError) or ("SSL" in text and self.uses_tls):
+            return EngineTLSFailed(self._tls_failure(text))
         if "Invalid bind address" in text or "port is required" in text:
             return EngineAddressError(
                 f"{self.host!r} is not an engine address ({_short(text)}); expected "
                 "unix:///path/docker.sock, tcp://host:port or ssh://user@host"
+            )
+        if "HTTP request to an HTTPS server" in text:
+            return EngineUnavailable(
+                f"The Docker engine at {self.host} speaks TLS on this port, and docker-sweep connected "
+                "without it: use --tlsverify with the certificates (--tlscacert, --tlscert, --tlskey), "
+                "or DOCKER_TLS_VERIFY=1 and DOCKER_CERT_PATH, or [engine] tls = \"verify\""
             )
         if "paramiko" in text:
             return EngineUnavailable(
@@ -198,6 +279,21 @@ class Engine:
             "Point docker-sweep at another engine with --host URL or DOCKER_HOST, or try "
             "`docker-sweep demo` for a throwaway sandbox engine."
         )
+
+    def _tls_failure(self, text: str) -> str:
+        lowered = text.lower()
+        if "certificate verify failed" in lowered or "self-signed" in lowered or "self signed" in lowered:
+            why = ("the engine's certificate is not signed by the CA docker-sweep trusts (--tlscacert, "
+                   "ca.pem in DOCKER_CERT_PATH) or does not name this host")
+        elif "unknown ca" in lowered or "bad certificate" in lowered or "certificate required" in lowered:
+            why = ("the engine refused docker-sweep's client certificate: it is missing or not signed by "
+                   "a CA the engine trusts (--tlscert/--tlskey, cert.pem/key.pem in DOCKER_CERT_PATH)")
+        elif "wrong version number" in lowered or "record layer" in lowered:
+            why = "the engine does not speak TLS on this port (plain TCP? then drop --tlsverify/--tls)"
+        else:
+            why = "the TLS handshake failed"
+        return (f"TLS connection to the Docker engine at {self.host} failed: {why} ({_short(text)}). "
+                "Nothing was sent to the engine.")
 
     def call(self, fn: Callable[[Any], T], *, long: bool = False) -> T:
         """Run ``fn(api_client)`` with error translation."""

@@ -9,7 +9,12 @@ and optionally on disk, keyed by the engine's ID and the image ID.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import math
+import os
+import re
+import stat
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -70,9 +75,63 @@ def _clean_refs(values: Iterable[str] | None, none_marker: str) -> tuple[str, ..
     return tuple(v for v in (values or ()) if v and v != none_marker)
 
 
+_DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
+_CACHED = ("diff_ids", "history", "created")  # what every entry holds (layer reads)
+_NEVER_CACHED = ("labels",)  # what decides protection and filters: always from this run's image list
+
+
+def _entry_sum(entry: Mapping[str, Any]) -> str:
+    body = {k: v for k, v in entry.items() if k != "sum"}
+    return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def _valid_entry(entry: Any) -> bool:
+    """A well-formed entry whose checksum matches (a damaged or hand-edited line is not)."""
+    if not isinstance(entry, dict) or not {*_CACHED, "key", "sum"} <= set(entry):
+        return False
+    if any(k in entry for k in _NEVER_CACHED):
+        return False
+    if entry["sum"] != _entry_sum(entry):
+        return False
+    diff_ids, history, created = entry["diff_ids"], entry["history"], entry["created"]
+    if not isinstance(entry["key"], str) or not isinstance(diff_ids, list):
+        return False
+    if not all(isinstance(d, str) and _DIGEST.fullmatch(d) for d in diff_ids):
+        return False
+    if not isinstance(history, list) or not all(
+        isinstance(h, list) and len(h) == 2 and isinstance(h[0], str) and type(h[1]) is int and h[1] >= 0
+        for h in history
+    ):
+        return False
+    try:
+        parse_created(created) if isinstance(created, str) else None
+    except ValueError:
+        return False
+    return isinstance(created, str)
+
+
+def _private_file(path: Path) -> bool:
+    """Whether ``path`` (if it exists) is this user's and nobody else may write it or its directory."""
+    for target in (path.parent, path):
+        try:
+            info = os.stat(target)
+        except FileNotFoundError:
+            continue
+        except OSError:
+            return False
+        if info.st_uid != os.geteuid() or info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+            return False
+    return True
+
+
 class LayerCache:
     """Inspect/history facts per (engine ID, image ID); optionally persisted as JSON lines.
 
+    The cache only saves layer reads: an entry holds diff IDs, history sizes and the created time,
+    never labels (protection and filters use the labels the engine lists in this run). Each line
+    carries a checksum and is checked for shape; a damaged or edited line is dropped and read
+    again from the engine, and :meth:`get` also drops an entry whose created time disagrees with the
+    image list's. A file (or directory) owned by someone else or writable by others is not used.
     The file keeps at most :attr:`MAX_ENTRIES` entries (the oldest go first when it is rewritten).
     """
 
@@ -81,20 +140,24 @@ class LayerCache:
     def __init__(self, path: Path | None = None) -> None:
         self._data: dict[str, dict[str, Any]] = {}
         self._lock = threading.Lock()
-        self.path = path
-        if path is not None and path.exists():
+        self.path = path if path is None or _private_file(path) else None
+        self.rejected = 0  # lines dropped as damaged or edited when the file was read
+        if self.path is not None and self.path.exists():
             lines = 0
             try:
-                text = path.read_text()
+                text = self.path.read_text(encoding="utf-8", errors="replace")
             except OSError:
                 text = ""
             for line in text.splitlines():
                 lines += 1
                 try:
                     entry = json.loads(line)
+                except ValueError:
+                    entry = None
+                if _valid_entry(entry):
                     self._data[entry["key"]] = entry
-                except (ValueError, KeyError, TypeError):
-                    continue  # a damaged line is only a slower start for that image
+                else:
+                    self.rejected += 1  # only a slower start for that image
             if len(self._data) > self.MAX_ENTRIES:
                 keep = list(self._data.items())[-self.MAX_ENTRIES // 2:]
                 self._data = dict(keep)
@@ -105,26 +168,41 @@ class LayerCache:
         """Write the file anew (drops duplicates and damaged lines); never fails the caller."""
         if self.path is None:
             return
+        tmp = self.path.with_suffix(".tmp")
         try:
-            tmp = self.path.with_suffix(".tmp")
-            tmp.write_text("".join(json.dumps(e) + "\n" for e in self._data.values()))
+            tmp.unlink(missing_ok=True)
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                fh.write("".join(json.dumps(e) + "\n" for e in self._data.values()))
             tmp.replace(self.path)
         except OSError:
             pass
 
-    def get(self, engine_id: str, image_id: str) -> dict[str, Any] | None:
+    def get(self, engine_id: str, image_id: str, *, created: float | None = None) -> dict[str, Any] | None:
+        """The entry, or None; with ``created`` (the image list's, whole seconds) it must agree."""
         with self._lock:
-            return self._data.get(f"{engine_id}/{image_id}")
+            entry = self._data.get(f"{engine_id}/{image_id}")
+        if entry is None or created is None or not entry["created"]:
+            return entry
+        if math.floor(parse_created(entry["created"])) != math.floor(created):
+            with self._lock:
+                self._data.pop(f"{engine_id}/{image_id}", None)
+            return None
+        return entry
 
     def put(self, engine_id: str, image_id: str, entry: dict[str, Any]) -> None:
         key = f"{engine_id}/{image_id}"
-        entry = {**entry, "key": key}
+        entry = {**{k: v for k, v in entry.items() if k not in _NEVER_CACHED}, "key": key}
+        entry["sum"] = _entry_sum(entry)
+        if not _valid_entry(entry):
+            return
         with self._lock:
             self._data[key] = entry
         if self.path is not None:
             try:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-                with self.path.open("a") as fh:
+                self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+                fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW, 0o600)
+                with os.fdopen(fd, "a", encoding="utf-8") as fh:
                     fh.write(json.dumps(entry) + "\n")
             except OSError:
                 pass
@@ -209,8 +287,8 @@ def _with_layers(image: Image, detail: Mapping[str, Any], classic: bool = True) 
     if detail.get("created"):
         created_ns = parse_created_ns(detail["created"])
         created = created_ns / 1_000_000_000
+    # labels: the list's (what the engine says now), never a cached copy
     return replace(image, layers=layers, created=created, created_ns=created_ns,
-                   labels=MappingProxyType(dict(detail.get("labels") or image.labels)),
                    has_config=bool(detail.get("has_config", True)))
 
 
@@ -231,7 +309,7 @@ def read_layers(
         if cancelled is not None and cancelled():
             out.extend(images[done - 1:])
             break
-        detail = cache.get(engine_id, image.id) if cache is not None else None
+        detail = cache.get(engine_id, image.id, created=image.created) if cache is not None else None
         if detail is None or "has_config" not in detail:  # older entries lack it: read again
             try:
                 detail = _image_detail(engine, image.id)

@@ -1,0 +1,142 @@
+"""The layer cache on a real engine: it saves layer reads and decides nothing.
+
+An edited cache file must not un-protect an image (``[protect] labels`` use the labels the engine
+lists in this run), change an image's created time (policies and ``until`` use it), or put wrong
+layers into plans: damaged or edited entries are dropped and read again from the engine.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.enginecase import STANDARD, WEB, seed
+from tui import headless
+from tui.cli import main
+from tui.engine.client import Engine
+from tui.engine.snapshot import LayerCache, _entry_sum, list_images, read_facts, read_layers
+from tui.engine.source import default_cache_path
+
+
+def web_id(api: Any) -> str:
+    """WEB's image id on this engine (the config digest on the classic store, the manifest digest on
+    the containerd store)."""
+    return str(api.inspect_image(WEB.tags[0])["Id"])
+
+
+def images_json(capsys: pytest.CaptureFixture[str], url: str, config: Path) -> dict[str, Any]:
+    assert main(["--host", url, "--config", str(config), "images", "--json"]) == 0
+    return {row["id"]: row for row in json.loads(capsys.readouterr().out)}
+
+
+def edit_cache(path: Path, image_id: str, change: Any, *, reseal: bool) -> None:
+    """Apply ``change(entry)`` to the image's line; ``reseal``: recompute its checksum (an adversary
+    who read the code) — otherwise the edit is a plain hand edit."""
+    lines = []
+    hits = 0
+    for line in path.read_text().splitlines():
+        entry = json.loads(line)
+        if entry["key"].endswith("/" + image_id):
+            change(entry)
+            if reseal and "sum" in entry:
+                entry["sum"] = _entry_sum(entry)
+            hits += 1
+        lines.append(json.dumps(entry))
+    assert hits >= 1
+    path.write_text("\n".join(lines) + "\n")
+
+
+@pytest.fixture
+def protect_keep(tmp_path: Path) -> Path:
+    config = tmp_path / "protect.toml"
+    config.write_text('[protect]\nlabels = ["keep=true"]\n')
+    return config
+
+
+@pytest.mark.parametrize("reseal", [False, True], ids=["hand-edit", "resealed"])
+def test_edited_cache_labels_do_not_unprotect(engine, tmp_path: Path, protect_keep: Path,
+                                              capsys: pytest.CaptureFixture[str], reseal: bool) -> None:
+    seed(engine.api, engine.url, STANDARD)
+    web_image = web_id(engine.api)
+    cache = default_cache_path()
+    cache.unlink(missing_ok=True)
+    rows = images_json(capsys, engine.url, protect_keep)
+    assert rows[web_image]["protected"] and rows[web_image]["labels"]["keep"] == "true"
+    assert cache.exists()
+    # what an older cache held, and what someone who wants the image gone would write
+    unkeep = {"role": "web", "keep": "no"}
+    edit_cache(cache, web_image, lambda e: e.__setitem__("labels", unkeep), reseal=reseal)
+    rows = images_json(capsys, engine.url, protect_keep)
+    assert rows[web_image]["protected"] and rows[web_image]["labels"] == {"role": "web", "keep": "true"}
+    code = main(["--host", engine.url, "--config", str(protect_keep), "plan", "rm", "web:1.25", "--json"])
+    plan = json.loads(capsys.readouterr().out)
+    assert code == headless.EXIT_PARTIAL and plan["delete"] == [] and plan["untag"] == []
+    assert "protected" in plan["blocked"][0]["message"]
+
+
+def test_edited_created_time_is_not_believed(engine, tmp_path: Path, protect_keep: Path,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    seed(engine.api, engine.url, STANDARD)
+    web_image = web_id(engine.api)
+    cache = default_cache_path()
+    cache.unlink(missing_ok=True)
+    truth = images_json(capsys, engine.url, protect_keep)[web_image]["created"]
+    edit_cache(cache, web_image, lambda e: e.__setitem__("created", "2001-01-01T00:00:00Z"), reseal=True)
+    assert images_json(capsys, engine.url, protect_keep)[web_image]["created"] == truth
+
+
+def test_damaged_or_edited_layers_are_read_again(engine, tmp_path: Path) -> None:
+    seed(engine.api, engine.url, STANDARD)
+    web_image = web_id(engine.api)
+    other_id = str(engine.api.inspect_image(STANDARD[0].tags[0])["Id"])
+    eng = Engine(engine.url)
+    facts = read_facts(eng)
+    images = list_images(eng)
+    path = tmp_path / "layers.jsonl"
+    truth = {i.id: i.layers for i in read_layers(eng, images, cache=LayerCache(path),
+                                                 engine_id=facts.engine_id)}
+    fake = "sha256:" + "f" * 64
+    edit_cache(path, web_image, lambda e: e.__setitem__("diff_ids", [fake]), reseal=False)
+    edit_cache(path, other_id, lambda e: e["history"].__setitem__(0, ["x", -5]),
+               reseal=True)
+    with path.open("a") as fh:
+        fh.write('{"key": "x/y", "diff_ids": 5}\n\x00garbage\n')
+    cache = LayerCache(path)
+    assert cache.rejected == 4
+    assert cache.get(facts.engine_id, web_image) is None
+    again = {i.id: i.layers for i in read_layers(eng, images, cache=cache, engine_id=facts.engine_id)}
+    assert again == truth
+    assert fake not in path.read_text()
+
+
+def test_cache_file_others_may_write_is_not_used(engine, tmp_path: Path) -> None:
+    seed(engine.api, engine.url, STANDARD)
+    web_image = web_id(engine.api)
+    eng = Engine(engine.url)
+    facts = read_facts(eng)
+    images = list_images(eng)
+    path = tmp_path / "layers.jsonl"
+    read_layers(eng, images, cache=LayerCache(path), engine_id=facts.engine_id)
+    assert os.stat(path).st_mode & 0o777 == 0o600
+    os.chmod(path, 0o666)
+    shared = LayerCache(path)
+    assert shared.path is None and shared.get(facts.engine_id, web_image) is None
+    os.chmod(path, 0o600)
+    os.chown(path, 65534, 65534)
+    assert LayerCache(path).path is None
+    os.chown(path, os.geteuid(), os.getegid())
+    listed = next(i.created for i in images if i.id == web_image)
+    assert LayerCache(path).get(facts.engine_id, web_image, created=listed) is not None
+
+
+def test_labels_are_never_cached(tmp_path: Path) -> None:
+    path = tmp_path / "layers.jsonl"
+    cache = LayerCache(path)
+    cache.put("e", "sha256:1", {"diff_ids": [], "history": [], "created": "", "labels": {"keep": "true"}})
+    assert "labels" not in path.read_text()
+    keys = {"diff_ids", "history", "created", "key", "sum"}
+    assert set(LayerCache(path).get("e", "sha256:1") or {}) == keys

@@ -1,0 +1,130 @@
+"""Files of the backup directory: private to this user, never through a symlink, checked on load.
+
+``docker save`` archives hold image contents that dockerd keeps root-only, and ``restore`` loads
+whatever archive it finds into the engine. So the directory must be this user's alone (not
+writable by group or others: its writers could swap an archive before a restore), files are
+created 0600 with ``O_EXCL | O_NOFOLLOW``, read with ``O_NOFOLLOW``, and an archive is loaded only
+if its image config hashes to the image ID recorded when it was saved.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import pwd
+import stat
+import tarfile
+from collections.abc import Collection
+from pathlib import Path
+from typing import IO, Any
+
+_CHUNK = 1 << 20
+
+
+class UnsafeBackupDir(Exception):
+    """The backup directory is not this user's alone; ``str()`` says why and how to fix it."""
+
+
+def user_name(uid: int) -> str:
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return f"uid {uid}"
+
+
+def check_private_dir(path: Path) -> bool:
+    """Whether ``path`` exists; :class:`UnsafeBackupDir` if another user owns it or others may write it."""
+    try:
+        info = os.stat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return False
+    except OSError as exc:
+        raise UnsafeBackupDir(
+            f"Cannot write backups to {path}: {exc.strerror or exc}. Check that the path is a writable "
+            "directory (no part of it may be a regular file), or choose another one."
+        ) from exc
+    if not stat.S_ISDIR(info.st_mode):
+        raise UnsafeBackupDir(f"The backup directory {path} is not a directory; set [backup] dir to a "
+                              "directory of your own.")
+    me = os.geteuid()
+    if info.st_uid != me:
+        raise UnsafeBackupDir(
+            f"The backup directory {path} belongs to {user_name(info.st_uid)}, not to you "
+            f"({user_name(me)}): its owner could read the saved images or swap one before a restore. "
+            f"Use a directory of your own ([backup] dir in the config), or take this one over: "
+            f"chown {user_name(me)} {path} && chmod 700 {path}"
+        )
+    if info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        who = " and ".join(w for bit, w in ((stat.S_IWGRP, "its group"), (stat.S_IWOTH, "all users"))
+                           if info.st_mode & bit)
+        raise UnsafeBackupDir(
+            f"The backup directory {path} is writable by {who} (mode {stat.S_IMODE(info.st_mode):04o}): "
+            f"they could replace a backup before a restore loads it. Fix: chmod 700 {path}"
+        )
+    return True
+
+
+def create_private(path: Path) -> int:
+    """A new file only this user may read (0600); never through a symlink, never an existing file."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    os.fchmod(fd, 0o600)
+    return fd
+
+
+def open_regular(path: Path) -> IO[bytes]:
+    """``path`` opened for reading; ``OSError`` (``ELOOP`` for a symlink) unless a regular file."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise OSError(f"{path} is not a regular file")
+    return os.fdopen(fd, "rb")
+
+
+def read_private(path: Path, limit: int) -> bytes:
+    """At most ``limit`` bytes of the regular file ``path`` (a symlink is not followed)."""
+    with open_regular(path) as fh:
+        return fh.read(limit)
+
+
+def is_regular(path: Path) -> bool:
+    """A regular file itself, not a symlink to one."""
+    try:
+        return stat.S_ISREG(os.lstat(path).st_mode)
+    except OSError:
+        return False
+
+
+def archive_problem(data: IO[bytes], image_id: str, tags: Collection[str]) -> str:
+    """Why the ``docker save`` archive ``data`` is not exactly image ``image_id`` with (some of) ``tags``.
+
+    "" if it is: ``manifest.json`` lists one image whose config blob hashes to ``image_id`` (what the
+    engine's image ID is, so the layers are pinned too: the engine checks them against the config's
+    diff IDs on load) and no tag outside ``tags``.
+    """
+    want = image_id.split(":", 1)[-1]
+    found: list[str] = []
+    extra: set[str] = set()
+    try:
+        with tarfile.open(fileobj=data, mode="r:") as tar:
+            member = tar.extractfile("manifest.json")
+            manifest: Any = json.loads(member.read(1 << 20)) if member is not None else None
+            for entry in manifest if isinstance(manifest, list) else ():
+                config = tar.extractfile(str(entry.get("Config", ""))) if isinstance(entry, dict) else None
+                if config is None:
+                    found.append("?")
+                    continue
+                digest = hashlib.sha256()
+                while chunk := config.read(_CHUNK):
+                    digest.update(chunk)
+                found.append(digest.hexdigest())
+                extra |= {str(t) for t in entry.get("RepoTags") or ()} - set(tags)
+    except (OSError, KeyError, ValueError, tarfile.TarError) as exc:
+        return f"not a readable image archive ({exc})"
+    if found != [want]:
+        shown = ", ".join(f[:12] for f in found) or "none"
+        return (f"holds image {shown}, not {want[:12]} that the backup recorded: the archive was replaced "
+                "or altered")
+    if extra:
+        return f"names tags it was not saved with ({', '.join(sorted(extra))}): the archive was altered"
+    return ""
