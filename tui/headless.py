@@ -318,9 +318,11 @@ def cmd_execute(
                     out.write(event.text + "\n")
                     out.flush()
         except KeyboardInterrupt:  # a second Ctrl-C: stop now, the step in flight is in doubt
+            stop.finished = True
             executor.interrupted()
             if not as_json:
                 out.write("\n")
+        stop.finished = True  # from here on Ctrl-C is ignored, so the record is printed whole
         result = executor.result
         if as_json:
             json.dump({"plan": plan.to_json(), "executed": True, **result.to_json()}, out, indent=2)
@@ -359,11 +361,14 @@ class _SigintStopsBetweenSteps:
         self.event = threading.Event()
         self._previous: Any = None
         self._installed = False
+        self.finished = False
 
     def is_set(self) -> bool:
         return self.event.is_set()
 
     def _handle(self, signum: int, frame: Any) -> None:
+        if self.finished:
+            return
         if self.event.is_set():
             raise KeyboardInterrupt
         self.event.set()

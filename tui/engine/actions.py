@@ -200,27 +200,13 @@ class PlanExecutor:
 
     def store_changes(self, step: Step) -> list[str]:
         """What differs now from what the plan saw for ``step`` (empty: nothing). Raises
-        :class:`EngineError` when the engine cannot answer."""
+        :class:`EngineError` when the engine cannot answer.
+
+        The containers are read first and the image last, so the references (what a delete
+        without force can lose to a race; the engine itself refuses it when a container appeared)
+        are the freshest fact when the call goes out."""
         target = step.target
-        try:
-            info = self.engine.call(lambda api: api.inspect_image(target))
-        except EngineAPIError as exc:
-            if exc.status == 404:
-                return [f"{target} is gone ({exc.message})"]
-            raise
-        current = str(info.get("Id"))
-        if current != step.image_id:
-            return [f"{target} now names image {short_id(current)}, not the planned "
-                    f"{short_id(step.image_id)}"]
         changes: list[str] = []
-        if step.seen_refs is not None:
-            now = {r for r in (info.get("RepoTags") or []) + (info.get("RepoDigests") or [])
-                   if r and not r.startswith("<none>")}
-            seen = set(step.seen_refs)
-            if added := sorted(now - seen):
-                changes.append("new reference(s) " + ", ".join(added))
-            if gone := sorted(seen - now):
-                changes.append("reference(s) " + ", ".join(gone) + " gone or moved")
         if step.seen_containers is not None:
             rows = self.engine.call(lambda api: api.containers(
                 all=True, filters={"ancestor": step.image_id}))
@@ -233,6 +219,24 @@ class PlanExecutor:
                     for r in added_users))
             if gone_users := [cid for cid in step.seen_containers if cid not in now_users]:
                 changes.append("container(s) " + ", ".join(short_id(c) for c in gone_users) + " gone")
+        try:
+            info = self.engine.call(lambda api: api.inspect_image(target))
+        except EngineAPIError as exc:
+            if exc.status == 404:
+                return [f"{target} is gone ({exc.message})"]
+            raise
+        current = str(info.get("Id"))
+        if current != step.image_id:
+            return [f"{target} now names image {short_id(current)}, not the planned "
+                    f"{short_id(step.image_id)}"]
+        if step.seen_refs is not None:
+            now = {r for r in (info.get("RepoTags") or []) + (info.get("RepoDigests") or [])
+                   if r and not r.startswith("<none>")}
+            seen = set(step.seen_refs)
+            if added := sorted(now - seen):
+                changes.insert(0, "new reference(s) " + ", ".join(added))
+            if gone := sorted(seen - now):
+                changes.insert(1 if added else 0, "reference(s) " + ", ".join(gone) + " gone or moved")
         return changes
 
     def _recheck(self, index: int, step: Step) -> ResultEvent | None:
