@@ -161,6 +161,7 @@ class PlanExecutor:
     # -- steps ---------------------------------------------------------------------------------
     def _error(self, index: int, target: str, message: str) -> ResultEvent:
         self.result.errors.append((target, message))
+        self.current = None  # the step is settled (it failed)
         return ResultEvent("error", f"Error: {target}: {message}", index, target)
 
     def _remove_container(self, index: int, step: Step) -> Generator[ResultEvent, None, None]:
@@ -187,6 +188,7 @@ class PlanExecutor:
             yield self._error(index, container.name, str(exc))
             return
         self.result.removed_containers.append(container.id)
+        self.current = None
         yield ResultEvent("container_removed",
                           f"Removed container: {container.name} ({container.short_id})", index,
                           container.id)
@@ -196,6 +198,7 @@ class PlanExecutor:
         change = StoreChange(target, step.image_id, tuple(changes))
         self.result.store_changed.append(change)
         self.result.errors.append((target, change.message))
+        self.current = None  # the step is settled (skipped)
         return ResultEvent("skipped", f"Skipped {target}: {change.message}", index, target)
 
     def store_changes(self, step: Step) -> list[str]:
@@ -279,15 +282,19 @@ class PlanExecutor:
         except EngineError as exc:
             yield self._error(index, target, str(exc))
             return
+        # Record every line before yielding any, so an interrupted consumer still has the whole answer.
         expected = {str(r) for r in step.expect}
+        events: list[ResultEvent] = []
         for line in response or []:
             for kind, value in line.items():
                 record = Record(kind, str(value))
-                yield self._record(index, target, record)
+                events.append(self._record(index, target, record))
                 if str(record) not in expected:
                     self.result.unexpected.append(str(record))
-                    yield ResultEvent("unexpected", f"Unexpected: {record} was not in the plan",
-                                      index, target)
+                    events.append(ResultEvent("unexpected", f"Unexpected: {record} was not in the plan",
+                                              index, target))
+        self.current = None  # done: an interruption from here on leaves nothing in doubt
+        yield from events
 
     def _record(self, index: int, target: str, record: Record) -> ResultEvent:
         if record.kind == "Untagged":
