@@ -135,6 +135,7 @@ def cmd_df(engine: Engine, as_json: bool, out: TextIO) -> int:
                 "rows": [r.__dict__ for r in summary.rows],
                 "prune_all_bytes": summary.prune_all_bytes,
                 "prune_dangling_bytes": summary.prune_dangling_bytes,
+                "engine_estimate": summary.engine_estimate,
             },
             out,
             indent=2,
@@ -151,6 +152,8 @@ def cmd_df(engine: Engine, as_json: bool, out: TextIO) -> int:
         f"Engine {summary.version} at {summary.engine}, {summary.storage_driver}, "
         f"data root {summary.root_dir}\n"
     )
+    if summary.engine_estimate:
+        out.write(summary.engine_estimate + "\n")
     return EXIT_OK
 
 

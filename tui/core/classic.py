@@ -56,6 +56,7 @@ class DeleteCall:
     force: bool
     records: tuple[Record, ...]
     parent_prune: bool = False  # an explicit delete of a parent the engine would prune
+    remove_first: tuple[Container, ...] = ()  # stopped containers removed (own steps) just before
 
 
 class _Conflict(Exception):
@@ -145,7 +146,7 @@ class ClassicStore:
 
     def clone(self) -> ClassicStore:
         """An independent copy (for trial runs)."""
-        other = ClassicStore.__new__(ClassicStore)
+        other = type(self).__new__(type(self))
         other.snapshot = self.snapshot
         other.protected = self.protected
         other.images = dict(self.images)

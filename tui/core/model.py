@@ -75,6 +75,9 @@ class Image:
     parent_id: str = ""
     labels: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     layers: tuple[Layer, ...] | None = None
+    # Digest references the engine lists that no registry holds (Podman's ``localhost/…@sha256``
+    # after a load): they do not make an image pullable, so they are kept out of ``digests``.
+    local_digests: tuple[str, ...] = ()
 
     @property
     def short_id(self) -> str:

@@ -8,11 +8,12 @@ calls (:class:`Step`) the executor makes. The TUI and the headless commands use 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from tui.core.classic import ClassicStore, EngineError, Record, prune
+from tui.core import podman
+from tui.core.classic import ClassicStore, EngineError, PruneOutcome, Record, prune
 from tui.core.filters import PruneFilters
 from tui.core.model import Container, Snapshot, short_id
 from tui.core.protect import Protection
@@ -219,10 +220,22 @@ def with_seen_state(snapshot: Snapshot, steps: Sequence[Step]) -> tuple[Step, ..
 
 
 def _steps_from_calls(store: ClassicStore, start: int) -> list[Step]:
-    return [
-        Step("delete_image", c.target, c.image_id, c.force, True, c.records)
-        for c in store.calls[start:]
-    ]
+    steps: list[Step] = []
+    for c in store.calls[start:]:
+        steps.extend(Step("remove_container", u.id, u.image_id, container=u) for u in c.remove_first)
+        steps.append(Step("delete_image", c.target, c.image_id, c.force, True, c.records))
+    return steps
+
+
+PruneFn = Callable[..., PruneOutcome]
+
+
+def _store_model(snapshot: Snapshot, protected: Mapping[str, str] | None = None, *,
+                 engine_semantics: bool = False) -> tuple[ClassicStore, PruneFn]:
+    """The model of the snapshot's engine and store, and its prune replay."""
+    if snapshot.facts.image_store == "podman":
+        return podman.PodmanStore(snapshot, protected, safe=not engine_semantics), podman.prune
+    return ClassicStore(snapshot, protected), prune
 
 
 def _blocked(ref: str, exc: EngineError) -> Blocked:
@@ -243,7 +256,7 @@ def plan_remove(
     ``with_stopped_containers`` first removes the stopped containers that keep an image from being
     deleted (never running ones), so the removal frees its bytes.
     """
-    store = ClassicStore(snapshot, protection.protected(snapshot) if protection else None)
+    store, _ = _store_model(snapshot, protection.protected(snapshot) if protection else None)
     steps: list[Step] = []
     blocked: list[Blocked] = []
     warnings: list[str] = []
@@ -303,10 +316,10 @@ def _containers_to_remove(store: ClassicStore, ref: str, force: bool) -> list[Co
 def _blocking_stopped_containers(snapshot: Snapshot, filters: PruneFilters,
                                  protected: Mapping[str, str]) -> list[Container]:
     """Stopped containers that alone keep a prune candidate (matching ``filters``) alive."""
-    trial = ClassicStore(snapshot, protected)
+    trial, prune_model = _store_model(snapshot, protected)
     for container in list(trial.containers.values()):
         trial.remove_container(container.id)
-    prune(trial, filters)
+    prune_model(trial, filters)
     would_go = set(snapshot.images) - set(trial.images)
     running_images = {c.image_id for c in snapshot.containers if c.running}
     return [
@@ -331,9 +344,9 @@ def plan_prune(snapshot: Snapshot, filters: PruneFilters, *, engine_semantics: b
                 if with_stopped_containers else [])
     container_steps = [Step("remove_container", c.id, c.image_id, container=c) for c in removals]
     while True:
-        store = ClassicStore(snapshot, protected)
+        store, prune_model = _store_model(snapshot, protected, engine_semantics=engine_semantics)
         container_chains = [ch for c in removals for ch in store.remove_container(c.id)]
-        outcome = prune(store, filters, exclude=exclude)
+        outcome = prune_model(store, filters, exclude=exclude)
         if engine_semantics or not outcome.untagged_only:
             break
         exclude = exclude | frozenset(outcome.untagged_only)
@@ -359,8 +372,12 @@ def plan_prune(snapshot: Snapshot, filters: PruneFilters, *, engine_semantics: b
     description = filters.describe()
     if with_stopped_containers:
         description = f"{description}, first removing the stopped containers that keep them"
-    return _finish("prune", description, snapshot, store, steps, list(blocked.values()),
+    plan = _finish("prune", description, snapshot, store, steps, list(blocked.values()),
                    warnings, filters=filters, container_chains=container_chains)
+    if snapshot.facts.image_store == "podman" and plan.delete:
+        note = podman.estimate_note(snapshot, list(plan.delete), plan.reclaim_bytes)
+        plan = replace(plan, warnings=(*plan.warnings, note))
+    return plan
 
 
 def _prune_skip_message(exc: EngineError) -> str:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from tui.core.filters import PruneFilters
 from tui.core.model import Snapshot
 from tui.core.plan import plan_prune
+from tui.core.podman import reported_space
 
 
 def human_size(n: int) -> str:
@@ -50,6 +51,7 @@ class UsageSummary:
     root_dir: str
     storage_driver: str
     version: str
+    engine_estimate: str = ""  # the engine's own (differently computed) figure, labelled
 
 
 def summarize(snapshot: Snapshot) -> UsageSummary:
@@ -85,6 +87,11 @@ def summarize(snapshot: Snapshot) -> UsageSummary:
     else:
         rows.append(UsageRow("Containers", len(containers), running, -1, -1, "sizes not read"))
     facts = snapshot.facts
+    estimate = ""
+    if facts.image_store == "podman":
+        estimate = (f"Podman's estimate for prune --all: "
+                    f"{human_size(reported_space(snapshot, list(all_plan.delete)))} (whole image "
+                    "sizes, shared layers counted once per image; not disk truth)")
     return UsageSummary(
         rows=tuple(rows),
         prune_all_bytes=all_plan.reclaim_bytes,
@@ -93,4 +100,5 @@ def summarize(snapshot: Snapshot) -> UsageSummary:
         root_dir=facts.root_dir,
         storage_driver=facts.storage_driver,
         version=facts.version,
+        engine_estimate=estimate,
     )

@@ -25,6 +25,7 @@ from typing import Any
 from tui.core.classic import Record
 from tui.core.model import Image, Snapshot, short_id
 from tui.core.plan import Plan, Step
+from tui.engine import podman
 from tui.engine.client import Engine, EngineAPIError, EngineError
 
 
@@ -284,15 +285,21 @@ class PlanExecutor:
             return
         # Record every line before yielding any, so an interrupted consumer still has the whole answer.
         expected = {str(r) for r in step.expect}
+        is_podman = self.snapshot.facts.image_store == "podman"
+        reported: list[Record] = []
         events: list[ResultEvent] = []
         for line in response or []:
             for kind, value in line.items():
                 record = Record(kind, str(value))
+                record = podman.normalise_record(record) if is_podman else record
+                reported.append(record)
                 events.append(self._record(index, target, record))
                 if str(record) not in expected:
                     self.result.unexpected.append(str(record))
                     events.append(ResultEvent("unexpected", f"Unexpected: {record} was not in the plan",
                                               index, target))
+        for record in podman.implied_layers(step.expect, reported, self.snapshot) if is_podman else ():
+            events.append(self._record(index, target, record))
         self.current = None  # done: an interruption from here on leaves nothing in doubt
         yield from events
 

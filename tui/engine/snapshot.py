@@ -30,6 +30,7 @@ from tui.core.model import (
     Snapshot,
     VolumeUsage,
 )
+from tui.engine import podman
 from tui.engine.client import Engine, EngineAPIError
 
 ProgressFn = Callable[[int, int], None]
@@ -128,6 +129,7 @@ def read_facts(engine: Engine) -> EngineFacts:
     version = engine.call(lambda api: api.version())
     status = " ".join(str(x) for pair in info.get("DriverStatus") or [] for x in pair)
     store = "containerd" if "io.containerd.snapshotter.v1" in status else "classic"
+    store = "podman" if podman.is_podman(version) else store
     return EngineFacts(
         host=engine.host,
         version=str(version.get("Version", "")),
@@ -341,6 +343,8 @@ def read_stages(
     taken = time.time()
     facts = read_facts(engine)
     images = list_images(engine)
+    if facts.image_store == "podman":
+        images = podman.normalise_images(images)
     containers = list_containers(engine)
     yield Snapshot(images, containers, facts, None, taken_at=taken)
     if not layers:
