@@ -212,8 +212,9 @@ class PlanExecutor:
         target = step.target
         changes: list[str] = []
         if step.seen_containers is not None:
-            rows = self.engine.call(lambda api: api.containers(
-                all=True, filters={"ancestor": step.image_id}))
+            # The bare hex: dockerd takes it as an id, and Podman matches only that form.
+            hex_id = step.image_id.split(":", 1)[-1]
+            rows = self.engine.call(lambda api: api.containers(all=True, filters={"ancestor": hex_id}))
             now_users = {str(r.get("Id")): r for r in rows or [] if r.get("ImageID") == step.image_id}
             seen_users = set(step.seen_containers)
             added_users = [r for cid, r in now_users.items() if cid not in seen_users]
@@ -236,6 +237,8 @@ class PlanExecutor:
         if step.seen_refs is not None:
             now = {r for r in (info.get("RepoTags") or []) + (info.get("RepoDigests") or [])
                    if r and not r.startswith("<none>")}
+            if self.snapshot.facts.image_store == "podman":  # as the snapshot reader does: Podman's
+                now = {r for r in now if not (r.startswith("localhost/") and "@" in r)}  # own digests
             seen = set(step.seen_refs)
             if added := sorted(now - seen):
                 changes.insert(0, "new reference(s) " + ", ".join(added))
