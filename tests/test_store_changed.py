@@ -31,6 +31,9 @@ from tui.engine.source import EngineSource
 from tui.headless import EXIT_PARTIAL
 from tui.sandbox import imagegen as gen
 
+# Image ids and plans here are the classic store's (on the containerd store ids are manifest digests).
+pytestmark = pytest.mark.classic_store
+
 V1_ID, V2_ID, DB_ID, WEB_ID, DANGLING_ID = (gen.image_id(s) for s in (APP_V1, APP_V2, DB, WEB, DANGLING))
 SLEEP = ("/bin/busybox", "sleep", "600")
 
