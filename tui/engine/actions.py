@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tui.core.classic import Record
+from tui.core.containerd import ContainerdStore
 from tui.core.model import Image, Snapshot, short_id
 from tui.core.plan import Plan, Step
 from tui.engine import podman
@@ -147,6 +148,8 @@ class PlanExecutor:
             else:
                 yield from self._delete_image(index, step)
             self.current = None
+        if self.snapshot.containerd:
+            self.result.reclaimed_bytes = _containerd_freed(self.snapshot, self.result)
         return self.result
 
     def run_all(self) -> ExecutionResult:
@@ -237,9 +240,12 @@ class PlanExecutor:
         if step.seen_refs is not None:
             now = {r for r in (info.get("RepoTags") or []) + (info.get("RepoDigests") or [])
                    if r and not r.startswith("<none>")}
+            seen = set(step.seen_refs)
+            if self.snapshot.containerd:  # its repo@digest refs go with their tags, never reported
+                now = {r for r in now if "@" not in r}
+                seen = {r for r in seen if "@" not in r}
             if self.snapshot.facts.image_store == "podman":  # as the snapshot reader does: Podman's
                 now = {r for r in now if not (r.startswith("localhost/") and "@" in r)}  # own digests
-            seen = set(step.seen_refs)
             if added := sorted(now - seen):
                 changes.insert(0, "new reference(s) " + ", ".join(added))
             if gone := sorted(seen - now):
@@ -314,15 +320,29 @@ class PlanExecutor:
             self.result.deleted.append(record.value)
             return ResultEvent("deleted", str(record), index, target)
         self.result.deleted_layers.append(record.value)
-        layer = self.snapshot.layers.get(record.value)
-        if layer is not None:
-            self.result.reclaimed_bytes += layer.size
+        size = self.snapshot.layer_size(record.value)
+        if size is not None:
+            self.result.reclaimed_bytes += size
+        else:  # a group of layers may be known only as a whole: count what is proven so far
+            self.result.reclaimed_bytes = self.snapshot.bytes_of(self.result.deleted_layers)
         return ResultEvent("deleted_layer", str(record), index, target)
 
 
 def _container_name(row: dict[str, Any]) -> str:
     names = row.get("Names") or []
     return str(names[0]).lstrip("/") if names else short_id(str(row.get("Id")))
+
+
+def _containerd_freed(snapshot: Snapshot, result: ExecutionResult) -> int:
+    """Disk freed on the containerd store: content and snapshots the deleted images alone held
+    (the engine's responses name no layers there)."""
+    store = ContainerdStore(snapshot)
+    gone = set(result.deleted)
+    store.names = {n: t for n, t in store.names.items() if t not in gone}
+    for container_id in result.removed_containers:
+        store.containers.pop(container_id, None)
+    content = sum(store.freed_content().values()) - sum(store.buildkit_content().values())
+    return content + snapshot.bytes_of(store.freed_snapshots())
 
 
 def execute_plan(engine: Engine, plan: Plan, snapshot: Snapshot) -> ExecutionResult:
