@@ -7,7 +7,9 @@ Exit codes are in :data:`EXIT_CODES` and the README.
 from __future__ import annotations
 
 import json
+import signal
 import sys
+import threading
 import time
 from collections.abc import Callable, Sequence
 from typing import Any, TextIO
@@ -16,12 +18,12 @@ import humanize
 
 from tui.core.filters import FilterError, PruneFilters, parse_filters
 from tui.core.model import Image, Snapshot
-from tui.core.plan import Plan, plan_prune, plan_remove
+from tui.core.plan import Plan, Step, plan_prune, plan_remove
 from tui.core.policy import Policy, plan_policy
 from tui.core.protect import Protection
 from tui.core.usage import human_size, summarize
 from tui.core.views import image_flags, select_images, usage_text
-from tui.engine.actions import PlanExecutor
+from tui.engine.actions import ExecutionResult, PlanExecutor
 from tui.engine.client import Engine
 from tui.engine.snapshot import LayerCache, read_snapshot
 from tui.engine.source import default_cache_path
@@ -297,8 +299,11 @@ def cmd_execute(
     stdin: TextIO | None = None,
     local_only_confirm: bool = True,
     backup: Callable[[Image], list[str]] | None = None,
+    before_call: Callable[[Step], None] | None = None,
 ) -> int:
-    """``rm`` and ``prune``: plan, confirm, execute, report."""
+    """``rm`` and ``prune``: plan, confirm, execute, report. Ctrl-C while the plan runs stops it
+    between steps and still prints the record of what was done (``cancelled``), exit 130.
+    ``before_call`` is :class:`PlanExecutor`'s test seam."""
     stdin = stdin if stdin is not None else sys.stdin
     snapshot = _read(engine)
     plan = build(snapshot)
@@ -322,23 +327,80 @@ def cmd_execute(
                 out.write("\n")
             print(message, file=sys.stderr)
             return EXIT_REFUSED
-    executor = PlanExecutor(engine, plan, snapshot, backup=backup)
-    gen = executor.run()
-    try:
-        while True:
-            event = next(gen)
+    executor = PlanExecutor(engine, plan, snapshot, backup=backup, before_call=before_call)
+    with _SigintStopsBetweenSteps() as stop:
+        try:
+            for event in executor.run(stop.is_set):
+                if not as_json:
+                    out.write(event.text + "\n")
+                    out.flush()
+        except KeyboardInterrupt:  # a second Ctrl-C: stop now, the step in flight is in doubt
+            stop.finished = True
+            executor.interrupted()
             if not as_json:
-                out.write(event.text + "\n")
-                out.flush()
-    except StopIteration:
-        pass
-    result = executor.result
-    if as_json:
-        json.dump({"plan": plan.to_json(), "executed": True, **result.to_json()}, out, indent=2)
-        out.write("\n")
-    else:
-        out.write(f"Total reclaimed space: {human_size(result.reclaimed_bytes)}\n")
-    return EXIT_PARTIAL if (result.errors or plan.blocked) else EXIT_OK
+                out.write("\n")
+        stop.finished = True  # from here on Ctrl-C is ignored, so the record is printed whole
+        result = executor.result
+        if as_json:
+            json.dump({"plan": plan.to_json(), "executed": True, **result.to_json()}, out, indent=2)
+            out.write("\n")
+        else:
+            render_result(result, out)
+        out.flush()
+    if result.cancelled:
+        return EXIT_INTERRUPTED
+    return EXIT_PARTIAL if (result.failed or plan.blocked) else EXIT_OK
+
+
+def render_result(result: ExecutionResult, out: TextIO) -> None:
+    """The human summary after the event lines: what did not go as planned, and the bytes freed."""
+    if result.store_changed:
+        out.write(f"Skipped {len(result.store_changed)} step(s): the store changed after the plan was "
+                  "made (see above); plan again to see the new state\n")
+    if result.unexpected:
+        out.write(f"{len(result.unexpected)} response line(s) the plan did not predict: "
+                  f"{', '.join(result.unexpected)}\n")
+    if result.cancelled:
+        out.write("Cancelled (interrupted): the steps above were done"
+                  + (f"; not run: {', '.join(result.not_run)}" if result.not_run else "") + "\n")
+    if result.in_doubt:
+        out.write(f"Interrupted during the engine call for {', '.join(result.in_doubt)}: it may or may "
+                  "not have been done\n")
+    out.write(f"Total reclaimed space: {human_size(result.reclaimed_bytes)}\n")
+
+
+class _SigintStopsBetweenSteps:
+    """While a plan runs: the first Ctrl-C (SIGINT) lets the current step finish and stops before the
+    next one, so the record of what was done is complete; a second one interrupts at once. Outside
+    the main thread (no signal handlers there) this does nothing."""
+
+    def __init__(self) -> None:
+        self.event = threading.Event()
+        self._previous: Any = None
+        self._installed = False
+        self.finished = False
+
+    def is_set(self) -> bool:
+        return self.event.is_set()
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.finished:
+            return
+        if self.event.is_set():
+            raise KeyboardInterrupt
+        self.event.set()
+        print("docker-sweep: interrupted: stopping after the current step (Ctrl-C again to stop now)",
+              file=sys.stderr)
+
+    def __enter__(self) -> _SigintStopsBetweenSteps:
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+            self._installed = True
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._installed:
+            signal.signal(signal.SIGINT, self._previous)
 
 
 def remove_builder(refs: Sequence[str], force: bool, with_containers: bool,

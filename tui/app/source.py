@@ -6,7 +6,7 @@ methods from threads and post the results back as messages.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Callable, Generator, Iterator, Sequence
 from typing import Protocol
 
 from tui.core.model import Snapshot
@@ -22,6 +22,13 @@ class ResultEventLike(Protocol):
     def step(self) -> int: ...
 
 
+class StoreChangeLike(Protocol):
+    @property
+    def target(self) -> str: ...
+    @property
+    def message(self) -> str: ...
+
+
 class ExecutionResultLike(Protocol):
     @property
     def deleted(self) -> list[str]: ...
@@ -33,6 +40,10 @@ class ExecutionResultLike(Protocol):
     def cancelled(self) -> bool: ...
     @property
     def not_run(self) -> list[str]: ...
+    @property
+    def unexpected(self) -> list[str]: ...
+    @property
+    def store_changed(self) -> Sequence[StoreChangeLike]: ...
 
 
 class StoreSource(Protocol):

@@ -62,6 +62,12 @@ class Step:
     noprune: bool = True
     expect: tuple[Record, ...] = ()
     container: Container | None = None
+    # What the plan saw of ``image_id`` just before this step (after the plan's own earlier steps):
+    # all its references (tags and digests) and the ids of the containers using it, in any state.
+    # The executor re-reads both before the call and skips the step if they differ. ``None``: not
+    # recorded (nothing to compare).
+    seen_refs: tuple[str, ...] | None = None
+    seen_containers: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -151,6 +157,8 @@ class Plan:
                     "image_id": s.image_id,
                     "force": s.force,
                     "expect": [str(r) for r in s.expect],
+                    "seen_refs": None if s.seen_refs is None else list(s.seen_refs),
+                    "seen_containers": None if s.seen_containers is None else list(s.seen_containers),
                 }
                 for s in self.steps
             ],
@@ -228,7 +236,7 @@ def _finish(
     return Plan(
         kind=kind,
         description=description,
-        steps=tuple(steps),
+        steps=with_seen_state(snapshot, steps),
         untag=tuple(untag),
         delete=tuple(delete),
         remove_containers=removed_containers,
@@ -246,6 +254,28 @@ def _finish(
         engine_reported_bytes=reported,
         buildkit_bytes=buildkit_bytes,
     )
+
+
+def with_seen_state(snapshot: Snapshot, steps: Sequence[Step]) -> tuple[Step, ...]:
+    """``steps`` with what each one expects to find (:attr:`Step.seen_refs`, ``seen_containers``):
+    the snapshot's references and containers of its image, minus what earlier steps remove."""
+    refs_gone: set[str] = set()
+    containers_gone: set[str] = set()
+    out: list[Step] = []
+    for step in steps:
+        image = snapshot.images.get(step.image_id)
+        if step.action == "delete_image" and image is not None:
+            users = snapshot.containers_of(step.image_id)
+            step = replace(
+                step,
+                seen_refs=tuple(r for r in image.refs if r not in refs_gone),
+                seen_containers=tuple(c.id for c in users if c.id not in containers_gone),
+            )
+        refs_gone.update(r.value for r in step.expect if r.kind == "Untagged")
+        if step.container is not None:
+            containers_gone.add(step.container.id)
+        out.append(step)
+    return tuple(out)
 
 
 def _steps_from_calls(store: Store, start: int) -> list[Step]:

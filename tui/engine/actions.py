@@ -4,9 +4,14 @@ Safety rules, in order of importance:
 
 * Only the plan's steps run. Every image delete is sent with ``noprune=1`` (parents the engine would
   prune are explicit steps of the plan), so the engine cannot delete an image the plan did not list.
-* Before each step the target is checked against the plan: a reference must still name the image
-  the plan saw, a container must still use the planned image and must not be running. If the store
-  changed, that step is skipped with an error event and the rest goes on.
+* Just before each image delete the executor re-reads what the plan saw (:attr:`Step.seen_refs` and
+  :attr:`Step.seen_containers`): the target must still name the planned image, the image must have
+  exactly the planned references, and exactly the planned containers must use it. A container to
+  remove must still use the planned image and must not be running. If anything differs, the step
+  is skipped as "store changed" (an error: exit code 1) and the rest goes on.
+* The one window left is between that re-read and the engine's handling of the call (measured in
+  the README). What the engine does there shows up as response lines the plan did not predict:
+  each is reported as unexpected, and counts as an error.
 * A failure of one step does not stop the others (like ``docker rmi a b c``); cancellation is checked
   between steps and the result says what was and was not done.
 """
@@ -29,10 +34,25 @@ from tui.engine.client import Engine, EngineAPIError, EngineError
 class ResultEvent:
     """One line for the log: an engine response line, a container removal, or an error."""
 
-    kind: str  # "untagged" | "deleted" | "deleted_layer" | "container_removed" | "error" | "skipped"
+    # "untagged" | "deleted" | "deleted_layer" | "container_removed" | "error" | "skipped" |
+    # "unexpected" (a response line the plan did not predict) | "info"
+    kind: str
     text: str
     step: int = -1
     target: str = ""
+
+
+@dataclass(frozen=True)
+class StoreChange:
+    """A step skipped because the store no longer matched what the plan saw."""
+
+    target: str
+    image_id: str
+    changes: tuple[str, ...]
+
+    @property
+    def message(self) -> str:
+        return "store changed since the plan: " + "; ".join(self.changes) + "; skipped"
 
 
 @dataclass
@@ -48,6 +68,14 @@ class ExecutionResult:
     cancelled: bool = False
     not_run: list[str] = field(default_factory=list)  # targets of steps never attempted
     unexpected: list[str] = field(default_factory=list)  # response lines the plan did not predict
+    store_changed: list[StoreChange] = field(default_factory=list)  # steps skipped (also in errors)
+    # Steps interrupted while their engine call was in flight: the engine may or may not have done them.
+    in_doubt: list[str] = field(default_factory=list)
+
+    @property
+    def failed(self) -> bool:
+        """Something did not go exactly as planned (exit code 1)."""
+        return bool(self.errors or self.unexpected or self.store_changed or self.in_doubt)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -60,6 +88,11 @@ class ExecutionResult:
             "cancelled": self.cancelled,
             "not_run": self.not_run,
             "unexpected": self.unexpected,
+            "store_changed": [
+                {"target": c.target, "image_id": c.image_id, "changes": list(c.changes)}
+                for c in self.store_changed
+            ],
+            "in_doubt": self.in_doubt,
         }
 
 
@@ -73,14 +106,30 @@ class PlanExecutor:
         snapshot: Snapshot,
         *,
         backup: Callable[[Image], list[str]] | None = None,
+        before_call: Callable[[Step], None] | None = None,
     ) -> None:
         """``backup(image)`` runs before a step deletes a local-only image and returns log lines;
-        if it raises, that step is skipped (an image is never deleted without its backup)."""
+        if it raises, that step is skipped (an image is never deleted without its backup).
+        ``before_call(step)`` runs after the re-check, right before the delete call (a test seam
+        into the residual window)."""
         self.engine = engine
         self.plan = plan
         self.snapshot = snapshot
         self.backup = backup
+        self.before_call = before_call
         self.result = ExecutionResult()
+        self.current: int | None = None  # the step being run, while it runs
+
+    def interrupted(self) -> ExecutionResult:
+        """Record that the run was stopped abruptly (e.g. a second Ctrl-C) and return the result:
+        the step in flight is in doubt, the ones after it were not run."""
+        if not self.result.cancelled:
+            self.result.cancelled = True
+            start = 0 if self.current is None else self.current + 1
+            if self.current is not None:
+                self.result.in_doubt.append(self.plan.steps[self.current].target)
+            self.result.not_run.extend(s.target for s in self.plan.steps[start:])
+        return self.result
 
     def run(
         self, cancelled: Callable[[], bool] | None = None
@@ -93,10 +142,12 @@ class PlanExecutor:
                 yield ResultEvent("skipped", f"Cancelled: {len(self.plan.steps) - index} step(s) not run",
                                   index)
                 break
+            self.current = index
             if step.action == "remove_container":
                 yield from self._remove_container(index, step)
             else:
                 yield from self._delete_image(index, step)
+            self.current = None
         if self.snapshot.containerd:
             self.result.reclaimed_bytes = _containerd_freed(self.snapshot, self.result)
         return self.result
@@ -114,6 +165,7 @@ class PlanExecutor:
     # -- steps ---------------------------------------------------------------------------------
     def _error(self, index: int, target: str, message: str) -> ResultEvent:
         self.result.errors.append((target, message))
+        self.current = None  # the step is settled (it failed)
         return ResultEvent("error", f"Error: {target}: {message}", index, target)
 
     def _remove_container(self, index: int, step: Step) -> Generator[ResultEvent, None, None]:
@@ -126,11 +178,13 @@ class PlanExecutor:
             return
         state = info.get("State") or {}
         if state.get("Running") or state.get("Paused") or state.get("Restarting"):
-            yield self._error(index, container.name, "container is running now; not removed "
-                              "(docker-sweep never removes running containers)")
+            yield self._store_changed(index, step, container.name, [
+                f"container {container.name} is running now (docker-sweep never removes running "
+                "containers)"])
             return
         if info.get("Image") != step.image_id:
-            yield self._error(index, container.name, "container now uses another image; not removed")
+            yield self._store_changed(index, step, container.name, [
+                f"container {container.name} now uses image {short_id(str(info.get('Image')))}"])
             return
         try:
             self.engine.call(lambda api: api.remove_container(container.id, v=False, force=False))
@@ -138,28 +192,81 @@ class PlanExecutor:
             yield self._error(index, container.name, str(exc))
             return
         self.result.removed_containers.append(container.id)
+        self.current = None
         yield ResultEvent("container_removed",
                           f"Removed container: {container.name} ({container.short_id})", index,
                           container.id)
 
+    def _store_changed(self, index: int, step: Step, target: str, changes: list[str]
+                       ) -> ResultEvent:
+        change = StoreChange(target, step.image_id, tuple(changes))
+        self.result.store_changed.append(change)
+        self.result.errors.append((target, change.message))
+        self.current = None  # the step is settled (skipped)
+        return ResultEvent("skipped", f"Skipped {target}: {change.message}", index, target)
+
+    def store_changes(self, step: Step) -> list[str]:
+        """What differs now from what the plan saw for ``step`` (empty: nothing). Raises
+        :class:`EngineError` when the engine cannot answer.
+
+        The containers are read first and the image last, so the references (what a delete
+        without force can lose to a race; the engine itself refuses it when a container appeared)
+        are the freshest fact when the call goes out."""
+        target = step.target
+        changes: list[str] = []
+        if step.seen_containers is not None:
+            # The bare hex: dockerd takes it as an id, and Podman matches only that form.
+            hex_id = step.image_id.split(":", 1)[-1]
+            rows = self.engine.call(lambda api: api.containers(all=True, filters={"ancestor": hex_id}))
+            now_users = {str(r.get("Id")): r for r in rows or [] if r.get("ImageID") == step.image_id}
+            seen_users = set(step.seen_containers)
+            added_users = [r for cid, r in now_users.items() if cid not in seen_users]
+            if added_users:
+                changes.append("new container(s) using it: " + ", ".join(
+                    f"{_container_name(r)} ({short_id(str(r.get('Id')))}, {r.get('State', '?')})"
+                    for r in added_users))
+            if gone_users := [cid for cid in step.seen_containers if cid not in now_users]:
+                changes.append("container(s) " + ", ".join(short_id(c) for c in gone_users) + " gone")
+        try:
+            info = self.engine.call(lambda api: api.inspect_image(target))
+        except EngineAPIError as exc:
+            if exc.status == 404:
+                return [f"{target} is gone ({exc.message})"]
+            raise
+        current = str(info.get("Id"))
+        if current != step.image_id:
+            return [f"{target} now names image {short_id(current)}, not the planned "
+                    f"{short_id(step.image_id)}"]
+        if step.seen_refs is not None:
+            now = {r for r in (info.get("RepoTags") or []) + (info.get("RepoDigests") or [])
+                   if r and not r.startswith("<none>")}
+            seen = set(step.seen_refs)
+            if self.snapshot.containerd:  # its repo@digest refs go with their tags, never reported
+                now = {r for r in now if "@" not in r}
+                seen = {r for r in seen if "@" not in r}
+            if self.snapshot.facts.image_store == "podman":  # as the snapshot reader does: Podman's
+                now = {r for r in now if not (r.startswith("localhost/") and "@" in r)}  # own digests
+            if added := sorted(now - seen):
+                changes.insert(0, "new reference(s) " + ", ".join(added))
+            if gone := sorted(seen - now):
+                changes.insert(1 if added else 0, "reference(s) " + ", ".join(gone) + " gone or moved")
+        return changes
+
+    def _recheck(self, index: int, step: Step) -> ResultEvent | None:
+        """The re-read before a call: an event if the step must be skipped, else ``None``."""
+        try:
+            changes = self.store_changes(step)
+        except EngineError as exc:
+            return self._error(index, step.target, f"could not re-check the store, skipped: {exc}")
+        return self._store_changed(index, step, step.target, changes) if changes else None
+
     def _delete_image(self, index: int, step: Step) -> Generator[ResultEvent, None, None]:
         target = step.target
-        try:
-            current = self.engine.call(lambda api: api.inspect_image(target))
-        except EngineAPIError as exc:
-            yield self._error(index, target, f"not found any more, skipped ({exc.message})")
-            return
-        except EngineError as exc:
-            yield self._error(index, target, str(exc))
-            return
-        if current.get("Id") != step.image_id:
-            yield self._error(
-                index, target,
-                f"now names image {short_id(str(current.get('Id')))}, not the planned "
-                f"{short_id(step.image_id)}; skipped because the store changed",
-            )
+        if (skip := self._recheck(index, step)) is not None:
+            yield skip
             return
         if self.backup is not None:
+            backed_up = False
             for record in step.expect:
                 image = self.snapshot.images.get(record.value) if record.kind == "Deleted" else None
                 if image is None or not image.local_only:
@@ -169,8 +276,15 @@ class PlanExecutor:
                 except EngineError as exc:
                     yield self._error(index, target, f"backup failed, image not removed: {exc}")
                     return
+                backed_up = True
                 for line in lines:
                     yield ResultEvent("info", line, index, target)
+            # A backup can take long: check again, so the window stays the short one.
+            if backed_up and (skip := self._recheck(index, step)) is not None:
+                yield skip
+                return
+        if self.before_call is not None:
+            self.before_call(step)
         try:
             response = self.engine.call(
                 lambda api: api.remove_image(target, force=step.force, noprune=True)
@@ -178,19 +292,25 @@ class PlanExecutor:
         except EngineError as exc:
             yield self._error(index, target, str(exc))
             return
+        # Record every line before yielding any, so an interrupted consumer still has the whole answer.
         expected = {str(r) for r in step.expect}
         is_podman = self.snapshot.facts.image_store == "podman"
         reported: list[Record] = []
+        events: list[ResultEvent] = []
         for line in response or []:
             for kind, value in line.items():
                 record = Record(kind, str(value))
                 record = podman.normalise_record(record) if is_podman else record
                 reported.append(record)
-                yield self._record(index, target, record)
+                events.append(self._record(index, target, record))
                 if str(record) not in expected:
                     self.result.unexpected.append(str(record))
+                    events.append(ResultEvent("unexpected", f"Unexpected: {record} was not in the plan",
+                                              index, target))
         for record in podman.implied_layers(step.expect, reported, self.snapshot) if is_podman else ():
-            yield self._record(index, target, record)
+            events.append(self._record(index, target, record))
+        self.current = None  # done: an interruption from here on leaves nothing in doubt
+        yield from events
 
     def _record(self, index: int, target: str, record: Record) -> ResultEvent:
         if record.kind == "Untagged":
@@ -206,6 +326,11 @@ class PlanExecutor:
         else:  # a group of layers may be known only as a whole: count what is proven so far
             self.result.reclaimed_bytes = self.snapshot.bytes_of(self.result.deleted_layers)
         return ResultEvent("deleted_layer", str(record), index, target)
+
+
+def _container_name(row: dict[str, Any]) -> str:
+    names = row.get("Names") or []
+    return str(names[0]).lstrip("/") if names else short_id(str(row.get("Id")))
 
 
 def _containerd_freed(snapshot: Snapshot, result: ExecutionResult) -> int:

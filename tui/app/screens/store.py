@@ -187,6 +187,12 @@ class StoreScreen(Screen[None]):
         else:
             if result.cancelled:
                 self.log_line("skipped", f"Cancelled; not run: {', '.join(result.not_run)}")
+            if result.store_changed:
+                self.log_line("skipped", f"{len(result.store_changed)} step(s) skipped: the store "
+                              "changed after the plan was made (see above)")
+            if result.unexpected:
+                self.log_line("unexpected", f"{len(result.unexpected)} response line(s) were not in "
+                              f"the plan: {', '.join(result.unexpected)}")
             if result.errors:
                 self.log_line("error", f"{len(result.errors)} error(s); the rest was done")
             self.log_line("total", f"Total reclaimed space: {human_size(result.reclaimed_bytes)}")

@@ -12,6 +12,7 @@ STYLES = {
     "container_removed": "cyan",
     "error": "bold red",
     "skipped": "magenta",
+    "unexpected": "bold red",
     "info": "",
     "total": "bold",
 }
