@@ -83,18 +83,19 @@ _SOFT = _REFERENCE | _STOPPED
 class _RefIndex(dict[str, str]):
     """Normalized reference -> image id, with the reverse index kept in step (fast per-image lookups).
 
-    The reverse index holds frozensets that are replaced, never changed, so :meth:`copy` is shallow.
+    The reverse index holds sorted tuples that are replaced, never changed, so :meth:`copy` is
+    shallow.
     """
 
     def __init__(self) -> None:
         super().__init__()
-        self.by_image: dict[str, frozenset[str]] = {}
+        self.by_image: dict[str, tuple[str, ...]] = {}
 
     def __setitem__(self, key: str, image_id: str) -> None:
         if key in self:
             self._drop(key)
         super().__setitem__(key, image_id)
-        self.by_image[image_id] = self.by_image.get(image_id, frozenset()) | {key}
+        self.by_image[image_id] = tuple(sorted((*self.by_image.get(image_id, ()), key)))
 
     def __delitem__(self, key: str) -> None:
         self._drop(key)
@@ -102,7 +103,7 @@ class _RefIndex(dict[str, str]):
 
     def _drop(self, key: str) -> None:
         owner = self[key]
-        self.by_image[owner] = self.by_image[owner] - {key}
+        self.by_image[owner] = tuple(k for k in self.by_image[owner] if k != key)
 
     def copy(self) -> _RefIndex:
         other = _RefIndex()
@@ -222,8 +223,7 @@ class ClassicStore:
     # -- store queries -----------------------------------------------------------------------
     def references(self, image_id: str) -> list[Reference]:
         """The image's references sorted like the engine's ``lexicalRefs`` (by full string)."""
-        keys = sorted(self.refs.by_image.get(image_id, ()))
-        return [self.ref_objs[k] for k in keys]
+        return [self.ref_objs[k] for k in self.refs.by_image.get(image_id, ())]
 
     def children(self, image_id: str) -> list[str]:
         return sorted(self.kids.get(image_id, ()))
