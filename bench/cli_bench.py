@@ -26,6 +26,7 @@ them; they dominate the run time, loading images is slow). Nothing here is a pas
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -63,10 +64,9 @@ def specs(n: int, prefix: str, seed: str) -> list[gen.ImageSpec]:
 
 
 class Bench:
-    def __init__(self, daemon: PrivateDaemon, work: Path) -> None:
-        self.daemon = daemon
-        self.url = daemon.url
-        self.engine = Engine(daemon.url)
+    def __init__(self, url: str, work: Path) -> None:
+        self.url = url
+        self.engine = Engine(url)
         self.work = work
         self.tarballs: dict[str, list[bytes]] = {}
         self.env = {**os.environ, "XDG_CACHE_HOME": str(work / "cache"),
@@ -115,6 +115,8 @@ class Table:
     def print(self, header: str, as_json: bool) -> None:
         out = []
         for name, (anchor, ours, theirs) in self.rows.items():
+            if len(ours) != len(theirs):
+                continue
             ratio = statistics.median(o / t for o, t in zip(ours, theirs, strict=True))
             out.append((name, statistics.median(ours), anchor, statistics.median(theirs), ratio,
                         min(o / t for o, t in zip(ours, theirs, strict=True)),
@@ -124,7 +126,7 @@ class Table:
                 dict(zip(("what", "seconds", "anchor", "anchor_seconds", "ratio", "ratio_min",
                           "ratio_max", "rounds"), r, strict=True)) for r in out]}, indent=2))
             return
-        print(f"\n{header}\n")
+        print(f"\n{header}\n", flush=True)
         print("| docker-sweep | s | docker CLI anchor | s | ratio (median; min–max) |")
         print("|---|---|---|---|---|")
         for name, ours_s, anchor, theirs_s, ratio, lo, hi, _ in out:
@@ -161,7 +163,8 @@ def read_only_rounds(b: Bench, table: Table, rounds: int) -> None:
         table.add("`docker-cli-plugin-metadata`", "`docker --help` (runs it)", ours, theirs)
 
 
-def destructive_rounds(b: Bench, table: Table, rounds: int, n_images: int, n_rm: int) -> None:
+def destructive_rounds(b: Bench, table: Table, rounds: int, prune_rounds: int, n_images: int,
+                       n_rm: int) -> None:
     rm_specs = [s for s in specs(n_rm * 5 // 4 + 1, "rmbench/app", "rm") if s.tags][:n_rm]
     refs = [s.tags[0] for s in rm_specs]
     store_specs = specs(n_images, "bench/app", "")
@@ -173,12 +176,13 @@ def destructive_rounds(b: Bench, table: Table, rounds: int, n_images: int, n_rm:
         theirs = timed(lambda: b.run(b.docker("rmi", *refs)))
         table.add(f"`rm --yes` of {len(refs)} images (warm cache)", f"`docker rmi` of the same {len(refs)}",
                   ours, theirs)
-    for _ in range(rounds):
+    for n in range(prune_rounds):
         b.run([*b.sweep, "images", "--json"])
         ours = timed(lambda: b.run([*b.sweep, "prune", "--all", "--yes", "--json"]))
         b.load("store", store_specs)
         theirs = timed(lambda: b.run(b.docker("image", "prune", "-a", "-f")))
-        b.load("store", store_specs)
+        if n + 1 < prune_rounds:
+            b.load("store", store_specs)
         table.add(f"`prune --all --yes` ({n_images} images, warm cache)", "`docker image prune -a -f`",
                   ours, theirs)
 
@@ -189,9 +193,14 @@ def main() -> int:
     parser.add_argument("--images", type=int, default=1000)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--rm", type=int, default=500, help="images removed by the rm rows")
-    parser.add_argument("--destructive-rounds", type=int, default=2,
+    parser.add_argument("--destructive-rounds", type=int, default=1,
                         help="rounds of the rm and prune rows (each reloads images: slow)")
     parser.add_argument("--no-destructive", action="store_true", help="skip the rm and prune rows")
+    parser.add_argument("--prune-rounds", type=int, default=1,
+                        help="rounds of the prune row (each reloads the whole store: slowest)")
+    parser.add_argument("--url", help="use this engine, already loaded with --images images by this "
+                        "script's generator (e.g. a previous run's), instead of a new private one; "
+                        "the destructive rows delete them")
     parser.add_argument("--json", action="store_true", help="print the table as JSON")
     args = parser.parse_args()
     if shutil.which("docker") is None:
@@ -199,23 +208,27 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="sweep-bench-"))
     table = Table()
     try:
-        with PrivateDaemon.start() as daemon:
-            b = Bench(daemon, work)
+        with contextlib.ExitStack() as stack:
+            url = args.url or stack.enter_context(PrivateDaemon.start()).url
+            b = Bench(url, work)
             t0 = time.perf_counter()
-            b.load("store", specs(args.images, "bench/app", ""))
+            if not args.url:
+                b.load("store", specs(args.images, "bench/app", ""))
             facts = read_facts(b.engine)
             client = subprocess.run(["docker", "version", "--format", "{{.Client.Version}}"],
                                     capture_output=True, text=True, check=False).stdout.strip()
             print(f"loaded {args.images} images in {time.perf_counter() - t0:.0f}s", file=sys.stderr)
-            read_only_rounds(b, table, args.rounds)
-            if not args.no_destructive:
-                destructive_rounds(b, table, args.destructive_rounds, args.images, args.rm)
             header = (f"{args.images} images, dockerd {facts.version} ({facts.image_store} store, "
                       f"{facts.storage_driver}), docker CLI {client}, {os.cpu_count()} CPUs, "
                       f"{args.rounds} rounds, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC")
+            read_only_rounds(b, table, args.rounds)
+            table.print(header, args.json)  # printed as soon as known: the rest takes long
+            if not args.no_destructive:
+                destructive_rounds(b, table, args.destructive_rounds, args.prune_rounds, args.images,
+                                   args.rm)
+                table.print(header, args.json)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    table.print(header, args.json)
     return 0
 
 
