@@ -25,6 +25,7 @@ from tui.sandbox.daemon import DEFAULT_ENGINE, PrivateDaemon, PrivateRegistry, S
 
 ENGINE_FIXTURES = {
     "engine", "engine2", "registry", "clean_engine", "start_daemon", "start_registry",
+    "podman_engine", "clean_podman",
 }  # fmt: skip
 ENGINE_ENV = "DOCKER_SWEEP_TEST_ENGINE"
 SESSION_ENGINE = os.environ.get(ENGINE_ENV, "").strip() or DEFAULT_ENGINE
@@ -158,6 +159,35 @@ def start_registry() -> Iterator[Callable[[], PrivateRegistry]]:
         reg.stop()
 
 
+# --- Podman (its Docker-compatible API) -------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def podman_engine() -> Iterator[Engine]:
+    """The session's private ``podman system service`` (``.url``, ``.api``, ``.daemon``)."""
+    from tui.sandbox.podman import PrivatePodman
+
+    try:
+        service = PrivatePodman.start()
+    except (SandboxError, OSError) as exc:
+        unavailable("private podman service", exc)
+    try:
+        api = docker.APIClient(base_url=service.url, version="auto", timeout=120)
+    except Exception as exc:
+        service.stop()
+        unavailable("docker API on private podman service", exc)
+    yield Engine(service, api)  # type: ignore[arg-type]
+    api.close()
+    service.stop()
+
+
+@pytest.fixture
+def clean_podman(podman_engine: Engine) -> Engine:
+    """The session's Podman service with every container and image removed first."""
+    wipe(podman_engine.api)
+    return podman_engine
+
+
 def pytest_configure(config: pytest.Config) -> None:
     try:
         engine_spec(SESSION_ENGINE)
@@ -189,8 +219,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         _deselected_for_store[:] = [item.nodeid for item in deselected]
 
 
-def pytest_report_collectionfinish(config: pytest.Config) -> str | None:
-    if not _deselected_for_store:
-        return None
-    return (f"{len(_deselected_for_store)} classic_store tests deselected "
-            f"(engine {SESSION_ENGINE} runs the containerd image store)")
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """Say how many tests the store deselected (also with ``-q``)."""
+    if _deselected_for_store:
+        terminalreporter.write_line(
+            f"{len(_deselected_for_store)} classic_store tests deselected "
+            f"(engine {SESSION_ENGINE} runs the containerd image store)"
+        )

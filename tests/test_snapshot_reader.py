@@ -11,6 +11,7 @@ from tui.engine.source import EngineSource
 from tui.sandbox import imagegen as gen
 
 
+@pytest.mark.classic_store
 def test_list_then_layers_with_progress_and_cache(engine, tmp_path):
     seed(engine.api, engine.url, STANDARD)
     eng = Engine(engine.url)

@@ -8,13 +8,14 @@ calls (:class:`Step`) the executor makes. The TUI and the headless commands use 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any
 from weakref import WeakKeyDictionary
 
-from tui.core.classic import ClassicStore, EngineError, Record, prune
+from tui.core import containerd, containerd_prune, podman
+from tui.core.classic import ClassicStore, EngineError, PruneOutcome, Record, prune
 from tui.core.filters import PruneFilters
 from tui.core.model import Container, Snapshot, short_id
 from tui.core.protect import Protection
@@ -83,6 +84,28 @@ class Plan:
     filters: PruneFilters | None = None
     layers_known: bool = True
     pinned: tuple[str, ...] = field(default=())  # deleted images whose layers containers keep
+    unknown_layers: int = 0  # freed layers of sizes no engine number proves: frees at least reclaim_bytes
+    # containerd store: bytes of content blobs and of unpacked snapshots freed (their sum is
+    # reclaim_bytes, the disk freed), and what the engine reports as SpaceReclaimed for a prune
+    # (content only); None on the classic store, where SpaceReclaimed is reclaim_bytes.
+    content_bytes: int | None = None
+    snapshot_bytes: int | None = None
+    engine_reported_bytes: int | None = None
+    buildkit_bytes: int = 0  # content of BuildKit-built images the build cache may keep on disk
+
+    @property
+    def exact(self) -> bool:
+        """True when ``reclaim_bytes`` is exactly what the removal frees."""
+        return self.layers_known and not self.unknown_layers
+
+    def freed_text(self, size: Callable[[int], str]) -> str:
+        """``5.28MB``, or ``at least 5.28MB (2 layers of unknown size)``; ``size`` formats bytes."""
+        if not self.layers_known:
+            return "unknown (layers not read)"
+        if self.unknown_layers:
+            return (f"at least {size(self.reclaim_bytes)} ({self.unknown_layers} layer(s) of "
+                    "unknown size: the engine's numbers do not determine them)")
+        return size(self.reclaim_bytes)
 
     def local_only_deletes(self, snapshot: Snapshot) -> list[str]:
         """Deleted images that have no registry digest (cannot be pulled back)."""
@@ -103,6 +126,14 @@ class Plan:
             "remove_containers": [_container_json(c) for c in self.remove_containers],
             "freed_layers": list(self.freed_layers),
             "reclaim_bytes": self.reclaim_bytes if self.layers_known else None,
+            "reclaim_exact": self.exact,
+            "reclaim_unknown_layers": self.unknown_layers,
+            "engine_reported_bytes": (self.reclaim_bytes if self.content_bytes is None
+                                      and self.kind == "prune" else self.engine_reported_bytes)
+            if self.layers_known else None,
+            "content_bytes": self.content_bytes,
+            "snapshot_bytes": self.snapshot_bytes,
+            "buildkit_cache_bytes": self.buildkit_bytes,
             "blocked": [
                 {
                     "ref": b.ref,
@@ -136,7 +167,7 @@ def _finish(
     kind: str,
     description: str,
     snapshot: Snapshot,
-    store: ClassicStore,
+    store: Store,
     steps: list[Step],
     blocked: list[Blocked],
     warnings: list[str],
@@ -160,7 +191,8 @@ def _finish(
         names = ", ".join(c.name or c.short_id for c in store.containers_using(image_id))
         warnings.append(
             f"{short_id(image_id)} is deleted but its layers stay on disk while container(s) "
-            f"{names} exist: no bytes are freed for it"
+            f"{names} exist: " + ("only its content (compressed layers, config, manifest) is freed"
+                                  if snapshot.containerd else "no bytes are freed for it")
         )
     removed_containers = tuple(s.container for s in steps if s.container is not None)
     layers_known = all(snapshot.images[i].layers is not None for i in delete) and all(
@@ -172,6 +204,29 @@ def _finish(
             f"{len(snapshot.orphan_containers)} container(s) use image records that no longer "
             "exist; layers they share with the deleted images are not counted as freed"
         )
+    content_bytes = snapshot_bytes = reported = None
+    buildkit_bytes = 0
+    if isinstance(store, containerd.ContainerdStore):
+        freed = store.freed_snapshots()
+        buildkit_bytes = sum(store.buildkit_content().values())
+        content_bytes = sum(store.freed_content().values()) - buildkit_bytes
+        if buildkit_bytes:
+            warnings.append(
+                f"{buildkit_bytes:,} bytes of content of BuildKit-built images are not counted "
+                "as freed: the build cache and build history keep them on disk until "
+                "`docker builder prune` (the engine's df will count them as freed)")
+        if any(snapshot.images[i].content is None for i in delete):
+            warnings.append("containerd's content store is not readable here: content the "
+                            "deleted images share with others is counted as freed (approximate)")
+    reclaim, unknown = snapshot.measure(freed)
+    if content_bytes is not None:
+        snapshot_bytes = reclaim
+        reclaim += content_bytes
+        reported = content_bytes if kind == "prune" else None
+    if unknown:
+        warnings.append(f"{unknown} freed layer(s) have sizes the engine's numbers do not "
+                        "determine (images without full history): the plan frees at least "
+                        f"{reclaim:,} bytes")
     return Plan(
         kind=kind,
         description=description,
@@ -180,21 +235,41 @@ def _finish(
         delete=tuple(delete),
         remove_containers=removed_containers,
         freed_layers=tuple(freed),
-        reclaim_bytes=snapshot.bytes_of(freed),
+        reclaim_bytes=reclaim,
         blocked=tuple(blocked),
         warnings=tuple(warnings),
         force=force,
         filters=filters,
         layers_known=layers_known,
         pinned=pinned,
+        unknown_layers=unknown,
+        content_bytes=content_bytes,
+        snapshot_bytes=snapshot_bytes,
+        engine_reported_bytes=reported,
+        buildkit_bytes=buildkit_bytes,
     )
 
 
-def _steps_from_calls(store: ClassicStore, start: int) -> list[Step]:
-    return [
-        Step("delete_image", c.target, c.image_id, c.force, True, c.records)
-        for c in store.calls[start:]
-    ]
+def _steps_from_calls(store: Store, start: int) -> list[Step]:
+    steps: list[Step] = []
+    for c in store.calls[start:]:
+        steps.extend(Step("remove_container", u.id, u.image_id, container=u) for u in c.remove_first)
+        steps.append(Step("delete_image", c.target, c.image_id, c.force, True, c.records))
+    return steps
+
+
+PruneFn = Callable[..., PruneOutcome]
+Store = ClassicStore | containerd.ContainerdStore
+
+
+def _store_model(snapshot: Snapshot, protected: Mapping[str, str] | None = None, *,
+                 engine_semantics: bool = False) -> tuple[Store, PruneFn]:
+    """The model of the snapshot's engine and store, and its prune replay."""
+    if snapshot.facts.image_store == "podman":
+        return podman.PodmanStore(snapshot, protected, safe=not engine_semantics), podman.prune
+    if snapshot.containerd:
+        return containerd.ContainerdStore(snapshot, protected), containerd_prune.prune
+    return ClassicStore(snapshot, protected), prune
 
 
 _PROTECTED: WeakKeyDictionary[Snapshot, dict[Protection, Mapping[str, str]]] = WeakKeyDictionary()
@@ -227,7 +302,7 @@ def plan_remove(
     ``with_stopped_containers`` first removes the stopped containers that keep an image from being
     deleted (never running ones), so the removal frees its bytes.
     """
-    store = ClassicStore(snapshot, _protected(snapshot, protection) if protection else None)
+    store, _ = _store_model(snapshot, _protected(snapshot, protection) if protection else None)
     steps: list[Step] = []
     blocked: list[Blocked] = []
     warnings: list[str] = []
@@ -262,7 +337,7 @@ def plan_remove(
                    container_chains=container_chains)
 
 
-def _containers_to_remove(store: ClassicStore, ref: str, force: bool) -> list[Container]:
+def _containers_to_remove(store: Store, ref: str, force: bool) -> list[Container]:
     """Stopped containers whose removal lets ``ref``'s removal delete the image and free bytes."""
     try:
         image_id = store.resolve(ref)
@@ -287,10 +362,10 @@ def _containers_to_remove(store: ClassicStore, ref: str, force: bool) -> list[Co
 def _blocking_stopped_containers(snapshot: Snapshot, filters: PruneFilters,
                                  protected: Mapping[str, str]) -> list[Container]:
     """Stopped containers that alone keep a prune candidate (matching ``filters``) alive."""
-    trial = ClassicStore(snapshot, protected)
+    trial, prune_model = _store_model(snapshot, protected)
     for container in list(trial.containers.values()):
         trial.remove_container(container.id)
-    prune(trial, filters)
+    prune_model(trial, filters)
     would_go = set(snapshot.images) - set(trial.images)
     running_images = {c.image_id for c in snapshot.containers if c.running}
     return [
@@ -315,21 +390,21 @@ def plan_prune(snapshot: Snapshot, filters: PruneFilters, *, engine_semantics: b
                 if with_stopped_containers else [])
     container_steps = [Step("remove_container", c.id, c.image_id, container=c) for c in removals]
     while True:
-        store = ClassicStore(snapshot, protected)
+        store, prune_model = _store_model(snapshot, protected, engine_semantics=engine_semantics)
         container_chains = [ch for c in removals for ch in store.remove_container(c.id)]
-        outcome = prune(store, filters, exclude=exclude)
+        outcome = prune_model(store, filters, exclude=exclude)
         if engine_semantics or not outcome.untagged_only:
             break
         exclude = exclude | frozenset(outcome.untagged_only)
     blocked: dict[str, Blocked] = {}
     for exc in outcome.skipped:
         if exc.image_id in store.images and exc.image_id not in blocked:
-            name = _display_name(snapshot, exc.image_id)
+            name = _usable_ref(snapshot, exc.image_id)
             blocked[exc.image_id] = Blocked(name, exc.image_id, exc.reason, _prune_skip_message(exc),
                                             exc.containers)
     for image_id in sorted(exclude):
         users = tuple(store.containers_using(image_id))
-        name = _display_name(snapshot, image_id)
+        name = _usable_ref(snapshot, image_id)
         reason = "untag only"
         message = "the engine's prune would remove some of its tags but keep the image"
         if users:
@@ -343,8 +418,12 @@ def plan_prune(snapshot: Snapshot, filters: PruneFilters, *, engine_semantics: b
     description = filters.describe()
     if with_stopped_containers:
         description = f"{description}, first removing the stopped containers that keep them"
-    return _finish("prune", description, snapshot, store, steps, list(blocked.values()),
+    plan = _finish("prune", description, snapshot, store, steps, list(blocked.values()),
                    warnings, filters=filters, container_chains=container_chains)
+    if snapshot.facts.image_store == "podman" and plan.delete:
+        note = podman.estimate_note(snapshot, list(plan.delete), plan.reclaim_bytes)
+        plan = replace(plan, warnings=(*plan.warnings, note))
+    return plan
 
 
 def _prune_skip_message(exc: EngineError) -> str:
@@ -356,6 +435,15 @@ def _prune_skip_message(exc: EngineError) -> str:
     if exc.reason == "dependent child images":
         return "kept: other images are built on it"
     return exc.message
+
+
+def _usable_ref(snapshot: Snapshot, image_id: str) -> str:
+    """A reference the user can paste into ``rm``: the first tag, else the first digest reference
+    (``repo@sha256:...``), else the image id."""
+    image = snapshot.images.get(image_id)
+    if image is None:
+        return image_id
+    return (image.tags or image.digests or (image_id,))[0]
 
 
 def _display_name(snapshot: Snapshot, image_id: str) -> str:

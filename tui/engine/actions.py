@@ -18,8 +18,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tui.core.classic import Record
+from tui.core.containerd import ContainerdStore
 from tui.core.model import Image, Snapshot, short_id
 from tui.core.plan import Plan, Step
+from tui.engine import podman
 from tui.engine.client import Engine, EngineAPIError, EngineError
 
 
@@ -95,6 +97,8 @@ class PlanExecutor:
                 yield from self._remove_container(index, step)
             else:
                 yield from self._delete_image(index, step)
+        if self.snapshot.containerd:
+            self.result.reclaimed_bytes = _containerd_freed(self.snapshot, self.result)
         return self.result
 
     def run_all(self) -> ExecutionResult:
@@ -175,12 +179,18 @@ class PlanExecutor:
             yield self._error(index, target, str(exc))
             return
         expected = {str(r) for r in step.expect}
+        is_podman = self.snapshot.facts.image_store == "podman"
+        reported: list[Record] = []
         for line in response or []:
             for kind, value in line.items():
                 record = Record(kind, str(value))
+                record = podman.normalise_record(record) if is_podman else record
+                reported.append(record)
                 yield self._record(index, target, record)
                 if str(record) not in expected:
                     self.result.unexpected.append(str(record))
+        for record in podman.implied_layers(step.expect, reported, self.snapshot) if is_podman else ():
+            yield self._record(index, target, record)
 
     def _record(self, index: int, target: str, record: Record) -> ResultEvent:
         if record.kind == "Untagged":
@@ -190,10 +200,24 @@ class PlanExecutor:
             self.result.deleted.append(record.value)
             return ResultEvent("deleted", str(record), index, target)
         self.result.deleted_layers.append(record.value)
-        layer = self.snapshot.layers.get(record.value)
-        if layer is not None:
-            self.result.reclaimed_bytes += layer.size
+        size = self.snapshot.layer_size(record.value)
+        if size is not None:
+            self.result.reclaimed_bytes += size
+        else:  # a group of layers may be known only as a whole: count what is proven so far
+            self.result.reclaimed_bytes = self.snapshot.bytes_of(self.result.deleted_layers)
         return ResultEvent("deleted_layer", str(record), index, target)
+
+
+def _containerd_freed(snapshot: Snapshot, result: ExecutionResult) -> int:
+    """Disk freed on the containerd store: content and snapshots the deleted images alone held
+    (the engine's responses name no layers there)."""
+    store = ContainerdStore(snapshot)
+    gone = set(result.deleted)
+    store.names = {n: t for n, t in store.names.items() if t not in gone}
+    for container_id in result.removed_containers:
+        store.containers.pop(container_id, None)
+    content = sum(store.freed_content().values()) - sum(store.buildkit_content().values())
+    return content + snapshot.bytes_of(store.freed_snapshots())
 
 
 def execute_plan(engine: Engine, plan: Plan, snapshot: Snapshot) -> ExecutionResult:

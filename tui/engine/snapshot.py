@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -31,6 +31,7 @@ from tui.core.model import (
     Snapshot,
     VolumeUsage,
 )
+from tui.engine import podman
 from tui.engine.client import Engine, EngineAPIError
 
 ProgressFn = Callable[[int, int], None]
@@ -39,8 +40,13 @@ CancelFn = Callable[[], bool]
 
 def parse_created(text: str) -> float:
     """RFC 3339 with up to nanoseconds (``2024-01-31T12:00:00.123456789Z``) to unix seconds."""
+    return parse_created_ns(text) / 1_000_000_000
+
+
+def parse_created_ns(text: str) -> int:
+    """RFC 3339 with up to nanoseconds (``2024-01-31T12:00:00.123456789Z``) to unix nanoseconds."""
     if not text:
-        return 0.0
+        return 0
     main, _, rest = text.partition(".")
     frac = ""
     zone = "Z"
@@ -55,8 +61,10 @@ def parse_created(text: str) -> float:
                 main, zone = main[:idx], main[idx:]
                 break
     zone = "+00:00" if zone in ("Z", "z") else zone
-    base = datetime.fromisoformat(main + zone).timestamp()
-    return base + (int(frac) / 10 ** len(frac) if frac else 0.0)
+    moment = datetime.fromisoformat(main + zone)
+    seconds = (moment - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(seconds=1)
+    nanos = int(frac[:9].ljust(9, "0")) if frac else 0
+    return seconds * 1_000_000_000 + nanos
 
 
 def _clean_refs(values: Iterable[str] | None, none_marker: str) -> tuple[str, ...]:
@@ -129,6 +137,7 @@ def read_facts(engine: Engine) -> EngineFacts:
     version = engine.call(lambda api: api.version())
     status = " ".join(str(x) for pair in info.get("DriverStatus") or [] for x in pair)
     store = "containerd" if "io.containerd.snapshotter.v1" in status else "classic"
+    store = "podman" if podman.is_podman(version) else store
     return EngineFacts(
         host=engine.host,
         version=str(version.get("Version", "")),
@@ -184,9 +193,10 @@ def _image_detail(api: Any, image_id: str) -> dict[str, Any]:
     history = api.history(image_id)
     return {
         "diff_ids": list((inspect.get("RootFS") or {}).get("Layers") or []),
-        "history": [[h.get("CreatedBy") or "", int(h.get("Size") or 0)] for h in reversed(history)],
+        "history": [[h.get("CreatedBy") or "", int(h.get("Size") or 0)] for h in reversed(history or [])],
         "created": inspect.get("Created", ""),
         "labels": dict((inspect.get("Config") or {}).get("Labels") or {}),
+        "has_config": inspect.get("Config") is not None,
     }
 
 
@@ -253,12 +263,19 @@ class _Cancelled(Exception):
     """A layer read was cancelled before this image."""
 
 
-def _with_layers(image: Image, detail: Mapping[str, Any]) -> Image:
+def _with_layers(image: Image, detail: Mapping[str, Any], classic: bool = True) -> Image:
+    """The image with its layers; on the classic store its ``Size`` (the sum of its layers) lets
+    the history's gaps be told apart from 0-byte layers."""
     steps = [HistoryStep(created_by=c, size=s) for c, s in detail["history"]]
-    layers: tuple[Layer, ...] = build_layers(detail["diff_ids"], steps)
-    created = parse_created(detail["created"]) if detail.get("created") else image.created
-    return replace(image, layers=layers, created=created,
-                   labels=MappingProxyType(dict(detail.get("labels") or image.labels)))
+    layers: tuple[Layer, ...] = build_layers(detail["diff_ids"], steps,
+                                             image.size if classic else None)
+    created, created_ns = image.created, image.created_ns
+    if detail.get("created"):
+        created_ns = parse_created_ns(detail["created"])
+        created = created_ns / 1_000_000_000
+    return replace(image, layers=layers, created=created, created_ns=created_ns,
+                   labels=MappingProxyType(dict(detail.get("labels") or image.labels)),
+                   has_config=bool(detail.get("has_config", True)))
 
 
 def read_layers(
@@ -269,6 +286,7 @@ def read_layers(
     engine_id: str = "",
     progress: ProgressFn | None = None,
     cancelled: CancelFn | None = None,
+    image_store: str = "classic",
     workers: int = READ_WORKERS,
 ) -> list[Image]:
     """Fill in layers (and precise created times) for ``images``; images that vanished are dropped.
@@ -281,13 +299,14 @@ def read_layers(
     if cache is not None:
         for image in images:
             entry = cache.get(engine_id, image.id)
-            if entry is not None:
+            if entry is not None and "has_config" in entry:  # older entries lack it: read again
                 details[image.id] = entry
     missing = [image.id for image in images if image.id not in details]
     fetched = _fetch_details(engine, missing, workers, cancelled)
     out: list[Image] = []
     try:
-        _merge(images, details, fetched, out, cache, engine_id, progress, cancelled)
+        _merge(images, details, fetched, out, cache, engine_id, progress, cancelled,
+               image_store == "classic")
     finally:
         fetched.close()
     return out
@@ -296,7 +315,7 @@ def read_layers(
 def _merge(images: list[Image], details: dict[str, dict[str, Any]],
            fetched: Iterator[tuple[str, dict[str, Any] | None]], out: list[Image],
            cache: LayerCache | None, engine_id: str, progress: ProgressFn | None,
-           cancelled: CancelFn | None) -> None:
+           cancelled: CancelFn | None, classic: bool) -> None:
     total = len(images)
     for done, image in enumerate(images, 1):
         detail = details.get(image.id)
@@ -313,7 +332,7 @@ def _merge(images: list[Image], details: dict[str, dict[str, Any]],
             detail = got[1]
             if cache is not None:
                 cache.put(engine_id, image.id, detail)
-        out.append(_with_layers(image, detail))
+        out.append(_with_layers(image, detail, classic))
         if progress is not None:
             progress(done, total)
 
@@ -402,6 +421,7 @@ def read_disk_usage(engine: Engine) -> DiskUsage:
         for b in data.get("BuildCache") or []
     )
     shared = {i["Id"]: int(i.get("SharedSize", -1)) for i in data.get("Images") or []}
+    image_sizes = {i["Id"]: int(i.get("Size", -1)) for i in data.get("Images") or []}
     sizes = {c["Id"]: (int(c.get("SizeRw") or 0), int(c.get("SizeRootFs") or 0))
              for c in data.get("Containers") or []}
     return DiskUsage(
@@ -409,6 +429,7 @@ def read_disk_usage(engine: Engine) -> DiskUsage:
         volumes=volumes,
         build_cache=cache,
         image_shared_size=MappingProxyType(shared),
+        image_size=MappingProxyType(image_sizes),
         container_sizes=MappingProxyType(sizes),
     )
 
@@ -430,16 +451,27 @@ def read_stages(
     taken = time.time()
     facts = read_facts(engine)
     images = list_images(engine)
+    if facts.image_store == "podman":
+        images = podman.normalise_images(images)
     containers = list_containers(engine)
     yield Snapshot(images, containers, facts, None, taken_at=taken)
     if not layers:
         return
     images = read_layers(engine, images, cache=cache, engine_id=facts.engine_id,
-                         progress=progress, cancelled=cancelled)
+                         progress=progress, cancelled=cancelled, image_store=facts.image_store)
     if cancelled is not None and cancelled():
         return
     containers = resolve_orphans(engine, images, containers, cache=cache, engine_id=facts.engine_id)
-    yield Snapshot(images, containers, facts, None, taken_at=taken)
+    if facts.image_store == "containerd":
+        from tui.engine.containerd_store import with_containerd_details
+
+        images = with_containerd_details(engine, facts, images)
+    snapshot = Snapshot(images, containers, facts, None, taken_at=taken)
+    if snapshot.sizes_open and facts.image_store == "classic":
+        # The history leaves a shared layer's size open: /system/df's SharedSize settles it.
+        yield Snapshot(images, containers, facts, read_disk_usage(engine), taken_at=taken)
+        return
+    yield snapshot
     if disk_usage:
         yield Snapshot(images, containers, facts, read_disk_usage(engine), taken_at=taken)
 

@@ -24,7 +24,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Self
 
@@ -36,7 +36,9 @@ REGISTRY_BINARY = "/usr/bin/docker-registry"
 _SUN_PATH_MAX = 107  # sizeof(sockaddr_un.sun_path) - 1 on Linux
 _DEEPEST_SOCKET = "exec/containerd/containerd.sock.ttrpc"
 _STOP_GRACE = 20.0  # bounds dockerd's own clean shutdown before SIGKILL
-_OWNED_PROGRAMS = ("dockerd", "containerd", "docker-registry", "docker-proxy", "runc")
+_OWNED_PROGRAMS = ("dockerd", "containerd", "docker-registry", "docker-proxy", "runc", "podman", "conmon")
+_SOCKETS = ("docker.sock", "podman.sock")  # a sandbox's API socket, directly under its root
+_CONTAINER_DIRS = ("data/containers", "data/overlay-containers")  # dockerd's, Podman's
 _DOCKERD_FLAGS = ("--bridge=none", "--iptables=false", "--ip6tables=false")
 
 _live: list[_Service] = []
@@ -170,13 +172,15 @@ def _teardown(root: str, pid: int | None, remove: bool) -> None:
     """Stop ``pid`` (if it still uses ``root``) and everything else the sandbox left running,
     unmount everything below ``root``, and if ``remove`` delete it."""
     ours = pid is not None and _alive(pid) and _uses_root(_argv(pid), root)
-    if ours and Path(root, "docker.sock").exists():
-        _kill_containers(Path(root, "docker.sock"))  # else dockerd waits 10 s per running container
+    for name in _SOCKETS:
+        if ours and Path(root, name).exists():
+            _kill_containers(Path(root, name))  # else dockerd waits 10 s per running container
     if ours and pid is not None and not _kill([pid], signal.SIGTERM, _STOP_GRACE):
         _kill([pid], signal.SIGKILL, 5)
     container_ids: list[str] = []
-    with contextlib.suppress(OSError):
-        container_ids = [n for n in os.listdir(f"{root}/data/containers") if len(n) == 64]
+    for directory in _CONTAINER_DIRS:
+        with contextlib.suppress(OSError):
+            container_ids += [n for n in os.listdir(f"{root}/{directory}") if len(n) == 64]
     for _ in range(5):
         pids = _leftover_pids(root, container_ids)
         if not pids or _kill(pids, signal.SIGKILL, 5):
@@ -334,12 +338,13 @@ def _make_root(root: Path | None, prefix: str) -> Path:
 
 
 def _spawn(
-    cmd: Sequence[str], log_path: Path, env: dict[str, str] | None = None
+    cmd: Sequence[str], log_path: Path, env: Mapping[str, str] | None = None
 ) -> subprocess.Popen[bytes]:
     """Start ``cmd`` in a session of its own (a terminal's Ctrl-C does not reach it)."""
     with open(log_path, "ab") as log:
         return subprocess.Popen(
-            cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True, env=env
+            cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
+            env=None if env is None else {**os.environ, **env},
         )
 
 

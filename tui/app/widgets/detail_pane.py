@@ -33,8 +33,13 @@ class DetailPane(Static):
         if snapshot.is_dangling(image.id):
             t.append("dangling (no tag, no child image)\n", style="yellow")
         if image.local_only:
-            t.append("local-only: no registry digest; it cannot be pulled back once removed\n",
-                     style="magenta")
+            t.append((image.provenance or "local-only: no registry digest; it cannot be pulled "
+                      "back once removed") + "\n", style="magenta")
+        if image.manifests:
+            t.append("Platforms: ", style="bold")
+            t.append(", ".join(f"{platform}{'' if available else ' (not present)'}"
+                               for _, platform, kind, available in image.manifests
+                               if kind == "image") + "\n")
         t.append("Tags: ", style="bold")
         t.append((", ".join(image.tags) or "<none>") + "\n")
         if image.digests:
@@ -66,7 +71,8 @@ class DetailPane(Static):
         plan = plan_images(snapshot, [image_id], protection=protection)
         t.append("Removing it: ", style="bold")
         if image_id in plan.delete:
-            t.append(f"deletes it and frees {human_size(plan.reclaim_bytes)} (exact)\n", style="green")
+            exact = " (exact)" if plan.exact else ""
+            t.append(f"deletes it and frees {plan.freed_text(human_size)}{exact}\n", style="green")
             return
         if plan.untag and not plan.blocked:
             t.append("only untags it\n", style="yellow")
@@ -82,4 +88,4 @@ class DetailPane(Static):
             fixed = plan_images(snapshot, [image_id], with_stopped_containers=True, protection=protection)
             if image_id in fixed.delete:
                 t.append(f"  press c to remove it with its {len(stopped)} stopped container(s): "
-                         f"frees {human_size(fixed.reclaim_bytes)}\n", style="cyan")
+                         f"frees {fixed.freed_text(human_size)}\n", style="cyan")
