@@ -7,7 +7,7 @@ from unittest.mock import ANY
 import pytest
 
 from tests.enginecase import APP_V1, STANDARD, seed
-from tui.engine.client import Engine
+from tui.engine.client import Engine, EngineAPIError, UnixReader
 from tui.engine.snapshot import LayerCache, list_images, read_facts, read_layers, read_snapshot
 from tui.engine.source import EngineSource
 from tui.sandbox import imagegen as gen
@@ -76,3 +76,45 @@ def test_cache_file_is_compacted(tmp_path):
     assert reloaded.get("e", "sha256:1") == {**entry, "key": "e/sha256:1", "sum": ANY}
     assert reloaded.get("e", "sha256:2") == {**entry, "key": "e/sha256:2", "sum": ANY}
     assert reloaded.get("other-engine", "sha256:1") is None
+
+
+def test_reads_keep_one_connection_and_the_fast_reader_matches_the_sdk(engine):
+    seed(engine.api, engine.url, STANDARD)
+    eng = Engine(engine.url)
+    api = eng.api()
+    ids = [row["Id"] for row in api.images(all=True)]
+    for image_id in ids:
+        api.inspect_image(image_id)
+    # docker-py keys its unix-socket pools by request URL: one new connection per image without
+    # keep_alive(); with it, one pool (one kept-alive connection) serves every path.
+    assert len(api._custom_adapter.pools) == 1
+    assert api.trust_env is False
+    reader = eng.new_reader()
+    assert isinstance(reader, UnixReader)
+    for image_id in ids:
+        assert reader.inspect_image(image_id) == api.inspect_image(image_id)
+        assert reader.history(image_id) == api.history(image_id)
+    with pytest.raises(EngineAPIError) as missing:
+        reader.inspect_image("sha256:" + "0" * 64)
+    assert missing.value.status == 404 and "No such image" in str(missing.value)
+    reader.close()
+    images = list_images(eng)
+    one = read_layers(eng, images, workers=1)
+    four = read_layers(eng, images, workers=4)
+    assert [i.id for i in one] == [i.id for i in four] == [i.id for i in images]
+    assert {i.id: i.layers for i in one} == {i.id: i.layers for i in four}
+
+
+def test_cancelled_layer_read_keeps_every_image_in_order(engine):
+    seed(engine.api, engine.url, STANDARD)
+    eng = Engine(engine.url)
+    images = list_images(eng)
+    asked = []
+
+    def cancelled() -> bool:
+        asked.append(1)
+        return len(asked) > 2
+
+    out = read_layers(eng, images, cancelled=cancelled, workers=2)
+    assert [i.id for i in out] == [i.id for i in images]
+    assert any(i.layers is None for i in out)

@@ -1,5 +1,22 @@
-"""``python -m tui``."""
+"""``python -m tui`` (what the docker CLI plugin wrapper runs) and the ``docker-sweep`` script.
 
-from tui.cli import entry
+The docker CLI runs ``docker-sweep docker-cli-plugin-metadata`` for ``docker --help`` and before
+every ``docker sweep``: that one is answered here, before the SDK and the planner are imported.
+"""
 
-entry()
+import sys
+
+
+def main() -> None:
+    if sys.argv[1:] == ["docker-cli-plugin-metadata"]:
+        from tui.plugin import print_metadata
+
+        print_metadata()
+        return
+    from tui.cli import entry
+
+    entry()
+
+
+if __name__ == "__main__":
+    main()

@@ -92,6 +92,11 @@ def metadata() -> dict[str, Any]:
     }
 
 
+def print_metadata() -> None:
+    """Answer ``docker-cli-plugin-metadata`` on stdout."""
+    print(json.dumps(metadata(), indent=2), flush=True)
+
+
 # --- the docker CLI's global options -------------------------------------------------------------
 
 
@@ -402,7 +407,7 @@ def plugin_main(
     """
     argv = list(argv)
     if argv == [METADATA_SUBCOMMAND]:
-        print(json.dumps(metadata(), indent=2), flush=True)
+        print_metadata()
         return 0
     try:
         opts, rest = parse_docker_globals(argv)

@@ -9,8 +9,11 @@ reference count. The planner runs removals on it to predict every response line 
 
 from __future__ import annotations
 
+import threading
+from bisect import bisect_left
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from weakref import WeakKeyDictionary
 
 from tui.core.filters import PruneFilters
 from tui.core.model import Container, Snapshot, short_id
@@ -79,26 +82,34 @@ _SOFT = _REFERENCE | _STOPPED
 
 
 class _RefIndex(dict[str, str]):
-    """Normalized reference -> image id, with the reverse index kept in step (fast per-image lookups)."""
+    """Normalized reference -> image id, with the reverse index kept in step (fast per-image lookups).
+
+    The reverse index holds sorted tuples that are replaced, never changed, so :meth:`copy` is
+    shallow.
+    """
 
     def __init__(self) -> None:
         super().__init__()
-        self.by_image: dict[str, set[str]] = {}
+        self.by_image: dict[str, tuple[str, ...]] = {}
 
     def __setitem__(self, key: str, image_id: str) -> None:
         if key in self:
-            self.by_image[self[key]].discard(key)
+            self._drop(key)
         super().__setitem__(key, image_id)
-        self.by_image.setdefault(image_id, set()).add(key)
+        self.by_image[image_id] = tuple(sorted((*self.by_image.get(image_id, ()), key)))
 
     def __delitem__(self, key: str) -> None:
-        self.by_image[self[key]].discard(key)
+        self._drop(key)
         super().__delitem__(key)
+
+    def _drop(self, key: str) -> None:
+        owner = self[key]
+        self.by_image[owner] = tuple(k for k in self.by_image[owner] if k != key)
 
     def copy(self) -> _RefIndex:
         other = _RefIndex()
         dict.update(other, self)
-        other.by_image = {k: set(v) for k, v in self.by_image.items()}
+        other.by_image = dict(self.by_image)
         return other
 
 
@@ -109,17 +120,46 @@ def _parse_ref(text: str) -> Reference | None:
         return None
 
 
+_BASES: WeakKeyDictionary[Snapshot, ClassicStore] = WeakKeyDictionary()
+_BASES_LOCK = threading.Lock()
+
+
+def _base_store(snapshot: Snapshot) -> ClassicStore:
+    """The store as the snapshot shows it, built once per snapshot (parsing every reference is the
+    expensive part); each :class:`ClassicStore` starts as a cheap copy of it."""
+    with _BASES_LOCK:
+        base = _BASES.get(snapshot)
+    if base is None:
+        base = ClassicStore.__new__(ClassicStore)
+        base._seed(snapshot)
+        with _BASES_LOCK:
+            _BASES[snapshot] = base
+    return base
+
+
 class ClassicStore:
-    """A mutable model of one classic image store, seeded from a snapshot."""
+    """A mutable model of one classic image store, seeded from a snapshot.
+
+    The indexes are built once per snapshot and copied shallowly per store (their set values are
+    frozensets and tuples, replaced on change), so making a store for one plan is cheap.
+    """
 
     def __init__(self, snapshot: Snapshot, protected: Mapping[str, str] | None = None) -> None:
-        self.snapshot = snapshot
+        _base_store(snapshot)._copy_into(self)
         self.protected: Mapping[str, str] = protected or {}
+
+    def _seed(self, snapshot: Snapshot) -> None:
+        self.snapshot = snapshot
+        self.protected = {}
         self.images: dict[str, str] = {i.id: i.parent_id for i in snapshot.images.values()}
-        self.kids: dict[str, set[str]] = {}  # parent id -> ids of existing child images
+        kids: dict[str, set[str]] = {}  # parent id -> ids of existing child images
         for image_id, parent in self.images.items():
             if parent:
-                self.kids.setdefault(parent, set()).add(image_id)
+                kids.setdefault(parent, set()).add(image_id)
+        self.kids: dict[str, frozenset[str]] = {k: frozenset(v) for k, v in kids.items()}
+        # (hex id, image id), sorted: short-id lookups bisect instead of scanning every id
+        self.id_index: list[tuple[str, str]] = sorted(
+            (i.partition(":")[2], i) for i in self.images if ":" in i)
         self.chains: dict[str, tuple[str, ...]] = {
             i.id: i.chain_ids for i in snapshot.images.values()
         }
@@ -135,6 +175,10 @@ class ClassicStore:
                 self.refs[ref.string()] = image.id
                 self.ref_objs[ref.string()] = ref
         self.containers: dict[str, Container] = {c.id: c for c in snapshot.containers}
+        users: dict[str, list[Container]] = {}
+        for container in sorted(snapshot.containers, key=lambda c: c.id):
+            users.setdefault(container.image_id, []).append(container)
+        self.users: dict[str, tuple[Container, ...]] = {k: tuple(v) for k, v in users.items()}
         self.layer_refs: dict[str, int] = {}
         for image_id in self.images:
             self._hold(self.chains[image_id])
@@ -147,17 +191,22 @@ class ClassicStore:
     def clone(self) -> ClassicStore:
         """An independent copy (for trial runs)."""
         other = type(self).__new__(type(self))
+        self._copy_into(other)
+        return other
+
+    def _copy_into(self, other: ClassicStore) -> None:
         other.snapshot = self.snapshot
         other.protected = self.protected
         other.images = dict(self.images)
-        other.kids = {k: set(v) for k, v in self.kids.items()}
+        other.kids = dict(self.kids)
+        other.id_index = self.id_index
         other.chains = self.chains
         other.refs = self.refs.copy()
         other.ref_objs = self.ref_objs
         other.containers = dict(self.containers)
+        other.users = dict(self.users)
         other.layer_refs = dict(self.layer_refs)
         other.calls = list(self.calls)
-        return other
 
     # -- layer reference counting ------------------------------------------------------------
     def _hold(self, chains: Iterable[str]) -> None:
@@ -175,15 +224,13 @@ class ClassicStore:
     # -- store queries -----------------------------------------------------------------------
     def references(self, image_id: str) -> list[Reference]:
         """The image's references sorted like the engine's ``lexicalRefs`` (by full string)."""
-        keys = sorted(self.refs.by_image.get(image_id, ()))
-        return [self.ref_objs[k] for k in keys]
+        return [self.ref_objs[k] for k in self.refs.by_image.get(image_id, ())]
 
     def children(self, image_id: str) -> list[str]:
         return sorted(self.kids.get(image_id, ()))
 
     def containers_using(self, image_id: str) -> list[Container]:
-        return sorted((c for c in self.containers.values() if c.image_id == image_id),
-                      key=lambda c: c.id)
+        return list(self.users.get(image_id, ()))
 
     def is_dangling(self, image_id: str) -> bool:
         return not self.references(image_id) and not self.children(image_id)
@@ -212,20 +259,33 @@ class ClassicStore:
             "unknown reference")
         raise EngineError(404, f"No such image: {shown}", reason=reason)
 
-    def _id_prefix_matches(self, term: str) -> int:
+    def _id_prefix_ids(self, term: str, limit: int = 2) -> list[str]:
+        """Up to ``limit`` existing image ids whose hex part starts with ``term``'s."""
         if ":" in term:
             alg, _, hex_part = term.partition(":")
         else:
             alg, hex_part = "", term
         if alg not in ("", "sha256"):
-            return 0
-        return sum(1 for i in self.images if i.split(":", 1)[1].startswith(hex_part))
+            return []
+        found: list[str] = []
+        index = self.id_index
+        for pos in range(bisect_left(index, (hex_part,)), len(index)):
+            hex_id, image_id = index[pos]
+            if not hex_id.startswith(hex_part):
+                break
+            if image_id in self.images:
+                found.append(image_id)
+                if len(found) >= limit:
+                    break
+        return found
+
+    def _id_prefix_matches(self, term: str) -> int:
+        """How many existing images ``term`` is an ID prefix of: 0, 1 or 2 (two or more)."""
+        return len(self._id_prefix_ids(term))
 
     def _search_id(self, term: str) -> str | None:
-        if self._id_prefix_matches(term) != 1:
-            return None
-        hex_part = term.split(":", 1)[1] if ":" in term else term
-        return next(i for i in self.images if i.split(":", 1)[1].startswith(hex_part))
+        found = self._id_prefix_ids(term)
+        return found[0] if len(found) == 1 else None
 
     # -- conflicts -----------------------------------------------------------------------------
     def _conflict(self, image_id: str, mask: int) -> _Conflict | None:
@@ -340,8 +400,8 @@ class ClassicStore:
             del self.refs[ref.string()]
             records.append(Record("Untagged", ref.familiar()))
         parent_of = self.images.pop(image_id)
-        if parent_of:
-            self.kids.get(parent_of, set()).discard(image_id)
+        if parent_of and parent_of in self.kids:
+            self.kids[parent_of] = self.kids[parent_of] - {image_id}
         records.append(Record("Deleted", image_id))
         records.extend(Record("Deleted", c) for c in self._release(self.chains[image_id]))
         if not prune or not parent or parent not in self.images or parent in self.protected:
@@ -372,6 +432,11 @@ class ClassicStore:
     def remove_container(self, container_id: str) -> list[str]:
         """``DELETE /containers/{id}``: returns the chains its removal releases."""
         container = self.containers.pop(container_id)
+        rest = tuple(c for c in self.users.get(container.image_id, ()) if c.id != container_id)
+        if rest:
+            self.users[container.image_id] = rest
+        else:
+            self.users.pop(container.image_id, None)
         return self._release(self.chains.get(container.image_id, ()))
 
 

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from types import MappingProxyType
 from typing import Any
+from weakref import WeakKeyDictionary
 
 from tui.core import containerd, containerd_prune, podman
 from tui.core.classic import ClassicStore, EngineError, PruneOutcome, Record, prune
@@ -300,6 +302,18 @@ def _store_model(snapshot: Snapshot, protected: Mapping[str, str] | None = None,
     return ClassicStore(snapshot, protected), prune
 
 
+_PROTECTED: WeakKeyDictionary[Snapshot, dict[Protection, Mapping[str, str]]] = WeakKeyDictionary()
+
+
+def _protected(snapshot: Snapshot, protection: Protection) -> Mapping[str, str]:
+    """``protection.protected(snapshot)``, matched once per snapshot (not per plan or cursor move)."""
+    per_snapshot = _PROTECTED.setdefault(snapshot, {})
+    found = per_snapshot.get(protection)
+    if found is None:
+        found = per_snapshot[protection] = MappingProxyType(dict(protection.protected(snapshot)))
+    return found
+
+
 def _blocked(ref: str, exc: EngineError) -> Blocked:
     return Blocked(ref, exc.image_id, exc.reason, exc.message, exc.containers)
 
@@ -318,7 +332,7 @@ def plan_remove(
     ``with_stopped_containers`` first removes the stopped containers that keep an image from being
     deleted (never running ones), so the removal frees its bytes.
     """
-    store, _ = _store_model(snapshot, protection.protected(snapshot) if protection else None)
+    store, _ = _store_model(snapshot, _protected(snapshot, protection) if protection else None)
     steps: list[Step] = []
     blocked: list[Blocked] = []
     warnings: list[str] = []
@@ -401,7 +415,7 @@ def plan_prune(snapshot: Snapshot, filters: PruneFilters, *, engine_semantics: b
     """
     warnings = list(filters.notes)
     exclude: frozenset[str] = frozenset()
-    protected = protection.protected(snapshot) if protection and not engine_semantics else {}
+    protected = _protected(snapshot, protection) if protection and not engine_semantics else {}
     removals = (_blocking_stopped_containers(snapshot, filters, protected)
                 if with_stopped_containers else [])
     container_steps = [Step("remove_container", c.id, c.image_id, container=c) for c in removals]

@@ -256,8 +256,8 @@ class PodmanStore(ClassicStore):
             self.remove_container(container.id)
         has_children = bool(self.children(image_id))
         parent = self.images.pop(image_id)
-        if parent:
-            self.kids.get(parent, set()).discard(image_id)
+        if parent and parent in self.kids:  # kids' sets are shared between copies: replace them
+            self.kids[parent] = self.kids[parent] - {image_id}
         untagged.extend(Record("Untagged", n) for n in self.names.pop(image_id))
         if not has_children:
             deleted.append(Record("Deleted", image_id))

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 __all__ = [
     "DEFAULT_DOMAIN",
@@ -101,6 +102,12 @@ class ReferenceError(ValueError):
     """A string is not a valid image reference; the message matches the Go error."""
 
 
+#: Parsed references are immutable values: the parsers below remember recent answers, so a store
+#: of 20,000 images does not re-run the regular expressions for every plan.
+_CACHE_SIZE = 1 << 17
+
+
+@lru_cache(maxsize=_CACHE_SIZE)
 def _split_domain(name: str) -> tuple[str, str]:
     """Split a name into (domain, path) like Go's ``splitDomain``."""
     match = _NAME_RE.fullmatch(name)
@@ -218,6 +225,7 @@ def _split_docker_domain(name: str) -> tuple[str, str]:
     return domain, remote
 
 
+@lru_cache(maxsize=_CACHE_SIZE)
 def parse_normalized_named(s: str) -> Reference:
     """Go ``ParseNormalizedNamed``: expand a familiar name (no ``:latest`` added)."""
     if _IDENTIFIER_RE.fullmatch(s) is not None:
@@ -241,6 +249,7 @@ def parse_named(s: str) -> Reference:
     return ref
 
 
+@lru_cache(maxsize=_CACHE_SIZE)
 def parse_any_reference(s: str) -> Reference | str:
     """Go ``ParseAnyReference``: an image ID or digest yields the digest string."""
     if _IDENTIFIER_RE.fullmatch(s) is not None:

@@ -8,11 +8,15 @@ what happened and how to fix it.
 
 from __future__ import annotations
 
+import http.client
+import json
 import os
+import socket
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
+from urllib.parse import quote
 
 import docker
 import docker.errors
@@ -154,6 +158,90 @@ def resolve_host(host: str | None = None, tls: TLSRequest | None = None) -> tupl
     return DEFAULT_HOST, {}
 
 
+def keep_alive(client: Any) -> Any:
+    """Make ``client`` reuse its connections and skip per-request environment lookups.
+
+    docker-py's unix-socket and named-pipe adapters key their connection pools by the whole
+    request URL, so every new path (``/images/<id>/json``) opens a new connection; here they are
+    keyed by the endpoint, so one kept-alive connection serves every request. For these local
+    transports (and ssh) HTTP proxies and ``.netrc`` do not apply, so ``trust_env`` is turned off:
+    requests then stops re-reading the proxy environment on every call. TCP endpoints keep
+    requests' defaults (proxies and CA bundles from the environment may matter there).
+    """
+    if str(client.base_url).startswith("http+docker://"):
+        client.trust_env = False
+    adapter = getattr(client, "_custom_adapter", None)
+    if adapter is not None and type(adapter).__name__ in ("UnixHTTPAdapter", "NpipeHTTPAdapter"):
+        get_connection = adapter.get_connection
+        key = str(client.base_url)
+
+        def pooled(url: str, proxies: Any = None) -> Any:
+            return get_connection(key, proxies)
+
+        adapter.get_connection = pooled
+    return client
+
+
+class UnixReader:
+    """Read-only JSON GETs over one kept-alive unix-socket connection (not thread-safe).
+
+    The bulk layer read makes two requests per image; through the SDK each costs about three
+    times the engine's own time (requests' session machinery). This speaks HTTP/1.1 directly on
+    the socket and offers the two ``APIClient`` methods that read needs, with the same results.
+    """
+
+    def __init__(self, socket_path: str, version: str, timeout: float) -> None:
+        self._path = socket_path
+        self._prefix = f"/v{version}"
+        self._timeout = timeout
+        self._conn: http.client.HTTPConnection | None = None
+
+    def _connect(self) -> http.client.HTTPConnection:
+        path, timeout = self._path, self._timeout
+
+        class _Conn(http.client.HTTPConnection):
+            def connect(self) -> None:
+                sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                sock.settimeout(timeout)
+                sock.connect(path)
+                self.sock = sock
+
+        return _Conn("localhost", timeout=timeout)
+
+    def get_json(self, path: str) -> Any:
+        """``GET /v<version><path>``; :class:`EngineAPIError` for an error status."""
+        for attempt in (1, 2):
+            if self._conn is None:
+                self._conn = self._connect()
+            try:
+                self._conn.request("GET", self._prefix + path, headers={"Host": "docker"})
+                response = self._conn.getresponse()
+                body = response.read()
+                break
+            except (http.client.HTTPException, ConnectionError) as exc:
+                self.close()  # the engine closed an idle connection: retry once on a new one
+                if attempt == 2:
+                    raise OSError(f"engine connection failed: {exc}") from exc
+        if response.status >= 400:
+            try:
+                message = str(json.loads(body).get("message") or "")
+            except (ValueError, AttributeError):
+                message = body.decode(errors="replace").strip()
+            raise EngineAPIError(message or f"HTTP {response.status}", response.status)
+        return json.loads(body)
+
+    def inspect_image(self, image: str) -> dict[str, Any]:
+        return cast(dict[str, Any], self.get_json(f"/images/{quote(image, safe='/:')}/json"))
+
+    def history(self, image: str) -> list[dict[str, Any]]:
+        return cast(list[dict[str, Any]], self.get_json(f"/images/{quote(image, safe='/:')}/history"))
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+
 class Engine:
     """One Docker endpoint. Thread-safe: each thread gets its own low-level client."""
 
@@ -201,6 +289,7 @@ class Engine:
                     timeout=self.long_timeout if long else self.timeout,
                     **self._kwargs,
                 )
+            keep_alive(client)
             setattr(self._local, attr, client)
         return client
 
@@ -218,12 +307,19 @@ class Engine:
     def new_client(self, *, timeout: int | None = None) -> Any:
         """A fresh client (e.g. for an event stream that blocks its connection)."""
         with self.translate_errors():
-            return _APIClient(
+            return keep_alive(_APIClient(
                 base_url=self.host,
                 version=self._negotiated_version(),
                 timeout=timeout or self.timeout,
                 **self._kwargs,
-            )
+            ))
+
+    def new_reader(self) -> Any:
+        """A client for bulk reads (``inspect_image``, ``history``, ``close``): a
+        :class:`UnixReader` for a unix-socket endpoint, else a new SDK client."""
+        if self.host.startswith("unix://"):
+            return UnixReader(self.host[len("unix://"):], self._negotiated_version(), self.timeout)
+        return self.new_client()
 
     def close(self) -> None:
         for attr in ("client", "long_client"):

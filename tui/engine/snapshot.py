@@ -17,7 +17,8 @@ import re
 import stat
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -265,9 +266,9 @@ def list_containers(engine: Engine) -> list[Container]:
     return out
 
 
-def _image_detail(engine: Engine, image_id: str) -> dict[str, Any]:
-    inspect = engine.call(lambda api: api.inspect_image(image_id))
-    history = engine.call(lambda api: api.history(image_id))
+def _image_detail(api: Any, image_id: str) -> dict[str, Any]:
+    inspect = api.inspect_image(image_id)
+    history = api.history(image_id)
     return {
         "diff_ids": list((inspect.get("RootFS") or {}).get("Layers") or []),
         "history": [[h.get("CreatedBy") or "", int(h.get("Size") or 0)] for h in reversed(history or [])],
@@ -275,6 +276,69 @@ def _image_detail(engine: Engine, image_id: str) -> dict[str, Any]:
         "labels": dict((inspect.get("Config") or {}).get("Labels") or {}),
         "has_config": inspect.get("Config") is not None,
     }
+
+
+#: Threads reading inspect + history at once (each with its own kept-alive client).
+READ_WORKERS = 4
+
+
+def _fetch_details(engine: Engine, image_ids: list[str], workers: int, cancelled: CancelFn | None
+                   ) -> Generator[tuple[str, dict[str, Any] | None], None, None]:
+    """``(image id, detail)`` in ``image_ids`` order; ``None`` for an image that vanished (404).
+
+    ``workers`` threads each use their own client (a ``requests.Session`` is not thread-safe);
+    the clients are closed at the end. After cancellation the remaining ids are not read.
+    """
+    local = threading.local()
+    clients: list[Any] = []
+    lock = threading.Lock()
+    stop = threading.Event()
+
+    def one(image_id: str) -> dict[str, Any] | None:
+        if stop.is_set() or (cancelled is not None and cancelled()):
+            stop.set()
+            raise _Cancelled
+        api = getattr(local, "api", None)
+        if api is None:
+            api = local.api = engine.new_reader()
+            with lock:
+                clients.append(api)
+        try:
+            with engine.translate_errors():
+                return _image_detail(api, image_id)
+        except EngineAPIError as exc:
+            if exc.status == 404:
+                return None  # removed since the list was read
+            stop.set()
+            raise
+
+    if not image_ids:
+        return
+    pool = ThreadPoolExecutor(max_workers=max(1, min(workers, len(image_ids))),
+                              thread_name_prefix="read-layers")
+    try:
+        futures = [pool.submit(one, image_id) for image_id in image_ids]
+        for image_id, future in zip(image_ids, futures, strict=True):
+            try:
+                detail = future.result()
+            except _Cancelled:
+                pool.shutdown(wait=True, cancel_futures=True)
+                for other in futures:  # stopped by another thread's error: raise that error
+                    if other.done() and not other.cancelled():
+                        error = other.exception()
+                        if error is not None and not isinstance(error, _Cancelled):
+                            raise error from None
+                return
+            yield image_id, detail
+    finally:
+        stop.set()
+        pool.shutdown(wait=True, cancel_futures=True)
+        for api in clients:
+            api.close()
+
+
+class _Cancelled(Exception):
+    """A layer read was cancelled before this image."""
 
 
 def _with_layers(image: Image, detail: Mapping[str, Any], classic: bool = True) -> Image:
@@ -301,28 +365,54 @@ def read_layers(
     progress: ProgressFn | None = None,
     cancelled: CancelFn | None = None,
     image_store: str = "classic",
+    workers: int = READ_WORKERS,
 ) -> list[Image]:
-    """Fill in layers (and precise created times) for ``images``; images that vanished are dropped."""
+    """Fill in layers (and precise created times) for ``images``; images that vanished are dropped.
+
+    Cached images cost no engine call; the others are read by ``workers`` threads at once.
+    ``progress(done, total)`` is called once per image, in order. After cancellation the images
+    not read yet are returned unchanged (without layers).
+    """
+    details: dict[str, dict[str, Any]] = {}
+    if cache is not None:
+        for image in images:
+            entry = cache.get(engine_id, image.id, created=image.created)
+            if entry is not None and "has_config" in entry:  # older entries lack it: read again
+                details[image.id] = entry
+    missing = [image.id for image in images if image.id not in details]
+    fetched = _fetch_details(engine, missing, workers, cancelled)
     out: list[Image] = []
+    try:
+        _merge(images, details, fetched, out, cache, engine_id, progress, cancelled,
+               image_store == "classic")
+    finally:
+        fetched.close()
+    return out
+
+
+def _merge(images: list[Image], details: dict[str, dict[str, Any]],
+           fetched: Iterator[tuple[str, dict[str, Any] | None]], out: list[Image],
+           cache: LayerCache | None, engine_id: str, progress: ProgressFn | None,
+           cancelled: CancelFn | None, classic: bool) -> None:
     total = len(images)
     for done, image in enumerate(images, 1):
-        if cancelled is not None and cancelled():
-            out.extend(images[done - 1:])
-            break
-        detail = cache.get(engine_id, image.id, created=image.created) if cache is not None else None
-        if detail is None or "has_config" not in detail:  # older entries lack it: read again
-            try:
-                detail = _image_detail(engine, image.id)
-            except EngineAPIError as exc:
-                if exc.status == 404:
-                    continue  # removed since the list was read
-                raise
+        detail = details.get(image.id)
+        if detail is None:
+            if cancelled is not None and cancelled():
+                out.extend(images[done - 1:])
+                break
+            got = next(fetched, None)
+            if got is None or got[0] != image.id:  # cancelled while reading
+                out.extend(images[done - 1:])
+                break
+            if got[1] is None:
+                continue  # removed since the list was read
+            detail = got[1]
             if cache is not None:
                 cache.put(engine_id, image.id, detail)
-        out.append(_with_layers(image, detail, image_store == "classic"))
+        out.append(_with_layers(image, detail, classic))
         if progress is not None:
             progress(done, total)
-    return out
 
 
 def _graph_dirs(data: Mapping[str, Any] | None) -> list[str]:

@@ -1,0 +1,236 @@
+"""Benchmark: docker-sweep's headless commands against the docker CLI, in the same run.
+
+    python bench/cli_bench.py [--images 1000] [--rounds 3] [--rm 500] [--no-destructive]
+
+Starts a private dockerd (needs root; the docker CLI and dockerd on PATH), loads N generated images
+(a shared base layer, one small unique layer each, a tag on 4 of 5), then, each round, runs every
+pair below one after the other (docker-sweep, then its docker CLI anchor) as whole processes and
+takes the ratio of the two wall times. Each row prints the median of the per-round ratios and the
+median seconds of both sides, so a machine whose speed drifts (shared, noisy) still gives a fair
+comparison.
+
+| docker-sweep | anchor |
+|---|---|
+| `images --json`, cold (empty layer cache) | `docker image inspect` of every image id |
+| `images --json`, warm (layer cache filled) | `docker system df -v`, and `docker images -a` |
+| `df --json`, warm | `docker system df -v` |
+| `plan prune --all --json`, warm | `docker system df -v` |
+| `docker-cli-plugin-metadata` | `docker --help` (which itself runs every plugin's metadata) |
+| `rm --yes` of --rm images (by tag) | `docker rmi` of the same images (reloaded in between) |
+| `prune --all --yes` | `docker image prune -a -f` (the store reloaded in between) |
+
+The last two delete images, so each side gets a freshly loaded store (``--no-destructive`` skips
+them; they dominate the run time, loading images is slow). Nothing here is a pass/fail test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from tui.engine.client import Engine  # noqa: E402
+from tui.engine.fixtures import load_tarball  # noqa: E402
+from tui.engine.snapshot import read_facts  # noqa: E402
+from tui.sandbox import imagegen as gen  # noqa: E402
+from tui.sandbox.daemon import PrivateDaemon  # noqa: E402
+
+Runner = Callable[[], None]
+
+
+def specs(n: int, prefix: str, seed: str) -> list[gen.ImageSpec]:
+    now = datetime.now(UTC)
+    base = gen.LayerSpec((gen.FileSpec("base.bin", 200_000, seed="base"),), "ADD base")
+    return [
+        gen.ImageSpec(
+            (f"{prefix}{i % 97}:{i}",) if i % 5 else (),
+            (base, gen.LayerSpec((gen.FileSpec("u.bin", 100 + i, seed=f"{seed}{i}"),), "COPY u")),
+            now - timedelta(hours=i),
+        )
+        for i in range(n)
+    ]
+
+
+class Bench:
+    def __init__(self, url: str, work: Path) -> None:
+        self.url = url
+        self.engine = Engine(url)
+        self.work = work
+        self.tarballs: dict[str, list[bytes]] = {}
+        self.env = {**os.environ, "XDG_CACHE_HOME": str(work / "cache"),
+                    "XDG_CONFIG_HOME": str(work / "config"), "XDG_DATA_HOME": str(work / "data"),
+                    "DOCKER_CONFIG": str(work / "docker")}
+        self.sweep = [sys.executable, "-m", "tui", "--host", self.url]
+
+    def load(self, name: str, image_specs: list[gen.ImageSpec]) -> None:
+        if name not in self.tarballs:
+            self.tarballs[name] = [gen.build_tarball(image_specs[i:i + 250])
+                                   for i in range(0, len(image_specs), 250)]
+        for data in self.tarballs[name]:
+            load_tarball(self.engine.api(long=True), data)
+
+    def ids(self) -> list[str]:
+        return [row["Id"] for row in self.engine.api().images(all=True)]
+
+    def run(self, argv: Sequence[str], env: dict[str, str] | None = None) -> None:
+        done = subprocess.run(list(argv), capture_output=True, env=env or self.env, check=False)
+        if done.returncode not in (0, 1):
+            raise SystemExit(f"{' '.join(argv[:8])} ... failed ({done.returncode}): "
+                             f"{done.stderr.decode()[-500:]}")
+
+    def docker(self, *args: str) -> list[str]:
+        return ["docker", "-H", self.url, *args]
+
+    def clear_cache(self) -> None:
+        shutil.rmtree(self.work / "cache", ignore_errors=True)
+
+
+def timed(fn: Runner) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+class Table:
+    def __init__(self) -> None:
+        self.rows: dict[str, tuple[str, list[float], list[float]]] = {}
+
+    def add(self, name: str, anchor: str, ours: float, theirs: float) -> None:
+        self.rows.setdefault(name, (anchor, [], []))
+        self.rows[name][1].append(ours)
+        self.rows[name][2].append(theirs)
+
+    def print(self, header: str, as_json: bool) -> None:
+        out = []
+        for name, (anchor, ours, theirs) in self.rows.items():
+            if len(ours) != len(theirs):
+                continue
+            ratio = statistics.median(o / t for o, t in zip(ours, theirs, strict=True))
+            out.append((name, statistics.median(ours), anchor, statistics.median(theirs), ratio,
+                        min(o / t for o, t in zip(ours, theirs, strict=True)),
+                        max(o / t for o, t in zip(ours, theirs, strict=True)), len(ours)))
+        if as_json:
+            print(json.dumps({"header": header, "rows": [
+                dict(zip(("what", "seconds", "anchor", "anchor_seconds", "ratio", "ratio_min",
+                          "ratio_max", "rounds"), r, strict=True)) for r in out]}, indent=2))
+            return
+        print(f"\n{header}\n", flush=True)
+        print("| docker-sweep | s | docker CLI anchor | s | ratio (median; min–max) |")
+        print("|---|---|---|---|---|")
+        for name, ours_s, anchor, theirs_s, ratio, lo, hi, _ in out:
+            print(f"| {name} | {ours_s:.2f} | {anchor} | {theirs_s:.2f} | "
+                  f"{ratio:.2f}× ({lo:.2f}–{hi:.2f}) |")
+
+
+def read_only_rounds(b: Bench, table: Table, rounds: int) -> None:
+    ids = b.ids()
+    images_json = [*b.sweep, "images", "--json"]
+    plugin_dir = b.work / "docker" / "cli-plugins"
+    plugin_dir.mkdir(parents=True, exist_ok=True)
+    b.run([sys.executable, "-m", "tui", "install-plugin", "--dir", str(plugin_dir)])
+    for _ in range(rounds):
+        b.clear_cache()
+        ours = timed(lambda: b.run(images_json))
+        theirs = timed(lambda: b.run(b.docker("image", "inspect", *ids)))
+        table.add("`images --json`, cold (empty layer cache)", "`docker image inspect` of every id",
+                  ours, theirs)
+        ours = timed(lambda: b.run(images_json))
+        theirs = timed(lambda: b.run(b.docker("system", "df", "-v")))
+        table.add("`images --json`, warm", "`docker system df -v`", ours, theirs)
+        ours = timed(lambda: b.run(images_json))
+        theirs = timed(lambda: b.run(b.docker("images", "-a")))
+        table.add("`images --json`, warm ", "`docker images -a`", ours, theirs)
+        ours = timed(lambda: b.run([*b.sweep, "df", "--json"]))
+        theirs = timed(lambda: b.run(b.docker("system", "df", "-v")))
+        table.add("`df --json`, warm", "`docker system df -v`", ours, theirs)
+        ours = timed(lambda: b.run([*b.sweep, "plan", "prune", "--all", "--json"]))
+        theirs = timed(lambda: b.run(b.docker("system", "df", "-v")))
+        table.add("`plan prune --all --json`, warm", "`docker system df -v`", ours, theirs)
+        ours = timed(lambda: b.run([sys.executable, "-m", "tui", "docker-cli-plugin-metadata"]))
+        theirs = timed(lambda: b.run(["docker", "--help"]))
+        table.add("`docker-cli-plugin-metadata`", "`docker --help` (runs it)", ours, theirs)
+
+
+def destructive_rounds(b: Bench, table: Table, rounds: int, prune_rounds: int, n_images: int,
+                       n_rm: int) -> None:
+    rm_specs = [s for s in specs(n_rm * 5 // 4 + 1, "rmbench/app", "rm") if s.tags][:n_rm]
+    refs = [s.tags[0] for s in rm_specs]
+    store_specs = specs(n_images, "bench/app", "")
+    for _ in range(rounds):
+        b.load("rm", rm_specs)
+        b.run([*b.sweep, "images", "--json"])  # warm the layer cache, as a user's second run
+        ours = timed(lambda: b.run([*b.sweep, "rm", "--yes", "--json", *refs]))
+        b.load("rm", rm_specs)
+        theirs = timed(lambda: b.run(b.docker("rmi", *refs)))
+        table.add(f"`rm --yes` of {len(refs)} images (warm cache)", f"`docker rmi` of the same {len(refs)}",
+                  ours, theirs)
+    for n in range(prune_rounds):
+        b.run([*b.sweep, "images", "--json"])
+        ours = timed(lambda: b.run([*b.sweep, "prune", "--all", "--yes", "--json"]))
+        b.load("store", store_specs)
+        theirs = timed(lambda: b.run(b.docker("image", "prune", "-a", "-f")))
+        if n + 1 < prune_rounds:
+            b.load("store", store_specs)
+        table.add(f"`prune --all --yes` ({n_images} images, warm cache)", "`docker image prune -a -f`",
+                  ours, theirs)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--images", type=int, default=1000)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rm", type=int, default=500, help="images removed by the rm rows")
+    parser.add_argument("--destructive-rounds", type=int, default=1,
+                        help="rounds of the rm and prune rows (each reloads images: slow)")
+    parser.add_argument("--no-destructive", action="store_true", help="skip the rm and prune rows")
+    parser.add_argument("--prune-rounds", type=int, default=1,
+                        help="rounds of the prune row (each reloads the whole store: slowest)")
+    parser.add_argument("--url", help="use this engine, already loaded with --images images by this "
+                        "script's generator (e.g. a previous run's), instead of a new private one; "
+                        "the destructive rows delete them")
+    parser.add_argument("--json", action="store_true", help="print the table as JSON")
+    args = parser.parse_args()
+    if shutil.which("docker") is None:
+        raise SystemExit("the docker CLI is not on PATH")
+    work = Path(tempfile.mkdtemp(prefix="sweep-bench-"))
+    table = Table()
+    try:
+        with contextlib.ExitStack() as stack:
+            url = args.url or stack.enter_context(PrivateDaemon.start()).url
+            b = Bench(url, work)
+            t0 = time.perf_counter()
+            if not args.url:
+                b.load("store", specs(args.images, "bench/app", ""))
+            facts = read_facts(b.engine)
+            client = subprocess.run(["docker", "version", "--format", "{{.Client.Version}}"],
+                                    capture_output=True, text=True, check=False).stdout.strip()
+            print(f"loaded {args.images} images in {time.perf_counter() - t0:.0f}s", file=sys.stderr)
+            header = (f"{args.images} images, dockerd {facts.version} ({facts.image_store} store, "
+                      f"{facts.storage_driver}), docker CLI {client}, {os.cpu_count()} CPUs, "
+                      f"{args.rounds} rounds, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC")
+            read_only_rounds(b, table, args.rounds)
+            table.print(header, args.json)  # printed as soon as known: the rest takes long
+            if not args.no_destructive:
+                destructive_rounds(b, table, args.destructive_rounds, args.prune_rounds, args.images,
+                                   args.rm)
+                table.print(header, args.json)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,152 @@
+"""Benchmark: the pure planner on a synthetic store (no engine).
+
+    python bench/planner_bench.py [--images 20000] [--repeat 3] [--json]
+
+Builds a snapshot of N images the way a busy build host looks: a few shared base chains, a unique
+top layer per image, 1 to 3 tags on 4 of 5 images (some with registry digests), untagged and
+digest-only images, legacy-builder parent chains (intermediates), and containers (running and
+stopped) on 1 in 40 images. Then times, median of --repeat runs each on a fresh snapshot (so
+nothing is cached from the previous run):
+
+* ``prune --all`` plan (``plan_prune(dangling=False)``), and the dangling-only one;
+* ``rm`` of 1,000 short-id references (``plan_remove``);
+* the per-image plan the detail pane makes on a cursor move (``plan_images([id])``): the first
+  one on a new snapshot, and the median of the next 200;
+* the ``df`` summary (two prune plans and the live-layer total).
+
+Times are CPU seconds of this process (``time.process_time``): the planner is single-threaded, so
+on an idle machine they equal wall time, and on a shared one they are not inflated by other load.
+Prints milliseconds per row. Nothing here is a pass/fail test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import random
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from types import MappingProxyType
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from tui.core.filters import PruneFilters  # noqa: E402
+from tui.core.layers import chain_ids  # noqa: E402
+from tui.core.marking import plan_images  # noqa: E402
+from tui.core.model import Container, Image, Layer, Snapshot  # noqa: E402
+from tui.core.plan import plan_prune, plan_remove  # noqa: E402
+from tui.core.usage import summarize  # noqa: E402
+
+
+def _digest(text: str) -> str:
+    return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
+
+
+def synthetic(n: int, seed: int = 1) -> tuple[list[Image], list[Container]]:
+    """``n`` images and their containers (deterministic for a seed)."""
+    rnd = random.Random(seed)
+    bases = [[_digest(f"base{b}:{k}") for k in range(rnd.randint(1, 5))] for b in range(20)]
+    images: list[Image] = []
+    containers: list[Container] = []
+    parent = ""
+    for i in range(n):
+        diffs = [*bases[i % len(bases)], _digest(f"diff:{i}")]
+        chains = chain_ids(diffs)
+        layers = tuple(Layer(c, d, 1_000_000 if k < len(diffs) - 1 else 1_000 + i)
+                       for k, (c, d) in enumerate(zip(chains, diffs, strict=True)))
+        kind = i % 20
+        repo = f"registry.example.com/team{i % 37}/app{i % 500}"
+        tags: tuple[str, ...] = ()
+        digests: tuple[str, ...] = ()
+        if kind < 16:
+            tags = tuple(f"{repo}:{i}-{t}" for t in range(1 + i % 3))
+            if kind % 4 == 0:
+                digests = (f"{repo}@{_digest(f'manifest:{i}')}",)
+        elif kind == 16:
+            digests = (f"{repo}@{_digest(f'manifest:{i}')}",)  # digest-only
+        image_parent = ""
+        if kind == 17:  # a legacy-builder chain: this image's parent is the previous kind-17 one
+            image_parent, parent = parent, ""
+        elif kind == 18:
+            parent = _digest(f"image:{i}")
+        images.append(Image(
+            id=_digest(f"image:{i}"), tags=tags, digests=digests, created=1.7e9 - i * 60,
+            size=sum(layer.size for layer in layers), parent_id=image_parent,
+            labels=MappingProxyType({"team": str(i % 37)} if i % 3 else {}), layers=layers,
+        ))
+        if i % 40 == 5:
+            state = "running" if i % 80 == 5 else "exited"
+            containers.append(Container(_digest(f"c:{i}")[7:], f"c{i}", images[-1].id,
+                                        images[-1].tags[0] if images[-1].tags else "", state))
+    known = {image.id for image in images}
+    images = [img if not img.parent_id or img.parent_id in known else
+              Image(img.id, img.tags, img.digests, img.created, img.size, "", img.labels, img.layers)
+              for img in images]
+    return images, containers
+
+
+def median_time(make: Callable[[], Snapshot], run: Callable[[Snapshot], object], repeat: int) -> float:
+    times = []
+    for _ in range(repeat):
+        snap = make()
+        start = time.process_time()
+        run(snap)
+        times.append(time.process_time() - start)
+    return statistics.median(times)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--images", type=int, default=20_000)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--json", action="store_true", help="print the rows as JSON")
+    args = parser.parse_args()
+    images, containers = synthetic(args.images)
+
+    def make() -> Snapshot:
+        return Snapshot(images, containers)
+
+    rnd = random.Random(2)
+    short_refs = [i.id[7:19] for i in rnd.sample(images, min(1000, len(images)))]
+    cursor = [i.id for i in rnd.sample(images, min(201, len(images)))]
+
+    def cursor_moves(snap: Snapshot) -> float:
+        plan_images(snap, [cursor[0]])  # the first one on this snapshot builds its indexes
+        times = []
+        for image_id in cursor[1:]:
+            start = time.process_time()
+            plan_images(snap, [image_id])
+            times.append(time.process_time() - start)
+        return statistics.median(times)
+
+    rows = [
+        ("prune --all plan", median_time(make, lambda s: plan_prune(s, PruneFilters(dangling=False)),
+                                         args.repeat)),
+        ("prune (dangling) plan", median_time(make, lambda s: plan_prune(s, PruneFilters()),
+                                              args.repeat)),
+        ("rm plan of 1,000 short-id refs", median_time(make, lambda s: plan_remove(s, short_refs),
+                                                        args.repeat)),
+        ("detail-pane plan, first on a snapshot", median_time(make, lambda s: plan_images(s, [cursor[0]]),
+                                                              args.repeat)),
+        ("detail-pane plan, per cursor move", statistics.median(cursor_moves(make())
+                                                                for _ in range(args.repeat))),
+        ("df summary (2 prune plans)", median_time(make, summarize, args.repeat)),
+    ]
+    if args.json:
+        print(json.dumps({"images": args.images, "rows": dict(rows)}))
+        return 0
+    print(f"planner on a synthetic store: {args.images} images, {len(containers)} containers "
+          f"(CPU time, median of {args.repeat})")
+    width = max(len(r[0]) for r in rows)
+    for name, seconds in rows:
+        print(f"  {name:<{width}}  {seconds * 1000:9.1f} ms")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
