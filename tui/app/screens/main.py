@@ -86,7 +86,8 @@ class MainScreen(StoreScreen):
     # -- layout ------------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
         yield Header()
-        yield Input(placeholder="filter: repository, tag, id or label (esc to close)", id="filter")
+        yield Input(placeholder="filter: repository, tag, id or label (enter/esc: close, keep the filter)",
+                    id="filter")
         yield ImageTable(now=self.now, id="images", columns=self.config.ui.columns,
                          protection=self.protection)
         with Horizontal(id="statusbar"):
@@ -154,7 +155,7 @@ class MainScreen(StoreScreen):
         arrow = "↑" if self.reverse else "↓"
         parts.append(f"sort: {self.sort_key} {arrow}")
         if self.filter_text:
-            parts.append(f"filter: {self.filter_text}")
+            parts.append(f"filter: {self.filter_text} (/ edits)")
         if self.dangling_only:
             parts.append("dangling only")
         if self.show_all:
@@ -232,14 +233,17 @@ class MainScreen(StoreScreen):
 
     @on(Input.Submitted, "#filter")
     def _filter_done(self) -> None:
+        self._close_filter()
+
+    def _close_filter(self) -> None:
+        """Hide the filter bar and keep its filter (the status line shows it; / edits it)."""
+        self.query_one("#filter", Input).display = False
         self.table.focus()
+        self.refresh_status(self.marked_plan())
 
     def key_escape(self) -> None:
-        box = self.query_one("#filter", Input)
-        if box.has_focus:
-            if not box.value:
-                box.display = False
-            self.table.focus()
+        if self.query_one("#filter", Input).has_focus:
+            self._close_filter()
 
     def action_refresh(self) -> None:
         self.log_line("info", "Refreshing …")
