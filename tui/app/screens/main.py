@@ -10,17 +10,28 @@ import time
 from collections.abc import Callable
 
 from rich.text import Text
-from textual import on
+from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal
-from textual.widgets import DataTable, Footer, Header, Input, ProgressBar, Static, TabbedContent, TabPane
+from textual.containers import Horizontal, VerticalScroll
+from textual.widgets import (
+    DataTable,
+    Footer,
+    Header,
+    Input,
+    OptionList,
+    ProgressBar,
+    Static,
+    TabbedContent,
+    TabPane,
+)
 
 from tui.app.screens.confirm import ConfirmScreen
 from tui.app.screens.help import HelpScreen
 from tui.app.screens.prune import PruneDialog, PruneRequest
 from tui.app.screens.store import StoreScreen
 from tui.app.source import StoreSource
+from tui.app.widgets.charts import AgeChart, RepositoryChart, chart_legend
 from tui.app.widgets.detail_pane import DetailPane
 from tui.app.widgets.df_pane import DfPane
 from tui.app.widgets.image_table import ImageTable
@@ -39,6 +50,10 @@ def _b(key: str, action: str, description: str, tooltip: str, *, show: bool = Tr
        key_display: str | None = None) -> Binding:
     return Binding(key, action, description, show=show, key_display=key_display,
                    id=f"main.{action}", tooltip=tooltip)
+
+
+WIDE = 120
+"""From this many columns on, details sit beside the tabs and the FLAGS column is shown."""
 
 
 class MainScreen(StoreScreen):
@@ -64,6 +79,10 @@ class MainScreen(StoreScreen):
         _b("P", "policy", "Policy", "Mark what a named policy from the config selects", show=False,
            key_display="shift+p"),
         _b("t", "tree_mode", "Tree mode", "Layer tree: highlighted image or whole store", show=False),
+        _b("g", "space_chart", "Space chart", "Space by repository; Enter on a bar shows only that "
+           "repository", show=False),
+        _b("o", "age_chart", "Age chart", "Images and bytes per age bucket, and what each until frees",
+           show=False),
         _b("r", "refresh", "Refresh", "Read the store again"),
         _b("x", "cancel_job", "Cancel job", "Cancel the running removal between steps", show=False),
         _b("enter", "details", "Details", "Show the highlighted image's details", show=False),
@@ -80,6 +99,8 @@ class MainScreen(StoreScreen):
         self.dangling_only = False
         self.show_all = False
         self.filter_text = ""
+        self.repository: str | None = None  # chosen on the space chart
+        self.wide: bool | None = None
         self.confirm_enabled = self.config.ui.confirm
         self._marked_plan: tuple[tuple[Snapshot, frozenset[str]], Plan] | None = None
 
@@ -88,19 +109,25 @@ class MainScreen(StoreScreen):
         yield Header()
         yield Input(placeholder="filter: repository, tag, id or label (enter/esc: close, keep the filter)",
                     id="filter")
+        yield DfPane(id="df")
         yield ImageTable(now=self.now, id="images", columns=self.config.ui.columns,
                          protection=self.protection)
         with Horizontal(id="statusbar"):
             yield Static(id="status")
             yield ProgressBar(id="progress", show_eta=False)
         with Horizontal(id="bottom"):
+            with VerticalScroll(id="details-wide"):
+                yield DetailPane(id="details-side")
             with TabbedContent(id="side"):
-                with TabPane("Details", id="tab-details"):
+                with TabPane("Details", id="tab-details"), VerticalScroll():
                     yield DetailPane(id="details")
-                with TabPane("Layers", id="tab-layers"):
+                with TabPane("Layers (t)", id="tab-layers"):
                     yield LayerTree(id="layers")
-                with TabPane("Disk", id="tab-disk"):
-                    yield DfPane(id="df")
+                with TabPane("Space (g)", id="tab-space"):
+                    yield Static(chart_legend(), id="space-legend")
+                    yield RepositoryChart(id="space")
+                with TabPane("Age (o)", id="tab-age"), VerticalScroll():
+                    yield AgeChart(id="age")
             yield LogPanel(id="log")
         yield Footer()
 
@@ -109,7 +136,30 @@ class MainScreen(StoreScreen):
         self.query_one("#progress", ProgressBar).display = False
         self.query_one("#log", LogPanel).border_title = "Log"
         self.query_one("#images", ImageTable).focus()
+        self._apply_width(self.app.size.width)
         self.start()
+
+    def on_resize(self, event: events.Resize) -> None:
+        self._apply_width(event.size.width)
+
+    def _apply_width(self, width: int) -> None:
+        """Wide terminals show the details beside the tabs; narrow ones use a Details tab and the
+        one-character flag column instead of FLAGS."""
+        wide = width >= WIDE
+        if wide == self.wide:
+            return
+        self.wide = wide
+        side = self.query_one("#side", TabbedContent)
+        self.query_one("#details-wide").display = wide
+        if wide:
+            if side.active == "tab-details":
+                side.active = "tab-layers"
+            side.hide_tab("tab-details")
+        else:
+            side.show_tab("tab-details")
+        self.table.set_narrow(not wide)
+        if self.snapshot.images:
+            self.refresh_table()
 
     # -- helpers -------------------------------------------------------------------------------
     @property
@@ -122,7 +172,7 @@ class MainScreen(StoreScreen):
     def refresh_table(self) -> None:
         self.table.show(self.snapshot, self.marked, filter_text=self.filter_text,
                         dangling_only=self.dangling_only, show_all=self.show_all,
-                        sort_key=self.sort_key, reverse=self.reverse)
+                        sort_key=self.sort_key, reverse=self.reverse, repository=self.repository)
         self.refresh_side()
 
     def marked_plan(self) -> Plan | None:
@@ -139,9 +189,12 @@ class MainScreen(StoreScreen):
         image_id = self.table.current_image_id
         plan = self.marked_plan()
         freed = set(plan.freed_layers) if plan is not None else set()
-        self.query_one("#details", DetailPane).show(self.snapshot, image_id, self.protection)
+        details = "#details-side" if self.wide else "#details"
+        self.query_one(details, DetailPane).show(self.snapshot, image_id, self.protection)
         self.query_one("#layers", LayerTree).show(self.snapshot, image_id, freed)
-        self.query_one("#df", DfPane).show(self.snapshot)
+        self.query_one("#df", DfPane).show(self.snapshot, narrow=not self.wide)
+        self.query_one("#space", RepositoryChart).show(self.snapshot, self.protection)
+        self.query_one("#age", AgeChart).show(self.snapshot, self.now(), self.protection)
         self.refresh_status(plan)
 
     def refresh_status(self, plan: Plan | None = None) -> None:
@@ -156,6 +209,11 @@ class MainScreen(StoreScreen):
         parts.append(f"sort: {self.sort_key} {arrow}")
         if self.filter_text:
             parts.append(f"filter: {self.filter_text} (/ edits)")
+        if self.repository is not None:
+            parts.append(f"repository: {self.repository} (esc shows all)")
+        legend = self.table.flag_legend()
+        if legend:
+            parts.append(legend)
         if self.dangling_only:
             parts.append("dangling only")
         if self.show_all:
@@ -219,7 +277,8 @@ class MainScreen(StoreScreen):
         self.refresh_side()
 
     def action_details(self) -> None:
-        self.query_one("#side", TabbedContent).active = "tab-details"
+        if not self.wide:
+            self.query_one("#side", TabbedContent).active = "tab-details"
 
     def action_filter(self) -> None:
         box = self.query_one("#filter", Input)
@@ -244,6 +303,38 @@ class MainScreen(StoreScreen):
     def key_escape(self) -> None:
         if self.query_one("#filter", Input).has_focus:
             self._close_filter()
+        elif self.repository is not None:
+            self.repository = None
+            self.refresh_table()
+
+    @on(OptionList.OptionSelected, "#space")
+    def _repository_selected(self, event: OptionList.OptionSelected) -> None:
+        """A bar of the space chart was chosen (Enter or a click): show only that repository."""
+        self.repository = event.option.id
+        self.refresh_table()
+        self.table.focus()
+
+    @on(ImageTable.MarkClicked)
+    def _mark_clicked(self, event: ImageTable.MarkClicked) -> None:
+        self.marked.symmetric_difference_update({event.image_id})
+        self.table.set_mark(event.image_id, event.image_id in self.marked)
+        self.refresh_side()
+
+    @on(TabbedContent.TabActivated, "#side")
+    def _tab_activated(self) -> None:
+        # a chart in a hidden tab had no width: draw it again once the tab is laid out
+        self.call_after_refresh(self._redraw_charts)
+
+    def _redraw_charts(self) -> None:
+        if self.snapshot.images:
+            self.query_one("#space", RepositoryChart).show(self.snapshot, self.protection)
+
+    def action_space_chart(self) -> None:
+        self.query_one("#side", TabbedContent).active = "tab-space"
+        self.query_one("#space", RepositoryChart).focus()
+
+    def action_age_chart(self) -> None:
+        self.query_one("#side", TabbedContent).active = "tab-age"
 
     def action_refresh(self) -> None:
         self.log_line("info", "Refreshing …")

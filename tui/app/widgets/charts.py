@@ -74,11 +74,12 @@ def repository_bar(row: RepositoryUsage, largest: int, *, name_width: int = 22, 
 def chart_legend() -> Text:
     t = Text()
     t.append(FULL * 2, style=STYLE_FREED)
-    t.append(" freed by removing the repository's unused images  ")
+    t.append(" freed by removing its unused images  ")
     t.append(FULL * 2, style=STYLE_UNIQUE)
-    t.append(" only its images use  ")
+    t.append(" only it uses  ")
     t.append(SHARED * 2, style=STYLE_SHARED)
-    t.append(" shared with other repositories")
+    t.append(" shared  ")
+    t.append("enter: show only it", style="dim")
     return t
 
 
@@ -89,12 +90,18 @@ class RepositoryChart(OptionList):
         super().__init__(id=id)
         self._key: tuple[object, ...] = ()
         self.rows: list[RepositoryUsage] = []
+        self._snapshot_protection: tuple[Snapshot, Protection | None] | None = None
+
+    def on_resize(self) -> None:
+        if self._snapshot_protection is not None:  # after the list's own resize handling
+            self.call_after_refresh(self.show, *self._snapshot_protection)
 
     def show(self, snapshot: Snapshot, protection: Protection | None = None) -> None:
-        key = (snapshot, snapshot.layers_complete)
+        key = (snapshot, snapshot.layers_complete, self.size.width)
         if key == self._key:
             return
         self._key = key
+        self._snapshot_protection = (snapshot, protection)
         self.rows = space_by_repository(snapshot, protection)
         highlighted = self.highlighted
         self.clear_options()
@@ -102,7 +109,12 @@ class RepositoryChart(OptionList):
             self.add_option(Option(Text("Reading layers…", style="dim"), disabled=True))
             return
         largest = max(r.total for r in self.rows)
-        self.add_options(Option(repository_bar(r, largest), id=r.repository) for r in self.rows)
+        # name, bar and "  99.9MB  99 img  frees 99.9MB" (about 32 cells) on one line
+        width = self.size.width or 80  # 0 while its tab is hidden; redrawn on resize
+        name_width = max(8, min(22, max(len(r.repository) for r in self.rows), width // 4))
+        bar_width = max(6, min(40, width - name_width - 32))
+        self.add_options(Option(repository_bar(r, largest, name_width=name_width, width=bar_width),
+                                id=r.repository) for r in self.rows)
         if highlighted is not None and highlighted < len(self.rows):
             self.highlighted = highlighted
 
