@@ -48,8 +48,9 @@ async def press_confirm(pilot) -> None:
     if screen.needs_local_ack:
         await pilot.press("y")  # refused until the box is ticked
         assert isinstance(pilot.app.screen, ConfirmScreen)
-        screen.query_one("#confirm-local", Checkbox).value = True
+        await pilot.press("l")
         await pilot.pause()
+        assert screen.query_one("#confirm-local", Checkbox).value
     await pilot.press("y")
 
 
@@ -81,7 +82,7 @@ async def test_mark_preview_confirm_log_and_refresh(engine):
         await press_confirm(pilot)
         await wait_for(pilot, lambda: "Total reclaimed space" in log_text(screen))
         text = log_text(screen)
-        assert "Untagged: myapp:1.5.0" in text and f"Deleted: {V1_ID}" in text
+        assert "Untagged: myapp:1.5.0" in text and f"Deleted: {V1_ID[:19]}" in text
         assert "Total reclaimed space: 1MB" in text
         await wait_for(pilot, lambda: V1_ID not in screen.snapshot.images and screen.snapshot.disk)
         assert V1_ID not in {i.id for i in screen.table.shown}

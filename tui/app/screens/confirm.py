@@ -54,7 +54,7 @@ class ConfirmScreen(ModalScreen[Plan | None]):
             yield Static(id="confirm-bar")
             with VerticalScroll(id="confirm-scroll"):
                 yield Static(id="confirm-plan")
-            yield Checkbox(f"I understand: local-only images cannot be pulled back ({ACK_KEY})",
+            yield Checkbox(f"I understand ({ACK_KEY}): local-only images cannot be pulled back",
                            id="confirm-local", compact=True)
             with Horizontal(id="confirm-buttons"):
                 yield Button("Delete (y)", variant="error", id="confirm-ok", compact=True)
@@ -105,16 +105,20 @@ class ConfirmScreen(ModalScreen[Plan | None]):
         local = self.query_one("#confirm-local", Checkbox)
         count = len(self.plan.local_only_deletes(self.snapshot))
         local.display = self.needs_local_ack
-        local.label = (f"I understand: {count} local-only image(s) (no registry digest) cannot be "
-                       f"pulled back ({ACK_KEY})")
+        local.label = (f"I understand ({ACK_KEY}): {count} local-only image(s) (no registry digest) "
+                       "cannot be pulled back")
         self.query_one("#confirm-ok", Button).disabled = self.plan.empty or (
             self.needs_local_ack and not local.value)
         self.query_one("#confirm-keys", KeyLine).show_keys(self._keys())
 
+    def _set_force(self, force: bool) -> None:
+        if force != self.force:
+            self.force = force
+            self.plan = self.build(force)
+
     def on_checkbox_changed(self, event: Checkbox.Changed) -> None:
         if event.checkbox.id == "confirm-force":
-            self.force = event.value
-            self.plan = self.build(self.force)
+            self._set_force(event.value)
         self._show_plan()
         if event.checkbox.id == "confirm-local" and event.value:
             self.query_one("#confirm-ok", Button).focus()
@@ -134,13 +138,17 @@ class ConfirmScreen(ModalScreen[Plan | None]):
         if self.allow_force:
             box = self.query_one("#confirm-force", Checkbox)
             box.value = not box.value
+            self._set_force(box.value)  # now: a y typed right after f confirms the forced plan
 
     def action_confirm(self) -> None:
-        if self.query_one("#confirm-ok", Button).disabled:
-            if self.needs_local_ack and not self.plan.empty:
-                self.notify(f"Press {ACK_KEY} first: the local-only images cannot be pulled back.",
-                            severity="warning")
-                self.query_one("#confirm-local", Checkbox).focus()
+        # decided from the values, not from the button: y typed right after l must work before
+        # the checkbox's change message has enabled the button
+        if self.plan.empty:
+            return
+        if self.needs_local_ack and not self.query_one("#confirm-local", Checkbox).value:
+            self.notify(f"Press {ACK_KEY} first: the local-only images cannot be pulled back.",
+                        severity="warning")
+            self.query_one("#confirm-local", Checkbox).focus()
             return
         self.dismiss(self.plan)
 

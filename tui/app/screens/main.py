@@ -69,7 +69,10 @@ class MainScreen(StoreScreen):
         _b("p", "prune", "Prune", "Open the prune dialog (dangling or all unused, until, labels)"),
         _b("C", "clean_unused", "Clean unused", "Remove every unused image, and the stopped containers "
            "that keep them", show=False, key_display="shift+c"),
-        _b("slash", "filter", "Filter", "Filter by repository, tag, id or label", key_display="/"),
+        # priority: the focus must move when the key arrives, not after it went through the table,
+        # or keys typed right after / reach the table (in a real terminal keys come that fast)
+        Binding("slash", "filter", "Filter", key_display="/", priority=True, id="main.filter",
+                tooltip="Filter by repository, tag, id or label"),
         _b("s", "sort", "Sort", "Cycle the sort: size, unique size, created, name"),
         _b("S", "reverse", "Reverse", "Reverse the sort order", show=False, key_display="shift+s"),
         _b("D", "dangling_only", "Dangling only", "Show only dangling (<none>) images", show=False,
@@ -108,7 +111,7 @@ class MainScreen(StoreScreen):
     def compose(self) -> ComposeResult:
         yield Header()
         yield Input(placeholder="filter: repository, tag, id or label (enter/esc: close, keep the filter)",
-                    id="filter")
+                    id="filter", select_on_focus=False)  # keys typed right after / are kept
         yield DfPane(id="df")
         yield ImageTable(now=self.now, id="images", columns=self.config.ui.columns,
                          protection=self.protection)
@@ -282,8 +285,11 @@ class MainScreen(StoreScreen):
 
     def action_filter(self) -> None:
         box = self.query_one("#filter", Input)
+        if self.focused is box:  # the binding has priority: a / typed in the bar is text
+            box.insert_text_at_cursor("/")
+            return
         box.display = True
-        box.focus()
+        self.set_focus(box)  # now, not after a refresh: the next key typed goes into the bar
 
     @on(Input.Changed, "#filter")
     def _filter_changed(self, event: Input.Changed) -> None:
@@ -301,7 +307,7 @@ class MainScreen(StoreScreen):
         self.refresh_status(self.marked_plan())
 
     def key_escape(self) -> None:
-        if self.query_one("#filter", Input).has_focus:
+        if self.focused is self.query_one("#filter", Input):
             self._close_filter()
         elif self.repository is not None:
             self.repository = None

@@ -26,6 +26,11 @@ from tui.core.plan import Plan, plan_prune
 from tui.core.protect import Protection
 
 
+def _field(placeholder: str, field_id: str) -> Input:
+    # select_on_focus off: a key typed right after the field's key must not replace its text
+    return Input(placeholder=placeholder, id=field_id, compact=True, select_on_focus=False)
+
+
 @dataclass(frozen=True)
 class PruneRequest:
     filters: PruneFilters
@@ -44,9 +49,13 @@ class PruneDialog(ModalScreen[PruneRequest | None]):
                 tooltip="Prune dangling images only"),
         Binding("a", "mode('prune-all')", "All unused", id="prune.all",
                 tooltip="Prune every image no container uses"),
-        Binding("u", "field('prune-until')", "until", id="prune.until", tooltip="Edit the until filter"),
-        Binding("l", "field('prune-label')", "label", id="prune.label", tooltip="Edit the label filter"),
-        Binding("e", "field('prune-not-label')", "label!", id="prune.not_label",
+        # priority: focus moves as the key arrives, so keys typed right after it go into the field
+        # (a field being edited gets the letter as text instead, see action_field)
+        Binding("u", "field('prune-until', 'u')", "until", id="prune.until", priority=True,
+                tooltip="Edit the until filter"),
+        Binding("l", "field('prune-label', 'l')", "label", id="prune.label", priority=True,
+                tooltip="Edit the label filter"),
+        Binding("e", "field('prune-not-label', 'e')", "label!", id="prune.not_label", priority=True,
                 tooltip="Edit the label! (exclude) filter"),
         Binding("c", "toggle_containers", "Containers", id="prune.containers",
                 tooltip="Also remove the stopped containers that keep images"),
@@ -74,11 +83,11 @@ class PruneDialog(ModalScreen[PruneRequest | None]):
                         yield RadioButton("All images not used by any container (a)",
                                           value=self.everything, id="prune-all", compact=True)
                     yield Label("until (u): 72h, 7d, 2024-01-31 or unix seconds")
-                    yield Input(placeholder="empty = any age", id="prune-until", compact=True)
+                    yield _field("empty = any age", "prune-until")
                     yield Label("label (l), all must match: KEY or KEY=VALUE ...")
-                    yield Input(placeholder="e.g. env=dev", id="prune-label", compact=True)
+                    yield _field("e.g. env=dev", "prune-label")
                     yield Label("label! (e): skip images matching all of these")
-                    yield Input(placeholder="e.g. keep=true", id="prune-not-label", compact=True)
+                    yield _field("e.g. keep=true", "prune-not-label")
                     yield Checkbox("Also remove stopped containers keeping them (c)",
                                    value=self.everything, id="prune-containers", compact=True)
                     yield Static(id="prune-error")
@@ -155,15 +164,21 @@ class PruneDialog(ModalScreen[PruneRequest | None]):
 
     def action_cancel(self) -> None:
         if isinstance(self.focused, Input):
-            self.query_one("#prune-mode", RadioSet).focus()  # leave the field, keep its text
+            self.set_focus(self.query_one("#prune-mode", RadioSet))  # leave the field, keep its text
             return
         self.dismiss(None)
 
     def action_mode(self, button_id: str) -> None:
-        self.query_one(f"#{button_id}", RadioButton).value = True
+        button = self.query_one(f"#{button_id}", RadioButton)
+        if not button.value:
+            button.toggle()  # as a press on it: the radio set releases the other one
+        self.call_after_refresh(self.refresh_preview)
 
-    def action_field(self, input_id: str) -> None:
-        self.query_one(f"#{input_id}", Input).focus()
+    def action_field(self, input_id: str, key: str = "") -> None:
+        if isinstance(self.focused, Input):
+            self.focused.insert_text_at_cursor(key)
+            return
+        self.set_focus(self.query_one(f"#{input_id}", Input))  # now: the next key goes into it
 
     def action_toggle_containers(self) -> None:
         box = self.query_one("#prune-containers", Checkbox)

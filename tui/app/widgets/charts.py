@@ -115,8 +115,7 @@ class RepositoryChart(OptionList):
         bar_width = max(6, min(40, width - name_width - 32))
         self.add_options(Option(repository_bar(r, largest, name_width=name_width, width=bar_width),
                                 id=r.repository) for r in self.rows)
-        if highlighted is not None and highlighted < len(self.rows):
-            self.highlighted = highlighted
+        self.highlighted = highlighted if highlighted is not None and highlighted < len(self.rows) else 0
 
 
 def age_table(buckets: list[AgeBucket], width: int = 24) -> Table:
