@@ -110,10 +110,10 @@ async def test_blocked_removal_shows_containers_and_c_removes_them(engine):
     async with app.run_test(size=(150, 45)) as pilot:
         screen = await loaded(pilot)
         await highlight(pilot, screen, V1_ID)
-        details = str(screen.query_one("#details", Static).content)
+        details = str(screen.details_pane.content)
         assert "blocked: stopped container by old-app" in details and "press c" in details
         await highlight(pilot, screen, DB_ID)
-        details = str(screen.query_one("#details", Static).content)
+        details = str(screen.details_pane.content)
         assert "blocked: running container by db-1 (running)" in details and "press c" not in details
         await highlight(pilot, screen, V1_ID)
         await pilot.press("c")
@@ -250,7 +250,7 @@ async def test_protection_and_policy_in_the_app(engine, tmp_path):
     async with app.run_test(size=(150, 45)) as pilot:
         screen = await loaded(pilot)
         await highlight(pilot, screen, DB_ID)
-        details = str(screen.query_one("#details", Static).content)
+        details = str(screen.details_pane.content)
         assert "protected by config (pattern db:*)" in details
         await pilot.press("d")
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
@@ -293,8 +293,9 @@ async def test_configured_columns(engine, tmp_path):
     app = SweepApp(EngineSource(Engine(engine.url)), load_config(path))
     async with app.run_test(size=(100, 30)) as pilot:
         screen = await loaded(pilot)
-        assert [str(c.label) for c in screen.table.columns.values()] == ["", "REPOSITORY:TAG", "SIZE",
-                                                                          "USED BY"]
+        # the one-letter flag column is always there (flags stay visible in any width)
+        assert [str(c.label) for c in screen.table.columns.values()] == ["", "F", "REPOSITORY:TAG",
+                                                                          "SIZE", "USED BY"]
         assert screen.sort_key == "name"
         assert [i.tags[0] if i.tags else "" for i in screen.table.shown][:2] == ["", "db:16"]
 

@@ -26,6 +26,7 @@ from textual.widgets import (
     TabPane,
 )
 
+from tui.app.screens.buildcache_flow import BuildCacheFlow
 from tui.app.screens.confirm import ConfirmScreen
 from tui.app.screens.help import HelpScreen
 from tui.app.screens.prune import PruneDialog, PruneRequest
@@ -56,7 +57,7 @@ WIDE = 120
 """From this many columns on, details sit beside the tabs and the FLAGS column is shown."""
 
 
-class MainScreen(StoreScreen):
+class MainScreen(BuildCacheFlow, StoreScreen):
     """Browse, mark, plan, confirm, watch."""
 
     BINDINGS = [
@@ -67,6 +68,8 @@ class MainScreen(StoreScreen):
         _b("c", "remove_with_containers", "With containers",
            "Plan the removal including the stopped containers that block it (never running ones)"),
         _b("p", "prune", "Prune", "Open the prune dialog (dangling or all unused, until, labels)"),
+        _b("b", "build_cache", "Build cache", "Prune the build cache (like docker builder prune) with "
+           "an exact preview", show=False),
         _b("C", "clean_unused", "Clean unused", "Remove every unused image, and the stopped containers "
            "that keep them", show=False, key_display="shift+c"),
         # priority: the focus must move when the key arrives, not after it went through the table,
@@ -169,6 +172,11 @@ class MainScreen(StoreScreen):
     def table(self) -> ImageTable:
         return self.query_one("#images", ImageTable)
 
+    @property
+    def details_pane(self) -> DetailPane:
+        """The details pane on screen (beside the tabs when wide, else in the Details tab)."""
+        return self.query_one("#details-side" if self.wide else "#details", DetailPane)
+
     def store_updated(self) -> None:
         self.refresh_table()
 
@@ -192,8 +200,7 @@ class MainScreen(StoreScreen):
         image_id = self.table.current_image_id
         plan = self.marked_plan()
         freed = set(plan.freed_layers) if plan is not None else set()
-        details = "#details-side" if self.wide else "#details"
-        self.query_one(details, DetailPane).show(self.snapshot, image_id, self.protection)
+        self.details_pane.show(self.snapshot, image_id, self.protection)
         self.query_one("#layers", LayerTree).show(self.snapshot, image_id, freed)
         self.query_one("#df", DfPane).show(self.snapshot, narrow=not self.wide)
         self.query_one("#space", RepositoryChart).show(self.snapshot, self.protection)

@@ -118,7 +118,7 @@ class RepositoryChart(OptionList):
         self.highlighted = highlighted if highlighted is not None and highlighted < len(self.rows) else 0
 
 
-def age_table(buckets: list[AgeBucket], width: int = 24) -> Table:
+def age_table(buckets: list[AgeBucket], width: int = 12) -> Table:
     table = Table(box=None, padding=(0, 1), expand=False)
     for column, justify in (("AGE", "left"), ("IMAGES", "right"), ("", "left"), ("SIZE", "right"),
                             ("prune --all until=", "left")):
