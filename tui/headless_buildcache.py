@@ -35,8 +35,9 @@ def render(plan: BuildCachePlan, out: TextIO) -> None:
     for record in plan.delete:
         shared = "  (shared with an image: its bytes stay on disk)" if record.shared else ""
         out.write(f"  delete {record.short_id}  {record.type:<14} {human_size(record.size):>8}{shared}\n")
-    out.write(f"Will free: {human_size(plan.reclaim_bytes)} ({plan.reclaim_bytes:,} bytes as the engine "
-              f"counts them; {len(plan.delete)} of {plan.total_records} record(s))\n")
+    at_most = "" if plan.exact else "at most "
+    out.write(f"Will free: {at_most}{human_size(plan.reclaim_bytes)} ({plan.reclaim_bytes:,} bytes as "
+              f"the engine counts them; {len(plan.delete)} of {plan.total_records} record(s))\n")
     if plan.shared_bytes:
         out.write(f"  of which {human_size(plan.shared_bytes)} are layers images still hold\n")
 

@@ -29,7 +29,7 @@ from tui.core.usage import human_size
 
 def plan_text(plan: BuildCachePlan, limit: int = 100) -> Text:
     t = Text(plan.prune.describe() + "\n", style="bold")
-    t.append("Will free: ", style="bold")
+    t.append("Will free: " if plan.exact else "Will free at most: ", style="bold")
     t.append(human_size(plan.reclaim_bytes), style="bold green")
     t.append(f"  ({plan.reclaim_bytes:,} bytes as the engine counts them; {len(plan.delete)} of "
              f"{plan.total_records} record(s))\n")
