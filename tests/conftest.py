@@ -1,7 +1,12 @@
 """Shared fixtures: private Docker daemons and a private registry for engine tests.
 
-If ``dockerd`` is missing or will not start, tests that need it are skipped, except with
-``CI=true`` in the environment, where they fail (the CI image must provide an engine).
+``DOCKER_SWEEP_TEST_ENGINE`` (default ``20.10``) names the engine of the session's daemons
+(``engine``, ``engine2``, ``clean_engine`` and the default of ``start_daemon``): one of
+``tui.sandbox.daemon.ENGINES``. On a containerd-store engine, tests marked ``classic_store``
+(expectations specific to the classic store) are deselected.
+
+If an engine (or another requirement) is missing, tests that need it are skipped, except with
+``CI=true`` in the environment, where they fail: every skip goes through :func:`unavailable`.
 Tests that use these fixtures get the ``engine`` marker automatically (``-m "not engine"``).
 """
 
@@ -16,11 +21,14 @@ import docker
 import pytest
 
 from tui.engine.fixtures import wipe
-from tui.sandbox.daemon import PrivateDaemon, PrivateRegistry, SandboxError
+from tui.sandbox.daemon import DEFAULT_ENGINE, PrivateDaemon, PrivateRegistry, SandboxError, engine_spec
 
 ENGINE_FIXTURES = {
     "engine", "engine2", "registry", "clean_engine", "start_daemon", "start_registry",
+    "podman_engine", "clean_podman",
 }  # fmt: skip
+ENGINE_ENV = "DOCKER_SWEEP_TEST_ENGINE"
+SESSION_ENGINE = os.environ.get(ENGINE_ENV, "").strip() or DEFAULT_ENGINE
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -38,12 +46,20 @@ def _private_user_dirs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Non
             os.environ[key] = value
 
 
-def unavailable(what: str, exc: BaseException) -> NoReturn:
-    """Skip (locally) or fail (``CI=true``) a test whose engine could not be provided."""
+def unavailable(what: str, exc: BaseException | str) -> NoReturn:
+    """Skip (locally) or fail (``CI=true``) a test whose engine or tool could not be provided.
+
+    The one way tests skip: ``CI=true`` (the default of ``scripts/test.sh``) turns it into a failure.
+    """
     message = f"{what} unavailable: {exc}"
     if os.environ.get("CI", "").strip().lower() == "true":
         pytest.fail(message, pytrace=False)
     pytest.skip(message)
+
+
+def session_store() -> str:
+    """The image store of the session's engine: "classic" or "containerd"."""
+    return engine_spec(SESSION_ENGINE).store
 
 
 @dataclass
@@ -60,7 +76,7 @@ class Engine:
 
 def _start_engine() -> Engine:
     try:
-        daemon = PrivateDaemon.start()
+        daemon = PrivateDaemon.start(engine=SESSION_ENGINE)
     except (SandboxError, OSError) as exc:
         unavailable("private dockerd", exc)
     try:
@@ -113,6 +129,7 @@ def start_daemon() -> Iterator[Callable[..., PrivateDaemon]]:
     started: list[PrivateDaemon] = []
 
     def start(**kwargs: Any) -> PrivateDaemon:
+        kwargs.setdefault("engine", SESSION_ENGINE)
         try:
             daemon = PrivateDaemon.start(**kwargs)
         except (SandboxError, OSError) as exc:
@@ -142,8 +159,68 @@ def start_registry() -> Iterator[Callable[[], PrivateRegistry]]:
         reg.stop()
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark every test that uses an engine fixture with ``engine``."""
+# --- Podman (its Docker-compatible API) -------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def podman_engine() -> Iterator[Engine]:
+    """The session's private ``podman system service`` (``.url``, ``.api``, ``.daemon``)."""
+    from tui.sandbox.podman import PrivatePodman
+
+    try:
+        service = PrivatePodman.start()
+    except (SandboxError, OSError) as exc:
+        unavailable("private podman service", exc)
+    try:
+        api = docker.APIClient(base_url=service.url, version="auto", timeout=120)
+    except Exception as exc:
+        service.stop()
+        unavailable("docker API on private podman service", exc)
+    yield Engine(service, api)  # type: ignore[arg-type]
+    api.close()
+    service.stop()
+
+
+@pytest.fixture
+def clean_podman(podman_engine: Engine) -> Engine:
+    """The session's Podman service with every container and image removed first."""
+    wipe(podman_engine.api)
+    return podman_engine
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    try:
+        engine_spec(SESSION_ENGINE)
+    except SandboxError as exc:
+        raise pytest.UsageError(f"{ENGINE_ENV}: {exc}") from None
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    spec = engine_spec(SESSION_ENGINE)
+    return f"session engine: {spec.name} ({spec.store} image store; {ENGINE_ENV})"
+
+
+_deselected_for_store: list[str] = []
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark every test that uses an engine fixture with ``engine``; on a containerd-store
+    session engine, deselect the tests marked ``classic_store``."""
     for item in items:
         if ENGINE_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.engine)
+    if session_store() == "classic":
+        return
+    kept = [item for item in items if item.get_closest_marker("classic_store") is None]
+    deselected = [item for item in items if item.get_closest_marker("classic_store") is not None]
+    if deselected:
+        config.hook.pytest_deselected(items=deselected)
+        items[:] = kept
+        _deselected_for_store[:] = [item.nodeid for item in deselected]
+
+
+def pytest_report_collectionfinish(config: pytest.Config) -> str | None:
+    if not _deselected_for_store:
+        return None
+    return (f"{len(_deselected_for_store)} classic_store tests deselected "
+            f"(engine {SESSION_ENGINE} runs the containerd image store)")

@@ -12,6 +12,7 @@ from typing import Any
 import docker.errors
 import pytest
 
+from tests.conftest import unavailable
 from tests.enginecase import data_layer, spec
 from tui.engine import fixtures
 from tui.engine.backup import Backup, BackupError, BackupStore, default_backup_dir
@@ -233,7 +234,7 @@ def test_disk_full_leaves_nothing_behind(
         subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)],
                        check=True, capture_output=True)
     except (OSError, subprocess.CalledProcessError) as exc:
-        pytest.skip(f"cannot mount a tmpfs here: {exc}")
+        unavailable("a tmpfs mount", exc)
     try:
         store = BackupStore(mount, 100 * MB)
         with pytest.raises(BackupError, match="Not enough space"):

@@ -1,9 +1,9 @@
 """docker-sweep as a docker CLI plugin: argv translation, endpoint resolution, install, and the real CLI.
 
-The end-to-end tests run the real docker CLIs (28.x at /usr/local/bin/docker, 20.10 at /usr/bin/docker)
-against a plugin in a private DOCKER_CONFIG. Its wrapper runs TEST_ENTRY, which applies
-:func:`tui.plugin.plugin_main` and then calls :func:`tui.cli.main` the way the wiring in ``main()``
-does, so the tests do not depend on that wiring; once it exists, the installed wrapper is tested too.
+The end-to-end tests run the real docker CLIs (28.5 from the engines cache that scripts/setup.sh fills,
+20.10 at /usr/bin/docker from Debian 12's docker.io) against a plugin in a private DOCKER_CONFIG. Its
+wrapper runs TEST_ENTRY, which applies :func:`tui.plugin.plugin_main` and then calls
+:func:`tui.cli.main` the way the wiring in ``main()`` does; the installed wrapper is tested too.
 """
 
 from __future__ import annotations
@@ -25,15 +25,17 @@ from pathlib import Path
 import pytest
 
 import tui.cli
+from tests.conftest import unavailable
 from tests.enginecase import data_layer, spec
 from tui import headless, plugin
 from tui.engine import client, fixtures
 from tui.plugin import DEFAULT_HOST, PluginError, install_plugin, parse_docker_globals, plugin_main
 from tui.sandbox import imagegen as gen
+from tui.sandbox.daemon import engines_dir, setup_command
 
-NEW_CLI = "/usr/local/bin/docker"  # 28.x
-OLD_CLI = "/usr/bin/docker"  # 20.10
-CLIS = [pytest.param(c, id=Path(c).parent.name) for c in (NEW_CLI, OLD_CLI)]
+NEW_CLI = str(engines_dir() / "28.5" / "usr" / "bin" / "docker")  # 28.5 (docker-cli from Debian forky)
+OLD_CLI = "/usr/bin/docker"  # 20.10 (Debian 12's docker.io)
+CLIS = [pytest.param(NEW_CLI, id="cli28.5"), pytest.param(OLD_CLI, id="cli20.10")]
 DESCRIPTION = "Browse and prune images exactly and safely"
 FOO_HOST = "unix:///run/foo/docker.sock"
 TLS_HOST = "tcp://10.0.0.9:2376"
@@ -447,7 +449,15 @@ from tui.cli import main
 sys.exit(main((["--host", host] if host else []) + args))
 """
 
-needs_cli = pytest.mark.skipif(not os.access(NEW_CLI, os.X_OK), reason=f"no docker CLI at {NEW_CLI}")
+@pytest.fixture
+def docker_clis() -> None:
+    """Both docker CLIs are there (else skip, or fail with ``CI=true``)."""
+    for cli in (NEW_CLI, OLD_CLI):
+        if not os.access(cli, os.X_OK):
+            unavailable("docker CLI", f"{cli} is missing; set it up: {setup_command()}")
+
+
+needs_cli = pytest.mark.usefixtures("docker_clis")
 
 
 def write_test_plugin(plugins: Path) -> Path:
@@ -612,7 +622,6 @@ def test_docker_context_sweep_images_json(clean_engine, docker: Docker) -> None:
 
 
 @needs_cli
-@pytest.mark.skipif("plugin_main" not in vars(tui.cli), reason="tui.cli.main does not call plugin_main yet")
 def test_installed_plugin_end_to_end(clean_engine, docker: Docker) -> None:
     """The real wrapper from install_plugin, through the wiring in tui.cli.main."""
     install_plugin(docker.config / "cli-plugins", force=True)

@@ -18,7 +18,9 @@ from typing import Any
 import docker
 import pytest
 
+from tests.conftest import SESSION_ENGINE, session_store
 from tui.engine import fixtures
+from tui.sandbox import daemon as daemon_module
 from tui.sandbox import imagegen as gen
 from tui.sandbox.daemon import PrivateDaemon, SandboxError, cleanup_root
 
@@ -94,9 +96,30 @@ def test_generation_is_deterministic_and_seeded() -> None:
 
 
 def test_missing_dockerd_names_the_package(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("PATH", "/nonexistent")
+    monkeypatch.setattr(daemon_module, "SYSTEM_DOCKERD", "/nonexistent/dockerd")
     with pytest.raises(SandboxError, match=r"apt-get install -y docker\.io"):
         PrivateDaemon.start()
+
+
+@pytest.mark.parametrize("name", ["28.5", "28.5-containerd", "26.1-containerd"])
+def test_missing_engine_names_the_setup_command(
+    name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(daemon_module.ENGINES_ENV, str(tmp_path / "engines"))
+    version = name.split("-")[0]
+    with pytest.raises(SandboxError) as info:
+        PrivateDaemon.start(engine=name)
+    message = str(info.value)
+    dockerd = tmp_path / "engines" / version / "usr/sbin/dockerd"
+    assert f"engine {name} is not set up ({dockerd} is missing)" in message
+    script = Path(daemon_module.__file__).resolve().parents[2] / "scripts" / "setup.sh"
+    assert message.endswith(f"{daemon_module.ENGINES_ENV}={tmp_path}/engines bash {script}")
+    assert list(tmp_path.iterdir()) == []  # nothing started, nothing created
+
+
+def test_unknown_engine_lists_the_known_ones() -> None:
+    with pytest.raises(SandboxError, match=r"unknown engine '27'; known engines: 20\.10, 28\.5, "):
+        PrivateDaemon.start(engine="27")
 
 
 # --- one engine ----------------------------------------------------------------------------
@@ -106,7 +129,13 @@ def test_daemon_answers_version(engine: Any) -> None:
     version = engine.daemon.get_json("/version")
     assert tuple(int(x) for x in version["ApiVersion"].split(".")) >= (1, 40)
     assert engine.api.version()["ApiVersion"] == version["ApiVersion"]
-    assert engine.api.info()["Driver"] == "overlay2"
+    assert engine.daemon.engine_name == SESSION_ENGINE and engine.daemon.store == session_store()
+    assert version["Version"] == engine.daemon.version
+    assert version["Version"].startswith(engine.daemon.engine.version + ".")
+    info = engine.api.info()
+    assert info["Driver"] == {"classic": "overlay2", "containerd": "overlayfs"}[session_store()]
+    if session_store() == "containerd":
+        assert info["DriverStatus"] == [["driver-type", "io.containerd.snapshotter.v1"]]
     assert engine.url == f"unix://{engine.daemon.root}/docker.sock"
 
 
@@ -188,7 +217,9 @@ def test_build_child_has_parent_and_intermediates(clean_engine: Any) -> None:
     listed = {image["Id"]: image for image in api.images(all=True)}
     assert listed[child]["ParentId"] == info["Parent"]
     assert listed[info["Parent"]]["ParentId"] == gen.image_id(APP)
-    assert listed[info["Parent"]]["RepoTags"] == ["<none>:<none>"]  # API 1.41 spelling
+    api_version = tuple(int(x) for x in api.version()["ApiVersion"].split("."))
+    # untagged: "<none>:<none>" up to API 1.43, nothing from 1.44 (Docker 25) on
+    assert listed[info["Parent"]]["RepoTags"] == ([] if api_version >= (1, 44) else ["<none>:<none>"])
     history = api.history(child)
     assert [h["Size"] for h in history[:2]] == [10, 10_000]  # COPY, RUN: just the new files
     assert info["Size"] == api.inspect_image(gen.image_id(APP))["Size"] + 10_010

@@ -139,10 +139,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             return headless.cmd_restore(engine, store, args.name, args.json, out)
         action = args.plan_command if command == "plan" else command
         protection = config.protection()
-        if action == "rm" and (bad := headless.invalid_refs(args.refs)):
-            for message in bad:
-                print(f"docker-sweep: {message}", file=sys.stderr)
-            return headless.EXIT_USAGE
+        bad = headless.invalid_refs(args.refs) if action == "rm" else []
+        for message in bad:  # like docker rmi: reported, and the valid references still go ahead
+            print(f"docker-sweep: {message}", file=sys.stderr)
+        if bad and len(bad) == len(args.refs):
+            return headless.EXIT_USAGE  # nothing valid to do
         if action == "prune" and (args.build_cache or args.keep_storage):
             from tui.headless_buildcache import cmd_build_cache, make_build_cache_prune
 

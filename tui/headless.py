@@ -133,6 +133,7 @@ def cmd_df(engine: Engine, as_json: bool, out: TextIO) -> int:
                 "rows": [r.__dict__ for r in summary.rows],
                 "prune_all_bytes": summary.prune_all_bytes,
                 "prune_dangling_bytes": summary.prune_dangling_bytes,
+                "engine_estimate": summary.engine_estimate,
             },
             out,
             indent=2,
@@ -143,12 +144,18 @@ def cmd_df(engine: Engine, as_json: bool, out: TextIO) -> int:
     for r in summary.rows:
         table.append([r.type, str(r.total), str(r.active), human_size(r.size), human_size(r.reclaimable)])
     _table(table, out)
+    for r in summary.rows:
+        if r.note.startswith("at least"):
+            out.write(f"{r.type}: {r.note}\n")
+    exact = "Image" if any(r.note.startswith("at least") for r in summary.rows) else "Exact image"
     out.write(
-        f"\nExact image bytes freed by: prune (dangling) {human_size(summary.prune_dangling_bytes)}, "
+        f"\n{exact} bytes freed by: prune (dangling) {human_size(summary.prune_dangling_bytes)}, "
         f"prune --all {human_size(summary.prune_all_bytes)}\n"
         f"Engine {summary.version} at {summary.engine}, {summary.storage_driver}, "
         f"data root {summary.root_dir}\n"
     )
+    if summary.engine_estimate:
+        out.write(summary.engine_estimate + "\n")
     return EXIT_OK
 
 
@@ -228,7 +235,7 @@ def render_plan(plan: Plan, snapshot: Snapshot, out: TextIO) -> None:
         out.write(f"  note: {warning}\n")
     if plan.empty:
         out.write("Nothing to do.\n")
-    freed = human_size(plan.reclaim_bytes) if plan.layers_known else "unknown (layers not read)"
+    freed = plan.freed_text(human_size)
     out.write(f"Will free: {freed} ({len(plan.freed_layers)} layer(s), {len(plan.delete)} image(s))\n")
 
 

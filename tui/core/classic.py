@@ -56,6 +56,7 @@ class DeleteCall:
     force: bool
     records: tuple[Record, ...]
     parent_prune: bool = False  # an explicit delete of a parent the engine would prune
+    remove_first: tuple[Container, ...] = ()  # stopped containers removed (own steps) just before
 
 
 class _Conflict(Exception):
@@ -145,7 +146,7 @@ class ClassicStore:
 
     def clone(self) -> ClassicStore:
         """An independent copy (for trial runs)."""
-        other = ClassicStore.__new__(ClassicStore)
+        other = type(self).__new__(type(self))
         other.snapshot = self.snapshot
         other.protected = self.protected
         other.images = dict(self.images)
@@ -317,8 +318,10 @@ class ClassicStore:
         self.calls.append(DeleteCall(target, image_id, force, tuple(records)))
 
     def _remove_ref(self, named: Reference) -> Reference:
+        """``removeImageRef``: a ``name:tag@digest`` removes the digest reference (the store favours
+        the digest) but the response names the reference as given."""
         ref = tag_name_only(named) if named.digest is None else named
-        key = ref.string()
+        key = (ref if ref.digest is None else Reference(ref.name, None, ref.digest)).string()
         if key not in self.refs:
             raise EngineError(404, f"No such image: {ref.familiar()}", reason="unknown reference")
         del self.refs[key]
@@ -423,10 +426,10 @@ def prune(store: ClassicStore, filters: PruneFilters, *, exclude: frozenset[str]
         if not store.references(image_id) and store.children(image_id):
             continue  # an intermediate parent
         image = snapshot.images[image_id]
-        if filters.until is not None and image.created > filters.until.timestamp:
+        if filters.until is not None and image.created_at_ns > filters.until.ns:
             continue
-        if not filters.matches_labels(image.labels):
-            continue
+        if image.has_config and not filters.matches_labels(image.labels):
+            continue  # the engine checks labels only when the config has a ``config`` object
         candidates.append(image_id)
     records: list[Record] = []
     skipped: list[EngineError] = []

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 ACCEPTED_KEYS = ("dangling", "until", "label", "label!")
 
@@ -46,9 +46,18 @@ class Until:
     """An ``until`` filter resolved to an absolute instant."""
 
     text: str  # what the user typed
-    timestamp: float  # unix seconds: images created strictly after it are kept
+    timestamp: float  # unix seconds (for display; comparisons use ``ns``)
     engine_value: str  # what is sent to the engine ("<sec>.<nanosec>")
     note: str = ""  # e.g. "7d was converted to 168h"
+    ns: int = 0  # unix nanoseconds: images created strictly after it are kept
+
+    @classmethod
+    def at(cls, text: str, ns: int, note: str = "") -> Until:
+        """The instant ``ns`` (unix nanoseconds), sent to the engine as ``<sec>.<nanosec>``."""
+        value = f"{ns // 10**9}.{ns % 10**9:09d}"
+        if ns < 0:  # the engine reads a "-" as a broken date: give it RFC 3339 in UTC instead
+            value = _fmt_ts(ns).removesuffix(" UTC").replace(" ", "T") + "Z"
+        return cls(text, ns / 1e9, value, note, ns)
 
 
 @dataclass(frozen=True)
@@ -77,7 +86,7 @@ class PruneFilters:
         what = "dangling images only" if self.dangling else "all images not used by any container"
         parts = [what]
         if self.until is not None:
-            parts.append(f"created before {_fmt_ts(self.until.timestamp)} (until={self.until.text})")
+            parts.append(f"created before {_fmt_ts(self.until.ns)} (until={self.until.text})")
         parts.extend(f"with label {x}" for x in self.labels)
         if self.not_labels:
             parts.append("except those with label " + " and ".join(self.not_labels))
@@ -90,8 +99,13 @@ class PruneFilters:
         return not (self.not_labels and _match_kv_list(self.not_labels, labels))
 
 
-def _fmt_ts(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+def _fmt_ts(ns: int) -> str:
+    try:
+        moment = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=ns // 1000)
+    except OverflowError:
+        return f"unix time {ns // 10**9}"
+    text = moment.strftime("%Y-%m-%d %H:%M:%S")
+    return text + (f".{ns % 10**9:09d}".rstrip("0") if ns % 10**9 else "") + " UTC"
 
 
 def _match_kv_list(terms: tuple[str, ...], labels: Mapping[str, str]) -> bool:
@@ -109,8 +123,14 @@ def _match_kv_list(terms: tuple[str, ...], labels: Mapping[str, str]) -> bool:
     return True
 
 
+_NS_MAX = 2**63 - 1  # Go's int64: durations and Unix seconds beyond it are refused by the engine
+
+
 def parse_duration_ns(text: str) -> tuple[int, str]:
-    """A Go duration (plus ``d`` and ``w``) in nanoseconds, and a note when d/w were converted."""
+    """A Go duration (plus ``d`` and ``w``) in nanoseconds, and a note when d/w were converted.
+
+    Computed like Go's ``time.ParseDuration`` (integer part exact, fraction scaled), in integers.
+    """
     body = text.strip()
     if not _DURATION.match(body):
         raise FilterError(f"invalid duration {text!r}")
@@ -120,9 +140,18 @@ def parse_duration_ns(text: str) -> tuple[int, str]:
     for number, unit in _DURATION_PART.findall(body):
         if unit in _EXTRA_UNITS_H:
             converted = True
-            total += round(float(number) * _EXTRA_UNITS_H[unit] * _UNITS_NS["h"])
+            scale = _EXTRA_UNITS_H[unit] * _UNITS_NS["h"]
         else:
-            total += round(float(number) * _UNITS_NS[unit])
+            scale = _UNITS_NS[unit]
+        whole, _, frac = number.partition(".")
+        total += int(whole or "0") * scale
+        if frac.strip("0"):
+            total += int(float(int(frac)) * (scale / 10 ** len(frac)))
+        if total > _NS_MAX + (sign < 0):
+            raise FilterError(
+                f"invalid value for 'until' filter: duration {text!r} is out of range; the longest "
+                "the engine accepts is 2562047h (about 292 years)"
+            )
     note = ""
     if converted:
         hours = total / _UNITS_NS["h"]
@@ -131,35 +160,51 @@ def parse_duration_ns(text: str) -> tuple[int, str]:
     return sign * total, note
 
 
+_DATETIME = re.compile(r"^(?P<main>[^.]*?)(?:\.(?P<frac>\d+))?(?P<zone>[zZ]|[+-]\d\d:\d\d)?$")
+
+
 def parse_until(text: str, now: float, local_tz: timezone | None = None) -> Until:
-    """Resolve an ``until`` value like the engine's ``GetTimestamp``, relative to ``now``."""
+    """Resolve an ``until`` value like the engine's ``GetTimestamp``, relative to ``now``, to an
+    instant in integer nanoseconds (RFC 3339 with up to nanoseconds, as ``docker inspect`` prints)."""
     value = text.strip()
     if not value:
         raise FilterError(f"invalid value for 'until' filter: empty; expected {UNTIL_FORMS}")
     if value != "0" and _DURATION.match(value):
         ns, note = parse_duration_ns(value)
-        ts_ns = round(now * 1e9) - ns
-        ts = ts_ns / 1e9
-        return Until(value, ts, f"{ts_ns // 10**9}.{ts_ns % 10**9:09d}", note)
+        return Until.at(value, round(now * 1e9) - ns, note)
     if _UNIX.match(value):
-        return Until(value, float(value), value)
+        whole, _, fraction = value.partition(".")
+        if int(whole) > _NS_MAX:
+            raise FilterError(
+                f"invalid value for 'until' filter: {value!r} is out of range for Unix seconds; "
+                f"expected {UNTIL_FORMS}"
+            )
+        ns = int(whole) * 10**9 + (int(fraction.ljust(9, "0")) if fraction else 0)
+        return Until(value, ns / 1e9, value, "", ns)
     tz = local_tz or datetime.now().astimezone().tzinfo or UTC
-    parsed = _parse_datetime(value, tz)
+    match = _DATETIME.match(value)
+    parsed = None
+    nanos = 0
+    if match is not None:
+        main, frac, zone = str(match["main"]), match["frac"], match["zone"]
+        parsed = _parse_datetime(main + (zone or ""), tz)
+        nanos = int((frac or "0")[:9].ljust(9, "0"))
+        if frac is not None and ("T" not in main or main.count(":") != 2):
+            parsed = None  # a fraction only after full seconds
     if parsed is None:
         raise FilterError(
             f"invalid value for 'until' filter: {value!r} is not a time or duration; "
             f"expected {UNTIL_FORMS}"
         )
-    ts = parsed.timestamp()
-    sec = int(parsed.replace(microsecond=0).timestamp())
-    return Until(value, ts, f"{sec}.{parsed.microsecond * 1000:09d}")
+    seconds = (parsed - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(seconds=1)
+    return Until.at(value, seconds * 10**9 + nanos)
 
 
 def _parse_datetime(value: str, tz: timezone | object) -> datetime | None:
     candidate = value.replace("z", "Z")
     if candidate.endswith("Z"):
         candidate = candidate[:-1] + "+00:00"
-    formats = ("%Y-%m-%d", "%Y-%m-%dT%H", "%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M:%S.%f")
+    formats = ("%Y-%m-%d", "%Y-%m-%dT%H", "%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S")
     for fmt in formats:
         for suffix in ("", "%z"):
             try:

@@ -1,17 +1,24 @@
-"""Layer identities and sizes: chain IDs, and mapping image history onto layers.
+"""Layer identities and sizes: chain IDs, history, and what the engine's totals prove.
 
 The engine's image inspect gives ``RootFS.Layers`` (diff IDs, base first); its history endpoint gives
-one entry per build step, newest first, where the steps that created a layer carry that layer's
-DiffSize. The API has no "empty layer" flag, so a 0-byte step may or may not be a layer. This module
-aligns the two lists; every step with a size > 0 is always a layer, so the alignment only ever decides
-where 0-byte layers go and never moves bytes between layers when sizes are unambiguous.
+one entry per build step, newest first. The engine maps the steps *not* flagged ``empty_layer`` in the
+image config, in order, onto the first layers, and gives each its layer's DiffSize; the API drops the
+flag. So a step with a size > 0 is surely a layer, a 0-byte step may or may not be one, and images
+from ko, Bazel, Nix or crane may have no history, fewer layer steps than layers, or a real layer
+flagged empty (its bytes then show on no step). :func:`layer_sizes` keeps only what is certain.
+
+What the history leaves open is solved store-wide by :func:`solve_sizes` from the engine's totals:
+an image's ``Size`` is the sum of its layers (a known *prefix sum* at its top chain), images share
+chain prefixes, ``/system/df`` ``SharedSize`` is the prefix sum up to the deepest layer an image
+shares with another listed image, and the empty tar is 0 bytes. :func:`measure` then adds up a set of
+layers exactly where the known prefix sums determine it, and counts the layers whose bytes no engine
+number determines. Bytes are never moved between layers: an unknown size stays ``None``.
 """
 
 from __future__ import annotations
 
 import hashlib
-import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from tui.core.model import EMPTY_LAYER_DIFF_ID, Layer
@@ -37,76 +44,98 @@ class HistoryStep:
     size: int
 
 
-# Steps the builders record without a layer. The classic builder writes "#(nop) CMD ..." (but
-# "#(nop) ADD/COPY" do make layers); BuildKit writes the bare instruction.
-_METADATA_STEP = re.compile(
-    r"^(/bin/sh -c #\(nop\)\s*)?(ENV|LABEL|CMD|ENTRYPOINT|EXPOSE|USER|ARG|STOPSIGNAL|HEALTHCHECK|"
-    r"SHELL|VOLUME|ONBUILD|MAINTAINER)\b",
-    re.IGNORECASE,
-)
+def history_prefix_sums(diff_ids: Sequence[str], history_oldest_first: Sequence[HistoryStep],
+                        total: int | None = None) -> list[int | None]:
+    """Bytes of layers ``0..i`` for each layer ``i``, where the history proves them; else ``None``.
 
-
-def _looks_metadata(step: HistoryStep) -> bool:
-    return bool(_METADATA_STEP.match(step.created_by.strip()))
-
-
-def layer_sizes(diff_ids: Sequence[str], history_oldest_first: Sequence[HistoryStep]) -> list[int]:
-    """Size of each layer (base first), aligning history steps onto layers.
-
-    Every step with ``size > 0`` must take a layer, in order. Where 0-byte steps leave a choice, a
-    dynamic programme prefers to give layers to steps that do not look like metadata-only
-    instructions (and empty-tar layers to 0-byte steps). If the history cannot be aligned at all
-    (foreign or squashed images), sizes are assigned to the last layers in order and the rest get 0.
+    The k-th step the config does not flag as empty is layer k. A step with size > 0 is such a step;
+    a 0-byte step may be one, so the layer index of a sized step lies between the number of sized
+    steps before it and that plus the 0-byte steps before it (at most ``layers - sized steps``).
+    A prefix sum is certain when no sized step can fall on both sides of it, and when no layer beyond
+    the history can be in it: layers ``0..sized-1`` are always covered by the history, and when
+    ``total`` (the image's ``Size``) equals the sum of the sized steps the layers beyond hold 0 bytes.
+    The empty tar's diff ID is a 0-byte layer.
     """
-    n_layers = len(diff_ids)
-    steps = list(history_oldest_first)
-    n_steps = len(steps)
-    if n_layers == 0:
+    n = len(diff_ids)
+    sizes = [step.size for step in history_oldest_first]
+    sized = [x for x in sizes if x > 0]
+    if n == 0:
         return []
-    if sum(1 for s in steps if s.size > 0) == n_layers and n_steps >= n_layers:
-        return [s.size for s in steps if s.size > 0]
-    neg = -(10**9)
-    # best[i][j]: best score aligning the first i layers with the first j steps.
-    best = [[neg] * (n_steps + 1) for _ in range(n_layers + 1)]
-    take = [[False] * (n_steps + 1) for _ in range(n_layers + 1)]
-    best[0][0] = 0
-    for j in range(1, n_steps + 1):
-        step = steps[j - 1]
-        for i in range(0, n_layers + 1):
-            candidates: list[tuple[int, bool]] = []
-            # skip step j (only 0-byte steps may be skipped)
-            if step.size == 0 and best[i][j - 1] > neg:
-                candidates.append((best[i][j - 1] + (1 if _looks_metadata(step) else 0), False))
-            # step j is layer i
-            if i > 0 and best[i - 1][j - 1] > neg:
-                empty_tar = diff_ids[i - 1] == EMPTY_LAYER_DIFF_ID
-                score = 0
-                if step.size == 0:
-                    score = 2 if empty_tar else (-1 if _looks_metadata(step) else 1)
-                elif empty_tar:
-                    score = -5
-                candidates.append((best[i - 1][j - 1] + score, True))
-            if candidates:
-                # ties: prefer taking the step as a layer (earlier placement)
-                best[i][j], take[i][j] = max(candidates, key=lambda c: (c[0], c[1]))
-    if best[n_layers][n_steps] <= neg:
-        sizes = [s.size for s in steps if s.size > 0][-n_layers:]
-        return [0] * (n_layers - len(sizes)) + sizes
-    sizes = [0] * n_layers
-    i, j = n_layers, n_steps
-    while i > 0 and j > 0:
-        if take[i][j]:
-            sizes[i - 1] = steps[j - 1].size
-            i -= 1
-        j -= 1
-    return sizes
+    missing = None if total is None else total - sum(sized)
+    if len(sized) > n or (missing is not None and missing < 0):
+        out: list[int | None] = [None] * n  # the history does not describe these layers
+        if total is not None:
+            out[-1] = total
+        return out
+    # Index range of each sized step: after the sized steps before it, at most its 0-byte steps
+    # later, room left for the sized steps after it, and never on an empty-tar (0-byte) layer.
+    empty = [d == EMPTY_LAYER_DIFF_ID for d in diff_ids]
+    lows: list[int] = []
+    highs: list[int] = []
+    zeros = 0
+    for x in sizes:
+        if x == 0:
+            zeros += 1
+            continue
+        j = len(lows)
+        low = max(j, lows[-1] + 1 if lows else 0)
+        while low < n and empty[low]:
+            low += 1
+        lows.append(low)
+        highs.append(min(j + zeros, n - len(sized) + j))
+    for j in range(len(highs) - 1, -1, -1):
+        if j + 1 < len(highs):
+            highs[j] = min(highs[j], highs[j + 1] - 1)
+        while highs[j] >= 0 and empty[highs[j]]:
+            highs[j] -= 1
+    if any(low > high or high >= n for low, high in zip(lows, highs, strict=True)):
+        out = [None] * n  # no placement fits: the history does not describe these layers
+        if total is not None:
+            out[-1] = total
+        return out
+    covered = lows[-1] if lows else -1  # layers 0..covered always have a history step
+    prefix: list[int | None] = []
+    for i in range(n):
+        if any(lo <= i < hi for lo, hi in zip(lows, highs, strict=True)):
+            prefix.append(None)
+        elif i <= covered or missing == 0:
+            prefix.append(sum(x for x, hi in zip(sized, highs, strict=True) if hi <= i))
+        else:
+            prefix.append(None)
+    if total is not None:
+        prefix[-1] = total
+    for _ in range(2):  # the empty tar holds 0 bytes: its prefix equals the one below it
+        for i in range(n):
+            if diff_ids[i] != EMPTY_LAYER_DIFF_ID:
+                continue
+            below = 0 if i == 0 else prefix[i - 1]
+            if prefix[i] is None and below is not None:
+                prefix[i] = below
+            elif prefix[i] is not None and below is None and i > 0:
+                prefix[i - 1] = prefix[i]
+    return prefix
 
 
-def build_layers(diff_ids: Sequence[str], history_oldest_first: Sequence[HistoryStep]) -> tuple[
-    Layer, ...
-]:
-    """Layers (base first) with chain IDs and sizes, from inspect's diff IDs and the history."""
-    sizes = layer_sizes(diff_ids, history_oldest_first)
+def layer_sizes(diff_ids: Sequence[str], history_oldest_first: Sequence[HistoryStep],
+                total: int | None = None) -> list[int | None]:
+    """Each layer's DiffSize (base first) where the history (and ``total``) prove it, else ``None``."""
+    prefix = history_prefix_sums(diff_ids, history_oldest_first, total)
+    out: list[int | None] = []
+    for i, here in enumerate(prefix):
+        below = 0 if i == 0 else prefix[i - 1]
+        if diff_ids[i] == EMPTY_LAYER_DIFF_ID:
+            out.append(0)
+        elif here is not None and below is not None:
+            out.append(here - below)
+        else:
+            out.append(None)
+    return out
+
+
+def build_layers(diff_ids: Sequence[str], history_oldest_first: Sequence[HistoryStep],
+                 total: int | None = None) -> tuple[Layer, ...]:
+    """Layers (base first) with chain IDs and the sizes the history proves (``None``: not proven)."""
+    sizes = layer_sizes(diff_ids, history_oldest_first, total)
     chains = chain_ids(diff_ids)
     return tuple(
         Layer(chain_id=c, diff_id=d, size=s) for c, d, s in zip(chains, diff_ids, sizes, strict=True)
@@ -114,11 +143,139 @@ def build_layers(diff_ids: Sequence[str], history_oldest_first: Sequence[History
 
 
 @dataclass(frozen=True)
+class LayerSizes:
+    """What is known about the store's layer sizes.
+
+    ``size``: chain -> DiffSize where known. ``prefix``: chain -> bytes of that layer and all below it
+    where known. ``parent``: chain -> the chain below it (``""`` for a base layer).
+    """
+
+    size: Mapping[str, int]
+    prefix: Mapping[str, int]
+    parent: Mapping[str, str]
+
+    @property
+    def complete(self) -> bool:
+        return len(self.size) == len(self.parent)
+
+
+def solve_sizes(stacks: Iterable[tuple[Sequence[Layer], int | None]],
+                anchors: Mapping[str, int] | None = None) -> LayerSizes:
+    """Every layer size and prefix sum the known facts determine.
+
+    ``stacks``: each image's layers (base first) with its ``Size`` (``None`` where the image's size
+    is not the sum of its layers). ``anchors``: further known prefix sums by chain (``/system/df``).
+    Rules: prefix(child) = prefix(parent) + size(child) (either way round); two known prefix sums on
+    one stack that are equal make every layer between them 0 bytes; adjacent ones give the size.
+    """
+    size: dict[str, int] = {}
+    prefix: dict[str, int] = {"": 0}
+    parent: dict[str, str] = {}
+    paths: dict[str, list[str]] = {}
+    for layers, total in stacks:
+        below = ""
+        for layer in layers:
+            parent.setdefault(layer.chain_id, below)
+            if layer.size is not None:
+                size.setdefault(layer.chain_id, layer.size)
+            below = layer.chain_id
+        if layers:
+            paths.setdefault(below, [layer.chain_id for layer in layers])
+            if total is not None:
+                prefix.setdefault(below, total)
+    for chain, value in (anchors or {}).items():
+        if chain in parent:
+            prefix.setdefault(chain, value)
+    if len(size) == len(parent):
+        return LayerSizes(size, prefix, parent)  # the history gave every size
+    changed = True
+    while changed:
+        changed = False
+        for path in paths.values():
+            changed |= _settle(path, size, prefix)
+    return LayerSizes(size, prefix, parent)
+
+
+def _settle(path: Sequence[str], size: dict[str, int], prefix: dict[str, int]) -> bool:
+    """Apply the rules along one stack; True if anything new was learnt."""
+    learnt = False
+    chains = ["", *path]
+    for i in range(1, len(chains)):  # upwards
+        c, p = chains[i], chains[i - 1]
+        if c not in prefix and p in prefix and c in size:
+            prefix[c] = prefix[p] + size[c]
+            learnt = True
+    for i in range(len(chains) - 1, 0, -1):  # downwards
+        c, p = chains[i], chains[i - 1]
+        if p not in prefix and c in prefix and c in size:
+            prefix[p] = prefix[c] - size[c]
+            learnt = True
+    known = [i for i, c in enumerate(chains) if c in prefix]
+    for a, b in zip(known, known[1:], strict=False):
+        pa, pb = prefix[chains[a]], prefix[chains[b]]
+        if b == a + 1:
+            if chains[b] not in size:
+                size[chains[b]] = pb - pa
+                learnt = True
+        elif pa == pb:
+            for k in range(a + 1, b + 1):
+                if chains[k] not in size or chains[k] not in prefix:
+                    size[chains[k]] = 0
+                    prefix[chains[k]] = pa
+                    learnt = True
+    return learnt
+
+
+def measure(chains: Iterable[str], sizes: LayerSizes) -> tuple[int, int]:
+    """``(bytes, unknown)`` of a set of layers: the bytes that are known exactly, and how many
+    layers of the set are in groups whose total no known number determines (so the set holds at
+    least ``bytes``). A group of layers of unknown single sizes still counts exactly when known
+    prefix sums bound it (e.g. an image's layers above a layer it shares)."""
+    known = 0
+    unknown: set[str] = set()
+    for chain in dict.fromkeys(chains):
+        if chain in sizes.size:
+            known += sizes.size[chain]
+        elif chain in sizes.parent:
+            unknown.add(chain)
+    if not unknown:
+        return known, 0
+    group: dict[str, str] = {}
+
+    def root(c: str) -> str:
+        while group.get(c, c) != c:
+            c = group[c]
+        return c
+
+    for chain in unknown:
+        group.setdefault(chain, chain)
+        below = sizes.parent[chain]
+        if below in unknown:
+            group.setdefault(below, below)
+            group[root(chain)] = root(below)
+    members: dict[str, list[str]] = {}
+    for chain in unknown:
+        members.setdefault(root(chain), []).append(chain)
+    missing = 0
+    for chains_in_group in members.values():
+        coef: dict[str, int] = {}
+        for chain in chains_in_group:
+            coef[chain] = coef.get(chain, 0) + 1
+            below = sizes.parent[chain]
+            coef[below] = coef.get(below, 0) - 1
+        if all(k == 0 or c in sizes.prefix for c, k in coef.items()):
+            known += sum(k * sizes.prefix[c] for c, k in coef.items() if k)
+        else:
+            missing += len(chains_in_group)
+    return known, missing
+
+
+@dataclass(frozen=True)
 class SharingNode:
     """One layer in the store-wide sharing tree: its chain, size, users, and the layers on top."""
 
     chain_id: str
-    size: int
+    size: int | None  # None: not known (see :func:`solve_sizes`)
     image_ids: tuple[str, ...]  # every image whose stack includes this layer
     ends_here: tuple[str, ...]  # images whose top layer this is
     children: tuple[SharingNode, ...]
@@ -132,7 +289,7 @@ def sharing_tree(images: Sequence[tuple[str, Sequence[Layer]]]) -> tuple[Sharing
     children: dict[str, list[str]] = {}
     users: dict[str, list[str]] = {}
     ends: dict[str, list[str]] = {}
-    sizes: dict[str, int] = {}
+    sizes: dict[str, int | None] = {}
     for image_id, layers in images:
         parent = ""
         for layer in layers:

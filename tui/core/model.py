@@ -7,9 +7,13 @@ objects from the engine's API; the planner and the UI only read them.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from types import MappingProxyType
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from tui.core.layers import LayerSizes
 
 #: The diff ID of an empty tar stream (a layer with no files).
 EMPTY_LAYER_DIFF_ID = "sha256:5f70bf18a086007016e948b04aed3b82103a36bea41755b6cddfaf10ace3c6ef"
@@ -30,7 +34,7 @@ class Layer:
 
     chain_id: str
     diff_id: str
-    size: int  # DiffSize in bytes, as the engine reports it in image history
+    size: int | None  # DiffSize in bytes; None where no engine number proves it (see core.layers)
 
 
 @dataclass(frozen=True)
@@ -75,6 +79,16 @@ class Image:
     parent_id: str = ""
     labels: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     layers: tuple[Layer, ...] | None = None
+    # Digest references the engine lists that no registry holds (Podman's ``localhost/…@sha256``
+    # after a load): they do not make an image pullable, so they are kept out of ``digests``.
+    local_digests: tuple[str, ...] = ()
+    created_ns: int = -1  # the config's Created in integer nanoseconds (-1: from ``created``)
+    has_config: bool = True  # False when the config has no ``config`` object (``.Config`` null)
+
+    @property
+    def created_at_ns(self) -> int:
+        """Created as integer unix nanoseconds (exact once inspected; prune compares these)."""
+        return self.created_ns if self.created_ns >= 0 else round(self.created * 1_000_000_000)
 
     @property
     def short_id(self) -> str:
@@ -134,6 +148,7 @@ class DiskUsage:
     volumes: tuple[VolumeUsage, ...] = ()
     build_cache: tuple[BuildCacheUsage, ...] = ()
     image_shared_size: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
+    image_size: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
     container_sizes: Mapping[str, tuple[int, int]] = field(
         default_factory=lambda: MappingProxyType({})
     )  # container id -> (SizeRw, SizeRootFs)
@@ -178,11 +193,54 @@ class Snapshot:
 
     @cached_property
     def layers(self) -> Mapping[str, Layer]:
-        """Every known layer by chain ID."""
+        """Every known layer by chain ID, with its size as far as the store's numbers prove it."""
         out: dict[str, Layer] = {}
         for image in self.images.values():
             for layer in image.layers or ():
                 out.setdefault(layer.chain_id, layer)
+        if not self.layer_sizes.complete:
+            known = self.layer_sizes.size
+            out = {c: replace(x, size=known.get(c)) for c, x in out.items()}
+        return MappingProxyType(out)
+
+    @cached_property
+    def layer_sizes(self) -> LayerSizes:
+        """Layer sizes and prefix sums solved store-wide (history, image sizes, df SharedSize)."""
+        from tui.core.layers import solve_sizes
+
+        classic = self.facts.image_store == "classic"
+        stacks = [(i.layers, i.size if classic else None)
+                  for i in self.images.values() if i.layers is not None]
+        return solve_sizes(stacks, self._df_anchors() if classic else None)
+
+    def _df_anchors(self) -> dict[str, int]:
+        """Prefix sums ``/system/df`` proves: an image's SharedSize is the bytes up to the deepest
+        layer it shares with another listed (non-intermediate) image. Used only when df listed
+        exactly the images of this snapshot with the same sizes (else it was read at another time)."""
+        disk = self.disk
+        if disk is None or not disk.image_shared_size:
+            return {}
+        listed = {i.id: i for i in self.top_images()}
+        if set(disk.image_shared_size) != set(listed) or any(
+            disk.image_size.get(k, -1) != i.size for k, i in listed.items()
+        ):
+            return {}
+        users = self.listed_users
+        out: dict[str, int] = {}
+        for image_id, shared in disk.image_shared_size.items():
+            deepest = [c for c in listed[image_id].chain_ids if users.get(c, 0) > 1]
+            if deepest and shared >= 0:
+                out[deepest[-1]] = shared
+        return out
+
+    @cached_property
+    def listed_users(self) -> Mapping[str, int]:
+        """Chain ID -> how many listed (non-intermediate) images include it: the sharers that
+        ``/system/df`` SharedSize counts."""
+        out: dict[str, int] = {}
+        for image in self.top_images():
+            for chain in image.chain_ids:
+                out[chain] = out.get(chain, 0) + 1
         return MappingProxyType(out)
 
     @cached_property
@@ -220,15 +278,19 @@ class Snapshot:
         return not image.refs and bool(self.children.get(image_id))
 
     def shared_size(self, image_id: str) -> int:
-        """Bytes of this image's layers that at least one other image also uses (-1: unknown).
+        """Bytes of this image's layers that at least one other listed image also uses (-1: unknown).
 
-        Like the engine's ``/system/df`` SharedSize, every image counts, intermediates too.
+        Like the engine's ``/system/df`` SharedSize, sharers are the images ``docker images`` lists:
+        legacy-builder intermediate images do not count.
         """
         image = self.images[image_id]
         if image.layers is None:
             return -1
-        by_chain = self.images_by_chain
-        return sum(layer.size for layer in image.layers if len(by_chain[layer.chain_id]) > 1)
+        users = self.listed_users
+        listed = 0 if self.is_intermediate(image_id) else 1
+        shared = [c for c in image.chain_ids if users.get(c, 0) - listed >= 1]
+        value, unknown = self.measure(shared)
+        return -1 if unknown else value
 
     def unique_size(self, image_id: str) -> int:
         """Bytes only this image uses (-1: unknown)."""
@@ -268,5 +330,35 @@ class Snapshot:
         return freed
 
     def bytes_of(self, chains: Iterable[str]) -> int:
-        layers = self.layers
-        return sum(layers[c].size for c in chains if c in layers)
+        """Bytes of these layers that are known (all of them unless :meth:`measure` says otherwise)."""
+        return self.measure(chains)[0]
+
+    def measure(self, chains: Iterable[str]) -> tuple[int, int]:
+        """``(bytes, unknown)``: the exactly known bytes of these layers, and how many of them are
+        of sizes no engine number determines (then the layers hold at least ``bytes``)."""
+        from tui.core.layers import measure
+
+        sizes = self.layer_sizes
+        if sizes.complete:
+            known = sizes.size
+            return sum(known[c] for c in dict.fromkeys(chains) if c in known), 0
+        return measure(chains, sizes)
+
+    def layer_size(self, chain: str) -> int | None:
+        """One layer's DiffSize, or ``None`` where it is not known."""
+        return self.layer_sizes.size.get(chain)
+
+    @property
+    def sizes_open(self) -> bool:
+        """True when some layer shared by several images, or kept by a container whose image is
+        gone, has no known prefix sum: then plans may have to say "at least" (reading
+        ``/system/df`` usually settles it)."""
+        sizes = self.layer_sizes
+        if sizes.complete:
+            return False
+        kids: dict[str, int] = {}
+        for below in sizes.parent.values():
+            kids[below] = kids.get(below, 0) + 1
+        if any(n > 1 and c not in sizes.prefix for c, n in kids.items()):
+            return True
+        return any(ch not in sizes.prefix for c in self.containers for ch in c.held_chains)

@@ -8,11 +8,12 @@ calls (:class:`Step`) the executor makes. The TUI and the headless commands use 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from tui.core.classic import ClassicStore, EngineError, Record, prune
+from tui.core import podman
+from tui.core.classic import ClassicStore, EngineError, PruneOutcome, Record, prune
 from tui.core.filters import PruneFilters
 from tui.core.model import Container, Snapshot, short_id
 from tui.core.protect import Protection
@@ -81,6 +82,21 @@ class Plan:
     filters: PruneFilters | None = None
     layers_known: bool = True
     pinned: tuple[str, ...] = field(default=())  # deleted images whose layers containers keep
+    unknown_layers: int = 0  # freed layers of sizes no engine number proves: frees at least reclaim_bytes
+
+    @property
+    def exact(self) -> bool:
+        """True when ``reclaim_bytes`` is exactly what the removal frees."""
+        return self.layers_known and not self.unknown_layers
+
+    def freed_text(self, size: Callable[[int], str]) -> str:
+        """``5.28MB``, or ``at least 5.28MB (2 layers of unknown size)``; ``size`` formats bytes."""
+        if not self.layers_known:
+            return "unknown (layers not read)"
+        if self.unknown_layers:
+            return (f"at least {size(self.reclaim_bytes)} ({self.unknown_layers} layer(s) of "
+                    "unknown size: the engine's numbers do not determine them)")
+        return size(self.reclaim_bytes)
 
     def local_only_deletes(self, snapshot: Snapshot) -> list[str]:
         """Deleted images that have no registry digest (cannot be pulled back)."""
@@ -101,6 +117,8 @@ class Plan:
             "remove_containers": [_container_json(c) for c in self.remove_containers],
             "freed_layers": list(self.freed_layers),
             "reclaim_bytes": self.reclaim_bytes if self.layers_known else None,
+            "reclaim_exact": self.exact,
+            "reclaim_unknown_layers": self.unknown_layers,
             "blocked": [
                 {
                     "ref": b.ref,
@@ -170,6 +188,11 @@ def _finish(
             f"{len(snapshot.orphan_containers)} container(s) use image records that no longer "
             "exist; layers they share with the deleted images are not counted as freed"
         )
+    reclaim, unknown = snapshot.measure(freed)
+    if unknown:
+        warnings.append(f"{unknown} freed layer(s) have sizes the engine's numbers do not "
+                        "determine (images without full history): the plan frees at least "
+                        f"{reclaim:,} bytes")
     return Plan(
         kind=kind,
         description=description,
@@ -178,21 +201,34 @@ def _finish(
         delete=tuple(delete),
         remove_containers=removed_containers,
         freed_layers=tuple(freed),
-        reclaim_bytes=snapshot.bytes_of(freed),
+        reclaim_bytes=reclaim,
         blocked=tuple(blocked),
         warnings=tuple(warnings),
         force=force,
         filters=filters,
         layers_known=layers_known,
         pinned=pinned,
+        unknown_layers=unknown,
     )
 
 
 def _steps_from_calls(store: ClassicStore, start: int) -> list[Step]:
-    return [
-        Step("delete_image", c.target, c.image_id, c.force, True, c.records)
-        for c in store.calls[start:]
-    ]
+    steps: list[Step] = []
+    for c in store.calls[start:]:
+        steps.extend(Step("remove_container", u.id, u.image_id, container=u) for u in c.remove_first)
+        steps.append(Step("delete_image", c.target, c.image_id, c.force, True, c.records))
+    return steps
+
+
+PruneFn = Callable[..., PruneOutcome]
+
+
+def _store_model(snapshot: Snapshot, protected: Mapping[str, str] | None = None, *,
+                 engine_semantics: bool = False) -> tuple[ClassicStore, PruneFn]:
+    """The model of the snapshot's engine and store, and its prune replay."""
+    if snapshot.facts.image_store == "podman":
+        return podman.PodmanStore(snapshot, protected, safe=not engine_semantics), podman.prune
+    return ClassicStore(snapshot, protected), prune
 
 
 def _blocked(ref: str, exc: EngineError) -> Blocked:
@@ -213,7 +249,7 @@ def plan_remove(
     ``with_stopped_containers`` first removes the stopped containers that keep an image from being
     deleted (never running ones), so the removal frees its bytes.
     """
-    store = ClassicStore(snapshot, protection.protected(snapshot) if protection else None)
+    store, _ = _store_model(snapshot, protection.protected(snapshot) if protection else None)
     steps: list[Step] = []
     blocked: list[Blocked] = []
     warnings: list[str] = []
@@ -273,10 +309,10 @@ def _containers_to_remove(store: ClassicStore, ref: str, force: bool) -> list[Co
 def _blocking_stopped_containers(snapshot: Snapshot, filters: PruneFilters,
                                  protected: Mapping[str, str]) -> list[Container]:
     """Stopped containers that alone keep a prune candidate (matching ``filters``) alive."""
-    trial = ClassicStore(snapshot, protected)
+    trial, prune_model = _store_model(snapshot, protected)
     for container in list(trial.containers.values()):
         trial.remove_container(container.id)
-    prune(trial, filters)
+    prune_model(trial, filters)
     would_go = set(snapshot.images) - set(trial.images)
     running_images = {c.image_id for c in snapshot.containers if c.running}
     return [
@@ -301,21 +337,21 @@ def plan_prune(snapshot: Snapshot, filters: PruneFilters, *, engine_semantics: b
                 if with_stopped_containers else [])
     container_steps = [Step("remove_container", c.id, c.image_id, container=c) for c in removals]
     while True:
-        store = ClassicStore(snapshot, protected)
+        store, prune_model = _store_model(snapshot, protected, engine_semantics=engine_semantics)
         container_chains = [ch for c in removals for ch in store.remove_container(c.id)]
-        outcome = prune(store, filters, exclude=exclude)
+        outcome = prune_model(store, filters, exclude=exclude)
         if engine_semantics or not outcome.untagged_only:
             break
         exclude = exclude | frozenset(outcome.untagged_only)
     blocked: dict[str, Blocked] = {}
     for exc in outcome.skipped:
         if exc.image_id in store.images and exc.image_id not in blocked:
-            name = _display_name(snapshot, exc.image_id)
+            name = _usable_ref(snapshot, exc.image_id)
             blocked[exc.image_id] = Blocked(name, exc.image_id, exc.reason, _prune_skip_message(exc),
                                             exc.containers)
     for image_id in sorted(exclude):
         users = tuple(store.containers_using(image_id))
-        name = _display_name(snapshot, image_id)
+        name = _usable_ref(snapshot, image_id)
         reason = "untag only"
         message = "the engine's prune would remove some of its tags but keep the image"
         if users:
@@ -329,8 +365,12 @@ def plan_prune(snapshot: Snapshot, filters: PruneFilters, *, engine_semantics: b
     description = filters.describe()
     if with_stopped_containers:
         description = f"{description}, first removing the stopped containers that keep them"
-    return _finish("prune", description, snapshot, store, steps, list(blocked.values()),
+    plan = _finish("prune", description, snapshot, store, steps, list(blocked.values()),
                    warnings, filters=filters, container_chains=container_chains)
+    if snapshot.facts.image_store == "podman" and plan.delete:
+        note = podman.estimate_note(snapshot, list(plan.delete), plan.reclaim_bytes)
+        plan = replace(plan, warnings=(*plan.warnings, note))
+    return plan
 
 
 def _prune_skip_message(exc: EngineError) -> str:
@@ -342,6 +382,15 @@ def _prune_skip_message(exc: EngineError) -> str:
     if exc.reason == "dependent child images":
         return "kept: other images are built on it"
     return exc.message
+
+
+def _usable_ref(snapshot: Snapshot, image_id: str) -> str:
+    """A reference the user can paste into ``rm``: the first tag, else the first digest reference
+    (``repo@sha256:...``), else the image id."""
+    image = snapshot.images.get(image_id)
+    if image is None:
+        return image_id
+    return (image.tags or image.digests or (image_id,))[0]
 
 
 def _display_name(snapshot: Snapshot, image_id: str) -> str:

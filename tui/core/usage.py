@@ -12,11 +12,13 @@ from dataclasses import dataclass
 from tui.core.filters import PruneFilters
 from tui.core.model import Snapshot
 from tui.core.plan import plan_prune
+from tui.core.podman import reported_space
 
 
-def human_size(n: int) -> str:
-    """Sizes the way the docker CLI prints them: 3 significant digits, decimal units (``5.28MB``)."""
-    if n < 0:
+def human_size(n: int | None) -> str:
+    """Sizes the way the docker CLI prints them: 3 significant digits, decimal units (``5.28MB``);
+    ``?`` for an unknown size (negative or ``None``)."""
+    if n is None or n < 0:
         return "?"
     units = ("B", "kB", "MB", "GB", "TB", "PB")
     value = float(n)
@@ -50,6 +52,7 @@ class UsageSummary:
     root_dir: str
     storage_driver: str
     version: str
+    engine_estimate: str = ""  # the engine's own (differently computed) figure, labelled
 
 
 def summarize(snapshot: Snapshot) -> UsageSummary:
@@ -57,15 +60,16 @@ def summarize(snapshot: Snapshot) -> UsageSummary:
     top = snapshot.top_images()
     active_images = sum(1 for i in top if snapshot.containers_of(i.id))
     live = snapshot.live_chains()
-    images_size = snapshot.bytes_of(live)
+    images_size, unknown = snapshot.measure(live)
     if snapshot.disk is not None and snapshot.disk.layers_size >= 0 and not snapshot.layers_complete:
         images_size = snapshot.disk.layers_size
     all_plan = plan_prune(snapshot, PruneFilters(dangling=False))
     dangling_plan = plan_prune(snapshot, PruneFilters(dangling=True))
-    rows = [
-        UsageRow("Images", len(top), active_images, images_size, all_plan.reclaim_bytes,
-                 "exact: what prune --all frees"),
-    ]
+    note = "exact: what prune --all frees"
+    if unknown or all_plan.unknown_layers:
+        note = (f"at least: {max(unknown, all_plan.unknown_layers)} layer(s) of unknown size "
+                "(images without full history)")
+    rows = [UsageRow("Images", len(top), active_images, images_size, all_plan.reclaim_bytes, note)]
     containers = snapshot.containers
     running = sum(1 for c in containers if c.running)
     disk = snapshot.disk
@@ -85,6 +89,11 @@ def summarize(snapshot: Snapshot) -> UsageSummary:
     else:
         rows.append(UsageRow("Containers", len(containers), running, -1, -1, "sizes not read"))
     facts = snapshot.facts
+    estimate = ""
+    if facts.image_store == "podman":
+        estimate = (f"Podman's estimate for prune --all: "
+                    f"{human_size(reported_space(snapshot, list(all_plan.delete)))} (whole image "
+                    "sizes, shared layers counted once per image; not disk truth)")
     return UsageSummary(
         rows=tuple(rows),
         prune_all_bytes=all_plan.reclaim_bytes,
@@ -93,4 +102,5 @@ def summarize(snapshot: Snapshot) -> UsageSummary:
         root_dir=facts.root_dir,
         storage_driver=facts.storage_driver,
         version=facts.version,
+        engine_estimate=estimate,
     )

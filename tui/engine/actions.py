@@ -20,6 +20,7 @@ from typing import Any
 from tui.core.classic import Record
 from tui.core.model import Image, Snapshot, short_id
 from tui.core.plan import Plan, Step
+from tui.engine import podman
 from tui.engine.client import Engine, EngineAPIError, EngineError
 
 
@@ -175,12 +176,18 @@ class PlanExecutor:
             yield self._error(index, target, str(exc))
             return
         expected = {str(r) for r in step.expect}
+        is_podman = self.snapshot.facts.image_store == "podman"
+        reported: list[Record] = []
         for line in response or []:
             for kind, value in line.items():
                 record = Record(kind, str(value))
+                record = podman.normalise_record(record) if is_podman else record
+                reported.append(record)
                 yield self._record(index, target, record)
                 if str(record) not in expected:
                     self.result.unexpected.append(str(record))
+        for record in podman.implied_layers(step.expect, reported, self.snapshot) if is_podman else ():
+            yield self._record(index, target, record)
 
     def _record(self, index: int, target: str, record: Record) -> ResultEvent:
         if record.kind == "Untagged":
@@ -190,9 +197,11 @@ class PlanExecutor:
             self.result.deleted.append(record.value)
             return ResultEvent("deleted", str(record), index, target)
         self.result.deleted_layers.append(record.value)
-        layer = self.snapshot.layers.get(record.value)
-        if layer is not None:
-            self.result.reclaimed_bytes += layer.size
+        size = self.snapshot.layer_size(record.value)
+        if size is not None:
+            self.result.reclaimed_bytes += size
+        else:  # a group of layers may be known only as a whole: count what is proven so far
+            self.result.reclaimed_bytes = self.snapshot.bytes_of(self.result.deleted_layers)
         return ResultEvent("deleted_layer", str(record), index, target)
 
 

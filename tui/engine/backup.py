@@ -261,13 +261,15 @@ class BackupStore:
 
         with self._writing(what):
             out = part.open("xb")
-        with out:
-            try:
-                engine.call(fetch, long=True)
-            except EngineAPIError as exc:
-                why = "is gone from the engine" if exc.status == 404 else "could not be saved by the engine"
-                raise BackupError(f"Image {short_id(image_id)} ({', '.join(names)}) {why}; no backup was "
-                                  f"made ({exc.message}).") from exc
+        try:
+            engine.call(fetch, long=True)
+        except EngineAPIError as exc:
+            why = "is gone from the engine" if exc.status == 404 else "could not be saved by the engine"
+            raise BackupError(f"Image {short_id(image_id)} ({', '.join(names)}) {why}; no backup was "
+                              f"made ({exc.message}).") from exc
+        finally:
+            with self._writing(what):  # close() flushes what a failed write left in the buffer
+                out.close()
         return written, digest.hexdigest()
 
     def _verify(self, part: Path, image_id: str, tags: builtins.list[str]) -> None:

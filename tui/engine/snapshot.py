@@ -14,7 +14,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import replace
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -30,6 +30,7 @@ from tui.core.model import (
     Snapshot,
     VolumeUsage,
 )
+from tui.engine import podman
 from tui.engine.client import Engine, EngineAPIError
 
 ProgressFn = Callable[[int, int], None]
@@ -38,8 +39,13 @@ CancelFn = Callable[[], bool]
 
 def parse_created(text: str) -> float:
     """RFC 3339 with up to nanoseconds (``2024-01-31T12:00:00.123456789Z``) to unix seconds."""
+    return parse_created_ns(text) / 1_000_000_000
+
+
+def parse_created_ns(text: str) -> int:
+    """RFC 3339 with up to nanoseconds (``2024-01-31T12:00:00.123456789Z``) to unix nanoseconds."""
     if not text:
-        return 0.0
+        return 0
     main, _, rest = text.partition(".")
     frac = ""
     zone = "Z"
@@ -54,8 +60,10 @@ def parse_created(text: str) -> float:
                 main, zone = main[:idx], main[idx:]
                 break
     zone = "+00:00" if zone in ("Z", "z") else zone
-    base = datetime.fromisoformat(main + zone).timestamp()
-    return base + (int(frac) / 10 ** len(frac) if frac else 0.0)
+    moment = datetime.fromisoformat(main + zone)
+    seconds = (moment - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(seconds=1)
+    nanos = int(frac[:9].ljust(9, "0")) if frac else 0
+    return seconds * 1_000_000_000 + nanos
 
 
 def _clean_refs(values: Iterable[str] | None, none_marker: str) -> tuple[str, ...]:
@@ -128,6 +136,7 @@ def read_facts(engine: Engine) -> EngineFacts:
     version = engine.call(lambda api: api.version())
     status = " ".join(str(x) for pair in info.get("DriverStatus") or [] for x in pair)
     store = "containerd" if "io.containerd.snapshotter.v1" in status else "classic"
+    store = "podman" if podman.is_podman(version) else store
     return EngineFacts(
         host=engine.host,
         version=str(version.get("Version", "")),
@@ -186,15 +195,23 @@ def _image_detail(engine: Engine, image_id: str) -> dict[str, Any]:
         "history": [[h.get("CreatedBy") or "", int(h.get("Size") or 0)] for h in reversed(history)],
         "created": inspect.get("Created", ""),
         "labels": dict((inspect.get("Config") or {}).get("Labels") or {}),
+        "has_config": inspect.get("Config") is not None,
     }
 
 
-def _with_layers(image: Image, detail: Mapping[str, Any]) -> Image:
+def _with_layers(image: Image, detail: Mapping[str, Any], classic: bool = True) -> Image:
+    """The image with its layers; on the classic store its ``Size`` (the sum of its layers) lets
+    the history's gaps be told apart from 0-byte layers."""
     steps = [HistoryStep(created_by=c, size=s) for c, s in detail["history"]]
-    layers: tuple[Layer, ...] = build_layers(detail["diff_ids"], steps)
-    created = parse_created(detail["created"]) if detail.get("created") else image.created
-    return replace(image, layers=layers, created=created,
-                   labels=MappingProxyType(dict(detail.get("labels") or image.labels)))
+    layers: tuple[Layer, ...] = build_layers(detail["diff_ids"], steps,
+                                             image.size if classic else None)
+    created, created_ns = image.created, image.created_ns
+    if detail.get("created"):
+        created_ns = parse_created_ns(detail["created"])
+        created = created_ns / 1_000_000_000
+    return replace(image, layers=layers, created=created, created_ns=created_ns,
+                   labels=MappingProxyType(dict(detail.get("labels") or image.labels)),
+                   has_config=bool(detail.get("has_config", True)))
 
 
 def read_layers(
@@ -205,6 +222,7 @@ def read_layers(
     engine_id: str = "",
     progress: ProgressFn | None = None,
     cancelled: CancelFn | None = None,
+    image_store: str = "classic",
 ) -> list[Image]:
     """Fill in layers (and precise created times) for ``images``; images that vanished are dropped."""
     out: list[Image] = []
@@ -214,7 +232,7 @@ def read_layers(
             out.extend(images[done - 1:])
             break
         detail = cache.get(engine_id, image.id) if cache is not None else None
-        if detail is None:
+        if detail is None or "has_config" not in detail:  # older entries lack it: read again
             try:
                 detail = _image_detail(engine, image.id)
             except EngineAPIError as exc:
@@ -223,7 +241,7 @@ def read_layers(
                 raise
             if cache is not None:
                 cache.put(engine_id, image.id, detail)
-        out.append(_with_layers(image, detail))
+        out.append(_with_layers(image, detail, image_store == "classic"))
         if progress is not None:
             progress(done, total)
     return out
@@ -313,6 +331,7 @@ def read_disk_usage(engine: Engine) -> DiskUsage:
         for b in data.get("BuildCache") or []
     )
     shared = {i["Id"]: int(i.get("SharedSize", -1)) for i in data.get("Images") or []}
+    image_sizes = {i["Id"]: int(i.get("Size", -1)) for i in data.get("Images") or []}
     sizes = {c["Id"]: (int(c.get("SizeRw") or 0), int(c.get("SizeRootFs") or 0))
              for c in data.get("Containers") or []}
     return DiskUsage(
@@ -320,6 +339,7 @@ def read_disk_usage(engine: Engine) -> DiskUsage:
         volumes=volumes,
         build_cache=cache,
         image_shared_size=MappingProxyType(shared),
+        image_size=MappingProxyType(image_sizes),
         container_sizes=MappingProxyType(sizes),
     )
 
@@ -341,16 +361,23 @@ def read_stages(
     taken = time.time()
     facts = read_facts(engine)
     images = list_images(engine)
+    if facts.image_store == "podman":
+        images = podman.normalise_images(images)
     containers = list_containers(engine)
     yield Snapshot(images, containers, facts, None, taken_at=taken)
     if not layers:
         return
     images = read_layers(engine, images, cache=cache, engine_id=facts.engine_id,
-                         progress=progress, cancelled=cancelled)
+                         progress=progress, cancelled=cancelled, image_store=facts.image_store)
     if cancelled is not None and cancelled():
         return
     containers = resolve_orphans(engine, images, containers, cache=cache, engine_id=facts.engine_id)
-    yield Snapshot(images, containers, facts, None, taken_at=taken)
+    snapshot = Snapshot(images, containers, facts, None, taken_at=taken)
+    if snapshot.sizes_open and facts.image_store == "classic":
+        # The history leaves a shared layer's size open: /system/df's SharedSize settles it.
+        yield Snapshot(images, containers, facts, read_disk_usage(engine), taken_at=taken)
+        return
+    yield snapshot
     if disk_usage:
         yield Snapshot(images, containers, facts, read_disk_usage(engine), taken_at=taken)
 

@@ -24,16 +24,21 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Self
 
 INSTALL_HINT = "apt-get install -y docker.io"
+SYSTEM_DOCKERD = "/usr/sbin/dockerd"  # Debian 12's docker.io: 20.10, classic store
+DEFAULT_ENGINE = "20.10"
+ENGINES_ENV = "DOCKER_SWEEP_ENGINES"  # overrides the engines cache dir (<repo>/.engines)
 REGISTRY_BINARY = "/usr/bin/docker-registry"
 _SUN_PATH_MAX = 107  # sizeof(sockaddr_un.sun_path) - 1 on Linux
 _DEEPEST_SOCKET = "exec/containerd/containerd.sock.ttrpc"
 _STOP_GRACE = 20.0  # bounds dockerd's own clean shutdown before SIGKILL
-_OWNED_PROGRAMS = ("dockerd", "containerd", "docker-registry", "docker-proxy", "runc")
+_OWNED_PROGRAMS = ("dockerd", "containerd", "docker-registry", "docker-proxy", "runc", "podman", "conmon")
+_SOCKETS = ("docker.sock", "podman.sock")  # a sandbox's API socket, directly under its root
+_CONTAINER_DIRS = ("data/containers", "data/overlay-containers")  # dockerd's, Podman's
 _DOCKERD_FLAGS = ("--bridge=none", "--iptables=false", "--ip6tables=false")
 
 _live: list[_Service] = []
@@ -167,13 +172,15 @@ def _teardown(root: str, pid: int | None, remove: bool) -> None:
     """Stop ``pid`` (if it still uses ``root``) and everything else the sandbox left running,
     unmount everything below ``root``, and if ``remove`` delete it."""
     ours = pid is not None and _alive(pid) and _uses_root(_argv(pid), root)
-    if ours and Path(root, "docker.sock").exists():
-        _kill_containers(Path(root, "docker.sock"))  # else dockerd waits 10 s per running container
+    for name in _SOCKETS:
+        if ours and Path(root, name).exists():
+            _kill_containers(Path(root, name))  # else dockerd waits 10 s per running container
     if ours and pid is not None and not _kill([pid], signal.SIGTERM, _STOP_GRACE):
         _kill([pid], signal.SIGKILL, 5)
     container_ids: list[str] = []
-    with contextlib.suppress(OSError):
-        container_ids = [n for n in os.listdir(f"{root}/data/containers") if len(n) == 64]
+    for directory in _CONTAINER_DIRS:
+        with contextlib.suppress(OSError):
+            container_ids += [n for n in os.listdir(f"{root}/{directory}") if len(n) == 64]
     for _ in range(5):
         pids = _leftover_pids(root, container_ids)
         if not pids or _kill(pids, signal.SIGKILL, 5):
@@ -228,6 +235,96 @@ def _watchdog_main(root: str, pid: str) -> int:
     return 0
 
 
+# --- engines ---------------------------------------------------------------------------------
+
+
+class EngineSpec:
+    """One engine of the test matrix: a dockerd version and an image store.
+
+    ``version`` "20.10" is the system's ``/usr/sbin/dockerd``; any other is read from the engines
+    cache (``<engines dir>/<version>/usr/{bin,sbin}``, see :func:`engines_dir`), extracted there by
+    ``scripts/setup.sh``. ``store`` is "classic" (graph driver) or "containerd" (image store).
+    """
+
+    def __init__(self, version: str, store: str) -> None:
+        self.version, self.store = version, store
+        self.name = version if store == "classic" else f"{version}-{store}"
+
+    @property
+    def bundled(self) -> bool:
+        """Whether the engine comes from the engines cache (not the system's dockerd)."""
+        return self.version != DEFAULT_ENGINE
+
+    def daemon_config(self) -> dict[str, object]:
+        """The daemon.json that selects the store (engines older than 24 know no such feature)."""
+        if not self.bundled:
+            return {}
+        return {"features": {"containerd-snapshotter": self.store == "containerd"}}
+
+    def __repr__(self) -> str:
+        return f"EngineSpec({self.name!r})"
+
+
+ENGINES = {spec.name: spec for spec in (
+    EngineSpec("20.10", "classic"),
+    EngineSpec("28.5", "classic"),
+    EngineSpec("28.5", "containerd"),
+    EngineSpec("26.1", "containerd"),
+)}  # fmt: skip
+
+
+def engine_spec(name: str) -> EngineSpec:
+    """The matrix engine called ``name`` ("20.10", "28.5", "28.5-containerd", "26.1-containerd")."""
+    try:
+        return ENGINES[name]
+    except KeyError:
+        known = ", ".join(ENGINES)
+        raise SandboxError(f"unknown engine {name!r}; known engines: {known}") from None
+
+
+def engines_dir() -> Path:
+    """Where the extracted engines live: ``$DOCKER_SWEEP_ENGINES`` or ``<repo>/.engines``."""
+    override = os.environ.get(ENGINES_ENV, "").strip()
+    if override:
+        return Path(override)
+    return Path(__file__).resolve().parents[2] / ".engines"
+
+
+def setup_command() -> str:
+    """The command that downloads and extracts the engines of the matrix."""
+    script = Path(__file__).resolve().parents[2] / "scripts" / "setup.sh"
+    prefix = f"{ENGINES_ENV}={os.environ[ENGINES_ENV]} " if os.environ.get(ENGINES_ENV) else ""
+    return f"{prefix}bash {script}"
+
+
+def engine_program(spec: EngineSpec) -> tuple[str, dict[str, str]]:
+    """(dockerd path, environment) that start ``spec``: a cache engine's own ``usr/bin`` and
+    ``usr/sbin`` come first on PATH, so it runs its own containerd, shims and docker-init."""
+    env = dict(os.environ)
+    if not spec.bundled:
+        if not os.access(SYSTEM_DOCKERD, os.X_OK):
+            raise SandboxError(f"{SYSTEM_DOCKERD} is missing; install it (as root): {INSTALL_HINT}")
+        return SYSTEM_DOCKERD, env
+    home = engines_dir() / spec.version
+    dockerd = home / "usr" / "sbin" / "dockerd"
+    if not os.access(dockerd, os.X_OK) or not os.access(home / "usr/bin/containerd", os.X_OK):
+        raise SandboxError(
+            f"engine {spec.name} is not set up ({dockerd} is missing); download it into "
+            f"{engines_dir()} (as root, nothing is installed system-wide): {setup_command()}"
+        )
+    env["PATH"] = os.pathsep.join([str(home / "usr/bin"), str(home / "usr/sbin"), env.get("PATH", "")])
+    return str(dockerd), env
+
+
+def _store_of(info: object) -> str:
+    """"containerd" if ``/info`` reports the containerd snapshotter as the driver, else "classic"."""
+    status = info.get("DriverStatus") if isinstance(info, dict) else None
+    for pair in status or ():
+        if isinstance(pair, list) and pair[:1] == ["driver-type"] and "snapshotter" in str(pair[1:]):
+            return "containerd"
+    return "classic"
+
+
 # --- services --------------------------------------------------------------------------------
 
 
@@ -240,11 +337,14 @@ def _make_root(root: Path | None, prefix: str) -> Path:
     return Path(root).resolve()
 
 
-def _spawn(cmd: Sequence[str], log_path: Path) -> subprocess.Popen[bytes]:
+def _spawn(
+    cmd: Sequence[str], log_path: Path, env: Mapping[str, str] | None = None
+) -> subprocess.Popen[bytes]:
     """Start ``cmd`` in a session of its own (a terminal's Ctrl-C does not reach it)."""
     with open(log_path, "ab") as log:
         return subprocess.Popen(
-            cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True
+            cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
+            env=None if env is None else {**os.environ, **env},
         )
 
 
@@ -351,21 +451,31 @@ class _Service:
 class PrivateDaemon(_Service):
     """A private ``dockerd`` (with its own containerd), no networking, listening on a unix socket.
 
-    Attributes: ``root``, ``socket_path``, ``url`` (``unix://…``), ``log_path``, ``pid``.
+    Attributes: ``root``, ``socket_path``, ``url`` (``unix://…``), ``log_path``, ``pid``, and what
+    was started: ``engine`` (the :class:`EngineSpec`), ``engine_name`` ("28.5-containerd"),
+    ``store`` ("classic" or "containerd", as the running daemon reports it) and ``version``
+    (the daemon's own ``/version``, e.g. "28.5.2").
     """
 
     _what = "dockerd"
 
-    def __init__(self, root: Path, proc: subprocess.Popen[bytes], log_path: Path) -> None:
+    def __init__(
+        self, root: Path, proc: subprocess.Popen[bytes], log_path: Path, spec: EngineSpec | None = None
+    ) -> None:
         super().__init__(root, proc, log_path)
         self.socket_path = root / "docker.sock"
         self.url = f"unix://{self.socket_path}"
+        self.engine = spec or ENGINES[DEFAULT_ENGINE]
+        self.engine_name = self.engine.name
+        self.store = self.engine.store
+        self.version = ""
 
     @classmethod
     def start(
         cls,
         root: Path | None = None,
         *,
+        engine: str = DEFAULT_ENGINE,
         timeout: float = 60,
         survive_crash: bool = False,
         stop_at_exit: bool = True,
@@ -373,27 +483,40 @@ class PrivateDaemon(_Service):
     ) -> PrivateDaemon:
         """Start ``dockerd`` in ``root`` (a new temp dir if None) and wait until ``/_ping`` is OK.
 
-        ``survive_crash=True``: no watchdog, the daemon outlives a crash of this process.
+        ``engine``: one of :data:`ENGINES` ("20.10": the system's dockerd, classic store;
+        "28.5", "28.5-containerd", "26.1-containerd": from the engines cache, see
+        :func:`engines_dir`). A missing engine raises :class:`SandboxError` naming the set-up
+        command. ``survive_crash=True``: no watchdog, the daemon outlives a crash of this process.
         ``stop_at_exit=False``: not stopped by :func:`stop_all_started` / at interpreter exit.
-        Raises :class:`SandboxError` (with the daemon log's tail) if it cannot start.
+        Raises :class:`SandboxError` (with the daemon log's tail) if it cannot start, or if it
+        runs another image store than ``engine`` names.
         """
-        dockerd = shutil.which("dockerd")
-        if dockerd is None:
-            raise SandboxError(f"dockerd is not on PATH; install it (as root): {INSTALL_HINT}")
+        spec = engine_spec(engine)
+        dockerd, env = engine_program(spec)
         if os.geteuid() != 0:
             raise SandboxError("dockerd needs root; run as root (or skip the engine tests)")
         if root is not None and len(f"{Path(root).resolve()}/{_DEEPEST_SOCKET}") > _SUN_PATH_MAX:
             raise SandboxError(f"root {root} is too long for unix socket paths; use a shorter one")
         root = _make_root(root, "dsb-")
-        (root / "daemon.json").write_text("{}\n")
+        (root / "daemon.json").write_text(json.dumps(spec.daemon_config()) + "\n")
         cmd = [dockerd, "--config-file", f"{root}/daemon.json", "--data-root", f"{root}/data"]
         cmd += ["--exec-root", f"{root}/exec", "-H", f"unix://{root}/docker.sock"]
         cmd += ["--pidfile", f"{root}/docker.pid", "--shutdown-timeout", "2", *_DOCKERD_FLAGS]
-        daemon = cls(root, _spawn([*cmd, *extra_args], root / "dockerd.log"), root / "dockerd.log")
+        log = root / "dockerd.log"
+        daemon = cls(root, _spawn([*cmd, *extra_args], log, env), log, spec)
         daemon._arm(survive_crash=survive_crash, stop_at_exit=stop_at_exit)
         reason = daemon._wait_ready(daemon.ping, timeout)
         if reason:
             raise daemon._failed(reason)
+        try:
+            version = daemon.get_json("/version")
+            daemon.store = _store_of(daemon.get_json("/info"))
+        except (OSError, http.client.HTTPException, ValueError, SandboxError) as exc:
+            raise daemon._failed(f"did not describe itself ({exc})") from None
+        daemon.version = str(version.get("Version", "")) if isinstance(version, dict) else ""
+        if daemon.store != spec.store or not daemon.version.startswith(spec.version + "."):
+            got = f"dockerd {daemon.version or '?'} with the {daemon.store} store"
+            raise daemon._failed(f"runs {got}, not engine {spec.name}")
         return daemon
 
     def _before_stop(self) -> None:

@@ -81,6 +81,12 @@ class ImageSpec:
     ``(position, created_by)`` where position = how many layer entries come before it
     (0 = before the first layer, ``len(layers)`` = after the last one). ``created`` is read as UTC
     if naive.
+
+    Images from other tools: ``history`` replaces the derived history with these entries, oldest
+    first, as ``(created_by, empty_layer)`` (``()`` = no history at all, as ko, Bazel or Nix write;
+    fewer non-empty entries than layers, or a real layer flagged ``empty_layer``, are allowed).
+    ``bare_config`` leaves out the ``config`` object (``.Config`` is null on inspect).
+    ``created_text`` writes the config's ``created`` as given (RFC 3339 with nanoseconds, say).
     """
 
     tags: tuple[str, ...]
@@ -90,8 +96,13 @@ class ImageSpec:
     cmd: tuple[str, ...] = ()
     entrypoint: tuple[str, ...] = ()
     empty_history: tuple[tuple[int, str], ...] = ()
+    history: tuple[tuple[str, bool], ...] | None = None
+    bare_config: bool = False
+    created_text: str = ""  # the config's ``created`` verbatim (e.g. with nanoseconds), if given
 
     def __post_init__(self) -> None:
+        if self.history is not None:
+            object.__setattr__(self, "history", tuple(tuple(h) for h in self.history))
         for name in ("tags", "layers", "cmd", "entrypoint", "empty_history"):
             object.__setattr__(self, name, tuple(getattr(self, name)))
         object.__setattr__(self, "labels", dict(self.labels))
@@ -191,8 +202,15 @@ def rfc3339(moment: datetime) -> str:
 
 def image_history(spec: ImageSpec) -> list[dict[str, object]]:
     """The config's history list, oldest first (layer entries and ``empty_layer`` entries)."""
-    created = rfc3339(spec.created)
+    created = spec.created_text or rfc3339(spec.created)
     history: list[dict[str, object]] = []
+    if spec.history is not None:
+        for created_by, empty in spec.history:
+            entry: dict[str, object] = {"created": created, "created_by": created_by}
+            if empty:
+                entry["empty_layer"] = True
+            history.append(entry)
+        return history
     for position in range(len(spec.layers) + 1):
         for at, created_by in spec.empty_history:
             if at == position:
@@ -213,14 +231,18 @@ def image_config(spec: ImageSpec) -> bytes:
         config["Entrypoint"] = list(spec.entrypoint)
     if spec.labels:
         config["Labels"] = dict(spec.labels)
-    document = {
+    document: dict[str, object] = {
         "architecture": ARCHITECTURE,
         "config": config,
-        "created": rfc3339(spec.created),
+        "created": spec.created_text or rfc3339(spec.created),
         "history": image_history(spec),
         "os": "linux",
         "rootfs": {"type": "layers", "diff_ids": [layer_diff_id(x) for x in spec.layers]},
     }
+    if spec.bare_config:
+        del document["config"]
+    if spec.history == ():
+        del document["history"]
     return json.dumps(document, sort_keys=True, separators=(",", ":")).encode()
 
 

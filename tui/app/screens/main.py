@@ -211,7 +211,8 @@ class MainScreen(BuildCacheFlow, StoreScreen):
         shown = len(self.table.shown)
         parts = [f"{shown} image(s)"]
         if self.marked:
-            frees = f", frees {human_size(plan.reclaim_bytes)}" if plan is not None else ""
+            at_least = "at least " if plan is not None and plan.unknown_layers else ""
+            frees = f", frees {at_least}{human_size(plan.reclaim_bytes)}" if plan is not None else ""
             if plan is not None and plan.blocked:
                 frees += f", {len(plan.blocked)} blocked"
             parts.append(f"{len(self.marked)} marked{frees}")

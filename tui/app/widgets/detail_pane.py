@@ -66,7 +66,8 @@ class DetailPane(Static):
         plan = plan_images(snapshot, [image_id], protection=protection)
         t.append("Removing it: ", style="bold")
         if image_id in plan.delete:
-            t.append(f"deletes it and frees {human_size(plan.reclaim_bytes)} (exact)\n", style="green")
+            exact = " (exact)" if plan.exact else ""
+            t.append(f"deletes it and frees {plan.freed_text(human_size)}{exact}\n", style="green")
             return
         if plan.untag and not plan.blocked:
             t.append("only untags it\n", style="yellow")
@@ -82,4 +83,4 @@ class DetailPane(Static):
             fixed = plan_images(snapshot, [image_id], with_stopped_containers=True, protection=protection)
             if image_id in fixed.delete:
                 t.append(f"  press c to remove it with its {len(stopped)} stopped container(s): "
-                         f"frees {human_size(fixed.reclaim_bytes)}\n", style="cyan")
+                         f"frees {fixed.freed_text(human_size)}\n", style="cyan")

@@ -44,7 +44,7 @@ class LayerTree(Tree[str]):
             self._show_image(snapshot, image_id, freed)
         self.root.expand_all()
 
-    def _layer_label(self, chain: str, size: int, freed: set[str], extra: str = "") -> Text:
+    def _layer_label(self, chain: str, size: int | None, freed: set[str], extra: str = "") -> Text:
         style = "bold red" if chain in freed else ""
         label = Text(f"{short_id(chain)}  {human_size(size):>7}", style=style)
         if chain in freed:
@@ -62,7 +62,8 @@ class LayerTree(Tree[str]):
         for layer in image.layers or ():
             others = [i for i in snapshot.images_by_chain.get(layer.chain_id, ()) if i != image_id]
             extra = f"shared with {_names(snapshot, others)}" if others else "only this image"
-            self.root.add_leaf(self._layer_label(layer.chain_id, layer.size, freed, extra))
+            self.root.add_leaf(self._layer_label(layer.chain_id, snapshot.layer_size(layer.chain_id),
+                                                 freed, extra))
 
     def _show_store(self, snapshot: Snapshot, freed: set[str]) -> None:
         self.root.set_label(Text(f"Store: {len(snapshot.layers)} layers, shared bases first"))
@@ -72,7 +73,7 @@ class LayerTree(Tree[str]):
             extra = f"{len(layer.image_ids)} image(s)"
             if layer.ends_here:
                 extra += " — " + _names(snapshot, layer.ends_here)
-            label = self._layer_label(layer.chain_id, layer.size, freed, extra)
+            label = self._layer_label(layer.chain_id, snapshot.layer_size(layer.chain_id), freed, extra)
             if layer.children:
                 branch = node.add(label, data=layer.chain_id)
                 for child in layer.children:

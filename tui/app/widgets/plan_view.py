@@ -21,7 +21,9 @@ def plan_text(plan: Plan, snapshot: Snapshot, *, limit: int = 200) -> Text:
     t = Text()
     t.append(plan.description + "\n", style="bold")
     t.append("Will free: ", style="bold")
-    if plan.layers_known:
+    if plan.unknown_layers:
+        t.append(plan.freed_text(human_size), style="bold yellow")
+    elif plan.layers_known:
         t.append(f"{human_size(plan.reclaim_bytes)}", style="bold green")
         t.append(f"  ({plan.reclaim_bytes:,} bytes in {len(plan.freed_layers)} layer(s), exact)")
     else:

@@ -1,0 +1,240 @@
+"""Classic-store corners, each against a real engine (issue 9): images without full history, config-less
+images under label filters, ``name:tag@digest``, nanosecond ``until``, intermediates in shared sizes,
+invalid references among valid ones, and usable references for blocked digest-only images."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import timedelta
+
+import docker.errors
+import pytest
+
+from tests.enginecase import BASE, BUSYBOX, NOW, SLEEP, STANDARD, data_layer, native_rm, seed
+from tests.test_engine_plan import check_prune, check_rm
+from tui.cli import main
+from tui.core.plan import plan_remove
+from tui.engine.client import Engine
+from tui.engine.snapshot import read_snapshot
+from tui.sandbox import imagegen as gen
+
+
+def odd(tags, layers, *, history=None, bare=False, labels=None, age_days=3):
+    """An image as ko, Bazel, Nix or crane may write it: ``history`` as (created_by, empty_layer)."""
+    return gen.ImageSpec(tuple(tags), (BUSYBOX, *layers), NOW - timedelta(days=age_days),
+                         labels=labels or {}, cmd=SLEEP, history=history, bare_config=bare)
+
+
+NOHIST = odd(("nohist:1",), (BASE, data_layer("nh", 333_000)), history=())
+SHORTHIST = odd(("shorthist:1",), (BASE, data_layer("sh1", 265_000)),
+                history=(("ADD busybox", False),))
+EMPTYFLAG = odd(("emptyflag:1",), (BASE, data_layer("ef", 144_000)),
+                history=(("ADD busybox", False), ("ADD base", False), ("COPY ef", True)))
+# Only history-less images share this base: the engine's totals alone must place its bytes.
+NOHIST_A = odd(("nohista:1",), (data_layer("nb", 50_000), data_layer("na", 70_000)), history=())
+NOHIST_B = odd(("nohistb:1",), (data_layer("nb", 50_000), data_layer("nbb", 90_000)), history=())
+ODD = (NOHIST, SHORTHIST, EMPTYFLAG, NOHIST_A, NOHIST_B)
+
+
+def check_sizes_like_df(engine, snap):
+    df = engine.api.df()
+    for row in df["Images"]:
+        assert snap.shared_size(row["Id"]) == row["SharedSize"], row["RepoTags"]
+        assert snap.unique_size(row["Id"]) == row["Size"] - row["SharedSize"]
+    assert df["LayersSize"] == snap.bytes_of(snap.live_chains())
+    assert snap.measure(snap.live_chains())[1] == 0
+
+
+def test_rm_images_without_full_history_frees_what_the_engine_frees(engine):
+    images = STANDARD + ODD
+    for ref, freed in (("nohist:1", 333_000), ("shorthist:1", 265_000), ("emptyflag:1", 144_000),
+                       ("nohista:1", 70_000), ("nohistb:1", 90_000)):
+        plan = check_rm(engine, [ref], images=images)
+        assert plan.reclaim_bytes == freed and plan.exact, ref
+    plan = check_rm(engine, ["nohista:1", "nohistb:1"], images=images)
+    assert plan.reclaim_bytes == 50_000 + 70_000 + 90_000 and plan.exact
+
+
+def test_prune_all_and_sizes_without_full_history(engine, capsys):
+    images = STANDARD + ODD
+    predicted, plan = check_prune(engine, [], all_images=True, images=images)
+    assert predicted.exact and plan.exact
+    store = seed(engine.api, engine.url, images)
+    snap = store.snapshot()
+    check_sizes_like_df(engine, snap)
+    main(["--host", engine.url, "df", "--json"])
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["rows"][0]["size"] == engine.api.df()["LayersSize"]
+    assert summary["prune_all_bytes"] == predicted.reclaim_bytes
+    assert summary["rows"][0]["note"].startswith("exact")
+    for image in snap.images.values():
+        sizes = [snap.layer_size(c) for c in image.chain_ids]
+        assert None not in sizes and sum(sizes) == image.size  # type: ignore[arg-type]
+
+
+def test_layer_size_no_engine_number_determines_is_said_not_guessed(engine):
+    """nohista's record is force-removed while a container keeps its layers; the shared base of the
+    two history-less images is then a layer nobody's total bounds: removing nohistb frees its top
+    layer, whose single size no engine number gives. The plan must say so, not invent a number."""
+    seed(engine.api, engine.url, STANDARD + (NOHIST_A, NOHIST_B), (("keeper", "nohista:1", False),))
+    lines, errors = native_rm(engine.api, ["nohista:1"], force=True)
+    assert not errors
+    snap = read_snapshot(Engine(engine.url))
+    (keeper,) = [c for c in snap.containers if c.name == "keeper"]
+    assert keeper.held_chains and snap.disk is not None  # df was read to try to settle it
+    plan = plan_remove(snap, ["nohistb:1"])
+    assert plan.unknown_layers == 1 and not plan.exact and plan.reclaim_bytes == 0
+    assert plan.to_json()["reclaim_exact"] is False
+    assert plan.to_json()["reclaim_unknown_layers"] == 1
+    assert "at least" in plan.freed_text(str)
+    lines, errors = native_rm(engine.api, ["nohistb:1"])
+    assert not errors
+    freed = [x.split(": ", 1)[1] for x in lines if x.startswith("Deleted") and
+             x.split(": ", 1)[1] not in snap.images]
+    assert freed == list(plan.freed_layers)  # the right layer; its bytes honestly unknown
+
+
+BARE = odd(("bare:1",), (data_layer("bare", 200_000),), bare=True)  # .Config is null
+
+
+def test_label_filters_prune_images_without_a_config_object(engine):
+    images = STANDARD + (BARE,)
+    bare_id = gen.image_id(BARE)
+    for items in (["label=app=myapp"], ["label!=keep"], ["label=nosuch", "label!=nosuch"]):
+        predicted, plan = check_prune(engine, items, all_images=True, images=images)
+        assert bare_id in predicted.delete and bare_id in plan.delete, items
+
+
+NANO = "2024-05-01T10:00:00.123456789Z"
+
+
+def test_until_with_nanoseconds_compares_integer_nanoseconds(engine):
+    at = odd(("at:1",), (data_layer("at", 1_000),))
+    at = gen.ImageSpec(at.tags, at.layers, at.created, cmd=SLEEP, created_text=NANO)
+    after = gen.ImageSpec(("after:1",), (BUSYBOX, data_layer("after", 2_000)), at.created, cmd=SLEEP,
+                          created_text="2024-05-01T10:00:00.12345679Z")  # 1 ns later
+    predicted, plan = check_prune(engine, [f"until={NANO}"], all_images=True, images=(at, after))
+    assert gen.image_id(at) in plan.delete and gen.image_id(after) not in plan.delete
+    assert plan.exact and plan.reclaim_bytes == predicted.reclaim_bytes
+
+
+def test_until_out_of_range_is_a_usage_error_like_the_engine_says(engine, capsys):
+    seed(engine.api, engine.url, STANDARD)
+    for value in ("99999999999999999999", "10000000000000000h"):
+        with pytest.raises(docker.errors.APIError) as refused:  # the engine refuses it too
+            engine.api.prune_images(filters={"until": [value]})
+        assert refused.value.status_code in (400, 500), refused.value
+        code = main(["--host", engine.url, "plan", "prune", "--all", "--filter", f"until={value}"])
+        err = capsys.readouterr().err
+        assert code == 2, err
+        assert "until" in err and "out of range" in err and "Traceback" not in err
+    assert len(engine.api.images()) == len(STANDARD)
+    # the longest duration is fine; its instant (before 1970) goes to the engine as RFC 3339,
+    # since the engine reads "-<seconds>" as a broken date (seen: 500 "parsing time ...")
+    from tui.core.filters import parse_filters
+
+    longest = parse_filters(["until=2562047h"], all_images=True, now=time.time())
+    assert longest.until is not None and longest.until.engine_value.startswith("17")
+    assert engine.api.prune_images(filters=longest.engine_filters())["SpaceReclaimed"] == 0
+    assert len(engine.api.images()) == len(STANDARD)
+
+
+def test_name_tag_at_digest_acts_on_the_digest_reference(engine, registry):
+    """``docker rmi repo:tag@digest``: the engine drops the tag and removes the digest reference."""
+    from tests.enginecase import APP_V1, DB, predicted_rm, state
+    from tui.engine import fixtures
+    from tui.engine.actions import PlanExecutor
+
+    def prepare():
+        store = seed(engine.api, engine.url, (APP_V1, DB))
+        remote = f"{registry.host}/team/app"
+        fixtures.tag(engine.api, "myapp:1.5.0", remote, "1")
+        fixtures.push(engine.api, f"{remote}:1")
+        snap = store.snapshot()
+        (digest_ref,) = snap.images[gen.image_id(APP_V1)].digests
+        return store, snap, f"{remote}:1@{digest_ref.split('@')[1]}"
+
+    store, snap, ref = prepare()
+    predicted = predicted_rm(snap, [ref])
+    native = native_rm(engine.api, [ref])
+    assert predicted == native and not native[1], (predicted, native)
+    after = state(engine.api)
+    store, snap, ref = prepare()
+    plan = plan_remove(snap, [ref])
+    assert not plan.blocked and plan.untag
+    result = PlanExecutor(store.engine, plan, snap).run_all()
+    assert not result.errors and not result.unexpected, (result.errors, result.unexpected)
+    assert state(engine.api) == after
+
+
+def test_blocked_digest_only_image_gets_a_reference_the_user_can_paste(engine, registry):
+    from tests.enginecase import APP_V1, DB
+    from tui.core.filters import parse_filters
+    from tui.core.plan import plan_prune
+    from tui.engine import fixtures
+
+    v1 = gen.image_id(APP_V1)
+    store = seed(engine.api, engine.url, (APP_V1, DB))
+    remote = f"{registry.host}/team/app"
+    fixtures.tag(engine.api, "myapp:1.5.0", remote, "1")
+    fixtures.push(engine.api, f"{remote}:1")
+    fixtures.tag(engine.api, "db:16", remote, "1")  # the tag moves on: v1 keeps only its digest
+    fixtures.create_container(engine.api, v1, "holder", start=False, cmd=SLEEP)
+    engine.api.remove_image("myapp:1.5.0")
+    snap = store.snapshot()
+    plan = plan_prune(snap, parse_filters([], now=0))
+    (blocked,) = [b for b in plan.blocked if b.image_id == v1]
+    assert blocked.ref == snap.images[v1].digests[0] and "<" not in blocked.ref
+    assert plan.to_json()["blocked"][0]["ref"] == blocked.ref
+    again = plan_remove(snap, [blocked.ref])  # pasted back: names the image, blocked by its user
+    assert again.blocked[0].image_id == v1 and again.blocked[0].reason == "stopped container"
+    lines, errors = native_rm(engine.api, [blocked.ref])
+    assert errors[blocked.ref].startswith("409")  # the engine knows the reference too
+
+
+def test_invalid_reference_is_reported_and_the_others_go_ahead(engine, capsys):
+    from tests.enginecase import DB, predicted_rm, state
+
+    refs = ["Bad:Ref", "db:16", "no:such:tag"]
+    store = seed(engine.api, engine.url, STANDARD)
+    snap = store.snapshot()
+    native = native_rm(engine.api, refs)  # docker rmi: 400 for each invalid one, db:16 removed
+    predicted = predicted_rm(snap, refs)
+    assert predicted[0] == native[0]
+    # the wording of "must be lowercase" differs between engine versions; the status does not
+    assert {k: v[:4] for k, v in predicted[1].items()} == {k: v[:4] for k, v in native[1].items()}
+    assert set(native[1]) == {"Bad:Ref", "no:such:tag"} and gen.image_id(DB) not in state(engine.api)
+    seed(engine.api, engine.url, STANDARD)
+    code = main(["--host", engine.url, "rm", *refs, "--yes", "--json"])
+    captured = capsys.readouterr()
+    result = json.loads(captured.out)
+    assert code == 1  # partial failure
+    assert result["deleted"] == [gen.image_id(DB)]
+    assert {b["ref"]: b["reason"] for b in result["plan"]["blocked"]} == {
+        "Bad:Ref": "invalid reference", "no:such:tag": "invalid reference"}
+    assert "Bad:Ref" in captured.err and gen.image_id(DB) not in state(engine.api)
+    code = main(["--host", engine.url, "plan", "rm", "Bad:Ref"])
+    assert code == 2 and "invalid reference" in capsys.readouterr().err  # nothing valid at all
+
+
+def test_shared_and_unique_sizes_do_not_count_intermediates_as_sharers(engine, capsys):
+    """A legacy-builder image whose last step adds no layer: the intermediate image of the step
+    before holds the same top layer, yet ``/system/df`` counts that layer as unique."""
+    from tests.enginecase import APP_V2
+    from tui.engine import fixtures
+
+    seed(engine.api, engine.url, (APP_V2,))
+    child = fixtures.build_child(engine.api, "myapp:2.0.0", "child:1", [
+        "RUN /bin/busybox dd if=/dev/zero of=/x bs=1000 count=300",
+        "RUN /bin/busybox dd if=/dev/zero of=/y bs=1000 count=200",
+        'CMD ["/bin/busybox", "sleep", "600"]',
+    ])
+    snap = read_snapshot(Engine(engine.url))
+    assert any(snap.is_intermediate(i) for i in snap.images)
+    check_sizes_like_df(engine, snap)
+    assert snap.unique_size(child) == 500_000
+    main(["--host", engine.url, "images", "--json"])
+    rows = {r["id"]: r for r in json.loads(capsys.readouterr().out)}
+    assert rows[child]["unique_size"] == 500_000
+    assert rows[child]["shared_size"] == rows[child]["size"] - 500_000
