@@ -72,7 +72,7 @@ def space_by_repository(snapshot: Snapshot, protection: Protection | None = None
     shared: dict[str, int] = {}
     freed: dict[str, int] = {}
     for chain, users in snapshot.images_by_chain.items():
-        size = snapshot.layers[chain].size
+        size = snapshot.layers[chain].size or 0  # unknown sizes (None) count as known bytes only
         repos = {repo_of[u] for u in users if u in repo_of}
         for repo in repos:
             target = unique if len(repos) == 1 else shared
