@@ -219,8 +219,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         _deselected_for_store[:] = [item.nodeid for item in deselected]
 
 
-def pytest_report_collectionfinish(config: pytest.Config) -> str | None:
-    if not _deselected_for_store:
-        return None
-    return (f"{len(_deselected_for_store)} classic_store tests deselected "
-            f"(engine {SESSION_ENGINE} runs the containerd image store)")
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """Say how many tests the store deselected (also with ``-q``)."""
+    if _deselected_for_store:
+        terminalreporter.write_line(
+            f"{len(_deselected_for_store)} classic_store tests deselected "
+            f"(engine {SESSION_ENGINE} runs the containerd image store)"
+        )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+import pytest
 from textual.widgets import Button, Checkbox, Input, RadioButton, Static
 
 from tests.enginecase import APP_V1, DB, STANDARD, seed, state
@@ -64,6 +65,7 @@ async def highlight(pilot, screen: MainScreen, image_id: str) -> None:
     await pilot.pause()
 
 
+@pytest.mark.classic_store
 async def test_mark_preview_confirm_log_and_refresh(engine):
     seed(engine.api, engine.url, STANDARD)
     app = make_app(engine.url)
@@ -89,6 +91,7 @@ async def test_mark_preview_confirm_log_and_refresh(engine):
         assert V1_ID not in state(engine.api) and not screen.marked
 
 
+@pytest.mark.classic_store
 async def test_cancel_on_confirm_deletes_nothing(engine):
     seed(engine.api, engine.url, STANDARD)
     before = state(engine.api)
@@ -104,6 +107,7 @@ async def test_cancel_on_confirm_deletes_nothing(engine):
     assert state(engine.api) == before
 
 
+@pytest.mark.classic_store
 async def test_blocked_removal_shows_containers_and_c_removes_them(engine):
     seed(engine.api, engine.url, STANDARD, (("old-app", "myapp:1.5.0", False), ("db-1", "db:16", True)))
     app = make_app(engine.url)
@@ -128,6 +132,7 @@ async def test_blocked_removal_shows_containers_and_c_removes_them(engine):
     assert [c["Names"][0] for c in engine.api.containers(all=True)] == ["/db-1"]
 
 
+@pytest.mark.classic_store
 async def test_force_toggle_explains_and_changes_plan(engine):
     seed(engine.api, engine.url, STANDARD, (("db-1", "db:16", True),))
     app = make_app(engine.url)
@@ -218,6 +223,7 @@ class _CancelAfterFirst(EngineSource):
             return stop.value
 
 
+@pytest.mark.classic_store
 async def test_cancel_job_between_steps(engine):
     seed(engine.api, engine.url, STANDARD)
     source = _CancelAfterFirst(Engine(engine.url))
@@ -239,6 +245,7 @@ async def test_cancel_job_between_steps(engine):
     assert (V1_ID in remaining) != (DB_ID in remaining)  # exactly one of the two was removed
 
 
+@pytest.mark.classic_store
 async def test_protection_and_policy_in_the_app(engine, tmp_path):
     from tui.app.screens.policy import PolicyPicker
     from tui.config import load_config
@@ -300,6 +307,7 @@ async def test_configured_columns(engine, tmp_path):
         assert [i.tags[0] if i.tags else "" for i in screen.table.shown][:2] == ["", "db:16"]
 
 
+@pytest.mark.classic_store
 async def test_external_changes_refresh_the_table(engine):
     seed(engine.api, engine.url, STANDARD)
     app = make_app(engine.url)

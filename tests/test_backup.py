@@ -50,6 +50,7 @@ def sweep(clean_engine: Any) -> Engine:
     return Engine(clean_engine.url)
 
 
+@pytest.mark.classic_store
 def test_tagged_image_round_trip(clean_engine: Any, sweep: Engine, tmp_path: Path) -> None:
     api = clean_engine.api
     image = spec(("myapp:1.5.0", "myapp:stable"), (data_layer("rt", MB),), labels={"app": "myapp"})
@@ -79,6 +80,7 @@ def test_tagged_image_round_trip(clean_engine: Any, sweep: Engine, tmp_path: Pat
     assert api.inspect_image(image_id)["Config"]["Labels"] == {"app": "myapp"}
 
 
+@pytest.mark.classic_store
 def test_untagged_image_round_trips_by_id(clean_engine: Any, sweep: Engine, tmp_path: Path) -> None:
     api = clean_engine.api
     (image_id,) = load(api, small((), "dangling"))
@@ -93,6 +95,7 @@ def test_untagged_image_round_trips_by_id(clean_engine: Any, sweep: Engine, tmp_
     assert tags_of(api, image_id) == []
 
 
+@pytest.mark.classic_store
 def test_tags_removed_before_the_save_come_back(clean_engine: Any, sweep: Engine, tmp_path: Path) -> None:
     """The executor may untag an image step by step; the last step's backup still knows every tag."""
     api = clean_engine.api
@@ -110,6 +113,7 @@ def test_tags_removed_before_the_save_come_back(clean_engine: Any, sweep: Engine
     assert tags_of(api, image_id) == ["proxy:1", "web:1", "web:2"]
 
 
+@pytest.mark.classic_store
 def test_tags_the_caller_did_not_know_are_saved_too(clean_engine: Any, sweep: Engine, tmp_path: Path) -> None:
     api = clean_engine.api
     (image_id,) = load(api, small(("a:1",), "extra"))
@@ -118,6 +122,7 @@ def test_tags_the_caller_did_not_know_are_saved_too(clean_engine: Any, sweep: En
     assert backup.tags == ("a:1", "b:2")
 
 
+@pytest.mark.classic_store
 def test_cap_drops_oldest_first_and_never_the_newest(
     clean_engine: Any, sweep: Engine, tmp_path: Path
 ) -> None:
@@ -149,6 +154,7 @@ def test_cap_drops_oldest_first_and_never_the_newest(
     assert lines[-1].startswith("Warning: this backup alone")
 
 
+@pytest.mark.classic_store
 def test_list_is_newest_first_with_sidecar_metadata_and_ignores_strays(
     clean_engine: Any, sweep: Engine, tmp_path: Path
 ) -> None:
@@ -195,6 +201,7 @@ def test_unknown_restore_name_lists_the_available_ones(tmp_path: Path) -> None:
     assert f"Available backups: {names[1]}, {names[0]}" in message
 
 
+@pytest.mark.classic_store
 def test_damaged_backup_is_refused(clean_engine: Any, sweep: Engine, tmp_path: Path) -> None:
     (image_id,) = load(clean_engine.api, small(("dmg:1",), "dmg"))
     store = BackupStore(tmp_path, 100 * MB)
@@ -205,6 +212,7 @@ def test_damaged_backup_is_refused(clean_engine: Any, sweep: Engine, tmp_path: P
         store.restore(sweep, backup.name)
 
 
+@pytest.mark.classic_store
 def test_unwritable_directory_is_a_clear_error(clean_engine: Any, sweep: Engine, tmp_path: Path) -> None:
     (image_id,) = load(clean_engine.api, small(("rw:1",), "rw"))
     (tmp_path / "file.txt").write_text("a regular file")
@@ -223,6 +231,7 @@ def test_image_gone_is_a_clear_error(clean_engine: Any, sweep: Engine, tmp_path:
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.classic_store
 def test_disk_full_leaves_nothing_behind(
     clean_engine: Any, sweep: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -249,6 +258,7 @@ def test_disk_full_leaves_nothing_behind(
         subprocess.run(["umount", str(mount)], check=False)
 
 
+@pytest.mark.classic_store
 def test_tag_moved_after_inspect_is_refused(
     clean_engine: Any, sweep: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

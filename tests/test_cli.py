@@ -7,6 +7,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from tests.enginecase import APP_V1, DB, STANDARD, seed, state
 from tui import headless
 from tui.cli import main
@@ -22,6 +24,7 @@ def run(capsys, *args):
     return code, captured.out, captured.err
 
 
+@pytest.mark.classic_store
 def test_images_json(engine, capsys):
     seed(engine.api, engine.url, STANDARD, (("old-app", "myapp:1.5.0", False),))
     code, out, _ = run(capsys, "--host", engine.url, "images", "--json")
@@ -37,6 +40,7 @@ def test_images_json(engine, capsys):
     assert "<none>" in out and "myapp" in out and "dangling" in out and "1 stopped" in out
 
 
+@pytest.mark.classic_store
 def test_plan_rm_json_and_exit_code(engine, capsys):
     seed(engine.api, engine.url, STANDARD, (("old-app", "myapp:1.5.0", False),))
     code, out, _ = run(capsys, "--host", engine.url, "plan", "rm", "myapp:1.5.0", "db:16", "--json")
@@ -50,6 +54,7 @@ def test_plan_rm_json_and_exit_code(engine, capsys):
     assert code == 0 and "remove container  old-app" in out and "Will free: 1MB" in out
 
 
+@pytest.mark.classic_store
 def test_rm_refuses_without_terminal_then_runs_with_yes(engine, capsys, monkeypatch):
     seed(engine.api, engine.url, STANDARD)
     before = state(engine.api)
@@ -64,6 +69,7 @@ def test_rm_refuses_without_terminal_then_runs_with_yes(engine, capsys, monkeypa
     assert DB_ID not in state(engine.api)
 
 
+@pytest.mark.classic_store
 def test_prune_yes_json_matches_plan(engine, capsys):
     seed(engine.api, engine.url, STANDARD)
     code, out, _ = run(capsys, "--host", engine.url, "plan", "prune", "--json")
@@ -87,6 +93,7 @@ def test_bad_filters_and_unreachable_engine(engine, capsys):
     assert code == 3 and "unix:///nonexistent/docker.sock" in err and "Traceback" not in err
 
 
+@pytest.mark.classic_store
 def test_df_json(engine, capsys):
     seed(engine.api, engine.url, STANDARD, (("db-1", "db:16", True),))
     code, out, _ = run(capsys, "--host", engine.url, "df", "--json")

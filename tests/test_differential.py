@@ -13,6 +13,7 @@ import time
 from datetime import timedelta
 
 import docker.errors
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -24,6 +25,9 @@ from tui.engine.actions import engine_prune
 from tui.engine.client import Engine
 from tui.engine.snapshot import read_snapshot
 from tui.sandbox import imagegen as gen
+
+# The classic store's model; tests/test_differential_containerd.py checks the containerd store's.
+pytestmark = pytest.mark.classic_store
 
 # CI runs a bounded number of examples; set SWEEP_DIFF_EXAMPLES for a longer hunt.
 EXAMPLES = int(os.environ.get("SWEEP_DIFF_EXAMPLES", "20"))

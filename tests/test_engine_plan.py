@@ -77,6 +77,7 @@ def check_rm(engine, refs, *, force=False, with_containers=False, containers=(),
     return plan
 
 
+@pytest.mark.classic_store
 def test_remove_tag_sharing_base_keeps_shared_layer(engine):
     plan = check_rm(engine, ["myapp:1.5.0"])
     assert plan.delete == (V1_ID,)
@@ -84,6 +85,7 @@ def test_remove_tag_sharing_base_keeps_shared_layer(engine):
     assert not plan.blocked
 
 
+@pytest.mark.classic_store
 def test_one_of_several_tags_vs_last_tag(engine):
     plan = check_rm(engine, ["web:stable"])
     assert plan.untag == ("web:stable",) and plan.delete == ()
@@ -91,6 +93,7 @@ def test_one_of_several_tags_vs_last_tag(engine):
     assert plan.delete == (WEB_ID,) and plan.reclaim_bytes == 700_000  # busybox stays
 
 
+@pytest.mark.classic_store
 def test_by_id_unique_short_and_multiple_references(engine):
     plan = check_rm(engine, [DB_ID.split(":")[1][:12]])
     assert plan.untag == ("db:16",) and plan.delete == (DB_ID,)
@@ -100,6 +103,7 @@ def test_by_id_unique_short_and_multiple_references(engine):
     assert set(plan.untag) == {"web:1.25", "web:stable", "proxy:1"} and plan.delete == (WEB_ID,)
 
 
+@pytest.mark.classic_store
 def test_ambiguous_and_unknown_short_ids_and_failure_in_the_middle(engine):
     # Add dangling images until two ids share a first hex digit (pigeonhole: at most 17 tries),
     # so that digit is an ambiguous prefix on every run.
@@ -130,6 +134,7 @@ def test_ambiguous_and_unknown_short_ids_and_failure_in_the_middle(engine):
         assert reasons[unknown * 3] == "unknown reference"
 
 
+@pytest.mark.classic_store
 def test_stopped_container_conflict_force_and_with_containers(engine):
     containers = (("old-app", "myapp:1.5.0", False),)
     plan = check_rm(engine, ["myapp:1.5.0"], containers=containers)
@@ -144,6 +149,7 @@ def test_stopped_container_conflict_force_and_with_containers(engine):
     assert plan.delete == (V1_ID,) and plan.reclaim_bytes == 1_000_000
 
 
+@pytest.mark.classic_store
 def test_running_container_conflict_and_force(engine):
     containers = (("db-1", "db:16", True),)
     plan = check_rm(engine, ["db:16"], containers=containers)
@@ -156,6 +162,7 @@ def test_running_container_conflict_and_force(engine):
     assert plan.remove_containers == () and plan.blocked
 
 
+@pytest.mark.classic_store
 def test_child_images_parent_pruning_and_dependent_children(engine):
     store = seed(engine.api, engine.url, (APP_V2,))
     child_id = fixtures.build_child(engine.api, "myapp:2.0.0", "child:1",
@@ -217,12 +224,14 @@ def check_prune(engine, items, *, all_images, containers=(), images=STANDARD):
     return predicted, plan
 
 
+@pytest.mark.classic_store
 def test_prune_dangling(engine):
     predicted, plan = check_prune(engine, [], all_images=False)
     assert len(plan.delete) == 1 and plan.reclaim_bytes == 400_000
     assert predicted.delete == plan.delete
 
 
+@pytest.mark.classic_store
 def test_prune_dangling_skips_image_of_stopped_container(engine):
     dangling_id = gen.image_id(STANDARD[-1])
     _, plan = check_prune(engine, [], all_images=False,
@@ -231,6 +240,7 @@ def test_prune_dangling_skips_image_of_stopped_container(engine):
     assert plan.blocked[0].reason == "stopped container"
 
 
+@pytest.mark.classic_store
 def test_prune_all_keeps_images_of_stopped_and_running_containers(engine):
     containers = (("old-app", "myapp:1.5.0", False), ("db-1", "db:16", True))
     predicted, plan = check_prune(engine, [], all_images=True, containers=containers)
@@ -239,6 +249,7 @@ def test_prune_all_keeps_images_of_stopped_and_running_containers(engine):
     assert plan.reclaim_bytes == 1_500_000 + 700_000 + 400_000 + 0  # base kept by v1's container
 
 
+@pytest.mark.classic_store
 def test_prune_all_multi_tag_in_use_engine_bug(engine):
     containers = (("web-1", "web:1.25", True),)
     predicted, plan = check_prune(engine, [], all_images=True, containers=containers)
@@ -247,6 +258,7 @@ def test_prune_all_multi_tag_in_use_engine_bug(engine):
     assert any(b.image_id == WEB_ID for b in plan.blocked)
 
 
+@pytest.mark.classic_store
 def test_prune_until(engine):
     _, plan = check_prune(engine, ["until=264h"], all_images=True)
     assert set(plan.delete) == {V1_ID, WEB_ID, gen.image_id(STANDARD[-1])}
@@ -254,6 +266,7 @@ def test_prune_until(engine):
     assert set(plan.delete) == {V1_ID, gen.image_id(STANDARD[-1])}
 
 
+@pytest.mark.classic_store
 def test_prune_labels_and_combinations(engine):
     _, plan = check_prune(engine, ["label=app=myapp"], all_images=True)
     assert set(plan.delete) == {V1_ID, V2_ID}
@@ -265,6 +278,7 @@ def test_prune_labels_and_combinations(engine):
     assert plan.delete == (gen.image_id(STANDARD[-1]),)
 
 
+@pytest.mark.classic_store
 def test_prune_digest_only_image_is_dangling(engine, registry):
     store = seed(engine.api, engine.url, (APP_V1, DB))
     remote = f"{registry.host}/team/app"
@@ -285,6 +299,7 @@ def test_prune_digest_only_image_is_dangling(engine, registry):
         predicted.untag)
 
 
+@pytest.mark.classic_store
 @pytest.mark.parametrize("force", [False, True])
 def test_store_change_between_plan_and_execution_is_not_deleted(engine, force):
     store = seed(engine.api, engine.url, (APP_V1, APP_V2, DB))
@@ -297,6 +312,7 @@ def test_store_change_between_plan_and_execution_is_not_deleted(engine, force):
     assert DB_ID in state(engine.api) and V1_ID in state(engine.api)
 
 
+@pytest.mark.classic_store
 def test_layer_sizes_match_engine_history_and_df(engine):
     store = seed(engine.api, engine.url, STANDARD + (spec(("odd:1",), (BASE,)),))
     snap = store.snapshot()
@@ -311,6 +327,7 @@ def test_layer_sizes_match_engine_history_and_df(engine):
         assert row["SharedSize"] == snap.shared_size(row["Id"])
 
 
+@pytest.mark.classic_store
 def test_container_of_a_force_removed_image_keeps_shared_layers(engine):
     """A stopped container outlives its force-removed image and still holds the image's layers:
     removing another image that shares them must not count them as freed."""

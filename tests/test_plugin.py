@@ -590,6 +590,7 @@ def assert_lists_plugin_image(stdout: str, image_id: str) -> None:
     assert rows[image_id]["tags"] == ["sweep-plugin:1"]
 
 
+@pytest.mark.classic_store
 @needs_cli
 @pytest.mark.parametrize("cli", CLIS)
 def test_docker_host_sweep_images_json(clean_engine, docker: Docker, cli: str) -> None:
@@ -598,6 +599,7 @@ def test_docker_host_sweep_images_json(clean_engine, docker: Docker, cli: str) -
     assert_lists_plugin_image(done.stdout, image_id)
 
 
+@pytest.mark.classic_store
 @needs_cli
 def test_docker_context_sweep_images_json(clean_engine, docker: Docker) -> None:
     """A context made by `docker context create` (names need 2+ characters), picked several ways."""
@@ -621,6 +623,7 @@ def test_docker_context_sweep_images_json(clean_engine, docker: Docker) -> None:
     assert_lists_plugin_image(docker("sweep", "images", "--json").stdout, image_id)
 
 
+@pytest.mark.classic_store
 @needs_cli
 def test_installed_plugin_end_to_end(clean_engine, docker: Docker) -> None:
     """The real wrapper from install_plugin, through the wiring in tui.cli.main."""

@@ -94,6 +94,7 @@ def _config(tmp_path, text: str) -> str:
     return str(path)
 
 
+@pytest.mark.classic_store
 def test_prune_all_with_protection_on_engine(engine, tmp_path, capsys):
     seed(engine.api, engine.url, STANDARD)
     config = _config(tmp_path, '[protect]\nimages = ["web:*"]\nlabels = ["role=db"]\n')
@@ -108,6 +109,7 @@ def test_prune_all_with_protection_on_engine(engine, tmp_path, capsys):
     assert set(result["deleted"]) == set(result["plan"]["delete"])
 
 
+@pytest.mark.classic_store
 def test_policy_keep_last_on_engine(engine, tmp_path, capsys):
     seed(engine.api, engine.url, STANDARD, (("db-1", "db:16", True),))
     config = _config(tmp_path, '[policies.keep1]\nkeep_last = 1\nrepositories = ["myapp", "db"]\n'
@@ -129,6 +131,7 @@ class _Terminal(io.StringIO):
         return True
 
 
+@pytest.mark.classic_store
 def test_local_only_needs_a_second_yes(engine, capsys, monkeypatch):
     seed(engine.api, engine.url, STANDARD)
     before = state(engine.api)
@@ -142,6 +145,7 @@ def test_local_only_needs_a_second_yes(engine, capsys, monkeypatch):
     assert DB_ID not in state(engine.api)
 
 
+@pytest.mark.classic_store
 def test_backup_before_removal_then_restore_via_cli(engine, tmp_path, capsys):
     seed(engine.api, engine.url, STANDARD)
     config = _config(tmp_path, f'[local_only]\nbackup = true\n[backup]\ndir = "{tmp_path}/bk"\n'
@@ -160,6 +164,7 @@ def test_backup_before_removal_then_restore_via_cli(engine, tmp_path, capsys):
     assert "Available backups" in capsys.readouterr().err
 
 
+@pytest.mark.classic_store
 def test_failed_backup_means_no_removal(engine, tmp_path, capsys):
     seed(engine.api, engine.url, STANDARD)
     blocker = tmp_path / "file.txt"

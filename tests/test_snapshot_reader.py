@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from tests.enginecase import APP_V1, STANDARD, seed
 from tui.engine.client import Engine
 from tui.engine.snapshot import LayerCache, list_images, read_facts, read_layers, read_snapshot
@@ -9,6 +11,7 @@ from tui.engine.source import EngineSource
 from tui.sandbox import imagegen as gen
 
 
+@pytest.mark.classic_store
 def test_list_then_layers_with_progress_and_cache(engine, tmp_path):
     seed(engine.api, engine.url, STANDARD)
     eng = Engine(engine.url)

@@ -81,6 +81,9 @@ def image_rows(snapshot: Snapshot, show_all: bool, protection: Protection | None
                 "dangling": snapshot.is_dangling(image.id),
                 "intermediate": snapshot.is_intermediate(image.id),
                 "local_only": image.local_only,
+                "local_only_reason": (image.provenance or "no registry digest")
+                if image.local_only else "",
+                "platforms": list(image.platforms),
                 "protected": bool(protection and protection.reason(image)),
                 "flags": image_flags(snapshot, image, protection),
                 "used_by": usage_text(snapshot.containers_of(image.id)),
@@ -237,6 +240,13 @@ def render_plan(plan: Plan, snapshot: Snapshot, out: TextIO) -> None:
         out.write("Nothing to do.\n")
     freed = plan.freed_text(human_size)
     out.write(f"Will free: {freed} ({len(plan.freed_layers)} layer(s), {len(plan.delete)} image(s))\n")
+    if plan.layers_known and plan.content_bytes is not None:
+        out.write(f"  frees {human_size(plan.reclaim_bytes)} on disk: "
+                  f"{human_size(plan.content_bytes)} content + "
+                  f"{human_size(plan.snapshot_bytes or 0)} unpacked snapshots"
+                  + (f"; the engine will report {human_size(plan.engine_reported_bytes)}"
+                     if plan.engine_reported_bytes is not None
+                     and plan.engine_reported_bytes != plan.reclaim_bytes else "") + "\n")
 
 
 def _plan_exit(plan: Plan) -> int:

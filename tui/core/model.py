@@ -79,6 +79,16 @@ class Image:
     parent_id: str = ""
     labels: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     layers: tuple[Layer, ...] | None = None
+    # containerd image store only (see tui/core/containerd.py): the content blobs the image
+    # reaches (digest -> bytes: index, manifests, configs, layers present), None when unknown;
+    # the API's content total; when the image entered the store (inspect LastTagTime); its
+    # platform manifests as (digest, platform, kind, available); and why it may be local-only.
+    content: Mapping[str, int] | None = None
+    content_size: int = -1
+    stored_at: float = 0.0
+    manifests: tuple[tuple[str, str, str, bool], ...] = ()
+    provenance: str = ""
+    buildkit: bool = False  # built by BuildKit (inspect Comment "buildkit.dockerfile.v0")
     # Digest references the engine lists that no registry holds (Podman's ``localhost/…@sha256``
     # after a load): they do not make an image pullable, so they are kept out of ``digests``.
     local_digests: tuple[str, ...] = ()
@@ -106,8 +116,20 @@ class Image:
 
     @property
     def local_only(self) -> bool:
-        """No RepoDigests: built or loaded here, it cannot be pulled back from a registry."""
+        """Nothing shows it can be pulled back from a registry.
+
+        Classic store: no RepoDigests (built or loaded here). Containerd store: every image has a
+        RepoDigest, so the reader sets ``provenance``: "local-only: <why>" unless a pull or push
+        of one of its tags is proven ("pulled from <ref>", "pushed to <ref>").
+        """
+        if self.provenance:
+            return self.provenance.startswith("local-only")
         return not self.digests
+
+    @property
+    def platforms(self) -> tuple[str, ...]:
+        """Platforms of the image manifests (containerd store), e.g. ``linux/amd64``."""
+        return tuple(p for _, p, kind, _ in self.manifests if kind == "image")
 
 
 @dataclass(frozen=True)
@@ -328,6 +350,11 @@ class Snapshot:
                     seen.add(chain)
                     freed.append(chain)
         return freed
+
+    @property
+    def containerd(self) -> bool:
+        """True for the containerd image store (another model, see tui/core/containerd.py)."""
+        return self.facts.image_store == "containerd"
 
     def bytes_of(self, chains: Iterable[str]) -> int:
         """Bytes of these layers that are known (all of them unless :meth:`measure` says otherwise)."""

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from tui.core import podman
+from tui.core import containerd, containerd_prune, podman
 from tui.core.classic import ClassicStore, EngineError, PruneOutcome, Record, prune
 from tui.core.filters import PruneFilters
 from tui.core.model import Container, Snapshot, short_id
@@ -83,6 +83,13 @@ class Plan:
     layers_known: bool = True
     pinned: tuple[str, ...] = field(default=())  # deleted images whose layers containers keep
     unknown_layers: int = 0  # freed layers of sizes no engine number proves: frees at least reclaim_bytes
+    # containerd store: bytes of content blobs and of unpacked snapshots freed (their sum is
+    # reclaim_bytes, the disk freed), and what the engine reports as SpaceReclaimed for a prune
+    # (content only); None on the classic store, where SpaceReclaimed is reclaim_bytes.
+    content_bytes: int | None = None
+    snapshot_bytes: int | None = None
+    engine_reported_bytes: int | None = None
+    buildkit_bytes: int = 0  # content of BuildKit-built images the build cache may keep on disk
 
     @property
     def exact(self) -> bool:
@@ -119,6 +126,12 @@ class Plan:
             "reclaim_bytes": self.reclaim_bytes if self.layers_known else None,
             "reclaim_exact": self.exact,
             "reclaim_unknown_layers": self.unknown_layers,
+            "engine_reported_bytes": (self.reclaim_bytes if self.content_bytes is None
+                                      and self.kind == "prune" else self.engine_reported_bytes)
+            if self.layers_known else None,
+            "content_bytes": self.content_bytes,
+            "snapshot_bytes": self.snapshot_bytes,
+            "buildkit_cache_bytes": self.buildkit_bytes,
             "blocked": [
                 {
                     "ref": b.ref,
@@ -152,7 +165,7 @@ def _finish(
     kind: str,
     description: str,
     snapshot: Snapshot,
-    store: ClassicStore,
+    store: Store,
     steps: list[Step],
     blocked: list[Blocked],
     warnings: list[str],
@@ -176,7 +189,8 @@ def _finish(
         names = ", ".join(c.name or c.short_id for c in store.containers_using(image_id))
         warnings.append(
             f"{short_id(image_id)} is deleted but its layers stay on disk while container(s) "
-            f"{names} exist: no bytes are freed for it"
+            f"{names} exist: " + ("only its content (compressed layers, config, manifest) is freed"
+                                  if snapshot.containerd else "no bytes are freed for it")
         )
     removed_containers = tuple(s.container for s in steps if s.container is not None)
     layers_known = all(snapshot.images[i].layers is not None for i in delete) and all(
@@ -188,7 +202,25 @@ def _finish(
             f"{len(snapshot.orphan_containers)} container(s) use image records that no longer "
             "exist; layers they share with the deleted images are not counted as freed"
         )
+    content_bytes = snapshot_bytes = reported = None
+    buildkit_bytes = 0
+    if isinstance(store, containerd.ContainerdStore):
+        freed = store.freed_snapshots()
+        buildkit_bytes = sum(store.buildkit_content().values())
+        content_bytes = sum(store.freed_content().values()) - buildkit_bytes
+        if buildkit_bytes:
+            warnings.append(
+                f"{buildkit_bytes:,} bytes of content of BuildKit-built images are not counted "
+                "as freed: the build cache and build history keep them on disk until "
+                "`docker builder prune` (the engine's df will count them as freed)")
+        if any(snapshot.images[i].content is None for i in delete):
+            warnings.append("containerd's content store is not readable here: content the "
+                            "deleted images share with others is counted as freed (approximate)")
     reclaim, unknown = snapshot.measure(freed)
+    if content_bytes is not None:
+        snapshot_bytes = reclaim
+        reclaim += content_bytes
+        reported = content_bytes if kind == "prune" else None
     if unknown:
         warnings.append(f"{unknown} freed layer(s) have sizes the engine's numbers do not "
                         "determine (images without full history): the plan frees at least "
@@ -209,10 +241,14 @@ def _finish(
         layers_known=layers_known,
         pinned=pinned,
         unknown_layers=unknown,
+        content_bytes=content_bytes,
+        snapshot_bytes=snapshot_bytes,
+        engine_reported_bytes=reported,
+        buildkit_bytes=buildkit_bytes,
     )
 
 
-def _steps_from_calls(store: ClassicStore, start: int) -> list[Step]:
+def _steps_from_calls(store: Store, start: int) -> list[Step]:
     steps: list[Step] = []
     for c in store.calls[start:]:
         steps.extend(Step("remove_container", u.id, u.image_id, container=u) for u in c.remove_first)
@@ -221,13 +257,16 @@ def _steps_from_calls(store: ClassicStore, start: int) -> list[Step]:
 
 
 PruneFn = Callable[..., PruneOutcome]
+Store = ClassicStore | containerd.ContainerdStore
 
 
 def _store_model(snapshot: Snapshot, protected: Mapping[str, str] | None = None, *,
-                 engine_semantics: bool = False) -> tuple[ClassicStore, PruneFn]:
+                 engine_semantics: bool = False) -> tuple[Store, PruneFn]:
     """The model of the snapshot's engine and store, and its prune replay."""
     if snapshot.facts.image_store == "podman":
         return podman.PodmanStore(snapshot, protected, safe=not engine_semantics), podman.prune
+    if snapshot.containerd:
+        return containerd.ContainerdStore(snapshot, protected), containerd_prune.prune
     return ClassicStore(snapshot, protected), prune
 
 
@@ -284,7 +323,7 @@ def plan_remove(
                    container_chains=container_chains)
 
 
-def _containers_to_remove(store: ClassicStore, ref: str, force: bool) -> list[Container]:
+def _containers_to_remove(store: Store, ref: str, force: bool) -> list[Container]:
     """Stopped containers whose removal lets ``ref``'s removal delete the image and free bytes."""
     try:
         image_id = store.resolve(ref)

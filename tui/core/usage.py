@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from tui.core.containerd_bytes import held_bytes
 from tui.core.filters import PruneFilters
 from tui.core.model import Snapshot
 from tui.core.plan import plan_prune
@@ -61,6 +62,8 @@ def summarize(snapshot: Snapshot) -> UsageSummary:
     active_images = sum(1 for i in top if snapshot.containers_of(i.id))
     live = snapshot.live_chains()
     images_size, unknown = snapshot.measure(live)
+    if snapshot.containerd:
+        images_size = held_bytes(snapshot)
     if snapshot.disk is not None and snapshot.disk.layers_size >= 0 and not snapshot.layers_complete:
         images_size = snapshot.disk.layers_size
     all_plan = plan_prune(snapshot, PruneFilters(dangling=False))

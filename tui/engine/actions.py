@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tui.core.classic import Record
+from tui.core.containerd import ContainerdStore
 from tui.core.model import Image, Snapshot, short_id
 from tui.core.plan import Plan, Step
 from tui.engine import podman
@@ -96,6 +97,8 @@ class PlanExecutor:
                 yield from self._remove_container(index, step)
             else:
                 yield from self._delete_image(index, step)
+        if self.snapshot.containerd:
+            self.result.reclaimed_bytes = _containerd_freed(self.snapshot, self.result)
         return self.result
 
     def run_all(self) -> ExecutionResult:
@@ -203,6 +206,18 @@ class PlanExecutor:
         else:  # a group of layers may be known only as a whole: count what is proven so far
             self.result.reclaimed_bytes = self.snapshot.bytes_of(self.result.deleted_layers)
         return ResultEvent("deleted_layer", str(record), index, target)
+
+
+def _containerd_freed(snapshot: Snapshot, result: ExecutionResult) -> int:
+    """Disk freed on the containerd store: content and snapshots the deleted images alone held
+    (the engine's responses name no layers there)."""
+    store = ContainerdStore(snapshot)
+    gone = set(result.deleted)
+    store.names = {n: t for n, t in store.names.items() if t not in gone}
+    for container_id in result.removed_containers:
+        store.containers.pop(container_id, None)
+    content = sum(store.freed_content().values()) - sum(store.buildkit_content().values())
+    return content + snapshot.bytes_of(store.freed_snapshots())
 
 
 def execute_plan(engine: Engine, plan: Plan, snapshot: Snapshot) -> ExecutionResult:

@@ -276,12 +276,21 @@ class BackupStore:
         """The archive must hold exactly this image (a tag may have moved since inspect)."""
         want = image_id.split(":", 1)[-1]
         manifest: Any = None
+        index: Any = None
         try:
             with tarfile.open(part, "r:") as tar:
                 member = tar.extractfile("manifest.json")
                 manifest = json.loads(member.read()) if member is not None else None
+                with contextlib.suppress(KeyError):
+                    member = tar.extractfile("index.json")
+                    index = json.loads(member.read()) if member is not None else None
         except (OSError, KeyError, ValueError, tarfile.TarError) as exc:
             manifest = str(exc)
+        # The containerd image store's id is the manifest or index digest that index.json lists.
+        targets = [str(m.get("digest", "")).split(":", 1)[-1]
+                   for m in (index.get("manifests") or [] if isinstance(index, dict) else [])]
+        if targets and all(t == want for t in targets):
+            return
         if not isinstance(manifest, list) or not manifest:
             raise BackupError(f"The engine sent an unreadable archive for image {short_id(image_id)} "
                               f"(manifest.json: {manifest}); no backup was made.")

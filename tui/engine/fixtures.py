@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, cast
 
@@ -116,6 +117,10 @@ def push(api: docker.APIClient, ref: str) -> str:
         aux = line.get("aux")
         if isinstance(aux, dict) and aux.get("Digest"):
             digest = str(aux["Digest"])
+        # the containerd image store sends no aux record, only "TAG: digest: sha256:… size: N"
+        found = re.search(r": digest: (sha256:[0-9a-f]{64}) ", str(line.get("status", "")))
+        if found and not digest:
+            digest = found[1]
     if not digest:
         raise FixtureError(f"push {ref}: the engine reported no digest")
     return digest

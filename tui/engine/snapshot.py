@@ -192,7 +192,7 @@ def _image_detail(engine: Engine, image_id: str) -> dict[str, Any]:
     history = engine.call(lambda api: api.history(image_id))
     return {
         "diff_ids": list((inspect.get("RootFS") or {}).get("Layers") or []),
-        "history": [[h.get("CreatedBy") or "", int(h.get("Size") or 0)] for h in reversed(history)],
+        "history": [[h.get("CreatedBy") or "", int(h.get("Size") or 0)] for h in reversed(history or [])],
         "created": inspect.get("Created", ""),
         "labels": dict((inspect.get("Config") or {}).get("Labels") or {}),
         "has_config": inspect.get("Config") is not None,
@@ -372,6 +372,10 @@ def read_stages(
     if cancelled is not None and cancelled():
         return
     containers = resolve_orphans(engine, images, containers, cache=cache, engine_id=facts.engine_id)
+    if facts.image_store == "containerd":
+        from tui.engine.containerd_store import with_containerd_details
+
+        images = with_containerd_details(engine, facts, images)
     snapshot = Snapshot(images, containers, facts, None, taken_at=taken)
     if snapshot.sizes_open and facts.image_store == "classic":
         # The history leaves a shared layer's size open: /system/df's SharedSize settles it.

@@ -46,7 +46,7 @@ class FileSpec:
 
     path: str
     size: int = 0
-    data: bytes | None = None
+    data: bytes | None = field(default=None, repr=False)
     seed: str = ""
     mode: int = 0o644
     symlink: str = ""
@@ -299,3 +299,119 @@ def write_tarball(path: str | Path, images: Sequence[ImageSpec]) -> Path:
     target = Path(path)
     target.write_bytes(build_tarball(images))
     return target
+
+
+# --- OCI image layouts (multi-platform images) -------------------------------------------------
+
+_OCI_INDEX = "application/vnd.oci.image.index.v1+json"
+_OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+_OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
+_OCI_LAYER = "application/vnd.oci.image.layer.v1.tar"
+
+
+@dataclass(frozen=True)
+class PlatformSpec:
+    """One platform of a multi-platform image: its image (``tags`` unused) and architecture.
+
+    ``present=False`` leaves the platform's config and layers out of the layout (only the
+    manifest is there), like an index pulled for one platform.
+    """
+
+    image: ImageSpec
+    architecture: str
+    present: bool = True
+
+
+@dataclass(frozen=True)
+class IndexSpec:
+    """A multi-platform image: an OCI index over ``platforms``, named by ``tags``."""
+
+    tags: tuple[str, ...]
+    platforms: tuple[PlatformSpec, ...]
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "tags", tuple(self.tags))
+        object.__setattr__(self, "platforms", tuple(self.platforms))
+
+
+def _descriptor(media_type: str, data: bytes, **extra: object) -> dict[str, object]:
+    return {"mediaType": media_type, "digest": _sha(data), "size": len(data), **extra}
+
+
+def _canonical(document: object) -> bytes:
+    return json.dumps(document, sort_keys=True, separators=(",", ":")).encode()
+
+
+def platform_config(spec: ImageSpec, architecture: str) -> bytes:
+    """:func:`image_config` for another architecture (the same bytes for the host's)."""
+    document = json.loads(image_config(spec))
+    document["architecture"] = architecture
+    return _canonical(document)
+
+
+def oci_manifest(spec: ImageSpec, architecture: str = ARCHITECTURE) -> tuple[bytes, dict[str, bytes]]:
+    """An image's OCI manifest and the blobs it names (config and uncompressed layers)."""
+    config = platform_config(spec, architecture)
+    blobs = {_sha(config): config}
+    layers = []
+    for layer in spec.layers:
+        data = layer_tar(layer)
+        blobs[_sha(data)] = data
+        layers.append(_descriptor(_OCI_LAYER, data))
+    manifest = _canonical({"schemaVersion": 2, "mediaType": _OCI_MANIFEST,
+                           "config": _descriptor(_OCI_CONFIG, config), "layers": layers})
+    return manifest, blobs
+
+
+def oci_index(spec: IndexSpec) -> tuple[bytes, dict[str, bytes]]:
+    """An OCI index over the platforms, and every blob present in the layout for it."""
+    blobs: dict[str, bytes] = {}
+    entries = []
+    for member in spec.platforms:
+        manifest, children = oci_manifest(member.image, member.architecture)
+        blobs[_sha(manifest)] = manifest
+        if member.present:
+            blobs.update(children)
+        entries.append(_descriptor(_OCI_MANIFEST, manifest,
+                                   platform={"architecture": member.architecture, "os": "linux"}))
+    index = _canonical({"schemaVersion": 2, "mediaType": _OCI_INDEX, "manifests": entries})
+    blobs[_sha(index)] = index
+    return index, blobs
+
+
+def oci_image_id(item: IndexSpec | ImageSpec) -> str:
+    """The id the containerd image store gives a loaded layout entry: its index/manifest digest."""
+    data = oci_index(item)[0] if isinstance(item, IndexSpec) else oci_manifest(item)[0]
+    return _sha(data)
+
+
+def build_oci_layout(items: Sequence[IndexSpec | ImageSpec]) -> bytes:
+    """A ``docker load`` tarball in OCI image layout form (``oci-layout``, ``index.json``,
+    ``blobs/sha256/``): single-platform images as manifests, :class:`IndexSpec` as indexes."""
+    entries: dict[str, tuple[bytes, int, str]] = {
+        "oci-layout": (b'{"imageLayoutVersion":"1.0.0"}', 0o644, "")}
+    top = []
+    for item in items:
+        if isinstance(item, IndexSpec):
+            data, blobs = oci_index(item)
+            media_type = _OCI_INDEX
+        else:
+            data, blobs = oci_manifest(item)
+            blobs[_sha(data)] = data
+            media_type = _OCI_MANIFEST
+        for digest, blob in blobs.items():
+            entries["blobs/sha256/" + digest.removeprefix("sha256:")] = (blob, 0o644, "")
+        for tag in item.tags:
+            full = normalize_tag(tag)
+            first = full.split("/", 1)[0]
+            if "/" not in full.rsplit(":", 1)[0]:
+                name = "docker.io/library/" + full
+            elif "." in first or ":" in first or first == "localhost":
+                name = full
+            else:
+                name = "docker.io/" + full
+            annotations = {"io.containerd.image.name": name,
+                           "org.opencontainers.image.ref.name": full.rsplit(":", 1)[1]}
+            top.append(_descriptor(media_type, data, annotations=annotations))
+    entries["index.json"] = (_canonical({"schemaVersion": 2, "manifests": top}), 0o644, "")
+    return _tar(entries)

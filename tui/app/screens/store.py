@@ -112,9 +112,11 @@ class StoreScreen(Screen[None]):
                           f"{facts.storage_driver}, {facts.image_store} store) at {facts.host}: "
                           f"{len(self.snapshot.images)} images, {len(self.snapshot.containers)} "
                           "containers")
-            if facts.image_store == "containerd":
-                self.log_line("error", "This engine uses the containerd image store: plans follow "
-                              "the classic store's rules and may differ from what it does.")
+        if message.stage == "layers" and self.snapshot.containerd and any(
+                i.content is None for i in self.snapshot.images.values()):
+            self.log_line("error", "containerd image store: its content store is not readable "
+                          "from here, so content shared between images is counted per image; "
+                          "plan bytes may differ from what the engine frees.")
         if message.stage != "listed":
             self.query_one("#progress", ProgressBar).display = self.job_running
 

@@ -33,8 +33,13 @@ class DetailPane(Static):
         if snapshot.is_dangling(image.id):
             t.append("dangling (no tag, no child image)\n", style="yellow")
         if image.local_only:
-            t.append("local-only: no registry digest; it cannot be pulled back once removed\n",
-                     style="magenta")
+            t.append((image.provenance or "local-only: no registry digest; it cannot be pulled "
+                      "back once removed") + "\n", style="magenta")
+        if image.manifests:
+            t.append("Platforms: ", style="bold")
+            t.append(", ".join(f"{platform}{'' if available else ' (not present)'}"
+                               for _, platform, kind, available in image.manifests
+                               if kind == "image") + "\n")
         t.append("Tags: ", style="bold")
         t.append((", ".join(image.tags) or "<none>") + "\n")
         if image.digests:

@@ -26,6 +26,9 @@ def plan_text(plan: Plan, snapshot: Snapshot, *, limit: int = 200) -> Text:
     elif plan.layers_known:
         t.append(f"{human_size(plan.reclaim_bytes)}", style="bold green")
         t.append(f"  ({plan.reclaim_bytes:,} bytes in {len(plan.freed_layers)} layer(s), exact)")
+        if plan.engine_reported_bytes is not None and plan.engine_reported_bytes != plan.reclaim_bytes:
+            t.append(f"; the engine will report {human_size(plan.engine_reported_bytes)}",
+                     style="dim")
     else:
         t.append("unknown until layers are read", style="yellow")
     t.append(f" · untag {len(plan.untag)} · delete {len(plan.delete)} · blocked {len(plan.blocked)}\n")

@@ -1,0 +1,102 @@
+"""The containerd-store model on hand-made snapshots (pure, no engine): rules the differential
+tests check on real engines, pinned here with readable cases."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from types import MappingProxyType
+
+import pytest
+
+from tests.storegen import container, digest, make_image
+from tui.core.classic import EngineError
+from tui.core.containerd import ContainerdStore, config_labels_match
+from tui.core.containerd_bytes import snapshot_holders
+from tui.core.filters import PruneFilters
+from tui.core.model import EngineFacts, Snapshot
+from tui.core.plan import plan_prune, plan_remove
+
+FACTS = EngineFacts(version="28.5.2", image_store="containerd")
+
+
+def ctrd_image(name, diffs, *, tags=(), stored_at=1.0, content=None, parent=""):
+    image = make_image(name, diffs, tags=tags, parent=parent)
+    blobs = content if content is not None else {image.id: 500, digest("cfg:" + name): 300,
+                                                 **{digest("blob:" + d): s for d, s in diffs}}
+    return replace(image, stored_at=stored_at, content=MappingProxyType(blobs),
+                   manifests=((image.id, "linux/amd64", "image", True),))
+
+
+def snap(images, containers=()):
+    return Snapshot(images, containers, FACTS)
+
+
+BASE = [("busybox", 2_000)]
+A = ctrd_image("a", BASE + [("a", 100)], tags=("app:1", "app:2"), stored_at=1)
+B = ctrd_image("b", BASE + [("b", 50)], tags=("db:1",), stored_at=2)
+
+
+def test_short_hex_is_a_name_and_four_digits_an_id_prefix():
+    store = ContainerdStore(snap([A, B]))
+    with pytest.raises(EngineError) as err:
+        store.resolve(B.id[7:10])
+    assert err.value.message == f"No such image: {B.id[7:10]}:latest"
+    assert store.resolve(B.id[7:11]) == B.id
+
+
+def test_untag_then_delete_never_reports_digest_refs():
+    plan = plan_remove(snap([A, B]), ["app:1", "app:2"])
+    lines = [str(r) for s in plan.steps for r in s.expect]
+    assert lines == ["Untagged: app:1", "Untagged: app:2", f"Deleted: {A.id}"]
+    # content: the manifest, config and the own layer blob; the shared busybox blob stays
+    assert plan.content_bytes == 500 + 300 + 100
+    assert plan.snapshot_bytes == 100  # the top snapshot; the base chain is B's too
+
+
+def test_force_tag_on_a_used_image_only_untags_and_keeps_it_dangling():
+    stopped = container("old", B)
+    store = ContainerdStore(snap([A, B], [stopped]))
+    with pytest.raises(EngineError) as err:
+        store.delete("db:1")
+    assert err.value.message.startswith("conflict: unable to delete db:1 (must be forced)")
+    assert [str(r) for r in store.delete("db:1", force=True)] == ["Untagged: db:1"]
+    assert store.names_for(B.id) == [f"moby-dangling@{B.id}"]
+
+
+def test_force_id_on_a_stopped_containers_image_frees_content_not_snapshots():
+    plan = plan_remove(snap([A, B], [container("old", B)]), [B.id], force=True)
+    assert plan.delete == (B.id,) and plan.snapshot_bytes == 0 and plan.content_bytes == 850
+
+
+def test_an_image_loaded_after_its_layers_were_unpacked_holds_no_snapshot():
+    x = ctrd_image("x", BASE + [("l", 300)], tags=("x:1",), stored_at=1)
+    y = ctrd_image("y", BASE, tags=("y:1",), stored_at=2)
+    assert snapshot_holders(snap([x, y])) == {x.id: True, y.id: False}
+    plan = plan_remove(snap([x, y]), ["x:1"])
+    assert plan.snapshot_bytes == 2_300  # y does not keep the busybox snapshot
+    earlier_y = replace(y, stored_at=0.5)
+    assert plan_remove(snap([x, earlier_y]), ["x:1"]).snapshot_bytes == 300
+
+
+def test_label_filters_of_the_containerd_store():
+    labels = {"env": "dev"}
+    assert config_labels_match(PruneFilters(labels=("env",)), labels)
+    assert not config_labels_match(PruneFilters(not_labels=("env",)), labels)
+    assert not config_labels_match(PruneFilters(not_labels=("env=dev",)), labels)
+    assert config_labels_match(PruneFilters(not_labels=("env=prod",)), labels)
+    # label!=k=v: an image without k does not match (classic: it does)
+    assert not config_labels_match(PruneFilters(not_labels=("keep=1",)), {})
+
+
+def test_prune_dangling_lists_the_id_as_untagged():
+    dangling = ctrd_image("d", BASE + [("d", 10)], stored_at=3)
+    plan = plan_prune(snap([A, dangling]), PruneFilters(dangling=True), engine_semantics=True)
+    assert plan.untag == (dangling.id,) and plan.delete == (dangling.id,)
+    assert plan.engine_reported_bytes == plan.content_bytes == 810
+
+
+def test_without_the_content_store_shared_content_is_approximate():
+    no_content = replace(B, content=None, content_size=2_400)
+    plan = plan_remove(snap([A, no_content]), ["db:1"])
+    assert plan.content_bytes == 2_400
+    assert any("not readable" in w for w in plan.warnings)

@@ -1,0 +1,244 @@
+"""Reading what the containerd image store adds to a snapshot (see tui/core/containerd.py).
+
+The Docker API shows, per image, its platform manifests (``GET /images/json?manifests=1``, API
+1.47+), when its names entered the store (inspect ``Metadata.LastTagTime``), its diff IDs and, in
+history, the usage of each unpacked snapshot. It does not show which content blobs an image
+reaches, which is what a removal frees. Those come from containerd's content store on disk when
+docker-sweep runs next to the engine (``DockerRootDir/containerd/daemon`` for the containerd that
+dockerd starts itself, ``/var/lib/containerd`` for a system containerd): the index and manifest
+JSON blobs are small, and every file is checked against its digest before it is trusted. Without
+that access, each image's content counts as its own (the API's per-image content size), and plans
+say so.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Mapping
+from dataclasses import replace
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from tui.core.model import EngineFacts, Image
+from tui.engine.client import Engine, EngineAPIError
+
+_INDEX_TYPES = ("application/vnd.oci.image.index.v1+json",
+                "application/vnd.docker.distribution.manifest.list.v2+json")
+_MANIFEST_TYPES = ("application/vnd.oci.image.manifest.v1+json",
+                   "application/vnd.docker.distribution.manifest.v2+json")
+LOCAL_ONLY_REASON = ("local-only: nothing shows it came from or went to a registry (on the "
+                     "containerd store every image has a RepoDigest, and the engine's pull and "
+                     "push events since it started name none of its tags)")
+LOADED_REASON = ("local-only: loaded from an archive (docker load) and never seen pulled or "
+                 "pushed; it cannot be pulled back")
+_LOAD_ANNOTATION = "io.containerd.image.name"
+
+
+def registry_events(engine: Engine) -> list[tuple[str, str, float]]:
+    """(action, familiar ref or image id, unix time) of the pull, push and load events the
+    engine still holds (it keeps recent events in memory since it started)."""
+    def call(api: Any) -> list[dict[str, Any]]:
+        return list(api.events(since=0, until=int(time.time()) + 1, decode=True,
+                               filters={"type": ["image"], "event": ["pull", "push", "load"]}))
+
+    out = []
+    for event in engine.call(call):
+        ref = str((event.get("Actor") or {}).get("ID") or event.get("id") or "")
+        when = int(event.get("timeNano") or 0) / 1e9 or float(event.get("time") or 0)
+        out.append((str(event.get("Action") or event.get("status") or ""), ref, when))
+    return out
+
+
+def provenance(image: Image, events: list[tuple[str, str, float]], loaded: bool) -> str:
+    """Why an image counts as re-pullable ("pulled from ..."/"pushed to ...") or local-only.
+
+    Proof is a pull or push event for one of its tags at or after the time its names last
+    changed (a later re-tag could point the tag elsewhere, so then nothing is proven).
+    """
+    tags = set(image.tags)
+    for action, ref, when in reversed(events):
+        if action == "load":
+            continue
+        name = ref if ":" in ref.rsplit("/", 1)[-1] else ref + ":latest"
+        if name in tags and when + 0.001 >= image.stored_at:
+            return f"{'pulled from' if action == 'pull' else 'pushed to'} {name}"
+    return LOADED_REASON if loaded else LOCAL_ONLY_REASON
+
+
+class ContentStore:
+    """Read-only access to a containerd content store directory (``.../blobs/sha256/<hex>``)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    @classmethod
+    def locate(cls, facts: EngineFacts, probe: str) -> ContentStore | None:
+        """The content store holding blob ``probe`` (an image id), if this process can read it."""
+        if not facts.host.startswith("unix://"):
+            return None
+        candidates = []
+        if facts.root_dir:
+            candidates.append(Path(facts.root_dir, "containerd", "daemon"))
+        candidates.append(Path("/var/lib/containerd"))
+        for base in candidates:
+            store = cls(base / "io.containerd.content.v1.content")
+            if store.read(probe) is not None:
+                return store
+        return None
+
+    def path(self, digest: str) -> Path:
+        algorithm, _, hex_part = digest.partition(":")
+        return self.root / "blobs" / algorithm / hex_part
+
+    def exists(self, digest: str) -> bool:
+        return self.path(digest).exists()
+
+    def read(self, digest: str, limit: int = 4 << 20) -> bytes | None:
+        """A small blob's bytes when present and matching its digest, else None."""
+        try:
+            with self.path(digest).open("rb") as fh:
+                data = fh.read(limit + 1)
+        except OSError:
+            return None
+        if len(data) > limit or "sha256:" + hashlib.sha256(data).hexdigest() != digest:
+            return None
+        return data
+
+    def walk(self, target: str) -> dict[str, int] | None:
+        """``walkPresentChildren`` from ``target``: every present blob it reaches, with its size.
+
+        None when the target blob is not readable here.
+        """
+        data = self.read(target)
+        if data is None:
+            return None
+        out: dict[str, int] = {target: len(data)}
+        stack = [data]
+        while stack:
+            try:
+                document = json.loads(stack.pop())
+            except ValueError:
+                continue
+            children = list(document.get("manifests") or [])
+            if document.get("config"):
+                children.append(document["config"])
+            children += list(document.get("layers") or [])
+            for child in children:
+                digest, size = str(child.get("digest", "")), int(child.get("size") or 0)
+                if not digest or digest in out or not self.exists(digest):
+                    continue
+                out[digest] = size
+                if child.get("mediaType") in _INDEX_TYPES + _MANIFEST_TYPES:
+                    blob = self.read(digest)
+                    if blob is not None:
+                        stack.append(blob)
+        return out
+
+
+    def manifests(self, target: str) -> tuple[tuple[str, str, str, bool], ...]:
+        """(digest, platform, kind, available) of the image's platform manifests, read from the
+        blobs (for engines whose API has no ``manifests=1``, before 1.47)."""
+        data = self.read(target)
+        if data is None:
+            return ()
+        try:
+            document = json.loads(data)
+        except ValueError:
+            return ()
+        if "manifests" not in document:
+            config = self.read(str((document.get("config") or {}).get("digest", "")))
+            platform = json.loads(config) if config is not None else {}
+            return ((target, _platform({"Platform": platform}), "image", config is not None),)
+        out = []
+        for entry in document["manifests"]:
+            digest = str(entry.get("digest", ""))
+            annotations = entry.get("annotations") or {}
+            kind = ("attestation" if annotations.get("vnd.docker.reference.type")
+                    == "attestation-manifest" else "image")
+            blob = self.read(digest)
+            available = False
+            if blob is not None:
+                try:
+                    manifest = json.loads(blob)
+                    children = [manifest.get("config") or {}] + list(manifest.get("layers") or [])
+                    available = all(self.exists(str(c.get("digest", ""))) for c in children)
+                except ValueError:
+                    available = False
+            out.append((digest, _platform({"Platform": entry.get("platform") or {}}), kind,
+                        available))
+        return tuple(out)
+
+
+def _platform(data: Mapping[str, Any]) -> str:
+    platform = data.get("Platform") or {}
+    text = "/".join(p for p in (platform.get("os"), platform.get("architecture"),
+                                platform.get("variant")) if p)
+    return text or "unknown"
+
+
+def list_manifests(engine: Engine) -> dict[str, dict[str, Any]]:
+    """``GET /images/json?all=1&manifests=1`` rows by image id (empty below API 1.47)."""
+    def call(api: Any) -> Any:
+        if tuple(int(x) for x in str(api.api_version).split(".")) < (1, 47):
+            return []
+        return api._result(api._get(api._url("/images/json"),
+                                    params={"all": 1, "manifests": 1}), True)
+
+    rows = engine.call(call)
+    return {row["Id"]: row for row in rows or []}
+
+
+def with_containerd_details(engine: Engine, facts: EngineFacts, images: list[Image]) -> list[Image]:
+    """Fill the containerd-only fields: content blobs, content size, stored_at, manifests,
+    provenance. Images that vanished meanwhile keep their fields unset."""
+    rows = list_manifests(engine)
+    events = registry_events(engine)
+    loads = {ref for action, ref, _ in events if action == "load"}
+    store = ContentStore.locate(facts, images[0].id) if images else None
+    out: list[Image] = []
+    for image in images:
+        row = rows.get(image.id, {})
+        manifests = tuple(
+            (str(m.get("ID", "")), _platform(m.get("ImageData") or {}), str(m.get("Kind", "")),
+             bool(m.get("Available")))
+            for m in row.get("Manifests") or [])
+        unpacked = sum(int(((m.get("ImageData") or {}).get("Size") or {}).get("Unpacked") or 0)
+                       for m in row.get("Manifests") or [])
+        content_size = int(row["Size"]) - unpacked if row.get("Manifests") else -1
+        try:
+            inspect: dict[str, Any] = engine.call(_inspector(image.id))
+        except EngineAPIError as exc:
+            if exc.status == 404:
+                out.append(image)
+                continue
+            raise
+        stored_at = _stored_at(inspect)
+        if content_size < 0:
+            content_size = int(inspect.get("Size") or 0)
+        content = store.walk(image.id) if store is not None else None
+        if not manifests and store is not None:
+            manifests = store.manifests(image.id)
+        loaded = _LOAD_ANNOTATION in ((inspect.get("Descriptor") or {}).get("annotations") or {}) or (
+            image.id in loads)
+        image = replace(image, content=MappingProxyType(content) if content is not None else None,
+                        content_size=content_size, stored_at=stored_at, manifests=manifests,
+                        buildkit=str(inspect.get("Comment") or "").startswith("buildkit"))
+        out.append(replace(image, provenance=provenance(image, events, loaded)))
+    return out
+
+
+def _inspector(image_id: str) -> Any:
+    return lambda api: api.inspect_image(image_id)
+
+
+def _stored_at(inspect: Mapping[str, Any]) -> float:
+    from tui.engine.snapshot import parse_created
+
+    text = str((inspect.get("Metadata") or {}).get("LastTagTime") or "")
+    if not text or text.startswith("0001-"):
+        return 0.0
+    return parse_created(text)
+
