@@ -3,8 +3,9 @@
     .venv/bin/python scripts/screenshots.py [--out screenshots] [--no-png] [--real-time]
 
 Starts the seeded demo engine (``tui.demo.start_demo_engine``), drives ``SweepApp`` with Textual's
-Pilot at 150x42 and saves SVGs: ``main.svg`` (the store, fully read), ``layers.svg`` (the
-whole-store layer tree, key ``t``), ``confirm.svg`` (``myapp:1.5.0``, blocked by its stopped
+Pilot at 160x45 and saves SVGs: ``main.svg`` (the store, fully read), ``layers.svg`` (the
+whole-store layer tree, key ``t``), ``space.svg`` (space by repository, key ``g``), ``age.svg``
+(images per age bucket, key ``o``), ``confirm.svg`` (``myapp:1.5.0``, blocked by its stopped
 container, and the dangling image marked, key ``d``) and
 ``prune.svg`` (key ``p``, all unused, ``until`` 240h). With ``rsvg-convert`` on PATH
 (``apt-get install -y librsvg2-bin``) it writes a PNG next to each SVG. The clock is fixed to
@@ -40,7 +41,7 @@ from tui.engine.snapshot import LayerCache
 from tui.engine.source import EngineSource
 from tui.sandbox.demo_store import REFERENCE_NOW
 
-SIZE = (150, 42)
+SIZE = (160, 45)
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -61,7 +62,7 @@ def _errors_in_log(main: MainScreen) -> list[str]:
 
 
 async def _shoot(app: SweepApp, out: Path) -> list[Path]:
-    """Drive the app and save the four screenshots; returns their paths."""
+    """Drive the app and save the screenshots; returns their paths."""
     saved: list[Path] = []
 
     def save(name: str) -> None:
@@ -79,6 +80,13 @@ async def _shoot(app: SweepApp, out: Path) -> list[Path]:
             raise RuntimeError(f"the app logged errors: {errors}")
         save("main")
 
+        await pilot.press("g")
+        await pilot.pause(0.5)
+        save("space")
+        await pilot.press("o")
+        await pilot.pause(0.5)
+        save("age")
+        main.table.focus()
         await pilot.press("t")
         await pilot.pause(0.3)
         save("layers")
@@ -90,6 +98,8 @@ async def _shoot(app: SweepApp, out: Path) -> list[Path]:
         await pilot.pause(0.1)
         await pilot.press("space", "space", "d")  # myapp:1.5.0 and the next row, the dangling image
         await _until(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the confirm screen", 10)
+        await pilot.press("l")  # the local-only acknowledgement, by its key
+        await pilot.pause(0.3)
         save("confirm")
         await pilot.press("escape")
         await _until(pilot, lambda: app.screen is main, "the main screen again", 10)

@@ -88,6 +88,11 @@ def _add_action_args(p: argparse.ArgumentParser, name: str, *, destructive: bool
                        help="until=DURATION|DATE|UNIX, label=K[=V], label!=K[=V] (repeatable)")
         p.add_argument("--policy", metavar="NAME", help="use the named policy from the config instead "
                        "of filters (protected images and images in use are never removed)")
+        p.add_argument("--build-cache", action="store_true", help="prune the BuildKit build cache "
+                       "instead of images (like `docker builder prune`; --all: also records shared "
+                       "with images; --filter until=...)")
+        p.add_argument("--keep-storage", metavar="SIZE", help="with --build-cache: keep this much "
+                       "cache (e.g. 512MB), deleting the least recently used first")
     if destructive:
         p.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
     p.add_argument("--json", action="store_true", help="print JSON")
@@ -156,6 +161,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"docker-sweep: {message}", file=sys.stderr)
         if bad and len(bad) == len(args.refs):
             return headless.EXIT_USAGE  # nothing valid to do
+        if action == "prune" and (args.build_cache or args.keep_storage):
+            from tui.headless_buildcache import cmd_build_cache, make_build_cache_prune
+
+            if not args.build_cache or args.policy:
+                print("docker-sweep: --keep-storage needs --build-cache, and --policy is for images",
+                      file=sys.stderr)
+                return headless.EXIT_USAGE
+            prune = make_build_cache_prune(args.filter, args.all, args.keep_storage)
+            return cmd_build_cache(engine, prune, execute=command != "plan",
+                                   yes=getattr(args, "yes", False), as_json=args.json, out=out)
         if action == "rm":
             build = headless.remove_builder(args.refs, args.force, args.with_containers, protection)
         elif args.policy:

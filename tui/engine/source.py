@@ -7,9 +7,11 @@ from pathlib import Path
 
 import platformdirs
 
+from tui.core.buildcache import BuildCachePrune, CacheRecord
 from tui.core.model import Image, Snapshot
 from tui.core.plan import Plan
 from tui.engine.actions import ExecutionResult, PlanExecutor, ResultEvent
+from tui.engine.buildcache import BuildCachePruneResult, prune_build_cache, read_build_cache
 from tui.engine.client import Engine
 from tui.engine.snapshot import LayerCache, read_stages
 
@@ -55,6 +57,13 @@ class EngineSource:
             return
         finally:
             client.close()
+
+    def build_cache(self) -> list[CacheRecord]:
+        """The BuildKit build cache records (``/system/df``)."""
+        return read_build_cache(self.engine)
+
+    def prune_build_cache(self, prune: BuildCachePrune) -> BuildCachePruneResult:
+        return prune_build_cache(self.engine, prune)
 
     def execute(
         self, plan: Plan, snapshot: Snapshot, cancelled: Callable[[], bool]

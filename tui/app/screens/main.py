@@ -10,17 +10,29 @@ import time
 from collections.abc import Callable
 
 from rich.text import Text
-from textual import on
+from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal
-from textual.widgets import DataTable, Footer, Header, Input, ProgressBar, Static, TabbedContent, TabPane
+from textual.containers import Horizontal, VerticalScroll
+from textual.widgets import (
+    DataTable,
+    Footer,
+    Header,
+    Input,
+    OptionList,
+    ProgressBar,
+    Static,
+    TabbedContent,
+    TabPane,
+)
 
+from tui.app.screens.buildcache_flow import BuildCacheFlow
 from tui.app.screens.confirm import ConfirmScreen
 from tui.app.screens.help import HelpScreen
 from tui.app.screens.prune import PruneDialog, PruneRequest
 from tui.app.screens.store import StoreScreen
 from tui.app.source import StoreSource
+from tui.app.widgets.charts import AgeChart, RepositoryChart, chart_legend
 from tui.app.widgets.detail_pane import DetailPane
 from tui.app.widgets.df_pane import DfPane
 from tui.app.widgets.image_table import ImageTable
@@ -41,7 +53,11 @@ def _b(key: str, action: str, description: str, tooltip: str, *, show: bool = Tr
                    id=f"main.{action}", tooltip=tooltip)
 
 
-class MainScreen(StoreScreen):
+WIDE = 120
+"""From this many columns on, details sit beside the tabs and the FLAGS column is shown."""
+
+
+class MainScreen(BuildCacheFlow, StoreScreen):
     """Browse, mark, plan, confirm, watch."""
 
     BINDINGS = [
@@ -52,9 +68,14 @@ class MainScreen(StoreScreen):
         _b("c", "remove_with_containers", "With containers",
            "Plan the removal including the stopped containers that block it (never running ones)"),
         _b("p", "prune", "Prune", "Open the prune dialog (dangling or all unused, until, labels)"),
+        _b("b", "build_cache", "Build cache", "Prune the build cache (like docker builder prune) with "
+           "an exact preview", show=False),
         _b("C", "clean_unused", "Clean unused", "Remove every unused image, and the stopped containers "
            "that keep them", show=False, key_display="shift+c"),
-        _b("slash", "filter", "Filter", "Filter by repository, tag, id or label", key_display="/"),
+        # priority: the focus must move when the key arrives, not after it went through the table,
+        # or keys typed right after / reach the table (in a real terminal keys come that fast)
+        Binding("slash", "filter", "Filter", key_display="/", priority=True, id="main.filter",
+                tooltip="Filter by repository, tag, id or label"),
         _b("s", "sort", "Sort", "Cycle the sort: size, unique size, created, name"),
         _b("S", "reverse", "Reverse", "Reverse the sort order", show=False, key_display="shift+s"),
         _b("D", "dangling_only", "Dangling only", "Show only dangling (<none>) images", show=False,
@@ -64,6 +85,10 @@ class MainScreen(StoreScreen):
         _b("P", "policy", "Policy", "Mark what a named policy from the config selects", show=False,
            key_display="shift+p"),
         _b("t", "tree_mode", "Tree mode", "Layer tree: highlighted image or whole store", show=False),
+        _b("g", "space_chart", "Space chart", "Space by repository; Enter on a bar shows only that "
+           "repository", show=False),
+        _b("o", "age_chart", "Age chart", "Images and bytes per age bucket, and what each until frees",
+           show=False),
         _b("r", "refresh", "Refresh", "Read the store again"),
         _b("x", "cancel_job", "Cancel job", "Cancel the running removal between steps", show=False),
         _b("enter", "details", "Details", "Show the highlighted image's details", show=False),
@@ -80,26 +105,35 @@ class MainScreen(StoreScreen):
         self.dangling_only = False
         self.show_all = False
         self.filter_text = ""
+        self.repository: str | None = None  # chosen on the space chart
+        self.wide: bool | None = None
         self.confirm_enabled = self.config.ui.confirm
         self._marked_plan: tuple[tuple[Snapshot, frozenset[str]], Plan] | None = None
 
     # -- layout ------------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
         yield Header()
-        yield Input(placeholder="filter: repository, tag, id or label (esc to close)", id="filter")
+        yield Input(placeholder="filter: repository, tag, id or label (enter/esc: close, keep the filter)",
+                    id="filter", select_on_focus=False)  # keys typed right after / are kept
+        yield DfPane(id="df")
         yield ImageTable(now=self.now, id="images", columns=self.config.ui.columns,
                          protection=self.protection)
         with Horizontal(id="statusbar"):
             yield Static(id="status")
             yield ProgressBar(id="progress", show_eta=False)
         with Horizontal(id="bottom"):
+            with VerticalScroll(id="details-wide"):
+                yield DetailPane(id="details-side")
             with TabbedContent(id="side"):
-                with TabPane("Details", id="tab-details"):
+                with TabPane("Details", id="tab-details"), VerticalScroll():
                     yield DetailPane(id="details")
-                with TabPane("Layers", id="tab-layers"):
+                with TabPane("Layers (t)", id="tab-layers"):
                     yield LayerTree(id="layers")
-                with TabPane("Disk", id="tab-disk"):
-                    yield DfPane(id="df")
+                with TabPane("Space (g)", id="tab-space"):
+                    yield Static(chart_legend(), id="space-legend")
+                    yield RepositoryChart(id="space")
+                with TabPane("Age (o)", id="tab-age"), VerticalScroll():
+                    yield AgeChart(id="age")
             yield LogPanel(id="log")
         yield Footer()
 
@@ -108,12 +142,40 @@ class MainScreen(StoreScreen):
         self.query_one("#progress", ProgressBar).display = False
         self.query_one("#log", LogPanel).border_title = "Log"
         self.query_one("#images", ImageTable).focus()
+        self._apply_width(self.app.size.width)
         self.start()
+
+    def on_resize(self, event: events.Resize) -> None:
+        self._apply_width(event.size.width)
+
+    def _apply_width(self, width: int) -> None:
+        """Wide terminals show the details beside the tabs; narrow ones use a Details tab and the
+        one-character flag column instead of FLAGS."""
+        wide = width >= WIDE
+        if wide == self.wide:
+            return
+        self.wide = wide
+        side = self.query_one("#side", TabbedContent)
+        self.query_one("#details-wide").display = wide
+        if wide:
+            if side.active == "tab-details":
+                side.active = "tab-layers"
+            side.hide_tab("tab-details")
+        else:
+            side.show_tab("tab-details")
+        self.table.set_narrow(not wide)
+        if self.snapshot.images:
+            self.refresh_table()
 
     # -- helpers -------------------------------------------------------------------------------
     @property
     def table(self) -> ImageTable:
         return self.query_one("#images", ImageTable)
+
+    @property
+    def details_pane(self) -> DetailPane:
+        """The details pane on screen (beside the tabs when wide, else in the Details tab)."""
+        return self.query_one("#details-side" if self.wide else "#details", DetailPane)
 
     def store_updated(self) -> None:
         self.refresh_table()
@@ -121,7 +183,7 @@ class MainScreen(StoreScreen):
     def refresh_table(self) -> None:
         self.table.show(self.snapshot, self.marked, filter_text=self.filter_text,
                         dangling_only=self.dangling_only, show_all=self.show_all,
-                        sort_key=self.sort_key, reverse=self.reverse)
+                        sort_key=self.sort_key, reverse=self.reverse, repository=self.repository)
         self.refresh_side()
 
     def marked_plan(self) -> Plan | None:
@@ -138,9 +200,11 @@ class MainScreen(StoreScreen):
         image_id = self.table.current_image_id
         plan = self.marked_plan()
         freed = set(plan.freed_layers) if plan is not None else set()
-        self.query_one("#details", DetailPane).show(self.snapshot, image_id, self.protection)
+        self.details_pane.show(self.snapshot, image_id, self.protection)
         self.query_one("#layers", LayerTree).show(self.snapshot, image_id, freed)
-        self.query_one("#df", DfPane).show(self.snapshot)
+        self.query_one("#df", DfPane).show(self.snapshot, narrow=not self.wide)
+        self.query_one("#space", RepositoryChart).show(self.snapshot, self.protection)
+        self.query_one("#age", AgeChart).show(self.snapshot, self.now(), self.protection)
         self.refresh_status(plan)
 
     def refresh_status(self, plan: Plan | None = None) -> None:
@@ -155,7 +219,12 @@ class MainScreen(StoreScreen):
         arrow = "↑" if self.reverse else "↓"
         parts.append(f"sort: {self.sort_key} {arrow}")
         if self.filter_text:
-            parts.append(f"filter: {self.filter_text}")
+            parts.append(f"filter: {self.filter_text} (/ edits)")
+        if self.repository is not None:
+            parts.append(f"repository: {self.repository} (esc shows all)")
+        legend = self.table.flag_legend()
+        if legend:
+            parts.append(legend)
         if self.dangling_only:
             parts.append("dangling only")
         if self.show_all:
@@ -219,12 +288,16 @@ class MainScreen(StoreScreen):
         self.refresh_side()
 
     def action_details(self) -> None:
-        self.query_one("#side", TabbedContent).active = "tab-details"
+        if not self.wide:
+            self.query_one("#side", TabbedContent).active = "tab-details"
 
     def action_filter(self) -> None:
         box = self.query_one("#filter", Input)
+        if self.focused is box:  # the binding has priority: a / typed in the bar is text
+            box.insert_text_at_cursor("/")
+            return
         box.display = True
-        box.focus()
+        self.set_focus(box)  # now, not after a refresh: the next key typed goes into the bar
 
     @on(Input.Changed, "#filter")
     def _filter_changed(self, event: Input.Changed) -> None:
@@ -233,14 +306,49 @@ class MainScreen(StoreScreen):
 
     @on(Input.Submitted, "#filter")
     def _filter_done(self) -> None:
+        self._close_filter()
+
+    def _close_filter(self) -> None:
+        """Hide the filter bar and keep its filter (the status line shows it; / edits it)."""
+        self.query_one("#filter", Input).display = False
         self.table.focus()
+        self.refresh_status(self.marked_plan())
 
     def key_escape(self) -> None:
-        box = self.query_one("#filter", Input)
-        if box.has_focus:
-            if not box.value:
-                box.display = False
-            self.table.focus()
+        if self.focused is self.query_one("#filter", Input):
+            self._close_filter()
+        elif self.repository is not None:
+            self.repository = None
+            self.refresh_table()
+
+    @on(OptionList.OptionSelected, "#space")
+    def _repository_selected(self, event: OptionList.OptionSelected) -> None:
+        """A bar of the space chart was chosen (Enter or a click): show only that repository."""
+        self.repository = event.option.id
+        self.refresh_table()
+        self.table.focus()
+
+    @on(ImageTable.MarkClicked)
+    def _mark_clicked(self, event: ImageTable.MarkClicked) -> None:
+        self.marked.symmetric_difference_update({event.image_id})
+        self.table.set_mark(event.image_id, event.image_id in self.marked)
+        self.refresh_side()
+
+    @on(TabbedContent.TabActivated, "#side")
+    def _tab_activated(self) -> None:
+        # a chart in a hidden tab had no width: draw it again once the tab is laid out
+        self.call_after_refresh(self._redraw_charts)
+
+    def _redraw_charts(self) -> None:
+        if self.snapshot.images:
+            self.query_one("#space", RepositoryChart).show(self.snapshot, self.protection)
+
+    def action_space_chart(self) -> None:
+        self.query_one("#side", TabbedContent).active = "tab-space"
+        self.query_one("#space", RepositoryChart).focus()
+
+    def action_age_chart(self) -> None:
+        self.query_one("#side", TabbedContent).active = "tab-age"
 
     def action_refresh(self) -> None:
         self.log_line("info", "Refreshing …")

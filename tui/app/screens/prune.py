@@ -1,4 +1,8 @@
-"""The prune dialog: dangling or all unused, until and label filters, a live exact preview."""
+"""The prune dialog: dangling or all unused, until and label filters, a live exact preview.
+
+Keyboard first: every control has a key shown on it and in the key line (they work while no
+text field is being edited); Esc in a text field leaves the field, Esc elsewhere cancels.
+"""
 
 from __future__ import annotations
 
@@ -13,11 +17,18 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Input, Label, RadioButton, RadioSet, Static
 
+from tui.app.widgets.charts import before_after_bar
+from tui.app.widgets.key_line import KeyLine
 from tui.app.widgets.plan_view import plan_text
 from tui.core.filters import FilterError, PruneFilters, parse_filters
 from tui.core.model import Snapshot
 from tui.core.plan import Plan, plan_prune
 from tui.core.protect import Protection
+
+
+def _field(placeholder: str, field_id: str) -> Input:
+    # select_on_focus off: a key typed right after the field's key must not replace its text
+    return Input(placeholder=placeholder, id=field_id, compact=True, select_on_focus=False)
 
 
 @dataclass(frozen=True)
@@ -30,10 +41,27 @@ class PruneDialog(ModalScreen[PruneRequest | None]):
     """Builds prune filters; invalid input is shown inline and never sent."""
 
     BINDINGS = [
-        Binding("escape", "cancel", "Cancel", id="prune.cancel", tooltip="Close without pruning"),
-        Binding("ctrl+s", "submit", "Continue", id="prune.submit",
+        Binding("escape,n", "cancel", "Cancel", id="prune.cancel",
+                tooltip="Close without pruning (in a text field: leave the field)"),
+        Binding("ctrl+s,y", "submit", "Continue", id="prune.submit",
                 tooltip="Go to the confirm screen with this plan"),
+        Binding("d", "mode('prune-dangling')", "Dangling only", id="prune.dangling",
+                tooltip="Prune dangling images only"),
+        Binding("a", "mode('prune-all')", "All unused", id="prune.all",
+                tooltip="Prune every image no container uses"),
+        # priority: focus moves as the key arrives, so keys typed right after it go into the field
+        # (a field being edited gets the letter as text instead, see action_field)
+        Binding("u", "field('prune-until', 'u')", "until", id="prune.until", priority=True,
+                tooltip="Edit the until filter"),
+        Binding("l", "field('prune-label', 'l')", "label", id="prune.label", priority=True,
+                tooltip="Edit the label filter"),
+        Binding("e", "field('prune-not-label', 'e')", "label!", id="prune.not_label", priority=True,
+                tooltip="Edit the label! (exclude) filter"),
+        Binding("c", "toggle_containers", "Containers", id="prune.containers",
+                tooltip="Also remove the stopped containers that keep images"),
     ]
+    KEYS = [("d/a", "dangling / all unused"), ("u l e", "until, label, label!"),
+            ("c", "containers"), ("y", "continue"), ("n/esc", "cancel (esc in a field: leave it)")]
 
     def __init__(self, snapshot: Snapshot, *, now: Callable[[], float] = time.time,
                  everything: bool = False, protection: Protection | None = None) -> None:
@@ -49,28 +77,32 @@ class PruneDialog(ModalScreen[PruneRequest | None]):
             yield Label("Prune images: the preview is exactly what will happen", id="prune-title")
             with Horizontal(id="prune-body"):
                 with VerticalScroll(id="prune-controls"):
-                    with RadioSet(id="prune-mode"):
-                        yield RadioButton("Dangling images only", value=not self.everything,
-                                          id="prune-dangling")
-                        yield RadioButton("All images not used by any container", value=self.everything,
-                                          id="prune-all")
-                    yield Label("until: 72h, 7d, 2024-01-31 or unix seconds")
-                    yield Input(placeholder="empty = any age", id="prune-until")
-                    yield Label("label (all must match): KEY or KEY=VALUE ...")
-                    yield Input(placeholder="e.g. env=dev", id="prune-label")
-                    yield Label("label!: skip images matching all of these")
-                    yield Input(placeholder="e.g. keep=true", id="prune-not-label")
-                    yield Checkbox("Also remove stopped containers keeping them",
-                                   value=self.everything, id="prune-containers")
+                    with RadioSet(id="prune-mode", compact=True):
+                        yield RadioButton("Dangling images only (d)", value=not self.everything,
+                                          id="prune-dangling", compact=True)
+                        yield RadioButton("All images not used by any container (a)",
+                                          value=self.everything, id="prune-all", compact=True)
+                    yield Label("until (u): 72h, 7d, 2024-01-31 or unix seconds")
+                    yield _field("empty = any age", "prune-until")
+                    yield Label("label (l), all must match: KEY or KEY=VALUE ...")
+                    yield _field("e.g. env=dev", "prune-label")
+                    yield Label("label! (e): skip images matching all of these")
+                    yield _field("e.g. keep=true", "prune-not-label")
+                    yield Checkbox("Also remove stopped containers keeping them (c)",
+                                   value=self.everything, id="prune-containers", compact=True)
                     yield Static(id="prune-error")
-                with VerticalScroll(id="prune-preview-scroll"):
-                    yield Static(id="prune-preview")
+                with Vertical(id="prune-right"):
+                    yield Static(id="prune-bar")
+                    with VerticalScroll(id="prune-preview-scroll"):
+                        yield Static(id="prune-preview")
             with Horizontal(id="prune-buttons"):
-                yield Button("Continue (ctrl+s)", variant="warning", id="prune-ok")
-                yield Button("Cancel (esc)", variant="primary", id="prune-cancel")
+                yield Button("Continue (y)", variant="warning", id="prune-ok", compact=True)
+                yield Button("Cancel (n/esc)", variant="primary", id="prune-cancel", compact=True)
+            yield KeyLine(self.KEYS, id="prune-keys")
 
     def on_mount(self) -> None:
         self.refresh_preview()
+        self.query_one("#prune-mode", RadioSet).focus()
 
     def filter_items(self) -> list[str]:
         items: list[str] = []
@@ -98,10 +130,13 @@ class PruneDialog(ModalScreen[PruneRequest | None]):
         self.request = request
         self.query_one("#prune-error", Static).update(Text(error, style="bold red"))
         preview = self.query_one("#prune-preview", Static)
+        bar = self.query_one("#prune-bar", Static)
         if plan is None:
             preview.update(Text("Fix the filter above to see the preview.", style="dim"))
+            bar.update("")
         else:
             preview.update(plan_text(plan, self.snapshot, limit=50))
+            bar.update(before_after_bar(self.snapshot, plan, width=30))
         self.query_one("#prune-ok", Button).disabled = plan is None or plan.empty
 
     def on_input_changed(self, _: Input.Changed) -> None:
@@ -128,4 +163,23 @@ class PruneDialog(ModalScreen[PruneRequest | None]):
             self.dismiss(self.request)
 
     def action_cancel(self) -> None:
+        if isinstance(self.focused, Input):
+            self.set_focus(self.query_one("#prune-mode", RadioSet))  # leave the field, keep its text
+            return
         self.dismiss(None)
+
+    def action_mode(self, button_id: str) -> None:
+        button = self.query_one(f"#{button_id}", RadioButton)
+        if not button.value:
+            button.toggle()  # as a press on it: the radio set releases the other one
+        self.call_after_refresh(self.refresh_preview)
+
+    def action_field(self, input_id: str, key: str = "") -> None:
+        if isinstance(self.focused, Input):
+            self.focused.insert_text_at_cursor(key)
+            return
+        self.set_focus(self.query_one(f"#{input_id}", Input))  # now: the next key goes into it
+
+    def action_toggle_containers(self) -> None:
+        box = self.query_one("#prune-containers", Checkbox)
+        box.value = not box.value

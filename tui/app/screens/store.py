@@ -22,12 +22,30 @@ from tui.app.messages import (
     SnapshotLoaded,
     StoreChanged,
 )
-from tui.app.source import StoreSource
+from tui.app.source import ExecutionResultLike, StoreSource
 from tui.app.widgets.log_panel import LogPanel
 from tui.config import Config
 from tui.core.model import Snapshot
 from tui.core.plan import Plan
 from tui.core.usage import human_size
+
+
+def job_total_line(result: ExecutionResultLike) -> tuple[str, str]:
+    """A job's outcome on one log line: ``(kind, text)``."""
+    parts = [f"Total reclaimed space: {human_size(result.reclaimed_bytes)}",
+             f"{len(result.deleted)} image(s) deleted"]
+    if result.errors:
+        parts.append(f"{len(result.errors)} error(s), the rest was done")
+    if result.cancelled:
+        parts.append(f"cancelled, not run: {', '.join(result.not_run)}")
+    if result.store_changed:
+        parts.append(f"{len(result.store_changed)} step(s) skipped: the store changed after the plan")
+    if result.unexpected:
+        parts.append(f"{len(result.unexpected)} response line(s) not in the plan: "
+                     f"{', '.join(result.unexpected)}")
+    kind = ("error" if result.errors or result.unexpected
+            else "skipped" if result.cancelled or result.store_changed else "total")
+    return kind, " · ".join(parts)
 
 
 class StoreScreen(Screen[None]):
@@ -47,6 +65,7 @@ class StoreScreen(Screen[None]):
         self.cancel_event = threading.Event()
         self._watching = False
         self._reload_timer: object | None = None
+        self._engine_logged: object = None
 
     # -- hooks for the subclass --------------------------------------------------------------
     def store_updated(self) -> None:
@@ -93,9 +112,10 @@ class StoreScreen(Screen[None]):
         self.snapshot = message.snapshot
         self.marked &= set(self.snapshot.images)
         self.store_updated()
-        if message.stage == "listed":
-            facts = self.snapshot.facts
-            self.log_line("info", f"Engine {facts.version} (API {facts.api_version}, "
+        facts = self.snapshot.facts
+        if message.stage == "listed" and facts != self._engine_logged:  # once per engine
+            self._engine_logged = facts
+            self.log_line("engine", f"Engine {facts.version} (API {facts.api_version}, "
                           f"{facts.storage_driver}, {facts.image_store} store) at {facts.host}: "
                           f"{len(self.snapshot.images)} images, {len(self.snapshot.containers)} "
                           "containers")
@@ -154,7 +174,7 @@ class StoreScreen(Screen[None]):
         bar = self.query_one("#progress", ProgressBar)
         bar.display = True
         bar.update(total=max(len(plan.steps), 1), progress=0)
-        self.log_line("info", f"Running: {plan.description}")
+        self.log_line("job", f"Running: {plan.description}")
         self.refresh_status()
         self.run_job(plan, snapshot)
 
@@ -185,17 +205,7 @@ class StoreScreen(Screen[None]):
         if result is None:
             self.log_line("error", f"Error: {message.error}")
         else:
-            if result.cancelled:
-                self.log_line("skipped", f"Cancelled; not run: {', '.join(result.not_run)}")
-            if result.store_changed:
-                self.log_line("skipped", f"{len(result.store_changed)} step(s) skipped: the store "
-                              "changed after the plan was made (see above)")
-            if result.unexpected:
-                self.log_line("unexpected", f"{len(result.unexpected)} response line(s) were not in "
-                              f"the plan: {', '.join(result.unexpected)}")
-            if result.errors:
-                self.log_line("error", f"{len(result.errors)} error(s); the rest was done")
-            self.log_line("total", f"Total reclaimed space: {human_size(result.reclaimed_bytes)}")
+            self.log_line(*job_total_line(result))
             self.marked -= set(result.deleted)
         self.load()
 

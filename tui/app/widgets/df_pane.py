@@ -1,44 +1,66 @@
-"""The ``docker system df``-style summary, with exact prune sizes and the engine it describes."""
+"""The ``docker system df``-style summary in two lines, always on screen: images, containers,
+volumes and build cache (count, size, reclaimable), the exact bytes ``prune`` and ``prune --all``
+free, and the engine it describes."""
 
 from __future__ import annotations
 
-from rich.table import Table
 from rich.text import Text
 from textual.widgets import Static
 
 from tui.core.model import Snapshot
-from tui.core.usage import human_size, summarize
+from tui.core.usage import UsageRow, human_size, summarize
+
+
+def _row(t: Text, row: UsageRow, active: str, narrow: bool) -> None:
+    t.append(row.type.replace("Local ", "") if narrow else row.type, style="bold")
+    t.append(f" {row.total}")
+    if row.total and not narrow:
+        t.append(f" ({row.active} {active})", style="dim")
+    t.append(" " + (human_size(row.size) if row.size >= 0 else "…"))
+    if row.reclaimable > 0:
+        t.append(", free " if narrow else ", reclaimable ")
+        t.append(human_size(row.reclaimable), style="bold red")
 
 
 class DfPane(Static):
-    """Disk usage summary of the current snapshot."""
+    """Disk usage summary of the current snapshot (two lines)."""
 
     _shown: Snapshot | None = None
 
-    def show(self, snapshot: Snapshot) -> None:
-        if snapshot is self._shown:
+    _narrow = False
+
+    def show(self, snapshot: Snapshot, *, narrow: bool = False) -> None:
+        if snapshot is self._shown and narrow == self._narrow:
             return  # the summary plans two prunes: only redo it for a new snapshot
         self._shown = snapshot
+        self._narrow = narrow
         if not snapshot.layers_complete:
-            self.update(Text("Reading layers…", style="dim"))
+            self.update(Text(f"Reading layers of {len(snapshot.images)} images…", style="dim"))
             return
         summary = summarize(snapshot)
-        table = Table(box=None, padding=(0, 1), expand=True)
-        for column in ("TYPE", "TOTAL", "ACTIVE", "SIZE", "RECLAIMABLE"):
-            table.add_column(column, justify="left" if column == "TYPE" else "right")
-        for row in summary.rows:
-            table.add_row(row.type, str(row.total), str(row.active),
-                          human_size(row.size) if row.size >= 0 else "…",
-                          human_size(row.reclaimable) if row.reclaimable >= 0 else "…")
-        footer = Text()
-        footer.append("Exact: ", style="bold")
-        footer.append(f"prune frees {human_size(summary.prune_dangling_bytes)}, "
-                      f"prune --all frees {human_size(summary.prune_all_bytes)}\n")
-        footer.append(f"Engine {summary.version} · {summary.storage_driver} · {summary.root_dir}\n",
-                      style="dim")
-        footer.append(summary.engine, style="dim")
-        if snapshot.disk is None:
-            footer.append("\n(containers, volumes, build cache: reading df…)", style="dim")
-        from rich.console import Group
-
-        self.update(Group(table, footer))
+        rows = {row.type: row for row in summary.rows}
+        t = Text()
+        images = rows["Images"]
+        sep = " │ " if narrow else "  │  "
+        t.append("Images", style="bold")
+        t.append(f" {images.total} {human_size(images.size)}" if narrow else
+                 f" {images.total} ({images.active} in use) {human_size(images.size)}")
+        t.append(" · " if narrow else " · exact: ", style="dim")
+        t.append("prune " if narrow else "prune frees ")
+        t.append(human_size(summary.prune_dangling_bytes), style="bold red")
+        t.append(", --all " if narrow else ", prune --all frees ")
+        t.append(human_size(summary.prune_all_bytes), style="bold red")
+        t.append(sep, style="dim")
+        _row(t, rows["Containers"], "running", narrow)
+        t.append("\n")
+        if "Local Volumes" in rows:
+            _row(t, rows["Local Volumes"], "in use", narrow)
+            t.append(sep, style="dim")
+            _row(t, rows["Build Cache"], "in use", narrow)
+        else:
+            t.append("volumes, build cache: reading df…", style="dim")
+        if not narrow:
+            t.append(sep, style="dim")
+            t.append(f"Engine {summary.version} · {summary.storage_driver} · {summary.root_dir}",
+                     style="dim")
+        self.update(t)

@@ -1,14 +1,23 @@
-"""The image table: one row per image, all its tags in one cell, markers and sizes."""
+"""The image table: one row per image, all its tags in one cell, markers and sizes.
+
+A one-character-per-flag column (``L`` local-only, ``D`` dangling, ``I`` intermediate, ``P``
+protected) sits next to the mark, so flags stay visible in narrow terminals, where the long FLAGS
+and SHARED columns are dropped. A click on the mark column marks the row.
+"""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import humanize
 from rich.text import Text
+from textual import events
+from textual.message import Message
 from textual.widgets import DataTable
 
+from tui.core.charts import repository as repository_of
 from tui.core.model import Image, Snapshot
 from tui.core.protect import Protection
 from tui.core.usage import human_size
@@ -16,6 +25,7 @@ from tui.core.views import TABLE_COLUMNS, image_flags, select_images, usage_text
 
 COLUMNS = (
     ("", "mark"),
+    ("F", "marker"),
     ("REPOSITORY:TAG", "name"),
     ("IMAGE ID", "id"),
     ("CREATED", "created"),
@@ -28,26 +38,58 @@ COLUMNS = (
 
 
 DEFAULT_COLUMNS = TABLE_COLUMNS
-FLAG_STYLES = {"dangling": "yellow", "intermediate": "dim", "local-only": "dim magenta",
+FLAG_STYLES = {"dangling": "yellow", "intermediate": "dim", "local-only": "magenta",
                "protected": "bold cyan"}
+FLAG_LETTERS = {"local-only": "L", "dangling": "D", "intermediate": "I", "protected": "P"}
+NARROW_DROPS = ("flags", "shared")
 
 
 class ImageTable(DataTable[Text]):
     """Images of the current snapshot. Row keys are image ids; marking is by image."""
+
+    @dataclass
+    class MarkClicked(Message):
+        """The mark cell of a row was clicked."""
+
+        image_id: str
 
     def __init__(self, *, now: Callable[[], float] = time.time, id: str | None = None,
                  columns: tuple[str, ...] = DEFAULT_COLUMNS, protection: Protection | None = None
                  ) -> None:
         super().__init__(id=id, cursor_type="row", zebra_stripes=True)
         self.now = now
-        self.columns_shown = ("mark", *columns)
+        self.configured = ("mark", "marker", *(c for c in columns if c != "marker"))
+        self.columns_shown = self.configured
         self.shown: list[Image] = []
         self.protection = protection
+        self.flags_shown: set[str] = set()
 
     def on_mount(self) -> None:
+        self._add_columns()
+
+    def _add_columns(self) -> None:
         labels = {key: label for label, key in COLUMNS}
         for key in self.columns_shown:
             self.add_column(labels[key], key=key)
+
+    def set_narrow(self, narrow: bool) -> None:
+        """Drop FLAGS and SHARED in narrow terminals (the marker column keeps the flags)."""
+        columns = tuple(c for c in self.configured if not (narrow and c in NARROW_DROPS))
+        if columns != self.columns_shown:
+            self.columns_shown = columns
+            self.clear(columns=True)
+            self._add_columns()
+
+    def flag_legend(self) -> str:
+        """``F: L local-only, D dangling`` for the flags the table shows now."""
+        shown = [f"{FLAG_LETTERS[f]} {f}" for f in FLAG_LETTERS if f in self.flags_shown]
+        return ("F: " + ", ".join(shown)) if shown else ""
+
+    def on_click(self, event: events.Click) -> None:
+        meta = event.style.meta
+        row, column = meta.get("row"), meta.get("column")
+        if column == 0 and isinstance(row, int) and 0 <= row < len(self.shown):
+            self.post_message(self.MarkClicked(self.shown[row].id))
 
     def show(
         self,
@@ -59,11 +101,16 @@ class ImageTable(DataTable[Text]):
         show_all: bool,
         sort_key: str,
         reverse: bool,
+        repository: str | None = None,
     ) -> None:
-        """Rebuild the rows, keeping the cursor on the same image when it is still shown."""
+        """Rebuild the rows, keeping the cursor on the same image when it is still shown;
+        ``repository`` keeps only the images the space chart counts under it."""
         current = self.current_image_id
         self.shown = select_images(snapshot, filter_text=filter_text, dangling_only=dangling_only,
                                    show_all=show_all, sort_key=sort_key, reverse=reverse)
+        if repository is not None:
+            self.shown = [i for i in self.shown if repository_of(i) == repository]
+        self.flags_shown = set()
         self.clear()
         keys = [key for _, key in COLUMNS]
         for image in self.shown:
@@ -98,15 +145,20 @@ class ImageTable(DataTable[Text]):
         used_style = "dim" if not users else "bold red" if any(c.running for c in users) else "yellow"
         used = Text(usage_text(users), style=used_style)
         flag_text = Text()
-        for i, flag in enumerate(image_flags(snapshot, image, self.protection)):
+        marker = Text()
+        flags = image_flags(snapshot, image, self.protection)
+        self.flags_shown.update(flags)
+        for i, flag in enumerate(flags):
             if i:
                 flag_text.append(" ")
             flag_text.append(flag, style=FLAG_STYLES.get(flag, ""))
+            marker.append(FLAG_LETTERS.get(flag, "?"), style=FLAG_STYLES.get(flag, ""))
         age = humanize.naturaltime(self.now() - image.created) if image.created > 0 else "N/A"
         unique = snapshot.unique_size(image.id)
         shared = snapshot.shared_size(image.id)
         return [
             Text("✔" if marked else " ", style="bold green"),
+            marker,
             name,
             Text(image.short_id),
             Text(age),

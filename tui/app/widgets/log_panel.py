@@ -1,6 +1,9 @@
-"""The log panel: every engine result line as it arrives, errors in red, totals; keeps history."""
+"""The log panel: one line per engine result as it arrives, coloured by kind; ids shortened like
+the docker CLI's tables (``sha256:`` and 12 hex digits; the JSON output keeps full ids)."""
 
 from __future__ import annotations
+
+import re
 
 from rich.text import Text
 from textual.widgets import RichLog
@@ -14,17 +17,27 @@ STYLES = {
     "skipped": "magenta",
     "unexpected": "bold red",
     "info": "",
+    "engine": "dim",
+    "job": "bold cyan",
     "total": "bold",
 }
 
+_LONG_ID = re.compile(r"\b(sha256:)?([0-9a-f]{12})[0-9a-f]{52}\b")
+
+
+def shorten_ids(text: str) -> str:
+    """``sha256:<64 hex>`` and bare 64-hex ids as their 12-digit short form."""
+    return _LONG_ID.sub(lambda m: (m.group(1) or "") + m.group(2), text)
+
 
 class LogPanel(RichLog):
-    """A scrollable session log."""
+    """A scrollable session log (one line per event; scroll sideways for long ones)."""
 
     def __init__(self, *, id: str | None = None) -> None:
-        super().__init__(id=id, wrap=True, markup=False, highlight=False, max_lines=10_000, min_width=1)
+        super().__init__(id=id, wrap=False, markup=False, highlight=False, max_lines=10_000, min_width=1)
         self.lines_written: list[str] = []
 
     def add(self, kind: str, text: str) -> None:
-        self.lines_written.append(text)
-        self.write(Text(text, style=STYLES.get(kind, "")))
+        line = shorten_ids(text)
+        self.lines_written.append(line)
+        self.write(Text(line, style=STYLES.get(kind, ""), no_wrap=True))

@@ -1,0 +1,104 @@
+"""The whole flow with keys alone in a real terminal (a private tmux server), at 80x24 and 160x45:
+find an image, mark it, remove it (a local-only image: the acknowledgement by its key), prune with
+a preview, and see the space come back in the summary line."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+
+import pytest
+
+from tests.enginecase import APP_V1, DANGLING, STANDARD, seed, state
+from tui.sandbox import imagegen as gen
+
+
+class Tmux:
+    """One private tmux server (``tmux -L NAME``) with one session running ``command``."""
+
+    def __init__(self, width: int, height: int, command: str) -> None:
+        self.server = f"sweep-keys-{uuid.uuid4().hex[:8]}"
+        self.run("new-session", "-d", "-s", "main", "-x", str(width), "-y", str(height), command)
+
+    def run(self, *args: str) -> str:
+        return subprocess.run(["tmux", "-L", self.server, *args], capture_output=True, text=True,
+                              check=True).stdout
+
+    def screen(self) -> str:
+        return self.run("capture-pane", "-p", "-t", "main")
+
+    def keys(self, *keys: str) -> None:
+        for key in keys:
+            self.run("send-keys", "-t", "main", key)
+            # a key right after Escape would arrive as alt+key (the terminal's escape prefix)
+            time.sleep(0.8 if key == "Escape" else 0.15)
+
+    def wait(self, needle: str, timeout: float = 60) -> str:
+        deadline = time.monotonic() + timeout
+        screen = ""
+        while time.monotonic() < deadline:
+            screen = self.screen()
+            if needle in screen:
+                return screen
+            time.sleep(0.2)
+        raise AssertionError(f"{needle!r} never appeared; screen was:\n{screen}")
+
+    def kill(self) -> None:
+        subprocess.run(["tmux", "-L", self.server, "kill-server"], capture_output=True)
+
+
+@pytest.fixture
+def tmux_available() -> None:
+    if shutil.which("tmux") is None:
+        message = "tmux is not installed (apt-get install -y tmux)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+
+
+@pytest.mark.parametrize(("width", "height"), [pytest.param(80, 24, id="80x24"),
+                                               pytest.param(160, 45, id="160x45")])
+def test_seed_flow_with_keys_alone(engine, tmux_available, width, height):
+    seed(engine.api, engine.url, STANDARD)
+    command = f"{sys.executable} -m tui --host {engine.url}; echo EXIT=$?; sleep 60"
+    term = Tmux(width, height, command)
+    try:
+        term.wait("Images 5")  # the summary line, once layers are read
+        term.wait("F: L local-only")  # the flag legend: local-only flags visible at any width
+        # find and mark
+        term.keys("/", *"myapp:1.5.0", "Enter")
+        screen = term.wait("filter: myapp:1.5.0")
+        assert "myapp:2.0.0" not in screen
+        term.keys("Space", "d")
+        screen = term.wait("Delete (y)")
+        for needle in ("(l)", "n/esc", "Images on disk"):
+            assert needle in screen, screen
+        term.keys("y")  # refused: the local-only acknowledgement comes first
+        time.sleep(1)
+        assert "Delete (y)" in term.screen()
+        term.keys("l", "y")
+        term.wait("Total reclaimed space")
+        screen = term.wait("Images 4")  # the space came back: the summary was re-read
+        # prune with a preview: all unused, older than 25 days (the dangling image is left)
+        term.keys("Escape", "p")
+        term.wait("Continue (y)")
+        term.keys("a")
+        term.wait("all images not")
+        term.keys("u", *"25d", "Escape")
+        screen = term.wait("frees 400kB (exact)")  # only the dangling image is older than 25 days
+        term.keys("y")
+        term.wait("Delete (y)")
+        term.keys("l", "y")
+        screen = term.wait("Images 3")
+        term.keys("q")
+        screen = term.wait("EXIT=")
+        assert "EXIT=0" in screen and "Traceback" not in screen
+    finally:
+        term.kill()
+    remaining = state(engine.api)
+    assert gen.image_id(APP_V1) not in remaining and gen.image_id(DANGLING) not in remaining
+    assert len(remaining) == 3
