@@ -39,7 +39,8 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
 
 from tui.engine.client import Engine  # noqa: E402
 from tui.engine.fixtures import load_tarball  # noqa: E402
@@ -85,7 +86,9 @@ class Bench:
         return [row["Id"] for row in self.engine.api().images(all=True)]
 
     def run(self, argv: Sequence[str], env: dict[str, str] | None = None) -> None:
-        done = subprocess.run(list(argv), capture_output=True, env=env or self.env, check=False)
+        # cwd: `python -m tui` looks in the current directory first, so run from this checkout
+        done = subprocess.run(list(argv), capture_output=True, env=env or self.env, check=False,
+                              cwd=REPO)
         if done.returncode not in (0, 1):
             raise SystemExit(f"{' '.join(argv[:8])} ... failed ({done.returncode}): "
                              f"{done.stderr.decode()[-500:]}")
