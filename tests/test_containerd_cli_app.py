@@ -61,5 +61,5 @@ async def test_app_models_the_store_without_a_warning(ctrd):
         assert "may differ" not in log_text(screen)
         db = next(i for i in screen.snapshot.images.values() if "db:16" in i.tags)
         await highlight(pilot, screen, db.id)
-        detail = str(screen.query_one("#details", Static).render())
+        detail = str(screen.query_one("#details-side", Static).render())  # 150 columns: beside the tabs
         assert "loaded from an archive" in detail and "Platforms: linux/" in detail
