@@ -40,7 +40,7 @@ secondary=${SWEEP_DIFF_EXAMPLES_SECONDARY:-8}
 label="whole suite"; run 20.10 "$@"
 label="engine tests"; SWEEP_DIFF_EXAMPLES=$secondary run 28.5 -m engine "$@"
 label="engine tests"; SWEEP_DIFF_EXAMPLES=$secondary run 28.5-containerd -m engine "$@"
-label="differential tests"; SWEEP_DIFF_EXAMPLES=$secondary run 26.1-containerd tests/test_differential.py "$@"
+label="differential tests"; SWEEP_DIFF_EXAMPLES=$secondary run 26.1-containerd tests/test_differential.py tests/test_differential_containerd.py "$@"
 
 echo "=== engine matrix (total ${SECONDS}s)"
 printf '%s\n' "${summary[@]}"
