@@ -4,7 +4,9 @@
 #   20.10            (Debian 12, classic store)    the whole suite
 #   28.5             (classic store)               the engine tests (-m engine)
 #   28.5-containerd  (containerd image store)      the engine tests (-m engine)
-#   26.1-containerd  (containerd image store)      the containerd differential, multi-platform, safety tests
+#   26.1-containerd  (containerd image store)      the containerd-store tests (tests/test_containerd_*.py,
+#                                                   test_differential_containerd.py): in the 20.10 run they
+#                                                   start their own 28.5-containerd and 26.1-containerd daemons
 # 20.10 draws 20 differential examples per test (SWEEP_DIFF_EXAMPLES), the secondary engines 8
 # (SWEEP_DIFF_EXAMPLES_SECONDARY). Extra arguments go to every pytest run (e.g. -x, -k NAME).
 # CI=true unless set otherwise: an engine that is missing fails its tests instead of skipping
@@ -40,7 +42,6 @@ secondary=${SWEEP_DIFF_EXAMPLES_SECONDARY:-8}
 label="whole suite"; run 20.10 "$@"
 label="engine tests"; SWEEP_DIFF_EXAMPLES=$secondary run 28.5 -m engine "$@"
 label="engine tests"; SWEEP_DIFF_EXAMPLES=$secondary run 28.5-containerd -m engine "$@"
-label="containerd tests"; SWEEP_DIFF_EXAMPLES=$secondary run 26.1-containerd tests/test_differential_containerd.py tests/test_containerd_multiplatform.py tests/test_containerd_safety.py tests/test_history_less.py "$@"
 
 echo "=== engine matrix (total ${SECONDS}s)"
 printf '%s\n' "${summary[@]}"
