@@ -95,12 +95,38 @@ def is_regular(path: Path) -> bool:
         return False
 
 
+def _index_target(tar: tarfile.TarFile, want: str) -> list[str]:
+    """On the containerd image store the image ID is the manifest or index digest: ``[want]`` when
+    the archive's ``index.json`` lists only ``want`` and its blob hashes to it, else ``[]``."""
+    try:
+        member = tar.extractfile("index.json")
+    except KeyError:
+        return []
+    index: Any = json.loads(member.read(1 << 20)) if member is not None else None
+    targets = [str(m.get("digest", "")).split(":", 1)[-1]
+               for m in (index.get("manifests") or [] if isinstance(index, dict) else [])
+               if isinstance(m, dict)]
+    if not targets or any(t != want for t in targets):
+        return []
+    try:
+        blob = tar.extractfile(f"blobs/sha256/{want}")
+    except KeyError:
+        return []
+    if blob is None:
+        return []
+    digest = hashlib.sha256()
+    while chunk := blob.read(_CHUNK):
+        digest.update(chunk)
+    return [want] if digest.hexdigest() == want else []
+
+
 def archive_problem(data: IO[bytes], image_id: str, tags: Collection[str]) -> str:
     """Why the ``docker save`` archive ``data`` is not exactly image ``image_id`` with (some of) ``tags``.
 
     "" if it is: ``manifest.json`` lists one image whose config blob hashes to ``image_id`` (what the
     engine's image ID is, so the layers are pinned too: the engine checks them against the config's
-    diff IDs on load) and no tag outside ``tags``.
+    diff IDs on load), or, on the containerd image store, an ``index.json`` that lists only the
+    manifest or index blob hashing to ``image_id``; and no tag outside ``tags``.
     """
     want = image_id.split(":", 1)[-1]
     found: list[str] = []
@@ -119,6 +145,8 @@ def archive_problem(data: IO[bytes], image_id: str, tags: Collection[str]) -> st
                     digest.update(chunk)
                 found.append(digest.hexdigest())
                 extra |= {str(t) for t in entry.get("RepoTags") or ()} - set(tags)
+            if found != [want]:
+                found = _index_target(tar, want) or found
     except (OSError, KeyError, ValueError, tarfile.TarError) as exc:
         return f"not a readable image archive ({exc})"
     if found != [want]:
