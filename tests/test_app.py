@@ -151,6 +151,7 @@ async def test_force_toggle_explains_and_changes_plan(engine):
         await pilot.press("escape")
 
 
+@pytest.mark.classic_store
 async def test_prune_dialog_validation_and_live_preview(engine):
     seed(engine.api, engine.url, STANDARD)
     before = state(engine.api)

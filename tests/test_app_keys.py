@@ -3,6 +3,8 @@ pick a policy; every modal by its keys; focus and Tab order; mouse marking; the 
 
 from __future__ import annotations
 
+import pytest
+
 from textual.widgets import Checkbox, Input, RadioButton
 
 from tests.enginecase import DANGLING, DB, STANDARD, seed, state
@@ -30,6 +32,7 @@ async def find(pilot, text: str) -> None:
     await pilot.pause()
 
 
+@pytest.mark.classic_store
 async def test_remove_local_only_image_with_keys_alone(engine):
     seed(engine.api, engine.url, STANDARD)
     app = make_app(engine.url)
@@ -63,6 +66,7 @@ async def test_remove_local_only_image_with_keys_alone(engine):
     assert V1_ID not in state(engine.api)
 
 
+@pytest.mark.classic_store
 async def test_tab_order_never_reaches_force(engine):
     seed(engine.api, engine.url, STANDARD)
     app = make_app(engine.url)
@@ -86,6 +90,7 @@ async def test_tab_order_never_reaches_force(engine):
     assert V1_ID in state(engine.api)
 
 
+@pytest.mark.classic_store
 async def test_prune_dialog_with_keys_alone(engine):
     seed(engine.api, engine.url, STANDARD)
     app = make_app(engine.url)
@@ -120,6 +125,7 @@ async def test_prune_dialog_with_keys_alone(engine):
     assert DB_ID in state(engine.api)
 
 
+@pytest.mark.classic_store
 async def test_policy_picker_by_number_and_keys_shown(engine, tmp_path):
     from tui.app.screens.policy import PolicyPicker
     from tui.config import load_config
@@ -144,6 +150,7 @@ async def test_policy_picker_by_number_and_keys_shown(engine, tmp_path):
         assert screen.marked == {DANGLING_ID}
 
 
+@pytest.mark.classic_store
 async def test_filter_bar_escape_keeps_filter(engine):
     seed(engine.api, engine.url, STANDARD)
     app = make_app(engine.url)

@@ -59,6 +59,7 @@ def _check(engine, prune: BuildCachePrune) -> int:
     return result.reclaimed_bytes
 
 
+@pytest.mark.classic_store
 def test_default_then_all_match_the_engine(engine, buildkit):
     buildkit("bc:1", (100_000, 200_000))
     buildkit("bc:2", (50_000,))

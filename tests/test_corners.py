@@ -46,6 +46,7 @@ def check_sizes_like_df(engine, snap):
     assert snap.measure(snap.live_chains())[1] == 0
 
 
+@pytest.mark.classic_store
 def test_rm_images_without_full_history_frees_what_the_engine_frees(engine):
     images = STANDARD + ODD
     for ref, freed in (("nohist:1", 333_000), ("shorthist:1", 265_000), ("emptyflag:1", 144_000),
@@ -56,6 +57,7 @@ def test_rm_images_without_full_history_frees_what_the_engine_frees(engine):
     assert plan.reclaim_bytes == 50_000 + 70_000 + 90_000 and plan.exact
 
 
+@pytest.mark.classic_store
 def test_prune_all_and_sizes_without_full_history(engine, capsys):
     images = STANDARD + ODD
     predicted, plan = check_prune(engine, [], all_images=True, images=images)
@@ -73,6 +75,7 @@ def test_prune_all_and_sizes_without_full_history(engine, capsys):
         assert None not in sizes and sum(sizes) == image.size  # type: ignore[arg-type]
 
 
+@pytest.mark.classic_store
 def test_layer_size_no_engine_number_determines_is_said_not_guessed(engine):
     """nohista's record is force-removed while a container keeps its layers; the shared base of the
     two history-less images is then a layer nobody's total bounds: removing nohistb frees its top
@@ -98,6 +101,7 @@ def test_layer_size_no_engine_number_determines_is_said_not_guessed(engine):
 BARE = odd(("bare:1",), (data_layer("bare", 200_000),), bare=True)  # .Config is null
 
 
+@pytest.mark.classic_store
 def test_label_filters_prune_images_without_a_config_object(engine):
     images = STANDARD + (BARE,)
     bare_id = gen.image_id(BARE)
@@ -109,6 +113,7 @@ def test_label_filters_prune_images_without_a_config_object(engine):
 NANO = "2024-05-01T10:00:00.123456789Z"
 
 
+@pytest.mark.classic_store
 def test_until_with_nanoseconds_compares_integer_nanoseconds(engine):
     at = odd(("at:1",), (data_layer("at", 1_000),))
     at = gen.ImageSpec(at.tags, at.layers, at.created, cmd=SLEEP, created_text=NANO)
@@ -140,6 +145,7 @@ def test_until_out_of_range_is_a_usage_error_like_the_engine_says(engine, capsys
     assert len(engine.api.images()) == len(STANDARD)
 
 
+@pytest.mark.classic_store
 def test_name_tag_at_digest_acts_on_the_digest_reference(engine, registry):
     """``docker rmi repo:tag@digest``: the engine drops the tag and removes the digest reference."""
     from tests.enginecase import APP_V1, DB, predicted_rm, state
@@ -168,6 +174,7 @@ def test_name_tag_at_digest_acts_on_the_digest_reference(engine, registry):
     assert state(engine.api) == after
 
 
+@pytest.mark.classic_store
 def test_blocked_digest_only_image_gets_a_reference_the_user_can_paste(engine, registry):
     from tests.enginecase import APP_V1, DB
     from tui.core.filters import parse_filters
@@ -193,6 +200,7 @@ def test_blocked_digest_only_image_gets_a_reference_the_user_can_paste(engine, r
     assert errors[blocked.ref].startswith("409")  # the engine knows the reference too
 
 
+@pytest.mark.classic_store
 def test_invalid_reference_is_reported_and_the_others_go_ahead(engine, capsys):
     from tests.enginecase import DB, predicted_rm, state
 
@@ -218,6 +226,7 @@ def test_invalid_reference_is_reported_and_the_others_go_ahead(engine, capsys):
     assert code == 2 and "invalid reference" in capsys.readouterr().err  # nothing valid at all
 
 
+@pytest.mark.classic_store
 def test_shared_and_unique_sizes_do_not_count_intermediates_as_sharers(engine, capsys):
     """A legacy-builder image whose last step adds no layer: the intermediate image of the step
     before holds the same top layer, yet ``/system/df`` counts that layer as unique."""
