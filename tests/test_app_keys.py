@@ -4,7 +4,6 @@ pick a policy; every modal by its keys; focus and Tab order; mouse marking; the 
 from __future__ import annotations
 
 import pytest
-
 from textual.widgets import Checkbox, Input, RadioButton
 
 from tests.enginecase import DANGLING, DB, STANDARD, seed, state
