@@ -12,7 +12,7 @@ from textual.widgets import Static
 
 from tests.ctrdcase import ctrd_fixture, disk_drop, layers_size  # noqa: F401 (fixture ctrd)
 from tests.enginecase import STANDARD, seed
-from tests.test_app import highlight, loaded, log_text, make_app
+from tests.test_app import highlight, loaded, log_text, make_app, wait_for
 from tui.cli import main
 from tui.core.filters import parse_filters
 from tui.core.plan import plan_prune
@@ -61,5 +61,11 @@ async def test_app_models_the_store_without_a_warning(ctrd):
         assert "may differ" not in log_text(screen)
         db = next(i for i in screen.snapshot.images.values() if "db:16" in i.tags)
         await highlight(pilot, screen, db.id)
-        detail = str(screen.query_one("#details-side", Static).render())  # 150 columns: beside the tabs
+        pane = screen.query_one("#details-side", Static)  # 150 columns: beside the tabs
+
+        def detail_text() -> str:
+            return str(pane.render())
+
+        await wait_for(pilot, lambda: "Platforms: linux/" in detail_text())
+        detail = detail_text()
         assert "loaded from an archive" in detail and "Platforms: linux/" in detail

@@ -60,6 +60,7 @@ def tmux_available() -> None:
         pytest.skip(message)
 
 
+@pytest.mark.classic_store  # the expected byte figures are the classic store's
 @pytest.mark.parametrize(("width", "height"), [pytest.param(80, 24, id="80x24"),
                                                pytest.param(160, 45, id="160x45")])
 def test_seed_flow_with_keys_alone(engine, tmux_available, width, height):
