@@ -201,6 +201,7 @@ def pytest_report_header(config: pytest.Config) -> str:
 
 
 _deselected_for_store: list[str] = []
+_deselected_own_engines: list[str] = []
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -210,6 +211,14 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if ENGINE_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.engine)
     if session_store() == "classic":
+        if SESSION_ENGINE != DEFAULT_ENGINE:
+            # the containerd-store tests start their own containerd-store daemons whatever the
+            # session engine is: the default engine's run has them already
+            own = [item for item in items if "ctrd" in getattr(item, "fixturenames", ())]
+            if own:
+                config.hook.pytest_deselected(items=own)
+                items[:] = [item for item in items if item not in own]
+                _deselected_own_engines[:] = [item.nodeid for item in own]
         return
     kept = [item for item in items if item.get_closest_marker("classic_store") is None]
     deselected = [item for item in items if item.get_closest_marker("classic_store") is not None]
@@ -221,6 +230,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
     """Say how many tests the store deselected (also with ``-q``)."""
+    if _deselected_own_engines:
+        terminalreporter.write_line(
+            f"{len(_deselected_own_engines)} containerd-store tests deselected (they start their own "
+            f"daemons and run in the {DEFAULT_ENGINE} session)"
+        )
     if _deselected_for_store:
         terminalreporter.write_line(
             f"{len(_deselected_for_store)} classic_store tests deselected "

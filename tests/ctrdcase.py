@@ -4,6 +4,7 @@ engine version, and the engine's own byte accounting."""
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -44,8 +45,18 @@ def major(api: Any) -> int:
     return int(str(api.version()["Version"]).split(".")[0])
 
 
-def layers_size(api: Any) -> int:
-    return int(api.df()["LayersSize"])
+def layers_size(api: Any, *, settle: float = 0.3, limit: float = 15.0) -> int:
+    """/system/df LayersSize once it stops changing: containerd removes snapshots asynchronously
+    (seen under load on 26.1: an earlier removal's snapshot went inside a later measurement)."""
+    deadline = time.monotonic() + limit
+    last = int(api.df()["LayersSize"])
+    while time.monotonic() < deadline:
+        time.sleep(settle)
+        now = int(api.df()["LayersSize"])
+        if now == last:
+            return now
+        last = now
+    return last
 
 
 def disk_drop(plan: Plan, api: Any) -> int:
