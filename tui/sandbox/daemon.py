@@ -448,7 +448,28 @@ class _Service:
         return f"<{type(self).__name__} pid={self.pid} root={self.root} {state}>"
 
 
-class PrivateDaemon(_Service):
+class _EngineService(_Service):
+    """A service with a Docker-compatible API on ``socket_path`` (dockerd, Podman's service)."""
+
+    socket_path: Path
+
+    def _before_stop(self) -> None:
+        _kill_containers(self.socket_path)
+
+    def ping(self) -> bool:
+        """Whether ``GET /_ping`` answers 200 OK."""
+        status, body = unix_get(self.socket_path, "/_ping", timeout=2)
+        return status == 200 and body.strip() == b"OK"
+
+    def get_json(self, path: str, *, timeout: float = 30) -> object:
+        """``GET path`` on the engine's API and decode the JSON answer."""
+        status, body = unix_get(self.socket_path, path, timeout=timeout)
+        if status != 200:
+            raise SandboxError(f"GET {path} answered {status}: {body[:200]!r}")
+        return json.loads(body)
+
+
+class PrivateDaemon(_EngineService):
     """A private ``dockerd`` (with its own containerd), no networking, listening on a unix socket.
 
     Attributes: ``root``, ``socket_path``, ``url`` (``unix://…``), ``log_path``, ``pid``, and what
@@ -519,20 +540,6 @@ class PrivateDaemon(_Service):
             raise daemon._failed(f"runs {got}, not engine {spec.name}")
         return daemon
 
-    def _before_stop(self) -> None:
-        _kill_containers(self.socket_path)
-
-    def ping(self) -> bool:
-        """Whether ``GET /_ping`` answers 200 OK."""
-        status, body = unix_get(self.socket_path, "/_ping", timeout=2)
-        return status == 200 and body.strip() == b"OK"
-
-    def get_json(self, path: str, *, timeout: float = 30) -> object:
-        """``GET path`` on the daemon's API and decode the JSON answer."""
-        status, body = unix_get(self.socket_path, path, timeout=timeout)
-        if status != 200:
-            raise SandboxError(f"GET {path} answered {status}: {body[:200]!r}")
-        return json.loads(body)
 
 
 _REGISTRY_CONFIG = """\

@@ -18,7 +18,6 @@ Rootful Podman still creates an empty ``/run/containers/networks`` (netavark's f
 
 from __future__ import annotations
 
-import json
 import os
 import resource
 import shutil
@@ -28,11 +27,9 @@ from pathlib import Path
 
 from tui.sandbox.daemon import (
     SandboxError,
-    _kill_containers,
+    _EngineService,
     _make_root,
-    _Service,
     _spawn,
-    unix_get,
 )
 
 INSTALL_HINT = "apt-get install -y podman"
@@ -75,7 +72,7 @@ def _limit(kind: int, wanted: int) -> int:
     return wanted if hard == resource.RLIM_INFINITY or hard >= wanted else int(hard)
 
 
-class PrivatePodman(_Service):
+class PrivatePodman(_EngineService):
     """``podman system service`` with private storage and configuration, on a unix socket.
 
     Attributes: ``root``, ``socket_path``, ``url`` (``unix://…``), ``log_path``, ``pid``.
@@ -136,17 +133,3 @@ class PrivatePodman(_Service):
             raise service._failed(reason)
         return service
 
-    def _before_stop(self) -> None:
-        _kill_containers(self.socket_path)
-
-    def ping(self) -> bool:
-        """Whether ``GET /_ping`` answers 200 OK."""
-        status, body = unix_get(self.socket_path, "/_ping", timeout=2)
-        return status == 200 and body.strip() == b"OK"
-
-    def get_json(self, path: str, *, timeout: float = 30) -> object:
-        """``GET path`` on the service's API and decode the JSON answer."""
-        status, body = unix_get(self.socket_path, path, timeout=timeout)
-        if status != 200:
-            raise SandboxError(f"GET {path} answered {status}: {body[:200]!r}")
-        return json.loads(body)
