@@ -70,15 +70,20 @@ class Bench:
         self.engine = Engine(url)
         self.work = work
         self.tarballs: dict[str, list[bytes]] = {}
-        self.env = {**os.environ, "XDG_CACHE_HOME": str(work / "cache"),
-                    "XDG_CONFIG_HOME": str(work / "config"), "XDG_DATA_HOME": str(work / "data"),
-                    "DOCKER_CONFIG": str(work / "docker")}
+        self.env = {
+            **os.environ,
+            "XDG_CACHE_HOME": str(work / "cache"),
+            "XDG_CONFIG_HOME": str(work / "config"),
+            "XDG_DATA_HOME": str(work / "data"),
+            "DOCKER_CONFIG": str(work / "docker"),
+        }
         self.sweep = [sys.executable, "-m", "tui", "--host", self.url]
 
     def load(self, name: str, image_specs: list[gen.ImageSpec]) -> None:
         if name not in self.tarballs:
-            self.tarballs[name] = [gen.build_tarball(image_specs[i:i + 250])
-                                   for i in range(0, len(image_specs), 250)]
+            self.tarballs[name] = [
+                gen.build_tarball(image_specs[i : i + 250]) for i in range(0, len(image_specs), 250)
+            ]
         for data in self.tarballs[name]:
             load_tarball(self.engine.api(long=True), data)
 
@@ -87,11 +92,11 @@ class Bench:
 
     def run(self, argv: Sequence[str], env: dict[str, str] | None = None) -> None:
         # cwd: `python -m tui` looks in the current directory first, so run from this checkout
-        done = subprocess.run(list(argv), capture_output=True, env=env or self.env, check=False,
-                              cwd=REPO)
+        done = subprocess.run(list(argv), capture_output=True, env=env or self.env, check=False, cwd=REPO)
         if done.returncode not in (0, 1):
-            raise SystemExit(f"{' '.join(argv[:8])} ... failed ({done.returncode}): "
-                             f"{done.stderr.decode()[-500:]}")
+            raise SystemExit(
+                f"{' '.join(argv[:8])} ... failed ({done.returncode}): {done.stderr.decode()[-500:]}"
+            )
 
     def docker(self, *args: str) -> list[str]:
         return ["docker", "-H", self.url, *args]
@@ -121,20 +126,52 @@ class Table:
             if len(ours) != len(theirs):
                 continue
             ratio = statistics.median(o / t for o, t in zip(ours, theirs, strict=True))
-            out.append((name, statistics.median(ours), anchor, statistics.median(theirs), ratio,
-                        min(o / t for o, t in zip(ours, theirs, strict=True)),
-                        max(o / t for o, t in zip(ours, theirs, strict=True)), len(ours)))
+            out.append(
+                (
+                    name,
+                    statistics.median(ours),
+                    anchor,
+                    statistics.median(theirs),
+                    ratio,
+                    min(o / t for o, t in zip(ours, theirs, strict=True)),
+                    max(o / t for o, t in zip(ours, theirs, strict=True)),
+                    len(ours),
+                )
+            )
         if as_json:
-            print(json.dumps({"header": header, "rows": [
-                dict(zip(("what", "seconds", "anchor", "anchor_seconds", "ratio", "ratio_min",
-                          "ratio_max", "rounds"), r, strict=True)) for r in out]}, indent=2))
+            print(
+                json.dumps(
+                    {
+                        "header": header,
+                        "rows": [
+                            dict(
+                                zip(
+                                    (
+                                        "what",
+                                        "seconds",
+                                        "anchor",
+                                        "anchor_seconds",
+                                        "ratio",
+                                        "ratio_min",
+                                        "ratio_max",
+                                        "rounds",
+                                    ),
+                                    r,
+                                    strict=True,
+                                )
+                            )
+                            for r in out
+                        ],
+                    },
+                    indent=2,
+                )
+            )
             return
         print(f"\n{header}\n", flush=True)
         print("| docker-sweep | s | docker CLI anchor | s | ratio (median; min–max) |")
         print("|---|---|---|---|---|")
         for name, ours_s, anchor, theirs_s, ratio, lo, hi, _ in out:
-            print(f"| {name} | {ours_s:.2f} | {anchor} | {theirs_s:.2f} | "
-                  f"{ratio:.2f}× ({lo:.2f}–{hi:.2f}) |")
+            print(f"| {name} | {ours_s:.2f} | {anchor} | {theirs_s:.2f} | {ratio:.2f}× ({lo:.2f}–{hi:.2f}) |")
 
 
 def read_only_rounds(b: Bench, table: Table, rounds: int) -> None:
@@ -147,8 +184,9 @@ def read_only_rounds(b: Bench, table: Table, rounds: int) -> None:
         b.clear_cache()
         ours = timed(lambda: b.run(images_json))
         theirs = timed(lambda: b.run(b.docker("image", "inspect", *ids)))
-        table.add("`images --json`, cold (empty layer cache)", "`docker image inspect` of every id",
-                  ours, theirs)
+        table.add(
+            "`images --json`, cold (empty layer cache)", "`docker image inspect` of every id", ours, theirs
+        )
         ours = timed(lambda: b.run(images_json))
         theirs = timed(lambda: b.run(b.docker("system", "df", "-v")))
         table.add("`images --json`, warm", "`docker system df -v`", ours, theirs)
@@ -166,8 +204,9 @@ def read_only_rounds(b: Bench, table: Table, rounds: int) -> None:
         table.add("`docker-cli-plugin-metadata`", "`docker --help` (runs it)", ours, theirs)
 
 
-def destructive_rounds(b: Bench, table: Table, rounds: int, prune_rounds: int, n_images: int,
-                       n_rm: int) -> None:
+def destructive_rounds(
+    b: Bench, table: Table, rounds: int, prune_rounds: int, n_images: int, n_rm: int
+) -> None:
     rm_specs = [s for s in specs(n_rm * 5 // 4 + 1, "rmbench/app", "rm") if s.tags][:n_rm]
     refs = [s.tags[0] for s in rm_specs]
     store_specs = specs(n_images, "bench/app", "")
@@ -177,8 +216,12 @@ def destructive_rounds(b: Bench, table: Table, rounds: int, prune_rounds: int, n
         ours = timed(lambda: b.run([*b.sweep, "rm", "--yes", "--json", *refs]))
         b.load("rm", rm_specs)
         theirs = timed(lambda: b.run(b.docker("rmi", *refs)))
-        table.add(f"`rm --yes` of {len(refs)} images (warm cache)", f"`docker rmi` of the same {len(refs)}",
-                  ours, theirs)
+        table.add(
+            f"`rm --yes` of {len(refs)} images (warm cache)",
+            f"`docker rmi` of the same {len(refs)}",
+            ours,
+            theirs,
+        )
     for n in range(prune_rounds):
         b.run([*b.sweep, "images", "--json"])
         ours = timed(lambda: b.run([*b.sweep, "prune", "--all", "--yes", "--json"]))
@@ -186,24 +229,37 @@ def destructive_rounds(b: Bench, table: Table, rounds: int, prune_rounds: int, n
         theirs = timed(lambda: b.run(b.docker("image", "prune", "-a", "-f")))
         if n + 1 < prune_rounds:
             b.load("store", store_specs)
-        table.add(f"`prune --all --yes` ({n_images} images, warm cache)", "`docker image prune -a -f`",
-                  ours, theirs)
+        table.add(
+            f"`prune --all --yes` ({n_images} images, warm cache)", "`docker image prune -a -f`", ours, theirs
+        )
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--images", type=int, default=1000)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--rm", type=int, default=500, help="images removed by the rm rows")
-    parser.add_argument("--destructive-rounds", type=int, default=1,
-                        help="rounds of the rm and prune rows (each reloads images: slow)")
+    parser.add_argument(
+        "--destructive-rounds",
+        type=int,
+        default=1,
+        help="rounds of the rm and prune rows (each reloads images: slow)",
+    )
     parser.add_argument("--no-destructive", action="store_true", help="skip the rm and prune rows")
-    parser.add_argument("--prune-rounds", type=int, default=1,
-                        help="rounds of the prune row (each reloads the whole store: slowest)")
-    parser.add_argument("--url", help="use this engine, already loaded with --images images by this "
-                        "script's generator (e.g. a previous run's), instead of a new private one; "
-                        "the destructive rows delete them")
+    parser.add_argument(
+        "--prune-rounds",
+        type=int,
+        default=1,
+        help="rounds of the prune row (each reloads the whole store: slowest)",
+    )
+    parser.add_argument(
+        "--url",
+        help="use this engine, already loaded with --images images by this "
+        "script's generator (e.g. a previous run's), instead of a new private one; "
+        "the destructive rows delete them",
+    )
     parser.add_argument("--json", action="store_true", help="print the table as JSON")
     args = parser.parse_args()
     if shutil.which("docker") is None:
@@ -218,17 +274,22 @@ def main() -> int:
             if not args.url:
                 b.load("store", specs(args.images, "bench/app", ""))
             facts = read_facts(b.engine)
-            client = subprocess.run(["docker", "version", "--format", "{{.Client.Version}}"],
-                                    capture_output=True, text=True, check=False).stdout.strip()
+            client = subprocess.run(
+                ["docker", "version", "--format", "{{.Client.Version}}"],
+                capture_output=True,
+                text=True,
+                check=False,
+            ).stdout.strip()
             print(f"loaded {args.images} images in {time.perf_counter() - t0:.0f}s", file=sys.stderr)
-            header = (f"{args.images} images, dockerd {facts.version} ({facts.image_store} store, "
-                      f"{facts.storage_driver}), docker CLI {client}, {os.cpu_count()} CPUs, "
-                      f"{args.rounds} rounds, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC")
+            header = (
+                f"{args.images} images, dockerd {facts.version} ({facts.image_store} store, "
+                f"{facts.storage_driver}), docker CLI {client}, {os.cpu_count()} CPUs, "
+                f"{args.rounds} rounds, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC"
+            )
             read_only_rounds(b, table, args.rounds)
             table.print(header, args.json)  # printed as soon as known: the rest takes long
             if not args.no_destructive:
-                destructive_rounds(b, table, args.destructive_rounds, args.prune_rounds, args.images,
-                                   args.rm)
+                destructive_rounds(b, table, args.destructive_rounds, args.prune_rounds, args.images, args.rm)
                 table.print(header, args.json)
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -56,8 +56,10 @@ def synthetic(n: int, seed: int = 1) -> tuple[list[Image], list[Container]]:
     for i in range(n):
         diffs = [*bases[i % len(bases)], _digest(f"diff:{i}")]
         chains = chain_ids(diffs)
-        layers = tuple(Layer(c, d, 1_000_000 if k < len(diffs) - 1 else 1_000 + i)
-                       for k, (c, d) in enumerate(zip(chains, diffs, strict=True)))
+        layers = tuple(
+            Layer(c, d, 1_000_000 if k < len(diffs) - 1 else 1_000 + i)
+            for k, (c, d) in enumerate(zip(chains, diffs, strict=True))
+        )
         kind = i % 20
         repo = f"registry.example.com/team{i % 37}/app{i % 500}"
         tags: tuple[str, ...] = ()
@@ -73,19 +75,36 @@ def synthetic(n: int, seed: int = 1) -> tuple[list[Image], list[Container]]:
             image_parent, parent = parent, ""
         elif kind == 18:
             parent = _digest(f"image:{i}")
-        images.append(Image(
-            id=_digest(f"image:{i}"), tags=tags, digests=digests, created=1.7e9 - i * 60,
-            size=sum(layer.size for layer in layers), parent_id=image_parent,
-            labels=MappingProxyType({"team": str(i % 37)} if i % 3 else {}), layers=layers,
-        ))
+        images.append(
+            Image(
+                id=_digest(f"image:{i}"),
+                tags=tags,
+                digests=digests,
+                created=1.7e9 - i * 60,
+                size=sum(layer.size for layer in layers),
+                parent_id=image_parent,
+                labels=MappingProxyType({"team": str(i % 37)} if i % 3 else {}),
+                layers=layers,
+            )
+        )
         if i % 40 == 5:
             state = "running" if i % 80 == 5 else "exited"
-            containers.append(Container(_digest(f"c:{i}")[7:], f"c{i}", images[-1].id,
-                                        images[-1].tags[0] if images[-1].tags else "", state))
+            containers.append(
+                Container(
+                    _digest(f"c:{i}")[7:],
+                    f"c{i}",
+                    images[-1].id,
+                    images[-1].tags[0] if images[-1].tags else "",
+                    state,
+                )
+            )
     known = {image.id for image in images}
-    images = [img if not img.parent_id or img.parent_id in known else
-              Image(img.id, img.tags, img.digests, img.created, img.size, "", img.labels, img.layers)
-              for img in images]
+    images = [
+        img
+        if not img.parent_id or img.parent_id in known
+        else Image(img.id, img.tags, img.digests, img.created, img.size, "", img.labels, img.layers)
+        for img in images
+    ]
     return images, containers
 
 
@@ -100,8 +119,9 @@ def median_time(make: Callable[[], Snapshot], run: Callable[[Snapshot], object],
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--images", type=int, default=20_000)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--json", action="store_true", help="print the rows as JSON")
@@ -125,23 +145,32 @@ def main() -> int:
         return statistics.median(times)
 
     rows = [
-        ("prune --all plan", median_time(make, lambda s: plan_prune(s, PruneFilters(dangling=False)),
-                                         args.repeat)),
-        ("prune (dangling) plan", median_time(make, lambda s: plan_prune(s, PruneFilters()),
-                                              args.repeat)),
-        ("rm plan of 1,000 short-id refs", median_time(make, lambda s: plan_remove(s, short_refs),
-                                                        args.repeat)),
-        ("detail-pane plan, first on a snapshot", median_time(make, lambda s: plan_images(s, [cursor[0]]),
-                                                              args.repeat)),
-        ("detail-pane plan, per cursor move", statistics.median(cursor_moves(make())
-                                                                for _ in range(args.repeat))),
+        (
+            "prune --all plan",
+            median_time(make, lambda s: plan_prune(s, PruneFilters(dangling=False)), args.repeat),
+        ),
+        ("prune (dangling) plan", median_time(make, lambda s: plan_prune(s, PruneFilters()), args.repeat)),
+        (
+            "rm plan of 1,000 short-id refs",
+            median_time(make, lambda s: plan_remove(s, short_refs), args.repeat),
+        ),
+        (
+            "detail-pane plan, first on a snapshot",
+            median_time(make, lambda s: plan_images(s, [cursor[0]]), args.repeat),
+        ),
+        (
+            "detail-pane plan, per cursor move",
+            statistics.median(cursor_moves(make()) for _ in range(args.repeat)),
+        ),
         ("df summary (2 prune plans)", median_time(make, summarize, args.repeat)),
     ]
     if args.json:
         print(json.dumps({"images": args.images, "rows": dict(rows)}))
         return 0
-    print(f"planner on a synthetic store: {args.images} images, {len(containers)} containers "
-          f"(CPU time, median of {args.repeat})")
+    print(
+        f"planner on a synthetic store: {args.images} images, {len(containers)} containers "
+        f"(CPU time, median of {args.repeat})"
+    )
     width = max(len(r[0]) for r in rows)
     for name, seconds in rows:
         print(f"  {name:<{width}}  {seconds * 1000:9.1f} ms")

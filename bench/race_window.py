@@ -57,8 +57,10 @@ def timed_client(engine: Engine) -> list[tuple[str, str, float, float]]:
 
 def summary(name: str, values: list[float]) -> str:
     ms = [v * 1000 for v in values]
-    return (f"{name:8} min {min(ms):7.3f} ms  median {statistics.median(ms):7.3f} ms  "
-            f"max {max(ms):7.3f} ms  (n={len(ms)})")
+    return (
+        f"{name:8} min {min(ms):7.3f} ms  median {statistics.median(ms):7.3f} ms  "
+        f"max {max(ms):7.3f} ms  (n={len(ms)})"
+    )
 
 
 def main() -> int:
@@ -69,19 +71,25 @@ def main() -> int:
     now = datetime.now(UTC)
     base = gen.LayerSpec((gen.FileSpec("base.bin", 100_000, seed="base"),), "ADD base")
     specs = [
-        gen.ImageSpec((f"race/app{i % 13}:{i}",),
-                      (base, gen.LayerSpec((gen.FileSpec("u.bin", 100 + i, seed=str(i)),), "COPY u")),
-                      now - timedelta(hours=i))
+        gen.ImageSpec(
+            (f"race/app{i % 13}:{i}",),
+            (base, gen.LayerSpec((gen.FileSpec("u.bin", 100 + i, seed=str(i)),), "COPY u")),
+            now - timedelta(hours=i),
+        )
         for i in range(args.images)
     ]
-    keeper = gen.ImageSpec(("race/keeper:1",), (gen.LayerSpec(gen.busybox_files(), "ADD busybox"),), now,
-                           cmd=("/bin/busybox", "true"))
+    keeper = gen.ImageSpec(
+        ("race/keeper:1",),
+        (gen.LayerSpec(gen.busybox_files(), "ADD busybox"),),
+        now,
+        cmd=("/bin/busybox", "true"),
+    )
     with PrivateDaemon.start() as daemon:
         engine = Engine(daemon.url)
         api = engine.api(long=True)
         t_load = time.perf_counter()
         for start in range(0, len(specs), 250):
-            load_tarball(api, gen.build_tarball(specs[start:start + 250]))
+            load_tarball(api, gen.build_tarball(specs[start : start + 250]))
         if args.containers:
             load_tarball(api, gen.build_tarball([keeper]))
             for i in range(args.containers):
@@ -109,10 +117,12 @@ def main() -> int:
                 reads = []
             elif method == "GET":
                 reads.append((method, path, sent, answered))
-        print(f"dockerd {read_facts(engine).version}: {args.images} images, {args.containers} "
-              f"containers; {len(plan.steps)} steps in {elapsed:.2f} s "
-              f"({elapsed / max(len(plan.steps), 1) * 1000:.2f} ms per step); "
-              f"errors {len(result.errors)}, unexpected {len(result.unexpected)}")
+        print(
+            f"dockerd {read_facts(engine).version}: {args.images} images, {args.containers} "
+            f"containers; {len(plan.steps)} steps in {elapsed:.2f} s "
+            f"({elapsed / max(len(plan.steps), 1) * 1000:.2f} ms per step); "
+            f"errors {len(result.errors)}, unexpected {len(result.unexpected)}"
+        )
         print(summary("gap", gaps))
         print(summary("refs", refs))
         print(summary("window", windows))

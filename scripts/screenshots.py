@@ -73,8 +73,11 @@ async def _shoot(app: SweepApp, out: Path) -> list[Path]:
         await _until(pilot, lambda: isinstance(app.screen, MainScreen), "the main screen")
         main = app.screen
         assert isinstance(main, MainScreen)
-        await _until(pilot, lambda: main.snapshot.layers_complete and main.snapshot.disk is not None
-                     and not main.workers, "the store, its layers and disk usage")
+        await _until(
+            pilot,
+            lambda: main.snapshot.layers_complete and main.snapshot.disk is not None and not main.workers,
+            "the store, its layers and disk usage",
+        )
         errors = _errors_in_log(main)
         if errors:
             raise RuntimeError(f"the app logged errors: {errors}")

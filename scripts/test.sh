@@ -15,6 +15,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export CI=${CI:-true}
 .venv/bin/ruff check .
+.venv/bin/ruff format --check .
 .venv/bin/mypy
 
 summary=()

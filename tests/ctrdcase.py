@@ -18,10 +18,17 @@ from tui.sandbox.daemon import PrivateDaemon, SandboxError
 #: Engines the containerd-store tests run on: the session engine when it runs the containerd
 #: store, else $DOCKER_SWEEP_CONTAINERD_ENGINES (comma-separated names of
 #: tui.sandbox.daemon.ENGINES; default both containerd engines of the matrix).
-ENGINES = [SESSION_ENGINE] if session_store() == "containerd" else [
-    e.strip() for e in os.environ.get(
-        "DOCKER_SWEEP_CONTAINERD_ENGINES", "28.5-containerd,26.1-containerd").split(",")
-    if e.strip()]
+ENGINES = (
+    [SESSION_ENGINE]
+    if session_store() == "containerd"
+    else [
+        e.strip()
+        for e in os.environ.get("DOCKER_SWEEP_CONTAINERD_ENGINES", "28.5-containerd,26.1-containerd").split(
+            ","
+        )
+        if e.strip()
+    ]
+)
 
 
 @pytest.fixture(scope="module", params=ENGINES, name="ctrd")

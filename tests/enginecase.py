@@ -46,12 +46,26 @@ def spec(
 
 
 # The standard store: two app versions sharing a base, a web server, a database, a dangling image.
-APP_V1 = spec(("myapp:1.5.0",), (BASE, data_layer("v1", 1_000_000)), age_days=40,
-              labels={"app": "myapp", "env": "prod"}, empty_history=((1, "ENV A=1"),))
-APP_V2 = spec(("myapp:2.0.0", "myapp:latest"), (BASE, data_layer("v2", 1_500_000)), age_days=2,
-              labels={"app": "myapp", "env": "prod"}, empty_history=((3, 'CMD ["run"]'),))
-WEB = spec(("web:1.25", "web:stable", "proxy:1"), (data_layer("web", 700_000),), age_days=20,
-           labels={"role": "web", "keep": "true"})
+APP_V1 = spec(
+    ("myapp:1.5.0",),
+    (BASE, data_layer("v1", 1_000_000)),
+    age_days=40,
+    labels={"app": "myapp", "env": "prod"},
+    empty_history=((1, "ENV A=1"),),
+)
+APP_V2 = spec(
+    ("myapp:2.0.0", "myapp:latest"),
+    (BASE, data_layer("v2", 1_500_000)),
+    age_days=2,
+    labels={"app": "myapp", "env": "prod"},
+    empty_history=((3, 'CMD ["run"]'),),
+)
+WEB = spec(
+    ("web:1.25", "web:stable", "proxy:1"),
+    (data_layer("web", 700_000),),
+    age_days=20,
+    labels={"role": "web", "keep": "true"},
+)
 DB = spec(("db:16",), (data_layer("db", 900_000),), age_days=10, labels={"role": "db"})
 DANGLING = spec((), (data_layer("old", 400_000),), age_days=30, labels={"env": "dev"})
 STANDARD = (APP_V1, APP_V2, WEB, DB, DANGLING)
@@ -98,16 +112,16 @@ def native_rm(api: Any, refs: list[str], *, force: bool = False) -> tuple[list[s
     return lines, errors
 
 
-def predicted_rm(snapshot: Snapshot, refs: list[str], *, force: bool = False
-                 ) -> tuple[list[str], dict[str, str]]:
+def predicted_rm(
+    snapshot: Snapshot, refs: list[str], *, force: bool = False
+) -> tuple[list[str], dict[str, str]]:
     """The classic-store model's prediction of :func:`native_rm`."""
     store = ClassicStore(snapshot)
     lines: list[str] = []
     errors: dict[str, str] = {}
     for ref in refs:
         try:
-            lines.extend(str(r) for r in store.delete(ref, force=force, prune=True,
-                                                      explicit_parents=False))
+            lines.extend(str(r) for r in store.delete(ref, force=force, prune=True, explicit_parents=False))
         except EngineError as exc:
             errors[ref] = f"{exc.status} {exc.message}"
     return lines, errors

@@ -35,9 +35,15 @@ def make_app(url: str) -> SweepApp:
 
 async def loaded(pilot) -> MainScreen:
     app = pilot.app
-    await wait_for(pilot, lambda: isinstance(app.screen, MainScreen)
-                   and app.screen.snapshot.layers_complete and app.screen.snapshot.images
-                   and app.screen.snapshot.disk is not None)
+    await wait_for(
+        pilot,
+        lambda: (
+            isinstance(app.screen, MainScreen)
+            and app.screen.snapshot.layers_complete
+            and app.screen.snapshot.images
+            and app.screen.snapshot.disk is not None
+        ),
+    )
     await pilot.pause()
     return app.screen
 
@@ -147,7 +153,8 @@ async def test_force_toggle_explains_and_changes_plan(engine):
         await pilot.pause()
         assert confirm.force and confirm.plan.untag == ("db:16",) and confirm.plan.delete == ()
         assert "never deletes an image a running container uses" in str(
-            confirm.query_one("#confirm-force-help", Static).content)
+            confirm.query_one("#confirm-force-help", Static).content
+        )
         await pilot.press("escape")
 
 
@@ -302,8 +309,13 @@ async def test_configured_columns(engine, tmp_path):
     async with app.run_test(size=(100, 30)) as pilot:
         screen = await loaded(pilot)
         # the one-letter flag column is always there (flags stay visible in any width)
-        assert [str(c.label) for c in screen.table.columns.values()] == ["", "F", "REPOSITORY:TAG",
-                                                                          "SIZE", "USED BY"]
+        assert [str(c.label) for c in screen.table.columns.values()] == [
+            "",
+            "F",
+            "REPOSITORY:TAG",
+            "SIZE",
+            "USED BY",
+        ]
         assert screen.sort_key == "name"
         assert [i.tags[0] if i.tags else "" for i in screen.table.shown][:2] == ["", "db:16"]
 

@@ -189,11 +189,10 @@ async def test_click_on_mark_column_marks_and_space_chart_filters(engine):
         await pilot.press("enter")
         await pilot.pause()
         assert screen.repository == first and screen.table.shown
-        assert all(first in " ".join(i.tags) or (first == "<none>" and not i.tags)
-                   for i in screen.table.shown)
+        assert all(
+            first in " ".join(i.tags) or (first == "<none>" and not i.tags) for i in screen.table.shown
+        )
         assert f"repository: {first}" in str(screen.query_one("#status").content)
         await pilot.press("escape")
         await pilot.pause()
         assert screen.repository is None and len(screen.table.shown) == len(STANDARD)
-
-

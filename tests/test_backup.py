@@ -168,8 +168,9 @@ def test_list_is_newest_first_with_sidecar_metadata_and_ignores_strays(
     (tmp_path / "notes.txt").write_text("hi")
     (tmp_path / "orphan.tar").write_bytes(b"x" * 10)  # an archive without sidecar
     (tmp_path / "broken.json").write_text("{not json")
-    (tmp_path / "lonely.json").write_text(json.dumps({"format": 1, "image_id": "x", "tags": [],
-                                                      "size_bytes": 1, "created_at": 1.0}))
+    (tmp_path / "lonely.json").write_text(
+        json.dumps({"format": 1, "image_id": "x", "tags": [], "size_bytes": 1, "created_at": 1.0})
+    )
     (tmp_path / f".{newer.name}.123.part").write_bytes(b"partial")
     assert store.list() == [newer, older]
     meta = json.loads(older.path.with_suffix(".json").read_text())
@@ -192,9 +193,17 @@ def test_unknown_restore_name_lists_the_available_ones(tmp_path: Path) -> None:
     names = ["20261128T203000Z-a_1-0123456789ab", "20261129T203000Z-b_1-abcdef012345"]
     for n, name in enumerate(names):
         (tmp_path / f"{name}.tar").write_bytes(b"\0" * 1024)
-        (tmp_path / f"{name}.json").write_text(json.dumps(
-            {"format": 1, "image_id": "sha256:" + "0" * 64, "tags": [], "size_bytes": 1024,
-             "created_at": 1_800_000_000.0 + n}))
+        (tmp_path / f"{name}.json").write_text(
+            json.dumps(
+                {
+                    "format": 1,
+                    "image_id": "sha256:" + "0" * 64,
+                    "tags": [],
+                    "size_bytes": 1024,
+                    "created_at": 1_800_000_000.0 + n,
+                }
+            )
+        )
     store = BackupStore(tmp_path, MB)
     with pytest.raises(BackupError) as caught:
         store.restore(Engine("unix:///nonexistent.sock"), "20261128T203000Z-a_1")
@@ -242,8 +251,11 @@ def test_disk_full_leaves_nothing_behind(
     mount = tmp_path / "tiny"
     mount.mkdir()
     try:
-        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m,mode=0700", "tmpfs", str(mount)],
-                       check=True, capture_output=True)
+        subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", "size=1m,mode=0700", "tmpfs", str(mount)],
+            check=True,
+            capture_output=True,
+        )
     except (OSError, subprocess.CalledProcessError) as exc:
         unavailable("a tmpfs mount", exc)
     try:
@@ -329,8 +341,9 @@ def test_directory_0700_and_files_0600_whatever_the_umask(
 
 
 @pytest.mark.classic_store  # backups are made on the classic store only (see _verify)
-@pytest.mark.parametrize(("bits", "who"), [
-    (0o770, "its group"), (0o707, "all users"), (0o1777, "its group and all users")])
+@pytest.mark.parametrize(
+    ("bits", "who"), [(0o770, "its group"), (0o707, "all users"), (0o1777, "its group and all users")]
+)
 def test_directory_writable_by_others_is_refused(
     clean_engine: Any, sweep: Engine, tmp_path: Path, bits: int, who: str
 ) -> None:

@@ -43,8 +43,13 @@ def buildkit(engine, tmp_path):
             lines.append(f"COPY f{i} /f{i}")
         (context / "Dockerfile").write_text("\n".join(lines) + "\n")
         env = {"DOCKER_BUILDKIT": "1", "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
-        done = subprocess.run([DOCKER_CLI, "-H", engine.url, "build", "-q", "-t", tag, str(context)],
-                              env=env, capture_output=True, text=True, timeout=300)
+        done = subprocess.run(
+            [DOCKER_CLI, "-H", engine.url, "build", "-q", "-t", tag, str(context)],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         assert done.returncode == 0, done.stderr
 
     return build
@@ -111,8 +116,6 @@ def test_sizes_parse_or_fail_clearly():
     assert parse_size("1000") == 1000
     with pytest.raises(FilterError, match="invalid size"):
         parse_size("lots")
-
-
 
 
 async def test_app_build_cache_flow_by_keys(engine, buildkit):

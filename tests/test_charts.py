@@ -22,8 +22,11 @@ from tui.core.protect import Protection
 
 
 def _removable(snap, repo, protection=None):
-    return [i for i in images_of_repository(snap, repo) if not snap.containers_of(i)
-            and not (protection and protection.reason(snap.images[i]))]
+    return [
+        i
+        for i in images_of_repository(snap, repo)
+        if not snap.containers_of(i) and not (protection and protection.reason(snap.images[i]))
+    ]
 
 
 def test_frozen_store_by_repository():
@@ -48,16 +51,17 @@ def test_reclaimable_is_what_removing_the_repository_frees():
             repo = rng.choice(["a", "b", "c/d"])
             tags = [f"{repo}:{n}"] if rng.random() < 0.8 else []
             images.append(make_image(f"i{n}", layers, tags=tags))
-        containers = [container(f"c{k}", rng.choice(images), rng.choice(["exited", "running"]))
-                      for k in range(rng.randrange(0, 3))]
+        containers = [
+            container(f"c{k}", rng.choice(images), rng.choice(["exited", "running"]))
+            for k in range(rng.randrange(0, 3))
+        ]
         snap = snapshot(images, containers)
         protection = Protection(images=("b:*",)) if rng.random() < 0.3 else None
         for row in space_by_repository(snap, protection):
             removable = _removable(snap, row.repository, protection)
             plan = plan_images(snap, removable, protection=protection)
             assert row.reclaimable == plan.reclaim_bytes, row
-            chains = {c for i in images_of_repository(snap, row.repository)
-                      for c in snap.images[i].chain_ids}
+            chains = {c for i in images_of_repository(snap, row.repository) for c in snap.images[i].chain_ids}
             assert row.total == snap.bytes_of(chains)
 
 
@@ -84,5 +88,8 @@ def test_age_buckets():
         filters = PruneFilters(dangling=False, until=parse_until(bucket.prune_until, NOW))
         assert bucket.prune_all_frees == plan_prune(snap, filters).reclaim_bytes
     assert buckets[3].prune_all_frees == 7_000_000  # the dangling image; 1.5.0 has a container
-    assert buckets[0].bytes == 0 and buckets[1].bytes == snap.images[
-        next(i.id for i in snap.images.values() if i.created == NOW - 3 * DAY)].size
+    assert (
+        buckets[0].bytes == 0
+        and buckets[1].bytes
+        == snap.images[next(i.id for i in snap.images.values() if i.created == NOW - 3 * DAY)].size
+    )

@@ -106,16 +106,16 @@ def test_df_json(engine, capsys):
 
 
 def test_python_m_tui_help():
-    out = subprocess.run([sys.executable, "-m", "tui", "--help"], capture_output=True, text=True,
-                         check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-m", "tui", "--help"], capture_output=True, text=True, check=True
+    ).stdout
     assert "exit codes" in out and "plan" in out
 
 
 def test_permission_denied_message_says_how_to_fix():
     from tui.engine.client import Engine, EnginePermissionDenied
 
-    error = Engine("unix:///var/run/docker.sock")._connection_error(
-        PermissionError(13, "Permission denied"))
+    error = Engine("unix:///var/run/docker.sock")._connection_error(PermissionError(13, "Permission denied"))
     assert isinstance(error, EnginePermissionDenied)
     assert "unix:///var/run/docker.sock" in str(error) and "usermod -aG docker" in str(error)
 
@@ -140,21 +140,38 @@ def test_bad_input_exits_with_the_documented_code_not_70(tmp_path):
     bad_utf8.write_bytes(b'[protect]\nimages = ["caf\xe9"]\n')
     huge = tmp_path / "huge.toml"
     huge.write_text('[backup]\nmax_size = "1e999GB"\n')
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("DOCKER_HOST", "DOCKER_TLS_VERIFY", "DOCKER_CERT_PATH", "DOCKER_SWEEP_DEBUG")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("DOCKER_HOST", "DOCKER_TLS_VERIFY", "DOCKER_CERT_PATH", "DOCKER_SWEEP_DEBUG")
+    }
     cases = [
         (["--host", "tcp://127.0.0.1:99999", "images"], {}, 2, "not a port number"),
         (["--host", "tcp://[::1", "images"], {}, 2, "IPv6"),
         (["--host", "tcp://127.0.0.1:-1", "images"], {}, 2, "not a port number"),
-        (["images"], {"DOCKER_HOST": "tcp://127.0.0.1:2376", "DOCKER_TLS_VERIFY": "1",
-                      "DOCKER_CERT_PATH": str(tmp_path / "missing")}, 2, "does not exist"),
+        (
+            ["images"],
+            {
+                "DOCKER_HOST": "tcp://127.0.0.1:2376",
+                "DOCKER_TLS_VERIFY": "1",
+                "DOCKER_CERT_PATH": str(tmp_path / "missing"),
+            },
+            2,
+            "does not exist",
+        ),
         (["--config", str(bad_utf8), "images"], {}, 5, "not UTF-8"),
         (["--config", str(huge), "images"], {}, 5, "is not a size"),
         (["--config", "/dev/zero", "images"], {}, 5, "not a regular file"),
     ]
     for args, extra, code, fragment in cases:
-        done = subprocess.run([sys.executable, "-m", "tui", *args], capture_output=True, text=True,
-                              env={**env, **extra}, timeout=120, check=False)
+        done = subprocess.run(
+            [sys.executable, "-m", "tui", *args],
+            capture_output=True,
+            text=True,
+            env={**env, **extra},
+            timeout=120,
+            check=False,
+        )
         assert done.returncode == code, (args, done.stderr)
         assert fragment in done.stderr and "unexpected error" not in done.stderr, (args, done.stderr)
         assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1

@@ -58,7 +58,7 @@ def test_protect_policies_backup_sections(tmp_path):
     path = tmp_path / "c.toml"
     path.write_text(
         '[protect]\nimages = ["postgres:*", "sha256:0123*"]\nlabels = ["keep=true"]\n'
-        '[local_only]\nconfirm = false\nbackup = true\n'
+        "[local_only]\nconfirm = false\nbackup = true\n"
         '[backup]\ndir = "/tmp/bk"\nmax_size = "2GB"\n'
         '[policies.ci]\nkeep_last = 3\nolder_than = "7d"\nrepositories = ["myapp", "team/*"]\n'
     )
@@ -79,8 +79,8 @@ def test_protect_policies_backup_sections(tmp_path):
         ('[protect]\nimages = ["bad pattern"]\n', "[protect] image pattern 'bad pattern'"),
         ('[protect]\nlabels = ["=x"]\n', "label selector '=x'"),
         ('[backup]\nmax_size = "lots"\n', "line 2: [backup] max_size: 'lots' is not a size"),
-        ("[policies.x]\nolder_than = \"7 days\"\n", "[policies.x] policy x: older_than '7 days'"),
-        ("[policies.x]\ndescription = \"nothing\"\n", "sets no condition"),
+        ('[policies.x]\nolder_than = "7 days"\n', "[policies.x] policy x: older_than '7 days'"),
+        ('[policies.x]\ndescription = "nothing"\n', "sets no condition"),
         ("[policies.x]\nkeep_lats = 3\n", "line 2: unknown key 'keep_lats' in [policies.x]"),
     ],
 )
@@ -118,15 +118,23 @@ def test_engine_context_from_config(engine, tmp_path, monkeypatch, capsys):
     docker_config = tmp_path / "docker"
     monkeypatch.setenv("DOCKER_CONFIG", str(docker_config))
     monkeypatch.delenv("DOCKER_HOST", raising=False)
-    subprocess.run(["docker", "context", "create", "sweeptest", "--docker", f"host={engine.url}"],
-                   check=True, capture_output=True, env={**__import__("os").environ})
+    subprocess.run(
+        ["docker", "context", "create", "sweeptest", "--docker", f"host={engine.url}"],
+        check=True,
+        capture_output=True,
+        env={**__import__("os").environ},
+    )
     good = tmp_path / "good.toml"
     good.write_text('[engine]\ncontext = "sweeptest"\n')
     assert main(["--config", str(good), "df", "--json"]) == 0
     assert engine.url in capsys.readouterr().out
     # docker's current context (`docker context use`) is honoured too, with no docker-sweep config
-    subprocess.run(["docker", "context", "use", "sweeptest"], check=True, capture_output=True,
-                   env={**__import__("os").environ})
+    subprocess.run(
+        ["docker", "context", "use", "sweeptest"],
+        check=True,
+        capture_output=True,
+        env={**__import__("os").environ},
+    )
     monkeypatch.delenv("DOCKER_SWEEP_CONFIG", raising=False)
     assert main(["df", "--json"]) == 0
     assert engine.url in capsys.readouterr().out
@@ -144,8 +152,11 @@ def test_engine_context_from_config(engine, tmp_path, monkeypatch, capsys):
         (f"[engine]\ntimeout = {2**63 - 1}\n", "[engine] timeout must be a whole number of seconds"),
         (f"[engine]\ntimeout = {2**63}\n", "[engine] timeout must be a whole number of seconds"),
         ("[engine]\nlong_timeout = -1\n", "line 2: [engine] long_timeout must be a whole number of seconds"),
-        ('[engine]\nhost = "garbage"\n', "line 2: [engine] host: 'garbage' is not an engine address; "
-                                        "expected unix:///path/docker.sock, tcp://HOST:PORT"),
+        (
+            '[engine]\nhost = "garbage"\n',
+            "line 2: [engine] host: 'garbage' is not an engine address; "
+            "expected unix:///path/docker.sock, tcp://HOST:PORT",
+        ),
         ('[engine]\nhost = "tcp://127.0.0.1:99999"\n', "[engine] host: 'tcp://127.0.0.1:99999': the port"),
         ('[engine]\nhost = "tcp://[::1"\n', "[engine] host: 'tcp://[::1': unterminated"),
         ('[engine]\ntls = "yes"\n', "line 2: [engine] tls must be one of 'verify', 'no-verify', 'off'"),
@@ -170,8 +181,10 @@ def test_values_that_would_fail_later_are_refused_at_load(tmp_path, capsys, text
 
 def test_good_engine_values_load(tmp_path):
     path = tmp_path / "c.toml"
-    path.write_text(f'[engine]\nhost = "tcp://[::1]:2376"\ntimeout = 1\nlong_timeout = 86400\n'
-                    f'tls = "verify"\ncert_path = "{tmp_path}"\n[backup]\nmax_size = "1.5GiB"\n')
+    path.write_text(
+        f'[engine]\nhost = "tcp://[::1]:2376"\ntimeout = 1\nlong_timeout = 86400\n'
+        f'tls = "verify"\ncert_path = "{tmp_path}"\n[backup]\nmax_size = "1.5GiB"\n'
+    )
     config = load_config(path)
     assert (config.engine.timeout, config.engine.long_timeout, config.engine.tls) == (1, 86400, "verify")
     assert config.backup_max_bytes() == int(1.5 * 1024**3)
@@ -196,8 +209,9 @@ def test_only_regular_files_of_sane_size_are_read(tmp_path, capsys):
     fifo = tmp_path / "fifo.toml"
     os.mkfifo(fifo)
     result: list[int] = []
-    worker = threading.Thread(target=lambda: result.append(main(["--config", str(fifo), "images"])),
-                              daemon=True)
+    worker = threading.Thread(
+        target=lambda: result.append(main(["--config", str(fifo), "images"])), daemon=True
+    )
     worker.start()
     worker.join(60)
     if worker.is_alive():  # unblock the hung open so the test run can finish

@@ -28,8 +28,11 @@ ENGINE = "28.5-containerd"
 
 def _buildx() -> Path:
     override = os.environ.get("DOCKER_SWEEP_BUILDX", "")
-    path = Path(override) if override else (
-        engines_dir() / "28.5" / "usr" / "libexec" / "docker" / "cli-plugins" / "docker-buildx")
+    path = (
+        Path(override)
+        if override
+        else (engines_dir() / "28.5" / "usr" / "libexec" / "docker" / "cli-plugins" / "docker-buildx")
+    )
     if not path.exists():
         unavailable("docker-buildx", FileNotFoundError(f"{path} (run scripts/setup.sh engines)"))
     return path
@@ -37,9 +40,13 @@ def _buildx() -> Path:
 
 def _disk(root: Path) -> int:
     base = root / "data" / "containerd" / "daemon"
-    out = subprocess.run(["du", "-sb", "io.containerd.content.v1.content",
-                          "io.containerd.snapshotter.v1.overlayfs"], cwd=base, check=True,
-                         capture_output=True, text=True).stdout
+    out = subprocess.run(
+        ["du", "-sb", "io.containerd.content.v1.content", "io.containerd.snapshotter.v1.overlayfs"],
+        cwd=base,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
     return sum(int(line.split()[0]) for line in out.splitlines())
 
 
@@ -52,8 +59,9 @@ def test_removing_buildkit_images_counts_what_leaves_the_disk(tmp_path):
     try:
         engine = SweepEngine(daemon.url)
         api = engine.api()
-        fixtures.load_tarball(api, gen.build_tarball([gen.ImageSpec(("base:1",), (BUSYBOX,), NOW,
-                                                                    cmd=SLEEP)]))
+        fixtures.load_tarball(
+            api, gen.build_tarball([gen.ImageSpec(("base:1",), (BUSYBOX,), NOW, cmd=SLEEP)])
+        )
         config = tmp_path / "docker-config"
         (config / "cli-plugins").mkdir(parents=True)
         (config / "cli-plugins" / "docker-buildx").symlink_to(buildx)
@@ -62,8 +70,13 @@ def test_removing_buildkit_images_counts_what_leaves_the_disk(tmp_path):
         for n in (1, 2, 3):
             (tmp_path / f"f{n}").write_bytes(os.urandom(500_000))
             (tmp_path / f"Dockerfile.{n}").write_text(f"FROM base:1\nCOPY f{n} /f{n}\n")
-            subprocess.run([docker_cli, "build", "-q", "-f", f"Dockerfile.{n}", "-t", f"built:{n}",
-                            "."], cwd=tmp_path, env=env, check=True, capture_output=True)
+            subprocess.run(
+                [docker_cli, "build", "-q", "-f", f"Dockerfile.{n}", "-t", f"built:{n}", "."],
+                cwd=tmp_path,
+                env=env,
+                check=True,
+                capture_output=True,
+            )
         snap = read_snapshot(engine)
         built = [i for i in snap.images.values() if i.buildkit]
         assert sorted(t for i in built for t in i.tags) == ["built:1", "built:2", "built:3"]

@@ -21,10 +21,17 @@ FACTS = EngineFacts(version="28.5.2", image_store="containerd")
 
 def ctrd_image(name, diffs, *, tags=(), stored_at=1.0, content=None, parent=""):
     image = make_image(name, diffs, tags=tags, parent=parent)
-    blobs = content if content is not None else {image.id: 500, digest("cfg:" + name): 300,
-                                                 **{digest("blob:" + d): s for d, s in diffs}}
-    return replace(image, stored_at=stored_at, content=MappingProxyType(blobs),
-                   manifests=((image.id, "linux/amd64", "image", True),))
+    blobs = (
+        content
+        if content is not None
+        else {image.id: 500, digest("cfg:" + name): 300, **{digest("blob:" + d): s for d, s in diffs}}
+    )
+    return replace(
+        image,
+        stored_at=stored_at,
+        content=MappingProxyType(blobs),
+        manifests=((image.id, "linux/amd64", "image", True),),
+    )
 
 
 def snap(images, containers=()):

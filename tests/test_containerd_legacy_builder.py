@@ -27,8 +27,7 @@ DOCKERFILE = "FROM base:1\nCOPY a /a\nCOPY b /b\nLABEL x=1\n"
 def _context() -> io.BytesIO:
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w") as tar:
-        for name, data in (("Dockerfile", DOCKERFILE.encode()), ("a", b"a" * 100_000),
-                           ("b", b"b" * 50_000)):
+        for name, data in (("Dockerfile", DOCKERFILE.encode()), ("a", b"a" * 100_000), ("b", b"b" * 50_000)):
             info = tarfile.TarInfo(name)
             info.size = len(data)
             tar.addfile(info, io.BytesIO(data))
@@ -38,10 +37,10 @@ def _context() -> io.BytesIO:
 
 def _build(ctrd):
     fixtures.wipe(ctrd.api)
-    fixtures.load_tarball(ctrd.api, gen.build_tarball([gen.ImageSpec(("base:1",), (BUSYBOX,), NOW,
-                                                                     cmd=SLEEP)]))
-    list(ctrd.api.build(fileobj=_context(), custom_context=True, tag="legacy:1", rm=True,
-                        decode=True))
+    fixtures.load_tarball(
+        ctrd.api, gen.build_tarball([gen.ImageSpec(("base:1",), (BUSYBOX,), NOW, cmd=SLEEP)])
+    )
+    list(ctrd.api.build(fileobj=_context(), custom_context=True, tag="legacy:1", rm=True, decode=True))
     snap = read_snapshot(SweepEngine(ctrd.url))
     assert len(snap.images) == 4  # base, two step images, legacy:1
     return snap
@@ -50,8 +49,9 @@ def _build(ctrd):
 def test_removing_the_child_prunes_its_step_images(ctrd):
     snap = _build(ctrd)
     predicted = [str(r) for r in ContainerdStore(snap).delete("legacy:1", explicit_parents=False)]
-    lines = [f"{k}: {v}" for item in ctrd.api.remove_image("legacy:1", noprune=False)
-             for k, v in item.items()]
+    lines = [
+        f"{k}: {v}" for item in ctrd.api.remove_image("legacy:1", noprune=False) for k, v in item.items()
+    ]
     assert sorted(lines) == sorted(predicted)
     assert sum(line.startswith("Deleted") for line in lines) == 3
 

@@ -27,10 +27,12 @@ AMD = gen.ImageSpec((), (BUSYBOX, data_layer("mp-amd", 200_000)), NOW, cmd=SLEEP
 AMD2 = gen.ImageSpec((), (BUSYBOX, data_layer("mp-amd2", 120_000)), NOW, cmd=SLEEP)
 ARM = gen.ImageSpec((), (data_layer("mp-arm", 150_000),), NOW, cmd=SLEEP)
 ARM2 = gen.ImageSpec((), (data_layer("mp-arm2", 90_000),), NOW, cmd=SLEEP)
-BOTH = gen.IndexSpec(("multi:1", "multi:latest"), (gen.PlatformSpec(AMD, "amd64"),
-                                                   gen.PlatformSpec(ARM, "arm64")))
-PARTIAL = gen.IndexSpec(("partial:1",), (gen.PlatformSpec(AMD2, "amd64"),
-                                         gen.PlatformSpec(ARM2, "arm64", present=False)))
+BOTH = gen.IndexSpec(
+    ("multi:1", "multi:latest"), (gen.PlatformSpec(AMD, "amd64"), gen.PlatformSpec(ARM, "arm64"))
+)
+PARTIAL = gen.IndexSpec(
+    ("partial:1",), (gen.PlatformSpec(AMD2, "amd64"), gen.PlatformSpec(ARM2, "arm64", present=False))
+)
 SINGLE = gen.ImageSpec(("single:1",), (BUSYBOX, data_layer("mp-single", 100_000)), NOW, cmd=SLEEP)
 
 
@@ -44,8 +46,11 @@ def _known_gap(ctrd, plan, request) -> None:
     """Docker 26 unpacks every platform of a loaded index, and its API (1.45) gives snapshot
     sizes for the host platform only: the snapshots of the other platforms are not counted."""
     if major(ctrd.api) < 28 and gen.oci_image_id(BOTH) in plan.delete:
-        request.applymarker(pytest.mark.xfail(strict=True, reason="Docker 26: snapshots of "
-                                              "non-host platforms are not counted"))
+        request.applymarker(
+            pytest.mark.xfail(
+                strict=True, reason="Docker 26: snapshots of non-host platforms are not counted"
+            )
+        )
 
 
 def test_platforms_are_read(ctrd):
@@ -56,11 +61,21 @@ def test_platforms_are_read(ctrd):
     assert both.content is not None and len(both.content) == 8  # index, 2 manifests, 2 configs, 3 layers
     partial = snap.images[gen.oci_image_id(PARTIAL)]
     assert [(p, available) for _, p, _, available in partial.manifests] == [
-        ("linux/amd64", True), ("linux/arm64", False)]
+        ("linux/amd64", True),
+        ("linux/arm64", False),
+    ]
 
 
-@pytest.mark.parametrize("refs", [["multi:1"], ["multi:1", "multi:latest"], ["single:1"],
-                                  ["partial:1"], ["multi:1", "multi:latest", "partial:1"]])
+@pytest.mark.parametrize(
+    "refs",
+    [
+        ["multi:1"],
+        ["multi:1", "multi:latest"],
+        ["single:1"],
+        ["partial:1"],
+        ["multi:1", "multi:latest", "partial:1"],
+    ],
+)
 def test_removing_multi_platform_images_matches_the_engine(ctrd, refs, request):
     snap = _load(ctrd)
     plan = plan_remove(snap, refs)

@@ -22,15 +22,24 @@ from tui.sandbox import imagegen as gen
 
 def odd(tags, layers, *, history=None, bare=False, labels=None, age_days=3):
     """An image as ko, Bazel, Nix or crane may write it: ``history`` as (created_by, empty_layer)."""
-    return gen.ImageSpec(tuple(tags), (BUSYBOX, *layers), NOW - timedelta(days=age_days),
-                         labels=labels or {}, cmd=SLEEP, history=history, bare_config=bare)
+    return gen.ImageSpec(
+        tuple(tags),
+        (BUSYBOX, *layers),
+        NOW - timedelta(days=age_days),
+        labels=labels or {},
+        cmd=SLEEP,
+        history=history,
+        bare_config=bare,
+    )
 
 
 NOHIST = odd(("nohist:1",), (BASE, data_layer("nh", 333_000)), history=())
-SHORTHIST = odd(("shorthist:1",), (BASE, data_layer("sh1", 265_000)),
-                history=(("ADD busybox", False),))
-EMPTYFLAG = odd(("emptyflag:1",), (BASE, data_layer("ef", 144_000)),
-                history=(("ADD busybox", False), ("ADD base", False), ("COPY ef", True)))
+SHORTHIST = odd(("shorthist:1",), (BASE, data_layer("sh1", 265_000)), history=(("ADD busybox", False),))
+EMPTYFLAG = odd(
+    ("emptyflag:1",),
+    (BASE, data_layer("ef", 144_000)),
+    history=(("ADD busybox", False), ("ADD base", False), ("COPY ef", True)),
+)
 # Only history-less images share this base: the engine's totals alone must place its bytes.
 NOHIST_A = odd(("nohista:1",), (data_layer("nb", 50_000), data_layer("na", 70_000)), history=())
 NOHIST_B = odd(("nohistb:1",), (data_layer("nb", 50_000), data_layer("nbb", 90_000)), history=())
@@ -49,8 +58,13 @@ def check_sizes_like_df(engine, snap):
 @pytest.mark.classic_store
 def test_rm_images_without_full_history_frees_what_the_engine_frees(engine):
     images = STANDARD + ODD
-    for ref, freed in (("nohist:1", 333_000), ("shorthist:1", 265_000), ("emptyflag:1", 144_000),
-                       ("nohista:1", 70_000), ("nohistb:1", 90_000)):
+    for ref, freed in (
+        ("nohist:1", 333_000),
+        ("shorthist:1", 265_000),
+        ("emptyflag:1", 144_000),
+        ("nohista:1", 70_000),
+        ("nohistb:1", 90_000),
+    ):
         plan = check_rm(engine, [ref], images=images)
         assert plan.reclaim_bytes == freed and plan.exact, ref
     plan = check_rm(engine, ["nohista:1", "nohistb:1"], images=images)
@@ -93,8 +107,11 @@ def test_layer_size_no_engine_number_determines_is_said_not_guessed(engine):
     assert "at least" in plan.freed_text(str)
     lines, errors = native_rm(engine.api, ["nohistb:1"])
     assert not errors
-    freed = [x.split(": ", 1)[1] for x in lines if x.startswith("Deleted") and
-             x.split(": ", 1)[1] not in snap.images]
+    freed = [
+        x.split(": ", 1)[1]
+        for x in lines
+        if x.startswith("Deleted") and x.split(": ", 1)[1] not in snap.images
+    ]
     assert freed == list(plan.freed_layers)  # the right layer; its bytes honestly unknown
 
 
@@ -103,8 +120,12 @@ BARE = odd(("bare:1",), (data_layer("bare", 200_000),), bare=True)  # .Config is
 
 @pytest.mark.classic_store
 def test_label_filters_prune_images_without_a_config_object(engine, request):
-    _known_gap_on_28(engine, request, "API 1.51 inspect shows an empty Config object for a config-less "
-                     "image, so has_config cannot be read from inspect; the engine still prunes it")
+    _known_gap_on_28(
+        engine,
+        request,
+        "API 1.51 inspect shows an empty Config object for a config-less "
+        "image, so has_config cannot be read from inspect; the engine still prunes it",
+    )
     images = STANDARD + (BARE,)
     bare_id = gen.image_id(BARE)
     for items in (["label=app=myapp"], ["label!=keep"], ["label=nosuch", "label!=nosuch"]):
@@ -126,8 +147,13 @@ NANO = "2024-05-01T10:00:00.123456789Z"
 def test_until_with_nanoseconds_compares_integer_nanoseconds(engine):
     at = odd(("at:1",), (data_layer("at", 1_000),))
     at = gen.ImageSpec(at.tags, at.layers, at.created, cmd=SLEEP, created_text=NANO)
-    after = gen.ImageSpec(("after:1",), (BUSYBOX, data_layer("after", 2_000)), at.created, cmd=SLEEP,
-                          created_text="2024-05-01T10:00:00.12345679Z")  # 1 ns later
+    after = gen.ImageSpec(
+        ("after:1",),
+        (BUSYBOX, data_layer("after", 2_000)),
+        at.created,
+        cmd=SLEEP,
+        created_text="2024-05-01T10:00:00.12345679Z",
+    )  # 1 ns later
     predicted, plan = check_prune(engine, [f"until={NANO}"], all_images=True, images=(at, after))
     assert gen.image_id(at) in plan.delete and gen.image_id(after) not in plan.delete
     assert plan.exact and plan.reclaim_bytes == predicted.reclaim_bytes
@@ -229,7 +255,9 @@ def test_invalid_reference_is_reported_and_the_others_go_ahead(engine, capsys):
     assert code == 1  # partial failure
     assert result["deleted"] == [gen.image_id(DB)]
     assert {b["ref"]: b["reason"] for b in result["plan"]["blocked"]} == {
-        "Bad:Ref": "invalid reference", "no:such:tag": "invalid reference"}
+        "Bad:Ref": "invalid reference",
+        "no:such:tag": "invalid reference",
+    }
     assert "Bad:Ref" in captured.err and gen.image_id(DB) not in state(engine.api)
     code = main(["--host", engine.url, "plan", "rm", "Bad:Ref"])
     assert code == 2 and "invalid reference" in capsys.readouterr().err  # nothing valid at all
@@ -237,19 +265,28 @@ def test_invalid_reference_is_reported_and_the_others_go_ahead(engine, capsys):
 
 @pytest.mark.classic_store
 def test_shared_and_unique_sizes_do_not_count_intermediates_as_sharers(engine, capsys, request):
-    _known_gap_on_28(engine, request, "/system/df on 28.5 counts legacy-builder intermediates as "
-                     "sharers (SharedSize 6,982,263 where 20.10 says 6,482,263)")
+    _known_gap_on_28(
+        engine,
+        request,
+        "/system/df on 28.5 counts legacy-builder intermediates as "
+        "sharers (SharedSize 6,982,263 where 20.10 says 6,482,263)",
+    )
     """A legacy-builder image whose last step adds no layer: the intermediate image of the step
     before holds the same top layer, yet ``/system/df`` counts that layer as unique."""
     from tests.enginecase import APP_V2
     from tui.engine import fixtures
 
     seed(engine.api, engine.url, (APP_V2,))
-    child = fixtures.build_child(engine.api, "myapp:2.0.0", "child:1", [
-        "RUN /bin/busybox dd if=/dev/zero of=/x bs=1000 count=300",
-        "RUN /bin/busybox dd if=/dev/zero of=/y bs=1000 count=200",
-        'CMD ["/bin/busybox", "sleep", "600"]',
-    ])
+    child = fixtures.build_child(
+        engine.api,
+        "myapp:2.0.0",
+        "child:1",
+        [
+            "RUN /bin/busybox dd if=/dev/zero of=/x bs=1000 count=300",
+            "RUN /bin/busybox dd if=/dev/zero of=/y bs=1000 count=200",
+            'CMD ["/bin/busybox", "sleep", "600"]',
+        ],
+    )
     snap = read_snapshot(Engine(engine.url))
     assert any(snap.is_intermediate(i) for i in snap.images)
     check_sizes_like_df(engine, snap)

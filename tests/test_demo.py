@@ -168,12 +168,18 @@ def _quit() -> None:
 @pytest.mark.engine
 @pytest.mark.parametrize(
     ("behaviour", "code", "said"),
-    [(_boom, 1, "the app failed: RuntimeError: boom from the app"), (_interrupt, 130, "interrupted"),
-     (_quit, 0, "sandbox stopped")],
+    [
+        (_boom, 1, "the app failed: RuntimeError: boom from the app"),
+        (_interrupt, 130, "interrupted"),
+        (_quit, 0, "sandbox stopped"),
+    ],
 )
 def test_run_demo_always_stops_the_sandbox(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
-    behaviour: Callable[[], Any], code: int, said: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    behaviour: Callable[[], Any],
+    code: int,
+    said: str,
 ) -> None:
     if demo.missing_requirement():
         unavailable("demo sandbox", RuntimeError(str(demo.missing_requirement())))
@@ -213,8 +219,9 @@ def test_killed_demo_leaves_nothing_behind(sig: int, returncode: int) -> None:
     """SIGKILL: the watchdog cleans up; SIGTERM, SIGHUP and SIGINT: run_demo's ``finally`` does."""
     if demo.missing_requirement():
         unavailable("demo sandbox", RuntimeError(str(demo.missing_requirement())))
-    child = subprocess.Popen([sys.executable, "-c", _KILLED_CHILD], stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, text=True)
+    child = subprocess.Popen(
+        [sys.executable, "-c", _KILLED_CHILD], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     assert child.stdout is not None and child.stderr is not None
     root: Path | None = None
     try:

@@ -51,8 +51,13 @@ def stores(draw):
                 used_tags.add(tag)
                 tags.append(tag)
         labels = draw(st.sampled_from([{}, {"env": "dev"}, {"env": "prod"}, {"keep": "1", "env": "dev"}]))
-        spec = gen.ImageSpec(tuple(tags), (BUSYBOX, *layers), NOW - timedelta(days=draw(st.integers(1, 60))),
-                             labels=labels, cmd=SLEEP)
+        spec = gen.ImageSpec(
+            tuple(tags),
+            (BUSYBOX, *layers),
+            NOW - timedelta(days=draw(st.integers(1, 60))),
+            labels=labels,
+            cmd=SLEEP,
+        )
         if gen.image_id(spec) not in {gen.image_id(s) for s in images}:
             images.append(spec)
     containers = []
@@ -76,15 +81,20 @@ def test_random_removals_match_the_engine(engine, store, data):
     images, containers = store
     snap = load(engine, images, containers)
     ids = sorted(snap.images)
-    candidates = [t for i in snap.images.values() for t in i.tags] + [i[7:19] for i in ids] + ids + [
-        "nosuch:tag", ids[0][7:8]]
+    candidates = (
+        [t for i in snap.images.values() for t in i.tags]
+        + [i[7:19] for i in ids]
+        + ids
+        + ["nosuch:tag", ids[0][7:8]]
+    )
     refs = data.draw(st.lists(st.sampled_from(candidates), min_size=1, max_size=4))
     force = data.draw(st.booleans())
     predicted_lines, predicted_errors = predicted_rm(snap, refs, force=force)
     lines, errors = native_rm(engine.api, refs, force=force)
     assert sorted(lines) == sorted(predicted_lines), (refs, force)
     assert {r: e.split(" ")[0] for r, e in errors.items()} == {
-        r: e.split(" ")[0] for r, e in predicted_errors.items()}, (refs, force)
+        r: e.split(" ")[0] for r, e in predicted_errors.items()
+    }, (refs, force)
     deleted = [x.split(": ", 1)[1] for x in lines if x.startswith("Deleted")]
     predicted_deleted = [x.split(": ", 1)[1] for x in predicted_lines if x.startswith("Deleted")]
     assert snap.bytes_of(deleted) == snap.bytes_of(predicted_deleted)
@@ -93,9 +103,15 @@ def test_random_removals_match_the_engine(engine, store, data):
 
 
 @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
-@given(store=stores(), all_images=st.booleans(),
-       filters=st.lists(st.sampled_from(["until=480h", "label=env=dev", "label=env", "label!=keep",
-                                         "until=1000h"]), max_size=2, unique_by=lambda f: f.split("=")[0]))
+@given(
+    store=stores(),
+    all_images=st.booleans(),
+    filters=st.lists(
+        st.sampled_from(["until=480h", "label=env=dev", "label=env", "label!=keep", "until=1000h"]),
+        max_size=2,
+        unique_by=lambda f: f.split("=")[0],
+    ),
+)
 def test_random_prunes_match_the_engine(engine, store, all_images, filters):
     images, containers = store
     snap = load(engine, images, containers)
@@ -103,8 +119,11 @@ def test_random_prunes_match_the_engine(engine, store, all_images, filters):
     predicted = plan_prune(snap, parsed, engine_semantics=True)
     response = engine_prune(Engine(engine.url), parsed.engine_filters())
     gone = {d["Deleted"] for d in response.get("ImagesDeleted") or [] if d.get("Deleted")}
-    untagged = sorted(d["Untagged"].removeprefix("docker.io/library/")
-                      for d in response.get("ImagesDeleted") or [] if d.get("Untagged"))
+    untagged = sorted(
+        d["Untagged"].removeprefix("docker.io/library/")
+        for d in response.get("ImagesDeleted") or []
+        if d.get("Untagged")
+    )
     assert gone & set(snap.images) == set(predicted.delete), (filters, all_images)
     assert gone - set(snap.images) == set(predicted.freed_layers)
     assert untagged == sorted(predicted.untag)

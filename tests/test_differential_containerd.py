@@ -49,8 +49,7 @@ def stores(draw: Any) -> tuple[list[list[gen.ImageSpec]], list[tuple[str, int, b
         shared = draw(st.lists(st.sampled_from(range(len(POOL))), max_size=2, unique=True))
         # Without an own layer an image can be another's prefix or twin (same layers, other
         # labels): then which image unpacked a chain first decides who holds its snapshot.
-        own = [data_layer(f"cown{i}-{draw(st.integers(0, 3))}", 500 + i)] if draw(
-            st.booleans()) else []
+        own = [data_layer(f"cown{i}-{draw(st.integers(0, 3))}", 500 + i)] if draw(st.booleans()) else []
         layers = [POOL[j] for j in sorted(shared)] + own
         tags = []
         for _ in range(draw(st.integers(0, 3))):
@@ -59,8 +58,13 @@ def stores(draw: Any) -> tuple[list[list[gen.ImageSpec]], list[tuple[str, int, b
                 used_tags.add(tag)
                 tags.append(tag)
         labels = draw(st.sampled_from([{}, {"env": "dev"}, {"env": "prod"}, {"keep": "1", "env": "dev"}]))
-        spec = gen.ImageSpec(tuple(tags), (BUSYBOX, *layers),
-                             NOW - timedelta(days=draw(st.integers(1, 60))), labels=labels, cmd=SLEEP)
+        spec = gen.ImageSpec(
+            tuple(tags),
+            (BUSYBOX, *layers),
+            NOW - timedelta(days=draw(st.integers(1, 60))),
+            labels=labels,
+            cmd=SLEEP,
+        )
         if gen.image_id(spec) not in {gen.image_id(s) for s in images}:
             images.append(spec)
     order = draw(st.permutations(images))
@@ -68,11 +72,17 @@ def stores(draw: Any) -> tuple[list[list[gen.ImageSpec]], list[tuple[str, int, b
     containers = []
     for j in range(draw(st.integers(0, 2))):
         containers.append((f"c{j}", draw(st.integers(0, 5)), draw(st.booleans()), draw(st.booleans())))
-    return [order[:cuts[0]], order[cuts[0]:cuts[1]], order[cuts[1]:]], containers
+    return [order[: cuts[0]], order[cuts[0] : cuts[1]], order[cuts[1] :]], containers
 
 
-def load(api: Any, url: str, batches: list[list[gen.ImageSpec]],
-         containers: list[tuple[str, int, bool, bool]], *, gap: bool = False) -> float:
+def load(
+    api: Any,
+    url: str,
+    batches: list[list[gen.ImageSpec]],
+    containers: list[tuple[str, int, bool, bool]],
+    *,
+    gap: bool = False,
+) -> float:
     """Load the batches one after the other (with ``gap``, the first a second before the rest);
     returns an instant between the first batch and the others (0 without ``gap``)."""
     fixtures.wipe(api)
@@ -106,10 +116,14 @@ def test_random_removals_match_the_engine(ctrd, store, data):
     snap = read_snapshot(SweepEngine(ctrd.url))
     assert snap.containerd
     ids = sorted(snap.images)
-    candidates = ([t for i in snap.images.values() for t in i.tags]
-                  + [d for i in snap.images.values() for d in i.digests]
-                  + [i[7:19] for i in ids] + [i[7:11] for i in ids] + ids
-                  + ["nosuch:tag", ids[0][7:8], ids[0][7:10]])
+    candidates = (
+        [t for i in snap.images.values() for t in i.tags]
+        + [d for i in snap.images.values() for d in i.digests]
+        + [i[7:19] for i in ids]
+        + [i[7:11] for i in ids]
+        + ids
+        + ["nosuch:tag", ids[0][7:8], ids[0][7:10]]
+    )
     refs = data.draw(st.lists(st.sampled_from(candidates), min_size=1, max_size=4))
     force = data.draw(st.booleans())
     model = ContainerdStore(snap)
@@ -124,18 +138,25 @@ def test_random_removals_match_the_engine(ctrd, store, data):
     before = layers_size(ctrd.api)
     lines, errors = native_rm(ctrd.api, refs, force=force)
     assert sorted(lines) == sorted(predicted_lines), (refs, force)
-    assert {r: _head(e) for r, e in errors.items()} == {
-        r: _head(e) for r, e in predicted_errors.items()}, (refs, force)
+    assert {r: _head(e) for r, e in errors.items()} == {r: _head(e) for r, e in predicted_errors.items()}, (
+        refs,
+        force,
+    )
     remaining = {row["Id"]: sorted(row["RepoTags"] or []) for row in ctrd.api.images(all=True)}
     assert remaining == {i: sorted(familiar_name(n) for n in model.references(i)) for i in model.images}
     assert before - layers_size(ctrd.api) == disk_drop(plan, ctrd.api), (refs, force)
 
 
 @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
-@given(store=stores(), all_images=st.booleans(),
-       filters=st.lists(st.sampled_from(["until", "label=env=dev", "label=env", "label!=keep",
-                                         "label!=env=dev"]), max_size=2,
-                        unique_by=lambda f: f.split("=")[0]))
+@given(
+    store=stores(),
+    all_images=st.booleans(),
+    filters=st.lists(
+        st.sampled_from(["until", "label=env=dev", "label=env", "label!=keep", "label!=env=dev"]),
+        max_size=2,
+        unique_by=lambda f: f.split("=")[0],
+    ),
+)
 def test_random_prunes_match_the_engine(ctrd, store, all_images, filters):
     batches, containers = store
     between = load(ctrd.api, ctrd.url, batches, containers, gap="until" in filters)

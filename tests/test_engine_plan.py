@@ -165,9 +165,15 @@ def test_running_container_conflict_and_force(engine):
 @pytest.mark.classic_store
 def test_child_images_parent_pruning_and_dependent_children(engine):
     store = seed(engine.api, engine.url, (APP_V2,))
-    child_id = fixtures.build_child(engine.api, "myapp:2.0.0", "child:1",
-                                    ["RUN /bin/busybox dd if=/dev/zero of=/x bs=1000 count=300",
-                                     "RUN /bin/busybox dd if=/dev/zero of=/y bs=1000 count=200"])
+    child_id = fixtures.build_child(
+        engine.api,
+        "myapp:2.0.0",
+        "child:1",
+        [
+            "RUN /bin/busybox dd if=/dev/zero of=/x bs=1000 count=300",
+            "RUN /bin/busybox dd if=/dev/zero of=/y bs=1000 count=200",
+        ],
+    )
     snap = store.snapshot()
     child = snap.images[child_id]
     assert child.parent_id and snap.is_intermediate(child.parent_id)
@@ -184,9 +190,15 @@ def test_child_images_parent_pruning_and_dependent_children(engine):
     after_native = state(engine.api)
     # Again through the executor (explicit parent steps, noprune).
     seed(engine.api, engine.url, (APP_V2,))
-    fixtures.build_child(engine.api, "myapp:2.0.0", "child:1",
-                                     ["RUN /bin/busybox dd if=/dev/zero of=/x bs=1000 count=300",
-                                      "RUN /bin/busybox dd if=/dev/zero of=/y bs=1000 count=200"])
+    fixtures.build_child(
+        engine.api,
+        "myapp:2.0.0",
+        "child:1",
+        [
+            "RUN /bin/busybox dd if=/dev/zero of=/x bs=1000 count=300",
+            "RUN /bin/busybox dd if=/dev/zero of=/y bs=1000 count=200",
+        ],
+    )
     snap2 = store.snapshot()
     plan2 = plan_remove(snap2, ["child:1"])
     result = PlanExecutor(store.engine, plan2, snap2).run_all()
@@ -234,8 +246,7 @@ def test_prune_dangling(engine):
 @pytest.mark.classic_store
 def test_prune_dangling_skips_image_of_stopped_container(engine):
     dangling_id = gen.image_id(STANDARD[-1])
-    _, plan = check_prune(engine, [], all_images=False,
-                          containers=(("leftover", dangling_id, False),))
+    _, plan = check_prune(engine, [], all_images=False, containers=(("leftover", dangling_id, False),))
     assert plan.delete == ()
     assert plan.blocked[0].reason == "stopped container"
 
@@ -296,7 +307,8 @@ def test_prune_digest_only_image_is_dangling(engine, registry):
     gone = {d.get("Deleted") for d in response["ImagesDeleted"]}
     assert V1_ID in gone and predicted.delete == (V1_ID,)
     assert sorted(d["Untagged"] for d in response["ImagesDeleted"] if d.get("Untagged")) == sorted(
-        predicted.untag)
+        predicted.untag
+    )
 
 
 @pytest.mark.classic_store

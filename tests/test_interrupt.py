@@ -37,10 +37,13 @@ def _seed_many(api: Any) -> set[str]:
     now = datetime.now(UTC)
     base = gen.LayerSpec((gen.FileSpec("base.bin", 50_000, seed="base"),), "ADD base")
     specs = [
-        gen.ImageSpec((f"many/app{i % 7}:{i}",),
-                      (base, gen.LayerSpec((gen.FileSpec("u.bin", 100 + i, seed=str(i)),), "COPY u"))
-                      if i % 10 == 0 else (base,),
-                      now - timedelta(hours=i))
+        gen.ImageSpec(
+            (f"many/app{i % 7}:{i}",),
+            (base, gen.LayerSpec((gen.FileSpec("u.bin", 100 + i, seed=str(i)),), "COPY u"))
+            if i % 10 == 0
+            else (base,),
+            now - timedelta(hours=i),
+        )
         for i in range(COUNT)
     ]
     fixtures.load_tarball(api, gen.build_tarball(specs))
@@ -49,12 +52,19 @@ def _seed_many(api: Any) -> set[str]:
 
 def _start(url: str, *args: str) -> subprocess.Popen[str]:
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    return subprocess.Popen([sys.executable, "-m", "tui", "--host", url, *args], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "tui", "--host", url, *args],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
-def _interrupt_after_some_deletes(api: Any, proc: subprocess.Popen[str], before: set[str],
-                                  *, times: int = 1) -> tuple[str, str]:
+def _interrupt_after_some_deletes(
+    api: Any, proc: subprocess.Popen[str], before: set[str], *, times: int = 1
+) -> tuple[str, str]:
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline and proc.poll() is None:
         if len(before) - len(api.images(all=True)) >= 10:

@@ -58,8 +58,9 @@ def protect_keep(tmp_path: Path) -> Path:
 
 
 @pytest.mark.parametrize("reseal", [False, True], ids=["hand-edit", "resealed"])
-def test_edited_cache_labels_do_not_unprotect(engine, tmp_path: Path, protect_keep: Path,
-                                              capsys: pytest.CaptureFixture[str], reseal: bool) -> None:
+def test_edited_cache_labels_do_not_unprotect(
+    engine, tmp_path: Path, protect_keep: Path, capsys: pytest.CaptureFixture[str], reseal: bool
+) -> None:
     seed(engine.api, engine.url, STANDARD)
     web_image = web_id(engine.api)
     cache = default_cache_path()
@@ -78,8 +79,9 @@ def test_edited_cache_labels_do_not_unprotect(engine, tmp_path: Path, protect_ke
     assert "protected" in plan["blocked"][0]["message"]
 
 
-def test_edited_created_time_is_not_believed(engine, tmp_path: Path, protect_keep: Path,
-                                             capsys: pytest.CaptureFixture[str]) -> None:
+def test_edited_created_time_is_not_believed(
+    engine, tmp_path: Path, protect_keep: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     seed(engine.api, engine.url, STANDARD)
     web_image = web_id(engine.api)
     cache = default_cache_path()
@@ -97,12 +99,12 @@ def test_damaged_or_edited_layers_are_read_again(engine, tmp_path: Path) -> None
     facts = read_facts(eng)
     images = list_images(eng)
     path = tmp_path / "layers.jsonl"
-    truth = {i.id: i.layers for i in read_layers(eng, images, cache=LayerCache(path),
-                                                 engine_id=facts.engine_id)}
+    truth = {
+        i.id: i.layers for i in read_layers(eng, images, cache=LayerCache(path), engine_id=facts.engine_id)
+    }
     fake = "sha256:" + "f" * 64
     edit_cache(path, web_image, lambda e: e.__setitem__("diff_ids", [fake]), reseal=False)
-    edit_cache(path, other_id, lambda e: e["history"].__setitem__(0, ["x", -5]),
-               reseal=True)
+    edit_cache(path, other_id, lambda e: e["history"].__setitem__(0, ["x", -5]), reseal=True)
     with path.open("a") as fh:
         fh.write('{"key": "x/y", "diff_ids": 5}\n\x00garbage\n')
     cache = LayerCache(path)

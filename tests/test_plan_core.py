@@ -134,8 +134,9 @@ def test_prune_dangling_and_all():
 def test_prune_filters_until_and_labels():
     old = make_image("old", [("o", 1)], tags=["a:old"], created=NOW - 10 * 86400, labels={"env": "dev"})
     new = make_image("new", [("n", 2)], tags=["a:new"], created=NOW - 3600, labels={"env": "dev"})
-    keep = make_image("keep", [("k", 4)], tags=["a:keep"], created=NOW - 20 * 86400,
-                      labels={"env": "dev", "keep": "1"})
+    keep = make_image(
+        "keep", [("k", 4)], tags=["a:keep"], created=NOW - 20 * 86400, labels={"env": "dev", "keep": "1"}
+    )
     snap = snapshot([old, new, keep])
     f = parse_filters(["until=7d"], all_images=True, now=NOW)
     assert f.until is not None and f.until.timestamp == NOW - 7 * 86400 and "168h" in f.notes[0]
@@ -172,8 +173,13 @@ def test_until_forms():
 
 def test_layer_sizes_alignment():
     diffs = ["sha256:" + "1" * 64, EMPTY_LAYER_DIFF_ID, "sha256:" + "2" * 64]
-    hist = [HistoryStep("ADD file", 100), HistoryStep("/bin/sh -c #(nop)  ENV A=1", 0),
-            HistoryStep("RUN mkdir /x", 0), HistoryStep("COPY y", 50), HistoryStep("CMD [\"sh\"]", 0)]
+    hist = [
+        HistoryStep("ADD file", 100),
+        HistoryStep("/bin/sh -c #(nop)  ENV A=1", 0),
+        HistoryStep("RUN mkdir /x", 0),
+        HistoryStep("COPY y", 50),
+        HistoryStep('CMD ["sh"]', 0),
+    ]
     assert layer_sizes(diffs, hist) == [100, 0, 50]
     assert layer_sizes(diffs[:1], [HistoryStep("ENV A=1", 0), HistoryStep("ADD x", 7)]) == [7]
     assert chain_ids(["sha256:a"])[0] == "sha256:a"
@@ -190,8 +196,9 @@ def stores(draw):
         diffs = [(base, draw(st.integers(0, 1000)))] + [
             (f"l{i}_{k}", draw(st.integers(0, 1000))) for k in range(depth)
         ]
-        tags = draw(st.lists(st.sampled_from([f"r{i}:a", f"r{i}:b", f"s:{i}", "t:x"]), max_size=3,
-                             unique=True))
+        tags = draw(
+            st.lists(st.sampled_from([f"r{i}:a", f"r{i}:b", f"s:{i}", "t:x"]), max_size=3, unique=True)
+        )
         images.append((f"img{i}", diffs, tags))
     seen_tags: set[str] = set()
     built = []
@@ -216,7 +223,8 @@ def test_plan_invariants(snap, force, with_containers):
     assert all(c.state != "running" for c in plan.remove_containers)
     deleted_chains = {ch for i in plan.delete for ch in snap.images[i].chain_ids}
     assert set(plan.freed_layers) <= deleted_chains | {
-        ch for c in plan.remove_containers for ch in snap.images[c.image_id].chain_ids}
+        ch for c in plan.remove_containers for ch in snap.images[c.image_id].chain_ids
+    }
     assert plan.reclaim_bytes == snap.bytes_of(plan.freed_layers)
     if not plan.remove_containers:
         assert set(plan.freed_layers) == set(snap.chains_freed(plan.delete))

@@ -13,8 +13,10 @@ BASE = [("base", 5_000)]
 
 
 def _store():
-    images = [make_image(f"i{n}", BASE + [(f"i{n}", 100 + n)], tags=[f"app:{n}"] if n % 2 else [])
-              for n in range(40)]
+    images = [
+        make_image(f"i{n}", BASE + [(f"i{n}", 100 + n)], tags=[f"app:{n}"] if n % 2 else [])
+        for n in range(40)
+    ]
     child = make_image("child", BASE + [("i1", 101), ("child", 7)], tags=["child:1"], parent=images[1].id)
     return images + [child]
 
@@ -23,19 +25,26 @@ def test_plans_on_one_snapshot_match_plans_on_a_fresh_one():
     images = _store()
     users = [container("c", images[3]), container("r", images[5], "running")]
     shared = snapshot(images, users)
-    first = [plan_prune(shared, PruneFilters(dangling=False)),
-             plan_remove(shared, ["app:3", "app:7", images[2].id[7:19]], with_stopped_containers=True),
-             plan_images(shared, [images[1].id, images[4].id]),
-             plan_prune(shared, PruneFilters(), protection=Protection.build(["app:9"]))]
-    again = [plan_prune(shared, PruneFilters(dangling=False)),
-             plan_remove(shared, ["app:3", "app:7", images[2].id[7:19]], with_stopped_containers=True),
-             plan_images(shared, [images[1].id, images[4].id]),
-             plan_prune(shared, PruneFilters(), protection=Protection.build(["app:9"]))]
-    fresh = [plan_prune(snapshot(images, users), PruneFilters(dangling=False)),
-             plan_remove(snapshot(images, users), ["app:3", "app:7", images[2].id[7:19]],
-                         with_stopped_containers=True),
-             plan_images(snapshot(images, users), [images[1].id, images[4].id]),
-             plan_prune(snapshot(images, users), PruneFilters(), protection=Protection.build(["app:9"]))]
+    first = [
+        plan_prune(shared, PruneFilters(dangling=False)),
+        plan_remove(shared, ["app:3", "app:7", images[2].id[7:19]], with_stopped_containers=True),
+        plan_images(shared, [images[1].id, images[4].id]),
+        plan_prune(shared, PruneFilters(), protection=Protection.build(["app:9"])),
+    ]
+    again = [
+        plan_prune(shared, PruneFilters(dangling=False)),
+        plan_remove(shared, ["app:3", "app:7", images[2].id[7:19]], with_stopped_containers=True),
+        plan_images(shared, [images[1].id, images[4].id]),
+        plan_prune(shared, PruneFilters(), protection=Protection.build(["app:9"])),
+    ]
+    fresh = [
+        plan_prune(snapshot(images, users), PruneFilters(dangling=False)),
+        plan_remove(
+            snapshot(images, users), ["app:3", "app:7", images[2].id[7:19]], with_stopped_containers=True
+        ),
+        plan_images(snapshot(images, users), [images[1].id, images[4].id]),
+        plan_prune(snapshot(images, users), PruneFilters(), protection=Protection.build(["app:9"])),
+    ]
     assert first == again == fresh
     assert first[0].delete and first[1].remove_containers
 

@@ -44,16 +44,22 @@ TLS_HOST = "tcp://10.0.0.9:2376"
 # --- a private context store ------------------------------------------------------------------
 
 
-def add_context(config_dir: Path, name: str, host: str, *, skip_tls_verify: bool = False,
-                tls_files: bool = False) -> None:
+def add_context(
+    config_dir: Path, name: str, host: str, *, skip_tls_verify: bool = False, tls_files: bool = False
+) -> None:
     """A context as `docker context create` stores it (checked against the real CLI below)."""
     digest = hashlib.sha256(name.encode()).hexdigest()
     meta = config_dir / "contexts" / "meta" / digest
     meta.mkdir(parents=True, exist_ok=True)
-    (meta / "meta.json").write_text(json.dumps({
-        "Name": name, "Metadata": {},
-        "Endpoints": {"docker": {"Host": host, "SkipTLSVerify": skip_tls_verify}},
-    }))
+    (meta / "meta.json").write_text(
+        json.dumps(
+            {
+                "Name": name,
+                "Metadata": {},
+                "Endpoints": {"docker": {"Host": host, "SkipTLSVerify": skip_tls_verify}},
+            }
+        )
+    )
     if tls_files:
         tls = config_dir / "contexts" / "tls" / digest / "docker"
         tls.mkdir(parents=True, exist_ok=True)
@@ -133,26 +139,33 @@ HOST_FORMS = [
     (["sweep", "rm", "-H", "sweep"], ["rm", "-H", "sweep"], None),
     # TLS options are passed on as docker-sweep's own (which, like docker, ignores them for sockets)
     (["--tls", "-H", "unix:///x.sock", "sweep"], ["--tls"], "unix:///x.sock"),
-    (["--tlsverify", "--tlscacert", "/c.pem", "-H", "ssh://me@box", "sweep"],
-     ["--tlsverify", "--tlscacert=/c.pem"], "ssh://me@box"),
+    (
+        ["--tlsverify", "--tlscacert", "/c.pem", "-H", "ssh://me@box", "sweep"],
+        ["--tlsverify", "--tlscacert=/c.pem"],
+        "ssh://me@box",
+    ),
     (["-H", "tcp://10.0.0.1:2375", "--tls=false", "sweep"], ["--no-tls"], "tcp://10.0.0.1:2375"),
     (["--tlsverify=false", "-H", "tcp://h:1", "sweep", "df"], ["--no-tlsverify", "df"], "tcp://h:1"),
 ]
 
 
-@pytest.mark.parametrize(("argv", "args", "host"), HOST_FORMS, ids=lambda v: shlex.join(v) if isinstance(
-    v, list) else None)
+@pytest.mark.parametrize(
+    ("argv", "args", "host"), HOST_FORMS, ids=lambda v: shlex.join(v) if isinstance(v, list) else None
+)
 def test_translation(argv: list[str], args: list[str], host: str | None) -> None:
     assert translate(argv) == (args, host)
 
 
-@pytest.mark.parametrize("argv", [
-    ["-c", "foo", "sweep", "df"],
-    ["--context", "foo", "sweep", "df"],
-    ["--context=foo", "sweep", "df"],
-    ["-cfoo", "sweep", "df"],
-    ["-D", "-c", "foo", "-l", "info", "sweep", "df"],
-])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["-c", "foo", "sweep", "df"],
+        ["--context", "foo", "sweep", "df"],
+        ["--context=foo", "sweep", "df"],
+        ["-cfoo", "sweep", "df"],
+        ["-D", "-c", "foo", "-l", "info", "sweep", "df"],
+    ],
+)
 def test_context_forms(argv: list[str], store: Path, home: Path) -> None:
     assert translate(argv, {"DOCKER_CONFIG": str(store), "HOME": str(home)}) == (["df"], FOO_HOST)
 
@@ -197,8 +210,9 @@ def test_home_docker_dir_is_the_default_config_dir(home: Path) -> None:
     assert translate(["-c", "foo", "sweep"], {"HOME": str(home)}) == ([], FOO_HOST)
 
 
-def expect_error(capsys: pytest.CaptureFixture[str], argv: list[str], env: dict[str, str],
-                 *words: str) -> str:
+def expect_error(
+    capsys: pytest.CaptureFixture[str], argv: list[str], env: dict[str, str], *words: str
+) -> str:
     assert translate(argv, env) == headless.EXIT_USAGE
     err = capsys.readouterr().err
     assert err.startswith("docker-sweep: ")
@@ -209,8 +223,9 @@ def expect_error(capsys: pytest.CaptureFixture[str], argv: list[str], env: dict[
 
 def test_unknown_context(store: Path, home: Path, capsys: pytest.CaptureFixture[str]) -> None:
     env = {"DOCKER_CONFIG": str(store), "HOME": str(home)}
-    expect_error(capsys, ["-c", "nosuch", "sweep", "df"], env, "no docker context named 'nosuch'",
-                 "docker context ls")
+    expect_error(
+        capsys, ["-c", "nosuch", "sweep", "df"], env, "no docker context named 'nosuch'", "docker context ls"
+    )
     expect_error(capsys, ["sweep"], {**env, "DOCKER_CONTEXT": "nosuch"}, "no docker context named 'nosuch'")
     bad = store / "contexts" / "meta" / hashlib.sha256(b"broken").hexdigest()
     bad.mkdir(parents=True)
@@ -228,17 +243,28 @@ def test_tls_options_are_passed_on(store: Path, home: Path) -> None:
     env = {"DOCKER_CONFIG": str(store), "HOME": str(home)}
     assert translate(["--tlsverify", "-H", TLS_HOST, "sweep", "df"], env) == (["--tlsverify", "df"], TLS_HOST)
     assert translate(["--tls", "--tlscert", "/c.pem", "--tlskey=/k.pem", "-H", TLS_HOST, "sweep"], env) == (
-        ["--tls", "--tlscert=/c.pem", "--tlskey=/k.pem"], TLS_HOST)
+        ["--tls", "--tlscert=/c.pem", "--tlskey=/k.pem"],
+        TLS_HOST,
+    )
     # DOCKER_TLS_VERIFY / DOCKER_TLS: docker-sweep reads them itself, for -H as for DOCKER_HOST
     assert translate(["-H", TLS_HOST, "sweep"], {**env, "DOCKER_TLS_VERIFY": "1"}) == ([], TLS_HOST)
     tls_env = {**env, "DOCKER_HOST": TLS_HOST, "DOCKER_TLS_VERIFY": "1"}
     assert translate(["--tlscacert", "/ca.pem", "--tlsverify", "sweep"], tls_env) == (
-        ["--tlsverify", "--tlscacert=/ca.pem"], None)
+        ["--tlsverify", "--tlscacert=/ca.pem"],
+        None,
+    )
     # a named context's TLS material, as docker-sweep options; docker's own TLS options are ignored
     tls_dir = store / "contexts" / "tls" / hashlib.sha256(b"tls").hexdigest() / "docker"
     assert translate(["-c", "tls", "--tls=false", "sweep", "df"], env) == (
-        ["--tlsverify", f"--tlscacert={tls_dir / 'ca.pem'}", f"--tlscert={tls_dir / 'cert.pem'}",
-         f"--tlskey={tls_dir / 'key.pem'}", "df"], TLS_HOST)
+        [
+            "--tlsverify",
+            f"--tlscacert={tls_dir / 'ca.pem'}",
+            f"--tlscert={tls_dir / 'cert.pem'}",
+            f"--tlskey={tls_dir / 'key.pem'}",
+            "df",
+        ],
+        TLS_HOST,
+    )
     assert translate(["--context", "insecure", "sweep"], env) == (["--no-tlsverify"], TLS_HOST)
 
 
@@ -255,15 +281,18 @@ def test_tls_that_docker_sweep_reads_itself(store: Path, home: Path) -> None:
     assert translate(["-c", "plain", "sweep"], env) == ([], "tcp://10.0.0.1:2375")
 
 
-@pytest.mark.parametrize(("argv", "args"), [
-    (["help", "sweep"], ["--help"]),
-    (["help", "sweep", "images"], ["images", "--help"]),
-    (["--help", "sweep"], ["--help"]),
-    (["-h", "sweep", "plan", "prune"], ["plan", "prune", "--help"]),
-    (["sweep", "--help"], ["--help"]),
-    (["sweep", "rm", "--", "-x"], ["rm", "--", "-x"]),
-    (["-h", "sweep", "rm", "--", "-x"], ["rm", "--help", "--", "-x"]),
-])
+@pytest.mark.parametrize(
+    ("argv", "args"),
+    [
+        (["help", "sweep"], ["--help"]),
+        (["help", "sweep", "images"], ["images", "--help"]),
+        (["--help", "sweep"], ["--help"]),
+        (["-h", "sweep", "plan", "prune"], ["plan", "prune", "--help"]),
+        (["sweep", "--help"], ["--help"]),
+        (["sweep", "rm", "--", "-x"], ["rm", "--", "-x"]),
+        (["-h", "sweep", "rm", "--", "-x"], ["rm", "--help", "--", "-x"]),
+    ],
+)
 def test_help(argv: list[str], args: list[str]) -> None:
     assert translate(argv) == (args, None)
 
@@ -272,11 +301,22 @@ def test_help_needs_no_valid_endpoint(store: Path) -> None:
     assert translate(["-c", "nosuch", "help", "sweep"], {"DOCKER_CONFIG": str(store)}) == (["--help"], None)
 
 
-@pytest.mark.parametrize("argv", [
-    [], ["images", "--json"], ["--config", "x.toml", "images"], ["--host", "unix:///x", "df"],
-    ["--version"], ["--bogus", "images"], ["-H"], ["help"], ["help", "images"], ["--config", "sweep"],
-    ["plan", "rm", "sweep"],
-])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        [],
+        ["images", "--json"],
+        ["--config", "x.toml", "images"],
+        ["--host", "unix:///x", "df"],
+        ["--version"],
+        ["--bogus", "images"],
+        ["-H"],
+        ["help"],
+        ["help", "images"],
+        ["--config", "sweep"],
+        ["plan", "rm", "sweep"],
+    ],
+)
 @pytest.mark.parametrize("reexec", [False, True])
 def test_standalone_argv_is_unchanged(argv: list[str], reexec: bool) -> None:
     env = {plugin.REEXEC_ENV: "/usr/bin/docker"} if reexec else {}
@@ -291,10 +331,17 @@ def test_unparsable_docker_options_in_a_plugin_run(capsys: pytest.CaptureFixture
     assert translate(["--new-docker-flag", "sweep", "df"]) == (["--new-docker-flag", "sweep", "df"], None)
 
 
-@pytest.mark.parametrize(("argv", "message"), [
-    (["-H"], "needs an argument"), (["--context"], "needs an argument"), (["-x", "sweep"], "'x'"),
-    (["--tls=2", "sweep"], "not a boolean"), (["-D="], "'='"), (["--nope=1"], "--nope"),
-])
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["-H"], "needs an argument"),
+        (["--context"], "needs an argument"),
+        (["-x", "sweep"], "'x'"),
+        (["--tls=2", "sweep"], "not a boolean"),
+        (["-D="], "'='"),
+        (["--nope=1"], "--nope"),
+    ],
+)
 def test_parse_errors(argv: list[str], message: str) -> None:
     with pytest.raises(PluginError, match=re.escape(message)):
         parse_docker_globals(argv)
@@ -310,8 +357,10 @@ def test_translated_argv_parses_and_is_stable(store: Path) -> None:
     """The result parses with docker-sweep's parser; translating it again changes nothing (so calling
     plugin_main twice, in a wrapper and in main(), is harmless)."""
     env = {"DOCKER_CONFIG": str(store), plugin.REEXEC_ENV: "docker"}
-    for argv in (["-H", "unix:///x", "sweep", "images", "--json"], ["-c", "foo", "sweep", "--config",
-                                                                     "my.toml", "df"]):
+    for argv in (
+        ["-H", "unix:///x", "sweep", "images", "--json"],
+        ["-c", "foo", "sweep", "--config", "my.toml", "df"],
+    ):
         res = translate(argv, env)
         assert not isinstance(res, int)
         args, host = res
@@ -379,7 +428,7 @@ def test_install_default_is_home_docker(tmp_path: Path, monkeypatch: pytest.Monk
 
 def test_install_replaces_own_wrapper_but_not_foreign_files(tmp_path: Path) -> None:
     path = tmp_path / "docker-sweep"
-    path.write_text(f"#!/bin/sh\n{plugin.WRAPPER_MARKER}\nexec /old/python -m tui \"$@\"\n")
+    path.write_text(f'#!/bin/sh\n{plugin.WRAPPER_MARKER}\nexec /old/python -m tui "$@"\n')
     assert install_plugin(tmp_path) == path and "/old/python" not in path.read_text()
     path.write_text("#!/bin/sh\necho someone else's\n")
     with pytest.raises(PluginError, match="not written by docker-sweep"):
@@ -419,8 +468,9 @@ def test_installed_wrapper_runs_docker_sweep_from_anywhere(tmp_path: Path) -> No
     decoy.mkdir(parents=True)
     (decoy / "__init__.py").write_text("raise SystemExit('decoy tui imported')\n")
     (decoy / "__main__.py").write_text("raise SystemExit('decoy tui imported')\n")
-    done = subprocess.run([str(path), "--version"], cwd=decoy.parent, capture_output=True, text=True,
-                          timeout=60)
+    done = subprocess.run(
+        [str(path), "--version"], cwd=decoy.parent, capture_output=True, text=True, timeout=60
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == f"docker-sweep {version('docker-sweep')}"
 
@@ -454,6 +504,7 @@ from tui.cli import main
 sys.exit(main((["--host", host] if host else []) + args))
 """
 
+
 @pytest.fixture
 def docker_clis() -> None:
     """Both docker CLIs are there (else skip, or fail with ``CI=true``)."""
@@ -481,16 +532,34 @@ class Docker:
         self.config = tmp_path / "dockercfg"
         self.home.mkdir()
         write_test_plugin(self.config / "cli-plugins")
-        drop = {"DOCKER_HOST", "DOCKER_CONTEXT", "DOCKER_TLS", "DOCKER_TLS_VERIFY", "DOCKER_CERT_PATH",
-                "DOCKER_SWEEP_CONFIG", "SWEEP_TEST_MODE"}
+        drop = {
+            "DOCKER_HOST",
+            "DOCKER_CONTEXT",
+            "DOCKER_TLS",
+            "DOCKER_TLS_VERIFY",
+            "DOCKER_CERT_PATH",
+            "DOCKER_SWEEP_CONFIG",
+            "SWEEP_TEST_MODE",
+        }
         self.env = {k: v for k, v in os.environ.items() if k not in drop}
-        self.env.update(HOME=str(self.home), DOCKER_CONFIG=str(self.config),
-                        XDG_CONFIG_HOME=str(self.home / ".config"), NO_COLOR="1")
+        self.env.update(
+            HOME=str(self.home),
+            DOCKER_CONFIG=str(self.config),
+            XDG_CONFIG_HOME=str(self.home / ".config"),
+            NO_COLOR="1",
+        )
 
-    def __call__(self, *args: str, cli: str = NEW_CLI, env: dict[str, str] | None = None,
-                 check: bool = True) -> subprocess.CompletedProcess[str]:
-        done = subprocess.run([cli, *args], env={**self.env, **(env or {})}, capture_output=True, text=True,
-                              timeout=120, stdin=subprocess.DEVNULL)
+    def __call__(
+        self, *args: str, cli: str = NEW_CLI, env: dict[str, str] | None = None, check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
+        done = subprocess.run(
+            [cli, *args],
+            env={**self.env, **(env or {})},
+            capture_output=True,
+            text=True,
+            timeout=120,
+            stdin=subprocess.DEVNULL,
+        )
         if check:
             assert done.returncode == 0, f"{args}: {done.returncode}\n{done.stdout}\n{done.stderr}"
         return done
@@ -519,7 +588,10 @@ def test_docker_lists_the_plugin(docker: Docker, cli: str) -> None:
     sweep = plugins["sweep"]
     assert "Err" not in sweep, sweep
     assert (sweep["Vendor"], sweep["Version"], sweep["ShortDescription"]) == (
-        "docker-sweep", version("docker-sweep"), DESCRIPTION)
+        "docker-sweep",
+        version("docker-sweep"),
+        DESCRIPTION,
+    )
 
 
 @needs_cli
@@ -527,13 +599,18 @@ def test_docker_lists_the_plugin(docker: Docker, cli: str) -> None:
 def test_docker_passes_global_options_the_way_we_read_them(docker: Docker, cli: str) -> None:
     add_context(docker.config, "foo", FOO_HOST)
     assert docker.echo("sweep", "images", "--json", cli=cli) == {"args": ["images", "--json"], "host": None}
-    assert docker.echo("-H", "unix:///x.sock", "sweep", "df", cli=cli) == {"args": ["df"],
-                                                                          "host": "unix:///x.sock"}
+    assert docker.echo("-H", "unix:///x.sock", "sweep", "df", cli=cli) == {
+        "args": ["df"],
+        "host": "unix:///x.sock",
+    }
     assert docker.echo("--host=unix:///y", "-D", "-l", "debug", "sweep", cli=cli)["host"] == "unix:///y"
-    assert docker.echo("-Dl", "debug", "--context", "foo", "sweep", "df", cli=cli) == {"args": ["df"],
-                                                                                      "host": FOO_HOST}
-    assert docker.echo("--config", str(docker.config), "-c", "foo", "sweep", "--config", "x.toml",
-                       cli=cli) == {"args": ["--config", "x.toml"], "host": FOO_HOST}
+    assert docker.echo("-Dl", "debug", "--context", "foo", "sweep", "df", cli=cli) == {
+        "args": ["df"],
+        "host": FOO_HOST,
+    }
+    assert docker.echo(
+        "--config", str(docker.config), "-c", "foo", "sweep", "--config", "x.toml", cli=cli
+    ) == {"args": ["--config", "x.toml"], "host": FOO_HOST}
     assert docker.echo("help", "sweep", "images", cli=cli) == {"args": ["images", "--help"], "host": None}
 
 
@@ -566,9 +643,14 @@ def test_docker_context_store_layout_matches(docker: Docker) -> None:
 @needs_cli
 def test_cli_socket_stops_the_plugin(docker: Docker) -> None:
     """28.x: SIGTERM to `docker sweep …` (stdout not a terminal) closes the plugin socket; we stop."""
-    proc = subprocess.Popen([NEW_CLI, "-H", "unix:///nonexistent.sock", "sweep", "prune"],
-                            env={**docker.env, "SWEEP_TEST_MODE": "wait"}, stdin=subprocess.DEVNULL,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [NEW_CLI, "-H", "unix:///nonexistent.sock", "sweep", "prune"],
+        env={**docker.env, "SWEEP_TEST_MODE": "wait"},
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert proc.stdout is not None
         assert json.loads(proc.stdout.readline()) == {"args": ["prune"], "host": "unix:///nonexistent.sock"}
@@ -614,14 +696,21 @@ def test_docker_context_sweep_images_json(clean_engine, docker: Docker) -> None:
     # docker --config DIR with DIR's current context, DOCKER_CONFIG unset: the plugin reads DIR itself
     (docker.config / "config.json").write_text(json.dumps({"currentContext": "st"}))
     env = {k: v for k, v in docker.env.items() if k != "DOCKER_CONFIG"}
-    done = subprocess.run([NEW_CLI, "--config", str(docker.config), "sweep", "images", "--json"], env=env,
-                          capture_output=True, text=True, timeout=120, check=False)
+    done = subprocess.run(
+        [NEW_CLI, "--config", str(docker.config), "sweep", "images", "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
     assert_lists_plugin_image(done.stdout, image_id)
     # DOCKER_CONTEXT (which docker-sweep alone does not read)
     (docker.config / "config.json").unlink()
-    assert_lists_plugin_image(docker("sweep", "images", "--json", env={"DOCKER_CONTEXT": "st"}).stdout,
-                              image_id)
+    assert_lists_plugin_image(
+        docker("sweep", "images", "--json", env={"DOCKER_CONTEXT": "st"}).stdout, image_id
+    )
     # `docker context use st`, no options: docker-sweep's own resolution finds the current context
     docker("context", "use", "st")
     assert_lists_plugin_image(docker("sweep", "images", "--json").stdout, image_id)

@@ -75,8 +75,7 @@ def test_loaded_images_are_local_only(clean_podman, capsys, tmp_path: Path):
     assert plan.local_only_deletes(snap) == [DB_ID]
     config = tmp_path / "config.toml"
     config.write_text(f'[local_only]\nbackup = true\n[backup]\ndir = "{tmp_path / "bk"}"\n')
-    code, out, err = run(capsys, clean_podman.url, "--config", str(config), "rm", "db:16", "--yes",
-                         "--json")
+    code, out, err = run(capsys, clean_podman.url, "--config", str(config), "rm", "db:16", "--yes", "--json")
     assert code == 0, err
     assert json.loads(out)["deleted"] == [DB_ID]
     assert any((tmp_path / "bk").iterdir())  # saved before it was removed
@@ -95,17 +94,19 @@ def test_by_id_with_several_tags_needs_force_and_is_done_tag_by_tag(clean_podman
 
 
 def test_force_shows_and_removes_stopped_containers_never_running_ones(clean_podman, capsys):
-    seed(clean_podman.api, clean_podman.url, STANDARD,
-         (("old-db", "db:16", False), ("app", "myapp:1.5.0", True)))
-    code, out, _ = run(capsys, clean_podman.url, "plan", "rm", "db:16", "myapp:1.5.0", "--force",
-                       "--json")
+    seed(
+        clean_podman.api,
+        clean_podman.url,
+        STANDARD,
+        (("old-db", "db:16", False), ("app", "myapp:1.5.0", True)),
+    )
+    code, out, _ = run(capsys, clean_podman.url, "plan", "rm", "db:16", "myapp:1.5.0", "--force", "--json")
     plan = json.loads(out)
     assert code == 1
     assert [c["name"] for c in plan["remove_containers"]] == ["old-db"]
     assert plan["delete"] == [DB_ID]
     assert [(b["ref"], b["reason"]) for b in plan["blocked"]] == [("myapp:1.5.0", "running container")]
-    code, out, _ = run(capsys, clean_podman.url, "rm", "db:16", "myapp:1.5.0", "--force", "--yes",
-                       "--json")
+    code, out, _ = run(capsys, clean_podman.url, "rm", "db:16", "myapp:1.5.0", "--force", "--yes", "--json")
     result = json.loads(out)
     assert code == 1 and result["deleted"] == [DB_ID] and result["unexpected"] == []
     names = {c["Names"][0].lstrip("/") for c in clean_podman.api.containers(all=True)}

@@ -74,8 +74,13 @@ def test_random_removals_match_podman(podman_engine, store, data):
     snap = load(podman_engine, images, containers)
     ids = sorted(snap.images)
     short = [t.removeprefix("localhost/") for i in snap.images.values() for t in i.tags]
-    candidates = short + [t for i in snap.images.values() for t in i.tags] + [
-        i[7:19] for i in ids] + ids + ["nosuch:tag", ids[0][7:8]]
+    candidates = (
+        short
+        + [t for i in snap.images.values() for t in i.tags]
+        + [i[7:19] for i in ids]
+        + ids
+        + ["nosuch:tag", ids[0][7:8]]
+    )
     refs = data.draw(st.lists(st.sampled_from(candidates), min_size=1, max_size=4))
     force = data.draw(st.booleans())
     predicted_lines, predicted_errors, model = predicted(snap, refs, force)
@@ -89,8 +94,10 @@ def test_random_removals_match_podman(podman_engine, store, data):
 
 
 @settings(max_examples=max(EXAMPLES // 2, 4), deadline=None, suppress_health_check=list(HealthCheck))
-@given(store=stores(), filters=st.lists(st.sampled_from(["until=480h", "label=env=dev", "label=env"]),
-                                        max_size=1))
+@given(
+    store=stores(),
+    filters=st.lists(st.sampled_from(["until=480h", "label=env=dev", "label=env"]), max_size=1),
+)
 def test_random_dangling_prunes_match_podman(podman_engine, store, filters):
     images, containers = store
     load(podman_engine, images, containers)

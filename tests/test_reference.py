@@ -47,25 +47,37 @@ PARSE_OK = [
     (f"test:5000/repo@sha256:{F64}", "test:5000/repo", "test:5000", None, f"sha256:{F64}"),
     (f"test:5000/repo:tag@sha256:{F64}", "test:5000/repo", "test:5000", "tag", f"sha256:{F64}"),
     ("lowercase:Uppercase", "lowercase", "", "Uppercase", None),
-    ("a/" * 127 + "a:tag-puts-this-over-max", "a/" * 127 + "a", "a", "tag-puts-this-over-max",
-     None),
-    ("sub-dom1.foo.com/bar/baz/quux", "sub-dom1.foo.com/bar/baz/quux", "sub-dom1.foo.com", None,
-     None),
-    ("b.gcr.io/test.example.com/my-app:test.example.com", "b.gcr.io/test.example.com/my-app",
-     "b.gcr.io", "test.example.com", None),
+    ("a/" * 127 + "a:tag-puts-this-over-max", "a/" * 127 + "a", "a", "tag-puts-this-over-max", None),
+    ("sub-dom1.foo.com/bar/baz/quux", "sub-dom1.foo.com/bar/baz/quux", "sub-dom1.foo.com", None, None),
+    (
+        "b.gcr.io/test.example.com/my-app:test.example.com",
+        "b.gcr.io/test.example.com/my-app",
+        "b.gcr.io",
+        "test.example.com",
+        None,
+    ),
     ("xn--n3h.com/myimage:xn--n3h.com", "xn--n3h.com/myimage", "xn--n3h.com", "xn--n3h.com", None),
-    (f"xn--7o8h.com/myimage:xn--7o8h.com@sha256:{F64}", "xn--7o8h.com/myimage", "xn--7o8h.com",
-     "xn--7o8h.com", f"sha256:{F64}"),
+    (
+        f"xn--7o8h.com/myimage:xn--7o8h.com@sha256:{F64}",
+        "xn--7o8h.com/myimage",
+        "xn--7o8h.com",
+        "xn--7o8h.com",
+        f"sha256:{F64}",
+    ),
     ("foo_bar.com:8080", "foo_bar.com", "", "8080", None),
     ("foo/foo_bar.com:8080", "foo/foo_bar.com", "foo", "8080", None),
     ("192.168.1.1", "192.168.1.1", "", None, None),
     ("192.168.1.1:5000", "192.168.1.1", "", "5000", None),
     ("192.168.1.1:5000/repo:5050", "192.168.1.1:5000/repo", "192.168.1.1:5000", "5050", None),
     ("[2001:db8::1]/repo", "[2001:db8::1]/repo", "[2001:db8::1]", None, None),
-    ("[2001:db8:1:2:3:4:5:6]/repo:tag", "[2001:db8:1:2:3:4:5:6]/repo", "[2001:db8:1:2:3:4:5:6]",
-     "tag", None),
-    (f"[2001:db8::1]:5000/repo:tag@sha256:{F64}", "[2001:db8::1]:5000/repo", "[2001:db8::1]:5000",
-     "tag", f"sha256:{F64}"),
+    ("[2001:db8:1:2:3:4:5:6]/repo:tag", "[2001:db8:1:2:3:4:5:6]/repo", "[2001:db8:1:2:3:4:5:6]", "tag", None),
+    (
+        f"[2001:db8::1]:5000/repo:tag@sha256:{F64}",
+        "[2001:db8::1]:5000/repo",
+        "[2001:db8::1]:5000",
+        "tag",
+        f"sha256:{F64}",
+    ),
     ("[::1]:5000/repo", "[::1]:5000/repo", "[::1]:5000", None, None),
     ("example.com/" + "a" * 255 + ":tag", "example.com/" + "a" * 255, "example.com", "tag", None),
 ]
@@ -91,9 +103,7 @@ PARSE_ERR = [
 
 
 @pytest.mark.parametrize(("text", "name", "domain", "tag", "digest"), PARSE_OK)
-def test_parse_valid(
-    text: str, name: str, domain: str, tag: str | None, digest: str | None
-) -> None:
+def test_parse_valid(text: str, name: str, domain: str, tag: str | None, digest: str | None) -> None:
     ref = parse(text)
     assert ref == Reference(name, tag, digest)
     assert ref.string() == text
@@ -109,25 +119,63 @@ def test_parse_errors(text: str, message: str) -> None:
 
 # --- normalize_test.go: TestValidateReferenceName / TestValidateRemoteName ---
 VALID_NAMES = [
-    "docker/docker", "library/debian", "debian", "localhost/library/debian", "localhost/debian",
-    "LOCALDOMAIN/library/debian", "LOCALDOMAIN/debian", "docker.io/docker/docker",
-    "docker.io/library/debian", "docker.io/debian", "index.docker.io/docker/docker",
-    "index.docker.io/library/debian", "index.docker.io/debian", "127.0.0.1:5000/docker/docker",
-    "127.0.0.1:5000/library/debian", "127.0.0.1:5000/debian", "192.168.0.1", "192.168.0.1:80",
-    "192.168.0.1:8/debian", "192.168.0.2:25000/debian",
+    "docker/docker",
+    "library/debian",
+    "debian",
+    "localhost/library/debian",
+    "localhost/debian",
+    "LOCALDOMAIN/library/debian",
+    "LOCALDOMAIN/debian",
+    "docker.io/docker/docker",
+    "docker.io/library/debian",
+    "docker.io/debian",
+    "index.docker.io/docker/docker",
+    "index.docker.io/library/debian",
+    "index.docker.io/debian",
+    "127.0.0.1:5000/docker/docker",
+    "127.0.0.1:5000/library/debian",
+    "127.0.0.1:5000/debian",
+    "192.168.0.1",
+    "192.168.0.1:80",
+    "192.168.0.1:8/debian",
+    "192.168.0.2:25000/debian",
     "thisisthesongthatneverendsitgoesonandonandonthisisthesongthatnev",
-    "[fc00::1]:5000/docker", "[fc00::1]:5000/docker/docker",
-    "[fc00:1:2:3:4:5:6:7]:5000/library/debian", f"docker.io/{HEX64}", "Docker/docker",
-    "DOCKER/docker", "docker-rules/docker", "docker---rules/docker", "doc/docker", "d/docker",
-    "jess/t", "dock__er/docker",
+    "[fc00::1]:5000/docker",
+    "[fc00::1]:5000/docker/docker",
+    "[fc00:1:2:3:4:5:6:7]:5000/library/debian",
+    f"docker.io/{HEX64}",
+    "Docker/docker",
+    "DOCKER/docker",
+    "docker-rules/docker",
+    "docker---rules/docker",
+    "doc/docker",
+    "d/docker",
+    "jess/t",
+    "dock__er/docker",
 ]
 INVALID_NAMES = [
-    "https://github.com/docker/docker", "docker/Docker", "-docker", "-docker/docker",
-    "-docker.io/docker/docker", "docker///docker", "docker.io/docker/Docker",
-    "docker.io/docker///docker", "[fc00::1]", "[fc00::1]:5000", "fc00::1:5000/debian",
-    "[fe80::1%eth0]:5000/debian", "[2001:db8:3:4::192.0.2.33]:5000/debian", HEX64,
-    "docker-/docker", "-docker-/docker", "____/____", "_docker/_docker", "dock..er/docker",
-    "dock_.er/docker", "dock-.er/docker", "docker/",
+    "https://github.com/docker/docker",
+    "docker/Docker",
+    "-docker",
+    "-docker/docker",
+    "-docker.io/docker/docker",
+    "docker///docker",
+    "docker.io/docker/Docker",
+    "docker.io/docker///docker",
+    "[fc00::1]",
+    "[fc00::1]:5000",
+    "fc00::1:5000/debian",
+    "[fe80::1%eth0]:5000/debian",
+    "[2001:db8:3:4::192.0.2.33]:5000/debian",
+    HEX64,
+    "docker-/docker",
+    "-docker-/docker",
+    "____/____",
+    "_docker/_docker",
+    "dock..er/docker",
+    "dock_.er/docker",
+    "dock-.er/docker",
+    "docker/",
     "this_is_not_a_valid_namespace_because_its_lenth_is_greater_than_255_" * 4 + "/docker",
 ]
 
@@ -149,8 +197,7 @@ def test_invalid_names(text: str) -> None:
         (HEX64, f"invalid repository name ({HEX64}), cannot specify 64-byte hexadecimal strings"),
         ("docker/Docker", f"{INVALID}: repository name (docker/Docker) must be lowercase"),
         ("Uppercase:tag", f"{INVALID}: repository name (library/Uppercase) must be lowercase"),
-        ("docker.io/docker/Docker", 
-         f"{INVALID}: repository name (docker/Docker) must be lowercase"),
+        ("docker.io/docker/Docker", f"{INVALID}: repository name (docker/Docker) must be lowercase"),
         ("docker///docker", INVALID),
         ("", INVALID),
         ("docker.io/" + "a" * 250, TOO_LONG),  # "library/" pushes the path over 255
@@ -172,13 +219,28 @@ REPO_INFO = [
     ("library/ubuntu", "ubuntu", "docker.io/library/ubuntu", "library/ubuntu", "docker.io"),
     ("nonlibrary/ubuntu", "nonlibrary/ubuntu", "docker.io/nonlibrary/ubuntu", "", "docker.io"),
     ("other/library", "other/library", "docker.io/other/library", "", "docker.io"),
-    ("private/moonbase", "127.0.0.1:8000/private/moonbase", "127.0.0.1:8000/private/moonbase",
-     "", "127.0.0.1:8000"),
+    (
+        "private/moonbase",
+        "127.0.0.1:8000/private/moonbase",
+        "127.0.0.1:8000/private/moonbase",
+        "",
+        "127.0.0.1:8000",
+    ),
     ("privatebase", "example.com/privatebase", "example.com/privatebase", "", "example.com"),
-    ("privatebasee", "example.com:8000/privatebasee", "example.com:8000/privatebasee", "",
-     "example.com:8000"),
-    ("library/ubuntu-12.04-base", "ubuntu-12.04-base", "docker.io/library/ubuntu-12.04-base",
-     "index.docker.io/library/ubuntu-12.04-base", "docker.io"),
+    (
+        "privatebasee",
+        "example.com:8000/privatebasee",
+        "example.com:8000/privatebasee",
+        "",
+        "example.com:8000",
+    ),
+    (
+        "library/ubuntu-12.04-base",
+        "ubuntu-12.04-base",
+        "docker.io/library/ubuntu-12.04-base",
+        "index.docker.io/library/ubuntu-12.04-base",
+        "docker.io",
+    ),
     ("library/foo", "foo", "docker.io/library/foo", "docker.io/foo", "docker.io"),
     ("library/foo/bar", "library/foo/bar", "docker.io/library/foo/bar", "", "docker.io"),
     ("store/foo/bar", "store/foo/bar", "docker.io/store/foo/bar", "", "docker.io"),
@@ -370,9 +432,7 @@ _component = st.from_regex(r"[a-z0-9]{1,6}(?:(?:[._]|__|-{1,3})[a-z0-9]{1,6}){0,
 _path = st.lists(_component, min_size=1, max_size=3).map("/".join)
 _domain = st.one_of(
     st.none(),
-    st.sampled_from(
-        ["docker.io", "index.docker.io", "localhost", "localhost:5000", "Foo", "[::1]:5000"]
-    ),
+    st.sampled_from(["docker.io", "index.docker.io", "localhost", "localhost:5000", "Foo", "[::1]:5000"]),
     st.from_regex(r"[a-z0-9]{1,5}(?:-[a-z0-9]{1,5})?\.[a-z]{2,4}(?::[0-9]{1,5})?", fullmatch=True),
 )
 _tag = st.none() | st.from_regex(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,20}", fullmatch=True)
@@ -400,8 +460,11 @@ def test_prop_string_round_trips(text: str) -> None:
 def _familiar_is_ambiguous(ref: Reference) -> bool:
     """Go's own quirk: ``docker.io/0.0/x`` is familiar ``0.0/x``, which re-parses with domain 0.0."""
     first = ref.familiar_name().split("/")[0]
-    return ref.domain == "docker.io" and "/" in ref.familiar_name() and (
-        "." in first or ":" in first or first == "localhost")
+    return (
+        ref.domain == "docker.io"
+        and "/" in ref.familiar_name()
+        and ("." in first or ":" in first or first == "localhost")
+    )
 
 
 @given(_references())

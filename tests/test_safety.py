@@ -58,8 +58,13 @@ def test_protected_images_are_never_removed_even_with_force():
 
 def test_policy_selection():
     imgs = [
-        make_image(f"a{i}", [(f"a{i}", 1)], tags=[f"app:{i}"], created=NOW - i * DAY,
-                   labels={"env": "dev" if i % 2 else "prod"})
+        make_image(
+            f"a{i}",
+            [(f"a{i}", 1)],
+            tags=[f"app:{i}"],
+            created=NOW - i * DAY,
+            labels={"env": "dev" if i % 2 else "prod"},
+        )
         for i in range(5)
     ]
     shared = make_image("s", [("s", 1)], tags=["app:old", "keep:1"], created=NOW - 50 * DAY)
@@ -112,15 +117,21 @@ def test_prune_all_with_protection_on_engine(engine, tmp_path, capsys):
 @pytest.mark.classic_store
 def test_policy_keep_last_on_engine(engine, tmp_path, capsys):
     seed(engine.api, engine.url, STANDARD, (("db-1", "db:16", True),))
-    config = _config(tmp_path, '[policies.keep1]\nkeep_last = 1\nrepositories = ["myapp", "db"]\n'
-                               '[policies.none]\nrepositories = ["db"]\n')
+    config = _config(
+        tmp_path,
+        '[policies.keep1]\nkeep_last = 1\nrepositories = ["myapp", "db"]\n'
+        '[policies.none]\nrepositories = ["db"]\n',
+    )
     code = main(["--host", engine.url, "--config", config, "plan", "prune", "--policy", "keep1", "--json"])
     plan = json.loads(capsys.readouterr().out)
     assert code == 0 and plan["delete"] == [V1_ID] and "policy keep1" in plan["description"]
     code = main(["--host", engine.url, "--config", config, "prune", "--policy", "none", "--yes", "--json"])
     result = json.loads(capsys.readouterr().out)
-    assert code == 1 and result["deleted"] == [] and result["plan"]["blocked"][0]["reason"] == \
-        "running container"
+    assert (
+        code == 1
+        and result["deleted"] == []
+        and result["plan"]["blocked"][0]["reason"] == "running container"
+    )
     assert main(["--host", engine.url, "--config", config, "prune", "--policy", "nope"]) == 5
     assert "known policies: keep1, none" in capsys.readouterr().err
     assert main(["--host", engine.url, "--config", config, "prune", "--policy", "keep1", "--all"]) == 2
@@ -148,8 +159,9 @@ def test_local_only_needs_a_second_yes(engine, capsys, monkeypatch):
 @pytest.mark.classic_store
 def test_backup_before_removal_then_restore_via_cli(engine, tmp_path, capsys):
     seed(engine.api, engine.url, STANDARD)
-    config = _config(tmp_path, f'[local_only]\nbackup = true\n[backup]\ndir = "{tmp_path}/bk"\n'
-                               'max_size = "1GB"\n')
+    config = _config(
+        tmp_path, f'[local_only]\nbackup = true\n[backup]\ndir = "{tmp_path}/bk"\nmax_size = "1GB"\n'
+    )
     code = main(["--host", engine.url, "--config", config, "rm", "db:16", "--yes"])
     out = capsys.readouterr().out
     assert code == 0 and "Backed up" in out and f"Deleted: {DB_ID}" in out

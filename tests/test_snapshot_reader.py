@@ -23,8 +23,9 @@ def test_list_then_layers_with_progress_and_cache(engine, tmp_path):
     assert all(i.layers is None for i in images)
     seen: list[tuple[int, int]] = []
     cache = LayerCache(tmp_path / "layers.jsonl")
-    full = read_layers(eng, images, cache=cache, engine_id=facts.engine_id,
-                       progress=lambda d, t: seen.append((d, t)))
+    full = read_layers(
+        eng, images, cache=cache, engine_id=facts.engine_id, progress=lambda d, t: seen.append((d, t))
+    )
     assert seen[-1] == (len(images), len(images)) and len(seen) == len(images)
     assert all(i.layers is not None for i in full)
     # A new cache object reads the file: no engine call is needed for known ids.
@@ -54,12 +55,10 @@ def test_image_removed_between_list_and_layers_is_dropped(engine):
 
 def test_source_yields_listed_then_layers_then_df(engine):
     seed(engine.api, engine.url, STANDARD)
-    stages = list(EngineSource(Engine(engine.url)).load(progress=lambda d, t: None,
-                                                        cancelled=lambda: False))
+    stages = list(EngineSource(Engine(engine.url)).load(progress=lambda d, t: None, cancelled=lambda: False))
     assert [s.layers_complete for s in stages] == [False, True, True]
     assert stages[-1].disk is not None and stages[1].disk is None
-    assert read_snapshot(Engine(engine.url), disk_usage=True).disk.layers_size == \
-        stages[-1].disk.layers_size
+    assert read_snapshot(Engine(engine.url), disk_usage=True).disk.layers_size == stages[-1].disk.layers_size
 
 
 def test_cache_file_is_compacted(tmp_path):

@@ -16,8 +16,10 @@ def app(tmp_path=None) -> SweepApp:
         from tui.config import load_config
 
         path = tmp_path / "c.toml"
-        path.write_text('[protect]\nimages = ["postgres:*"]\n[policies.keep-one]\nkeep_last = 1\n'
-                        'repositories = ["myapp"]\n[policies.old]\nolder_than = "30d"\n')
+        path.write_text(
+            '[protect]\nimages = ["postgres:*"]\n[policies.keep-one]\nkeep_last = 1\n'
+            'repositories = ["myapp"]\n[policies.old]\nolder_than = "30d"\n'
+        )
         config = load_config(path)
     return SweepApp(FrozenSource(), config, now=lambda: NOW)  # type: ignore[arg-type]
 
@@ -49,36 +51,42 @@ def _cases(*cases: tuple[str, list[str]]) -> list:
     return [pytest.param(keys, id=name) for name, keys in cases]
 
 
-@pytest.mark.parametrize("keys", _cases(
-    ("main", []),
-    ("details_blocked", ["down", "down", "down"]),
-    ("layers_image", ["down", "t", "t"]),
-    ("layers_store", ["t"]),
-    ("marked", ["space", "space"]),
-    ("confirm", ["space", "d"]),
-    ("confirm_local_only", ["down", "down", "down", "down", "d"]),
-    ("confirm_local_only_acknowledged", ["down", "down", "down", "down", "d", "l"]),
-    ("confirm_force", ["d", "f"]),
-    ("prune_dialog", ["p"]),
-    ("prune_dialog_all", ["p", "a"]),
-    ("help", ["question_mark"]),
-    ("filter", ["slash", "m", "y", "a", "p", "p"]),
-    ("filter_closed", ["slash", "m", "y", "a", "p", "p", "enter"]),
-    ("sorted_by_name", ["s", "s", "s"]),
-    ("space_chart", ["g"]),
-    ("space_chart_selected", ["g", "down", "enter"]),
-    ("age_chart", ["o"]),
-))
+@pytest.mark.parametrize(
+    "keys",
+    _cases(
+        ("main", []),
+        ("details_blocked", ["down", "down", "down"]),
+        ("layers_image", ["down", "t", "t"]),
+        ("layers_store", ["t"]),
+        ("marked", ["space", "space"]),
+        ("confirm", ["space", "d"]),
+        ("confirm_local_only", ["down", "down", "down", "down", "d"]),
+        ("confirm_local_only_acknowledged", ["down", "down", "down", "down", "d", "l"]),
+        ("confirm_force", ["d", "f"]),
+        ("prune_dialog", ["p"]),
+        ("prune_dialog_all", ["p", "a"]),
+        ("help", ["question_mark"]),
+        ("filter", ["slash", "m", "y", "a", "p", "p"]),
+        ("filter_closed", ["slash", "m", "y", "a", "p", "p", "enter"]),
+        ("sorted_by_name", ["s", "s", "s"]),
+        ("space_chart", ["g"]),
+        ("space_chart_selected", ["g", "down", "enter"]),
+        ("age_chart", ["o"]),
+    ),
+)
 def test_screen(snap_compare, keys):
     assert snap_compare(app(), terminal_size=SIZE, run_before=pressing(keys))
 
 
-@pytest.mark.parametrize("keys", _cases(
-    ("main", []),
-    ("confirm_local_only", ["down", "down", "down", "down", "d"]),
-    ("prune_dialog", ["p"]),
-    ("space_chart", ["g"]),
-))
+@pytest.mark.parametrize(
+    "keys",
+    _cases(
+        ("main", []),
+        ("confirm_local_only", ["down", "down", "down", "down", "d"]),
+        ("prune_dialog", ["p"]),
+        ("space_chart", ["g"]),
+    ),
+)
 def test_screen_80x24(snap_compare, keys):
     assert snap_compare(app(), terminal_size=(80, 24), run_before=pressing(keys))
 
@@ -88,7 +96,9 @@ def test_screen_160x45(snap_compare, keys):
     assert snap_compare(app(), terminal_size=(160, 45), run_before=pressing(keys))
 
 
-@pytest.mark.parametrize("keys", _cases(("policy_picker", ["P"]), ("protected", ["down", "down"]),
-                                        ("policy_marked", ["P", "enter"])))
+@pytest.mark.parametrize(
+    "keys",
+    _cases(("policy_picker", ["P"]), ("protected", ["down", "down"]), ("policy_marked", ["P", "enter"])),
+)
 def test_screen_with_config(snap_compare, tmp_path, keys):
     assert snap_compare(app(tmp_path), terminal_size=SIZE, run_before=pressing(keys))

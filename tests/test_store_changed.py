@@ -61,9 +61,11 @@ def _replacement(tag: str) -> gen.ImageSpec:
     return spec((tag,), (data_layer("replacement-" + tag, 20_000),), age_days=0)
 
 
-def make_change(api: Any, kind: str, image_id: str, tag: str
-                ) -> tuple[Callable[[], None], Callable[[], None]]:
+def make_change(
+    api: Any, kind: str, image_id: str, tag: str
+) -> tuple[Callable[[], None], Callable[[], None]]:
     """(change the store, check after the run) for one kind of change to the planned image."""
+
     def tag_added() -> None:
         api.tag(image_id, "keep", "me")
 
@@ -91,21 +93,38 @@ def make_change(api: Any, kind: str, image_id: str, tag: str
         elif kind == "replaced":
             assert after[gen.image_id(_replacement(tag))][0] == (tag,)
 
-    changes = {"tag_added": tag_added, "tag_moved": tag_moved, "tag_moved_away": tag_moved_away,
-               "container_created": container_created, "replaced": replaced}
+    changes = {
+        "tag_added": tag_added,
+        "tag_moved": tag_moved,
+        "tag_moved_away": tag_moved_away,
+        "container_created": container_created,
+        "replaced": replaced,
+    }
     return changes[kind], check
 
 
 # (command after --host, the planned image the change touches, a tag of it, changes)
 COMMANDS = {
-    "rm": (["rm", "myapp:1.5.0"], V1_ID, "myapp:1.5.0",
-           ("tag_added", "tag_moved", "container_created", "replaced")),
+    "rm": (
+        ["rm", "myapp:1.5.0"],
+        V1_ID,
+        "myapp:1.5.0",
+        ("tag_added", "tag_moved", "container_created", "replaced"),
+    ),
     "rm-untag-only": (["rm", "myapp:2.0.0"], V2_ID, "myapp:latest", ("tag_moved_away",)),
-    "rm-force-id": (["rm", "--force", V2_ID], V2_ID, "myapp:2.0.0",
-                    ("tag_added", "tag_moved", "tag_moved_away", "container_created", "replaced")),
+    "rm-force-id": (
+        ["rm", "--force", V2_ID],
+        V2_ID,
+        "myapp:2.0.0",
+        ("tag_added", "tag_moved", "tag_moved_away", "container_created", "replaced"),
+    ),
     "prune": (["prune"], DANGLING_ID, "", ("tag_added", "tag_moved", "container_created")),
-    "prune-all": (["prune", "--all"], V1_ID, "myapp:1.5.0",
-                  ("tag_added", "tag_moved", "container_created", "replaced")),
+    "prune-all": (
+        ["prune", "--all"],
+        V1_ID,
+        "myapp:1.5.0",
+        ("tag_added", "tag_moved", "container_created", "replaced"),
+    ),
 }
 CASES = [(name, kind) for name, (_, _, _, kinds) in COMMANDS.items() for kind in kinds]
 
@@ -171,8 +190,14 @@ def test_cli_exit_code_counts_unexpected_lines(engine, capsys, monkeypatch):
 
     store = seed(engine.api, engine.url, STANDARD)
     build = headless.prune_builder(PruneFilters())
-    code = headless.cmd_execute(store.engine, build, yes=True, as_json=True, out=sys.stdout,
-                                before_call=lambda step: engine.api.tag(step.image_id, "keep", "me"))
+    code = headless.cmd_execute(
+        store.engine,
+        build,
+        yes=True,
+        as_json=True,
+        out=sys.stdout,
+        before_call=lambda step: engine.api.tag(step.image_id, "keep", "me"),
+    )
     result = json.loads(capsys.readouterr().out)
     assert code == EXIT_PARTIAL and result["unexpected"] == ["Untagged: keep:me"]
 
@@ -220,8 +245,9 @@ class _TagInWindow(EngineSource):
         self.api = api
 
     def execute(self, plan, snapshot, cancelled):
-        executor = PlanExecutor(self.engine, plan, snapshot,
-                                before_call=lambda step: self.api.tag(step.image_id, "keep", "me"))
+        executor = PlanExecutor(
+            self.engine, plan, snapshot, before_call=lambda step: self.api.tag(step.image_id, "keep", "me")
+        )
         return (yield from executor.run(cancelled))
 
 

@@ -25,8 +25,14 @@ from tui.cli import main
 from tui.engine.client import Engine, EngineAddressError
 from tui.sandbox.daemon import PrivateDaemon, SandboxError
 
-TLS_ENV = ("DOCKER_HOST", "DOCKER_TLS", "DOCKER_TLS_VERIFY", "DOCKER_CERT_PATH", "DOCKER_CONTEXT",
-           "DOCKER_SWEEP_CONFIG")
+TLS_ENV = (
+    "DOCKER_HOST",
+    "DOCKER_TLS",
+    "DOCKER_TLS_VERIFY",
+    "DOCKER_CERT_PATH",
+    "DOCKER_CONTEXT",
+    "DOCKER_SWEEP_CONFIG",
+)
 
 
 def _openssl(*args: str, cwd: Path) -> None:
@@ -34,18 +40,61 @@ def _openssl(*args: str, cwd: Path) -> None:
 
 
 def _ca(d: Path, name: str) -> None:
-    _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", f"/CN={name}",
-             "-addext", "basicConstraints=critical,CA:TRUE",
-             "-addext", "keyUsage=critical,keyCertSign,cRLSign",
-             "-keyout", f"{name}-key.pem", "-out", f"{name}.pem", cwd=d)
+    _openssl(
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "2",
+        "-subj",
+        f"/CN={name}",
+        "-addext",
+        "basicConstraints=critical,CA:TRUE",
+        "-addext",
+        "keyUsage=critical,keyCertSign,cRLSign",
+        "-keyout",
+        f"{name}-key.pem",
+        "-out",
+        f"{name}.pem",
+        cwd=d,
+    )
 
 
 def _signed(d: Path, ca: str, name: str, ext: str) -> None:
     (d / f"{name}.ext").write_text(ext + "keyUsage=critical,digitalSignature,keyEncipherment\n")
-    _openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", f"/CN={name}", "-keyout", f"{name}-key.pem",
-             "-out", f"{name}.csr", cwd=d)
-    _openssl("x509", "-req", "-in", f"{name}.csr", "-CA", f"{ca}.pem", "-CAkey", f"{ca}-key.pem",
-             "-CAcreateserial", "-days", "2", "-extfile", f"{name}.ext", "-out", f"{name}.pem", cwd=d)
+    _openssl(
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-subj",
+        f"/CN={name}",
+        "-keyout",
+        f"{name}-key.pem",
+        "-out",
+        f"{name}.csr",
+        cwd=d,
+    )
+    _openssl(
+        "x509",
+        "-req",
+        "-in",
+        f"{name}.csr",
+        "-CA",
+        f"{ca}.pem",
+        "-CAkey",
+        f"{ca}-key.pem",
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-extfile",
+        f"{name}.ext",
+        "-out",
+        f"{name}.pem",
+        cwd=d,
+    )
 
 
 def _cert_dir(d: Path, ca: str, cert: str) -> Path:
@@ -87,9 +136,20 @@ def tls_engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TLSEngine]:
         port = s.getsockname()[1]
     url = f"tcp://127.0.0.1:{port}"
     try:
-        daemon = PrivateDaemon.start(engine=SESSION_ENGINE, extra_args=[
-            "-H", url, "--tlsverify", "--tlscacert", str(certs / "ca.pem"),
-            "--tlscert", str(certs / "server.pem"), "--tlskey", str(certs / "server-key.pem")])
+        daemon = PrivateDaemon.start(
+            engine=SESSION_ENGINE,
+            extra_args=[
+                "-H",
+                url,
+                "--tlsverify",
+                "--tlscacert",
+                str(certs / "ca.pem"),
+                "--tlscert",
+                str(certs / "server.pem"),
+                "--tlskey",
+                str(certs / "server-key.pem"),
+            ],
+        )
     except (SandboxError, OSError) as exc:
         unavailable("private dockerd with TLS", exc)
     yield TLSEngine(daemon, url, certs)
@@ -112,8 +172,8 @@ def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
 
 @pytest.mark.engine
 def test_tls_env_applies_to_host_flag_config_and_docker_host(
-        tls_engine: TLSEngine, env: pytest.MonkeyPatch, tmp_path: Path,
-        capsys: pytest.CaptureFixture[str]) -> None:
+    tls_engine: TLSEngine, env: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     env.setenv("DOCKER_TLS_VERIFY", "1")
     env.setenv("DOCKER_CERT_PATH", str(tls_engine.good))
     # a CA bundle for other HTTPS clients must not replace the engine's CA (psf/requests#3829)
@@ -135,11 +195,24 @@ def test_tls_env_applies_to_host_flag_config_and_docker_host(
 
 
 @pytest.mark.engine
-def test_tls_flags_and_config_keys(tls_engine: TLSEngine, env: pytest.MonkeyPatch, tmp_path: Path,
-                                   capsys: pytest.CaptureFixture[str]) -> None:
+def test_tls_flags_and_config_keys(
+    tls_engine: TLSEngine, env: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     good = tls_engine.good
-    code, _, err = run(capsys, "--host", tls_engine.url, "--tlsverify", "--tlscacert", str(good / "ca.pem"),
-                       "--tlscert", str(good / "cert.pem"), "--tlskey", str(good / "key.pem"), "df", "--json")
+    code, _, err = run(
+        capsys,
+        "--host",
+        tls_engine.url,
+        "--tlsverify",
+        "--tlscacert",
+        str(good / "ca.pem"),
+        "--tlscert",
+        str(good / "cert.pem"),
+        "--tlskey",
+        str(good / "key.pem"),
+        "df",
+        "--json",
+    )
     assert code == 0, err
     # DOCKER_CERT_PATH supplies the files the flags do not name
     env.setenv("DOCKER_CERT_PATH", str(good))
@@ -159,7 +232,8 @@ def test_tls_flags_and_config_keys(tls_engine: TLSEngine, env: pytest.MonkeyPatc
 
 @pytest.mark.engine
 def test_client_certificate_from_another_ca_is_refused(
-        tls_engine: TLSEngine, env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    tls_engine: TLSEngine, env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     env.setenv("DOCKER_TLS_VERIFY", "1")
     env.setenv("DOCKER_CERT_PATH", str(tls_engine.wrong_client))
     code, out, err = run(capsys, "--host", tls_engine.url, "images", "--json")
@@ -170,7 +244,8 @@ def test_client_certificate_from_another_ca_is_refused(
 
 @pytest.mark.engine
 def test_engine_certificate_from_another_ca_is_refused(
-        tls_engine: TLSEngine, env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    tls_engine: TLSEngine, env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     env.setenv("DOCKER_TLS_VERIFY", "1")
     env.setenv("DOCKER_CERT_PATH", str(tls_engine.wrong_ca))
     code, out, err = run(capsys, "--host", tls_engine.url, "images", "--json")
@@ -178,8 +253,9 @@ def test_engine_certificate_from_another_ca_is_refused(
     assert "is not signed by the CA docker-sweep trusts" in err
 
 
-def test_missing_certificate_files_are_a_clear_error(env: pytest.MonkeyPatch, tmp_path: Path,
-                                                     capsys: pytest.CaptureFixture[str]) -> None:
+def test_missing_certificate_files_are_a_clear_error(
+    env: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     env.setenv("DOCKER_TLS_VERIFY", "1")
     env.setenv("DOCKER_CERT_PATH", str(tmp_path / "nonexistent"))
     code, _, err = run(capsys, "--host", "tcp://127.0.0.1:2376", "images")
@@ -201,8 +277,9 @@ def test_tls_settings_do_not_apply_to_sockets(env: pytest.MonkeyPatch, tmp_path:
     assert not engine.uses_tls and engine.insecure_warning() is None
 
 
-def test_plain_tcp_off_this_machine_is_warned_about(env: pytest.MonkeyPatch, tmp_path: Path,
-                                                    capsys: pytest.CaptureFixture[str]) -> None:
+def test_plain_tcp_off_this_machine_is_warned_about(
+    env: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     for host in ("tcp://127.0.0.1:2375", "tcp://localhost:2375", "tcp://[::1]:2375", "unix:///x.sock"):
         assert Engine(host).insecure_warning() is None
     for host in ("tcp://192.0.2.1:2375", "tcp://docker.example:2375", "192.0.2.1:2375"):
@@ -224,17 +301,21 @@ def test_plain_tcp_off_this_machine_is_warned_about(env: pytest.MonkeyPatch, tmp
     assert err.startswith("docker-sweep: warning: tcp://192.0.2.1:2375 is plain TCP without TLS")
 
 
-@pytest.mark.parametrize(("host", "fragment"), [
-    ("tcp://127.0.0.1:99999", "the port '99999' is not a port number (1-65535)"),
-    ("tcp://127.0.0.1:-1", "the port '-1' is not a port number"),
-    ("tcp://[::1", "unterminated or empty IPv6 address"),
-    ("tcp://::1:2375", "needs brackets"),
-    ("garbage", "'garbage' is not an engine address"),
-    ("http://127.0.0.1:2375", "unsupported scheme 'http://'"),
-    ("tcp://127.0.0.1:", "port after ':' is missing"),
-])
-def test_bad_host_is_a_usage_error_not_a_crash(env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
-                                               host: str, fragment: str) -> None:
+@pytest.mark.parametrize(
+    ("host", "fragment"),
+    [
+        ("tcp://127.0.0.1:99999", "the port '99999' is not a port number (1-65535)"),
+        ("tcp://127.0.0.1:-1", "the port '-1' is not a port number"),
+        ("tcp://[::1", "unterminated or empty IPv6 address"),
+        ("tcp://::1:2375", "needs brackets"),
+        ("garbage", "'garbage' is not an engine address"),
+        ("http://127.0.0.1:2375", "unsupported scheme 'http://'"),
+        ("tcp://127.0.0.1:", "port after ':' is missing"),
+    ],
+)
+def test_bad_host_is_a_usage_error_not_a_crash(
+    env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], host: str, fragment: str
+) -> None:
     code, out, err = run(capsys, "--host", host, "images")
     assert code == headless.EXIT_USAGE and out == ""
     assert fragment in err and "unexpected error" not in err and "Traceback" not in err
@@ -261,22 +342,52 @@ def test_docker_cli_tls_reaches_the_plugin(tls_engine: TLSEngine, tmp_path: Path
     """What `docker` itself accepts for TLS works for `docker sweep` too: flags, env, a TLS context."""
     docker = Docker(tmp_path)
     good = tls_engine.good
-    flags = ["--tlsverify", "--tlscacert", str(good / "ca.pem"), "--tlscert", str(good / "cert.pem"),
-             "--tlskey", str(good / "key.pem")]
+    flags = [
+        "--tlsverify",
+        "--tlscacert",
+        str(good / "ca.pem"),
+        "--tlscert",
+        str(good / "cert.pem"),
+        "--tlskey",
+        str(good / "key.pem"),
+    ]
     assert docker("-H", tls_engine.url, *flags, "version", "--format", "{{.Server.Version}}").stdout.strip()
     done = docker("-H", tls_engine.url, *flags, "sweep", "images", "--json")
     assert isinstance(json.loads(done.stdout), list)
-    done = docker("-H", tls_engine.url, "sweep", "df", "--json",
-                  env={"DOCKER_TLS_VERIFY": "1", "DOCKER_CERT_PATH": str(good)})
+    done = docker(
+        "-H",
+        tls_engine.url,
+        "sweep",
+        "df",
+        "--json",
+        env={"DOCKER_TLS_VERIFY": "1", "DOCKER_CERT_PATH": str(good)},
+    )
     assert isinstance(json.loads(done.stdout), dict)
-    docker("context", "create", "tlsctx", "--docker", f"host={tls_engine.url},ca={good / 'ca.pem'},"
-           f"cert={good / 'cert.pem'},key={good / 'key.pem'}")
+    docker(
+        "context",
+        "create",
+        "tlsctx",
+        "--docker",
+        f"host={tls_engine.url},ca={good / 'ca.pem'},cert={good / 'cert.pem'},key={good / 'key.pem'}",
+    )
     done = docker("--context", "tlsctx", "sweep", "images", "--json")
     assert isinstance(json.loads(done.stdout), list)
     # the wrong client certificate: refused by the engine, said so, nothing on stdout
     bad = tls_engine.wrong_client
-    done = docker("-H", tls_engine.url, "--tlsverify", "--tlscacert", str(bad / "ca.pem"), "--tlscert",
-                  str(bad / "cert.pem"), "--tlskey", str(bad / "key.pem"), "sweep", "images", "--json",
-                  check=False)
+    done = docker(
+        "-H",
+        tls_engine.url,
+        "--tlsverify",
+        "--tlscacert",
+        str(bad / "ca.pem"),
+        "--tlscert",
+        str(bad / "cert.pem"),
+        "--tlskey",
+        str(bad / "key.pem"),
+        "sweep",
+        "images",
+        "--json",
+        check=False,
+    )
     assert done.returncode == headless.EXIT_ENGINE and done.stdout == ""
     assert "refused docker-sweep's client certificate" in done.stderr

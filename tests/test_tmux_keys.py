@@ -25,8 +25,9 @@ class Tmux:
         self.run("new-session", "-d", "-s", "main", "-x", str(width), "-y", str(height), command)
 
     def run(self, *args: str) -> str:
-        return subprocess.run(["tmux", "-L", self.server, *args], capture_output=True, text=True,
-                              check=True).stdout
+        return subprocess.run(
+            ["tmux", "-L", self.server, *args], capture_output=True, text=True, check=True
+        ).stdout
 
     def screen(self) -> str:
         return self.run("capture-pane", "-p", "-t", "main")
@@ -61,8 +62,9 @@ def tmux_available() -> None:
 
 
 @pytest.mark.classic_store  # the expected byte figures are the classic store's
-@pytest.mark.parametrize(("width", "height"), [pytest.param(80, 24, id="80x24"),
-                                               pytest.param(160, 45, id="160x45")])
+@pytest.mark.parametrize(
+    ("width", "height"), [pytest.param(80, 24, id="80x24"), pytest.param(160, 45, id="160x45")]
+)
 def test_seed_flow_with_keys_alone(engine, tmux_available, width, height):
     seed(engine.api, engine.url, STANDARD)
     command = f"{sys.executable} -m tui --host {engine.url}; echo EXIT=$?; sleep 60"

@@ -25,23 +25,46 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--host", metavar="URL", help="engine endpoint (default: DOCKER_HOST, "
-                        "the docker context, or unix:///var/run/docker.sock)")
-    parser.add_argument("--config", metavar="PATH", help="config file (default: the user config dir; "
-                        "or $DOCKER_SWEEP_CONFIG)")
+    parser.add_argument(
+        "--host",
+        metavar="URL",
+        help="engine endpoint (default: DOCKER_HOST, the docker context, or unix:///var/run/docker.sock)",
+    )
+    parser.add_argument(
+        "--config", metavar="PATH", help="config file (default: the user config dir; or $DOCKER_SWEEP_CONFIG)"
+    )
     parser.add_argument("--version", action="store_true", help="print the version and exit")
-    tls = parser.add_argument_group("TLS (for tcp:// engines, as the docker CLI; default: "
-                                    "DOCKER_TLS_VERIFY, DOCKER_TLS, DOCKER_CERT_PATH, [engine] tls)")
-    tls.add_argument("--tlsverify", action=argparse.BooleanOptionalAction, default=None,
-                     help="use TLS and verify the engine's certificate against the CA")
-    tls.add_argument("--tls", action=argparse.BooleanOptionalAction, default=None,
-                     help="use TLS without verifying the engine (insecure; implied by --tlsverify)")
-    tls.add_argument("--tlscacert", metavar="FILE", default="",
-                     help="trust certificates signed by this CA (default: $DOCKER_CERT_PATH/ca.pem)")
-    tls.add_argument("--tlscert", metavar="FILE", default="",
-                     help="client certificate (default: $DOCKER_CERT_PATH/cert.pem)")
-    tls.add_argument("--tlskey", metavar="FILE", default="",
-                     help="client key (default: $DOCKER_CERT_PATH/key.pem)")
+    tls = parser.add_argument_group(
+        "TLS (for tcp:// engines, as the docker CLI; default: "
+        "DOCKER_TLS_VERIFY, DOCKER_TLS, DOCKER_CERT_PATH, [engine] tls)"
+    )
+    tls.add_argument(
+        "--tlsverify",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="use TLS and verify the engine's certificate against the CA",
+    )
+    tls.add_argument(
+        "--tls",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="use TLS without verifying the engine (insecure; implied by --tlsverify)",
+    )
+    tls.add_argument(
+        "--tlscacert",
+        metavar="FILE",
+        default="",
+        help="trust certificates signed by this CA (default: $DOCKER_CERT_PATH/ca.pem)",
+    )
+    tls.add_argument(
+        "--tlscert",
+        metavar="FILE",
+        default="",
+        help="client certificate (default: $DOCKER_CERT_PATH/cert.pem)",
+    )
+    tls.add_argument(
+        "--tlskey", metavar="FILE", default="", help="client key (default: $DOCKER_CERT_PATH/key.pem)"
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     sub.add_parser("tui", help="start the terminal UI (the default)")
@@ -65,11 +88,15 @@ def build_parser() -> argparse.ArgumentParser:
     restore.add_argument("name", metavar="NAME", help="a name from `docker-sweep backups`")
     restore.add_argument("--json", action="store_true", help="print JSON")
     inst = sub.add_parser("install-plugin", help="install as the docker CLI plugin `docker sweep`")
-    inst.add_argument("--dir", metavar="DIR", help="plugin directory (default: $DOCKER_CONFIG/cli-plugins "
-                      "or ~/.docker/cli-plugins)")
+    inst.add_argument(
+        "--dir",
+        metavar="DIR",
+        help="plugin directory (default: $DOCKER_CONFIG/cli-plugins or ~/.docker/cli-plugins)",
+    )
     inst.add_argument("--force", action="store_true", help="replace a docker-sweep file it did not write")
-    demo = sub.add_parser("demo", help="start a throwaway sandbox engine with sample images and "
-                          "open the UI on it")
+    demo = sub.add_parser(
+        "demo", help="start a throwaway sandbox engine with sample images and open the UI on it"
+    )
     demo.add_argument("--keep", action="store_true", help=argparse.SUPPRESS)
     return parser
 
@@ -77,22 +104,50 @@ def build_parser() -> argparse.ArgumentParser:
 def _add_action_args(p: argparse.ArgumentParser, name: str, *, destructive: bool) -> None:
     if name == "rm":
         p.add_argument("refs", nargs="+", metavar="REF", help="image tag, digest reference or ID")
-        p.add_argument("--force", "-f", action="store_true",
-                       help="force (untag all references; never deletes images running containers use)")
-        p.add_argument("--with-containers", action="store_true",
-                       help="first remove the stopped containers that block the removal")
+        p.add_argument(
+            "--force",
+            "-f",
+            action="store_true",
+            help="force (untag all references; never deletes images running containers use)",
+        )
+        p.add_argument(
+            "--with-containers",
+            action="store_true",
+            help="first remove the stopped containers that block the removal",
+        )
     else:
-        p.add_argument("--all", "-a", action="store_true",
-                       help="all images not used by any container (default: dangling only)")
-        p.add_argument("--filter", action="append", default=[], metavar="K=V",
-                       help="until=DURATION|DATE|UNIX, label=K[=V], label!=K[=V] (repeatable)")
-        p.add_argument("--policy", metavar="NAME", help="use the named policy from the config instead "
-                       "of filters (protected images and images in use are never removed)")
-        p.add_argument("--build-cache", action="store_true", help="prune the BuildKit build cache "
-                       "instead of images (like `docker builder prune`; --all: also records shared "
-                       "with images; --filter until=...)")
-        p.add_argument("--keep-storage", metavar="SIZE", help="with --build-cache: keep this much "
-                       "cache (e.g. 512MB), deleting the least recently used first")
+        p.add_argument(
+            "--all",
+            "-a",
+            action="store_true",
+            help="all images not used by any container (default: dangling only)",
+        )
+        p.add_argument(
+            "--filter",
+            action="append",
+            default=[],
+            metavar="K=V",
+            help="until=DURATION|DATE|UNIX, label=K[=V], label!=K[=V] (repeatable)",
+        )
+        p.add_argument(
+            "--policy",
+            metavar="NAME",
+            help="use the named policy from the config instead "
+            "of filters (protected images and images in use are never removed)",
+        )
+        p.add_argument(
+            "--build-cache",
+            action="store_true",
+            help="prune the BuildKit build cache "
+            "instead of images (like `docker builder prune`; --all: also records shared "
+            "with images; --filter until=...)",
+        )
+        p.add_argument(
+            "--keep-storage",
+            metavar="SIZE",
+            help="with --build-cache: keep this much "
+            "cache (e.g. 512MB), deleting the least recently used first",
+        )
     if destructive:
         p.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
     p.add_argument("--json", action="store_true", help="print JSON")
@@ -127,11 +182,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         from tui.demo import run_demo
 
         return int(run_demo(keep=args.keep))
-    tls = TLSRequest(tls=args.tls, verify=args.tlsverify, ca_cert=args.tlscacert, cert=args.tlscert,
-                     key=args.tlskey, mode=config.engine.tls, cert_path=config.engine.cert_path)
+    tls = TLSRequest(
+        tls=args.tls,
+        verify=args.tlsverify,
+        ca_cert=args.tlscacert,
+        cert=args.tlscert,
+        key=args.tlskey,
+        mode=config.engine.tls,
+        cert_path=config.engine.cert_path,
+    )
     try:
-        engine = Engine(args.host or config.engine.host or None, timeout=config.engine.timeout,
-                        long_timeout=config.engine.long_timeout, context=config.engine.context, tls=tls)
+        engine = Engine(
+            args.host or config.engine.host or None,
+            timeout=config.engine.timeout,
+            long_timeout=config.engine.long_timeout,
+            context=config.engine.context,
+            tls=tls,
+        )
     except EngineAddressError as exc:
         print(f"docker-sweep: {exc}", file=sys.stderr)
         return headless.EXIT_USAGE
@@ -165,18 +232,28 @@ def main(argv: Sequence[str] | None = None) -> int:
             from tui.headless_buildcache import cmd_build_cache, make_build_cache_prune
 
             if not args.build_cache or args.policy:
-                print("docker-sweep: --keep-storage needs --build-cache, and --policy is for images",
-                      file=sys.stderr)
+                print(
+                    "docker-sweep: --keep-storage needs --build-cache, and --policy is for images",
+                    file=sys.stderr,
+                )
                 return headless.EXIT_USAGE
             prune = make_build_cache_prune(args.filter, args.all, args.keep_storage)
-            return cmd_build_cache(engine, prune, execute=command != "plan",
-                                   yes=getattr(args, "yes", False), as_json=args.json, out=out)
+            return cmd_build_cache(
+                engine,
+                prune,
+                execute=command != "plan",
+                yes=getattr(args, "yes", False),
+                as_json=args.json,
+                out=out,
+            )
         if action == "rm":
             build = headless.remove_builder(args.refs, args.force, args.with_containers, protection)
         elif args.policy:
             if args.filter or args.all:
-                print("docker-sweep: --policy replaces --all and --filter; give one or the other",
-                      file=sys.stderr)
+                print(
+                    "docker-sweep: --policy replaces --all and --filter; give one or the other",
+                    file=sys.stderr,
+                )
                 return headless.EXIT_USAGE
             build = headless.policy_builder(config.policy(args.policy), protection)
         else:
@@ -185,9 +262,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             return headless.cmd_plan(engine, build, args.json, out)
         from tui.engine.guards import backup_hook
 
-        return headless.cmd_execute(engine, build, yes=args.yes, as_json=args.json, out=out,
-                                    local_only_confirm=config.local_only.confirm,
-                                    backup=backup_hook(engine, config))
+        return headless.cmd_execute(
+            engine,
+            build,
+            yes=args.yes,
+            as_json=args.json,
+            out=out,
+            local_only_confirm=config.local_only.confirm,
+            backup=backup_hook(engine, config),
+        )
     except FilterError as exc:
         print(f"docker-sweep: {exc}", file=sys.stderr)
         return headless.EXIT_USAGE
@@ -218,8 +301,11 @@ def entry() -> None:
     except Exception as exc:
         if os.environ.get("DOCKER_SWEEP_DEBUG"):
             raise
-        print(f"docker-sweep: unexpected error: {type(exc).__name__}: {exc} "
-              "(rerun with DOCKER_SWEEP_DEBUG=1 for details, and please report it)", file=sys.stderr)
+        print(
+            f"docker-sweep: unexpected error: {type(exc).__name__}: {exc} "
+            "(rerun with DOCKER_SWEEP_DEBUG=1 for details, and please report it)",
+            file=sys.stderr,
+        )
         code = headless.EXIT_INTERNAL
     sys.exit(code)
 

@@ -107,8 +107,16 @@ class Config:
             where = f" in {self.path}" if self.path else ""
             raise ConfigError(f"no policy named {name!r}{where}; known policies: {known}")
         p = self.policies[name]
-        return Policy(name, None if p.keep_last < 0 else p.keep_last, p.older_than, p.dangling_only,
-                      p.repositories, p.labels, p.not_labels, p.description)
+        return Policy(
+            name,
+            None if p.keep_last < 0 else p.keep_last,
+            p.older_than,
+            p.dangling_only,
+            p.repositories,
+            p.labels,
+            p.not_labels,
+            p.description,
+        )
 
     def backup_dir(self) -> Path:
         if self.backup.dir:
@@ -119,8 +127,17 @@ class Config:
         return parse_size(self.backup.max_size)
 
 
-_SIZE_UNITS = {"b": 1, "kb": 1000, "mb": 1000**2, "gb": 1000**3, "tb": 1000**4,
-               "kib": 1024, "mib": 1024**2, "gib": 1024**3, "tib": 1024**4}
+_SIZE_UNITS = {
+    "b": 1,
+    "kb": 1000,
+    "mb": 1000**2,
+    "gb": 1000**3,
+    "tb": 1000**4,
+    "kib": 1024,
+    "mib": 1024**2,
+    "gib": 1024**3,
+    "tib": 1024**4,
+}
 
 
 MAX_SIZE = 1 << 60  # 1 EiB: any larger "size" is a typo
@@ -135,7 +152,7 @@ def parse_size(text: str) -> int:
     """
     raw = text.strip().lower().replace(" ", "")
     number = raw.rstrip("abcdefghijklmnopqrstuvwxyz")
-    unit = raw[len(number):] or "b"
+    unit = raw[len(number) :] or "b"
     digits = number.replace(".", "", 1)
     if not digits.isdigit() or not digits.isascii() or unit not in _SIZE_UNITS:
         raise ValueError(f"{text!r} is not a size (a number >= 0 and a unit, e.g. 500MB, 10GB, 2GiB)")
@@ -198,9 +215,13 @@ def load_config(path: str | Path | None = None) -> Config:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{chosen}: invalid TOML: {exc}") from exc
-    sections: dict[str, type[Any]] = {"engine": EngineSection, "ui": UISection,
-                                      "protect": ProtectSection, "local_only": LocalOnlySection,
-                                      "backup": BackupSection}
+    sections: dict[str, type[Any]] = {
+        "engine": EngineSection,
+        "ui": UISection,
+        "protect": ProtectSection,
+        "local_only": LocalOnlySection,
+        "backup": BackupSection,
+    }
     parsed: dict[str, Any] = {}
     for key, value in data.items():
         if key == "policies":
@@ -212,8 +233,10 @@ def load_config(path: str | Path | None = None) -> Config:
             }
             continue
         if key not in sections:
-            raise ConfigError(f"{chosen}: unknown section [{key}]; expected one of "
-                              f"{', '.join([*sections, 'policies.NAME'])}")
+            raise ConfigError(
+                f"{chosen}: unknown section [{key}]; expected one of "
+                f"{', '.join([*sections, 'policies.NAME'])}"
+            )
         parsed[key] = _section(sections[key], value, key, chosen, text)
     config = Config(**parsed, path=chosen)
     _validate(config, chosen, text)
@@ -234,8 +257,10 @@ def _read_text(path: Path) -> str:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
             kind = "a directory" if stat.S_ISDIR(info.st_mode) else "not a regular file"
-            raise ConfigError(f"{path}: {kind} (a FIFO, device or socket is not read); "
-                              "point --config or $DOCKER_SWEEP_CONFIG at a TOML file")
+            raise ConfigError(
+                f"{path}: {kind} (a FIFO, device or socket is not read); "
+                "point --config or $DOCKER_SWEEP_CONFIG at a TOML file"
+            )
         data = os.read(fd, MAX_CONFIG_BYTES + 1)
         while len(data) <= MAX_CONFIG_BYTES and (more := os.read(fd, MAX_CONFIG_BYTES + 1 - len(data))):
             data += more
@@ -244,14 +269,18 @@ def _read_text(path: Path) -> str:
     finally:
         os.close(fd)
     if len(data) > MAX_CONFIG_BYTES:
-        raise ConfigError(f"{path}: larger than {MAX_CONFIG_BYTES // 1024} KiB; a config file is a few "
-                          "kilobytes of TOML: is this the right file?")
+        raise ConfigError(
+            f"{path}: larger than {MAX_CONFIG_BYTES // 1024} KiB; a config file is a few "
+            "kilobytes of TOML: is this the right file?"
+        )
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        line = data[:exc.start].count(b"\n") + 1
-        raise ConfigError(f"{path}: line {line}: not UTF-8 text (byte 0x{data[exc.start]:02x} at offset "
-                          f"{exc.start}); save the file as UTF-8") from None
+        line = data[: exc.start].count(b"\n") + 1
+        raise ConfigError(
+            f"{path}: line {line}: not UTF-8 text (byte 0x{data[exc.start]:02x} at offset "
+            f"{exc.start}); save the file as UTF-8"
+        ) from None
 
 
 def _validate_engine(engine: EngineSection, path: Path, text: str) -> None:
@@ -268,11 +297,16 @@ def _validate_engine(engine: EngineSection, path: Path, text: str) -> None:
         except EndpointError as exc:
             raise ConfigError(f"{path}: {_line_of(text, 'engine', 'host')}[engine] host: {exc}") from None
     if engine.tls not in ("", *TLS_MODES):
-        raise fail("tls", f"must be one of {', '.join(repr(m) for m in TLS_MODES)} or \"\" (from "
-                   f"DOCKER_TLS_VERIFY), got {engine.tls!r}")
+        raise fail(
+            "tls",
+            f'must be one of {", ".join(repr(m) for m in TLS_MODES)} or "" (from '
+            f"DOCKER_TLS_VERIFY), got {engine.tls!r}",
+        )
     if engine.cert_path and not Path(engine.cert_path).expanduser().is_dir():
-        raise fail("cert_path", f"must be a directory holding ca.pem, cert.pem and key.pem; "
-                   f"{engine.cert_path!r} is not one")
+        raise fail(
+            "cert_path",
+            f"must be a directory holding ca.pem, cert.pem and key.pem; {engine.cert_path!r} is not one",
+        )
 
 
 def _validate(config: Config, path: Path, text: str) -> None:
@@ -281,15 +315,21 @@ def _validate(config: Config, path: Path, text: str) -> None:
     _validate_engine(config.engine, path, text)
 
     if config.ui.theme not in BUILTIN_THEMES:
-        raise ConfigError(f"{path}: {_line_of(text, 'ui', 'theme')}[ui] theme {config.ui.theme!r} is not a "
-                          f"theme; expected one of {', '.join(sorted(BUILTIN_THEMES))}")
+        raise ConfigError(
+            f"{path}: {_line_of(text, 'ui', 'theme')}[ui] theme {config.ui.theme!r} is not a "
+            f"theme; expected one of {', '.join(sorted(BUILTIN_THEMES))}"
+        )
     bad = [c for c in config.ui.columns if c not in TABLE_COLUMNS]
     if bad or not config.ui.columns or len(set(config.ui.columns)) != len(config.ui.columns):
-        raise ConfigError(f"{path}: {_line_of(text, 'ui', 'columns')}[ui] columns must be distinct names "
-                          f"from {', '.join(TABLE_COLUMNS)}; got {list(config.ui.columns)}")
+        raise ConfigError(
+            f"{path}: {_line_of(text, 'ui', 'columns')}[ui] columns must be distinct names "
+            f"from {', '.join(TABLE_COLUMNS)}; got {list(config.ui.columns)}"
+        )
     if config.ui.default_sort not in SORT_KEYS:
-        raise ConfigError(f"{path}: {_line_of(text, 'ui', 'default_sort')}[ui] default_sort must be "
-                          f"one of {', '.join(SORT_KEYS)}, got {config.ui.default_sort!r}")
+        raise ConfigError(
+            f"{path}: {_line_of(text, 'ui', 'default_sort')}[ui] default_sort must be "
+            f"one of {', '.join(SORT_KEYS)}, got {config.ui.default_sort!r}"
+        )
     try:
         config.protection()
     except PatternError as exc:

@@ -49,11 +49,14 @@ def missing_requirement() -> str | None:
     if shutil.which("dockerd") is None:
         return f"dockerd is not installed (not on PATH). Install it with:\n    {INSTALL_COMMAND}"
     if not os.access(BUSYBOX, os.X_OK):
-        return (f"{BUSYBOX} (static) is missing; the demo images need it. Install it with:\n"
-                f"    {INSTALL_COMMAND}")
+        return (
+            f"{BUSYBOX} (static) is missing; the demo images need it. Install it with:\n    {INSTALL_COMMAND}"
+        )
     if os.geteuid() != 0:
-        return ("the sandbox runs its own dockerd, and dockerd needs root: run it as root "
-                "(sudo docker-sweep demo)")
+        return (
+            "the sandbox runs its own dockerd, and dockerd needs root: run it as root "
+            "(sudo docker-sweep demo)"
+        )
     return None
 
 
@@ -190,8 +193,10 @@ def run_demo(keep: bool = False) -> int:
             return EXIT_APP_ERROR
         finally:
             if daemon is not None and keep:
-                _say(f"the sandbox keeps running: docker-sweep --host {daemon.url} …; remove it with:\n"
-                     f"    {sys.executable} -c 'from tui.sandbox.daemon import cleanup_root; "
-                     f"cleanup_root(\"{daemon.root}\")'")
+                _say(
+                    f"the sandbox keeps running: docker-sweep --host {daemon.url} …; remove it with:\n"
+                    f"    {sys.executable} -c 'from tui.sandbox.daemon import cleanup_root; "
+                    f'cleanup_root("{daemon.root}")\''
+                )
             elif daemon is not None:
                 _stop(daemon)

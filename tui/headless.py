@@ -62,8 +62,9 @@ def _age(ts: float, now: float) -> str:
     return humanize.naturaltime(now - ts)
 
 
-def image_rows(snapshot: Snapshot, show_all: bool, protection: Protection | None = None
-               ) -> list[dict[str, Any]]:
+def image_rows(
+    snapshot: Snapshot, show_all: bool, protection: Protection | None = None
+) -> list[dict[str, Any]]:
     """The rows of ``images --json``: one per image, newest first."""
     rows = []
     for image in select_images(snapshot, show_all=show_all, sort_key="created"):
@@ -77,14 +78,12 @@ def image_rows(snapshot: Snapshot, show_all: bool, protection: Protection | None
                 "shared_size": snapshot.shared_size(image.id),
                 "unique_size": snapshot.unique_size(image.id),
                 "containers": [
-                    {"id": c.id, "name": c.name, "state": c.state}
-                    for c in snapshot.containers_of(image.id)
+                    {"id": c.id, "name": c.name, "state": c.state} for c in snapshot.containers_of(image.id)
                 ],
                 "dangling": snapshot.is_dangling(image.id),
                 "intermediate": snapshot.is_intermediate(image.id),
                 "local_only": image.local_only,
-                "local_only_reason": (image.provenance or "no registry digest")
-                if image.local_only else "",
+                "local_only_reason": (image.provenance or "no registry digest") if image.local_only else "",
                 "platforms": list(image.platforms),
                 "protected": bool(protection and protection.reason(image)),
                 "flags": image_flags(snapshot, image, protection),
@@ -102,8 +101,9 @@ def _table(rows: Sequence[Sequence[str]], out: TextIO) -> None:
         out.write("   ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() + "\n")
 
 
-def cmd_images(engine: Engine, show_all: bool, as_json: bool, out: TextIO,
-               protection: Protection | None = None) -> int:
+def cmd_images(
+    engine: Engine, show_all: bool, as_json: bool, out: TextIO, protection: Protection | None = None
+) -> int:
     snapshot = _read(engine)
     rows = image_rows(snapshot, show_all, protection)
     if as_json:
@@ -111,16 +111,25 @@ def cmd_images(engine: Engine, show_all: bool, as_json: bool, out: TextIO,
         out.write("\n")
         return EXIT_OK
     now = time.time()
-    table = [["REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE", "SHARED", "UNIQUE", "USED BY",
-              "FLAGS"]]
+    table = [["REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE", "SHARED", "UNIQUE", "USED BY", "FLAGS"]]
     for row in rows:
         used, flags = row["used_by"], ",".join(row["flags"])
         refs = row["tags"] or ["<none>:<none>"]
         for ref in refs:
             repo, _, tag = ref.rpartition(":")
-            table.append([repo, tag, row["id"].split(":", 1)[1][:12], _age(row["created"], now),
-                          human_size(row["size"]), human_size(row["shared_size"]),
-                          human_size(row["unique_size"]), used, flags])
+            table.append(
+                [
+                    repo,
+                    tag,
+                    row["id"].split(":", 1)[1][:12],
+                    _age(row["created"], now),
+                    human_size(row["size"]),
+                    human_size(row["shared_size"]),
+                    human_size(row["unique_size"]),
+                    used,
+                    flags,
+                ]
+            )
     _table(table, out)
     return EXIT_OK
 
@@ -168,8 +177,21 @@ def cmd_backups(store: Any, as_json: bool, out: TextIO) -> int:
     """List backups, newest first."""
     backups = store.list()
     if as_json:
-        json.dump([{"name": b.name, "path": str(b.path), "image_id": b.image_id, "tags": list(b.tags),
-                    "size_bytes": b.size_bytes, "created_at": b.created_at} for b in backups], out, indent=2)
+        json.dump(
+            [
+                {
+                    "name": b.name,
+                    "path": str(b.path),
+                    "image_id": b.image_id,
+                    "tags": list(b.tags),
+                    "size_bytes": b.size_bytes,
+                    "created_at": b.created_at,
+                }
+                for b in backups
+            ],
+            out,
+            indent=2,
+        )
         out.write("\n")
         return EXIT_OK
     if not backups:
@@ -178,8 +200,15 @@ def cmd_backups(store: Any, as_json: bool, out: TextIO) -> int:
     now = time.time()
     table = [["NAME", "IMAGE ID", "TAGS", "SIZE", "SAVED"]]
     for b in backups:
-        table.append([b.name, b.image_id.split(":", 1)[-1][:12], ", ".join(b.tags) or "<none>",
-                      human_size(b.size_bytes), _age(b.created_at, now)])
+        table.append(
+            [
+                b.name,
+                b.image_id.split(":", 1)[-1][:12],
+                ", ".join(b.tags) or "<none>",
+                human_size(b.size_bytes),
+                _age(b.created_at, now),
+            ]
+        )
     _table(table, out)
     out.write(f"{len(backups)} backup(s), {human_size(store.total_bytes())} in {store.dir}\n")
     return EXIT_OK
@@ -206,8 +235,10 @@ def invalid_refs(refs: Sequence[str]) -> list[str]:
         try:
             parse_any_reference(ref)
         except ReferenceError as exc:
-            out.append(f"invalid reference {ref!r}: {exc}; give repository[:tag], repository@digest "
-                       "or an image ID (lowercase)")
+            out.append(
+                f"invalid reference {ref!r}: {exc}; give repository[:tag], repository@digest "
+                "or an image ID (lowercase)"
+            )
     return out
 
 
@@ -219,8 +250,10 @@ def render_plan(plan: Plan, snapshot: Snapshot, out: TextIO) -> None:
     """The human form of a plan: what is untagged, deleted, blocked, and the bytes freed."""
     out.write(f"Plan: {plan.description}\n")
     if plan.force:
-        out.write("  force: untags references and deletes images a stopped container uses (frees no "
-                  "bytes while it exists); never deletes an image a running container uses\n")
+        out.write(
+            "  force: untags references and deletes images a stopped container uses (frees no "
+            "bytes while it exists); never deletes an image a running container uses\n"
+        )
     for container in plan.remove_containers:
         out.write(f"  remove container  {container.name} ({container.short_id}, {container.state})\n")
     for ref in plan.untag:
@@ -243,12 +276,17 @@ def render_plan(plan: Plan, snapshot: Snapshot, out: TextIO) -> None:
     freed = plan.freed_text(human_size)
     out.write(f"Will free: {freed} ({len(plan.freed_layers)} layer(s), {len(plan.delete)} image(s))\n")
     if plan.layers_known and plan.content_bytes is not None:
-        out.write(f"  frees {human_size(plan.reclaim_bytes)} on disk: "
-                  f"{human_size(plan.content_bytes)} content + "
-                  f"{human_size(plan.snapshot_bytes or 0)} unpacked snapshots"
-                  + (f"; the engine will report {human_size(plan.engine_reported_bytes)}"
-                     if plan.engine_reported_bytes is not None
-                     and plan.engine_reported_bytes != plan.reclaim_bytes else "") + "\n")
+        out.write(
+            f"  frees {human_size(plan.reclaim_bytes)} on disk: "
+            f"{human_size(plan.content_bytes)} content + "
+            f"{human_size(plan.snapshot_bytes or 0)} unpacked snapshots"
+            + (
+                f"; the engine will report {human_size(plan.engine_reported_bytes)}"
+                if plan.engine_reported_bytes is not None and plan.engine_reported_bytes != plan.reclaim_bytes
+                else ""
+            )
+            + "\n"
+        )
 
 
 def _plan_exit(plan: Plan) -> int:
@@ -276,16 +314,21 @@ def _ask(question: str, stdin: TextIO, out: TextIO) -> bool | None:
     return answer in ("y", "yes")
 
 
-def _confirm(plan: Plan, snapshot: Snapshot, stdin: TextIO, out: TextIO, local_only_confirm: bool
-             ) -> bool | None:
+def _confirm(
+    plan: Plan, snapshot: Snapshot, stdin: TextIO, out: TextIO, local_only_confirm: bool
+) -> bool | None:
     answer = _ask("Proceed?", stdin, out)
     local = plan.local_only_deletes(snapshot)
     if answer and local and local_only_confirm:
         shown = [snapshot.images[i] for i in local[:5]]
         names = ", ".join(i.tags[0] if i.tags else i.short_id for i in shown)
         names += " ..." if len(local) > 5 else ""
-        answer = _ask(f"{len(local)} of these are local-only (no registry digest: they cannot be pulled "
-                      f"back): {names}. Delete them too?", stdin, out)
+        answer = _ask(
+            f"{len(local)} of these are local-only (no registry digest: they cannot be pulled "
+            f"back): {names}. Delete them too?",
+            stdin,
+            out,
+        )
     return answer
 
 
@@ -311,8 +354,18 @@ def cmd_execute(
         render_plan(plan, snapshot, out)
     if plan.empty:
         if as_json:
-            json.dump({"plan": plan.to_json(), "executed": False, "untagged": [], "deleted": [],
-                       "errors": [], "reclaimed_bytes": 0}, out, indent=2)
+            json.dump(
+                {
+                    "plan": plan.to_json(),
+                    "executed": False,
+                    "untagged": [],
+                    "deleted": [],
+                    "errors": [],
+                    "reclaimed_bytes": 0,
+                },
+                out,
+                indent=2,
+            )
             out.write("\n")
         return _plan_exit(plan)
     if not yes:
@@ -320,7 +373,9 @@ def cmd_execute(
         if answer is not True:
             message = (
                 "Refusing to delete without confirmation: there is no terminal to ask on. Check the "
-                "plan above, then rerun with --yes." if answer is None else "Cancelled; nothing was deleted."
+                "plan above, then rerun with --yes."
+                if answer is None
+                else "Cancelled; nothing was deleted."
             )
             if as_json:
                 json.dump({"plan": plan.to_json(), "executed": False, "error": message}, out, indent=2)
@@ -355,17 +410,26 @@ def cmd_execute(
 def render_result(result: ExecutionResult, out: TextIO) -> None:
     """The human summary after the event lines: what did not go as planned, and the bytes freed."""
     if result.store_changed:
-        out.write(f"Skipped {len(result.store_changed)} step(s): the store changed after the plan was "
-                  "made (see above); plan again to see the new state\n")
+        out.write(
+            f"Skipped {len(result.store_changed)} step(s): the store changed after the plan was "
+            "made (see above); plan again to see the new state\n"
+        )
     if result.unexpected:
-        out.write(f"{len(result.unexpected)} response line(s) the plan did not predict: "
-                  f"{', '.join(result.unexpected)}\n")
+        out.write(
+            f"{len(result.unexpected)} response line(s) the plan did not predict: "
+            f"{', '.join(result.unexpected)}\n"
+        )
     if result.cancelled:
-        out.write("Cancelled (interrupted): the steps above were done"
-                  + (f"; not run: {', '.join(result.not_run)}" if result.not_run else "") + "\n")
+        out.write(
+            "Cancelled (interrupted): the steps above were done"
+            + (f"; not run: {', '.join(result.not_run)}" if result.not_run else "")
+            + "\n"
+        )
     if result.in_doubt:
-        out.write(f"Interrupted during the engine call for {', '.join(result.in_doubt)}: it may or may "
-                  "not have been done\n")
+        out.write(
+            f"Interrupted during the engine call for {', '.join(result.in_doubt)}: it may or may "
+            "not have been done\n"
+        )
     out.write(f"Total reclaimed space: {human_size(result.reclaimed_bytes)}\n")
 
 
@@ -389,8 +453,10 @@ class _SigintStopsBetweenSteps:
         if self.event.is_set():
             raise KeyboardInterrupt
         self.event.set()
-        print("docker-sweep: interrupted: stopping after the current step (Ctrl-C again to stop now)",
-              file=sys.stderr)
+        print(
+            "docker-sweep: interrupted: stopping after the current step (Ctrl-C again to stop now)",
+            file=sys.stderr,
+        )
 
     def __enter__(self) -> _SigintStopsBetweenSteps:
         if threading.current_thread() is threading.main_thread():
@@ -403,14 +469,15 @@ class _SigintStopsBetweenSteps:
             signal.signal(signal.SIGINT, self._previous)
 
 
-def remove_builder(refs: Sequence[str], force: bool, with_containers: bool,
-                   protection: Protection | None = None) -> Callable[[Snapshot], Plan]:
-    return lambda s: plan_remove(s, refs, force=force, with_stopped_containers=with_containers,
-                                 protection=protection)
+def remove_builder(
+    refs: Sequence[str], force: bool, with_containers: bool, protection: Protection | None = None
+) -> Callable[[Snapshot], Plan]:
+    return lambda s: plan_remove(
+        s, refs, force=force, with_stopped_containers=with_containers, protection=protection
+    )
 
 
-def prune_builder(filters: PruneFilters, protection: Protection | None = None
-                  ) -> Callable[[Snapshot], Plan]:
+def prune_builder(filters: PruneFilters, protection: Protection | None = None) -> Callable[[Snapshot], Plan]:
     return lambda s: plan_prune(s, filters, protection=protection)
 
 

@@ -16,18 +16,22 @@ from tui.engine.client import Engine
 from tui.headless import EXIT_OK, EXIT_REFUSED
 
 
-def make_build_cache_prune(filters: list[str], all_records: bool, keep_storage: str | None
-                           ) -> BuildCachePrune:
+def make_build_cache_prune(
+    filters: list[str], all_records: bool, keep_storage: str | None
+) -> BuildCachePrune:
     """Only ``until`` filters the build cache here (as ``docker builder prune`` documents it)."""
     until = None
     for item in filters:
         key, _, value = item.partition("=")
         if key != "until" or not value:
-            raise FilterError(f"invalid build cache filter {item!r}: only until=DURATION|DATE|UNIX "
-                              "is accepted with --build-cache")
+            raise FilterError(
+                f"invalid build cache filter {item!r}: only until=DURATION|DATE|UNIX "
+                "is accepted with --build-cache"
+            )
         until = parse_until(value, time.time())
-    return BuildCachePrune(all=all_records, until=until,
-                           keep_storage=parse_size(keep_storage) if keep_storage else 0)
+    return BuildCachePrune(
+        all=all_records, until=until, keep_storage=parse_size(keep_storage) if keep_storage else 0
+    )
 
 
 def render(plan: BuildCachePlan, out: TextIO) -> None:
@@ -36,14 +40,24 @@ def render(plan: BuildCachePlan, out: TextIO) -> None:
         shared = "  (shared with an image: its bytes stay on disk)" if record.shared else ""
         out.write(f"  delete {record.short_id}  {record.type:<14} {human_size(record.size):>8}{shared}\n")
     at_most = "" if plan.exact else "at most "
-    out.write(f"Will free: {at_most}{human_size(plan.reclaim_bytes)} ({plan.reclaim_bytes:,} bytes as "
-              f"the engine counts them; {len(plan.delete)} of {plan.total_records} record(s))\n")
+    out.write(
+        f"Will free: {at_most}{human_size(plan.reclaim_bytes)} ({plan.reclaim_bytes:,} bytes as "
+        f"the engine counts them; {len(plan.delete)} of {plan.total_records} record(s))\n"
+    )
     if plan.shared_bytes:
         out.write(f"  of which {human_size(plan.shared_bytes)} are layers images still hold\n")
 
 
-def cmd_build_cache(engine: Engine, prune: BuildCachePrune, *, execute: bool, yes: bool, as_json: bool,
-                    out: TextIO, stdin: TextIO | None = None) -> int:
+def cmd_build_cache(
+    engine: Engine,
+    prune: BuildCachePrune,
+    *,
+    execute: bool,
+    yes: bool,
+    as_json: bool,
+    out: TextIO,
+    stdin: TextIO | None = None,
+) -> int:
     plan = plan_build_cache_prune(read_build_cache(engine), prune)
     if not execute:
         if as_json:

@@ -271,8 +271,11 @@ def tls_options(opts: DockerGlobals) -> list[str]:
         out.append("--tls" if opts.tls else "--no-tls")
     if opts.tlsverify is not None:
         out.append("--tlsverify" if opts.tlsverify else "--no-tlsverify")
-    for flag, value in (("--tlscacert", opts.tlscacert), ("--tlscert", opts.tlscert),
-                        ("--tlskey", opts.tlskey)):
+    for flag, value in (
+        ("--tlscacert", opts.tlscacert),
+        ("--tlscert", opts.tlscert),
+        ("--tlskey", opts.tlskey),
+    ):
         if value is not None:
             out.append(f"{flag}={value}")
     return out
@@ -451,8 +454,15 @@ def _importable(python: str, pythonpath: str | None) -> tuple[bool, str]:
     if pythonpath:
         env["PYTHONPATH"] = os.pathsep.join(p for p in (pythonpath, env.get("PYTHONPATH")) if p)
     try:
-        done = subprocess.run([python, "-P", "-c", _IMPORT_CHECK], cwd="/", env=env, capture_output=True,
-                              text=True, timeout=120, check=False)
+        done = subprocess.run(
+            [python, "-P", "-c", _IMPORT_CHECK],
+            cwd="/",
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
     except (OSError, subprocess.SubprocessError) as exc:
         return False, str(exc)
     ok = done.returncode == 0 and done.stdout.endswith("plugin.py")
@@ -522,13 +532,16 @@ def install_plugin(
         if path.is_dir() and not path.is_symlink():
             raise PluginError(f"{path} is a directory")
         if not force and (current is None or WRAPPER_MARKER not in current):
-            raise PluginError(f"{path} exists and was not written by docker-sweep; remove it, or use --force "
-                              "to replace it")
+            raise PluginError(
+                f"{path} exists and was not written by docker-sweep; remove it, or use --force to replace it"
+            )
     try:
         fd, tmp = tempfile.mkstemp(prefix=".docker-sweep.", dir=directory)
     except OSError as exc:
-        raise PluginError(f"cannot write to {directory}: {exc.strerror or exc} (choose another directory "
-                          "or set DOCKER_CONFIG)") from None
+        raise PluginError(
+            f"cannot write to {directory}: {exc.strerror or exc} (choose another directory "
+            "or set DOCKER_CONFIG)"
+        ) from None
     try:
         with os.fdopen(fd, "w") as out:
             out.write(script)

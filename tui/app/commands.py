@@ -24,5 +24,9 @@ class SweepCommands(Provider):
             text = f"{binding.description}"
             score = matcher.match(f"{text} {binding.tooltip}")
             if score > 0:
-                yield Hit(score, matcher.highlight(text),
-                          partial(screen.run_action, binding.action), help=binding.tooltip)
+                yield Hit(
+                    score,
+                    matcher.highlight(text),
+                    partial(screen.run_action, binding.action),
+                    help=binding.tooltip,
+                )

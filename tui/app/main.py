@@ -20,15 +20,17 @@ class SweepApp(App[int]):
     TITLE = "docker-sweep"
     COMMANDS = App.COMMANDS | {SweepCommands}
 
-    def __init__(self, source: StoreSource, config: Config | None = None, *,
-                 now: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, source: StoreSource, config: Config | None = None, *, now: Callable[[], float] = time.time
+    ) -> None:
         super().__init__()
         self.source = source
         self.config = config or Config()
         self.now = now
         self.sub_title = source.description
-        self.theme = self.config.ui.theme if self.config.ui.theme in self.available_themes else (
-            "textual-dark")
+        self.theme = (
+            self.config.ui.theme if self.config.ui.theme in self.available_themes else ("textual-dark")
+        )
 
     def on_mount(self) -> None:
         self.push_screen(MainScreen(self.source, now=self.now, config=self.config))

@@ -54,13 +54,18 @@ class BuildCachePrune:
     keep_storage: int = 0
 
     def describe(self) -> str:
-        parts = ["all unused build cache" if self.all else
-                 "unused build cache not shared with images (docker builder prune)"]
+        parts = [
+            "all unused build cache"
+            if self.all
+            else "unused build cache not shared with images (docker builder prune)"
+        ]
         if self.until is not None:
             parts.append(f"last used before until={self.until.text}")
         if self.keep_storage:
-            parts.append(f"keep-storage {self.keep_storage:,} bytes (the engine picks least recently "
-                         "used records among these until the cache fits)")
+            parts.append(
+                f"keep-storage {self.keep_storage:,} bytes (the engine picks least recently "
+                "used records among these until the cache fits)"
+            )
         return ", ".join(parts)
 
     def engine_args(self, now: float) -> dict[str, object]:
@@ -100,16 +105,21 @@ class BuildCachePlan:
         return sum(r.size for r in self.delete if r.shared)
 
     def to_json(self) -> dict[str, object]:
-        return {"kind": "build-cache-prune", "description": self.prune.describe(),
-                "delete": [{"id": r.id, "type": r.type, "size": r.size, "shared": r.shared}
-                           for r in self.delete],
-                "reclaim_bytes": self.reclaim_bytes, "exact": self.exact,
-                "shared_bytes": self.shared_bytes,
-                "total_records": self.total_records, "total_bytes": self.total_bytes}
+        return {
+            "kind": "build-cache-prune",
+            "description": self.prune.describe(),
+            "delete": [{"id": r.id, "type": r.type, "size": r.size, "shared": r.shared} for r in self.delete],
+            "reclaim_bytes": self.reclaim_bytes,
+            "exact": self.exact,
+            "shared_bytes": self.shared_bytes,
+            "total_records": self.total_records,
+            "total_bytes": self.total_bytes,
+        }
 
 
 def plan_build_cache_prune(records: list[CacheRecord], prune: BuildCachePrune) -> BuildCachePlan:
     """The records ``prune`` deletes (see the module's rules)."""
+
     def candidate(r: CacheRecord) -> bool:
         if r.in_use:
             return False
@@ -134,15 +144,34 @@ def plan_build_cache_prune(records: list[CacheRecord], prune: BuildCachePrune) -
 
 
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?i?b?)\s*$", re.IGNORECASE)
-_FACTORS = {"": 1, "b": 1, "k": 1000, "kb": 1000, "m": 10**6, "mb": 10**6, "g": 10**9, "gb": 10**9,
-            "t": 10**12, "tb": 10**12, "kib": 1024, "mib": 1024**2, "gib": 1024**3, "tib": 1024**4,
-            "ki": 1024, "mi": 1024**2, "gi": 1024**3, "ti": 1024**4}
+_FACTORS = {
+    "": 1,
+    "b": 1,
+    "k": 1000,
+    "kb": 1000,
+    "m": 10**6,
+    "mb": 10**6,
+    "g": 10**9,
+    "gb": 10**9,
+    "t": 10**12,
+    "tb": 10**12,
+    "kib": 1024,
+    "mib": 1024**2,
+    "gib": 1024**3,
+    "tib": 1024**4,
+    "ki": 1024,
+    "mi": 1024**2,
+    "gi": 1024**3,
+    "ti": 1024**4,
+}
 
 
 def parse_size(text: str) -> int:
     """``512MB``, ``1.5GB``, ``2GiB`` or plain bytes; raises :class:`FilterError` otherwise."""
     match = _SIZE.match(text)
     if not match or match.group(2).lower() not in _FACTORS:
-        raise FilterError(f"invalid size {text!r}: give bytes or a number with kB, MB, GB, TB "
-                          "(or KiB, MiB, GiB, TiB), e.g. 512MB")
+        raise FilterError(
+            f"invalid size {text!r}: give bytes or a number with kB, MB, GB, TB "
+            "(or KiB, MiB, GiB, TiB), e.g. 512MB"
+        )
     return int(float(match.group(1)) * _FACTORS[match.group(2).lower()])

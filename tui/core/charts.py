@@ -49,8 +49,7 @@ class RepositoryUsage:
         return self.unique + self.shared
 
 
-def space_by_repository(snapshot: Snapshot, protection: Protection | None = None
-                        ) -> list[RepositoryUsage]:
+def space_by_repository(snapshot: Snapshot, protection: Protection | None = None) -> list[RepositoryUsage]:
     """One entry per repository, sorted by reclaimable bytes, then total, then name.
 
     Intermediate images (untagged parents of classic builds) are not counted as users of a layer:
@@ -60,7 +59,8 @@ def space_by_repository(snapshot: Snapshot, protection: Protection | None = None
         return []
     repo_of = {i.id: repository(i) for i in snapshot.images.values() if not snapshot.is_intermediate(i.id)}
     removable = {
-        image_id for image_id in repo_of
+        image_id
+        for image_id in repo_of
         if not snapshot.containers_of(image_id)
         and not (protection is not None and protection.reason(snapshot.images[image_id]))
     }
@@ -83,8 +83,10 @@ def space_by_repository(snapshot: Snapshot, protection: Protection | None = None
     counts: dict[str, int] = {}
     for repo in repo_of.values():
         counts[repo] = counts.get(repo, 0) + 1
-    rows = [RepositoryUsage(repo, n, unique.get(repo, 0), shared.get(repo, 0), freed.get(repo, 0))
-            for repo, n in counts.items()]
+    rows = [
+        RepositoryUsage(repo, n, unique.get(repo, 0), shared.get(repo, 0), freed.get(repo, 0))
+        for repo, n in counts.items()
+    ]
     rows.sort(key=lambda r: (-r.reclaimable, -r.total, r.repository))
     return rows
 

@@ -40,8 +40,15 @@ class Record:
 class EngineError(Exception):
     """What the engine would answer instead of deleting (status code and message)."""
 
-    def __init__(self, status: int, message: str, *, reason: str, image_id: str = "",
-                 containers: tuple[Container, ...] = ()) -> None:
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        reason: str,
+        image_id: str = "",
+        containers: tuple[Container, ...] = (),
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
@@ -63,8 +70,15 @@ class DeleteCall:
 
 
 class _Conflict(Exception):
-    def __init__(self, image_id: str, hard: bool, used: bool, message: str, reason: str,
-                 containers: tuple[Container, ...] = ()) -> None:
+    def __init__(
+        self,
+        image_id: str,
+        hard: bool,
+        used: bool,
+        message: str,
+        reason: str,
+        containers: tuple[Container, ...] = (),
+    ) -> None:
         super().__init__(message)
         self.image_id, self.hard, self.used = image_id, hard, used
         self.message, self.reason, self.containers = message, reason, containers
@@ -72,8 +86,7 @@ class _Conflict(Exception):
     def to_error(self) -> EngineError:
         force = "cannot be forced" if self.hard else "must be forced"
         text = f"conflict: unable to delete {short_id(self.image_id)} ({force}) - {self.message}"
-        return EngineError(409, text, reason=self.reason, image_id=self.image_id,
-                           containers=self.containers)
+        return EngineError(409, text, reason=self.reason, image_id=self.image_id, containers=self.containers)
 
 
 _CHILD, _RUNNING, _REFERENCE, _STOPPED = 1, 2, 4, 8
@@ -159,10 +172,9 @@ class ClassicStore:
         self.kids: dict[str, frozenset[str]] = {k: frozenset(v) for k, v in kids.items()}
         # (hex id, image id), sorted: short-id lookups bisect instead of scanning every id
         self.id_index: list[tuple[str, str]] = sorted(
-            (i.partition(":")[2], i) for i in self.images if ":" in i)
-        self.chains: dict[str, tuple[str, ...]] = {
-            i.id: i.chain_ids for i in snapshot.images.values()
-        }
+            (i.partition(":")[2], i) for i in self.images if ":" in i
+        )
+        self.chains: dict[str, tuple[str, ...]] = {i.id: i.chain_ids for i in snapshot.images.values()}
         self.refs = _RefIndex()  # normalized ref string -> image id
         self.ref_objs: dict[str, Reference] = {}
         for image in snapshot.images.values():
@@ -255,8 +267,7 @@ class ClassicStore:
         if found is not None:
             return found
         shown = tag_name_only(parsed).familiar() if parsed.digest is None else parsed.familiar()
-        reason = "ambiguous reference" if self._id_prefix_matches(ref_or_id) > 1 else (
-            "unknown reference")
+        reason = "ambiguous reference" if self._id_prefix_matches(ref_or_id) > 1 else ("unknown reference")
         raise EngineError(404, f"No such image: {shown}", reason=reason)
 
     def _id_prefix_ids(self, term: str, limit: int = 2) -> list[str]:
@@ -290,27 +301,44 @@ class ClassicStore:
     # -- conflicts -----------------------------------------------------------------------------
     def _conflict(self, image_id: str, mask: int) -> _Conflict | None:
         if mask & _CHILD and self.children(image_id):
-            return _Conflict(image_id, True, False, "image has dependent child images",
-                             "dependent child images")
+            return _Conflict(
+                image_id, True, False, "image has dependent child images", "dependent child images"
+            )
         users = self.containers_using(image_id)
         running = tuple(c for c in users if c.running)
         stopped = tuple(c for c in users if not c.running)
         if mask & _RUNNING and running:
-            return _Conflict(image_id, True, True,
-                             f"image is being used by running container {running[0].short_id}",
-                             "running container", running)
+            return _Conflict(
+                image_id,
+                True,
+                True,
+                f"image is being used by running container {running[0].short_id}",
+                "running container",
+                running,
+            )
         if mask & _REFERENCE and self.references(image_id):
-            return _Conflict(image_id, False, False, "image is referenced in multiple repositories",
-                             "referenced in multiple repositories")
+            return _Conflict(
+                image_id,
+                False,
+                False,
+                "image is referenced in multiple repositories",
+                "referenced in multiple repositories",
+            )
         if mask & _STOPPED and stopped:
-            return _Conflict(image_id, False, True,
-                             f"image is being used by stopped container {stopped[0].short_id}",
-                             "stopped container", stopped)
+            return _Conflict(
+                image_id,
+                False,
+                True,
+                f"image is being used by stopped container {stopped[0].short_id}",
+                "stopped container",
+                stopped,
+            )
         return None
 
     # -- the delete decision tree ------------------------------------------------------------
-    def delete(self, ref_or_id: str, *, force: bool = False, prune: bool = True,
-               explicit_parents: bool = True) -> list[Record]:
+    def delete(
+        self, ref_or_id: str, *, force: bool = False, prune: bool = True, explicit_parents: bool = True
+    ) -> list[Record]:
         """Replay ``DELETE /images/{ref_or_id}?force=&noprune=``; return its records.
 
         With ``explicit_parents`` each parent the engine would prune is recorded as its own
@@ -333,8 +361,7 @@ class ClassicStore:
                         f'conflict: unable to remove repository reference "{ref_or_id}" '
                         f"(must force) - container {users[0].short_id} is using its referenced "
                         f"image {short_id(image_id)}",
-                        reason="running container" if any(c.running for c in users)
-                        else "stopped container",
+                        reason="running container" if any(c.running for c in users) else "stopped container",
                         image_id=image_id,
                         containers=tuple(users),
                     )
@@ -366,8 +393,9 @@ class ClassicStore:
                 records.append(Record("Untagged", ref.familiar()))
         parents: list[DeleteCall] = []
         try:
-            self._delete_helper(image_id, records, force, prune, removed_repository_ref,
-                                parents if explicit_parents else None)
+            self._delete_helper(
+                image_id, records, force, prune, removed_repository_ref, parents if explicit_parents else None
+            )
         except _Conflict as conflict:
             raise conflict.to_error() from None
         self._log_call(ref_or_id, image_id, force, records)
@@ -387,8 +415,15 @@ class ClassicStore:
         del self.refs[key]
         return ref
 
-    def _delete_helper(self, image_id: str, records: list[Record], force: bool, prune: bool,
-                       quiet: bool, parent_calls: list[DeleteCall] | None) -> None:
+    def _delete_helper(
+        self,
+        image_id: str,
+        records: list[Record],
+        force: bool,
+        prune: bool,
+        quiet: bool,
+        parent_calls: list[DeleteCall] | None,
+    ) -> None:
         mask = _HARD if force else _HARD | _SOFT
         conflict = self._conflict(image_id, mask)
         if conflict is not None:
@@ -475,8 +510,13 @@ class PruneOutcome:
     untagged_only: tuple[str, ...]  # image ids that lost references but stayed
 
 
-def prune(store: ClassicStore, filters: PruneFilters, *, exclude: frozenset[str] = frozenset(),
-          explicit_parents: bool = True) -> PruneOutcome:
+def prune(
+    store: ClassicStore,
+    filters: PruneFilters,
+    *,
+    exclude: frozenset[str] = frozenset(),
+    explicit_parents: bool = True,
+) -> PruneOutcome:
     """Replay ``POST /images/prune`` (classic store) on ``store``.
 
     Candidates are visited in image-id order (the engine walks a Go map, so its order is random;
@@ -505,8 +545,7 @@ def prune(store: ClassicStore, filters: PruneFilters, *, exclude: frozenset[str]
         if image_id in exclude:
             continue
         if image_id in store.protected:
-            skipped.append(EngineError(0, store.protected[image_id], reason="protected",
-                                       image_id=image_id))
+            skipped.append(EngineError(0, store.protected[image_id], reason="protected", image_id=image_id))
             continue
         refs = store.references(image_id)
         targets: list[str]
@@ -519,8 +558,7 @@ def prune(store: ClassicStore, filters: PruneFilters, *, exclude: frozenset[str]
         lost_ref = False
         for target in targets:
             try:
-                out = store.delete(target, force=False, prune=True,
-                                   explicit_parents=explicit_parents)
+                out = store.delete(target, force=False, prune=True, explicit_parents=explicit_parents)
             except EngineError as exc:
                 if exc.status == 409 or exc.reason == "protected":
                     skipped.append(exc)

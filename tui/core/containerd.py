@@ -123,8 +123,7 @@ class _Conflict(Exception):
     def to_error(self, image_id: str) -> EngineError:
         force = "cannot be forced" if self.hard else "must be forced"
         text = f"conflict: unable to delete {self.reference} ({force}) - {self.message}"
-        return EngineError(409, text, reason=self.reason, image_id=image_id,
-                           containers=self.containers)
+        return EngineError(409, text, reason=self.reason, image_id=image_id, containers=self.containers)
 
 
 _RUNNING, _ACTIVE_REFERENCE, _STOPPED = 1, 2, 4
@@ -171,8 +170,7 @@ class ContainerdStore:
         return [n for n in self.names_for(image_id) if not is_dangling_name(n)]
 
     def containers_using(self, image_id: str) -> list[Container]:
-        return sorted((c for c in self.containers.values() if c.image_id == image_id),
-                      key=lambda c: c.id)
+        return sorted((c for c in self.containers.values() if c.image_id == image_id), key=lambda c: c.id)
 
     def children(self, image_id: str) -> list[str]:
         return sorted(i for i in self.images if self.parents.get(i) == image_id)
@@ -196,8 +194,9 @@ class ContainerdStore:
             assert isinstance(parsed, Reference)
             name = tag_name_only(parsed).string()
             hex_part = truncated.group(1)
-            found = sorted(n for n, t in self.names.items()
-                           if n == name or t.partition(":")[2].startswith(hex_part))
+            found = sorted(
+                n for n, t in self.names.items() if n == name or t.partition(":")[2].startswith(hex_part)
+            )
             if not found:
                 raise self._not_found(parsed)
             for n in found:
@@ -230,8 +229,11 @@ class ContainerdStore:
 
     @staticmethod
     def _not_found(parsed: Reference | str) -> EngineError:
-        shown = parsed if isinstance(parsed, str) else (
-            tag_name_only(parsed).familiar() if parsed.digest is None else parsed.familiar())
+        shown = (
+            parsed
+            if isinstance(parsed, str)
+            else (tag_name_only(parsed).familiar() if parsed.digest is None else parsed.familiar())
+        )
         return EngineError(404, f"No such image: {shown}", reason="unknown reference")
 
     def _same_references(self, named: Reference | None, every: list[str]) -> list[str]:
@@ -274,19 +276,34 @@ class ContainerdStore:
         stopped = tuple(c for c in users if not c.running)
         ref = short_id(image_id)
         if mask & _RUNNING and running:
-            return _Conflict(ref, True, f"image is being used by running container "
-                             f"{running[0].short_id}", "running container", running)
+            return _Conflict(
+                ref,
+                True,
+                f"image is being used by running container {running[0].short_id}",
+                "running container",
+                running,
+            )
         if mask & _STOPPED and stopped:
-            return _Conflict(ref, False, f"image is being used by stopped container "
-                             f"{stopped[0].short_id}", "stopped container", stopped)
+            return _Conflict(
+                ref,
+                False,
+                f"image is being used by stopped container {stopped[0].short_id}",
+                "stopped container",
+                stopped,
+            )
         if mask & _ACTIVE_REFERENCE and len(every) > 1:
-            return _Conflict(ref, False, "image is referenced in multiple repositories",
-                             "referenced in multiple repositories")
+            return _Conflict(
+                ref,
+                False,
+                "image is referenced in multiple repositories",
+                "referenced in multiple repositories",
+            )
         return None
 
     # -- the delete decision tree ------------------------------------------------------------
-    def delete(self, ref_or_id: str, *, force: bool = False, prune: bool = True,
-               explicit_parents: bool = True) -> list[Record]:
+    def delete(
+        self, ref_or_id: str, *, force: bool = False, prune: bool = True, explicit_parents: bool = True
+    ) -> list[Record]:
         """Replay ``DELETE /images/{ref_or_id}?force=&noprune=``; return its records.
 
         Raises :class:`EngineError` where the engine answers an error (nothing changes then).
@@ -310,12 +327,10 @@ class ContainerdStore:
                 mask &= ~_ACTIVE_REFERENCE
             if named is not None and 0 < len(same) < len(every):
                 return self._untag(ref_or_id, image_id, force, same)
-            return self._delete_all(ref_or_id, image_id, every, mask, prune, force,
-                                    explicit_parents)
+            return self._delete_all(ref_or_id, image_id, every, mask, prune, force, explicit_parents)
         dangling_ref = ref_or_id.startswith(DANGLING_PREFIX) and is_dangling_name(matched)
         if _is_image_id_prefix(image_id, ref_or_id) or dangling_ref:
-            return self._delete_all(ref_or_id, image_id, every, mask, prune, force,
-                                    explicit_parents)
+            return self._delete_all(ref_or_id, image_id, every, mask, prune, force, explicit_parents)
         parsed = _parse(matched)
         same = self._same_references(parsed, every)
         if len(same) != len(every):
@@ -330,9 +345,10 @@ class ContainerdStore:
                     409,
                     f"conflict: unable to delete {familiar} (must be forced) - container "
                     f"{users[0].short_id} is using its referenced image {short_id(image_id)}",
-                    reason="running container" if any(c.running for c in users)
-                    else "stopped container",
-                    image_id=image_id, containers=tuple(users))
+                    reason="running container" if any(c.running for c in users) else "stopped container",
+                    image_id=image_id,
+                    containers=tuple(users),
+                )
             # softImageDelete: the name goes, a dangling name keeps the image.
             del self.names[matched]
             if len(every) == 1:
@@ -340,8 +356,7 @@ class ContainerdStore:
             records = [Record("Untagged", familiar)]
             self._log_call(ref_or_id, image_id, force, records)
             return records
-        return self._delete_all(ref_or_id, image_id, every, mask, prune, force,
-                                    explicit_parents)
+        return self._delete_all(ref_or_id, image_id, every, mask, prune, force, explicit_parents)
 
     def _untag(self, target: str, image_id: str, force: bool, names: list[str]) -> list[Record]:
         records = []
@@ -352,8 +367,16 @@ class ContainerdStore:
         self._log_call(target, image_id, force, records)
         return records
 
-    def _delete_all(self, target: str, image_id: str, every: list[str], mask: int,
-                    prune: bool, force: bool, explicit_parents: bool) -> list[Record]:
+    def _delete_all(
+        self,
+        target: str,
+        image_id: str,
+        every: list[str],
+        mask: int,
+        prune: bool,
+        force: bool,
+        explicit_parents: bool,
+    ) -> list[Record]:
         conflict = self._conflict(image_id, every, _HARD | mask)
         if conflict is not None:
             raise conflict.to_error(image_id)
@@ -366,8 +389,7 @@ class ContainerdStore:
         parent = self.parents.get(image_id, "")
         while prune and parent and self.references(parent) == [] and self.names_for(parent):
             parent_names = self.names_for(parent)
-            if self._conflict(parent, every, _HARD | _SOFT) is not None or (
-                    parent in self.protected):
+            if self._conflict(parent, every, _HARD | _SOFT) is not None or (parent in self.protected):
                 break
             own: list[Record] = []
             for name in parent_names:
@@ -383,8 +405,12 @@ class ContainerdStore:
 
     def _delete_name(self, name: str, every: list[str], extra: int, records: list[Record]) -> None:
         image_id = self.names[name]
-        if not is_dangling_name(name) and len(every) == 1 and extra & _ACTIVE_REFERENCE and (
-                self.children(image_id)):
+        if (
+            not is_dangling_name(name)
+            and len(every) == 1
+            and extra & _ACTIVE_REFERENCE
+            and (self.children(image_id))
+        ):
             self.names[dangling_name(image_id)] = image_id  # kept for its child images
         del self.names[name]
         if not is_dangling_name(name):

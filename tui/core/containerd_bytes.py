@@ -71,13 +71,13 @@ def snapshot_holders(snapshot: Snapshot) -> dict[str, bool]:
     out: dict[str, bool] = {}
     for image in snapshot.images.values():
         chains = image.chain_ids
-        out[image.id] = bool(chains) and (bool(image.parent_id)
-                                          or image.stored_at <= first[chains[-1]])
+        out[image.id] = bool(chains) and (bool(image.parent_id) or image.stored_at <= first[chains[-1]])
     return out
 
 
-def freed_snapshots(snapshot: Snapshot, remaining: Iterable[str],
-                    containers: Iterable[Container]) -> list[str]:
+def freed_snapshots(
+    snapshot: Snapshot, remaining: Iterable[str], containers: Iterable[Container]
+) -> list[str]:
     """Chain ids of the snapshots that exist now and not once only ``remaining`` images and
     ``containers`` are left (each removed image's top first)."""
     holders = snapshot_holders(snapshot)

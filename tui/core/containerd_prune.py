@@ -37,7 +37,8 @@ def _kept_names(container: Container, legacy: bool) -> tuple[set[str], bool]:
     if legacy and container.image_id.startswith(normalized):
         return kept, True
     by_id = container.image_id.startswith(normalized) or (
-        not legacy and config_image.endswith("@" + container.image_id))
+        not legacy and config_image.endswith("@" + container.image_id)
+    )
     ref = parse_named(config_image)
     if ref is not None:
         kept.add(tag_name_only(ref).string())
@@ -70,8 +71,13 @@ def _freed_now(store: ContainerdStore, target: str, freed: set[str], legacy: boo
     return out
 
 
-def prune(store: ContainerdStore, filters: PruneFilters, *,
-          exclude: frozenset[str] = frozenset(), explicit_parents: bool = True) -> PruneOutcome:
+def prune(
+    store: ContainerdStore,
+    filters: PruneFilters,
+    *,
+    exclude: frozenset[str] = frozenset(),
+    explicit_parents: bool = True,
+) -> PruneOutcome:
     """Replay ``POST /images/prune`` (containerd store) on ``store``.
 
     Names are visited in name order (the engine walks a Go map, so its response order is random;
@@ -127,8 +133,7 @@ def prune(store: ContainerdStore, filters: PruneFilters, *,
             continue
         if target in store.protected:
             if all(e.image_id != target for e in skipped):
-                skipped.append(EngineError(0, store.protected[target], reason="protected",
-                                           image_id=target))
+                skipped.append(EngineError(0, store.protected[target], reason="protected", image_id=target))
             continue
         del store.names[name]
         touched.add(target)
@@ -141,8 +146,14 @@ def prune(store: ContainerdStore, filters: PruneFilters, *,
     for target in sorted(kept_by_containers):
         if target in store.names.values() and store.containers_using(target):
             users = tuple(store.containers_using(target))
-            skipped.append(EngineError(409, "in use", reason="running container"
-                                       if any(c.running for c in users) else "stopped container",
-                                       image_id=target, containers=users))
+            skipped.append(
+                EngineError(
+                    409,
+                    "in use",
+                    reason="running container" if any(c.running for c in users) else "stopped container",
+                    image_id=target,
+                    containers=users,
+                )
+            )
     untagged_only = tuple(sorted(t for t in touched if t in store.names.values()))
     return PruneOutcome(tuple(records), tuple(skipped), untagged_only)

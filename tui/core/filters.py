@@ -193,8 +193,7 @@ def parse_until(text: str, now: float, local_tz: timezone | None = None) -> Unti
             parsed = None  # a fraction only after full seconds
     if parsed is None:
         raise FilterError(
-            f"invalid value for 'until' filter: {value!r} is not a time or duration; "
-            f"expected {UNTIL_FORMS}"
+            f"invalid value for 'until' filter: {value!r} is not a time or duration; expected {UNTIL_FORMS}"
         )
     seconds = (parsed - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(seconds=1)
     return Until.at(value, seconds * 10**9 + nanos)
@@ -258,9 +257,7 @@ def parse_filters(
                 notes.append(until.note)
         elif key in ("label", "label!"):
             if not value or value.startswith("="):
-                raise FilterError(
-                    f"invalid filter '{raw}': expected {key}=KEY or {key}=KEY=VALUE"
-                )
+                raise FilterError(f"invalid filter '{raw}': expected {key}=KEY or {key}=KEY=VALUE")
             (labels if key == "label" else not_labels).append(value)
         else:
             raise FilterError(
@@ -268,4 +265,3 @@ def parse_filters(
                 "(e.g. --filter until=72h --filter label=env=dev --filter label!=keep)"
             )
     return PruneFilters(dangling, until, tuple(labels), tuple(not_labels), tuple(notes))
-

@@ -44,8 +44,9 @@ class HistoryStep:
     size: int
 
 
-def history_prefix_sums(diff_ids: Sequence[str], history_oldest_first: Sequence[HistoryStep],
-                        total: int | None = None) -> list[int | None]:
+def history_prefix_sums(
+    diff_ids: Sequence[str], history_oldest_first: Sequence[HistoryStep], total: int | None = None
+) -> list[int | None]:
     """Bytes of layers ``0..i`` for each layer ``i``, where the history proves them; else ``None``.
 
     The k-th step the config does not flag as empty is layer k. A step with size > 0 is such a step;
@@ -116,8 +117,9 @@ def history_prefix_sums(diff_ids: Sequence[str], history_oldest_first: Sequence[
     return prefix
 
 
-def layer_sizes(diff_ids: Sequence[str], history_oldest_first: Sequence[HistoryStep],
-                total: int | None = None) -> list[int | None]:
+def layer_sizes(
+    diff_ids: Sequence[str], history_oldest_first: Sequence[HistoryStep], total: int | None = None
+) -> list[int | None]:
     """Each layer's DiffSize (base first) where the history (and ``total``) prove it, else ``None``."""
     prefix = history_prefix_sums(diff_ids, history_oldest_first, total)
     out: list[int | None] = []
@@ -132,8 +134,9 @@ def layer_sizes(diff_ids: Sequence[str], history_oldest_first: Sequence[HistoryS
     return out
 
 
-def build_layers(diff_ids: Sequence[str], history_oldest_first: Sequence[HistoryStep],
-                 total: int | None = None) -> tuple[Layer, ...]:
+def build_layers(
+    diff_ids: Sequence[str], history_oldest_first: Sequence[HistoryStep], total: int | None = None
+) -> tuple[Layer, ...]:
     """Layers (base first) with chain IDs and the sizes the history proves (``None``: not proven)."""
     sizes = layer_sizes(diff_ids, history_oldest_first, total)
     chains = chain_ids(diff_ids)
@@ -159,8 +162,9 @@ class LayerSizes:
         return len(self.size) == len(self.parent)
 
 
-def solve_sizes(stacks: Iterable[tuple[Sequence[Layer], int | None]],
-                anchors: Mapping[str, int] | None = None) -> LayerSizes:
+def solve_sizes(
+    stacks: Iterable[tuple[Sequence[Layer], int | None]], anchors: Mapping[str, int] | None = None
+) -> LayerSizes:
     """Every layer size and prefix sum the known facts determine.
 
     ``stacks``: each image's layers (base first) with its ``Size`` (``None`` where the image's size
@@ -304,8 +308,13 @@ def sharing_tree(images: Sequence[tuple[str, Sequence[Layer]]]) -> tuple[Sharing
 
     def build(chain: str) -> SharingNode:
         kids = sorted(children.get(chain, []), key=lambda c: (-len(users[c]), c))
-        return SharingNode(chain, sizes[chain], tuple(sorted(users[chain])),
-                           tuple(sorted(ends.get(chain, []))), tuple(build(k) for k in kids))
+        return SharingNode(
+            chain,
+            sizes[chain],
+            tuple(sorted(users[chain])),
+            tuple(sorted(ends.get(chain, []))),
+            tuple(build(k) for k in kids),
+        )
 
     bases = sorted(children.get("", []), key=lambda c: (-len(users[c]), c))
     return tuple(build(c) for c in bases)

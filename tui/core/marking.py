@@ -20,6 +20,7 @@ def refs_for_images(snapshot: Snapshot, image_ids: Iterable[str]) -> list[str]:
     no tag (a tag's removal takes its repository's digests along), or the ID for an untagged
     image. Children come before their parents so a marked parent is not blocked by a marked child.
     """
+
     def depth(image_id: str) -> int:
         n = 0
         parent = snapshot.images[image_id].parent_id
@@ -61,24 +62,30 @@ def plan_images(
     excluded: dict[str, Blocked] = {}
     while True:
         ids = [i for i in wanted if i not in excluded]
-        plan = plan_remove(snapshot, refs_for_images(snapshot, ids), force=force,
-                           with_stopped_containers=with_stopped_containers, protection=protection)
+        plan = plan_remove(
+            snapshot,
+            refs_for_images(snapshot, ids),
+            force=force,
+            with_stopped_containers=with_stopped_containers,
+            protection=protection,
+        )
         if force:
             break
         untagged = set(plan.untag)
-        partial = [i for i in ids if i not in plan.delete
-                   and untagged & set(snapshot.images[i].refs)]
+        partial = [i for i in ids if i not in plan.delete and untagged & set(snapshot.images[i].refs)]
         if not partial:
             break
         for image_id in partial:
             reason = next((b for b in plan.blocked if b.image_id == image_id), None)
             name = display_name(snapshot.images[image_id], with_id=True)
-            excluded[image_id] = reason or Blocked(name, image_id, "untag only",
-                                                   "its last reference cannot be removed")
+            excluded[image_id] = reason or Blocked(
+                name, image_id, "untag only", "its last reference cannot be removed"
+            )
     blocked = list(plan.blocked) + [b for b in excluded.values() if b not in plan.blocked]
     names = [display_name(snapshot.images[i], with_id=True) for i in wanted]
     text = description or ("force-remove " if force else "remove ") + (
-        f"{len(wanted)} images" if len(wanted) > 3 else ", ".join(names))
+        f"{len(wanted)} images" if len(wanted) > 3 else ", ".join(names)
+    )
     if with_stopped_containers:
         text += " with their stopped containers"
     return replace(plan, description=text, blocked=tuple(blocked))

@@ -231,8 +231,9 @@ class Snapshot:
         from tui.core.layers import solve_sizes
 
         classic = self.facts.image_store == "classic"
-        stacks = [(i.layers, i.size if classic else None)
-                  for i in self.images.values() if i.layers is not None]
+        stacks = [
+            (i.layers, i.size if classic else None) for i in self.images.values() if i.layers is not None
+        ]
         return solve_sizes(stacks, self._df_anchors() if classic else None)
 
     def _df_anchors(self) -> dict[str, int]:
@@ -282,8 +283,7 @@ class Snapshot:
     @cached_property
     def orphan_containers(self) -> tuple[Container, ...]:
         """Containers whose image record is gone (force-removed) and whose layers are unknown."""
-        return tuple(c for c in self.containers
-                     if c.image_id not in self.images and not c.held_chains)
+        return tuple(c for c in self.containers if c.image_id not in self.images and not c.held_chains)
 
     # -- per-image facts -------------------------------------------------------------------
     def containers_of(self, image_id: str) -> tuple[Container, ...]:

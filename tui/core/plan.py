@@ -109,8 +109,10 @@ class Plan:
         if not self.layers_known:
             return "unknown (layers not read)"
         if self.unknown_layers:
-            return (f"at least {size(self.reclaim_bytes)} ({self.unknown_layers} layer(s) of "
-                    "unknown size: the engine's numbers do not determine them)")
+            return (
+                f"at least {size(self.reclaim_bytes)} ({self.unknown_layers} layer(s) of "
+                "unknown size: the engine's numbers do not determine them)"
+            )
         return size(self.reclaim_bytes)
 
     def local_only_deletes(self, snapshot: Snapshot) -> list[str]:
@@ -134,9 +136,13 @@ class Plan:
             "reclaim_bytes": self.reclaim_bytes if self.layers_known else None,
             "reclaim_exact": self.exact,
             "reclaim_unknown_layers": self.unknown_layers,
-            "engine_reported_bytes": (self.reclaim_bytes if self.content_bytes is None
-                                      and self.kind == "prune" else self.engine_reported_bytes)
-            if self.layers_known else None,
+            "engine_reported_bytes": (
+                self.reclaim_bytes
+                if self.content_bytes is None and self.kind == "prune"
+                else self.engine_reported_bytes
+            )
+            if self.layers_known
+            else None,
             "content_bytes": self.content_bytes,
             "snapshot_bytes": self.snapshot_bytes,
             "buildkit_cache_bytes": self.buildkit_bytes,
@@ -199,8 +205,12 @@ def _finish(
         names = ", ".join(c.name or c.short_id for c in store.containers_using(image_id))
         warnings.append(
             f"{short_id(image_id)} is deleted but its layers stay on disk while container(s) "
-            f"{names} exist: " + ("only its content (compressed layers, config, manifest) is freed"
-                                  if snapshot.containerd else "no bytes are freed for it")
+            f"{names} exist: "
+            + (
+                "only its content (compressed layers, config, manifest) is freed"
+                if snapshot.containerd
+                else "no bytes are freed for it"
+            )
         )
     removed_containers = tuple(s.container for s in steps if s.container is not None)
     layers_known = all(snapshot.images[i].layers is not None for i in delete) and all(
@@ -222,19 +232,24 @@ def _finish(
             warnings.append(
                 f"{buildkit_bytes:,} bytes of content of BuildKit-built images are not counted "
                 "as freed: the build cache and build history keep them on disk until "
-                "`docker builder prune` (the engine's df will count them as freed)")
+                "`docker builder prune` (the engine's df will count them as freed)"
+            )
         if any(snapshot.images[i].content is None for i in delete):
-            warnings.append("containerd's content store is not readable here: content the "
-                            "deleted images share with others is counted as freed (approximate)")
+            warnings.append(
+                "containerd's content store is not readable here: content the "
+                "deleted images share with others is counted as freed (approximate)"
+            )
     reclaim, unknown = snapshot.measure(freed)
     if content_bytes is not None:
         snapshot_bytes = reclaim
         reclaim += content_bytes
         reported = content_bytes if kind == "prune" else None
     if unknown:
-        warnings.append(f"{unknown} freed layer(s) have sizes the engine's numbers do not "
-                        "determine (images without full history): the plan frees at least "
-                        f"{reclaim:,} bytes")
+        warnings.append(
+            f"{unknown} freed layer(s) have sizes the engine's numbers do not "
+            "determine (images without full history): the plan frees at least "
+            f"{reclaim:,} bytes"
+        )
     return Plan(
         kind=kind,
         description=description,
@@ -292,8 +307,9 @@ PruneFn = Callable[..., PruneOutcome]
 Store = ClassicStore | containerd.ContainerdStore
 
 
-def _store_model(snapshot: Snapshot, protected: Mapping[str, str] | None = None, *,
-                 engine_semantics: bool = False) -> tuple[Store, PruneFn]:
+def _store_model(
+    snapshot: Snapshot, protected: Mapping[str, str] | None = None, *, engine_semantics: bool = False
+) -> tuple[Store, PruneFn]:
     """The model of the snapshot's engine and store, and its prune replay."""
     if snapshot.facts.image_store == "podman":
         return podman.PodmanStore(snapshot, protected, safe=not engine_semantics), podman.prune
@@ -316,7 +332,6 @@ def _protected(snapshot: Snapshot, protection: Protection) -> Mapping[str, str]:
 
 def _blocked(ref: str, exc: EngineError) -> Blocked:
     return Blocked(ref, exc.image_id, exc.reason, exc.message, exc.containers)
-
 
 
 def plan_remove(
@@ -342,8 +357,7 @@ def plan_remove(
         if with_stopped_containers:
             for container in _containers_to_remove(store, ref, force):
                 container_chains.extend(store.remove_container(container.id))
-                steps.append(Step("remove_container", container.id, container.image_id,
-                                  container=container))
+                steps.append(Step("remove_container", container.id, container.image_id, container=container))
         start = len(store.calls)
         try:
             image_id = store.resolve(ref)
@@ -357,14 +371,14 @@ def plan_remove(
             if users and not any(r.kind == "Deleted" for r in records):
                 names = ", ".join(c.name or c.short_id for c in users)
                 warnings.append(
-                    f"{ref}: only untagged; the image stays as <none> because container(s) "
-                    f"{names} use it"
+                    f"{ref}: only untagged; the image stays as <none> because container(s) {names} use it"
                 )
     what = "force-remove" if force else "remove"
     extra = " with their stopped containers" if with_stopped_containers else ""
     description = f"{what} {', '.join(ref_list)}{extra}"
-    return _finish("rm", description, snapshot, store, steps, blocked, warnings, force,
-                   container_chains=container_chains)
+    return _finish(
+        "rm", description, snapshot, store, steps, blocked, warnings, force, container_chains=container_chains
+    )
 
 
 def _containers_to_remove(store: Store, ref: str, force: bool) -> list[Container]:
@@ -389,8 +403,9 @@ def _containers_to_remove(store: Store, ref: str, force: bool) -> list[Container
     return users if image_id not in trial.images else []
 
 
-def _blocking_stopped_containers(snapshot: Snapshot, filters: PruneFilters,
-                                 protected: Mapping[str, str]) -> list[Container]:
+def _blocking_stopped_containers(
+    snapshot: Snapshot, filters: PruneFilters, protected: Mapping[str, str]
+) -> list[Container]:
     """Stopped containers that alone keep a prune candidate (matching ``filters``) alive."""
     trial, prune_model = _store_model(snapshot, protected)
     for container in list(trial.containers.values()):
@@ -399,13 +414,20 @@ def _blocking_stopped_containers(snapshot: Snapshot, filters: PruneFilters,
     would_go = set(snapshot.images) - set(trial.images)
     running_images = {c.image_id for c in snapshot.containers if c.running}
     return [
-        c for c in sorted(snapshot.containers, key=lambda c: c.name)
+        c
+        for c in sorted(snapshot.containers, key=lambda c: c.name)
         if not c.running and c.image_id in would_go and c.image_id not in running_images
     ]
 
 
-def plan_prune(snapshot: Snapshot, filters: PruneFilters, *, engine_semantics: bool = False,
-               with_stopped_containers: bool = False, protection: Protection | None = None) -> Plan:
+def plan_prune(
+    snapshot: Snapshot,
+    filters: PruneFilters,
+    *,
+    engine_semantics: bool = False,
+    with_stopped_containers: bool = False,
+    protection: Protection | None = None,
+) -> Plan:
     """Plan an image prune with ``filters``.
 
     By default this is docker-sweep's prune: the engine's candidate rules, but an image the engine
@@ -416,8 +438,7 @@ def plan_prune(snapshot: Snapshot, filters: PruneFilters, *, engine_semantics: b
     warnings = list(filters.notes)
     exclude: frozenset[str] = frozenset()
     protected = _protected(snapshot, protection) if protection and not engine_semantics else {}
-    removals = (_blocking_stopped_containers(snapshot, filters, protected)
-                if with_stopped_containers else [])
+    removals = _blocking_stopped_containers(snapshot, filters, protected) if with_stopped_containers else []
     container_steps = [Step("remove_container", c.id, c.image_id, container=c) for c in removals]
     while True:
         store, prune_model = _store_model(snapshot, protected, engine_semantics=engine_semantics)
@@ -430,8 +451,9 @@ def plan_prune(snapshot: Snapshot, filters: PruneFilters, *, engine_semantics: b
     for exc in outcome.skipped:
         if exc.image_id in store.images and exc.image_id not in blocked:
             name = _usable_ref(snapshot, exc.image_id)
-            blocked[exc.image_id] = Blocked(name, exc.image_id, exc.reason, _prune_skip_message(exc),
-                                            exc.containers)
+            blocked[exc.image_id] = Blocked(
+                name, exc.image_id, exc.reason, _prune_skip_message(exc), exc.containers
+            )
     for image_id in sorted(exclude):
         users = tuple(store.containers_using(image_id))
         name = _usable_ref(snapshot, image_id)
@@ -448,8 +470,17 @@ def plan_prune(snapshot: Snapshot, filters: PruneFilters, *, engine_semantics: b
     description = filters.describe()
     if with_stopped_containers:
         description = f"{description}, first removing the stopped containers that keep them"
-    plan = _finish("prune", description, snapshot, store, steps, list(blocked.values()),
-                   warnings, filters=filters, container_chains=container_chains)
+    plan = _finish(
+        "prune",
+        description,
+        snapshot,
+        store,
+        steps,
+        list(blocked.values()),
+        warnings,
+        filters=filters,
+        container_chains=container_chains,
+    )
     if snapshot.facts.image_store == "podman" and plan.delete:
         note = podman.estimate_note(snapshot, list(plan.delete), plan.reclaim_bytes)
         plan = replace(plan, warnings=(*plan.warnings, note))
@@ -459,8 +490,9 @@ def plan_prune(snapshot: Snapshot, filters: PruneFilters, *, engine_semantics: b
 def _prune_skip_message(exc: EngineError) -> str:
     """Why a prune leaves a candidate alone (the engine skips these silently)."""
     if exc.containers:
-        users = ", ".join(f"{c.name or c.short_id} ({'running' if c.running else c.state})"
-                          for c in exc.containers)
+        users = ", ".join(
+            f"{c.name or c.short_id} ({'running' if c.running else c.state})" for c in exc.containers
+        )
         return f"kept: used by container {users}; prune never removes images containers use"
     if exc.reason == "dependent child images":
         return "kept: other images are built on it"

@@ -43,8 +43,10 @@ from tui.core.reference import (
 )
 
 _HEX64 = re.compile(r"[0-9a-f]{64}")
-_IN_USE = ("image used by {cid}: image is in use by a container: consider listing external "
-           "containers and force-removing image")
+_IN_USE = (
+    "image used by {cid}: image is in use by a container: consider listing external "
+    "containers and force-removing image"
+)
 
 
 def _hex(image_id: str) -> str:
@@ -54,8 +56,9 @@ def _hex(image_id: str) -> str:
 class PodmanStore(ClassicStore):
     """A mutable model of one Podman image store (seen through its compat API)."""
 
-    def __init__(self, snapshot: Snapshot, protected: Mapping[str, str] | None = None, *,
-                 safe: bool = True) -> None:
+    def __init__(
+        self, snapshot: Snapshot, protected: Mapping[str, str] | None = None, *, safe: bool = True
+    ) -> None:
         super().__init__(snapshot, protected)
         self.safe = safe
         self.names: dict[str, list[str]] = {i.id: list(i.tags) for i in snapshot.images.values()}
@@ -85,8 +88,9 @@ class PodmanStore(ClassicStore):
         if name.startswith("sha256:") or _HEX64.fullmatch(name):
             hex_part = name.removeprefix("sha256:")
             if _HEX64.fullmatch(hex_part) is None:
-                raise EngineError(500, f"{name}: invalid format: no 64-byte hexadecimal value",
-                                  reason="invalid reference")
+                raise EngineError(
+                    500, f"{name}: invalid format: no 64-byte hexadecimal value", reason="invalid reference"
+                )
             found = f"sha256:{hex_part}"
             if found in self.images:
                 return found, name
@@ -102,8 +106,10 @@ class PodmanStore(ClassicStore):
         short = not (domain == "localhost" or "." in domain or ":" in domain)
         try:
             if short:
-                candidates = [tag_name_only(parse_normalized_named(f"localhost/{name}")),
-                              parse_docker_ref(name)]
+                candidates = [
+                    tag_name_only(parse_normalized_named(f"localhost/{name}")),
+                    parse_docker_ref(name),
+                ]
             else:
                 candidates = [tag_name_only(parse_normalized_named(name))]
         except ReferenceError as exc:
@@ -118,8 +124,11 @@ class PodmanStore(ClassicStore):
             found_id = prefixed[0]
         if found_id is not None:
             return found_id, name
-        unknown = EngineError(404, f"{name}: image not known",
-                              reason="ambiguous reference" if len(prefixed) > 1 else "unknown reference")
+        unknown = EngineError(
+            404,
+            f"{name}: image not known",
+            reason="ambiguous reference" if len(prefixed) > 1 else "unknown reference",
+        )
         if ref.digest is not None:
             for image_id in self.snapshot.images:  # the engine's list order
                 if image_id in self.images and ref.digest in self.digest_of.get(image_id, ()):
@@ -131,8 +140,9 @@ class PodmanStore(ClassicStore):
         for image_id in self.snapshot.images:
             for full in self.names.get(image_id, ()):
                 pair = parse(full)
-                if pair.tag == tagged.tag and (pair.name == tagged.name
-                                               or pair.name.endswith("/" + tagged.name)):
+                if pair.tag == tagged.tag and (
+                    pair.name == tagged.name or pair.name.endswith("/" + tagged.name)
+                ):
                     return image_id, full
         raise unknown
 
@@ -142,8 +152,11 @@ class PodmanStore(ClassicStore):
             image_id, candidate = self._lookup(ref)
         except EngineError as exc:
             if exc.status != 404:
-                raise EngineError(500, f"normalizing image: normalizing name for compat API: "
-                                  f"{exc.message}", reason=exc.reason) from None
+                raise EngineError(
+                    500,
+                    f"normalizing image: normalizing name for compat API: {exc.message}",
+                    reason=exc.reason,
+                ) from None
             normalized = self._normalize(ref, ref)
         else:
             if _hex(image_id).startswith(ref.removeprefix("sha256:")):
@@ -154,8 +167,9 @@ class PodmanStore(ClassicStore):
             return self._lookup(normalized)
         except EngineError as exc:
             if exc.status == 404:
-                raise EngineError(404, f"failed to find image {ref}: {exc.message}",
-                                  reason=exc.reason) from None
+                raise EngineError(
+                    404, f"failed to find image {ref}: {exc.message}", reason=exc.reason
+                ) from None
             raise
 
     @staticmethod
@@ -163,15 +177,19 @@ class PodmanStore(ClassicStore):
         try:
             return parse_normalized_named(candidate).string()
         except ReferenceError as exc:
-            raise EngineError(500, f"normalizing image: normalizing name {candidate!r} (orig: "
-                              f"{ref!r}) for compat API: {exc}", reason="invalid reference") from None
+            raise EngineError(
+                500,
+                f"normalizing image: normalizing name {candidate!r} (orig: {ref!r}) for compat API: {exc}",
+                reason="invalid reference",
+            ) from None
 
     def resolve(self, ref_or_id: str) -> str:
         return self.compat_resolve(ref_or_id)[0]
 
     # -- removal -----------------------------------------------------------------------------
-    def delete(self, ref_or_id: str, *, force: bool = False, prune: bool = True,
-               explicit_parents: bool = True) -> list[Record]:
+    def delete(
+        self, ref_or_id: str, *, force: bool = False, prune: bool = True, explicit_parents: bool = True
+    ) -> list[Record]:
         """Replay ``DELETE /images/{ref_or_id}?force=`` (``safe``: without ever sending force).
 
         Returns the records in the engine's order (all ``Deleted`` then all ``Untagged``), then one
@@ -202,9 +220,14 @@ class PodmanStore(ClassicStore):
         running = tuple(c for c in users if c.running)
         if running:
             shown = ", ".join(c.name or c.short_id for c in running)
-            raise EngineError(409, f"image {ref} is in use by running container {shown}; Podman's "
-                              "force would stop and remove it", reason="running container",
-                              image_id=image_id, containers=running)
+            raise EngineError(
+                409,
+                f"image {ref} is in use by running container {shown}; Podman's "
+                "force would stop and remove it",
+                reason="running container",
+                image_id=image_id,
+                containers=running,
+            )
         for container in users:
             self.remove_container(container.id)
         names = list(self.names[image_id])
@@ -214,8 +237,11 @@ class PodmanStore(ClassicStore):
         for n, target in enumerate(targets):
             by = target if target in names else referenced_by
             records = self._remove(image_id, target, by, False)
-            self.calls.append(DeleteCall(target, image_id, False, tuple(records),
-                                         remove_first=tuple(users) if n == 0 else ()))
+            self.calls.append(
+                DeleteCall(
+                    target, image_id, False, tuple(records), remove_first=tuple(users) if n == 0 else ()
+                )
+            )
             out.extend(records)
         return out
 
@@ -230,13 +256,18 @@ class PodmanStore(ClassicStore):
             by_digest = referenced_by.startswith("sha256:")
             if not force and (by_id or by_digest):
                 how = "ID" if by_id else "digest"
-                raise EngineError(500, f'unable to delete image "{_hex(image_id)}" by {how} with '
-                                  f"more than one tag ([{' '.join(names)}]): please force removal",
-                                  reason="referenced in multiple repositories", image_id=image_id)
+                raise EngineError(
+                    500,
+                    f'unable to delete image "{_hex(image_id)}" by {how} with '
+                    f"more than one tag ([{' '.join(names)}]): please force removal",
+                    reason="referenced in multiple repositories",
+                    image_id=image_id,
+                )
             if not by_id and not by_digest:
                 if referenced_by not in names:
-                    raise EngineError(500, f"{referenced_by}: tag not known",
-                                      reason="unknown reference", image_id=image_id)
+                    raise EngineError(
+                        500, f"{referenced_by}: tag not known", reason="unknown reference", image_id=image_id
+                    )
                 names.remove(referenced_by)
                 untagged.append(Record("Untagged", referenced_by))
                 if names:
@@ -244,13 +275,24 @@ class PodmanStore(ClassicStore):
         self._delete_image(image_id, ref, force, deleted, untagged, layers)
         return deleted + untagged + layers
 
-    def _delete_image(self, image_id: str, ref: str, force: bool, deleted: list[Record],
-                      untagged: list[Record], layers: list[Record]) -> None:
+    def _delete_image(
+        self,
+        image_id: str,
+        ref: str,
+        force: bool,
+        deleted: list[Record],
+        untagged: list[Record],
+        layers: list[Record],
+    ) -> None:
         users = self.containers_using(image_id)
         if users and not force:
-            raise EngineError(409, f"image {ref} is in use: " + _IN_USE.format(cid=users[0].id),
-                              reason="running container" if any(c.running for c in users)
-                              else "stopped container", image_id=image_id, containers=tuple(users))
+            raise EngineError(
+                409,
+                f"image {ref} is in use: " + _IN_USE.format(cid=users[0].id),
+                reason="running container" if any(c.running for c in users) else "stopped container",
+                image_id=image_id,
+                containers=tuple(users),
+            )
         for container in users:  # force: Podman removes them, running ones too
             self.removed_containers.append(container)
             self.remove_container(container.id)
@@ -262,14 +304,24 @@ class PodmanStore(ClassicStore):
         if not has_children:
             deleted.append(Record("Deleted", image_id))
         layers.extend(Record("Deleted", c) for c in self._release(self.chains[image_id]))
-        if (parent and parent in self.images and not self.names.get(parent)
-                and not self.children(parent) and parent not in self.protected
-                and not self.containers_using(parent)):
+        if (
+            parent
+            and parent in self.images
+            and not self.names.get(parent)
+            and not self.children(parent)
+            and parent not in self.protected
+            and not self.containers_using(parent)
+        ):
             self._delete_image(parent, parent, force, deleted, untagged, layers)
 
 
-def prune(store: ClassicStore, filters: PruneFilters, *, exclude: frozenset[str] = frozenset(),
-          explicit_parents: bool = True) -> PruneOutcome:
+def prune(
+    store: ClassicStore,
+    filters: PruneFilters,
+    *,
+    exclude: frozenset[str] = frozenset(),
+    explicit_parents: bool = True,
+) -> PruneOutcome:
     """Podman's image prune on ``store`` (a :class:`PodmanStore`).
 
     ``safe`` store (docker-sweep's prune): every candidate goes whole (Podman never strips some
@@ -279,8 +331,11 @@ def prune(store: ClassicStore, filters: PruneFilters, *, exclude: frozenset[str]
     """
     assert isinstance(store, PodmanStore)
     if not store.safe and not filters.dangling:
-        raise EngineError(500, 'specifying "dangling" filter more than once with different values '
-                          "is not supported", reason="invalid filter")
+        raise EngineError(
+            500,
+            'specifying "dangling" filter more than once with different values is not supported',
+            reason="invalid filter",
+        )
     snapshot = store.snapshot
     records: list[Record] = []
     skipped: list[EngineError] = []
@@ -296,15 +351,20 @@ def prune(store: ClassicStore, filters: PruneFilters, *, exclude: frozenset[str]
         if not filters.matches_labels(image.labels):
             continue
         if image_id in store.protected:
-            skipped.append(EngineError(0, store.protected[image_id], reason="protected",
-                                       image_id=image_id))
+            skipped.append(EngineError(0, store.protected[image_id], reason="protected", image_id=image_id))
             continue
         users = tuple(store.containers_using(image_id))
         if users:
             running = any(c.running for c in users)
-            skipped.append(EngineError(409, "image is in use by a container",
-                                       reason="running container" if running else "stopped container",
-                                       image_id=image_id, containers=users))
+            skipped.append(
+                EngineError(
+                    409,
+                    "image is in use by a container",
+                    reason="running container" if running else "stopped container",
+                    image_id=image_id,
+                    containers=users,
+                )
+            )
             continue
         if store.safe:
             for target in list(names) or [_hex(image_id)]:
@@ -325,6 +385,8 @@ def reported_space(snapshot: Snapshot, deleted: list[str]) -> int:
 def estimate_note(snapshot: Snapshot, deleted: list[str], freed_bytes: int) -> str:
     """The figure Podman itself would report for deleting ``deleted``, labelled as its estimate."""
     estimate = reported_space(snapshot, deleted)
-    return (f"Podman's estimate for this prune is {estimate:,} bytes (the sum of whole image sizes, "
-            f"layers shared between them counted once per image); the layers actually freed on "
-            f"disk are {freed_bytes:,} bytes")
+    return (
+        f"Podman's estimate for this prune is {estimate:,} bytes (the sum of whole image sizes, "
+        f"layers shared between them counted once per image); the layers actually freed on "
+        f"disk are {freed_bytes:,} bytes"
+    )

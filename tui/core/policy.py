@@ -41,8 +41,10 @@ class Policy:
             try:
                 ns, _ = parse_duration_ns(self.older_than)
             except FilterError as exc:
-                raise PolicyError(f"policy {self.name}: older_than {self.older_than!r} is not a "
-                                  "duration (e.g. 72h, 30d, 2w)") from exc
+                raise PolicyError(
+                    f"policy {self.name}: older_than {self.older_than!r} is not a "
+                    "duration (e.g. 72h, 30d, 2w)"
+                ) from exc
             if ns < 0:
                 raise PolicyError(f"policy {self.name}: older_than must be positive")
         for selector in (*self.labels, *self.not_labels):
@@ -50,10 +52,18 @@ class Policy:
                 check_label_selector(selector)
             except ValueError as exc:
                 raise PolicyError(f"policy {self.name}: {exc}") from exc
-        if not (self.keep_last is not None or self.older_than or self.dangling_only or self.repositories
-                or self.labels or self.not_labels):
-            raise PolicyError(f"policy {self.name}: sets no condition; it would select every image. "
-                              "Set keep_last, older_than, dangling_only, repositories or labels")
+        if not (
+            self.keep_last is not None
+            or self.older_than
+            or self.dangling_only
+            or self.repositories
+            or self.labels
+            or self.not_labels
+        ):
+            raise PolicyError(
+                f"policy {self.name}: sets no condition; it would select every image. "
+                "Set keep_last, older_than, dangling_only, repositories or labels"
+            )
         return self
 
     def cutoff(self, now: float) -> float | None:
@@ -112,12 +122,14 @@ def select(snapshot: Snapshot, policy: Policy, now: float) -> list[str]:
     return sorted(selected)
 
 
-def plan_policy(snapshot: Snapshot, policy: Policy, now: float,
-                protection: Protection | None = None) -> Plan:
+def plan_policy(snapshot: Snapshot, policy: Policy, now: float, protection: Protection | None = None) -> Plan:
     """The removal plan of what ``policy`` selects (protected and in-use images show as blocked)."""
     ids = select(snapshot, policy, now)
-    text = (f"policy {policy.name}: " + (policy.description or describe(policy))
-            + f" ({len(ids)} image(s) selected)")
+    text = (
+        f"policy {policy.name}: "
+        + (policy.description or describe(policy))
+        + f" ({len(ids)} image(s) selected)"
+    )
     return plan_images(snapshot, ids, protection=protection, description=text)
 
 

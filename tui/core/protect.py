@@ -15,8 +15,10 @@ class PatternError(ValueError):
 
 def _check_glob(pattern: str) -> str:
     if not pattern or pattern != pattern.strip() or any(c.isspace() for c in pattern):
-        raise PatternError(f"image pattern {pattern!r} must be a non-empty glob without spaces "
-                           "(e.g. \"postgres:*\", \"myapp:1.*\", \"sha256:0123*\")")
+        raise PatternError(
+            f"image pattern {pattern!r} must be a non-empty glob without spaces "
+            '(e.g. "postgres:*", "myapp:1.*", "sha256:0123*")'
+        )
     if pattern.count("[") != pattern.count("]"):
         raise PatternError(f"image pattern {pattern!r} has an unbalanced [ ]")
     return pattern
@@ -26,7 +28,7 @@ def check_label_selector(selector: str) -> str:
     """``KEY`` or ``KEY=VALUE`` with a non-empty key."""
     key = selector.partition("=")[0]
     if not key or any(c.isspace() for c in key):
-        raise PatternError(f"label selector {selector!r} must be KEY or KEY=VALUE (e.g. \"keep=true\")")
+        raise PatternError(f'label selector {selector!r} must be KEY or KEY=VALUE (e.g. "keep=true")')
     return selector
 
 

@@ -61,9 +61,7 @@ ERR_TAG_INVALID_FORMAT = "invalid tag format"
 ERR_DIGEST_INVALID_FORMAT = "invalid digest format"
 ERR_NAME_CONTAINS_UPPERCASE = "repository name must be lowercase"
 ERR_NAME_EMPTY = "repository name must have at least one component"
-ERR_NAME_TOO_LONG = (
-    f"repository name must not be more than {REPOSITORY_NAME_TOTAL_LENGTH_MAX} characters"
-)
+ERR_NAME_TOO_LONG = f"repository name must not be more than {REPOSITORY_NAME_TOTAL_LENGTH_MAX} characters"
 ERR_NAME_NOT_CANONICAL = "repository name must be canonical"
 # go-digest errors.
 ERR_CHECKSUM_INVALID_FORMAT = "invalid checksum digest format"
@@ -86,9 +84,7 @@ _PATH_COMPONENT = _ALNUM + r"(?:" + _SEPARATOR + _ALNUM + r")*"
 _REMOTE_NAME = _PATH_COMPONENT + r"(?:/" + _PATH_COMPONENT + r")*"
 _NAME = r"(?:" + _DOMAIN_AND_PORT + r"/)?" + _REMOTE_NAME
 
-_REFERENCE_RE = re.compile(
-    r"(" + _NAME + r")(?::(" + _TAG + r"))?(?:@(" + _DIGEST + r"))?", re.ASCII
-)
+_REFERENCE_RE = re.compile(r"(" + _NAME + r")(?::(" + _TAG + r"))?(?:@(" + _DIGEST + r"))?", re.ASCII)
 _NAME_RE = re.compile(r"(?:(" + _DOMAIN_AND_PORT + r")/)?(" + _REMOTE_NAME + r")", re.ASCII)
 _TAG_RE = re.compile(_TAG, re.ASCII)
 _DIGEST_RE = re.compile(_DIGEST, re.ASCII)
@@ -229,15 +225,11 @@ def _split_docker_domain(name: str) -> tuple[str, str]:
 def parse_normalized_named(s: str) -> Reference:
     """Go ``ParseNormalizedNamed``: expand a familiar name (no ``:latest`` added)."""
     if _IDENTIFIER_RE.fullmatch(s) is not None:
-        raise ReferenceError(
-            f"invalid repository name ({s}), cannot specify 64-byte hexadecimal strings"
-        )
+        raise ReferenceError(f"invalid repository name ({s}), cannot specify 64-byte hexadecimal strings")
     domain, remainder = _split_docker_domain(s)
     remote = remainder.split(":", 1)[0]
     if remote.lower() != remote:
-        raise ReferenceError(
-            f"{ERR_REFERENCE_INVALID_FORMAT}: repository name ({remote}) must be lowercase"
-        )
+        raise ReferenceError(f"{ERR_REFERENCE_INVALID_FORMAT}: repository name ({remote}) must be lowercase")
     return parse(f"{domain}/{remainder}")
 
 

@@ -70,8 +70,10 @@ def summarize(snapshot: Snapshot) -> UsageSummary:
     dangling_plan = plan_prune(snapshot, PruneFilters(dangling=True))
     note = "exact: what prune --all frees"
     if unknown or all_plan.unknown_layers:
-        note = (f"at least: {max(unknown, all_plan.unknown_layers)} layer(s) of unknown size "
-                "(images without full history)")
+        note = (
+            f"at least: {max(unknown, all_plan.unknown_layers)} layer(s) of unknown size "
+            "(images without full history)"
+        )
     rows = [UsageRow("Images", len(top), active_images, images_size, all_plan.reclaim_bytes, note)]
     containers = snapshot.containers
     running = sum(1 for c in containers if c.running)
@@ -83,20 +85,36 @@ def summarize(snapshot: Snapshot) -> UsageSummary:
         rows.append(UsageRow("Containers", len(containers), running, c_size, c_free))
         v_size = sum(max(v.size, 0) for v in disk.volumes)
         v_free = sum(max(v.size, 0) for v in disk.volumes if v.ref_count == 0)
-        rows.append(UsageRow("Local Volumes", len(disk.volumes),
-                             sum(1 for v in disk.volumes if v.ref_count > 0), v_size, v_free))
+        rows.append(
+            UsageRow(
+                "Local Volumes",
+                len(disk.volumes),
+                sum(1 for v in disk.volumes if v.ref_count > 0),
+                v_size,
+                v_free,
+            )
+        )
         b_size = sum(b.size for b in disk.build_cache if not b.shared)
         b_free = sum(b.size for b in disk.build_cache if not b.in_use and not b.shared)
-        rows.append(UsageRow("Build Cache", len(disk.build_cache),
-                             sum(1 for b in disk.build_cache if b.in_use), b_size, b_free))
+        rows.append(
+            UsageRow(
+                "Build Cache",
+                len(disk.build_cache),
+                sum(1 for b in disk.build_cache if b.in_use),
+                b_size,
+                b_free,
+            )
+        )
     else:
         rows.append(UsageRow("Containers", len(containers), running, -1, -1, "sizes not read"))
     facts = snapshot.facts
     estimate = ""
     if facts.image_store == "podman":
-        estimate = (f"Podman's estimate for prune --all: "
-                    f"{human_size(reported_space(snapshot, list(all_plan.delete)))} (whole image "
-                    "sizes, shared layers counted once per image; not disk truth)")
+        estimate = (
+            f"Podman's estimate for prune --all: "
+            f"{human_size(reported_space(snapshot, list(all_plan.delete)))} (whole image "
+            "sizes, shared layers counted once per image; not disk truth)"
+        )
     return UsageSummary(
         rows=tuple(rows),
         prune_all_bytes=all_plan.reclaim_bytes,

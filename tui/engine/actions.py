@@ -139,8 +139,9 @@ class PlanExecutor:
             if cancelled is not None and cancelled():
                 self.result.cancelled = True
                 self.result.not_run.extend(s.target for s in self.plan.steps[index:])
-                yield ResultEvent("skipped", f"Cancelled: {len(self.plan.steps) - index} step(s) not run",
-                                  index)
+                yield ResultEvent(
+                    "skipped", f"Cancelled: {len(self.plan.steps) - index} step(s) not run", index
+                )
                 break
             self.current = index
             if step.action == "remove_container":
@@ -178,13 +179,23 @@ class PlanExecutor:
             return
         state = info.get("State") or {}
         if state.get("Running") or state.get("Paused") or state.get("Restarting"):
-            yield self._store_changed(index, step, container.name, [
-                f"container {container.name} is running now (docker-sweep never removes running "
-                "containers)"])
+            yield self._store_changed(
+                index,
+                step,
+                container.name,
+                [
+                    f"container {container.name} is running now (docker-sweep never removes running "
+                    "containers)"
+                ],
+            )
             return
         if info.get("Image") != step.image_id:
-            yield self._store_changed(index, step, container.name, [
-                f"container {container.name} now uses image {short_id(str(info.get('Image')))}"])
+            yield self._store_changed(
+                index,
+                step,
+                container.name,
+                [f"container {container.name} now uses image {short_id(str(info.get('Image')))}"],
+            )
             return
         try:
             self.engine.call(lambda api: api.remove_container(container.id, v=False, force=False))
@@ -193,12 +204,14 @@ class PlanExecutor:
             return
         self.result.removed_containers.append(container.id)
         self.current = None
-        yield ResultEvent("container_removed",
-                          f"Removed container: {container.name} ({container.short_id})", index,
-                          container.id)
+        yield ResultEvent(
+            "container_removed",
+            f"Removed container: {container.name} ({container.short_id})",
+            index,
+            container.id,
+        )
 
-    def _store_changed(self, index: int, step: Step, target: str, changes: list[str]
-                       ) -> ResultEvent:
+    def _store_changed(self, index: int, step: Step, target: str, changes: list[str]) -> ResultEvent:
         change = StoreChange(target, step.image_id, tuple(changes))
         self.result.store_changed.append(change)
         self.result.errors.append((target, change.message))
@@ -222,9 +235,13 @@ class PlanExecutor:
             seen_users = set(step.seen_containers)
             added_users = [r for cid, r in now_users.items() if cid not in seen_users]
             if added_users:
-                changes.append("new container(s) using it: " + ", ".join(
-                    f"{_container_name(r)} ({short_id(str(r.get('Id')))}, {r.get('State', '?')})"
-                    for r in added_users))
+                changes.append(
+                    "new container(s) using it: "
+                    + ", ".join(
+                        f"{_container_name(r)} ({short_id(str(r.get('Id')))}, {r.get('State', '?')})"
+                        for r in added_users
+                    )
+                )
             if gone_users := [cid for cid in step.seen_containers if cid not in now_users]:
                 changes.append("container(s) " + ", ".join(short_id(c) for c in gone_users) + " gone")
         try:
@@ -235,11 +252,15 @@ class PlanExecutor:
             raise
         current = str(info.get("Id"))
         if current != step.image_id:
-            return [f"{target} now names image {short_id(current)}, not the planned "
-                    f"{short_id(step.image_id)}"]
+            return [
+                f"{target} now names image {short_id(current)}, not the planned {short_id(step.image_id)}"
+            ]
         if step.seen_refs is not None:
-            now = {r for r in (info.get("RepoTags") or []) + (info.get("RepoDigests") or [])
-                   if r and not r.startswith("<none>")}
+            now = {
+                r
+                for r in (info.get("RepoTags") or []) + (info.get("RepoDigests") or [])
+                if r and not r.startswith("<none>")
+            }
             seen = set(step.seen_refs)
             if self.snapshot.containerd:  # its repo@digest refs go with their tags, never reported
                 now = {r for r in now if "@" not in r}
@@ -286,9 +307,7 @@ class PlanExecutor:
         if self.before_call is not None:
             self.before_call(step)
         try:
-            response = self.engine.call(
-                lambda api: api.remove_image(target, force=step.force, noprune=True)
-            )
+            response = self.engine.call(lambda api: api.remove_image(target, force=step.force, noprune=True))
         except EngineError as exc:
             yield self._error(index, target, str(exc))
             return
@@ -305,8 +324,9 @@ class PlanExecutor:
                 events.append(self._record(index, target, record))
                 if str(record) not in expected:
                     self.result.unexpected.append(str(record))
-                    events.append(ResultEvent("unexpected", f"Unexpected: {record} was not in the plan",
-                                              index, target))
+                    events.append(
+                        ResultEvent("unexpected", f"Unexpected: {record} was not in the plan", index, target)
+                    )
         for record in podman.implied_layers(step.expect, reported, self.snapshot) if is_podman else ():
             events.append(self._record(index, target, record))
         self.current = None  # done: an interruption from here on leaves nothing in doubt

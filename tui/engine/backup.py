@@ -78,6 +78,7 @@ class Backup:
 
 _Backups = list[Backup]
 
+
 def default_backup_dir() -> Path:
     """``platformdirs.user_data_path("docker-sweep") / "backups"`` (e.g. ``~/.local/share/...``)."""
     return platformdirs.user_data_path("docker-sweep") / "backups"
@@ -145,8 +146,14 @@ class BackupStore:
             tags = meta["tags"]
             if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
                 return None
-            return Backup(sidecar.stem, archive, str(meta["image_id"]), tuple(tags),
-                          int(meta["size_bytes"]), float(meta["created_at"]))
+            return Backup(
+                sidecar.stem,
+                archive,
+                str(meta["image_id"]),
+                tuple(tags),
+                int(meta["size_bytes"]),
+                float(meta["created_at"]),
+            )
         except (OSError, ValueError, KeyError, TypeError):
             return None
 
@@ -297,8 +304,9 @@ class BackupStore:
             engine.call(fetch, long=True)
         except EngineAPIError as exc:
             why = "is gone from the engine" if exc.status == 404 else "could not be saved by the engine"
-            raise BackupError(f"Image {short_id(image_id)} ({', '.join(names)}) {why}; no backup was "
-                              f"made ({exc.message}).") from exc
+            raise BackupError(
+                f"Image {short_id(image_id)} ({', '.join(names)}) {why}; no backup was made ({exc.message})."
+            ) from exc
         finally:
             with self._writing(what):  # close() flushes what a failed write left in the buffer
                 out.close()
@@ -319,13 +327,17 @@ class BackupStore:
         except (OSError, KeyError, ValueError, tarfile.TarError) as exc:
             manifest = str(exc)
         # The containerd image store's id is the manifest or index digest that index.json lists.
-        targets = [str(m.get("digest", "")).split(":", 1)[-1]
-                   for m in (index.get("manifests") or [] if isinstance(index, dict) else [])]
+        targets = [
+            str(m.get("digest", "")).split(":", 1)[-1]
+            for m in (index.get("manifests") or [] if isinstance(index, dict) else [])
+        ]
         if targets and all(t == want for t in targets):
             return
         if not isinstance(manifest, list) or not manifest:
-            raise BackupError(f"The engine sent an unreadable archive for image {short_id(image_id)} "
-                              f"(manifest.json: {manifest}); no backup was made.")
+            raise BackupError(
+                f"The engine sent an unreadable archive for image {short_id(image_id)} "
+                f"(manifest.json: {manifest}); no backup was made."
+            )
         for entry in manifest:
             config = Path(str(entry.get("Config", ""))).name.removesuffix(".json")
             if config != want:
@@ -382,13 +394,20 @@ class BackupStore:
     def log_lines(self, backup: Backup, dropped: _Backups) -> builtins.list[str]:
         """What :meth:`save` did, as lines for the log."""
         what = ", ".join(backup.tags) or "untagged"
-        lines = [f"Backed up {short_id(backup.image_id)} ({what}) to {backup.path} "
-                 f"({human_size(backup.size_bytes)}); undo with: docker-sweep restore {backup.name}"]
-        lines += [f"Dropped old backup {b.name} ({human_size(b.size_bytes)}) to stay under the "
-                  f"backup cap of {human_size(self.max_bytes)}" for b in dropped]
+        lines = [
+            f"Backed up {short_id(backup.image_id)} ({what}) to {backup.path} "
+            f"({human_size(backup.size_bytes)}); undo with: docker-sweep restore {backup.name}"
+        ]
+        lines += [
+            f"Dropped old backup {b.name} ({human_size(b.size_bytes)}) to stay under the "
+            f"backup cap of {human_size(self.max_bytes)}"
+            for b in dropped
+        ]
         if self.exceeds_cap(backup):
-            lines.append(f"Warning: this backup alone ({human_size(backup.size_bytes)}) is larger than "
-                         f"the backup cap ({human_size(self.max_bytes)}); it was kept anyway")
+            lines.append(
+                f"Warning: this backup alone ({human_size(backup.size_bytes)}) is larger than "
+                f"the backup cap ({human_size(self.max_bytes)}); it was kept anyway"
+            )
         return lines
 
     def _retag(self, engine: Engine, image_id: str, tag: str) -> None:
@@ -430,8 +449,10 @@ class BackupStore:
         with data:
             actual = os.fstat(data.fileno()).st_size
             if actual != backup.size_bytes:
-                raise BackupError(f"Backup {backup.name} is damaged: {backup.path} has {actual} bytes, "
-                                  f"{backup.size_bytes} were saved.")
+                raise BackupError(
+                    f"Backup {backup.name} is damaged: {backup.path} has {actual} bytes, "
+                    f"{backup.size_bytes} were saved."
+                )
             problem = archive_problem(data, backup.image_id, backup.tags)
             if problem:
                 raise BackupError(f"Backup {backup.name} ({backup.path}): {problem}; nothing was loaded.")
@@ -444,8 +465,12 @@ class BackupStore:
             if tag not in loaded:
                 self._retag(engine, backup.image_id, tag)
                 loaded.append(tag)
-        self._inspect(engine, backup.image_id, f"Backup {backup.name} was loaded, but image "
-                      f"{short_id(backup.image_id)} is not in the engine afterwards.")
+        self._inspect(
+            engine,
+            backup.image_id,
+            f"Backup {backup.name} was loaded, but image "
+            f"{short_id(backup.image_id)} is not in the engine afterwards.",
+        )
         if backup.image_id not in loaded:
             loaded.append(backup.image_id)
         return loaded

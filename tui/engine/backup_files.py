@@ -45,8 +45,9 @@ def check_private_dir(path: Path) -> bool:
             "directory (no part of it may be a regular file), or choose another one."
         ) from exc
     if not stat.S_ISDIR(info.st_mode):
-        raise UnsafeBackupDir(f"The backup directory {path} is not a directory; set [backup] dir to a "
-                              "directory of your own.")
+        raise UnsafeBackupDir(
+            f"The backup directory {path} is not a directory; set [backup] dir to a directory of your own."
+        )
     me = os.geteuid()
     if info.st_uid != me:
         raise UnsafeBackupDir(
@@ -56,8 +57,9 @@ def check_private_dir(path: Path) -> bool:
             f"chown {user_name(me)} {path} && chmod 700 {path}"
         )
     if info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
-        who = " and ".join(w for bit, w in ((stat.S_IWGRP, "its group"), (stat.S_IWOTH, "all users"))
-                           if info.st_mode & bit)
+        who = " and ".join(
+            w for bit, w in ((stat.S_IWGRP, "its group"), (stat.S_IWOTH, "all users")) if info.st_mode & bit
+        )
         raise UnsafeBackupDir(
             f"The backup directory {path} is writable by {who} (mode {stat.S_IMODE(info.st_mode):04o}): "
             f"they could replace a backup before a restore loads it. Fix: chmod 700 {path}"
@@ -103,9 +105,11 @@ def _index_target(tar: tarfile.TarFile, want: str) -> list[str]:
     except KeyError:
         return []
     index: Any = json.loads(member.read(1 << 20)) if member is not None else None
-    targets = [str(m.get("digest", "")).split(":", 1)[-1]
-               for m in (index.get("manifests") or [] if isinstance(index, dict) else [])
-               if isinstance(m, dict)]
+    targets = [
+        str(m.get("digest", "")).split(":", 1)[-1]
+        for m in (index.get("manifests") or [] if isinstance(index, dict) else [])
+        if isinstance(m, dict)
+    ]
     if not targets or any(t != want for t in targets):
         return []
     try:
@@ -151,8 +155,10 @@ def archive_problem(data: IO[bytes], image_id: str, tags: Collection[str]) -> st
         return f"not a readable image archive ({exc})"
     if found != [want]:
         shown = ", ".join(f[:12] for f in found) or "none"
-        return (f"holds image {shown}, not {want[:12]} that the backup recorded: the archive was replaced "
-                "or altered")
+        return (
+            f"holds image {shown}, not {want[:12]} that the backup recorded: the archive was replaced "
+            "or altered"
+        )
     if extra:
         return f"names tags it was not saved with ({', '.join(sorted(extra))}): the archive was altered"
     return ""

@@ -18,15 +18,22 @@ def _time(text: str | None) -> float:
 def _record(data: dict[str, Any]) -> CacheRecord:
     parents = data.get("Parents") or ([data["Parent"]] if data.get("Parent") else [])
     return CacheRecord(
-        id=str(data.get("ID", "")), type=str(data.get("Type", "")), size=int(data.get("Size") or 0),
-        in_use=bool(data.get("InUse")), shared=bool(data.get("Shared")), parents=tuple(parents),
-        created=_time(data.get("CreatedAt")), last_used=_time(data.get("LastUsedAt")),
-        description=str(data.get("Description") or ""))
+        id=str(data.get("ID", "")),
+        type=str(data.get("Type", "")),
+        size=int(data.get("Size") or 0),
+        in_use=bool(data.get("InUse")),
+        shared=bool(data.get("Shared")),
+        parents=tuple(parents),
+        created=_time(data.get("CreatedAt")),
+        last_used=_time(data.get("LastUsedAt")),
+        description=str(data.get("Description") or ""),
+    )
 
 
 def read_build_cache(engine: Engine) -> list[CacheRecord]:
     """The ``BuildCache`` records of ``GET /system/df`` (the build-cache part only where the API
     can ask for it, 1.42+)."""
+
     def call(api: Any) -> dict[str, Any]:
         from docker.utils import version_gte
 
@@ -49,5 +56,6 @@ class BuildCachePruneResult:
 
 def prune_build_cache(engine: Engine, prune: BuildCachePrune) -> BuildCachePruneResult:
     result = engine.call(lambda api: api.prune_builds(**prune.engine_args(time.time())), long=True)
-    return BuildCachePruneResult(tuple(result.get("CachesDeleted") or ()),
-                                 int(result.get("SpaceReclaimed") or 0))
+    return BuildCachePruneResult(
+        tuple(result.get("CachesDeleted") or ()), int(result.get("SpaceReclaimed") or 0)
+    )

@@ -43,7 +43,7 @@ from tui.engine.contexts import (
 T = TypeVar("T")
 
 
-class _APIClient(docker.APIClient):  # type: ignore[misc]
+class _APIClient(docker.APIClient):
     """``docker.APIClient`` whose TLS CA is the one it was given.
 
     requests lets ``REQUESTS_CA_BUNDLE``/``CURL_CA_BUNDLE`` replace a session's ``verify`` on every
@@ -51,9 +51,10 @@ class _APIClient(docker.APIClient):  # type: ignore[misc]
     against that bundle instead of ``--tlscacert``/``ca.pem``, and refused.
     """
 
-    def merge_environment_settings(self, url: Any, proxies: Any, stream: Any, verify: Any,
-                                   cert: Any) -> dict[str, Any]:
-        settings: dict[str, Any] = super().merge_environment_settings(url, proxies, stream, verify, cert)
+    def merge_environment_settings(
+        self, url: Any, proxies: Any, stream: Any, verify: Any, cert: Any
+    ) -> Any:
+        settings = super().merge_environment_settings(url, proxies, stream, verify, cert)
         if verify is None:
             settings["verify"] = self.verify
         return settings
@@ -245,8 +246,15 @@ class UnixReader:
 class Engine:
     """One Docker endpoint. Thread-safe: each thread gets its own low-level client."""
 
-    def __init__(self, host: str | None = None, *, timeout: int = 60, long_timeout: int = 600,
-                 context: str = "", tls: TLSRequest | None = None) -> None:
+    def __init__(
+        self,
+        host: str | None = None,
+        *,
+        timeout: int = 60,
+        long_timeout: int = 600,
+        context: str = "",
+        tls: TLSRequest | None = None,
+    ) -> None:
         if context and not host:
             self.host, self._kwargs = context_host(context)
         else:
@@ -271,9 +279,11 @@ class Engine:
         """A warning when the engine is reached over plain TCP on a non-loopback address."""
         if not uses_tls(self.host) or self.uses_tls or is_loopback(endpoint_hostname(self.host)):
             return None
-        return (f"warning: {self.host} is plain TCP without TLS: anyone on the network can read and "
-                "command this engine (full root access to that machine). Use --tlsverify with "
-                "certificates (or DOCKER_TLS_VERIFY=1 and DOCKER_CERT_PATH), or ssh://")
+        return (
+            f"warning: {self.host} is plain TCP without TLS: anyone on the network can read and "
+            "command this engine (full root access to that machine). Use --tlsverify with "
+            "certificates (or DOCKER_TLS_VERIFY=1 and DOCKER_CERT_PATH), or ssh://"
+        )
 
     # -- clients ---------------------------------------------------------------------------
     def api(self, *, long: bool = False) -> Any:
@@ -307,18 +317,20 @@ class Engine:
     def new_client(self, *, timeout: int | None = None) -> Any:
         """A fresh client (e.g. for an event stream that blocks its connection)."""
         with self.translate_errors():
-            return keep_alive(_APIClient(
-                base_url=self.host,
-                version=self._negotiated_version(),
-                timeout=timeout or self.timeout,
-                **self._kwargs,
-            ))
+            return keep_alive(
+                _APIClient(
+                    base_url=self.host,
+                    version=self._negotiated_version(),
+                    timeout=timeout or self.timeout,
+                    **self._kwargs,
+                )
+            )
 
     def new_reader(self) -> Any:
         """A client for bulk reads (``inspect_image``, ``history``, ``close``): a
         :class:`UnixReader` for a unix-socket endpoint, else a new SDK client."""
         if self.host.startswith("unix://"):
-            return UnixReader(self.host[len("unix://"):], self._negotiated_version(), self.timeout)
+            return UnixReader(self.host[len("unix://") :], self._negotiated_version(), self.timeout)
         return self.new_client()
 
     def close(self) -> None:
@@ -356,7 +368,7 @@ class Engine:
             return EngineUnavailable(
                 f"The Docker engine at {self.host} speaks TLS on this port, and docker-sweep connected "
                 "without it: use --tlsverify with the certificates (--tlscacert, --tlscert, --tlskey), "
-                "or DOCKER_TLS_VERIFY=1 and DOCKER_CERT_PATH, or [engine] tls = \"verify\""
+                'or DOCKER_TLS_VERIFY=1 and DOCKER_CERT_PATH, or [engine] tls = "verify"'
             )
         if "paramiko" in text:
             return EngineUnavailable(
@@ -379,17 +391,23 @@ class Engine:
     def _tls_failure(self, text: str) -> str:
         lowered = text.lower()
         if "certificate verify failed" in lowered or "self-signed" in lowered or "self signed" in lowered:
-            why = ("the engine's certificate is not signed by the CA docker-sweep trusts (--tlscacert, "
-                   "ca.pem in DOCKER_CERT_PATH) or does not name this host")
+            why = (
+                "the engine's certificate is not signed by the CA docker-sweep trusts (--tlscacert, "
+                "ca.pem in DOCKER_CERT_PATH) or does not name this host"
+            )
         elif "unknown ca" in lowered or "bad certificate" in lowered or "certificate required" in lowered:
-            why = ("the engine refused docker-sweep's client certificate: it is missing or not signed by "
-                   "a CA the engine trusts (--tlscert/--tlskey, cert.pem/key.pem in DOCKER_CERT_PATH)")
+            why = (
+                "the engine refused docker-sweep's client certificate: it is missing or not signed by "
+                "a CA the engine trusts (--tlscert/--tlskey, cert.pem/key.pem in DOCKER_CERT_PATH)"
+            )
         elif "wrong version number" in lowered or "record layer" in lowered:
             why = "the engine does not speak TLS on this port (plain TCP? then drop --tlsverify/--tls)"
         else:
             why = "the TLS handshake failed"
-        return (f"TLS connection to the Docker engine at {self.host} failed: {why} ({_short(text)}). "
-                "Nothing was sent to the engine.")
+        return (
+            f"TLS connection to the Docker engine at {self.host} failed: {why} ({_short(text)}). "
+            "Nothing was sent to the engine."
+        )
 
     def call(self, fn: Callable[[Any], T], *, long: bool = False) -> T:
         """Run ``fn(api_client)`` with error translation."""

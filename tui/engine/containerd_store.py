@@ -25,24 +25,39 @@ from typing import Any
 from tui.core.model import EngineFacts, Image
 from tui.engine.client import Engine, EngineAPIError
 
-_INDEX_TYPES = ("application/vnd.oci.image.index.v1+json",
-                "application/vnd.docker.distribution.manifest.list.v2+json")
-_MANIFEST_TYPES = ("application/vnd.oci.image.manifest.v1+json",
-                   "application/vnd.docker.distribution.manifest.v2+json")
-LOCAL_ONLY_REASON = ("local-only: nothing shows it came from or went to a registry (on the "
-                     "containerd store every image has a RepoDigest, and the engine's pull and "
-                     "push events since it started name none of its tags)")
-LOADED_REASON = ("local-only: loaded from an archive (docker load) and never seen pulled or "
-                 "pushed; it cannot be pulled back")
+_INDEX_TYPES = (
+    "application/vnd.oci.image.index.v1+json",
+    "application/vnd.docker.distribution.manifest.list.v2+json",
+)
+_MANIFEST_TYPES = (
+    "application/vnd.oci.image.manifest.v1+json",
+    "application/vnd.docker.distribution.manifest.v2+json",
+)
+LOCAL_ONLY_REASON = (
+    "local-only: nothing shows it came from or went to a registry (on the "
+    "containerd store every image has a RepoDigest, and the engine's pull and "
+    "push events since it started name none of its tags)"
+)
+LOADED_REASON = (
+    "local-only: loaded from an archive (docker load) and never seen pulled or "
+    "pushed; it cannot be pulled back"
+)
 _LOAD_ANNOTATION = "io.containerd.image.name"
 
 
 def registry_events(engine: Engine) -> list[tuple[str, str, float]]:
     """(action, familiar ref or image id, unix time) of the pull, push and load events the
     engine still holds (it keeps recent events in memory since it started)."""
+
     def call(api: Any) -> list[dict[str, Any]]:
-        return list(api.events(since=0, until=int(time.time()) + 1, decode=True,
-                               filters={"type": ["image"], "event": ["pull", "push", "load"]}))
+        return list(
+            api.events(
+                since=0,
+                until=int(time.time()) + 1,
+                decode=True,
+                filters={"type": ["image"], "event": ["pull", "push", "load"]},
+            )
+        )
 
     out = []
     for event in engine.call(call):
@@ -137,7 +152,6 @@ class ContentStore:
                         stack.append(blob)
         return out
 
-
     def manifests(self, target: str) -> tuple[tuple[str, str, str, bool], ...]:
         """(digest, platform, kind, available) of the image's platform manifests, read from the
         blobs (for engines whose API has no ``manifests=1``, before 1.47)."""
@@ -156,8 +170,11 @@ class ContentStore:
         for entry in document["manifests"]:
             digest = str(entry.get("digest", ""))
             annotations = entry.get("annotations") or {}
-            kind = ("attestation" if annotations.get("vnd.docker.reference.type")
-                    == "attestation-manifest" else "image")
+            kind = (
+                "attestation"
+                if annotations.get("vnd.docker.reference.type") == "attestation-manifest"
+                else "image"
+            )
             blob = self.read(digest)
             available = False
             if blob is not None:
@@ -167,25 +184,25 @@ class ContentStore:
                     available = all(self.exists(str(c.get("digest", ""))) for c in children)
                 except ValueError:
                     available = False
-            out.append((digest, _platform({"Platform": entry.get("platform") or {}}), kind,
-                        available))
+            out.append((digest, _platform({"Platform": entry.get("platform") or {}}), kind, available))
         return tuple(out)
 
 
 def _platform(data: Mapping[str, Any]) -> str:
     platform = data.get("Platform") or {}
-    text = "/".join(p for p in (platform.get("os"), platform.get("architecture"),
-                                platform.get("variant")) if p)
+    text = "/".join(
+        p for p in (platform.get("os"), platform.get("architecture"), platform.get("variant")) if p
+    )
     return text or "unknown"
 
 
 def list_manifests(engine: Engine) -> dict[str, dict[str, Any]]:
     """``GET /images/json?all=1&manifests=1`` rows by image id (empty below API 1.47)."""
+
     def call(api: Any) -> Any:
         if tuple(int(x) for x in str(api.api_version).split(".")) < (1, 47):
             return []
-        return api._result(api._get(api._url("/images/json"),
-                                    params={"all": 1, "manifests": 1}), True)
+        return api._result(api._get(api._url("/images/json"), params={"all": 1, "manifests": 1}), True)
 
     rows = engine.call(call)
     return {row["Id"]: row for row in rows or []}
@@ -202,11 +219,18 @@ def with_containerd_details(engine: Engine, facts: EngineFacts, images: list[Ima
     for image in images:
         row = rows.get(image.id, {})
         manifests = tuple(
-            (str(m.get("ID", "")), _platform(m.get("ImageData") or {}), str(m.get("Kind", "")),
-             bool(m.get("Available")))
-            for m in row.get("Manifests") or [])
-        unpacked = sum(int(((m.get("ImageData") or {}).get("Size") or {}).get("Unpacked") or 0)
-                       for m in row.get("Manifests") or [])
+            (
+                str(m.get("ID", "")),
+                _platform(m.get("ImageData") or {}),
+                str(m.get("Kind", "")),
+                bool(m.get("Available")),
+            )
+            for m in row.get("Manifests") or []
+        )
+        unpacked = sum(
+            int(((m.get("ImageData") or {}).get("Size") or {}).get("Unpacked") or 0)
+            for m in row.get("Manifests") or []
+        )
         content_size = int(row["Size"]) - unpacked if row.get("Manifests") else -1
         try:
             inspect: dict[str, Any] = engine.call(_inspector(image.id))
@@ -222,10 +246,16 @@ def with_containerd_details(engine: Engine, facts: EngineFacts, images: list[Ima
         if not manifests and store is not None:
             manifests = store.manifests(image.id)
         loaded = _LOAD_ANNOTATION in ((inspect.get("Descriptor") or {}).get("annotations") or {}) or (
-            image.id in loads)
-        image = replace(image, content=MappingProxyType(content) if content is not None else None,
-                        content_size=content_size, stored_at=stored_at, manifests=manifests,
-                        buildkit=str(inspect.get("Comment") or "").startswith("buildkit"))
+            image.id in loads
+        )
+        image = replace(
+            image,
+            content=MappingProxyType(content) if content is not None else None,
+            content_size=content_size,
+            stored_at=stored_at,
+            manifests=manifests,
+            buildkit=str(inspect.get("Comment") or "").startswith("buildkit"),
+        )
         out.append(replace(image, provenance=provenance(image, events, loaded)))
     return out
 
@@ -241,4 +271,3 @@ def _stored_at(inspect: Mapping[str, Any]) -> float:
     if not text or text.startswith("0001-"):
         return 0.0
     return parse_created(text)
-

@@ -58,8 +58,9 @@ def read_context(name: str, config_dir: Path) -> DockerContext:
     try:
         data = json.loads(meta.read_text())
     except FileNotFoundError:
-        raise ContextError(f"no docker context named {name!r} in {config_dir / 'contexts'} "
-                           "(see `docker context ls`)") from None
+        raise ContextError(
+            f"no docker context named {name!r} in {config_dir / 'contexts'} (see `docker context ls`)"
+        ) from None
     except (OSError, ValueError) as exc:
         raise ContextError(f"docker context {name!r}: cannot read {meta}: {exc}") from None
     endpoints = data.get("Endpoints") if isinstance(data, dict) else None
@@ -86,8 +87,9 @@ class EndpointError(ValueError):
 
 def _port(text: str, host: str) -> int:
     if not text.isdigit() or not 0 < int(text) < 65536:
-        raise EndpointError(f"{host!r}: the port {text!r} is not a port number (1-65535); "
-                            f"expected {ENDPOINT_FORMS}")
+        raise EndpointError(
+            f"{host!r}: the port {text!r} is not a port number (1-65535); expected {ENDPOINT_FORMS}"
+        )
     return int(text)
 
 
@@ -119,13 +121,15 @@ def normalize_endpoint(host: str, *, tls: bool = False) -> str:
         raise EndpointError(f"{host!r}: no path, query or fragment allowed here; expected {ENDPOINT_FORMS}")
     user, at, hostport = netloc.rpartition("@")
     if at and (scheme != "ssh" or not user or ":" in user):
-        raise EndpointError(f"{host!r}: a user name belongs only in ssh://USER@HOST (no password); "
-                            f"expected {ENDPOINT_FORMS}")
+        raise EndpointError(
+            f"{host!r}: a user name belongs only in ssh://USER@HOST (no password); expected {ENDPOINT_FORMS}"
+        )
     if hostport.startswith("["):
         name, bracket, tail = hostport[1:].partition("]")
         if not bracket or not name or (tail and not tail.startswith(":")):
-            raise EndpointError(f"{host!r}: unterminated or empty IPv6 address in brackets; "
-                                f"expected e.g. tcp://[::1]:2376")
+            raise EndpointError(
+                f"{host!r}: unterminated or empty IPv6 address in brackets; expected e.g. tcp://[::1]:2376"
+            )
         port_text = tail[1:] if tail else ""
         shown = f"[{name}]"
     else:
@@ -238,8 +242,11 @@ def resolve_tls(request: TLSRequest, environ: Mapping[str, str] | None = None) -
     else:
         cert_dir, dir_from = docker_config_dir(env), "the docker config dir"
     asked = "--tlsverify" if request.verify else where if request.verify is None and verify else "--tls"
-    from_dir = [f for f, flag in (("ca.pem", request.ca_cert), ("cert.pem", request.cert),
-                                  ("key.pem", request.key)) if not flag and (f != "ca.pem" or verify)]
+    from_dir = [
+        f
+        for f, flag in (("ca.pem", request.ca_cert), ("cert.pem", request.cert), ("key.pem", request.key))
+        if not flag and (f != "ca.pem" or verify)
+    ]
     explicit_dir = dir_from != "the docker config dir"
     if from_dir and not cert_dir.is_dir() and (explicit_dir or verify and "ca.pem" in from_dir):
         raise TLSSettingsError(
@@ -254,8 +261,10 @@ def resolve_tls(request: TLSRequest, environ: Mapping[str, str] | None = None) -
             return path
         if given_path or required:
             source = flag if given_path else f"{dir_from} {cert_dir}"
-            raise TLSSettingsError(f"TLS is on ({asked}) but {path} (from {source}) is not a readable "
-                                   f"file; give the right path with {flag}")
+            raise TLSSettingsError(
+                f"TLS is on ({asked}) but {path} (from {source}) is not a readable "
+                f"file; give the right path with {flag}"
+            )
         return None
 
     ca = pick(request.ca_cert, "ca.pem", "--tlscacert", required=True) if verify else None
@@ -263,6 +272,8 @@ def resolve_tls(request: TLSRequest, environ: Mapping[str, str] | None = None) -
     key = pick(request.key, "key.pem", "--tlskey", required=False)
     if (cert is None) != (key is None):
         have, missing = ("certificate", "key") if cert else ("key", "certificate")
-        raise TLSSettingsError(f"TLS client {have} found but no client {missing} (in {cert_dir} or "
-                               "--tlscert/--tlskey); give both or neither")
+        raise TLSSettingsError(
+            f"TLS client {have} found but no client {missing} (in {cert_dir} or "
+            "--tlscert/--tlskey); give both or neither"
+        )
     return TLSFiles(verify, ca, cert, key)

@@ -63,7 +63,8 @@ def load_tarball(api: docker.APIClient, data: bytes) -> list[str]:
     not reported at all. So check untagged images with :func:`tui.sandbox.imagegen.image_id`.
     """
     loaded: list[str] = []
-    for line in _checked(api.load_image(data), "docker load"):
+    stream = api.load_image(data)  # type: ignore[no-untyped-call]
+    for line in _checked(stream, "docker load"):
         for text in str(line.get("stream", "")).splitlines():
             for prefix in ("Loaded image: ", "Loaded image ID: "):
                 if text.startswith(prefix):
@@ -156,7 +157,7 @@ def build_child(
         network_mode="none",
     )
     _checked(stream, f"build {tag}")
-    return cast(str, api.inspect_image(tag)["Id"])
+    return cast(str, api.inspect_image(tag)["Id"])  # type: ignore[no-untyped-call]
 
 
 def wipe(api: docker.APIClient, *, rounds: int = 10) -> None:

@@ -42,8 +42,7 @@ def normalise_images(images: Iterable[Image]) -> list[Image]:
     for image in images:
         registry = tuple(d for d in image.digests if _is_registry_digest(d))
         local = tuple(d for d in image.digests if not _is_registry_digest(d))
-        out.append(replace(image, digests=registry, local_digests=local,
-                           parent_id=full_id(image.parent_id)))
+        out.append(replace(image, digests=registry, local_digests=local, parent_id=full_id(image.parent_id)))
     return out
 
 
@@ -52,8 +51,9 @@ def normalise_record(record: Record) -> Record:
     return Record(record.kind, full_id(record.value)) if record.kind == "Deleted" else record
 
 
-def implied_layers(expected: Sequence[Record], reported: Sequence[Record],
-                   snapshot: Snapshot) -> list[Record]:
+def implied_layers(
+    expected: Sequence[Record], reported: Sequence[Record], snapshot: Snapshot
+) -> list[Record]:
     """The planned layer deletions of a step whose planned image deletions Podman all reported.
 
     Podman deletes an image's unshared layers with it but never lists them; the plan knows which.

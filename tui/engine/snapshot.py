@@ -58,7 +58,7 @@ def parse_created_ns(text: str) -> int:
     if rest:
         digits = "".join(ch for ch in rest if ch.isdigit())
         frac = digits
-        zone = rest[len(digits):] or "Z"
+        zone = rest[len(digits) :] or "Z"
     else:
         for sep in ("Z", "+", "-"):
             idx = main.rfind(sep)
@@ -160,7 +160,7 @@ class LayerCache:
                 else:
                     self.rejected += 1  # only a slower start for that image
             if len(self._data) > self.MAX_ENTRIES:
-                keep = list(self._data.items())[-self.MAX_ENTRIES // 2:]
+                keep = list(self._data.items())[-self.MAX_ENTRIES // 2 :]
                 self._data = dict(keep)
             if lines != len(self._data):
                 self._rewrite()
@@ -282,8 +282,9 @@ def _image_detail(api: Any, image_id: str) -> dict[str, Any]:
 READ_WORKERS = 4
 
 
-def _fetch_details(engine: Engine, image_ids: list[str], workers: int, cancelled: CancelFn | None
-                   ) -> Generator[tuple[str, dict[str, Any] | None], None, None]:
+def _fetch_details(
+    engine: Engine, image_ids: list[str], workers: int, cancelled: CancelFn | None
+) -> Generator[tuple[str, dict[str, Any] | None], None, None]:
     """``(image id, detail)`` in ``image_ids`` order; ``None`` for an image that vanished (404).
 
     ``workers`` threads each use their own client (a ``requests.Session`` is not thread-safe);
@@ -314,8 +315,9 @@ def _fetch_details(engine: Engine, image_ids: list[str], workers: int, cancelled
 
     if not image_ids:
         return
-    pool = ThreadPoolExecutor(max_workers=max(1, min(workers, len(image_ids))),
-                              thread_name_prefix="read-layers")
+    pool = ThreadPoolExecutor(
+        max_workers=max(1, min(workers, len(image_ids))), thread_name_prefix="read-layers"
+    )
     try:
         futures = [pool.submit(one, image_id) for image_id in image_ids]
         for image_id, future in zip(image_ids, futures, strict=True):
@@ -345,15 +347,19 @@ def _with_layers(image: Image, detail: Mapping[str, Any], classic: bool = True) 
     """The image with its layers; on the classic store its ``Size`` (the sum of its layers) lets
     the history's gaps be told apart from 0-byte layers."""
     steps = [HistoryStep(created_by=c, size=s) for c, s in detail["history"]]
-    layers: tuple[Layer, ...] = build_layers(detail["diff_ids"], steps,
-                                             image.size if classic else None)
+    layers: tuple[Layer, ...] = build_layers(detail["diff_ids"], steps, image.size if classic else None)
     created, created_ns = image.created, image.created_ns
     if detail.get("created"):
         created_ns = parse_created_ns(detail["created"])
         created = created_ns / 1_000_000_000
     # labels: the list's (what the engine says now), never a cached copy
-    return replace(image, layers=layers, created=created, created_ns=created_ns,
-                   has_config=bool(detail.get("has_config", True)))
+    return replace(
+        image,
+        layers=layers,
+        created=created,
+        created_ns=created_ns,
+        has_config=bool(detail.get("has_config", True)),
+    )
 
 
 def read_layers(
@@ -383,27 +389,33 @@ def read_layers(
     fetched = _fetch_details(engine, missing, workers, cancelled)
     out: list[Image] = []
     try:
-        _merge(images, details, fetched, out, cache, engine_id, progress, cancelled,
-               image_store == "classic")
+        _merge(images, details, fetched, out, cache, engine_id, progress, cancelled, image_store == "classic")
     finally:
         fetched.close()
     return out
 
 
-def _merge(images: list[Image], details: dict[str, dict[str, Any]],
-           fetched: Iterator[tuple[str, dict[str, Any] | None]], out: list[Image],
-           cache: LayerCache | None, engine_id: str, progress: ProgressFn | None,
-           cancelled: CancelFn | None, classic: bool) -> None:
+def _merge(
+    images: list[Image],
+    details: dict[str, dict[str, Any]],
+    fetched: Iterator[tuple[str, dict[str, Any] | None]],
+    out: list[Image],
+    cache: LayerCache | None,
+    engine_id: str,
+    progress: ProgressFn | None,
+    cancelled: CancelFn | None,
+    classic: bool,
+) -> None:
     total = len(images)
     for done, image in enumerate(images, 1):
         detail = details.get(image.id)
         if detail is None:
             if cancelled is not None and cancelled():
-                out.extend(images[done - 1:])
+                out.extend(images[done - 1 :])
                 break
             got = next(fetched, None)
             if got is None or got[0] != image.id:  # cancelled while reading
-                out.extend(images[done - 1:])
+                out.extend(images[done - 1 :])
                 break
             if got[1] is None:
                 continue  # removed since the list was read
@@ -500,8 +512,10 @@ def read_disk_usage(engine: Engine) -> DiskUsage:
     )
     shared = {i["Id"]: int(i.get("SharedSize", -1)) for i in data.get("Images") or []}
     image_sizes = {i["Id"]: int(i.get("Size", -1)) for i in data.get("Images") or []}
-    sizes = {c["Id"]: (int(c.get("SizeRw") or 0), int(c.get("SizeRootFs") or 0))
-             for c in data.get("Containers") or []}
+    sizes = {
+        c["Id"]: (int(c.get("SizeRw") or 0), int(c.get("SizeRootFs") or 0))
+        for c in data.get("Containers") or []
+    }
     return DiskUsage(
         layers_size=int(data.get("LayersSize") or 0),
         volumes=volumes,
@@ -535,8 +549,15 @@ def read_stages(
     yield Snapshot(images, containers, facts, None, taken_at=taken)
     if not layers:
         return
-    images = read_layers(engine, images, cache=cache, engine_id=facts.engine_id,
-                         progress=progress, cancelled=cancelled, image_store=facts.image_store)
+    images = read_layers(
+        engine,
+        images,
+        cache=cache,
+        engine_id=facts.engine_id,
+        progress=progress,
+        cancelled=cancelled,
+        image_store=facts.image_store,
+    )
     if cancelled is not None and cancelled():
         return
     containers = resolve_orphans(engine, images, containers, cache=cache, engine_id=facts.engine_id)
@@ -564,6 +585,7 @@ def read_snapshot(
     cancelled: CancelFn | None = None,
 ) -> Snapshot:
     """A full snapshot: facts, images (with layers unless ``layers=False``), containers, df."""
-    *_, last = read_stages(engine, layers=layers, disk_usage=disk_usage, cache=cache,
-                           progress=progress, cancelled=cancelled)
+    *_, last = read_stages(
+        engine, layers=layers, disk_usage=disk_usage, cache=cache, progress=progress, cancelled=cancelled
+    )
     return last

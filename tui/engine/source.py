@@ -23,8 +23,13 @@ def default_cache_path() -> Path:
 class EngineSource:
     """Loads snapshots (list first, then layers with progress, then df) and executes plans."""
 
-    def __init__(self, engine: Engine, cache: LayerCache | None = None, *,
-                 backup: Callable[[Image], list[str]] | None = None) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        cache: LayerCache | None = None,
+        *,
+        backup: Callable[[Image], list[str]] | None = None,
+    ) -> None:
         self.engine = engine
         self.cache = cache if cache is not None else LayerCache()
         self.backup = backup
@@ -36,8 +41,9 @@ class EngineSource:
     def load(
         self, *, progress: Callable[[int, int], None], cancelled: Callable[[], bool]
     ) -> Iterator[Snapshot]:
-        yield from read_stages(self.engine, disk_usage=True, cache=self.cache, progress=progress,
-                               cancelled=cancelled)
+        yield from read_stages(
+            self.engine, disk_usage=True, cache=self.cache, progress=progress, cancelled=cancelled
+        )
 
     def watch(self, changed: Callable[[str], None], stopped: Callable[[], bool]) -> None:
         """Block, calling ``changed(description)`` for every image or container event, until
@@ -46,8 +52,9 @@ class EngineSource:
 
         client = self.engine.new_client(timeout=None)
         try:
-            stream = client.events(since=int(time.time()), decode=True,
-                                   filters={"type": ["image", "container"]})
+            stream = client.events(
+                since=int(time.time()), decode=True, filters={"type": ["image", "container"]}
+            )
             for event in stream:
                 if stopped():
                     break

@@ -317,7 +317,7 @@ def engine_program(spec: EngineSpec) -> tuple[str, dict[str, str]]:
 
 
 def _store_of(info: object) -> str:
-    """"containerd" if ``/info`` reports the containerd snapshotter as the driver, else "classic"."""
+    """ "containerd" if ``/info`` reports the containerd snapshotter as the driver, else "classic"."""
     status = info.get("DriverStatus") if isinstance(info, dict) else None
     for pair in status or ():
         if isinstance(pair, list) and pair[:1] == ["driver-type"] and "snapshotter" in str(pair[1:]):
@@ -343,7 +343,11 @@ def _spawn(
     """Start ``cmd`` in a session of its own (a terminal's Ctrl-C does not reach it)."""
     with open(log_path, "ab") as log:
         return subprocess.Popen(
-            cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
+            cmd,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
+            start_new_session=True,
             env=None if env is None else {**os.environ, **env},
         )
 
@@ -539,7 +543,6 @@ class PrivateDaemon(_EngineService):
             got = f"dockerd {daemon.version or '?'} with the {daemon.store} store"
             raise daemon._failed(f"runs {got}, not engine {spec.name}")
         return daemon
-
 
 
 _REGISTRY_CONFIG = """\

@@ -63,7 +63,7 @@ _ROOTFS = _layer("ADD rootfs.tar.xz / # buildkit", "rootfs-bookworm", {
     "usr/local/bin/python3.12": 17 * KB,
 })  # fmt: skip
 _BASE_EMPTY = (
-    (2, 'ENV PATH=/usr/local/bin:/usr/local/sbin:/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8'),
+    (2, "ENV PATH=/usr/local/bin:/usr/local/sbin:/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8"),
     (2, "ENV PYTHONUNBUFFERED=1"),
     (2, "WORKDIR /app"),
 )
@@ -112,8 +112,11 @@ def _myapp(
         created,
         labels=labels,
         cmd=("/bin/busybox", "httpd", "-f", "-p", "8000", "-h", "/app/static"),
-        empty_history=(*_BASE_EMPTY, (3 + len(extra), "EXPOSE map[8000/tcp:{}]"),
-                       (3 + len(extra), 'CMD ["/bin/busybox" "httpd" "-f" "-p" "8000"]')),
+        empty_history=(
+            *_BASE_EMPTY,
+            (3 + len(extra), "EXPOSE map[8000/tcp:{}]"),
+            (3 + len(extra), 'CMD ["/bin/busybox" "httpd" "-f" "-p" "8000"]'),
+        ),
     )
 
 
@@ -129,21 +132,39 @@ def demo_images(now: datetime) -> tuple[ImageSpec, ...]:
         return now - timedelta(days=days, hours=hours, minutes=minutes)
 
     deps_v1, deps_v2 = _deps("1.5", 3_200 * KB), _deps("2.0", 3_800 * KB)
-    app_v1 = _myapp(("myapp:1.5.0",), ago(45, 3, 17), deps_v1, (_code("1.5.0", 640 * KB),),
-                    _myapp_labels("1.5.0", "3f9c2ab"))
-    app_v2 = _myapp(("myapp:2.0.0", "myapp:latest"), ago(4, 6, 2), deps_v2, (_code("2.0.0", 710 * KB),),
-                    _myapp_labels("2.0.0", "b81e07d"))
+    app_v1 = _myapp(
+        ("myapp:1.5.0",),
+        ago(45, 3, 17),
+        deps_v1,
+        (_code("1.5.0", 640 * KB),),
+        _myapp_labels("1.5.0", "3f9c2ab"),
+    )
+    app_v2 = _myapp(
+        ("myapp:2.0.0", "myapp:latest"),
+        ago(4, 6, 2),
+        deps_v2,
+        (_code("2.0.0", 710 * KB),),
+        _myapp_labels("2.0.0", "b81e07d"),
+    )
     dev_tools = _layer("RUN /bin/sh -c pip install --no-cache-dir pytest debugpy ipython # buildkit",
                        "myapp-devtools", {
                            "usr/local/lib/python3.12/site-packages/debugpy/_vendored.zip": 1_650 * KB,
                            "usr/local/lib/python3.12/site-packages/IPython.pyz": 880 * KB,
                        })  # fmt: skip
-    dev = _myapp(("myapp-dev:feature-login",), ago(1, 20, 41), deps_v2,
-                 (dev_tools, _code("feature-login", 730 * KB)),
-                 {**_myapp_labels("2.1.0-dev", "e4d90c1"), "env": "dev",
-                  "com.example.branch": "feature/login"})
-    old_build = _myapp((), ago(63, 1, 48), _deps("1.4", 3_100 * KB), (_code("1.5.0-rc1", 520 * KB),),
-                       _myapp_labels("1.5.0-rc1", "9a0d4e2"))
+    dev = _myapp(
+        ("myapp-dev:feature-login",),
+        ago(1, 20, 41),
+        deps_v2,
+        (dev_tools, _code("feature-login", 730 * KB)),
+        {**_myapp_labels("2.1.0-dev", "e4d90c1"), "env": "dev", "com.example.branch": "feature/login"},
+    )
+    old_build = _myapp(
+        (),
+        ago(63, 1, 48),
+        _deps("1.4", 3_100 * KB),
+        (_code("1.5.0-rc1", 520 * KB),),
+        _myapp_labels("1.5.0-rc1", "9a0d4e2"),
+    )
     web = ImageSpec(
         ("web/nginx:1.25", "web/nginx:stable"),
         (_busybox(),

@@ -358,8 +358,14 @@ def oci_manifest(spec: ImageSpec, architecture: str = ARCHITECTURE) -> tuple[byt
         data = layer_tar(layer)
         blobs[_sha(data)] = data
         layers.append(_descriptor(_OCI_LAYER, data))
-    manifest = _canonical({"schemaVersion": 2, "mediaType": _OCI_MANIFEST,
-                           "config": _descriptor(_OCI_CONFIG, config), "layers": layers})
+    manifest = _canonical(
+        {
+            "schemaVersion": 2,
+            "mediaType": _OCI_MANIFEST,
+            "config": _descriptor(_OCI_CONFIG, config),
+            "layers": layers,
+        }
+    )
     return manifest, blobs
 
 
@@ -372,8 +378,11 @@ def oci_index(spec: IndexSpec) -> tuple[bytes, dict[str, bytes]]:
         blobs[_sha(manifest)] = manifest
         if member.present:
             blobs.update(children)
-        entries.append(_descriptor(_OCI_MANIFEST, manifest,
-                                   platform={"architecture": member.architecture, "os": "linux"}))
+        entries.append(
+            _descriptor(
+                _OCI_MANIFEST, manifest, platform={"architecture": member.architecture, "os": "linux"}
+            )
+        )
     index = _canonical({"schemaVersion": 2, "mediaType": _OCI_INDEX, "manifests": entries})
     blobs[_sha(index)] = index
     return index, blobs
@@ -389,7 +398,8 @@ def build_oci_layout(items: Sequence[IndexSpec | ImageSpec]) -> bytes:
     """A ``docker load`` tarball in OCI image layout form (``oci-layout``, ``index.json``,
     ``blobs/sha256/``): single-platform images as manifests, :class:`IndexSpec` as indexes."""
     entries: dict[str, tuple[bytes, int, str]] = {
-        "oci-layout": (b'{"imageLayoutVersion":"1.0.0"}', 0o644, "")}
+        "oci-layout": (b'{"imageLayoutVersion":"1.0.0"}', 0o644, "")
+    }
     top = []
     for item in items:
         if isinstance(item, IndexSpec):
@@ -410,8 +420,10 @@ def build_oci_layout(items: Sequence[IndexSpec | ImageSpec]) -> bytes:
                 name = full
             else:
                 name = "docker.io/" + full
-            annotations = {"io.containerd.image.name": name,
-                           "org.opencontainers.image.ref.name": full.rsplit(":", 1)[1]}
+            annotations = {
+                "io.containerd.image.name": name,
+                "org.opencontainers.image.ref.name": full.rsplit(":", 1)[1],
+            }
             top.append(_descriptor(media_type, data, annotations=annotations))
     entries["index.json"] = (_canonical({"schemaVersion": 2, "manifests": top}), 0o644, "")
     return _tar(entries)

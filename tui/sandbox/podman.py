@@ -111,8 +111,10 @@ class PrivatePodman(_EngineService):
         nofile = _limit(resource.RLIMIT_NOFILE, 1024)
         nproc = _limit(resource.RLIMIT_NPROC, 4096)
         conf = {
-            "CONTAINERS_CONF": ("containers.conf",
-                                _CONTAINERS_CONF.format(root=root, nofile=nofile, nproc=nproc)),
+            "CONTAINERS_CONF": (
+                "containers.conf",
+                _CONTAINERS_CONF.format(root=root, nofile=nofile, nproc=nproc),
+            ),
             "CONTAINERS_STORAGE_CONF": ("storage.conf", _STORAGE_CONF.format(root=root)),
             "CONTAINERS_REGISTRIES_CONF": ("registries.conf", _REGISTRIES_CONF),
         }
@@ -120,11 +122,30 @@ class PrivatePodman(_EngineService):
         for var, (name, text) in conf.items():
             (root / name).write_text(text)
             env[var] = str(root / name)
-        cmd = [podman, "--root", f"{root}/data", "--runroot", f"{root}/run",
-               "--storage-driver", "overlay", "--cgroup-manager", "cgroupfs",
-               "--events-backend", "file", "--tmpdir", f"{root}/tmp",
-               "--network-config-dir", f"{root}/networks", "--volumepath", f"{root}/data/volumes",
-               *extra_args, "system", "service", "--time=0", f"unix://{root}/podman.sock"]
+        cmd = [
+            podman,
+            "--root",
+            f"{root}/data",
+            "--runroot",
+            f"{root}/run",
+            "--storage-driver",
+            "overlay",
+            "--cgroup-manager",
+            "cgroupfs",
+            "--events-backend",
+            "file",
+            "--tmpdir",
+            f"{root}/tmp",
+            "--network-config-dir",
+            f"{root}/networks",
+            "--volumepath",
+            f"{root}/data/volumes",
+            *extra_args,
+            "system",
+            "service",
+            "--time=0",
+            f"unix://{root}/podman.sock",
+        ]
         log = root / "podman.log"
         service = cls(root, _spawn(cmd, log, env), log)
         service._arm(survive_crash=survive_crash, stop_at_exit=stop_at_exit)
@@ -132,4 +153,3 @@ class PrivatePodman(_EngineService):
         if reason:
             raise service._failed(reason)
         return service
-

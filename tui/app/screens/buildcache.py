@@ -31,11 +31,16 @@ def plan_text(plan: BuildCachePlan, limit: int = 100) -> Text:
     t = Text(plan.prune.describe() + "\n", style="bold")
     t.append("Will free: " if plan.exact else "Will free at most: ", style="bold")
     t.append(human_size(plan.reclaim_bytes), style="bold green")
-    t.append(f"  ({plan.reclaim_bytes:,} bytes as the engine counts them; {len(plan.delete)} of "
-             f"{plan.total_records} record(s))\n")
+    t.append(
+        f"  ({plan.reclaim_bytes:,} bytes as the engine counts them; {len(plan.delete)} of "
+        f"{plan.total_records} record(s))\n"
+    )
     if plan.shared_bytes:
-        t.append(f"{human_size(plan.shared_bytes)} of it are layers images still hold (shared): "
-                 "they stay on disk while those images exist\n", style="magenta")
+        t.append(
+            f"{human_size(plan.shared_bytes)} of it are layers images still hold (shared): "
+            "they stay on disk while those images exist\n",
+            style="magenta",
+        )
     if not plan.delete:
         t.append("Nothing to do.\n", style="dim")
     for record in plan.delete[:limit]:
@@ -54,8 +59,11 @@ def cache_bar(plan: BuildCachePlan, width: int = 30) -> Text:
     kept = plan.total_bytes - plan.reclaim_bytes
     t = Text("Build cache ", style="bold")
     t.append("▕")
-    t.append(stacked_bar([(kept, FULL, STYLE_KEPT), (plan.reclaim_bytes, FULL, STYLE_FREED)],
-                         plan.total_bytes, width))
+    t.append(
+        stacked_bar(
+            [(kept, FULL, STYLE_KEPT), (plan.reclaim_bytes, FULL, STYLE_FREED)], plan.total_bytes, width
+        )
+    )
     t.append(f"▏ {human_size(plan.total_bytes)} → {human_size(kept)}", style="bold")
     return t
 
@@ -64,13 +72,30 @@ class BuildCacheDialog(ModalScreen[BuildCachePrune | None]):
     BINDINGS = [
         Binding("escape,n", "cancel", "Cancel", id="buildcache.cancel", tooltip="Close; prune nothing"),
         Binding("y", "submit", "Prune", id="buildcache.submit", tooltip="Prune exactly these records"),
-        Binding("d", "mode('bc-unused')", "Unused", id="buildcache.unused",
-                tooltip="Unused records no image shares (docker builder prune)"),
+        Binding(
+            "d",
+            "mode('bc-unused')",
+            "Unused",
+            id="buildcache.unused",
+            tooltip="Unused records no image shares (docker builder prune)",
+        ),
         Binding("a", "mode('bc-all')", "All", id="buildcache.all", tooltip="Every unused record"),
-        Binding("u", "field('bc-until', 'u')", "until", id="buildcache.until", priority=True,
-                tooltip="Only records last used before this"),
-        Binding("k", "field('bc-keep', 'k')", "keep-storage", id="buildcache.keep", priority=True,
-                tooltip="Keep this much cache, least recently used goes first"),
+        Binding(
+            "u",
+            "field('bc-until', 'u')",
+            "until",
+            id="buildcache.until",
+            priority=True,
+            tooltip="Only records last used before this",
+        ),
+        Binding(
+            "k",
+            "field('bc-keep', 'k')",
+            "keep-storage",
+            id="buildcache.keep",
+            priority=True,
+            tooltip="Keep this much cache, least recently used goes first",
+        ),
     ]
 
     def __init__(self, records: list[CacheRecord], *, now: Callable[[], float] = time.time) -> None:
@@ -81,20 +106,24 @@ class BuildCacheDialog(ModalScreen[BuildCachePrune | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="prune-box"):
-            yield Label("Prune the build cache: the preview is exactly what the engine deletes",
-                        id="prune-title")
+            yield Label(
+                "Prune the build cache: the preview is exactly what the engine deletes", id="prune-title"
+            )
             with Horizontal(id="prune-body"):
                 with VerticalScroll(id="prune-controls"):
                     with RadioSet(id="bc-mode", compact=True):
-                        yield RadioButton("Unused, not shared with images (d)", value=True, id="bc-unused",
-                                          compact=True)
+                        yield RadioButton(
+                            "Unused, not shared with images (d)", value=True, id="bc-unused", compact=True
+                        )
                         yield RadioButton("All unused records (a)", id="bc-all", compact=True)
                     yield Label("until (u): last used before 72h, 7d, a date …")
-                    yield Input(placeholder="empty = any age", id="bc-until", compact=True,
-                                select_on_focus=False)
+                    yield Input(
+                        placeholder="empty = any age", id="bc-until", compact=True, select_on_focus=False
+                    )
                     yield Label("keep-storage (k): e.g. 512MB")
-                    yield Input(placeholder="empty = keep nothing", id="bc-keep", compact=True,
-                                select_on_focus=False)
+                    yield Input(
+                        placeholder="empty = keep nothing", id="bc-keep", compact=True, select_on_focus=False
+                    )
                     yield Static(id="bc-error")
                 with Vertical(id="prune-right"):
                     yield Static(id="bc-bar")
@@ -103,8 +132,15 @@ class BuildCacheDialog(ModalScreen[BuildCachePrune | None]):
             with Horizontal(id="prune-buttons"):
                 yield Button("Prune (y)", variant="error", id="bc-ok", compact=True)
                 yield Button("Cancel (n/esc)", variant="primary", id="bc-cancel", compact=True)
-            yield KeyLine([("d/a", "unused / all"), ("u k", "until, keep-storage"), ("y", "prune"),
-                           ("n/esc", "cancel (esc in a field: leave it)")], id="bc-keys")
+            yield KeyLine(
+                [
+                    ("d/a", "unused / all"),
+                    ("u k", "until, keep-storage"),
+                    ("y", "prune"),
+                    ("n/esc", "cancel (esc in a field: leave it)"),
+                ],
+                id="bc-keys",
+            )
 
     def on_mount(self) -> None:
         self.refresh_preview()
@@ -117,7 +153,8 @@ class BuildCacheDialog(ModalScreen[BuildCachePrune | None]):
             return BuildCachePrune(
                 all=self.query_one("#bc-all", RadioButton).value,
                 until=parse_until(until_text, self.now()) if until_text else None,
-                keep_storage=parse_size(keep_text) if keep_text else 0), ""
+                keep_storage=parse_size(keep_text) if keep_text else 0,
+            ), ""
         except FilterError as exc:
             return None, str(exc)
 
@@ -125,8 +162,9 @@ class BuildCacheDialog(ModalScreen[BuildCachePrune | None]):
         self.prune, error = self.build()
         self.query_one("#bc-error", Static).update(Text(error, style="bold red"))
         if self.prune is None:
-            self.query_one("#bc-preview", Static).update(Text("Fix the field to see the preview.",
-                                                              style="dim"))
+            self.query_one("#bc-preview", Static).update(
+                Text("Fix the field to see the preview.", style="dim")
+            )
             self.query_one("#bc-ok", Button).disabled = True
             return
         plan = plan_build_cache_prune(self.records, self.prune)

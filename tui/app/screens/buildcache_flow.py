@@ -47,8 +47,9 @@ class BuildCacheFlow:
             return
         self.read_build_cache()
 
-    @work(thread=True, exclusive=True, group="buildcache", exit_on_error=False,
-          description="read build cache")
+    @work(
+        thread=True, exclusive=True, group="buildcache", exit_on_error=False, description="read build cache"
+    )
     def read_build_cache(self) -> None:
         screen: Any = self
         try:
@@ -88,6 +89,9 @@ class BuildCacheFlow:
             screen.log_line("error", f"Error: build cache prune: {message.error}")
         for record_id in message.deleted:
             screen.log_line("deleted", f"Deleted build cache object: {record_id}")
-        screen.log_line("total", f"Total reclaimed space: {human_size(message.reclaimed_bytes)} · "
-                        f"{len(message.deleted)} build cache record(s)")
+        screen.log_line(
+            "total",
+            f"Total reclaimed space: {human_size(message.reclaimed_bytes)} · "
+            f"{len(message.deleted)} build cache record(s)",
+        )
         screen.load()

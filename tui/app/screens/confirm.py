@@ -32,14 +32,30 @@ class ConfirmScreen(ModalScreen[Plan | None]):
     BINDINGS = [
         Binding("escape,n", "cancel", "Cancel", id="confirm.cancel", tooltip="Close; delete nothing"),
         Binding("y", "confirm", "Delete", id="confirm.ok", tooltip="Run exactly this plan"),
-        Binding(ACK_KEY, "toggle_ack", "I understand", id="confirm.ack",
-                tooltip="Tick or untick the local-only acknowledgement"),
-        Binding("f", "toggle_force", "Force", id="confirm.force",
-                tooltip="Toggle force (see the explanation on screen)"),
+        Binding(
+            ACK_KEY,
+            "toggle_ack",
+            "I understand",
+            id="confirm.ack",
+            tooltip="Tick or untick the local-only acknowledgement",
+        ),
+        Binding(
+            "f",
+            "toggle_force",
+            "Force",
+            id="confirm.force",
+            tooltip="Toggle force (see the explanation on screen)",
+        ),
     ]
 
-    def __init__(self, build: Callable[[bool], Plan], snapshot: Snapshot, *, allow_force: bool = True,
-                 local_only_confirm: bool = True) -> None:
+    def __init__(
+        self,
+        build: Callable[[bool], Plan],
+        snapshot: Snapshot,
+        *,
+        allow_force: bool = True,
+        local_only_confirm: bool = True,
+    ) -> None:
         super().__init__()
         self.local_only_confirm = local_only_confirm
         self.build = build
@@ -54,8 +70,11 @@ class ConfirmScreen(ModalScreen[Plan | None]):
             yield Static(id="confirm-bar")
             with VerticalScroll(id="confirm-scroll"):
                 yield Static(id="confirm-plan")
-            yield Checkbox(f"I understand ({ACK_KEY}): local-only images cannot be pulled back",
-                           id="confirm-local", compact=True)
+            yield Checkbox(
+                f"I understand ({ACK_KEY}): local-only images cannot be pulled back",
+                id="confirm-local",
+                compact=True,
+            )
             with Horizontal(id="confirm-buttons"):
                 yield Button("Delete (y)", variant="error", id="confirm-ok", compact=True)
                 yield Button("Cancel (n/esc)", variant="primary", id="confirm-cancel", compact=True)
@@ -101,14 +120,18 @@ class ConfirmScreen(ModalScreen[Plan | None]):
         self.query_one("#confirm-bar", Static).update(before_after_bar(self.snapshot, self.plan, bar_width))
         if self.allow_force:  # the explanation when force is on; a one-line hint otherwise
             self.query_one("#confirm-force-help", Static).update(
-                Text(FORCE_HELP if self.force else FORCE_HINT, style="dim"))
+                Text(FORCE_HELP if self.force else FORCE_HINT, style="dim")
+            )
         local = self.query_one("#confirm-local", Checkbox)
         count = len(self.plan.local_only_deletes(self.snapshot))
         local.display = self.needs_local_ack
-        local.label = (f"I understand ({ACK_KEY}): {count} local-only image(s) (no registry digest) "
-                       "cannot be pulled back")
+        local.label = (
+            f"I understand ({ACK_KEY}): {count} local-only image(s) (no registry digest) "
+            "cannot be pulled back"
+        )
         self.query_one("#confirm-ok", Button).disabled = self.plan.empty or (
-            self.needs_local_ack and not local.value)
+            self.needs_local_ack and not local.value
+        )
         self.query_one("#confirm-keys", KeyLine).show_keys(self._keys())
 
     def _set_force(self, force: bool) -> None:
@@ -146,8 +169,9 @@ class ConfirmScreen(ModalScreen[Plan | None]):
         if self.plan.empty:
             return
         if self.needs_local_ack and not self.query_one("#confirm-local", Checkbox).value:
-            self.notify(f"Press {ACK_KEY} first: the local-only images cannot be pulled back.",
-                        severity="warning")
+            self.notify(
+                f"Press {ACK_KEY} first: the local-only images cannot be pulled back.", severity="warning"
+            )
             self.query_one("#confirm-local", Checkbox).focus()
             return
         self.dismiss(self.plan)

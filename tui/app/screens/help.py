@@ -21,8 +21,9 @@ MARKING = (
 
 
 class HelpScreen(ModalScreen[None]):
-    BINDINGS = [Binding("escape,q,question_mark", "close", "Close", id="help.close",
-                        tooltip="Close the help")]
+    BINDINGS = [
+        Binding("escape,q,question_mark", "close", "Close", id="help.close", tooltip="Close the help")
+    ]
 
     def __init__(self, bindings: list[BindingType]) -> None:
         super().__init__()

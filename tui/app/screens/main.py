@@ -47,10 +47,18 @@ from tui.core.usage import human_size
 from tui.core.views import SORT_KEYS
 
 
-def _b(key: str, action: str, description: str, tooltip: str, *, show: bool = True,
-       key_display: str | None = None) -> Binding:
-    return Binding(key, action, description, show=show, key_display=key_display,
-                   id=f"main.{action}", tooltip=tooltip)
+def _b(
+    key: str,
+    action: str,
+    description: str,
+    tooltip: str,
+    *,
+    show: bool = True,
+    key_display: str | None = None,
+) -> Binding:
+    return Binding(
+        key, action, description, show=show, key_display=key_display, id=f"main.{action}", tooltip=tooltip
+    )
 
 
 WIDE = 120
@@ -65,30 +73,73 @@ class MainScreen(BuildCacheFlow, StoreScreen):
         _b("a", "mark_all", "Mark shown", "Mark every image the table shows", show=False),
         _b("u", "unmark_all", "Unmark all", "Clear all marks", show=False),
         _b("d", "remove", "Remove", "Plan removing the marked images (or the highlighted one)"),
-        _b("c", "remove_with_containers", "With containers",
-           "Plan the removal including the stopped containers that block it (never running ones)"),
+        _b(
+            "c",
+            "remove_with_containers",
+            "With containers",
+            "Plan the removal including the stopped containers that block it (never running ones)",
+        ),
         _b("p", "prune", "Prune", "Open the prune dialog (dangling or all unused, until, labels)"),
-        _b("b", "build_cache", "Build cache", "Prune the build cache (like docker builder prune) with "
-           "an exact preview", show=False),
-        _b("C", "clean_unused", "Clean unused", "Remove every unused image, and the stopped containers "
-           "that keep them", show=False, key_display="shift+c"),
+        _b(
+            "b",
+            "build_cache",
+            "Build cache",
+            "Prune the build cache (like docker builder prune) with an exact preview",
+            show=False,
+        ),
+        _b(
+            "C",
+            "clean_unused",
+            "Clean unused",
+            "Remove every unused image, and the stopped containers that keep them",
+            show=False,
+            key_display="shift+c",
+        ),
         # priority: the focus must move when the key arrives, not after it went through the table,
         # or keys typed right after / reach the table (in a real terminal keys come that fast)
-        Binding("slash", "filter", "Filter", key_display="/", priority=True, id="main.filter",
-                tooltip="Filter by repository, tag, id or label"),
+        Binding(
+            "slash",
+            "filter",
+            "Filter",
+            key_display="/",
+            priority=True,
+            id="main.filter",
+            tooltip="Filter by repository, tag, id or label",
+        ),
         _b("s", "sort", "Sort", "Cycle the sort: size, unique size, created, name"),
         _b("S", "reverse", "Reverse", "Reverse the sort order", show=False, key_display="shift+s"),
-        _b("D", "dangling_only", "Dangling only", "Show only dangling (<none>) images", show=False,
-           key_display="shift+d"),
-        _b("A", "show_all", "Show all", "Also show intermediate images", show=False,
-           key_display="shift+a"),
-        _b("P", "policy", "Policy", "Mark what a named policy from the config selects", show=False,
-           key_display="shift+p"),
+        _b(
+            "D",
+            "dangling_only",
+            "Dangling only",
+            "Show only dangling (<none>) images",
+            show=False,
+            key_display="shift+d",
+        ),
+        _b("A", "show_all", "Show all", "Also show intermediate images", show=False, key_display="shift+a"),
+        _b(
+            "P",
+            "policy",
+            "Policy",
+            "Mark what a named policy from the config selects",
+            show=False,
+            key_display="shift+p",
+        ),
         _b("t", "tree_mode", "Tree mode", "Layer tree: highlighted image or whole store", show=False),
-        _b("g", "space_chart", "Space chart", "Space by repository; Enter on a bar shows only that "
-           "repository", show=False),
-        _b("o", "age_chart", "Age chart", "Images and bytes per age bucket, and what each until frees",
-           show=False),
+        _b(
+            "g",
+            "space_chart",
+            "Space chart",
+            "Space by repository; Enter on a bar shows only that repository",
+            show=False,
+        ),
+        _b(
+            "o",
+            "age_chart",
+            "Age chart",
+            "Images and bytes per age bucket, and what each until frees",
+            show=False,
+        ),
         _b("r", "refresh", "Refresh", "Read the store again"),
         _b("x", "cancel_job", "Cancel job", "Cancel the running removal between steps", show=False),
         _b("enter", "details", "Details", "Show the highlighted image's details", show=False),
@@ -96,8 +147,9 @@ class MainScreen(BuildCacheFlow, StoreScreen):
         _b("q", "quit", "Quit", "Leave docker-sweep"),
     ]
 
-    def __init__(self, source: StoreSource, *, now: Callable[[], float] = time.time,
-                 config: Config | None = None) -> None:
+    def __init__(
+        self, source: StoreSource, *, now: Callable[[], float] = time.time, config: Config | None = None
+    ) -> None:
         super().__init__(source, now=now, config=config)
         default_sort = self.config.ui.default_sort
         self.sort_key = default_sort if default_sort in SORT_KEYS else "size"
@@ -113,11 +165,15 @@ class MainScreen(BuildCacheFlow, StoreScreen):
     # -- layout ------------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
         yield Header()
-        yield Input(placeholder="filter: repository, tag, id or label (enter/esc: close, keep the filter)",
-                    id="filter", select_on_focus=False)  # keys typed right after / are kept
+        yield Input(
+            placeholder="filter: repository, tag, id or label (enter/esc: close, keep the filter)",
+            id="filter",
+            select_on_focus=False,
+        )  # keys typed right after / are kept
         yield DfPane(id="df")
-        yield ImageTable(now=self.now, id="images", columns=self.config.ui.columns,
-                         protection=self.protection)
+        yield ImageTable(
+            now=self.now, id="images", columns=self.config.ui.columns, protection=self.protection
+        )
         with Horizontal(id="statusbar"):
             yield Static(id="status")
             yield ProgressBar(id="progress", show_eta=False)
@@ -181,9 +237,16 @@ class MainScreen(BuildCacheFlow, StoreScreen):
         self.refresh_table()
 
     def refresh_table(self) -> None:
-        self.table.show(self.snapshot, self.marked, filter_text=self.filter_text,
-                        dangling_only=self.dangling_only, show_all=self.show_all,
-                        sort_key=self.sort_key, reverse=self.reverse, repository=self.repository)
+        self.table.show(
+            self.snapshot,
+            self.marked,
+            filter_text=self.filter_text,
+            dangling_only=self.dangling_only,
+            show_all=self.show_all,
+            sort_key=self.sort_key,
+            reverse=self.reverse,
+            repository=self.repository,
+        )
         self.refresh_side()
 
     def marked_plan(self) -> Plan | None:
@@ -377,8 +440,13 @@ class MainScreen(BuildCacheFlow, StoreScreen):
         snapshot = self.snapshot
 
         def build(force: bool) -> Plan:
-            return plan_images(snapshot, targets, force=force, with_stopped_containers=with_containers,
-                               protection=self.protection)
+            return plan_images(
+                snapshot,
+                targets,
+                force=force,
+                with_stopped_containers=with_containers,
+                protection=self.protection,
+            )
 
         self._confirm_then_run(build, snapshot, allow_force=True)
 
@@ -395,22 +463,28 @@ class MainScreen(BuildCacheFlow, StoreScreen):
                 return
 
             def build(_force: bool) -> Plan:
-                return plan_prune(snapshot, request.filters,
-                                  with_stopped_containers=request.with_containers,
-                                  protection=self.protection)
+                return plan_prune(
+                    snapshot,
+                    request.filters,
+                    with_stopped_containers=request.with_containers,
+                    protection=self.protection,
+                )
 
             self._confirm_then_run(build, snapshot, allow_force=False)
 
-        self.app.push_screen(PruneDialog(snapshot, now=self.now, everything=everything,
-                                         protection=self.protection), chosen)
+        self.app.push_screen(
+            PruneDialog(snapshot, now=self.now, everything=everything, protection=self.protection), chosen
+        )
 
     def action_clean_unused(self) -> None:
         self.action_prune(everything=True)
 
     def action_policy(self) -> None:
         if not self.config.policies:
-            self.notify("No policies in the config: add [policies.NAME] (see config.example.toml).",
-                        severity="warning")
+            self.notify(
+                "No policies in the config: add [policies.NAME] (see config.example.toml).",
+                severity="warning",
+            )
             return
         from tui.app.screens.policy import PolicyPicker
 
@@ -425,8 +499,9 @@ class MainScreen(BuildCacheFlow, StoreScreen):
 
         self.app.push_screen(PolicyPicker(self.config), chosen)
 
-    def _confirm_then_run(self, build: Callable[[bool], Plan], snapshot: Snapshot, *,
-                          allow_force: bool) -> None:
+    def _confirm_then_run(
+        self, build: Callable[[bool], Plan], snapshot: Snapshot, *, allow_force: bool
+    ) -> None:
         def confirmed(plan: Plan | None) -> None:
             if plan is None:
                 self.log_line("info", "Cancelled; nothing was deleted.")
@@ -436,6 +511,9 @@ class MainScreen(BuildCacheFlow, StoreScreen):
         if not self.confirm_enabled:
             confirmed(build(False))
             return
-        self.app.push_screen(ConfirmScreen(build, snapshot, allow_force=allow_force,
-                                           local_only_confirm=self.config.local_only.confirm),
-                             confirmed)
+        self.app.push_screen(
+            ConfirmScreen(
+                build, snapshot, allow_force=allow_force, local_only_confirm=self.config.local_only.confirm
+            ),
+            confirmed,
+        )

@@ -21,8 +21,17 @@ from tui.core.policy import describe
 class PolicyPicker(ModalScreen[str | None]):
     BINDINGS = [
         Binding("escape,n", "cancel", "Cancel", id="policy.cancel", tooltip="Close; mark nothing"),
-        *(Binding(str(n), f"pick({n})", f"Policy {n}", show=False, id=f"policy.pick{n}",
-                  tooltip=f"Mark what policy {n} selects") for n in range(1, 10)),
+        *(
+            Binding(
+                str(n),
+                f"pick({n})",
+                f"Policy {n}",
+                show=False,
+                id=f"policy.pick{n}",
+                tooltip=f"Mark what policy {n} selects",
+            )
+            for n in range(1, 10)
+        ),
     ]
 
     def __init__(self, config: Config) -> None:
@@ -40,8 +49,14 @@ class PolicyPicker(ModalScreen[str | None]):
             yield Label("Mark what a policy selects (then d shows the exact plan)", id="policy-title")
             yield OptionList(*options, id="policy-list")
             last = min(len(self.names), 9)
-            yield KeyLine([(f"1-{last}" if last > 1 else "1", "pick"), ("↑↓ enter", "pick highlighted"),
-                           ("n/esc", "cancel")], id="policy-keys")
+            yield KeyLine(
+                [
+                    (f"1-{last}" if last > 1 else "1", "pick"),
+                    ("↑↓ enter", "pick highlighted"),
+                    ("n/esc", "cancel"),
+                ],
+                id="policy-keys",
+            )
 
     def on_mount(self) -> None:
         self.query_one("#policy-list", OptionList).focus()

@@ -41,30 +41,84 @@ class PruneDialog(ModalScreen[PruneRequest | None]):
     """Builds prune filters; invalid input is shown inline and never sent."""
 
     BINDINGS = [
-        Binding("escape,n", "cancel", "Cancel", id="prune.cancel",
-                tooltip="Close without pruning (in a text field: leave the field)"),
-        Binding("ctrl+s,y", "submit", "Continue", id="prune.submit",
-                tooltip="Go to the confirm screen with this plan"),
-        Binding("d", "mode('prune-dangling')", "Dangling only", id="prune.dangling",
-                tooltip="Prune dangling images only"),
-        Binding("a", "mode('prune-all')", "All unused", id="prune.all",
-                tooltip="Prune every image no container uses"),
+        Binding(
+            "escape,n",
+            "cancel",
+            "Cancel",
+            id="prune.cancel",
+            tooltip="Close without pruning (in a text field: leave the field)",
+        ),
+        Binding(
+            "ctrl+s,y",
+            "submit",
+            "Continue",
+            id="prune.submit",
+            tooltip="Go to the confirm screen with this plan",
+        ),
+        Binding(
+            "d",
+            "mode('prune-dangling')",
+            "Dangling only",
+            id="prune.dangling",
+            tooltip="Prune dangling images only",
+        ),
+        Binding(
+            "a",
+            "mode('prune-all')",
+            "All unused",
+            id="prune.all",
+            tooltip="Prune every image no container uses",
+        ),
         # priority: focus moves as the key arrives, so keys typed right after it go into the field
         # (a field being edited gets the letter as text instead, see action_field)
-        Binding("u", "field('prune-until', 'u')", "until", id="prune.until", priority=True,
-                tooltip="Edit the until filter"),
-        Binding("l", "field('prune-label', 'l')", "label", id="prune.label", priority=True,
-                tooltip="Edit the label filter"),
-        Binding("e", "field('prune-not-label', 'e')", "label!", id="prune.not_label", priority=True,
-                tooltip="Edit the label! (exclude) filter"),
-        Binding("c", "toggle_containers", "Containers", id="prune.containers",
-                tooltip="Also remove the stopped containers that keep images"),
+        Binding(
+            "u",
+            "field('prune-until', 'u')",
+            "until",
+            id="prune.until",
+            priority=True,
+            tooltip="Edit the until filter",
+        ),
+        Binding(
+            "l",
+            "field('prune-label', 'l')",
+            "label",
+            id="prune.label",
+            priority=True,
+            tooltip="Edit the label filter",
+        ),
+        Binding(
+            "e",
+            "field('prune-not-label', 'e')",
+            "label!",
+            id="prune.not_label",
+            priority=True,
+            tooltip="Edit the label! (exclude) filter",
+        ),
+        Binding(
+            "c",
+            "toggle_containers",
+            "Containers",
+            id="prune.containers",
+            tooltip="Also remove the stopped containers that keep images",
+        ),
     ]
-    KEYS = [("d/a", "dangling / all unused"), ("u l e", "until, label, label!"),
-            ("c", "containers"), ("y", "continue"), ("n/esc", "cancel (esc in a field: leave it)")]
+    KEYS = [
+        ("d/a", "dangling / all unused"),
+        ("u l e", "until, label, label!"),
+        ("c", "containers"),
+        ("y", "continue"),
+        ("n/esc", "cancel (esc in a field: leave it)"),
+    ]
 
-    def __init__(self, snapshot: Snapshot, *, now: Callable[[], float] = time.time,
-                 everything: bool = False, protection: Protection | None = None) -> None:
+    def __init__(
+        self,
+        snapshot: Snapshot,
+        *,
+        now: Callable[[], float] = time.time,
+        everything: bool = False,
+        protection: Protection | None = None,
+    ) -> None:
         super().__init__()
         self.protection = protection
         self.snapshot = snapshot
@@ -78,18 +132,30 @@ class PruneDialog(ModalScreen[PruneRequest | None]):
             with Horizontal(id="prune-body"):
                 with VerticalScroll(id="prune-controls"):
                     with RadioSet(id="prune-mode", compact=True):
-                        yield RadioButton("Dangling images only (d)", value=not self.everything,
-                                          id="prune-dangling", compact=True)
-                        yield RadioButton("All images not used by any container (a)",
-                                          value=self.everything, id="prune-all", compact=True)
+                        yield RadioButton(
+                            "Dangling images only (d)",
+                            value=not self.everything,
+                            id="prune-dangling",
+                            compact=True,
+                        )
+                        yield RadioButton(
+                            "All images not used by any container (a)",
+                            value=self.everything,
+                            id="prune-all",
+                            compact=True,
+                        )
                     yield Label("until (u): 72h, 7d, 2024-01-31 or unix seconds")
                     yield _field("empty = any age", "prune-until")
                     yield Label("label (l), all must match: KEY or KEY=VALUE ...")
                     yield _field("e.g. env=dev", "prune-label")
                     yield Label("label! (e): skip images matching all of these")
                     yield _field("e.g. keep=true", "prune-not-label")
-                    yield Checkbox("Also remove stopped containers keeping them (c)",
-                                   value=self.everything, id="prune-containers", compact=True)
+                    yield Checkbox(
+                        "Also remove stopped containers keeping them (c)",
+                        value=self.everything,
+                        id="prune-containers",
+                        compact=True,
+                    )
                     yield Static(id="prune-error")
                 with Vertical(id="prune-right"):
                     yield Static(id="prune-bar")
@@ -121,8 +187,9 @@ class PruneDialog(ModalScreen[PruneRequest | None]):
         except FilterError as exc:
             return None, None, str(exc)
         with_containers = self.query_one("#prune-containers", Checkbox).value
-        plan = plan_prune(self.snapshot, filters, with_stopped_containers=with_containers,
-                          protection=self.protection)
+        plan = plan_prune(
+            self.snapshot, filters, with_stopped_containers=with_containers, protection=self.protection
+        )
         return PruneRequest(filters, with_containers), plan, ""
 
     def refresh_preview(self) -> None:

@@ -32,8 +32,10 @@ from tui.core.usage import human_size
 
 def job_total_line(result: ExecutionResultLike) -> tuple[str, str]:
     """A job's outcome on one log line: ``(kind, text)``."""
-    parts = [f"Total reclaimed space: {human_size(result.reclaimed_bytes)}",
-             f"{len(result.deleted)} image(s) deleted"]
+    parts = [
+        f"Total reclaimed space: {human_size(result.reclaimed_bytes)}",
+        f"{len(result.deleted)} image(s) deleted",
+    ]
     if result.errors:
         parts.append(f"{len(result.errors)} error(s), the rest was done")
     if result.cancelled:
@@ -41,10 +43,16 @@ def job_total_line(result: ExecutionResultLike) -> tuple[str, str]:
     if result.store_changed:
         parts.append(f"{len(result.store_changed)} step(s) skipped: the store changed after the plan")
     if result.unexpected:
-        parts.append(f"{len(result.unexpected)} response line(s) not in the plan: "
-                     f"{', '.join(result.unexpected)}")
-    kind = ("error" if result.errors or result.unexpected
-            else "skipped" if result.cancelled or result.store_changed else "total")
+        parts.append(
+            f"{len(result.unexpected)} response line(s) not in the plan: {', '.join(result.unexpected)}"
+        )
+    kind = (
+        "error"
+        if result.errors or result.unexpected
+        else "skipped"
+        if result.cancelled or result.store_changed
+        else "total"
+    )
     return kind, " · ".join(parts)
 
 
@@ -52,8 +60,9 @@ class StoreScreen(Screen[None]):
     """Holds the current snapshot and marks; subclasses lay out the widgets (a ``#log`` LogPanel
     and a ``#progress`` ProgressBar) and react in :meth:`store_updated`."""
 
-    def __init__(self, source: StoreSource, *, now: Callable[[], float] = time.time,
-                 config: Config | None = None) -> None:
+    def __init__(
+        self, source: StoreSource, *, now: Callable[[], float] = time.time, config: Config | None = None
+    ) -> None:
         super().__init__()
         self.config = config or Config()
         self.protection = self.config.protection()
@@ -86,8 +95,12 @@ class StoreScreen(Screen[None]):
         if watch is not None:
             self._watching = True
             # A daemon thread (not a worker): the event stream blocks, and must not hold up quitting.
-            threading.Thread(target=watch, args=(self._store_changed, lambda: not self._watching),
-                             name="docker-sweep-events", daemon=True).start()
+            threading.Thread(
+                target=watch,
+                args=(self._store_changed, lambda: not self._watching),
+                name="docker-sweep-events",
+                daemon=True,
+            ).start()
 
     def on_unmount(self) -> None:
         self._watching = False
@@ -115,15 +128,24 @@ class StoreScreen(Screen[None]):
         facts = self.snapshot.facts
         if message.stage == "listed" and facts != self._engine_logged:  # once per engine
             self._engine_logged = facts
-            self.log_line("engine", f"Engine {facts.version} (API {facts.api_version}, "
-                          f"{facts.storage_driver}, {facts.image_store} store) at {facts.host}: "
-                          f"{len(self.snapshot.images)} images, {len(self.snapshot.containers)} "
-                          "containers")
-        if message.stage == "layers" and self.snapshot.containerd and any(
-                i.content is None for i in self.snapshot.images.values()):
-            self.log_line("error", "containerd image store: its content store is not readable "
-                          "from here, so content shared between images is counted per image; "
-                          "plan bytes may differ from what the engine frees.")
+            self.log_line(
+                "engine",
+                f"Engine {facts.version} (API {facts.api_version}, "
+                f"{facts.storage_driver}, {facts.image_store} store) at {facts.host}: "
+                f"{len(self.snapshot.images)} images, {len(self.snapshot.containers)} "
+                "containers",
+            )
+        if (
+            message.stage == "layers"
+            and self.snapshot.containerd
+            and any(i.content is None for i in self.snapshot.images.values())
+        ):
+            self.log_line(
+                "error",
+                "containerd image store: its content store is not readable "
+                "from here, so content shared between images is counted per image; "
+                "plan bytes may differ from what the engine frees.",
+            )
         if message.stage != "listed":
             self.query_one("#progress", ProgressBar).display = self.job_running
 
@@ -160,8 +182,9 @@ class StoreScreen(Screen[None]):
             self.notify("A job is running: wait for it, or press x to cancel it.", severity="warning")
             return False
         if not self.snapshot.layers_complete:
-            self.notify("Still reading layers; the exact plan needs them. Try again in a moment.",
-                        severity="warning")
+            self.notify(
+                "Still reading layers; the exact plan needs them. Try again in a moment.", severity="warning"
+            )
             return False
         return True
 
@@ -195,8 +218,9 @@ class StoreScreen(Screen[None]):
 
     def on_job_event(self, message: JobEvent) -> None:
         self.log_line(message.event.kind, message.event.text)
-        self.query_one("#progress", ProgressBar).update(total=max(message.total, 1),
-                                                        progress=message.step + 1)
+        self.query_one("#progress", ProgressBar).update(
+            total=max(message.total, 1), progress=message.step + 1
+        )
 
     def on_job_finished(self, message: JobFinished) -> None:
         self.job_running = False

@@ -48,8 +48,11 @@ def before_after_bar(snapshot: Snapshot, plan: Plan, width: int = 50) -> Text:
     numbers = before_after(snapshot, plan)
     t = Text("Images on disk ", style="bold")
     t.append("▕")
-    t.append(stacked_bar([(numbers.after, FULL, STYLE_KEPT), (numbers.freed, FULL, STYLE_FREED)],
-                         numbers.before, width))
+    t.append(
+        stacked_bar(
+            [(numbers.after, FULL, STYLE_KEPT), (numbers.freed, FULL, STYLE_FREED)], numbers.before, width
+        )
+    )
     t.append("▏ ")
     t.append(f"{human_size(numbers.before)} → {human_size(numbers.after)}", style="bold")
     t.append("  frees ")
@@ -61,9 +64,17 @@ def before_after_bar(snapshot: Snapshot, plan: Plan, width: int = 50) -> Text:
 def repository_bar(row: RepositoryUsage, largest: int, *, name_width: int = 22, width: int = 30) -> Text:
     name = row.repository if len(row.repository) <= name_width else row.repository[: name_width - 1] + "…"
     t = Text(f"{name:<{name_width}} ")
-    t.append(stacked_bar([(row.reclaimable, FULL, STYLE_FREED),
-                          (row.unique - row.reclaimable, FULL, STYLE_UNIQUE),
-                          (row.shared, SHARED, STYLE_SHARED)], largest, width))
+    t.append(
+        stacked_bar(
+            [
+                (row.reclaimable, FULL, STYLE_FREED),
+                (row.unique - row.reclaimable, FULL, STYLE_UNIQUE),
+                (row.shared, SHARED, STYLE_SHARED),
+            ],
+            largest,
+            width,
+        )
+    )
     t.append(f" {human_size(row.total):>7}", style="bold")
     t.append(f"  {row.images} img")
     if row.reclaimable:
@@ -113,15 +124,22 @@ class RepositoryChart(OptionList):
         width = self.size.width or 80  # 0 while its tab is hidden; redrawn on resize
         name_width = max(8, min(22, max(len(r.repository) for r in self.rows), width // 4))
         bar_width = max(6, min(40, width - name_width - 32))
-        self.add_options(Option(repository_bar(r, largest, name_width=name_width, width=bar_width),
-                                id=r.repository) for r in self.rows)
+        self.add_options(
+            Option(repository_bar(r, largest, name_width=name_width, width=bar_width), id=r.repository)
+            for r in self.rows
+        )
         self.highlighted = highlighted if highlighted is not None and highlighted < len(self.rows) else 0
 
 
 def age_table(buckets: list[AgeBucket], width: int = 12) -> Table:
     table = Table(box=None, padding=(0, 1), expand=False)
-    for column, justify in (("AGE", "left"), ("IMAGES", "right"), ("", "left"), ("SIZE", "right"),
-                            ("prune --all until=", "left")):
+    for column, justify in (
+        ("AGE", "left"),
+        ("IMAGES", "right"),
+        ("", "left"),
+        ("SIZE", "right"),
+        ("prune --all until=", "left"),
+    ):
         table.add_column(column, justify=justify)  # type: ignore[arg-type]
     largest = max((b.bytes for b in buckets), default=0)
     for bucket in buckets:
@@ -129,9 +147,13 @@ def age_table(buckets: list[AgeBucket], width: int = 12) -> Table:
         if bucket.prune_until:
             prune = Text(f"{bucket.prune_until}: frees ")
             prune.append(human_size(bucket.prune_all_frees), style=STYLE_FREED)
-        table.add_row(bucket.label, str(bucket.images),
-                      stacked_bar([(bucket.bytes, FULL, STYLE_UNIQUE)], largest, width),
-                      human_size(bucket.bytes), prune)
+        table.add_row(
+            bucket.label,
+            str(bucket.images),
+            stacked_bar([(bucket.bytes, FULL, STYLE_UNIQUE)], largest, width),
+            human_size(bucket.bytes),
+            prune,
+        )
     return table
 
 
@@ -151,6 +173,9 @@ class AgeChart(Static):
             return
         from rich.console import Group
 
-        note = Text("Sizes are the distinct layer bytes of each bucket's images; a prune frees only "
-                    "layers no remaining image or container uses.", style="dim")
+        note = Text(
+            "Sizes are the distinct layer bytes of each bucket's images; a prune frees only "
+            "layers no remaining image or container uses.",
+            style="dim",
+        )
         self.update(Group(age_table(buckets), note))

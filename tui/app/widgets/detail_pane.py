@@ -16,8 +16,7 @@ from tui.core.usage import human_size
 class DetailPane(Static):
     """Everything about one image, and the exact effect of removing it alone."""
 
-    def show(self, snapshot: Snapshot, image_id: str | None, protection: Protection | None = None
-             ) -> None:
+    def show(self, snapshot: Snapshot, image_id: str | None, protection: Protection | None = None) -> None:
         if image_id is None or image_id not in snapshot.images:
             self.update(Text("No image highlighted", style="dim"))
             return
@@ -27,19 +26,26 @@ class DetailPane(Static):
         when = datetime.fromtimestamp(image.created, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
         t.append(f"created {when} · size {human_size(image.size)}")
         if image.layers is not None:
-            t.append(f" · unique {human_size(snapshot.unique_size(image.id))}"
-                     f" · {len(image.layers)} layers")
+            t.append(f" · unique {human_size(snapshot.unique_size(image.id))} · {len(image.layers)} layers")
         t.append("\n")
         if snapshot.is_dangling(image.id):
             t.append("dangling (no tag, no child image)\n", style="yellow")
         if image.local_only:
-            t.append((image.provenance or "local-only: no registry digest; it cannot be pulled "
-                      "back once removed") + "\n", style="magenta")
+            t.append(
+                (image.provenance or "local-only: no registry digest; it cannot be pulled back once removed")
+                + "\n",
+                style="magenta",
+            )
         if image.manifests:
             t.append("Platforms: ", style="bold")
-            t.append(", ".join(f"{platform}{'' if available else ' (not present)'}"
-                               for _, platform, kind, available in image.manifests
-                               if kind == "image") + "\n")
+            t.append(
+                ", ".join(
+                    f"{platform}{'' if available else ' (not present)'}"
+                    for _, platform, kind, available in image.manifests
+                    if kind == "image"
+                )
+                + "\n"
+            )
         t.append("Tags: ", style="bold")
         t.append((", ".join(image.tags) or "<none>") + "\n")
         if image.digests:
@@ -64,8 +70,7 @@ class DetailPane(Static):
         self._removal(t, snapshot, image.id, protection)
         self.update(t)
 
-    def _removal(self, t: Text, snapshot: Snapshot, image_id: str, protection: Protection | None
-                 ) -> None:
+    def _removal(self, t: Text, snapshot: Snapshot, image_id: str, protection: Protection | None) -> None:
         if not snapshot.layers_complete:
             return
         plan = plan_images(snapshot, [image_id], protection=protection)
@@ -87,5 +92,8 @@ class DetailPane(Static):
         if stopped and not any(c.running for c in snapshot.containers_of(image_id)):
             fixed = plan_images(snapshot, [image_id], with_stopped_containers=True, protection=protection)
             if image_id in fixed.delete:
-                t.append(f"  press c to remove it with its {len(stopped)} stopped container(s): "
-                         f"frees {fixed.freed_text(human_size)}\n", style="cyan")
+                t.append(
+                    f"  press c to remove it with its {len(stopped)} stopped container(s): "
+                    f"frees {fixed.freed_text(human_size)}\n",
+                    style="cyan",
+                )

@@ -43,8 +43,11 @@ class DfPane(Static):
         images = rows["Images"]
         sep = " │ " if narrow else "  │  "
         t.append("Images", style="bold")
-        t.append(f" {images.total} {human_size(images.size)}" if narrow else
-                 f" {images.total} ({images.active} in use) {human_size(images.size)}")
+        t.append(
+            f" {images.total} {human_size(images.size)}"
+            if narrow
+            else f" {images.total} ({images.active} in use) {human_size(images.size)}"
+        )
         t.append(" · " if narrow else " · exact: ", style="dim")
         t.append("prune " if narrow else "prune frees ")
         t.append(human_size(summary.prune_dangling_bytes), style="bold red")
@@ -61,6 +64,5 @@ class DfPane(Static):
             t.append("volumes, build cache: reading df…", style="dim")
         if not narrow:
             t.append(sep, style="dim")
-            t.append(f"Engine {summary.version} · {summary.storage_driver} · {summary.root_dir}",
-                     style="dim")
+            t.append(f"Engine {summary.version} · {summary.storage_driver} · {summary.root_dir}", style="dim")
         self.update(t)

@@ -38,8 +38,7 @@ COLUMNS = (
 
 
 DEFAULT_COLUMNS = TABLE_COLUMNS
-FLAG_STYLES = {"dangling": "yellow", "intermediate": "dim", "local-only": "magenta",
-               "protected": "bold cyan"}
+FLAG_STYLES = {"dangling": "yellow", "intermediate": "dim", "local-only": "magenta", "protected": "bold cyan"}
 FLAG_LETTERS = {"local-only": "L", "dangling": "D", "intermediate": "I", "protected": "P"}
 NARROW_DROPS = ("flags", "shared")
 
@@ -53,9 +52,14 @@ class ImageTable(DataTable[Text]):
 
         image_id: str
 
-    def __init__(self, *, now: Callable[[], float] = time.time, id: str | None = None,
-                 columns: tuple[str, ...] = DEFAULT_COLUMNS, protection: Protection | None = None
-                 ) -> None:
+    def __init__(
+        self,
+        *,
+        now: Callable[[], float] = time.time,
+        id: str | None = None,
+        columns: tuple[str, ...] = DEFAULT_COLUMNS,
+        protection: Protection | None = None,
+    ) -> None:
         super().__init__(id=id, cursor_type="row", zebra_stripes=True)
         self.now = now
         self.configured = ("mark", "marker", *(c for c in columns if c != "marker"))
@@ -106,8 +110,14 @@ class ImageTable(DataTable[Text]):
         """Rebuild the rows, keeping the cursor on the same image when it is still shown;
         ``repository`` keeps only the images the space chart counts under it."""
         current = self.current_image_id
-        self.shown = select_images(snapshot, filter_text=filter_text, dangling_only=dangling_only,
-                                   show_all=show_all, sort_key=sort_key, reverse=reverse)
+        self.shown = select_images(
+            snapshot,
+            filter_text=filter_text,
+            dangling_only=dangling_only,
+            show_all=show_all,
+            sort_key=sort_key,
+            reverse=reverse,
+        )
         if repository is not None:
             self.shown = [i for i in self.shown if repository_of(i) == repository]
         self.flags_shown = set()

@@ -29,8 +29,13 @@ class LayerTree(Tree[str]):
         self._key: tuple[object, ...] = ()
 
     def show(self, snapshot: Snapshot, image_id: str | None, freed: set[str]) -> None:
-        key = (snapshot, snapshot.layers_complete, self.mode,
-               image_id if self.mode == "image" else None, frozenset(freed))
+        key = (
+            snapshot,
+            snapshot.layers_complete,
+            self.mode,
+            image_id if self.mode == "image" else None,
+            frozenset(freed),
+        )
         if key == self._key:
             return
         self._key = key
@@ -62,8 +67,9 @@ class LayerTree(Tree[str]):
         for layer in image.layers or ():
             others = [i for i in snapshot.images_by_chain.get(layer.chain_id, ()) if i != image_id]
             extra = f"shared with {_names(snapshot, others)}" if others else "only this image"
-            self.root.add_leaf(self._layer_label(layer.chain_id, snapshot.layer_size(layer.chain_id),
-                                                 freed, extra))
+            self.root.add_leaf(
+                self._layer_label(layer.chain_id, snapshot.layer_size(layer.chain_id), freed, extra)
+            )
 
     def _show_store(self, snapshot: Snapshot, freed: set[str]) -> None:
         self.root.set_label(Text(f"Store: {len(snapshot.layers)} layers, shared bases first"))

@@ -27,8 +27,7 @@ def plan_text(plan: Plan, snapshot: Snapshot, *, limit: int = 200) -> Text:
         t.append(f"{human_size(plan.reclaim_bytes)}", style="bold green")
         t.append(f"  ({plan.reclaim_bytes:,} bytes in {len(plan.freed_layers)} layer(s), exact)")
         if plan.engine_reported_bytes is not None and plan.engine_reported_bytes != plan.reclaim_bytes:
-            t.append(f"; the engine will report {human_size(plan.engine_reported_bytes)}",
-                     style="dim")
+            t.append(f"; the engine will report {human_size(plan.engine_reported_bytes)}", style="dim")
     else:
         t.append("unknown until layers are read", style="yellow")
     t.append(f" · untag {len(plan.untag)} · delete {len(plan.delete)} · blocked {len(plan.blocked)}\n")
@@ -46,8 +45,11 @@ def plan_text(plan: Plan, snapshot: Snapshot, *, limit: int = 200) -> Text:
         if len(items) > limit:
             t.append(f"  … {len(items) - limit} more\n", style="dim")
 
-    section("Remove stopped containers", [
-        Text(f"{c.name} ({c.short_id}, {c.state})") for c in plan.remove_containers], "cyan")
+    section(
+        "Remove stopped containers",
+        [Text(f"{c.name} ({c.short_id}, {c.state})") for c in plan.remove_containers],
+        "cyan",
+    )
     section("Untag", [Text(r) for r in plan.untag], "yellow")
     deletes = []
     for image_id in plan.delete:
