@@ -464,6 +464,55 @@ class ClassicStore:
         if current_id:
             out.append(DeleteCall(current_id, current_id, False, tuple(current), True))
 
+    # -- the prune fast path ----------------------------------------------------------------
+    def is_plain(self, image_id: str) -> bool:
+        """True when removing ``image_id`` by each of its references meets no conflict: not
+        protected, no child images, no containers, and no ``name:tag@digest`` reference (which the
+        engine cannot resolve). :meth:`delete_refs_in_turn` then predicts the same records as
+        :meth:`delete` per reference, without resolving or re-listing anything."""
+        if image_id in self.protected or self.kids.get(image_id) or image_id in self.users:
+            return False
+        objs = self.ref_objs
+        return all(
+            objs[k].tag is None or objs[k].digest is None for k in self.refs.by_image.get(image_id, ())
+        )
+
+    def delete_refs_in_turn(self, image_id: str, keys: Iterable[str], explicit_parents: bool) -> list[Record]:
+        """What prune's ``DELETE /images/{ref}`` of each of a plain image's references (full
+        strings, sorted) does, in turn: every reference but the last only untags (a tag takes the
+        digest references of its repository with it when it is the repository's last tag; a
+        reference already gone answers 404 and changes nothing), the last deletes the image and
+        prunes its parents. Same records and calls as :meth:`delete` on each key."""
+        refs, objs, by_image = self.refs, self.ref_objs, self.refs.by_image
+        out: list[Record] = []
+        for key in keys:
+            if key not in refs:
+                continue  # untagged with its repository's last tag: 404, skipped by prune
+            removed = objs[key]
+            del refs[key]
+            records = [Record("Untagged", removed.familiar())]
+            rest = by_image.get(image_id, ())
+            if rest and removed.digest is None:
+                name = removed.name
+                if not any(objs[k].digest is None and objs[k].name == name for k in rest):
+                    for k in rest:
+                        other = objs[k]
+                        if other.digest is not None and other.name == name:
+                            del refs[k]
+                            records.append(Record("Untagged", other.familiar()))
+                    rest = by_image.get(image_id, ())
+            if rest:
+                self._log_call(key, image_id, False, records)
+                out.extend(records)
+                continue
+            parents: list[DeleteCall] = []
+            self._delete_helper(image_id, records, False, True, True, parents if explicit_parents else None)
+            self._log_call(key, image_id, False, records)
+            self.calls.extend(parents)
+            out.extend(records)
+            out.extend(r for p in parents for r in p.records)
+        return out
+
     def remove_container(self, container_id: str) -> list[str]:
         """``DELETE /containers/{id}``: returns the chains its removal releases."""
         container = self.containers.pop(container_id)
@@ -473,6 +522,13 @@ class ClassicStore:
         else:
             self.users.pop(container.image_id, None)
         return self._release(self.chains.get(container.image_id, ()))
+
+
+def loses_some_references(snapshot: Snapshot, image_id: str) -> bool:
+    """True when removing an in-use image by each reference in turn untags some of them before the
+    engine refuses (its references are not a single reference, moby ``isSingleReference``)."""
+    refs = _base_store(snapshot).references(image_id)
+    return bool(refs) and not _is_single_reference(refs)
 
 
 def _is_image_id_prefix(image_id: str, possible_prefix: str) -> bool:
@@ -525,10 +581,11 @@ def prune(
     """
     snapshot = store.snapshot
     dangling_only = filters.dangling
-    pool = [i for i in sorted(store.images) if not dangling_only or not store.children(i)]
+    kids, by_image = store.kids, store.refs.by_image
+    pool = [i for i in sorted(store.images) if not dangling_only or not kids.get(i)]
     candidates: list[str] = []
     for image_id in pool:
-        if not store.references(image_id) and store.children(image_id):
+        if not by_image.get(image_id) and kids.get(image_id):
             continue  # an intermediate parent
         image = snapshot.images[image_id]
         if filters.until is not None and image.created_at_ns > filters.until.ns:
@@ -547,14 +604,19 @@ def prune(
         if image_id in store.protected:
             skipped.append(EngineError(0, store.protected[image_id], reason="protected", image_id=image_id))
             continue
-        refs = store.references(image_id)
-        targets: list[str]
-        if refs:
-            if dangling_only and any(r.digest is None for r in refs):
+        keys = by_image.get(image_id, ())
+        targets: tuple[str, ...]
+        if keys:
+            if dangling_only and any(store.ref_objs[k].digest is None for k in keys):
                 continue
-            targets = [r.string() for r in refs]
+            targets = keys  # each reference's full string (the index keys)
+            if store.is_plain(image_id):
+                out = store.delete_refs_in_turn(image_id, targets, explicit_parents)
+                records.extend(out)
+                lost.append(image_id)
+                continue
         else:
-            targets = [image_id.split(":", 1)[1]]
+            targets = (image_id.split(":", 1)[1],)
         lost_ref = False
         for target in targets:
             try:

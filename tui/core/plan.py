@@ -8,18 +8,65 @@ calls (:class:`Step`) the executor makes. The TUI and the headless commands use 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+import gc
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
+from functools import wraps
 from types import MappingProxyType
-from typing import Any
+from typing import Any, ParamSpec
 from weakref import WeakKeyDictionary
 
 from tui.core import containerd, containerd_prune, podman
-from tui.core.classic import ClassicStore, EngineError, PruneOutcome, Record, prune
+from tui.core.classic import ClassicStore, EngineError, PruneOutcome, Record, loses_some_references, prune
 from tui.core.filters import PruneFilters
 from tui.core.model import Container, Snapshot, short_id
 from tui.core.protect import Protection
 from tui.core.views import display_name
+
+_GC_LOCK = threading.Lock()
+_GC_DEPTH = 0
+
+
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector while a plan runs.
+
+    A plan of a 20,000-image store allocates some 500,000 small objects; each 70,000 of them
+    start a full collection that walks every object of the snapshot (millions), which was half
+    of the plan's CPU time. Plans make no reference cycles, so nothing is lost: the collector
+    resumes (if it was on) when the last concurrent plan ends.
+    """
+    global _GC_DEPTH
+    with _GC_LOCK:
+        if _GC_DEPTH == 0:
+            _GC_STATE[0] = gc.isenabled()
+            gc.disable()
+        _GC_DEPTH += 1
+    try:
+        yield
+    finally:
+        with _GC_LOCK:
+            _GC_DEPTH -= 1
+            if _GC_DEPTH == 0 and _GC_STATE[0]:
+                gc.enable()
+
+
+_GC_STATE = [False]
+_P = ParamSpec("_P")
+
+
+def _gc_paused(fn: Callable[_P, Plan]) -> Callable[_P, Plan]:
+    """``fn`` run under :func:`collector_paused`."""
+
+    @wraps(fn)
+    def run(*args: _P.args, **kwargs: _P.kwargs) -> Plan:
+        with collector_paused():
+            return fn(*args, **kwargs)
+
+    return run
+
 
 REASON_FIX = {
     "running container": "stop and remove the running container(s) first; docker-sweep never "
@@ -279,14 +326,21 @@ def with_seen_state(snapshot: Snapshot, steps: Sequence[Step]) -> tuple[Step, ..
     refs_gone: set[str] = set()
     containers_gone: set[str] = set()
     out: list[Step] = []
+    images, users_of = snapshot.images, snapshot.containers_by_image
     for step in steps:
-        image = snapshot.images.get(step.image_id)
+        image = images.get(step.image_id)
         if step.action == "delete_image" and image is not None:
-            users = snapshot.containers_of(step.image_id)
-            step = replace(
-                step,
-                seen_refs=tuple(r for r in image.refs if r not in refs_gone),
-                seen_containers=tuple(c.id for c in users if c.id not in containers_gone),
+            users = users_of.get(step.image_id, ())
+            step = Step(  # positional: much cheaper than dataclasses.replace for 20,000 steps
+                step.action,
+                step.target,
+                step.image_id,
+                step.force,
+                step.noprune,
+                step.expect,
+                step.container,
+                tuple(r for r in image.refs if r not in refs_gone) if refs_gone else image.refs,
+                tuple(c.id for c in users if c.id not in containers_gone),
             )
         refs_gone.update(r.value for r in step.expect if r.kind == "Untagged")
         if step.container is not None:
@@ -334,6 +388,7 @@ def _blocked(ref: str, exc: EngineError) -> Blocked:
     return Blocked(ref, exc.image_id, exc.reason, exc.message, exc.containers)
 
 
+@_gc_paused
 def plan_remove(
     snapshot: Snapshot,
     refs: Iterable[str],
@@ -420,6 +475,7 @@ def _blocking_stopped_containers(
     ]
 
 
+@_gc_paused
 def plan_prune(
     snapshot: Snapshot,
     filters: PruneFilters,
@@ -436,8 +492,8 @@ def plan_prune(
     ``POST /images/prune`` exactly, partial untags included.
     """
     warnings = list(filters.notes)
-    exclude: frozenset[str] = frozenset()
     protected = _protected(snapshot, protection) if protection and not engine_semantics else {}
+    exclude = frozenset() if engine_semantics else _in_use_untag_only(snapshot, filters, protected)
     removals = _blocking_stopped_containers(snapshot, filters, protected) if with_stopped_containers else []
     container_steps = [Step("remove_container", c.id, c.image_id, container=c) for c in removals]
     while True:
@@ -485,6 +541,33 @@ def plan_prune(
         note = podman.estimate_note(snapshot, list(plan.delete), plan.reclaim_bytes)
         plan = replace(plan, warnings=(*plan.warnings, note))
     return plan
+
+
+def _in_use_untag_only(
+    snapshot: Snapshot, filters: PruneFilters, protected: Mapping[str, str]
+) -> frozenset[str]:
+    """Prune candidates the engine would only strip of some references (moby #36295): images in
+    use by a container whose references are not a single reference. docker-sweep leaves them
+    whole; knowing them before the run saves a second run of the whole prune. Leaving them out
+    changes nothing else (a used image is never pruned as a parent), so the plan is the same as
+    excluding them after a first run. Parents kept by their children are still found by the run."""
+    if snapshot.containerd or snapshot.facts.image_store == "podman":
+        return frozenset()
+    users = snapshot.containers_by_image
+    found: set[str] = set()
+    for image_id in users:
+        image = snapshot.images.get(image_id)
+        if image is None or image_id in protected or len(image.refs) < 2:
+            continue
+        if filters.dangling and (image.tags or snapshot.children.get(image_id)):
+            continue
+        if filters.until is not None and image.created_at_ns > filters.until.ns:
+            continue
+        if image.has_config and not filters.matches_labels(image.labels):
+            continue
+        if loses_some_references(snapshot, image_id):
+            found.add(image_id)
+    return frozenset(found)
 
 
 def _prune_skip_message(exc: EngineError) -> str:

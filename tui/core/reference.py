@@ -143,14 +143,7 @@ class Reference:
 
     def familiar_name(self) -> str:
         """Name with ``docker.io/`` and an official ``library/`` prefix removed."""
-        domain, path = self.domain, self.path
-        if domain == DEFAULT_DOMAIN:
-            domain = ""
-            if path.startswith(OFFICIAL_REPO_PREFIX):
-                remainder = path[len(OFFICIAL_REPO_PREFIX) :]
-                if "/" not in remainder:
-                    path = remainder
-        return _join(domain, path)
+        return _familiar_name(self.name)
 
     def familiar(self) -> str:
         """Go's ``FamiliarString``: the familiar name plus tag and digest."""
@@ -163,6 +156,18 @@ class Reference:
 
     def __str__(self) -> str:
         return self.string()
+
+
+@lru_cache(maxsize=_CACHE_SIZE)
+def _familiar_name(name: str) -> str:
+    domain, path = _split_domain(name)
+    if domain == DEFAULT_DOMAIN:
+        domain = ""
+        if path.startswith(OFFICIAL_REPO_PREFIX):
+            remainder = path[len(OFFICIAL_REPO_PREFIX) :]
+            if "/" not in remainder:
+                path = remainder
+    return _join(domain, path)
 
 
 def validate_digest(digest: str) -> None:
