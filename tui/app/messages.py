@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from textual.message import Message
@@ -61,3 +62,20 @@ class StoreChanged(Message):
 
     def can_replace(self, message: Message) -> bool:
         return isinstance(message, StoreChanged)
+
+
+@dataclass
+class PlanReady(Message):
+    """A plan worker finished: ``apply`` shows its result (on the UI thread) if ``token`` is
+    still the newest request of its ``group``."""
+
+    group: str
+    token: int
+    apply: Callable[[], None]
+
+
+@dataclass
+class JobEventBatch(Message):
+    """Job events collected over a short interval, shown with one layout pass."""
+
+    events: list[JobEvent]

@@ -55,14 +55,16 @@ class ConfirmScreen(ModalScreen[Plan | None]):
         *,
         allow_force: bool = True,
         local_only_confirm: bool = True,
+        plan: Plan | None = None,
     ) -> None:
+        """``plan``: ``build(False)`` made already (by a worker), else made here."""
         super().__init__()
         self.local_only_confirm = local_only_confirm
         self.build = build
         self.snapshot = snapshot
         self.allow_force = allow_force
         self.force = False
-        self.plan = build(False)
+        self.plan = build(False) if plan is None else plan
 
     def compose(self) -> ComposeResult:
         with Vertical(id="confirm-box"):

@@ -27,13 +27,11 @@ from textual.widgets import (
 )
 
 from tui.app.screens.buildcache_flow import BuildCacheFlow
-from tui.app.screens.confirm import ConfirmScreen
+from tui.app.screens.flows import RemovalFlows
 from tui.app.screens.help import HelpScreen
-from tui.app.screens.prune import PruneDialog, PruneRequest
-from tui.app.screens.store import StoreScreen
 from tui.app.source import StoreSource
 from tui.app.widgets.charts import AgeChart, RepositoryChart, chart_legend
-from tui.app.widgets.detail_pane import DetailPane
+from tui.app.widgets.detail_pane import DetailPane, removal_plans
 from tui.app.widgets.df_pane import DfPane
 from tui.app.widgets.image_table import ImageTable
 from tui.app.widgets.layer_tree import LayerTree
@@ -41,9 +39,8 @@ from tui.app.widgets.log_panel import LogPanel
 from tui.config import Config
 from tui.core.marking import plan_images
 from tui.core.model import Snapshot
-from tui.core.plan import Plan, plan_prune
-from tui.core.policy import select
-from tui.core.usage import human_size
+from tui.core.plan import Plan
+from tui.core.usage import UsageSummary, human_size, summarize
 from tui.core.views import SORT_KEYS
 
 
@@ -65,7 +62,7 @@ WIDE = 120
 """From this many columns on, details sit beside the tabs and the FLAGS column is shown."""
 
 
-class MainScreen(BuildCacheFlow, StoreScreen):
+class MainScreen(BuildCacheFlow, RemovalFlows):
     """Browse, mark, plan, confirm, watch."""
 
     BINDINGS = [
@@ -161,6 +158,8 @@ class MainScreen(BuildCacheFlow, StoreScreen):
         self.wide: bool | None = None
         self.confirm_enabled = self.config.ui.confirm
         self._marked_plan: tuple[tuple[Snapshot, frozenset[str]], Plan] | None = None
+        self._marked_pending: tuple[Snapshot, frozenset[str]] | None = None
+        self._df_pending: tuple[Snapshot, bool] | None = None
 
     # -- layout ------------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -225,10 +224,6 @@ class MainScreen(BuildCacheFlow, StoreScreen):
 
     # -- helpers -------------------------------------------------------------------------------
     @property
-    def table(self) -> ImageTable:
-        return self.query_one("#images", ImageTable)
-
-    @property
     def details_pane(self) -> DetailPane:
         """The details pane on screen (beside the tabs when wide, else in the Details tab)."""
         return self.query_one("#details-side" if self.wide else "#details", DetailPane)
@@ -251,24 +246,69 @@ class MainScreen(BuildCacheFlow, StoreScreen):
 
     def marked_plan(self) -> Plan | None:
         """The plan for the marks (kept until the snapshot or the marks change: every cursor move
-        redraws the side panes)."""
+        redraws the side panes). ``None`` while a worker makes it; the status line and the layer
+        tree are redrawn when it is ready."""
         if not self.marked or not self.snapshot.layers_complete:
             return None
         key = (self.snapshot, frozenset(self.marked))
-        if self._marked_plan is None or self._marked_plan[0] != key:
-            self._marked_plan = (key, plan_images(self.snapshot, self.marked, protection=self.protection))
-        return self._marked_plan[1]
+        if self._marked_plan is not None and self._marked_plan[0] == key:
+            return self._marked_plan[1]
+        if self._marked_pending == key:
+            return None
+        self._marked_pending = key
+        snapshot, marked, protection = self.snapshot, set(self.marked), self.protection
+
+        def ready(plan: Plan) -> None:
+            self._marked_plan, self._marked_pending = (key, plan), None
+            if key == (self.snapshot, frozenset(self.marked)):
+                self._show_layers(plan)
+                self.refresh_status(plan)
+
+        if self.plan_then("marks", lambda: plan_images(snapshot, marked, protection=protection), ready):
+            return self._marked_plan[1] if self._marked_plan is not None else None
+        return None
 
     def refresh_side(self) -> None:
         image_id = self.table.current_image_id
         plan = self.marked_plan()
-        freed = set(plan.freed_layers) if plan is not None else set()
-        self.details_pane.show(self.snapshot, image_id, self.protection)
-        self.query_one("#layers", LayerTree).show(self.snapshot, image_id, freed)
-        self.query_one("#df", DfPane).show(self.snapshot, narrow=not self.wide)
+        self._show_details(image_id)
+        self._show_layers(plan)
+        self._show_df()
         self.query_one("#space", RepositoryChart).show(self.snapshot, self.protection)
         self.query_one("#age", AgeChart).show(self.snapshot, self.now(), self.protection)
         self.refresh_status(plan)
+
+    def _show_layers(self, plan: Plan | None) -> None:
+        freed = set(plan.freed_layers) if plan is not None else set()
+        self.query_one("#layers", LayerTree).show(self.snapshot, self.table.current_image_id, freed)
+
+    def _show_details(self, image_id: str | None) -> None:
+        snapshot, protection, pane = self.snapshot, self.protection, self.details_pane
+        if image_id is None or not snapshot.layers_complete or len(snapshot.images) <= self.inline_limit:
+            self.plan_pending("details")
+            pane.show(snapshot, image_id, protection)
+            return
+        pane.show(snapshot, image_id, protection, plans="pending")
+        self.plan_then(
+            "details",
+            lambda: removal_plans(snapshot, image_id, protection),
+            lambda plans: pane.show(snapshot, image_id, protection, plans=plans),
+        )
+
+    def _show_df(self) -> None:
+        df, snapshot, narrow = self.query_one("#df", DfPane), self.snapshot, not self.wide
+        if df.shows(snapshot, narrow) or self._df_pending == (snapshot, narrow):
+            return
+        if not snapshot.layers_complete:
+            df.show(snapshot, narrow=narrow)
+            return
+        self._df_pending = (snapshot, narrow)
+
+        def ready(summary: UsageSummary) -> None:
+            self._df_pending = None
+            df.show(snapshot, narrow=narrow, summary=summary)
+
+        self.plan_then("df", lambda: summarize(snapshot), ready)
 
     def refresh_status(self, plan: Plan | None = None) -> None:
         shown = len(self.table.shown)
@@ -422,98 +462,3 @@ class MainScreen(BuildCacheFlow, StoreScreen):
 
     def action_quit(self) -> None:
         self.app.exit()
-
-    # -- destructive flows -------------------------------------------------------------------
-    def _targets(self) -> set[str]:
-        if self.marked:
-            return set(self.marked)
-        current = self.table.current_image_id
-        return {current} if current else set()
-
-    def action_remove(self, with_containers: bool = False) -> None:
-        if not self.ready_for_job():
-            return
-        targets = self._targets()
-        if not targets:
-            self.notify("Nothing highlighted or marked.", severity="warning")
-            return
-        snapshot = self.snapshot
-
-        def build(force: bool) -> Plan:
-            return plan_images(
-                snapshot,
-                targets,
-                force=force,
-                with_stopped_containers=with_containers,
-                protection=self.protection,
-            )
-
-        self._confirm_then_run(build, snapshot, allow_force=True)
-
-    def action_remove_with_containers(self) -> None:
-        self.action_remove(with_containers=True)
-
-    def action_prune(self, everything: bool = False) -> None:
-        if not self.ready_for_job():
-            return
-        snapshot = self.snapshot
-
-        def chosen(request: PruneRequest | None) -> None:
-            if request is None:
-                return
-
-            def build(_force: bool) -> Plan:
-                return plan_prune(
-                    snapshot,
-                    request.filters,
-                    with_stopped_containers=request.with_containers,
-                    protection=self.protection,
-                )
-
-            self._confirm_then_run(build, snapshot, allow_force=False)
-
-        self.app.push_screen(
-            PruneDialog(snapshot, now=self.now, everything=everything, protection=self.protection), chosen
-        )
-
-    def action_clean_unused(self) -> None:
-        self.action_prune(everything=True)
-
-    def action_policy(self) -> None:
-        if not self.config.policies:
-            self.notify(
-                "No policies in the config: add [policies.NAME] (see config.example.toml).",
-                severity="warning",
-            )
-            return
-        from tui.app.screens.policy import PolicyPicker
-
-        def chosen(name: str | None) -> None:
-            if name is None or not self.snapshot.layers_complete:
-                return
-            policy = self.config.policy(name)
-            selected = select(self.snapshot, policy, self.now())
-            self.marked = set(selected)
-            self.refresh_table()
-            self.log_line("info", f"Policy {name} marks {len(selected)} image(s); press d to see the plan")
-
-        self.app.push_screen(PolicyPicker(self.config), chosen)
-
-    def _confirm_then_run(
-        self, build: Callable[[bool], Plan], snapshot: Snapshot, *, allow_force: bool
-    ) -> None:
-        def confirmed(plan: Plan | None) -> None:
-            if plan is None:
-                self.log_line("info", "Cancelled; nothing was deleted.")
-                return
-            self.start_job(plan, snapshot)
-
-        if not self.confirm_enabled:
-            confirmed(build(False))
-            return
-        self.app.push_screen(
-            ConfirmScreen(
-                build, snapshot, allow_force=allow_force, local_only_confirm=self.config.local_only.confirm
-            ),
-            confirmed,
-        )

@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 from textual import work
 from textual.screen import Screen
+from textual.timer import Timer
 from textual.widgets import ProgressBar
 
 from tui.app.messages import (
@@ -28,6 +29,9 @@ from tui.config import Config
 from tui.core.model import Snapshot
 from tui.core.plan import Plan
 from tui.core.usage import human_size
+
+JOB_EVENT_FLUSH = 0.05
+"""Seconds between redraws of the log and progress bar while a job runs."""
 
 
 def job_total_line(result: ExecutionResultLike) -> tuple[str, str]:
@@ -75,6 +79,8 @@ class StoreScreen(Screen[None]):
         self._watching = False
         self._reload_timer: object | None = None
         self._engine_logged: object = None
+        self._job_events: list[JobEvent] = []
+        self._job_flush_timer: Timer | None = None
 
     # -- hooks for the subclass --------------------------------------------------------------
     def store_updated(self) -> None:
@@ -217,12 +223,23 @@ class StoreScreen(Screen[None]):
             self.post_message(JobFinished(None, str(exc) or type(exc).__name__))
 
     def on_job_event(self, message: JobEvent) -> None:
-        self.log_line(message.event.kind, message.event.text)
-        self.query_one("#progress", ProgressBar).update(
-            total=max(message.total, 1), progress=message.step + 1
-        )
+        """Job events are shown in batches (every :data:`JOB_EVENT_FLUSH` seconds): a removal of
+        500 images sends some 3,000 of them, and one layout pass each would freeze the keys."""
+        self._job_events.append(message)
+        if self._job_flush_timer is None:
+            self._job_flush_timer = self.set_timer(JOB_EVENT_FLUSH, self._flush_job_events)
+
+    def _flush_job_events(self) -> None:
+        self._job_flush_timer = None
+        events, self._job_events = self._job_events, []
+        if not events:
+            return
+        self.query_one("#log", LogPanel).add_many([(m.event.kind, m.event.text) for m in events])
+        last = events[-1]
+        self.query_one("#progress", ProgressBar).update(total=max(last.total, 1), progress=last.step + 1)
 
     def on_job_finished(self, message: JobFinished) -> None:
+        self._flush_job_events()
         self.job_running = False
         self.query_one("#progress", ProgressBar).display = False
         result = message.result

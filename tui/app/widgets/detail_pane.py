@@ -9,14 +9,39 @@ from textual.widgets import Static
 
 from tui.core.marking import plan_images
 from tui.core.model import Snapshot
+from tui.core.plan import Plan
 from tui.core.protect import Protection
 from tui.core.usage import human_size
+
+RemovalPlans = tuple[Plan, Plan | None]
+"""The plan of removing one image alone, and (when only stopped containers block it) the plan of
+removing it with them."""
+
+
+def removal_plans(snapshot: Snapshot, image_id: str, protection: Protection | None) -> RemovalPlans | None:
+    """What the pane says about removing ``image_id``: CPU work, run in a worker on big stores."""
+    if not snapshot.layers_complete or image_id not in snapshot.images:
+        return None
+    plan = plan_images(snapshot, [image_id], protection=protection)
+    users = snapshot.containers_of(image_id)
+    fixed = None
+    if image_id not in plan.delete and users and not any(c.running for c in users):
+        fixed = plan_images(snapshot, [image_id], with_stopped_containers=True, protection=protection)
+    return plan, fixed
 
 
 class DetailPane(Static):
     """Everything about one image, and the exact effect of removing it alone."""
 
-    def show(self, snapshot: Snapshot, image_id: str | None, protection: Protection | None = None) -> None:
+    def show(
+        self,
+        snapshot: Snapshot,
+        image_id: str | None,
+        protection: Protection | None = None,
+        plans: RemovalPlans | None | str = "inline",
+    ) -> None:
+        """``plans``: the image's :func:`removal_plans`, or ``"inline"`` to make them here, or
+        ``"pending"`` while a worker makes them."""
         if image_id is None or image_id not in snapshot.images:
             self.update(Text("No image highlighted", style="dim"))
             return
@@ -67,13 +92,18 @@ class DetailPane(Static):
         why = protection.reason(image) if protection else None
         if why:
             t.append(why + "\n", style="bold cyan")
-        self._removal(t, snapshot, image.id, protection)
+        if plans == "pending":
+            if snapshot.layers_complete:
+                t.append("Removing it: ", style="bold")
+                t.append("planning …\n", style="dim")
+        else:
+            found = removal_plans(snapshot, image.id, protection) if plans == "inline" else plans
+            if found is not None and not isinstance(found, str):
+                self._removal(t, snapshot, image.id, found)
         self.update(t)
 
-    def _removal(self, t: Text, snapshot: Snapshot, image_id: str, protection: Protection | None) -> None:
-        if not snapshot.layers_complete:
-            return
-        plan = plan_images(snapshot, [image_id], protection=protection)
+    def _removal(self, t: Text, snapshot: Snapshot, image_id: str, plans: RemovalPlans) -> None:
+        plan, fixed = plans
         t.append("Removing it: ", style="bold")
         if image_id in plan.delete:
             exact = " (exact)" if plan.exact else ""
@@ -89,11 +119,9 @@ class DetailPane(Static):
             if b.fix:
                 t.append(f"  fix: {b.fix}\n")
         stopped = [c for c in snapshot.containers_of(image_id) if not c.running]
-        if stopped and not any(c.running for c in snapshot.containers_of(image_id)):
-            fixed = plan_images(snapshot, [image_id], with_stopped_containers=True, protection=protection)
-            if image_id in fixed.delete:
-                t.append(
-                    f"  press c to remove it with its {len(stopped)} stopped container(s): "
-                    f"frees {fixed.freed_text(human_size)}\n",
-                    style="cyan",
-                )
+        if fixed is not None and image_id in fixed.delete:
+            t.append(
+                f"  press c to remove it with its {len(stopped)} stopped container(s): "
+                f"frees {fixed.freed_text(human_size)}\n",
+                style="cyan",
+            )

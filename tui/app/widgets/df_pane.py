@@ -8,7 +8,7 @@ from rich.text import Text
 from textual.widgets import Static
 
 from tui.core.model import Snapshot
-from tui.core.usage import UsageRow, human_size, summarize
+from tui.core.usage import UsageRow, UsageSummary, human_size, summarize
 
 
 def _row(t: Text, row: UsageRow, active: str, narrow: bool) -> None:
@@ -29,15 +29,21 @@ class DfPane(Static):
 
     _narrow = False
 
-    def show(self, snapshot: Snapshot, *, narrow: bool = False) -> None:
-        if snapshot is self._shown and narrow == self._narrow:
+    def shows(self, snapshot: Snapshot, narrow: bool) -> bool:
+        """True when the pane shows this snapshot's summary in this width already."""
+        return snapshot is self._shown and narrow == self._narrow
+
+    def show(self, snapshot: Snapshot, *, narrow: bool = False, summary: UsageSummary | None = None) -> None:
+        """Show the summary of ``snapshot`` (``summary``: made by a worker, else made here)."""
+        if self.shows(snapshot, narrow):
             return  # the summary plans two prunes: only redo it for a new snapshot
         self._shown = snapshot
         self._narrow = narrow
         if not snapshot.layers_complete:
             self.update(Text(f"Reading layers of {len(snapshot.images)} images…", style="dim"))
             return
-        summary = summarize(snapshot)
+        if summary is None:
+            summary = summarize(snapshot)
         rows = {row.type: row for row in summary.rows}
         t = Text()
         images = rows["Images"]

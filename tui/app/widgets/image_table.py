@@ -67,6 +67,7 @@ class ImageTable(DataTable[Text]):
         self.shown: list[Image] = []
         self.protection = protection
         self.flags_shown: set[str] = set()
+        self._rows_drawn: dict[str, tuple[Text, ...]] = {}  # image id -> its cells on screen
 
     def on_mount(self) -> None:
         self._add_columns()
@@ -82,6 +83,7 @@ class ImageTable(DataTable[Text]):
         if columns != self.columns_shown:
             self.columns_shown = columns
             self.clear(columns=True)
+            self._rows_drawn = {}
             self._add_columns()
 
     def flag_legend(self) -> str:
@@ -121,16 +123,39 @@ class ImageTable(DataTable[Text]):
         if repository is not None:
             self.shown = [i for i in self.shown if repository_of(i) == repository]
         self.flags_shown = set()
-        self.clear()
         keys = [key for _, key in COLUMNS]
+        rows: dict[str, tuple[Text, ...]] = {}
         for image in self.shown:
             cells = dict(zip(keys, self._cells(snapshot, image, image.id in marked), strict=True))
-            self.add_row(*(cells[k] for k in self.columns_shown), key=image.id)
+            rows[image.id] = tuple(cells[k] for k in self.columns_shown)
+        if not self._update_rows(rows):
+            self.clear()
+            for image_id, row in rows.items():
+                self.add_row(*row, key=image_id)
+        self._rows_drawn = rows
         if current is not None:
             for index, image in enumerate(self.shown):
                 if image.id == current:
                     self.move_cursor(row=index)
                     break
+
+    def _update_rows(self, rows: dict[str, tuple[Text, ...]]) -> bool:
+        """Change only what differs from the rows on screen, when the new rows are the old ones in
+        the same order minus some (a new load stage, a finished removal, a narrower filter).
+        Returns False when the table must be rebuilt."""
+        drawn = self._rows_drawn
+        if not drawn or len(self.rows) != len(drawn) or not rows.keys() <= drawn.keys():
+            return False
+        if [i for i in drawn if i in rows] != list(rows):
+            return False
+        for image_id in drawn:
+            if image_id not in rows:
+                self.remove_row(image_id)
+        for image_id, row in rows.items():
+            for column, old, new in zip(self.columns_shown, drawn[image_id], row, strict=True):
+                if _look(old) != _look(new):
+                    self.update_cell(image_id, column, new, update_width=True)
+        return True
 
     @property
     def current_image_id(self) -> str | None:
@@ -139,7 +164,12 @@ class ImageTable(DataTable[Text]):
         return self.shown[self.cursor_row].id
 
     def set_mark(self, image_id: str, marked: bool) -> None:
-        self.update_cell(image_id, "mark", Text("✔" if marked else " ", style="bold green"))
+        cell = Text("✔" if marked else " ", style="bold green")
+        self.update_cell(image_id, "mark", cell)
+        row = self._rows_drawn.get(image_id)
+        if row is not None and "mark" in self.columns_shown:
+            at = self.columns_shown.index("mark")
+            self._rows_drawn[image_id] = (*row[:at], cell, *row[at + 1 :])
 
     def _cells(self, snapshot: Snapshot, image: Image, marked: bool) -> list[Text]:
         if image.tags:
@@ -178,3 +208,8 @@ class ImageTable(DataTable[Text]):
             used,
             flag_text,
         ]
+
+
+def _look(cell: Text) -> tuple[object, ...]:
+    """What decides how a cell looks (``Text.__eq__`` ignores the base style and justify)."""
+    return (cell.plain, str(cell.style), tuple(cell.spans), cell.justify)

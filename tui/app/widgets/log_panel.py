@@ -41,3 +41,13 @@ class LogPanel(RichLog):
         line = shorten_ids(text)
         self.lines_written.append(line)
         self.write(Text(line, style=STYLES.get(kind, ""), no_wrap=True))
+
+    def add_many(self, lines: list[tuple[str, str]]) -> None:
+        """Several ``(kind, text)`` lines with one scroll and one redraw."""
+        last = len(lines) - 1
+        for index, (kind, text) in enumerate(lines):
+            line = shorten_ids(text)
+            self.lines_written.append(line)
+            # only the last line scrolls (as one write would)
+            scroll = None if index == last else False
+            self.write(Text(line, style=STYLES.get(kind, ""), no_wrap=True), scroll_end=scroll)

@@ -1,0 +1,62 @@
+"""Plans off the UI thread: the detail pane's removal plan, the df summary's two prune plans, the
+marks' plan and the confirm screen's first plan run in thread workers once the store is big.
+
+A plan of a small store takes a few milliseconds and runs inline (the screen is drawn with it at
+once, which keeps keys typed right after a key and the snapshot tests exact). From
+:attr:`PlanWorkers.inline_limit` images on, each kind of plan runs in its own exclusive worker
+group; a newer request of a group replaces the older one, whose result is dropped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from tui.app.messages import PlanReady
+from tui.core.model import Snapshot
+
+T = TypeVar("T")
+
+INLINE_LIMIT = 400
+"""Stores with at most this many images plan on the UI thread (a plan then takes < 20 ms)."""
+
+
+class PlanWorkers:
+    """Mixed into a :class:`~textual.screen.Screen` that has a ``snapshot``."""
+
+    snapshot: Snapshot
+    inline_limit: int = INLINE_LIMIT
+    _plan_tokens: dict[str, int]
+
+    def plan_then(self, group: str, compute: Callable[[], T], apply: Callable[[T], None]) -> bool:
+        """Run ``compute`` and call ``apply`` with its result on the UI thread. Returns True when
+        it ran inline (``apply`` was called before returning)."""
+        tokens = self.__dict__.setdefault("_plan_tokens", {})
+        token = tokens[group] = tokens.get(group, 0) + 1
+        if len(self.snapshot.images) <= self.inline_limit:
+            apply(compute())
+            return True
+        screen: Any = self
+
+        def work() -> None:
+            result = compute()
+            screen.post_message(PlanReady(group, token, lambda: apply(result)))
+
+        screen.run_worker(
+            work,
+            thread=True,
+            exclusive=True,
+            group=f"plan-{group}",
+            exit_on_error=False,
+            description=f"plan ({group})",
+        )
+        return False
+
+    def plan_pending(self, group: str) -> None:
+        """Drop any result still on its way for ``group`` (what it answers is no longer shown)."""
+        tokens = self.__dict__.setdefault("_plan_tokens", {})
+        tokens[group] = tokens.get(group, 0) + 1
+
+    def on_plan_ready(self, message: PlanReady) -> None:
+        if self.__dict__.get("_plan_tokens", {}).get(message.group) == message.token:
+            message.apply()
