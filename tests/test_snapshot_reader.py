@@ -117,3 +117,24 @@ def test_cancelled_layer_read_keeps_every_image_in_order(engine):
     out = read_layers(eng, images, cancelled=cancelled, workers=2)
     assert [i.id for i in out] == [i.id for i in images]
     assert any(i.layers is None for i in out)
+
+
+def test_version_is_read_once_for_negotiation_and_facts(engine, monkeypatch):
+    """``GET /version`` answers both the API version negotiation and the engine facts."""
+    import docker
+
+    calls: list[bool] = []
+    original = docker.APIClient.version
+    expected = docker.APIClient(base_url=engine.url, version="auto").version()
+
+    def counted(self, api_version=True):  # a spy: the real engine answers
+        calls.append(api_version)
+        return original(self, api_version=api_version)
+
+    monkeypatch.setattr(docker.APIClient, "version", counted)
+    eng = Engine(engine.url)
+    facts = read_facts(eng)
+    assert len(calls) == 1
+    assert facts.version == expected["Version"] and facts.api_version == expected["ApiVersion"]
+    read_facts(eng)  # a reload reads /info again, not /version
+    assert len(calls) == 1

@@ -51,13 +51,28 @@ class _APIClient(docker.APIClient):
     against that bundle instead of ``--tlscacert``/``ca.pem``, and refused.
     """
 
-    def merge_environment_settings(
-        self, url: Any, proxies: Any, stream: Any, verify: Any, cert: Any
-    ) -> Any:
+    def merge_environment_settings(self, url: Any, proxies: Any, stream: Any, verify: Any, cert: Any) -> Any:
         settings = super().merge_environment_settings(url, proxies, stream, verify, cert)
         if verify is None:
             settings["verify"] = self.verify
         return settings
+
+    server_version: dict[str, Any] | None = None
+
+    def _retrieve_server_version(self) -> Any:
+        """``version="auto"``: read ``/version`` once and keep the whole answer (the engine's
+        facts need it too; no second request)."""
+        try:
+            version = self.version(api_version=False)
+            api_version = version["ApiVersion"]
+        except KeyError as exc:  # the SDK's own messages
+            raise docker.errors.DockerException(
+                'Invalid response from docker daemon: key "ApiVersion" is missing.'
+            ) from exc
+        except Exception as exc:
+            raise docker.errors.DockerException(f"Error while fetching server API version: {exc}") from exc
+        self.server_version = version
+        return api_version
 
 
 class EngineError(Exception):
@@ -266,6 +281,7 @@ class Engine:
         self.long_timeout = long_timeout
         self._local = threading.local()
         self._version: str | None = None
+        self._server_version: dict[str, Any] | None = None
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
@@ -311,8 +327,17 @@ class Engine:
                         base_url=self.host, version="auto", timeout=self.timeout, **self._kwargs
                     )
                     self._version = str(probe.api_version)
+                    self._server_version = probe.server_version
                     probe.close()
             return self._version
+
+    def server_version(self) -> dict[str, Any]:
+        """The engine's ``GET /version`` answer (read once, with the API version negotiation)."""
+        self._negotiated_version()
+        found = self._server_version
+        if found is None:
+            found = self._server_version = self.call(lambda api: api.version())
+        return found
 
     def new_client(self, *, timeout: int | None = None) -> Any:
         """A fresh client (e.g. for an event stream that blocks its connection)."""

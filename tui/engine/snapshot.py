@@ -212,7 +212,7 @@ class LayerCache:
 def read_facts(engine: Engine) -> EngineFacts:
     """``/info`` and ``/version``."""
     info = engine.call(lambda api: api.info())
-    version = engine.call(lambda api: api.version())
+    version = engine.server_version()
     status = " ".join(str(x) for pair in info.get("DriverStatus") or [] for x in pair)
     store = "containerd" if "io.containerd.snapshotter.v1" in status else "classic"
     store = "podman" if podman.is_podman(version) else store
