@@ -3,7 +3,6 @@ the build cache's ``docker builder prune``, with the exact records and bytes sho
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from typing import TextIO
@@ -13,7 +12,7 @@ from tui.core.filters import FilterError, parse_until
 from tui.core.usage import human_size
 from tui.engine.buildcache import prune_build_cache, read_build_cache
 from tui.engine.client import Engine
-from tui.headless import EXIT_OK, EXIT_REFUSED
+from tui.headless import EXIT_OK, EXIT_REFUSED, write_json
 
 
 def make_build_cache_prune(
@@ -61,7 +60,7 @@ def cmd_build_cache(
     plan = plan_build_cache_prune(read_build_cache(engine), prune)
     if not execute:
         if as_json:
-            json.dump(plan.to_json(), out, indent=2)
+            write_json(plan.to_json(), out)
             out.write("\n")
         else:
             render(plan, out)
@@ -79,7 +78,7 @@ def cmd_build_cache(
             return EXIT_REFUSED
     result = prune_build_cache(engine, prune)
     if as_json:
-        json.dump({"plan": plan.to_json(), **result.to_json()}, out, indent=2)
+        write_json({"plan": plan.to_json(), **result.to_json()}, out)
         out.write("\n")
     else:
         for record_id in result.deleted:
