@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import threading
 from bisect import bisect_left
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from weakref import WeakKeyDictionary
@@ -177,6 +178,7 @@ class ClassicStore:
         self.chains: dict[str, tuple[str, ...]] = {i.id: i.chain_ids for i in snapshot.images.values()}
         self.refs = _RefIndex()  # normalized ref string -> image id
         self.ref_objs: dict[str, Reference] = {}
+        owner: dict[str, str] = {}
         for image in snapshot.images.values():
             for text in image.refs:
                 ref = _parse_ref(text)
@@ -184,20 +186,26 @@ class ClassicStore:
                     continue
                 if ref.tag is None and ref.digest is None:
                     ref = tag_name_only(ref)
-                self.refs[ref.string()] = image.id
-                self.ref_objs[ref.string()] = ref
+                key = ref.string()
+                owner[key] = image.id  # one reference names one image: the last one wins
+                self.ref_objs[key] = ref
+        # filled in bulk: _RefIndex.__setitem__ re-sorts the image's tuple on every insert
+        dict.update(self.refs, owner)
+        by_image: dict[str, list[str]] = {}
+        for key, image_id in owner.items():
+            by_image.setdefault(image_id, []).append(key)
+        self.refs.by_image = {k: tuple(sorted(v)) for k, v in by_image.items()}
         self.containers: dict[str, Container] = {c.id: c for c in snapshot.containers}
         users: dict[str, list[Container]] = {}
         for container in sorted(snapshot.containers, key=lambda c: c.id):
             users.setdefault(container.image_id, []).append(container)
         self.users: dict[str, tuple[Container, ...]] = {k: tuple(v) for k, v in users.items()}
-        self.layer_refs: dict[str, int] = {}
-        for image_id in self.images:
-            self._hold(self.chains[image_id])
+        held: Counter[str] = Counter(chain for image_id in self.images for chain in self.chains[image_id])
         for container in snapshot.containers:
             if container.image_id not in self.chains and container.held_chains:
                 self.chains[container.image_id] = container.held_chains  # its image record is gone
-            self._hold(self.chains.get(container.image_id, ()))
+            held.update(self.chains.get(container.image_id, ()))
+        self.layer_refs: dict[str, int] = dict(held)
         self.calls: list[DeleteCall] = []
 
     def clone(self) -> ClassicStore:
