@@ -10,9 +10,9 @@ import docker.errors
 
 from tui.core.classic import ClassicStore, EngineError
 from tui.core.model import Snapshot
-from tui.engine import fixtures
 from tui.engine.client import Engine
 from tui.engine.snapshot import read_snapshot
+from tui.sandbox import fixtures
 from tui.sandbox import imagegen as gen
 
 NOW = datetime.now(UTC).replace(microsecond=0)

@@ -15,10 +15,10 @@ import pytest
 
 from tests.conftest import unavailable
 from tests.enginecase import data_layer, spec
-from tui.engine import fixtures
 from tui.engine.backup import Backup, BackupError, BackupStore, default_backup_dir
 from tui.engine.backup_files import create_private
 from tui.engine.client import Engine
+from tui.sandbox import fixtures
 from tui.sandbox import imagegen as gen
 
 MB = 1_000_000

@@ -14,10 +14,10 @@ from tests.enginecase import BUSYBOX, NOW, SLEEP
 from tui.core.containerd import ContainerdStore
 from tui.core.filters import parse_filters
 from tui.core.plan import plan_prune, plan_remove
-from tui.engine import fixtures
 from tui.engine.actions import PlanExecutor, engine_prune
 from tui.engine.client import Engine as SweepEngine
 from tui.engine.snapshot import read_snapshot
+from tui.sandbox import fixtures
 from tui.sandbox import imagegen as gen
 
 pytestmark = pytest.mark.engine

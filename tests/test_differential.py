@@ -20,10 +20,10 @@ from hypothesis import strategies as st
 from tests.enginecase import BUSYBOX, NOW, SLEEP, data_layer, native_rm, predicted_rm, state
 from tui.core.filters import parse_filters
 from tui.core.plan import plan_prune
-from tui.engine import fixtures
 from tui.engine.actions import engine_prune
 from tui.engine.client import Engine
 from tui.engine.snapshot import read_snapshot
+from tui.sandbox import fixtures
 from tui.sandbox import imagegen as gen
 
 # The classic store's model; tests/test_differential_containerd.py checks the containerd store's.

@@ -18,8 +18,8 @@ from typing import Any
 
 import pytest
 
-from tui.engine import fixtures
 from tui.headless import EXIT_INTERRUPTED
+from tui.sandbox import fixtures
 from tui.sandbox import imagegen as gen
 
 # On the containerd store (28.5) the test's own image list failed during the deletes ("failed to

@@ -28,8 +28,9 @@ import tui.cli
 from tests.conftest import unavailable
 from tests.enginecase import data_layer, spec
 from tui import headless, plugin
-from tui.engine import client, fixtures
+from tui.engine import client
 from tui.plugin import DEFAULT_HOST, PluginError, install_plugin, parse_docker_globals, plugin_main
+from tui.sandbox import fixtures
 from tui.sandbox import imagegen as gen
 from tui.sandbox.daemon import engines_dir, setup_command
 

@@ -23,11 +23,11 @@ from tui.core.classic import EngineError
 from tui.core.filters import parse_filters
 from tui.core.plan import plan_prune
 from tui.core.podman import PodmanStore, reported_space
-from tui.engine import fixtures
 from tui.engine.actions import engine_prune
 from tui.engine.client import Engine
 from tui.engine.podman import full_id
 from tui.engine.snapshot import read_snapshot
+from tui.sandbox import fixtures
 from tui.sandbox import imagegen as gen
 
 EXAMPLES = int(os.environ.get("SWEEP_DIFF_EXAMPLES", "12"))

@@ -1,5 +1,5 @@
 """Real-engine tests for tui.sandbox (private dockerd/registry, generated images) and the
-engine fixtures in tui.engine.fixtures."""
+engine fixtures in tui.sandbox.fixtures."""
 
 from __future__ import annotations
 
@@ -19,8 +19,8 @@ import docker
 import pytest
 
 from tests.conftest import SESSION_ENGINE, session_store
-from tui.engine import fixtures
 from tui.sandbox import daemon as daemon_module
+from tui.sandbox import fixtures
 from tui.sandbox import imagegen as gen
 from tui.sandbox.daemon import PrivateDaemon, SandboxError, cleanup_root
 

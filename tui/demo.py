@@ -27,12 +27,12 @@ import docker.errors
 from tui.app.main import SweepApp
 from tui.config import ConfigError, load_config
 from tui.engine.client import Engine, EngineError
-from tui.engine.demo_seed import seed_demo
-from tui.engine.fixtures import FixtureError
 from tui.engine.snapshot import LayerCache
 from tui.engine.source import EngineSource
 from tui.headless import EXIT_CONFIG, EXIT_ENGINE, EXIT_INTERRUPTED
 from tui.sandbox.daemon import PrivateDaemon, SandboxError
+from tui.sandbox.demo_seed import seed_demo
+from tui.sandbox.fixtures import FixtureError
 
 INSTALL_COMMAND = "sudo apt-get install -y docker.io busybox-static"
 BUSYBOX = "/bin/busybox"

@@ -8,7 +8,7 @@ from typing import Any
 
 import docker
 
-from tui.engine import fixtures
+from tui.sandbox import fixtures
 from tui.sandbox.demo_store import DEMO_CONTAINERS, EXITED_CMD, RUNNING_CMD, demo_images
 from tui.sandbox.imagegen import build_tarball
 
@@ -18,7 +18,7 @@ def seed_demo(api: docker.APIClient, now: datetime) -> dict[str, str]:
 
     Removes nothing: call it on an empty engine (a fresh sandbox). Every container uses network
     none; running ones sleep, stopped ones ran ``/bin/busybox true`` once and exited with 0.
-    Returns the container IDs by name. Raises :class:`tui.engine.fixtures.FixtureError` (or the
+    Returns the container IDs by name. Raises :class:`tui.sandbox.fixtures.FixtureError` (or the
     SDK's ``docker.errors.APIError``) if the engine refuses something.
     """
     fixtures.load_tarball(api, build_tarball(demo_images(now)))
