@@ -5,15 +5,20 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tui import headless
-from tui.config import ConfigError, load_config
+from tui.config import Config, ConfigError, load_config
 from tui.core.filters import FilterError
 from tui.engine.client import Engine, EngineAddressError, EngineError
 from tui.engine.contexts import TLSRequest
 from tui.plugin import PluginError, install_plugin, plugin_main
+
+if TYPE_CHECKING:
+    from tui.core.model import Image
+    from tui.engine.backup import BackupStore
 
 EPILOG = "exit codes:\n" + "\n".join(f"  {code:>3}  {text}" for code, text in headless.EXIT_CODES.items())
 
@@ -153,6 +158,22 @@ def _add_action_args(p: argparse.ArgumentParser, name: str, *, destructive: bool
     p.add_argument("--json", action="store_true", help="print JSON")
 
 
+def _backup_store(config: Config) -> BackupStore:
+    """The backup store the config names (``[backup] dir`` and ``max_size``)."""
+    from tui.engine.backup import BackupStore
+
+    return BackupStore(config.backup_dir(), config.backup_max_bytes())
+
+
+def _backup_callback(engine: Engine, config: Config) -> Callable[[Image], list[str]] | None:
+    """The executor's backup callback when ``[local_only] backup = true``, else ``None``."""
+    if not config.local_only.backup:
+        return None
+    from tui.engine.backup_callback import backup_before_removal
+
+    return backup_before_removal(engine, _backup_store(config))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     res = plugin_main(list(sys.argv[1:] if argv is None else argv), os.environ)
     if isinstance(res, int):
@@ -208,16 +229,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if command == "tui":
             from tui.app.main import run_app
+            from tui.engine.snapshot import LayerCache
+            from tui.engine.source import EngineSource, default_cache_path
 
-            return run_app(engine, config)
+            cache = LayerCache(default_cache_path())
+            return run_app(EngineSource(engine, cache, backup=_backup_callback(engine, config)), config)
         if command == "images":
             return headless.cmd_images(engine, args.all, args.json, out, config.protection())
         if command == "df":
             return headless.cmd_df(engine, args.json, out)
         if command in ("backups", "restore"):
-            from tui.engine.backup import BackupStore
-
-            store = BackupStore(config.backup_dir(), config.backup_max_bytes())
+            store = _backup_store(config)
             if command == "backups":
                 return headless.cmd_backups(store, args.json, out)
             return headless.cmd_restore(engine, store, args.name, args.json, out)
@@ -260,8 +282,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             build = headless.prune_builder(headless.make_prune_filters(args.filter, args.all), protection)
         if command == "plan":
             return headless.cmd_plan(engine, build, args.json, out)
-        from tui.engine.guards import backup_hook
-
         return headless.cmd_execute(
             engine,
             build,
@@ -269,7 +289,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             as_json=args.json,
             out=out,
             local_only_confirm=config.local_only.confirm,
-            backup=backup_hook(engine, config),
+            backup=_backup_callback(engine, config),
         )
     except FilterError as exc:
         print(f"docker-sweep: {exc}", file=sys.stderr)
