@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from tui.headless import EXIT_INTERRUPTED
+from tui.exit_codes import EXIT_INTERRUPTED
 from tui.sandbox import fixtures
 from tui.sandbox import imagegen as gen
 

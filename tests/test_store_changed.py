@@ -27,7 +27,7 @@ from tui.engine.actions import PlanExecutor
 from tui.engine.client import Engine
 from tui.engine.snapshot import read_snapshot
 from tui.engine.source import EngineSource
-from tui.headless import EXIT_PARTIAL
+from tui.exit_codes import EXIT_PARTIAL
 from tui.sandbox import fixtures
 from tui.sandbox import imagegen as gen
 

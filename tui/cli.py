@@ -9,18 +9,20 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from tui import headless
+from tui import exit_codes, headless
 from tui.config import Config, ConfigError, load_config
 from tui.core.filters import FilterError
 from tui.engine.client import Engine, EngineAddressError, EngineError
 from tui.engine.contexts import TLSRequest
-from tui.plugin import PluginError, install_plugin, plugin_main
+from tui.plugin import PluginError
+from tui.plugin.install import install_plugin
+from tui.plugin.invocation import plugin_main
 
 if TYPE_CHECKING:
     from tui.core.model import Image
     from tui.engine.backup import BackupStore
 
-EPILOG = "exit codes:\n" + "\n".join(f"  {code:>3}  {text}" for code, text in headless.EXIT_CODES.items())
+EPILOG = "exit codes:\n" + "\n".join(f"  {code:>3}  {text}" for code, text in exit_codes.EXIT_CODES.items())
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -106,6 +108,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def command_names() -> list[str]:
+    """docker-sweep's command names (for the docker CLI's shell completion of ``docker sweep``)."""
+    for action in build_parser()._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return sorted(action.choices)
+    return []
+
+
 def _add_action_args(p: argparse.ArgumentParser, name: str, *, destructive: bool) -> None:
     if name == "rm":
         p.add_argument("refs", nargs="+", metavar="REF", help="image tag, digest reference or ID")
@@ -175,7 +185,7 @@ def _backup_callback(engine: Engine, config: Config) -> Callable[[Image], list[s
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    res = plugin_main(list(sys.argv[1:] if argv is None else argv), os.environ)
+    res = plugin_main(list(sys.argv[1:] if argv is None else argv), os.environ, commands=command_names)
     if isinstance(res, int):
         return res
     plugin_argv, plugin_host = res
@@ -184,20 +194,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         from importlib.metadata import version
 
         print(f"docker-sweep {version('docker-sweep')}")
-        return headless.EXIT_OK
+        return exit_codes.EXIT_OK
     if args.command == "install-plugin":
         try:
             path = install_plugin(Path(args.dir) if args.dir else None, force=args.force)
         except PluginError as exc:
             print(f"docker-sweep: {exc}", file=sys.stderr)
-            return headless.EXIT_USAGE
+            return exit_codes.EXIT_USAGE
         print(f"installed {path}: try `docker sweep --help`")
-        return headless.EXIT_OK
+        return exit_codes.EXIT_OK
     try:
         config = load_config(args.config)
     except ConfigError as exc:
         print(f"docker-sweep: {exc}", file=sys.stderr)
-        return headless.EXIT_CONFIG
+        return exit_codes.EXIT_CONFIG
     command = args.command or "tui"
     if command == "demo":
         from tui.demo import run_demo
@@ -222,7 +232,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     except EngineAddressError as exc:
         print(f"docker-sweep: {exc}", file=sys.stderr)
-        return headless.EXIT_USAGE
+        return exit_codes.EXIT_USAGE
     if warning := engine.insecure_warning():
         print(f"docker-sweep: {warning}", file=sys.stderr)
     out = sys.stdout
@@ -249,7 +259,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         for message in bad:  # like docker rmi: reported, and the valid references still go ahead
             print(f"docker-sweep: {message}", file=sys.stderr)
         if bad and len(bad) == len(args.refs):
-            return headless.EXIT_USAGE  # nothing valid to do
+            return exit_codes.EXIT_USAGE  # nothing valid to do
         if action == "prune" and (args.build_cache or args.keep_storage):
             from tui.headless_buildcache import cmd_build_cache, make_build_cache_prune
 
@@ -258,7 +268,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     "docker-sweep: --keep-storage needs --build-cache, and --policy is for images",
                     file=sys.stderr,
                 )
-                return headless.EXIT_USAGE
+                return exit_codes.EXIT_USAGE
             prune = make_build_cache_prune(args.filter, args.all, args.keep_storage)
             return cmd_build_cache(
                 engine,
@@ -276,7 +286,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     "docker-sweep: --policy replaces --all and --filter; give one or the other",
                     file=sys.stderr,
                 )
-                return headless.EXIT_USAGE
+                return exit_codes.EXIT_USAGE
             build = headless.policy_builder(config.policy(args.policy), protection)
         else:
             build = headless.prune_builder(headless.make_prune_filters(args.filter, args.all), protection)
@@ -293,19 +303,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     except FilterError as exc:
         print(f"docker-sweep: {exc}", file=sys.stderr)
-        return headless.EXIT_USAGE
+        return exit_codes.EXIT_USAGE
     except ConfigError as exc:
         print(f"docker-sweep: {exc}", file=sys.stderr)
-        return headless.EXIT_CONFIG
+        return exit_codes.EXIT_CONFIG
     except EngineAddressError as exc:
         print(f"docker-sweep: {exc}", file=sys.stderr)
-        return headless.EXIT_USAGE
+        return exit_codes.EXIT_USAGE
     except EngineError as exc:
         print(f"docker-sweep: {exc}", file=sys.stderr)
-        return headless.EXIT_ENGINE
+        return exit_codes.EXIT_ENGINE
     except KeyboardInterrupt:
         print("docker-sweep: interrupted", file=sys.stderr)
-        return headless.EXIT_INTERRUPTED
+        return exit_codes.EXIT_INTERRUPTED
     finally:
         engine.close()
 
@@ -317,7 +327,7 @@ def entry() -> None:
     except BrokenPipeError:  # e.g. `docker-sweep images --json | head`
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
-        code = headless.EXIT_BROKEN_PIPE
+        code = exit_codes.EXIT_BROKEN_PIPE
     except Exception as exc:
         if os.environ.get("DOCKER_SWEEP_DEBUG"):
             raise
@@ -326,7 +336,7 @@ def entry() -> None:
             "(rerun with DOCKER_SWEEP_DEBUG=1 for details, and please report it)",
             file=sys.stderr,
         )
-        code = headless.EXIT_INTERNAL
+        code = exit_codes.EXIT_INTERNAL
     sys.exit(code)
 
 

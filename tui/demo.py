@@ -29,7 +29,7 @@ from tui.config import ConfigError, load_config
 from tui.engine.client import Engine, EngineError
 from tui.engine.snapshot import LayerCache
 from tui.engine.source import EngineSource
-from tui.headless import EXIT_CONFIG, EXIT_ENGINE, EXIT_INTERRUPTED
+from tui.exit_codes import EXIT_CONFIG, EXIT_ENGINE, EXIT_INTERRUPTED
 from tui.sandbox.daemon import PrivateDaemon, SandboxError
 from tui.sandbox.demo_seed import seed_demo
 from tui.sandbox.fixtures import FixtureError

@@ -1,7 +1,7 @@
 """The headless commands: images, df, plan, rm, prune. Thin over the core planner and engine.
 
 Every command prints either human text (docker CLI wording) or, with ``--json``, one JSON document.
-Exit codes are in :data:`EXIT_CODES` and the README.
+Exit codes are in :mod:`tui.exit_codes` and the README.
 """
 
 from __future__ import annotations
@@ -27,28 +27,7 @@ from tui.engine.actions import ExecutionResult, PlanExecutor
 from tui.engine.client import Engine
 from tui.engine.snapshot import LayerCache, read_snapshot
 from tui.engine.source import default_cache_path
-
-EXIT_OK = 0
-EXIT_PARTIAL = 1  # something was blocked or failed
-EXIT_USAGE = 2  # bad arguments or filters
-EXIT_ENGINE = 3  # engine unreachable, permission denied, or an engine error
-EXIT_REFUSED = 4  # a destructive command was not confirmed
-EXIT_CONFIG = 5  # the configuration file is invalid
-EXIT_INTERRUPTED = 130
-EXIT_BROKEN_PIPE = 141  # the reader of our output went away (e.g. `| head`)
-EXIT_INTERNAL = 70  # an unexpected error (a bug): reported in one line, never a traceback
-
-EXIT_CODES = {
-    EXIT_OK: "success (a plan was made, or everything in it was done)",
-    EXIT_PARTIAL: "some references were blocked, or some engine calls failed",
-    EXIT_USAGE: "invalid arguments, filters or references",
-    EXIT_ENGINE: "the engine could not be reached or answered an error",
-    EXIT_REFUSED: "a destructive command was not confirmed (no --yes and no terminal, or 'no')",
-    EXIT_CONFIG: "the configuration file is invalid",
-    EXIT_INTERNAL: "unexpected internal error (one line on stderr; DOCKER_SWEEP_DEBUG=1 shows details)",
-    EXIT_INTERRUPTED: "interrupted (Ctrl-C)",
-    EXIT_BROKEN_PIPE: "the output pipe was closed",
-}
+from tui.exit_codes import EXIT_INTERRUPTED, EXIT_OK, EXIT_PARTIAL, EXIT_REFUSED
 
 
 def _read(engine: Engine, *, disk_usage: bool = False) -> Snapshot:
@@ -485,4 +464,4 @@ def policy_builder(policy: Policy, protection: Protection | None = None) -> Call
     return lambda s: plan_policy(s, policy, time.time(), protection)
 
 
-__all__ = ["EXIT_CODES", "FilterError", "cmd_df", "cmd_execute", "cmd_images", "cmd_plan"]
+__all__ = ["FilterError", "cmd_df", "cmd_execute", "cmd_images", "cmd_plan"]
