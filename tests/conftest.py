@@ -20,8 +20,8 @@ from typing import Any, NoReturn
 import docker
 import pytest
 
+from tests.wipe import wipe
 from tui.sandbox.daemon import DEFAULT_ENGINE, PrivateDaemon, PrivateRegistry, SandboxError, engine_spec
-from tui.sandbox.fixtures import wipe
 
 ENGINE_FIXTURES = {
     "engine", "engine2", "registry", "clean_engine", "start_daemon", "start_registry",

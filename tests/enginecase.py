@@ -8,6 +8,7 @@ from typing import Any
 
 import docker.errors
 
+from tests.wipe import wipe
 from tui.core.classic import ClassicStore, EngineError
 from tui.core.model import Snapshot
 from tui.engine.client import Engine
@@ -90,7 +91,7 @@ def seed(
     containers: tuple[tuple[str, str, bool], ...] = (),
 ) -> Store:
     """Wipe the engine, load ``images``, create ``(name, image, running)`` containers."""
-    fixtures.wipe(api)
+    wipe(api)
     fixtures.load_tarball(api, gen.build_tarball(images))
     store = Store(Engine(url), api)
     for name, image, running in containers:

@@ -11,6 +11,7 @@ import pytest
 
 from tests.ctrdcase import ctrd_fixture, disk_drop, layers_size  # noqa: F401 (fixture ctrd)
 from tests.enginecase import BUSYBOX, NOW, SLEEP
+from tests.wipe import wipe
 from tui.core.containerd import ContainerdStore
 from tui.core.filters import parse_filters
 from tui.core.plan import plan_prune, plan_remove
@@ -36,7 +37,7 @@ def _context() -> io.BytesIO:
 
 
 def _build(ctrd):
-    fixtures.wipe(ctrd.api)
+    wipe(ctrd.api)
     fixtures.load_tarball(
         ctrd.api, gen.build_tarball([gen.ImageSpec(("base:1",), (BUSYBOX,), NOW, cmd=SLEEP)])
     )

@@ -24,6 +24,7 @@ from hypothesis import strategies as st
 
 from tests.ctrdcase import ctrd_fixture, disk_drop, layers_size  # noqa: F401 (fixture ctrd)
 from tests.enginecase import BUSYBOX, NOW, SLEEP, data_layer, native_rm
+from tests.wipe import wipe
 from tui.core.classic import EngineError
 from tui.core.containerd import ContainerdStore, familiar_name
 from tui.core.filters import parse_filters
@@ -85,7 +86,7 @@ def load(
 ) -> float:
     """Load the batches one after the other (with ``gap``, the first a second before the rest);
     returns an instant between the first batch and the others (0 without ``gap``)."""
-    fixtures.wipe(api)
+    wipe(api)
     between = 0.0
     for n, batch in enumerate(batches):
         if n == 1 and gap:

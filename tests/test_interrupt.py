@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from tests.wipe import wipe
 from tui.exit_codes import EXIT_INTERRUPTED
 from tui.sandbox import fixtures
 from tui.sandbox import imagegen as gen
@@ -33,7 +34,7 @@ COUNT = 150
 def _seed_many(api: Any) -> set[str]:
     """Wipe the engine and load ``COUNT`` tagged images: one shared layer (quick to load), each its
     own config (its own image id); each has one unique small layer every 10th image."""
-    fixtures.wipe(api)
+    wipe(api)
     now = datetime.now(UTC)
     base = gen.LayerSpec((gen.FileSpec("base.bin", 50_000, seed="base"),), "ADD base")
     specs = [

@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 
 from tests.enginecase import SLEEP
 from tests.test_differential import stores
+from tests.wipe import wipe
 from tui.core.classic import EngineError
 from tui.core.filters import parse_filters
 from tui.core.plan import plan_prune
@@ -34,7 +35,7 @@ EXAMPLES = int(os.environ.get("SWEEP_DIFF_EXAMPLES", "12"))
 
 
 def load(engine, images, containers):
-    fixtures.wipe(engine.api)
+    wipe(engine.api)
     fixtures.load_tarball(engine.api, gen.build_tarball(images))
     for name, image_id, running in containers:
         fixtures.create_container(engine.api, image_id, name, start=running, cmd=SLEEP)

@@ -51,6 +51,7 @@ from tui.engine.backup_files import (
     read_private,
 )
 from tui.engine.client import Engine, EngineAPIError, EngineError
+from tui.engine.load_report import loaded_images
 
 __all__ = ["Backup", "BackupError", "BackupStore", "default_backup_dir"]
 
@@ -440,11 +441,9 @@ class BackupStore:
                 if line.get("error") or line.get("errorDetail"):
                     detail = line.get("error") or (line.get("errorDetail") or {}).get("message")
                     raise BackupError(f"The engine could not load backup {backup.name}: {detail}")
-                for text in str(line.get("stream", "")).splitlines():
-                    for prefix in ("Loaded image: ", "Loaded image ID: "):
-                        item = text.removeprefix(prefix).strip()
-                        if text.startswith(prefix) and item not in loaded:
-                            loaded.append(item)
+                for item in loaded_images(str(line.get("stream", ""))):
+                    if item not in loaded:
+                        loaded.append(item)
 
         with data:
             actual = os.fstat(data.fileno()).st_size

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 import docker
+import docker.errors
 
 from tui.sandbox import fixtures
 from tui.sandbox.demo_store import DEMO_CONTAINERS, EXITED_CMD, RUNNING_CMD, demo_images
@@ -31,3 +32,19 @@ def seed_demo(api: docker.APIClient, now: datetime) -> dict[str, str]:
             if result.get("StatusCode") != 0:
                 raise fixtures.FixtureError(f"demo container {name} exited with {result}")
     return ids
+
+
+def seed_demo_engine(url: str, now: datetime) -> dict[str, str]:
+    """:func:`seed_demo` on the engine at ``url``, through an SDK client of its own (closed after).
+
+    Raises :class:`tui.sandbox.fixtures.FixtureError` for whatever the engine or the SDK refuses, so
+    that the demo catches one error and never imports the SDK itself.
+    """
+    try:
+        api = docker.APIClient(base_url=url, version="auto", timeout=120)
+        try:
+            return seed_demo(api, now)
+        finally:
+            api.close()
+    except docker.errors.DockerException as exc:
+        raise fixtures.FixtureError(str(exc)) from exc
