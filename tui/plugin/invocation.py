@@ -48,7 +48,7 @@ def plugin_main(
 ) -> tuple[list[str], str | None] | int:
     """Handle a docker CLI plugin invocation; call first thing with ``sys.argv[1:]`` and ``os.environ``.
 
-    * ``["docker-cli-plugin-metadata"]``: prints :func:`metadata` as JSON, returns 0.
+    * ``["docker-cli-plugin-metadata"]``: prints :func:`tui.plugin.metadata.metadata` as JSON, returns 0.
     * ``[DOCKER GLOBAL OPTIONS] sweep ARGS`` (also ``help sweep ARGS``, ``--help sweep ARGS``):
       returns ``(TLS + ARGS, host)``, ``host`` being the endpoint the options select or ``None``
       and ``TLS`` docker-sweep's TLS options for it (see :func:`resolve_endpoint`); with help asked
