@@ -21,6 +21,7 @@ from tui.core.model import Image, Snapshot
 from tui.core.plan import Plan, Step, plan_prune, plan_remove
 from tui.core.policy import Policy, plan_policy
 from tui.core.protect import Protection
+from tui.core.reference import split_tag
 from tui.core.usage import human_size, summarize
 from tui.core.views import image_flags, select_images, usage_text
 from tui.engine.actions import ExecutionResult, PlanExecutor
@@ -116,7 +117,7 @@ def cmd_images(
         used, flags = row["used_by"], ",".join(row["flags"])
         refs = row["tags"] or ["<none>:<none>"]
         for ref in refs:
-            repo, _, tag = ref.rpartition(":")
+            repo, tag = split_tag(ref)
             table.append(
                 [
                     repo,

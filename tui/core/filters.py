@@ -14,6 +14,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
 
+from tui.core.labels import all_labels_match
+
 ACCEPTED_KEYS = ("dangling", "until", "label", "label!")
 
 _UNITS_NS = {
@@ -94,9 +96,9 @@ class PruneFilters:
 
     def matches_labels(self, labels: Mapping[str, str]) -> bool:
         """The engine's ``matchLabels``: all ``label`` terms match, and not all ``label!`` terms."""
-        if not _match_kv_list(self.labels, labels):
+        if not all_labels_match(self.labels, labels):
             return False
-        return not (self.not_labels and _match_kv_list(self.not_labels, labels))
+        return not (self.not_labels and all_labels_match(self.not_labels, labels))
 
 
 def _fmt_ts(ns: int) -> str:
@@ -106,21 +108,6 @@ def _fmt_ts(ns: int) -> str:
         return f"unix time {ns // 10**9}"
     text = moment.strftime("%Y-%m-%d %H:%M:%S")
     return text + (f".{ns % 10**9:09d}".rstrip("0") if ns % 10**9 else "") + " UTC"
-
-
-def _match_kv_list(terms: tuple[str, ...], labels: Mapping[str, str]) -> bool:
-    # Go filters.Args.MatchKVList: no terms -> true; terms but no labels -> false; all terms must hold.
-    if not terms:
-        return True
-    if not labels:
-        return False
-    for term in terms:
-        key, eq, value = term.partition("=")
-        if key not in labels:
-            return False
-        if eq and labels[key] != value:
-            return False
-    return True
 
 
 _NS_MAX = 2**63 - 1  # Go's int64: durations and Unix seconds beyond it are refused by the engine

@@ -42,6 +42,8 @@ __all__ = [
     "parse_docker_ref",
     "parse_named",
     "parse_normalized_named",
+    "repository_of",
+    "split_tag",
     "tag_name_only",
     "trim_named",
     "validate_digest",
@@ -295,3 +297,20 @@ def normalize_ref(s: str) -> str:
 def familiar_ref(s: str) -> str:
     """Familiar form of ``s`` with ``latest`` added: ``docker.io/busybox`` -> ``busybox:latest``."""
     return tag_name_only(parse_normalized_named(s)).familiar()
+
+
+def split_tag(ref: str) -> tuple[str, str]:
+    """``host:5000/repo:tag`` -> ``("host:5000/repo", "tag")``; no tag -> ``(ref, "latest")``.
+
+    A plain split of a ``repo:tag`` the engine reported (``RepoTags``), without validation or
+    normalization: the tag is what follows the last ``:`` unless that ``:`` is a registry port.
+    """
+    repo, sep, tag = ref.rpartition(":")
+    if not sep or "/" in tag:
+        return ref, DEFAULT_TAG
+    return repo, tag
+
+
+def repository_of(ref: str) -> str:
+    """The repository of a ``repo:tag`` (see :func:`split_tag`)."""
+    return split_tag(ref)[0]

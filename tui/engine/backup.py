@@ -40,6 +40,7 @@ from typing import Any
 import platformdirs
 
 from tui.core.model import short_id
+from tui.core.reference import split_tag
 from tui.core.usage import human_size
 from tui.engine.backup_files import (
     UnsafeBackupDir,
@@ -92,12 +93,6 @@ def _real_tags(tags: Any) -> list[str]:
         if text and text != "<none>:<none>" and "@" not in text and text not in out:
             out.append(text)
     return out
-
-
-def _split_tag(tag: str) -> tuple[str, str]:
-    """``host:5000/repo:tag`` → ``("host:5000/repo", "tag")``; no tag → ``"latest"``."""
-    repo, sep, label = tag.rpartition(":")
-    return (repo, label) if sep and "/" not in label else (tag, "latest")
 
 
 def _stem(created_at: float, tags: list[str], image_id: str) -> str:
@@ -411,7 +406,7 @@ class BackupStore:
         return lines
 
     def _retag(self, engine: Engine, image_id: str, tag: str) -> None:
-        repo, label = _split_tag(tag)
+        repo, label = split_tag(tag)
         engine.call(lambda api: api.tag(image_id, repo, label, force=True))
 
     # -- restoring -----------------------------------------------------------------------------
