@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from tests.enginecase import SLEEP
 from tests.test_differential import stores
-from tui.core.classic import EngineError
+from tui.core.classic import PredictedRefusal
 from tui.core.filters import parse_filters
 from tui.core.plan import plan_prune
 from tui.core.podman import PodmanStore, reported_space
@@ -59,7 +59,7 @@ def predicted(snap, refs, force):
     for ref in refs:
         try:
             records = store.delete(ref, force=force)
-        except EngineError as exc:
+        except PredictedRefusal as exc:
             errors[ref] = exc.status
             continue
         # the engine reports images, never layers

@@ -177,7 +177,7 @@ def cmd_df(engine: Engine, as_json: bool, out: TextIO) -> int:
 
 def cmd_backups(store: Any, as_json: bool, out: TextIO) -> int:
     """List backups, newest first."""
-    backups = store.list()
+    backups = store.backups()
     if as_json:
         json.dump(
             [
@@ -230,13 +230,13 @@ def cmd_restore(engine: Engine, store: Any, name: str, as_json: bool, out: TextI
 
 def invalid_refs(refs: Sequence[str]) -> list[str]:
     """Messages for references that are not valid syntax (checked before any engine call)."""
-    from tui.core.reference import ReferenceError, parse_any_reference
+    from tui.core.reference import InvalidReference, parse_any_reference
 
     out = []
     for ref in refs:
         try:
             parse_any_reference(ref)
-        except ReferenceError as exc:
+        except InvalidReference as exc:
             out.append(
                 f"invalid reference {ref!r}: {exc}; give repository[:tag], repository@digest "
                 "or an image ID (lowercase)"
