@@ -92,11 +92,6 @@ def space_by_repository(snapshot: Snapshot, protection: Protection | None = None
     return rows
 
 
-def images_of_repository(snapshot: Snapshot, repo: str) -> list[str]:
-    """Ids of the (non-intermediate) images counted under ``repo``."""
-    return sorted(i.id for i in snapshot.top_images() if repository(i) == repo)
-
-
 @dataclass(frozen=True)
 class BeforeAfter:
     """Bytes the store's images hold now, and after a plan (``freed`` is the plan's exact bytes)."""

@@ -66,7 +66,6 @@ class DeleteCall:
     image_id: str
     force: bool
     records: tuple[Record, ...]
-    parent_prune: bool = False  # an explicit delete of a parent the engine would prune
     remove_first: tuple[Container, ...] = ()  # stopped containers removed (own steps) just before
 
 
@@ -459,13 +458,13 @@ class ClassicStore:
         for record in records:
             is_image = record.kind == "Deleted" and record.value in self.snapshot.images
             if is_image and current_id:
-                out.append(DeleteCall(current_id, current_id, False, tuple(current), True))
+                out.append(DeleteCall(current_id, current_id, False, tuple(current)))
                 current = []
             if is_image:
                 current_id = record.value
             current.append(record)
         if current_id:
-            out.append(DeleteCall(current_id, current_id, False, tuple(current), True))
+            out.append(DeleteCall(current_id, current_id, False, tuple(current)))
 
     def remove_container(self, container_id: str) -> list[str]:
         """``DELETE /containers/{id}``: returns the chains its removal releases."""

@@ -397,7 +397,7 @@ class ContainerdStore:
             own.append(Record("Deleted", parent))
             parent_records += own
             if explicit_parents:  # the executor deletes it by ID (noprune=1 on the child)
-                self.calls.append(DeleteCall(parent, parent, False, tuple(own), True))
+                self.calls.append(DeleteCall(parent, parent, False, tuple(own)))
             parent = self.parents.get(parent, "")
         if not explicit_parents and parent_records:
             self.calls[-1] = DeleteCall(target, image_id, force, tuple(records + parent_records))

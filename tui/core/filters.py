@@ -3,8 +3,10 @@
 Accepted keys (``POST /images/prune``): ``dangling``, ``until``, ``label``, ``label!``. ``until`` takes a
 Go duration (``72h``, ``1h30m``), an RFC 3339 date or date-time, or Unix seconds; ``7d`` and ``2w`` are
 not Go durations (the engine rejects them) so they are converted to hours here, since users type them.
-The planner turns ``until`` into one absolute instant and sends that to the engine, so the plan and
-the engine compare against the same time.
+The planner resolves ``until`` to one absolute instant and compares every image with it; docker-sweep
+never sends ``until`` to the engine (its prune deletes the plan's explicit steps).
+:attr:`Until.engine_value` is that instant in the form ``POST /images/prune`` accepts, for comparing
+the plan with the engine's own prune.
 """
 
 from __future__ import annotations
@@ -49,13 +51,13 @@ class Until:
 
     text: str  # what the user typed
     timestamp: float  # unix seconds (for display; comparisons use ``ns``)
-    engine_value: str  # what is sent to the engine ("<sec>.<nanosec>")
+    engine_value: str  # the instant as the engine's prune filter takes it ("<sec>.<nanosec>")
     note: str = ""  # e.g. "7d was converted to 168h"
     ns: int = 0  # unix nanoseconds: images created strictly after it are kept
 
     @classmethod
     def at(cls, text: str, ns: int, note: str = "") -> Until:
-        """The instant ``ns`` (unix nanoseconds), sent to the engine as ``<sec>.<nanosec>``."""
+        """The instant ``ns`` (unix nanoseconds); the engine's prune filter form is ``<sec>.<nanosec>``."""
         value = f"{ns // 10**9}.{ns % 10**9:09d}"
         if ns < 0:  # the engine reads a "-" as a broken date: give it RFC 3339 in UTC instead
             value = _fmt_ts(ns).removesuffix(" UTC").replace(" ", "T") + "Z"

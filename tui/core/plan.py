@@ -61,7 +61,6 @@ class Step:
     target: str
     image_id: str = ""
     force: bool = False
-    noprune: bool = True
     expect: tuple[Record, ...] = ()
     container: Container | None = None
     # What the plan saw of ``image_id`` just before this step (after the plan's own earlier steps):
@@ -299,7 +298,7 @@ def _steps_from_calls(store: Store, start: int) -> list[Step]:
     steps: list[Step] = []
     for c in store.calls[start:]:
         steps.extend(Step("remove_container", u.id, u.image_id, container=u) for u in c.remove_first)
-        steps.append(Step("delete_image", c.target, c.image_id, c.force, True, c.records))
+        steps.append(Step("delete_image", c.target, c.image_id, c.force, c.records))
     return steps
 
 

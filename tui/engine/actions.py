@@ -365,11 +365,6 @@ def _containerd_freed(snapshot: Snapshot, result: ExecutionResult) -> int:
     return content + snapshot.bytes_of(store.freed_snapshots())
 
 
-def execute_plan(engine: Engine, plan: Plan, snapshot: Snapshot) -> ExecutionResult:
-    """Run ``plan`` to completion and return what happened."""
-    return PlanExecutor(engine, plan, snapshot).run_all()
-
-
 def engine_prune(engine: Engine, filters: dict[str, list[str]]) -> dict[str, Any]:
     """``POST /images/prune`` itself (what ``docker image prune`` does), for comparison and tests.
 
