@@ -51,6 +51,7 @@ from tui.engine.backup_files import (
     read_private,
 )
 from tui.engine.client import Engine, EngineAPIError, EngineError
+from tui.engine.sdk_private import image_archive
 
 __all__ = ["Backup", "BackupError", "BackupStore", "default_backup_dir"]
 
@@ -277,10 +278,8 @@ class BackupStore:
 
         def fetch(api: Any) -> None:
             nonlocal written
-            response = api._get(api._url("/images/get"), params={"names": list(names)}, stream=True)
-            with contextlib.closing(response):
-                api._raise_for_status(response)
-                for chunk in response.iter_content(CHUNK, False):
+            with image_archive(api, names, CHUNK) as chunks:
+                for chunk in chunks:
                     digest.update(chunk)
                     with self._writing(what):
                         out.write(chunk)
