@@ -9,7 +9,7 @@ from typing import Any
 import docker.errors
 
 from tests.wipe import wipe
-from tui.core.classic import ClassicStore, EngineError
+from tui.core.classic import ClassicStore, PredictedRefusal
 from tui.core.model import Snapshot
 from tui.engine.client import Engine
 from tui.engine.snapshot import read_snapshot
@@ -123,7 +123,7 @@ def predicted_rm(
     for ref in refs:
         try:
             lines.extend(str(r) for r in store.delete(ref, force=force, prune=True, explicit_parents=False))
-        except EngineError as exc:
+        except PredictedRefusal as exc:
             errors[ref] = f"{exc.status} {exc.message}"
     return lines, errors
 

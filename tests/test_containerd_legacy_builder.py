@@ -11,11 +11,12 @@ import pytest
 
 from tests.ctrdcase import ctrd_fixture, disk_drop, layers_size  # noqa: F401 (fixture ctrd)
 from tests.enginecase import BUSYBOX, NOW, SLEEP
+from tests.native import engine_prune
 from tests.wipe import wipe
 from tui.core.containerd import ContainerdStore
 from tui.core.filters import parse_filters
 from tui.core.plan import plan_prune, plan_remove
-from tui.engine.actions import PlanExecutor, engine_prune
+from tui.engine.actions import PlanExecutor
 from tui.engine.client import Engine as SweepEngine
 from tui.engine.snapshot import read_snapshot
 from tui.sandbox import fixtures

@@ -13,10 +13,10 @@ import pytest
 
 from tests.ctrdcase import ctrd_fixture, disk_drop, layers_size, major  # noqa: F401 (fixture ctrd)
 from tests.enginecase import BUSYBOX, NOW, SLEEP, data_layer, native_rm
+from tests.native import engine_prune
 from tests.wipe import wipe
 from tui.core.filters import parse_filters
 from tui.core.plan import plan_prune, plan_remove
-from tui.engine.actions import engine_prune
 from tui.engine.client import Engine as SweepEngine
 from tui.engine.snapshot import read_snapshot
 from tui.sandbox import imagegen as gen

@@ -18,10 +18,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.enginecase import BUSYBOX, NOW, SLEEP, data_layer, native_rm, predicted_rm, state
+from tests.native import engine_prune
 from tests.wipe import wipe
 from tui.core.filters import parse_filters
 from tui.core.plan import plan_prune
-from tui.engine.actions import engine_prune
 from tui.engine.client import Engine
 from tui.engine.snapshot import read_snapshot
 from tui.sandbox import fixtures

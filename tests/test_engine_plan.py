@@ -27,9 +27,10 @@ from tests.enginecase import (
     spec,
     state,
 )
+from tests.native import engine_prune
 from tui.core.filters import parse_filters
 from tui.core.plan import plan_prune, plan_remove
-from tui.engine.actions import PlanExecutor, engine_prune
+from tui.engine.actions import PlanExecutor
 from tui.sandbox import fixtures
 from tui.sandbox import imagegen as gen
 

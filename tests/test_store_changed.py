@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from tests.enginecase import APP_V1, APP_V2, DANGLING, DB, STANDARD, WEB, data_layer, seed, spec, state
-from tests.test_app import highlight, loaded, log_text, press_confirm, wait_for
+from tests.pilot import highlight, loaded, log_text, press_confirm, wait_for
 from tui.app.main import SweepApp
 from tui.app.screens.confirm import ConfirmScreen
 from tui.cli import main

@@ -15,6 +15,7 @@ from typing import Any, cast
 
 import docker
 
+from tui.core.reference import split_tag
 from tui.engine.load_report import loaded_images
 from tui.sandbox.imagegen import FileSpec, LayerSpec, layer_tar
 
@@ -24,7 +25,6 @@ __all__ = [
     "create_container",
     "load_tarball",
     "push",
-    "split_ref",
     "tag",
 ]
 
@@ -44,14 +44,6 @@ def _checked(lines: Iterable[Any], what: str) -> list[dict[str, Any]]:
             raise FixtureError(f"{what}: {detail}")
         out.append(cast(dict[str, Any], line))
     return out
-
-
-def split_ref(ref: str) -> tuple[str, str]:
-    """``host:5000/repo:tag`` → ``("host:5000/repo", "tag")``; no tag → ``"latest"``."""
-    repo, sep, name = ref.rpartition(":")
-    if not sep or "/" in name:
-        return ref, "latest"
-    return repo, name
 
 
 def load_tarball(api: docker.APIClient, data: bytes) -> list[str]:
@@ -107,7 +99,7 @@ def push(api: docker.APIClient, ref: str) -> str:
 
     Afterwards the image's ``RepoDigests`` holds ``127.0.0.1:PORT/repo@<digest>``.
     """
-    repo, name = split_ref(ref)
+    repo, name = split_tag(ref)
     digest = ""
     for line in _checked(api.push(repo, tag=name, stream=True, decode=True), f"push {ref}"):
         aux = line.get("aux")
