@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import pytest
 
-from tests.enginecase import STANDARD, seed, state
-from tests.test_app import DB_ID, V1_ID, highlight, loaded, log_text, make_app, press_confirm, wait_for
+from tests.enginecase import APP_V1, DB, STANDARD, seed, state
+from tests.pilot import highlight, loaded, log_text, make_app, press_confirm, wait_for
 from tui.app.screens.confirm import ConfirmScreen
 from tui.app.screens.main import MainScreen
 from tui.app.widgets.df_pane import DfPane
 from tui.core.marking import plan_images
+from tui.sandbox import imagegen as gen
+
+V1_ID, DB_ID = gen.image_id(APP_V1), gen.image_id(DB)
 
 
 def _details(screen: MainScreen) -> str:

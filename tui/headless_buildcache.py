@@ -12,7 +12,8 @@ from tui.core.filters import FilterError, parse_until
 from tui.core.usage import human_size
 from tui.engine.buildcache import prune_build_cache, read_build_cache
 from tui.engine.client import Engine
-from tui.headless import EXIT_OK, EXIT_REFUSED, write_json
+from tui.exit_codes import EXIT_OK, EXIT_REFUSED
+from tui.headless import write_json
 
 
 def make_build_cache_prune(
