@@ -3,6 +3,7 @@ the build cache's ``docker builder prune``, with the exact records and bytes sho
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 from typing import TextIO
@@ -13,7 +14,6 @@ from tui.core.usage import human_size
 from tui.engine.buildcache import prune_build_cache, read_build_cache
 from tui.engine.client import Engine
 from tui.exit_codes import EXIT_OK, EXIT_REFUSED
-from tui.headless import write_json
 
 
 def make_build_cache_prune(
@@ -61,7 +61,7 @@ def cmd_build_cache(
     plan = plan_build_cache_prune(read_build_cache(engine), prune)
     if not execute:
         if as_json:
-            write_json(plan.to_json(), out)
+            json.dump(plan.to_json(), out, indent=2)
             out.write("\n")
         else:
             render(plan, out)
@@ -79,7 +79,7 @@ def cmd_build_cache(
             return EXIT_REFUSED
     result = prune_build_cache(engine, prune)
     if as_json:
-        write_json({"plan": plan.to_json(), **result.to_json()}, out)
+        json.dump({"plan": plan.to_json(), **result.to_json()}, out, indent=2)
         out.write("\n")
     else:
         for record_id in result.deleted:

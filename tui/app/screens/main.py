@@ -9,7 +9,6 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from rich.text import Text
 from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -29,18 +28,17 @@ from textual.widgets import (
 from tui.app.screens.buildcache_flow import BuildCacheFlow
 from tui.app.screens.flows import RemovalFlows
 from tui.app.screens.help import HelpScreen
+from tui.app.screens.side_panes import SidePanes
 from tui.app.source import StoreSource
 from tui.app.widgets.charts import AgeChart, RepositoryChart, chart_legend
-from tui.app.widgets.detail_pane import DetailPane, removal_plans
+from tui.app.widgets.detail_pane import DetailPane
 from tui.app.widgets.df_pane import DfPane
 from tui.app.widgets.image_table import ImageTable
 from tui.app.widgets.layer_tree import LayerTree
 from tui.app.widgets.log_panel import LogPanel
 from tui.config import Config
-from tui.core.marking import plan_images
 from tui.core.model import Snapshot
 from tui.core.plan import Plan
-from tui.core.usage import UsageSummary, human_size, summarize
 from tui.core.views import SORT_KEYS
 
 
@@ -62,7 +60,7 @@ WIDE = 120
 """From this many columns on, details sit beside the tabs and the FLAGS column is shown."""
 
 
-class MainScreen(BuildCacheFlow, RemovalFlows):
+class MainScreen(BuildCacheFlow, SidePanes, RemovalFlows):
     """Browse, mark, plan, confirm, watch."""
 
     BINDINGS = [
@@ -223,11 +221,6 @@ class MainScreen(BuildCacheFlow, RemovalFlows):
             self.refresh_table()
 
     # -- helpers -------------------------------------------------------------------------------
-    @property
-    def details_pane(self) -> DetailPane:
-        """The details pane on screen (beside the tabs when wide, else in the Details tab)."""
-        return self.query_one("#details-side" if self.wide else "#details", DetailPane)
-
     def store_updated(self) -> None:
         self.refresh_table()
 
@@ -243,98 +236,6 @@ class MainScreen(BuildCacheFlow, RemovalFlows):
             repository=self.repository,
         )
         self.refresh_side()
-
-    def marked_plan(self) -> Plan | None:
-        """The plan for the marks (kept until the snapshot or the marks change: every cursor move
-        redraws the side panes). ``None`` while a worker makes it; the status line and the layer
-        tree are redrawn when it is ready."""
-        if not self.marked or not self.snapshot.layers_complete:
-            return None
-        key = (self.snapshot, frozenset(self.marked))
-        if self._marked_plan is not None and self._marked_plan[0] == key:
-            return self._marked_plan[1]
-        if self._marked_pending == key:
-            return None
-        self._marked_pending = key
-        snapshot, marked, protection = self.snapshot, set(self.marked), self.protection
-
-        def ready(plan: Plan) -> None:
-            self._marked_plan, self._marked_pending = (key, plan), None
-            if key == (self.snapshot, frozenset(self.marked)):
-                self._show_layers(plan)
-                self.refresh_status(plan)
-
-        if self.plan_then("marks", lambda: plan_images(snapshot, marked, protection=protection), ready):
-            return self._marked_plan[1] if self._marked_plan is not None else None
-        return None
-
-    def refresh_side(self) -> None:
-        image_id = self.table.current_image_id
-        plan = self.marked_plan()
-        self._show_details(image_id)
-        self._show_layers(plan)
-        self._show_df()
-        self.query_one("#space", RepositoryChart).show(self.snapshot, self.protection)
-        self.query_one("#age", AgeChart).show(self.snapshot, self.now(), self.protection)
-        self.refresh_status(plan)
-
-    def _show_layers(self, plan: Plan | None) -> None:
-        freed = set(plan.freed_layers) if plan is not None else set()
-        self.query_one("#layers", LayerTree).show(self.snapshot, self.table.current_image_id, freed)
-
-    def _show_details(self, image_id: str | None) -> None:
-        snapshot, protection, pane = self.snapshot, self.protection, self.details_pane
-        if image_id is None or not snapshot.layers_complete or len(snapshot.images) <= self.inline_limit:
-            self.plan_pending("details")
-            pane.show(snapshot, image_id, protection)
-            return
-        pane.show(snapshot, image_id, protection, plans="pending")
-        self.plan_then(
-            "details",
-            lambda: removal_plans(snapshot, image_id, protection),
-            lambda plans: pane.show(snapshot, image_id, protection, plans=plans),
-        )
-
-    def _show_df(self) -> None:
-        df, snapshot, narrow = self.query_one("#df", DfPane), self.snapshot, not self.wide
-        if df.shows(snapshot, narrow) or self._df_pending == (snapshot, narrow):
-            return
-        if not snapshot.layers_complete:
-            df.show(snapshot, narrow=narrow)
-            return
-        self._df_pending = (snapshot, narrow)
-
-        def ready(summary: UsageSummary) -> None:
-            self._df_pending = None
-            df.show(snapshot, narrow=narrow, summary=summary)
-
-        self.plan_then("df", lambda: summarize(snapshot), ready)
-
-    def refresh_status(self, plan: Plan | None = None) -> None:
-        shown = len(self.table.shown)
-        parts = [f"{shown} image(s)"]
-        if self.marked:
-            at_least = "at least " if plan is not None and plan.unknown_layers else ""
-            frees = f", frees {at_least}{human_size(plan.reclaim_bytes)}" if plan is not None else ""
-            if plan is not None and plan.blocked:
-                frees += f", {len(plan.blocked)} blocked"
-            parts.append(f"{len(self.marked)} marked{frees}")
-        arrow = "↑" if self.reverse else "↓"
-        parts.append(f"sort: {self.sort_key} {arrow}")
-        if self.filter_text:
-            parts.append(f"filter: {self.filter_text} (/ edits)")
-        if self.repository is not None:
-            parts.append(f"repository: {self.repository} (esc shows all)")
-        legend = self.table.flag_legend()
-        if legend:
-            parts.append(legend)
-        if self.dangling_only:
-            parts.append("dangling only")
-        if self.show_all:
-            parts.append("showing intermediates")
-        if self.job_running:
-            parts.append("job running (x cancels)")
-        self.query_one("#status", Static).update(Text(" · ".join(parts)))
 
     # -- table events -----------------------------------------------------------------------
     @on(DataTable.RowHighlighted, "#images")
