@@ -108,10 +108,24 @@ def synthetic(n: int, seed: int = 1) -> tuple[list[Image], list[Container]]:
     return images, containers
 
 
+def again(run: Callable[[Snapshot], object]) -> Callable[[Snapshot], object]:
+    """``run`` timed the second time on a snapshot: the per-snapshot indexes (layer sizes, parsed
+    references, the base store) exist already, as in the app after the first plan of a load."""
+
+    def prepare_then_run(snap: Snapshot) -> object:
+        return run(snap)
+
+    prepare_then_run.prepare = run  # type: ignore[attr-defined]
+    return prepare_then_run
+
+
 def median_time(make: Callable[[], Snapshot], run: Callable[[Snapshot], object], repeat: int) -> float:
     times = []
     for _ in range(repeat):
         snap = make()
+        prepare = getattr(run, "prepare", None)
+        if prepare is not None:
+            prepare(snap)  # not timed
         start = time.process_time()
         run(snap)
         times.append(time.process_time() - start)
@@ -149,10 +163,18 @@ def main() -> int:
             "prune --all plan",
             median_time(make, lambda s: plan_prune(s, PruneFilters(dangling=False)), args.repeat),
         ),
+        (
+            "prune --all plan, again on the same snapshot",
+            median_time(make, again(lambda s: plan_prune(s, PruneFilters(dangling=False))), args.repeat),
+        ),
         ("prune (dangling) plan", median_time(make, lambda s: plan_prune(s, PruneFilters()), args.repeat)),
         (
             "rm plan of 1,000 short-id refs",
             median_time(make, lambda s: plan_remove(s, short_refs), args.repeat),
+        ),
+        (
+            "rm plan of 1,000 short-id refs, again on the same snapshot",
+            median_time(make, again(lambda s: plan_remove(s, short_refs)), args.repeat),
         ),
         (
             "detail-pane plan, first on a snapshot",

@@ -498,8 +498,12 @@ def plan_prune(
     """
     warnings = list(filters.notes)
     protected = _protected(snapshot, protection) if protection and not engine_semantics else {}
-    exclude = frozenset() if engine_semantics else _in_use_untag_only(snapshot, filters, protected)
     removals = _blocking_stopped_containers(snapshot, filters, protected) if with_stopped_containers else []
+    exclude = (
+        frozenset()
+        if engine_semantics
+        else _in_use_untag_only(snapshot, filters, protected, frozenset(c.id for c in removals))
+    )
     container_steps = [Step("remove_container", c.id, c.image_id, container=c) for c in removals]
     while True:
         store, prune_model = _store_model(snapshot, protected, engine_semantics=engine_semantics)
@@ -549,18 +553,21 @@ def plan_prune(
 
 
 def _in_use_untag_only(
-    snapshot: Snapshot, filters: PruneFilters, protected: Mapping[str, str]
+    snapshot: Snapshot, filters: PruneFilters, protected: Mapping[str, str], removed: frozenset[str]
 ) -> frozenset[str]:
     """Prune candidates the engine would only strip of some references (moby #36295): images in
     use by a container whose references are not a single reference. docker-sweep leaves them
     whole; knowing them before the run saves a second run of the whole prune. Leaving them out
     changes nothing else (a used image is never pruned as a parent), so the plan is the same as
-    excluding them after a first run. Parents kept by their children are still found by the run."""
+    excluding them after a first run. Parents kept by their children are still found by the run.
+    ``removed``: containers the plan removes first (they no longer keep an image in use)."""
     if snapshot.containerd or snapshot.facts.image_store == "podman":
         return frozenset()
     users = snapshot.containers_by_image
     found: set[str] = set()
-    for image_id in users:
+    for image_id, using in users.items():
+        if all(c.id in removed for c in using):
+            continue
         image = snapshot.images.get(image_id)
         if image is None or image_id in protected or len(image.refs) < 2:
             continue

@@ -1,0 +1,76 @@
+"""Prune's fast path equals the reference replay.
+
+``plan_prune`` removes plain images (no containers, children, protection) by a fast path and
+leaves in-use multi-reference images out before the run instead of running the prune twice. Both
+must give exactly the plan of the reference replay (each reference through ``ClassicStore.delete``,
+then a second run excluding what only lost tags), which tests/test_differential.py checks against
+the real engine. Random stores with shared repositories, digests, parent chains and containers.
+"""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from tests.storegen import container, make_image, snapshot
+from tui.core import plan as plan_module
+from tui.core.classic import ClassicStore
+from tui.core.filters import PruneFilters
+from tui.core.model import Snapshot
+from tui.core.plan import plan_prune
+from tui.core.protect import Protection
+
+
+def _random_store(seed: int) -> Snapshot:
+    rnd = random.Random(seed)
+    images = []
+    parent = ""
+    for n in range(rnd.randint(20, 60)):
+        repo = f"r{rnd.randint(0, 4)}"
+        tags = [f"{repo}:{n}"] if rnd.random() < 0.6 else []
+        if tags and rnd.random() < 0.4:
+            tags.append(f"{repo if rnd.random() < 0.5 else 'other'}:{n}b")
+        digests = [f"{repo}@{'sha256:' + format(n, '064x')}"] if rnd.random() < 0.3 else []
+        use_parent = parent if rnd.random() < 0.3 else ""
+        image = make_image(
+            f"s{seed}i{n}",
+            [("base", 1000), (f"s{seed}i{n}", 10 + n)],
+            tags=tags,
+            digests=digests,
+            parent=use_parent,
+            labels={"keep": "1"} if rnd.random() < 0.2 else {},
+        )
+        images.append(image)
+        if rnd.random() < 0.3:
+            parent = image.id
+    containers = [
+        container(f"c{k}", img, "running" if rnd.random() < 0.4 else "exited")
+        for k, img in enumerate(rnd.sample(images, k=min(len(images), rnd.randint(0, 8))))
+    ]
+    return snapshot(images, containers)
+
+
+def _reference_plan(snap: Snapshot, monkeypatch: pytest.MonkeyPatch, **kwargs: object):
+    with monkeypatch.context() as m:
+        m.setattr(ClassicStore, "is_plain", lambda self, image_id: False)
+        m.setattr(plan_module, "_in_use_untag_only", lambda *a: frozenset())
+        return plan_prune(snap, **kwargs)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_fast_prune_plan_equals_the_reference_replay(seed, monkeypatch):
+    snap = _random_store(seed)
+    for filters in (
+        PruneFilters(dangling=False),
+        PruneFilters(),
+        PruneFilters(dangling=False, labels=("keep=1",)),
+    ):
+        for engine_semantics in (False, True):
+            kwargs = {"filters": filters, "engine_semantics": engine_semantics}
+            assert plan_prune(snap, **kwargs) == _reference_plan(snap, monkeypatch, **kwargs)
+    protection = Protection(images=("r1:*",))
+    kwargs = {"filters": PruneFilters(dangling=False), "protection": protection}
+    assert plan_prune(snap, **kwargs) == _reference_plan(snap, monkeypatch, **kwargs)
+    kwargs = {"filters": PruneFilters(dangling=False), "with_stopped_containers": True}
+    assert plan_prune(snap, **kwargs) == _reference_plan(snap, monkeypatch, **kwargs)
