@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import time
 
-import pytest
 from textual.widgets import Button, Checkbox, Input, RadioButton, Static
 
-from tests.enginecase import APP_V1, DB, STANDARD, seed, state
+from tests.enginecase import APP_V1, DB, STANDARD, eid, seed, state
 from tui.app.main import SweepApp
 from tui.app.screens.confirm import ConfirmScreen
 from tui.app.screens.main import MainScreen
@@ -15,9 +14,8 @@ from tui.app.screens.prune import PruneDialog
 from tui.app.widgets.log_panel import LogPanel
 from tui.engine.client import Engine
 from tui.engine.source import EngineSource
-from tui.sandbox import imagegen as gen
 
-V1_ID, DB_ID = gen.image_id(APP_V1), gen.image_id(DB)
+V1_ID, DB_ID = eid(APP_V1), eid(DB)
 
 
 async def wait_for(pilot, condition, timeout: float = 30.0) -> None:
@@ -71,13 +69,12 @@ async def highlight(pilot, screen: MainScreen, image_id: str) -> None:
     await pilot.pause()
 
 
-@pytest.mark.classic_store
 async def test_mark_preview_confirm_log_and_refresh(engine):
     seed(engine.api, engine.url, STANDARD)
     app = make_app(engine.url)
     async with app.run_test(size=(150, 45)) as pilot:
         screen = await loaded(pilot)
-        assert {i.id for i in screen.table.shown} == {gen.image_id(s) for s in STANDARD}
+        assert {i.id for i in screen.table.shown} == {eid(s) for s in STANDARD}
         await highlight(pilot, screen, V1_ID)
         await pilot.press("space")
         assert screen.marked == {V1_ID}
@@ -97,7 +94,6 @@ async def test_mark_preview_confirm_log_and_refresh(engine):
         assert V1_ID not in state(engine.api) and not screen.marked
 
 
-@pytest.mark.classic_store
 async def test_cancel_on_confirm_deletes_nothing(engine):
     seed(engine.api, engine.url, STANDARD)
     before = state(engine.api)
@@ -113,7 +109,6 @@ async def test_cancel_on_confirm_deletes_nothing(engine):
     assert state(engine.api) == before
 
 
-@pytest.mark.classic_store
 async def test_blocked_removal_shows_containers_and_c_removes_them(engine):
     seed(engine.api, engine.url, STANDARD, (("old-app", "myapp:1.5.0", False), ("db-1", "db:16", True)))
     app = make_app(engine.url)
@@ -138,7 +133,6 @@ async def test_blocked_removal_shows_containers_and_c_removes_them(engine):
     assert [c["Names"][0] for c in engine.api.containers(all=True)] == ["/db-1"]
 
 
-@pytest.mark.classic_store
 async def test_force_toggle_explains_and_changes_plan(engine):
     seed(engine.api, engine.url, STANDARD, (("db-1", "db:16", True),))
     app = make_app(engine.url)
@@ -158,7 +152,6 @@ async def test_force_toggle_explains_and_changes_plan(engine):
         await pilot.press("escape")
 
 
-@pytest.mark.classic_store
 async def test_prune_dialog_validation_and_live_preview(engine):
     seed(engine.api, engine.url, STANDARD)
     before = state(engine.api)
@@ -231,7 +224,6 @@ class _CancelAfterFirst(EngineSource):
             return stop.value
 
 
-@pytest.mark.classic_store
 async def test_cancel_job_between_steps(engine):
     seed(engine.api, engine.url, STANDARD)
     source = _CancelAfterFirst(Engine(engine.url))
@@ -253,7 +245,6 @@ async def test_cancel_job_between_steps(engine):
     assert (V1_ID in remaining) != (DB_ID in remaining)  # exactly one of the two was removed
 
 
-@pytest.mark.classic_store
 async def test_protection_and_policy_in_the_app(engine, tmp_path):
     from tui.app.screens.policy import PolicyPicker
     from tui.config import load_config
@@ -279,7 +270,7 @@ async def test_protection_and_policy_in_the_app(engine, tmp_path):
         await wait_for(pilot, lambda: isinstance(app.screen, PolicyPicker))
         await pilot.press("enter")
         await wait_for(pilot, lambda: isinstance(app.screen, MainScreen) and screen.marked)
-        expected = {gen.image_id(s) for s in STANDARD if (time.time() - s.created.timestamp()) > 15 * 86400}
+        expected = {eid(s) for s in STANDARD if (time.time() - s.created.timestamp()) > 15 * 86400}
         assert screen.marked == expected
         assert "Policy old marks" in log_text(screen)
 
@@ -320,7 +311,6 @@ async def test_configured_columns(engine, tmp_path):
         assert [i.tags[0] if i.tags else "" for i in screen.table.shown][:2] == ["", "db:16"]
 
 
-@pytest.mark.classic_store
 async def test_external_changes_refresh_the_table(engine):
     seed(engine.api, engine.url, STANDARD)
     app = make_app(engine.url)

@@ -3,10 +3,9 @@ pick a policy; every modal by its keys; focus and Tab order; mouse marking; the 
 
 from __future__ import annotations
 
-import pytest
 from textual.widgets import Checkbox, Input, RadioButton
 
-from tests.enginecase import DANGLING, DB, STANDARD, seed, state
+from tests.enginecase import DANGLING, DB, STANDARD, eid, seed, state
 from tests.test_app import V1_ID, loaded, log_text, make_app, wait_for
 from tui.app.main import SweepApp
 from tui.app.screens.confirm import ConfirmScreen
@@ -16,9 +15,8 @@ from tui.app.widgets.key_line import KeyLine
 from tui.core.model import short_id
 from tui.engine.client import Engine
 from tui.engine.source import EngineSource
-from tui.sandbox import imagegen as gen
 
-DANGLING_ID, DB_ID = gen.image_id(DANGLING), gen.image_id(DB)
+DANGLING_ID, DB_ID = eid(DANGLING), eid(DB)
 
 
 def focused_id(app: SweepApp) -> str | None:
@@ -31,7 +29,6 @@ async def find(pilot, text: str) -> None:
     await pilot.pause()
 
 
-@pytest.mark.classic_store
 async def test_remove_local_only_image_with_keys_alone(engine):
     seed(engine.api, engine.url, STANDARD)
     app = make_app(engine.url)
@@ -66,7 +63,6 @@ async def test_remove_local_only_image_with_keys_alone(engine):
     assert V1_ID not in state(engine.api)
 
 
-@pytest.mark.classic_store
 async def test_tab_order_never_reaches_force(engine):
     seed(engine.api, engine.url, STANDARD)
     app = make_app(engine.url)
@@ -90,7 +86,6 @@ async def test_tab_order_never_reaches_force(engine):
     assert V1_ID in state(engine.api)
 
 
-@pytest.mark.classic_store
 async def test_prune_dialog_with_keys_alone(engine):
     seed(engine.api, engine.url, STANDARD)
     app = make_app(engine.url)
@@ -125,7 +120,6 @@ async def test_prune_dialog_with_keys_alone(engine):
     assert DB_ID in state(engine.api)
 
 
-@pytest.mark.classic_store
 async def test_policy_picker_by_number_and_keys_shown(engine, tmp_path):
     from tui.app.screens.policy import PolicyPicker
     from tui.config import load_config
@@ -150,7 +144,6 @@ async def test_policy_picker_by_number_and_keys_shown(engine, tmp_path):
         assert screen.marked == {DANGLING_ID}
 
 
-@pytest.mark.classic_store
 async def test_filter_bar_escape_keeps_filter(engine):
     seed(engine.api, engine.url, STANDARD)
     app = make_app(engine.url)
