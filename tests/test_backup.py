@@ -315,7 +315,6 @@ def mode(path: Path) -> int:
     return path.stat().st_mode & 0o777
 
 
-@pytest.mark.classic_store  # backups are made on the classic store only (see _verify)
 def test_directory_0700_and_files_0600_whatever_the_umask(
     clean_engine: Any, sweep: Engine, tmp_path: Path
 ) -> None:
@@ -330,7 +329,6 @@ def test_directory_0700_and_files_0600_whatever_the_umask(
     assert mode(backup.path) == 0o600 and mode(backup.path.with_suffix(".json")) == 0o600
 
 
-@pytest.mark.classic_store  # backups are made on the classic store only (see _verify)
 @pytest.mark.parametrize(
     ("bits", "who"), [(0o770, "its group"), (0o707, "all users"), (0o1777, "its group and all users")]
 )
@@ -352,7 +350,6 @@ def test_directory_writable_by_others_is_refused(
         store.restore(sweep, "anything")
 
 
-@pytest.mark.classic_store  # backups are made on the classic store only (see _verify)
 def test_directory_of_another_user_is_refused(clean_engine: Any, sweep: Engine, tmp_path: Path) -> None:
     (image_id,) = load(clean_engine.api, small(("theirs:1",), "theirs"))
     theirs = tmp_path / "theirs"
@@ -368,7 +365,6 @@ def test_directory_of_another_user_is_refused(clean_engine: Any, sweep: Engine, 
         store.list()
 
 
-@pytest.mark.classic_store  # backups are made on the classic store only (see _verify)
 def test_symlinked_archive_is_never_followed(clean_engine: Any, sweep: Engine, tmp_path: Path) -> None:
     api = clean_engine.api
     (image_id,) = load(api, small(("link:1",), "link"))
@@ -401,7 +397,6 @@ def test_symlinked_archive_is_never_followed(clean_engine: Any, sweep: Engine, t
     assert victim.read_text() == "keep me"
 
 
-@pytest.mark.classic_store  # backups are made on the classic store only (see _verify)
 def test_restore_refuses_an_archive_that_holds_another_image(
     clean_engine: Any, sweep: Engine, tmp_path: Path
 ) -> None:
@@ -423,7 +418,6 @@ def test_restore_refuses_an_archive_that_holds_another_image(
         api.inspect_image("app:1")
 
 
-@pytest.mark.classic_store  # backups are made on the classic store only (see _verify)
 def test_restore_refuses_an_archive_that_adds_tags(clean_engine: Any, sweep: Engine, tmp_path: Path) -> None:
     api = clean_engine.api
     image = small(("mine:1",), "addtag")
