@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from textual.widgets import Checkbox, Input, RadioButton
 
-from tests.enginecase import DANGLING, DB, STANDARD, eid, seed, state
-from tests.test_app import V1_ID, loaded, log_text, make_app, wait_for
+from tests.enginecase import APP_V1, DANGLING, DB, STANDARD, eid, seed, state
+from tests.pilot import find, focused_id, loaded, log_text, make_app, wait_for
 from tui.app.main import SweepApp
 from tui.app.screens.confirm import ConfirmScreen
 from tui.app.screens.main import MainScreen
@@ -16,17 +16,7 @@ from tui.core.model import short_id
 from tui.engine.client import Engine
 from tui.engine.source import EngineSource
 
-DANGLING_ID, DB_ID = eid(DANGLING), eid(DB)
-
-
-def focused_id(app: SweepApp) -> str | None:
-    return app.screen.focused.id if app.screen.focused is not None else None
-
-
-async def find(pilot, text: str) -> None:
-    """Type a filter with / and close the bar with Enter."""
-    await pilot.press("slash", *text, "enter")
-    await pilot.pause()
+V1_ID, DANGLING_ID, DB_ID = eid(APP_V1), eid(DANGLING), eid(DB)
 
 
 async def test_remove_local_only_image_with_keys_alone(engine):

@@ -11,7 +11,7 @@ import pytest
 
 from tests.conftest import session_store
 from tests.enginecase import APP_V1, DB, STANDARD, eid, engine_major, layers_size, seed, state
-from tui import headless
+from tui import exit_codes
 from tui.cli import main
 from tui.core.usage import human_size
 
@@ -61,7 +61,7 @@ def test_rm_refuses_without_terminal_then_runs_with_yes(engine, capsys, monkeypa
     before = state(engine.api)
     monkeypatch.setattr(sys, "stdin", io.StringIO(""))
     code, out, err = run(capsys, "--host", engine.url, "rm", "db:16")
-    assert code == headless.EXIT_REFUSED and "--yes" in err
+    assert code == exit_codes.EXIT_REFUSED and "--yes" in err
     assert state(engine.api) == before
     code, out, _ = run(capsys, "--host", engine.url, "plan", "rm", "db:16", "--json")
     planned = json.loads(out)["reclaim_bytes"]

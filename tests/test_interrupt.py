@@ -17,8 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from tests.enginecase import engine_major, layers_size
-from tui.engine import fixtures
-from tui.headless import EXIT_INTERRUPTED
+from tests.wipe import wipe
+from tui.exit_codes import EXIT_INTERRUPTED
+from tui.sandbox import fixtures
 from tui.sandbox import imagegen as gen
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -28,7 +29,7 @@ COUNT = 150
 def _seed_many(api: Any) -> set[str]:
     """Wipe the engine and load ``COUNT`` tagged images: one shared layer (quick to load), each its
     own config (its own image id); each has one unique small layer every 10th image."""
-    fixtures.wipe(api)
+    wipe(api)
     now = datetime.now(UTC)
     base = gen.LayerSpec((gen.FileSpec("base.bin", 50_000, seed="base"),), "ADD base")
     specs = [
