@@ -16,6 +16,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import docker.errors
+
 from tests.enginecase import engine_major, layers_size
 from tests.wipe import wipe
 from tui.exit_codes import EXIT_INTERRUPTED
@@ -46,6 +48,17 @@ def _seed_many(api: Any) -> set[str]:
     return {row["Id"] for row in api.images(all=True)}
 
 
+def _ids(api: Any) -> set[str]:
+    """The engine's image ids. The containerd store (28.5) can fail a list made while images are
+    being deleted (404 "content digest ... not found"): then ask again."""
+    for _ in range(50):
+        try:
+            return {row["Id"] for row in api.images(all=True)}
+        except docker.errors.NotFound:
+            time.sleep(0.1)
+    return {row["Id"] for row in api.images(all=True)}
+
+
 def _start(url: str, *args: str) -> subprocess.Popen[str]:
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     return subprocess.Popen(
@@ -63,7 +76,7 @@ def _interrupt_after_some_deletes(
 ) -> tuple[str, str]:
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline and proc.poll() is None:
-        if len(before) - len(api.images(all=True)) >= 10:
+        if len(before) - len(_ids(api)) >= 10:
             break
         time.sleep(0.05)
     assert proc.poll() is None, "the command ended before it could be interrupted"
@@ -80,7 +93,7 @@ def test_ctrl_c_during_prune_json_prints_what_was_done(engine):
     out, err = _interrupt_after_some_deletes(engine.api, proc, before)
     assert proc.returncode == EXIT_INTERRUPTED, err
     result = json.loads(out)
-    after = {row["Id"] for row in engine.api.images(all=True)}
+    after = _ids(engine.api)
     assert result["executed"] is True and result["cancelled"] is True
     assert result["in_doubt"] == []  # the first Ctrl-C lets the step in flight finish
     assert set(result["deleted"]) == before - after  # exactly what the engine no longer has
@@ -97,7 +110,7 @@ def test_ctrl_c_during_rm_text_prints_what_was_done_and_cancelled(engine):
     proc = _start(engine.url, "rm", "--yes", *refs)
     out, err = _interrupt_after_some_deletes(engine.api, proc, before)
     assert proc.returncode == EXIT_INTERRUPTED, err
-    after = {row["Id"] for row in engine.api.images(all=True)}
+    after = _ids(engine.api)
     deleted_lines = {line.split(": ", 1)[1] for line in out.splitlines() if line.startswith("Deleted: ")}
     assert deleted_lines & before == before - after  # image ids printed = images gone
     assert "Cancelled (interrupted)" in out and "not run:" in out
@@ -111,7 +124,7 @@ def test_second_ctrl_c_stops_at_once_and_still_prints_json(engine):
     out, err = _interrupt_after_some_deletes(engine.api, proc, before, times=2)
     assert proc.returncode == EXIT_INTERRUPTED, err
     result = json.loads(out)
-    after = {row["Id"] for row in engine.api.images(all=True)}
+    after = _ids(engine.api)
     assert result["cancelled"] is True
     planned = {s["target"]: s["image_id"] for s in result["plan"]["steps"]}
     in_doubt = {planned[t] for t in result["in_doubt"]}
