@@ -4,7 +4,6 @@ engine version, and the engine's own byte accounting."""
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -12,7 +11,7 @@ import docker
 import pytest
 
 from tests.conftest import SESSION_ENGINE, Engine, session_store, unavailable
-from tui.core.plan import Plan
+from tests.enginecase import disk_drop, layers_size  # noqa: F401 (shared)
 from tui.sandbox.daemon import PrivateDaemon, SandboxError
 
 #: Engines the containerd-store tests run on: the session engine when it runs the containerd
@@ -50,26 +49,3 @@ def ctrd_fixture(request: pytest.FixtureRequest) -> Iterator[Engine]:
 
 def major(api: Any) -> int:
     return int(str(api.version()["Version"]).split(".")[0])
-
-
-def layers_size(api: Any, *, settle: float = 0.3, limit: float = 15.0) -> int:
-    """/system/df LayersSize once it stops changing: containerd removes snapshots asynchronously
-    (seen under load on 26.1: an earlier removal's snapshot went inside a later measurement)."""
-    deadline = time.monotonic() + limit
-    last = int(api.df()["LayersSize"])
-    while time.monotonic() < deadline:
-        time.sleep(settle)
-        now = int(api.df()["LayersSize"])
-        if now == last:
-            return now
-        last = now
-    return last
-
-
-def disk_drop(plan: Plan, api: Any) -> int:
-    """What /system/df LayersSize drops by when ``plan`` runs: content + snapshots on Docker 28
-    (content of BuildKit-built images included: LayersSize counts the content images reach, not
-    what the build cache keeps), snapshots only on 26 (its LayersSize counts no content)."""
-    if major(api) >= 28:
-        return plan.reclaim_bytes + plan.buildkit_bytes
-    return int(plan.snapshot_bytes or 0)

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import docker.errors
 
+from tests.conftest import session_store
 from tests.wipe import wipe
 from tui.core.classic import ClassicStore, PredictedRefusal
+from tui.core.containerd import ContainerdStore
 from tui.core.model import Snapshot
+from tui.core.plan import Plan
 from tui.engine.client import Engine
 from tui.engine.snapshot import read_snapshot
 from tui.sandbox import fixtures
@@ -26,6 +30,12 @@ def data_layer(name: str, size: int, comment: str = "") -> gen.LayerSpec:
 
 
 BASE = data_layer("base", 3_000_000, "ADD base")
+
+
+def eid(image: gen.ImageSpec) -> str:
+    """The id the session engine gives ``image`` loaded by :func:`seed`: its config digest on the
+    classic store, the digest of the manifest the importer writes on the containerd store."""
+    return gen.loaded_image_id(image, session_store())
 
 
 def spec(
@@ -116,8 +126,10 @@ def native_rm(api: Any, refs: list[str], *, force: bool = False) -> tuple[list[s
 def predicted_rm(
     snapshot: Snapshot, refs: list[str], *, force: bool = False
 ) -> tuple[list[str], dict[str, str]]:
-    """The classic-store model's prediction of :func:`native_rm`."""
-    store = ClassicStore(snapshot)
+    """The store's model's prediction of :func:`native_rm` (classic or containerd)."""
+    store: ClassicStore | ContainerdStore = (
+        ContainerdStore(snapshot) if snapshot.containerd else ClassicStore(snapshot)
+    )
     lines: list[str] = []
     errors: dict[str, str] = {}
     for ref in refs:
@@ -126,6 +138,37 @@ def predicted_rm(
         except PredictedRefusal as exc:
             errors[ref] = f"{exc.status} {exc.message}"
     return lines, errors
+
+
+def layers_size(api: Any, *, settle: float = 0.3, limit: float = 15.0) -> int:
+    """/system/df LayersSize once it stops changing (the containerd store removes snapshots
+    asynchronously; on the classic store the first two reads agree)."""
+    deadline = time.monotonic() + limit
+    last = int(api.df()["LayersSize"])
+    while time.monotonic() < deadline:
+        time.sleep(settle)
+        now = int(api.df()["LayersSize"])
+        if now == last:
+            return now
+        last = now
+    return last
+
+
+def engine_major(api: Any) -> int:
+    """The engine's major version (28 for 28.5.2)."""
+    return int(str(api.version()["Version"]).split(".")[0])
+
+
+def disk_drop(plan: Plan, api: Any) -> int:
+    """What /system/df LayersSize drops by when ``plan`` runs: the plan's bytes on the classic
+    store; on the containerd store content + snapshots on Docker 28 (content of BuildKit-built
+    images included: LayersSize counts the content images reach, not what the build cache
+    keeps), snapshots only on 26 (its LayersSize counts no content)."""
+    if plan.snapshot_bytes is None:
+        return plan.reclaim_bytes
+    if engine_major(api) >= 28:
+        return plan.reclaim_bytes + plan.buildkit_bytes
+    return int(plan.snapshot_bytes or 0)
 
 
 def state(api: Any) -> dict[str, tuple[tuple[str, ...], tuple[str, ...]]]:

@@ -9,7 +9,8 @@ import pytest
 from textual.command import CommandList, CommandPalette
 from textual.widgets import Button, Input, RadioButton, Static, TabbedContent
 
-from tests.enginecase import APP_V1, DB, STANDARD, seed, state
+from tests.conftest import session_store
+from tests.enginecase import APP_V1, DB, STANDARD, eid, seed, state
 from tests.frozen import frozen_snapshot
 from tests.pilot import frozen_app, highlight, loaded, log_text, make_app, press_confirm, wait_for
 from tui.app.main import SweepApp
@@ -18,40 +19,41 @@ from tui.app.screens.help import HelpScreen
 from tui.app.screens.main import MainScreen
 from tui.app.screens.prune import PruneDialog
 from tui.app.widgets.layer_tree import LayerTree
+from tui.core.usage import human_size
 from tui.engine.client import Engine
 from tui.engine.source import EngineSource
-from tui.sandbox import imagegen as gen
 
-V1_ID, DB_ID = gen.image_id(APP_V1), gen.image_id(DB)
+V1_ID, DB_ID = eid(APP_V1), eid(DB)
 
 
-@pytest.mark.classic_store
 async def test_mark_preview_confirm_log_and_refresh(engine):
     seed(engine.api, engine.url, STANDARD)
     app = make_app(engine.url)
     async with app.run_test(size=(150, 45)) as pilot:
         screen = await loaded(pilot)
-        assert {i.id for i in screen.table.shown} == {gen.image_id(s) for s in STANDARD}
+        assert {i.id for i in screen.table.shown} == {eid(s) for s in STANDARD}
         await highlight(pilot, screen, V1_ID)
         await pilot.press("space")
         assert screen.marked == {V1_ID}
         await pilot.press("d")
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
         confirm = app.screen
-        assert confirm.plan.delete == (V1_ID,) and confirm.plan.reclaim_bytes == 1_000_000
+        assert confirm.plan.delete == (V1_ID,)
+        # the classic store frees v1's own layer; the containerd store its content + snapshots
+        assert session_store() == "containerd" or confirm.plan.reclaim_bytes == 1_000_000
+        freed = human_size(confirm.plan.reclaim_bytes)
         shown = str(confirm.query_one("#confirm-plan", Static).content)
-        assert "Untag (1)" in shown and "myapp:1.5.0" in shown and "Will free: 1MB" in shown
+        assert "Untag (1)" in shown and "myapp:1.5.0" in shown and f"Will free: {freed}" in shown
         await press_confirm(pilot)
         await wait_for(pilot, lambda: "Total reclaimed space" in log_text(screen))
         text = log_text(screen)
         assert "Untagged: myapp:1.5.0" in text and f"Deleted: {V1_ID[:19]}" in text
-        assert "Total reclaimed space: 1MB" in text
+        assert f"Total reclaimed space: {freed}" in text
         await wait_for(pilot, lambda: V1_ID not in screen.snapshot.images and screen.snapshot.disk)
         assert V1_ID not in {i.id for i in screen.table.shown}
         assert V1_ID not in state(engine.api) and not screen.marked
 
 
-@pytest.mark.classic_store
 async def test_cancel_on_confirm_deletes_nothing(engine):
     seed(engine.api, engine.url, STANDARD)
     before = state(engine.api)
@@ -67,7 +69,6 @@ async def test_cancel_on_confirm_deletes_nothing(engine):
     assert state(engine.api) == before
 
 
-@pytest.mark.classic_store
 async def test_blocked_removal_shows_containers_and_c_removes_them(engine):
     seed(engine.api, engine.url, STANDARD, (("old-app", "myapp:1.5.0", False), ("db-1", "db:16", True)))
     app = make_app(engine.url)
@@ -132,6 +133,8 @@ class _HeldSource(EngineSource):
         return (yield from super().execute(plan, snapshot, cancelled))
 
 
+# 28.5-containerd: after the held job, d on db:16 did not open the confirm screen within 30 s
+# (seen once, on a loaded machine; not investigated yet)
 @pytest.mark.classic_store
 async def test_one_job_at_a_time(engine):
     seed(engine.api, engine.url, STANDARD)
@@ -184,7 +187,6 @@ class _CancelAfterFirst(EngineSource):
             return stop.value
 
 
-@pytest.mark.classic_store
 async def test_cancel_job_between_steps(engine):
     seed(engine.api, engine.url, STANDARD)
     source = _CancelAfterFirst(Engine(engine.url))
@@ -206,7 +208,6 @@ async def test_cancel_job_between_steps(engine):
     assert (V1_ID in remaining) != (DB_ID in remaining)  # exactly one of the two was removed
 
 
-@pytest.mark.classic_store
 async def test_protection_and_policy_in_the_app(engine, tmp_path):
     from tui.app.screens.policy import PolicyPicker
     from tui.config import load_config
@@ -232,7 +233,7 @@ async def test_protection_and_policy_in_the_app(engine, tmp_path):
         await wait_for(pilot, lambda: isinstance(app.screen, PolicyPicker))
         await pilot.press("enter")
         await wait_for(pilot, lambda: isinstance(app.screen, MainScreen) and screen.marked)
-        expected = {gen.image_id(s) for s in STANDARD if (time.time() - s.created.timestamp()) > 15 * 86400}
+        expected = {eid(s) for s in STANDARD if (time.time() - s.created.timestamp()) > 15 * 86400}
         assert screen.marked == expected
         assert "Policy old marks" in log_text(screen)
 
@@ -257,7 +258,6 @@ class _SubscribedEngine(Engine):
         return client
 
 
-@pytest.mark.classic_store
 async def test_external_changes_refresh_the_table(engine):
     seed(engine.api, engine.url, STANDARD)
     sweep = _SubscribedEngine(engine.url)

@@ -16,6 +16,7 @@ import time
 
 import pytest
 
+from tests.conftest import session_store
 from tui.core.buildcache import BuildCachePrune, parse_size, plan_build_cache_prune
 from tui.core.filters import FilterError, parse_until
 from tui.engine.buildcache import prune_build_cache, read_build_cache
@@ -64,7 +65,6 @@ def _check(engine, prune: BuildCachePrune) -> int:
     return result.reclaimed_bytes
 
 
-@pytest.mark.classic_store
 def test_default_then_all_match_the_engine(engine, buildkit):
     buildkit("bc:1", (100_000, 200_000))
     buildkit("bc:2", (50_000,))
@@ -73,7 +73,10 @@ def test_default_then_all_match_the_engine(engine, buildkit):
     assert any(r.shared for r in records) and any(not r.shared for r in records)
     freed = _check(engine, BuildCachePrune())
     assert freed >= 100_000 + 200_000 + 50_000  # the sources of both builds and bc:2's layer
-    assert _check(engine, BuildCachePrune(all=True)) == 300_000  # bc:1's shared layer records
+    freed_all = _check(engine, BuildCachePrune(all=True))  # bc:1's shared layer records
+    # the classic store's records hold the layers' file bytes; the containerd store's their
+    # compressed and unpacked forms (613,849 seen on 28.5), whatever the plan says must match
+    assert freed_all == 300_000 if session_store() == "classic" else freed_all >= 300_000
     assert read_build_cache(Engine(engine.url)) == []
 
 

@@ -26,7 +26,7 @@ import pytest
 
 import tui.cli
 from tests.conftest import unavailable
-from tests.enginecase import data_layer, spec
+from tests.enginecase import data_layer, eid, spec
 from tui import exit_codes
 from tui.cli import command_names
 from tui.engine.contexts import DEFAULT_HOST
@@ -673,7 +673,7 @@ PLUGIN_IMAGE = spec(("sweep-plugin:1",), (data_layer("plugin", 200_000),))
 
 def load_plugin_image(engine) -> str:
     fixtures.load_tarball(engine.api, gen.build_tarball([PLUGIN_IMAGE]))
-    return gen.image_id(PLUGIN_IMAGE)
+    return eid(PLUGIN_IMAGE)
 
 
 def assert_lists_plugin_image(stdout: str, image_id: str) -> None:
@@ -682,7 +682,6 @@ def assert_lists_plugin_image(stdout: str, image_id: str) -> None:
     assert rows[image_id]["tags"] == ["sweep-plugin:1"]
 
 
-@pytest.mark.classic_store
 @needs_cli
 @pytest.mark.parametrize("cli", CLIS)
 def test_docker_host_sweep_images_json(clean_engine, docker: Docker, cli: str) -> None:
@@ -691,7 +690,6 @@ def test_docker_host_sweep_images_json(clean_engine, docker: Docker, cli: str) -
     assert_lists_plugin_image(done.stdout, image_id)
 
 
-@pytest.mark.classic_store
 @needs_cli
 def test_docker_context_sweep_images_json(clean_engine, docker: Docker) -> None:
     """A context made by `docker context create` (names need 2+ characters), picked several ways."""
@@ -722,7 +720,6 @@ def test_docker_context_sweep_images_json(clean_engine, docker: Docker) -> None:
     assert_lists_plugin_image(docker("sweep", "images", "--json").stdout, image_id)
 
 
-@pytest.mark.classic_store
 @needs_cli
 def test_installed_plugin_end_to_end(clean_engine, docker: Docker) -> None:
     """The real wrapper from install_plugin, through the wiring in tui.cli.main."""

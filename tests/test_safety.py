@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from tests.enginecase import APP_V1, APP_V2, DB, STANDARD, WEB, seed, state
+from tests.enginecase import APP_V1, APP_V2, DB, STANDARD, WEB, eid, seed, state
 from tests.storegen import container, make_image, snapshot
 from tui.cli import main
 from tui.core.filters import PruneFilters
@@ -16,11 +16,10 @@ from tui.core.marking import plan_images
 from tui.core.plan import plan_prune, plan_remove
 from tui.core.policy import Policy, select
 from tui.core.protect import PatternError, Protection
-from tui.sandbox import imagegen as gen
 
 NOW = 1_800_000_000.0
 DAY = 86_400.0
-V1_ID, V2_ID, WEB_ID, DB_ID = (gen.image_id(s) for s in (APP_V1, APP_V2, WEB, DB))
+V1_ID, V2_ID, WEB_ID, DB_ID = (eid(s) for s in (APP_V1, APP_V2, WEB, DB))
 
 
 def test_protection_patterns():
@@ -99,7 +98,6 @@ def _config(tmp_path, text: str) -> str:
     return str(path)
 
 
-@pytest.mark.classic_store
 def test_prune_all_with_protection_on_engine(engine, tmp_path, capsys):
     seed(engine.api, engine.url, STANDARD)
     config = _config(tmp_path, '[protect]\nimages = ["web:*"]\nlabels = ["role=db"]\n')
@@ -114,7 +112,6 @@ def test_prune_all_with_protection_on_engine(engine, tmp_path, capsys):
     assert set(result["deleted"]) == set(result["plan"]["delete"])
 
 
-@pytest.mark.classic_store
 def test_policy_keep_last_on_engine(engine, tmp_path, capsys):
     seed(engine.api, engine.url, STANDARD, (("db-1", "db:16", True),))
     config = _config(
@@ -142,7 +139,6 @@ class _Terminal(io.StringIO):
         return True
 
 
-@pytest.mark.classic_store
 def test_local_only_needs_a_second_yes(engine, capsys, monkeypatch):
     seed(engine.api, engine.url, STANDARD)
     before = state(engine.api)
@@ -156,7 +152,6 @@ def test_local_only_needs_a_second_yes(engine, capsys, monkeypatch):
     assert DB_ID not in state(engine.api)
 
 
-@pytest.mark.classic_store
 def test_backup_before_removal_then_restore_via_cli(engine, tmp_path, capsys):
     seed(engine.api, engine.url, STANDARD)
     config = _config(
@@ -176,7 +171,6 @@ def test_backup_before_removal_then_restore_via_cli(engine, tmp_path, capsys):
     assert "Available backups" in capsys.readouterr().err
 
 
-@pytest.mark.classic_store
 def test_failed_backup_means_no_removal(engine, tmp_path, capsys):
     seed(engine.api, engine.url, STANDARD)
     blocker = tmp_path / "file.txt"

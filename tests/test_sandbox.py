@@ -155,6 +155,22 @@ def test_loaded_image_has_predicted_ids_and_layers(clean_engine: Any) -> None:
     assert api.inspect_image(gen.image_id(OTHER))["RepoTags"] == []
 
 
+def test_loaded_image_id_is_predicted_on_every_store(clean_engine: Any) -> None:
+    """gen.loaded_image_id: the config digest on the classic store, the digest of the manifest
+    containerd's archive importer writes on the containerd store (28.5 and 26.1)."""
+    api = clean_engine.api
+    fixtures.load_tarball(api, gen.build_tarball([APP, OTHER]))
+    store = session_store()
+    assert {row["Id"] for row in api.images(all=True)} == {
+        gen.loaded_image_id(APP, store),
+        gen.loaded_image_id(OTHER, store),
+    }
+    assert api.inspect_image("demo/app:1")["Id"] == gen.loaded_image_id(APP, store)
+    descriptor = api.inspect_image("demo/app:1").get("Descriptor")  # API 1.48+
+    if store == "containerd" and descriptor is not None:
+        assert descriptor["size"] == len(gen.docker_manifest(APP))
+
+
 @pytest.mark.classic_store
 def test_history_and_sizes_match_layer_content_size(clean_engine: Any) -> None:
     api = clean_engine.api

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from tests.enginecase import APP_V1, APP_V2, DANGLING, DB, STANDARD, WEB, data_layer, seed, spec, state
+from tests.enginecase import APP_V1, APP_V2, DANGLING, DB, STANDARD, WEB, data_layer, eid, seed, spec, state
 from tests.pilot import highlight, loaded, log_text, press_confirm, wait_for
 from tui.app.main import SweepApp
 from tui.app.screens.confirm import ConfirmScreen
@@ -31,10 +31,7 @@ from tui.exit_codes import EXIT_PARTIAL
 from tui.sandbox import fixtures
 from tui.sandbox import imagegen as gen
 
-# Image ids and plans here are the classic store's (on the containerd store ids are manifest digests).
-pytestmark = pytest.mark.classic_store
-
-V1_ID, V2_ID, DB_ID, WEB_ID, DANGLING_ID = (gen.image_id(s) for s in (APP_V1, APP_V2, DB, WEB, DANGLING))
+V1_ID, V2_ID, DB_ID, WEB_ID, DANGLING_ID = (eid(s) for s in (APP_V1, APP_V2, DB, WEB, DANGLING))
 SLEEP = ("/bin/busybox", "sleep", "600")
 
 
@@ -91,7 +88,7 @@ def make_change(
         elif kind == "tag_moved":
             assert "db:16" in tags
         elif kind == "replaced":
-            assert after[gen.image_id(_replacement(tag))][0] == (tag,)
+            assert after[eid(_replacement(tag))][0] == (tag,)
 
     changes = {
         "tag_added": tag_added,
@@ -146,6 +143,32 @@ def test_headless_skips_a_step_whose_image_changed(engine, capsys, monkeypatch, 
     assert any("store changed" in e["message"] for e in result["errors"])
     if command == "prune-all":
         assert WEB_ID in result["deleted"] and WEB_ID not in state(engine.api)  # the rest went on
+
+
+def test_reference_pulled_by_digest_while_confirming_is_a_change(engine, registry, capsys, monkeypatch):
+    """A name pulled by digest (``repo@sha256:...``, no tag) is a reference of its own: with it the
+    engine only untags the planned tag. On the containerd store RepoDigests also lists
+    ``repo@<id>`` under every tagged repository; the re-check must tell the two apart."""
+    seed(engine.api, engine.url, STANDARD)
+    remote = f"{registry.host}/team/pinned"
+    fixtures.tag(engine.api, "myapp:1.5.0", remote, "1")
+    digest = fixtures.push(engine.api, f"{remote}:1")
+    engine.api.remove_image(f"{remote}:1")
+    if f"{remote}@{digest}" in engine.api.inspect_image(V1_ID)["RepoDigests"]:
+        engine.api.remove_image(f"{remote}@{digest}")  # if the engine kept it (20.10 did not)
+
+    def pull_by_digest() -> None:
+        list(engine.api.pull(remote, tag=digest, stream=True, decode=True))
+
+    monkeypatch.setattr(sys, "stdin", _AnswerAfter(pull_by_digest))
+    code = main(["--host", engine.url, "rm", "myapp:1.5.0", "--json"])
+    result = json.loads(capsys.readouterr().out)
+    assert code == EXIT_PARTIAL and V1_ID not in result["deleted"]
+    (changed,) = result["store_changed"]
+    assert changed["image_id"] == V1_ID and f"{remote}@{digest}" in " ".join(changed["changes"])
+    assert V1_ID in state(engine.api)
+    # (28.5 containerd: inspect lists the name in RepoDigests, GET /images/json does not)
+    assert f"{remote}@{digest}" in engine.api.inspect_image(V1_ID)["RepoDigests"]
 
 
 def test_text_output_says_store_changed(engine, capsys, monkeypatch):

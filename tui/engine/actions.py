@@ -129,6 +129,8 @@ class PlanExecutor:
             if self.current is not None:
                 self.result.in_doubt.append(self.plan.steps[self.current].target)
             self.result.not_run.extend(s.target for s in self.plan.steps[start:])
+            if self.snapshot.containerd:  # run() did not get to its end, where this is counted
+                self.result.reclaimed_bytes = _containerd_freed(self.snapshot, self.result)
         return self.result
 
     def run(
@@ -262,9 +264,11 @@ class PlanExecutor:
                 if r and not r.startswith("<none>")
             }
             seen = set(step.seen_refs)
-            if self.snapshot.containerd:  # its repo@digest refs go with their tags, never reported
-                now = {r for r in now if "@" not in r}
-                seen = {r for r in seen if "@" not in r}
+            if self.snapshot.containerd:
+                now = _containerd_names(now)
+                planned = self.snapshot.images.get(step.image_id)
+                tags = set(planned.tags) if planned is not None else _tags(seen)
+                seen = _containerd_names(seen, {t.rpartition(":")[0] for t in tags})
             if self.snapshot.facts.image_store == "podman":  # as the snapshot reader does: Podman's
                 now = {r for r in now if not (r.startswith("localhost/") and "@" in r)}  # own digests
             if added := sorted(now - seen):
@@ -351,6 +355,21 @@ class PlanExecutor:
 def _container_name(row: dict[str, Any]) -> str:
     names = row.get("Names") or []
     return str(names[0]).lstrip("/") if names else short_id(str(row.get("Id")))
+
+
+def _tags(refs: set[str]) -> set[str]:
+    return {r for r in refs if "@" not in r}
+
+
+def _containerd_names(refs: set[str], tagged_repos: set[str] | None = None) -> set[str]:
+    """The image's names on the containerd store, from its RepoTags + RepoDigests: its tags and
+    its digest-only names (``repo@sha256:...``, e.g. pulled by digest). The engine lists
+    ``repo@<id>`` under every repository of a tag too; those go with the tags (it never reports
+    untagging them), so they are not names of their own. ``tagged_repos``: the repositories of
+    the image's tags when the snapshot was read (default: of the tags in ``refs``)."""
+    if tagged_repos is None:
+        tagged_repos = {t.rpartition(":")[0] for t in _tags(refs)}
+    return _tags(refs) | {r for r in refs if "@" in r and r.split("@", 1)[0] not in tagged_repos}
 
 
 def _containerd_freed(snapshot: Snapshot, result: ExecutionResult) -> int:

@@ -423,3 +423,29 @@ def build_oci_layout(items: Sequence[IndexSpec | ImageSpec]) -> bytes:
             top.append(_descriptor(media_type, data, annotations=annotations))
     entries["index.json"] = (_canonical({"schemaVersion": 2, "manifests": top}), 0o644, "")
     return _tar(entries)
+
+
+_DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
+_DOCKER_CONFIG = "application/vnd.docker.container.image.v1+json"
+_DOCKER_LAYER = "application/vnd.docker.image.rootfs.diff.tar"
+
+
+def docker_manifest(spec: ImageSpec) -> bytes:
+    """The Docker schema 2 manifest the containerd image store writes for an image loaded from a
+    :func:`build_tarball` archive (containerd's archive importer: Go ``json.Marshal`` field order,
+    uncompressed layers). Checked on Docker 28.5 and 26.1 (tests/test_sandbox.py)."""
+    config = image_config(spec)
+    document = {
+        "schemaVersion": 2,
+        "mediaType": _DOCKER_MANIFEST,
+        "config": _descriptor(_DOCKER_CONFIG, config),
+        "layers": [_descriptor(_DOCKER_LAYER, layer_tar(layer)) for layer in spec.layers],
+    }
+    return json.dumps(document, separators=(",", ":")).encode()
+
+
+def loaded_image_id(spec: ImageSpec, store: str) -> str:
+    """The id an engine with image ``store`` ("classic" or "containerd") gives ``spec`` loaded
+    from a :func:`build_tarball` archive: the config digest on the classic store, the digest of
+    :func:`docker_manifest` on the containerd store."""
+    return image_id(spec) if store == "classic" else _sha(docker_manifest(spec))
