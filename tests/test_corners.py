@@ -156,6 +156,9 @@ def test_until_with_nanoseconds_compares_integer_nanoseconds(engine):
     assert plan.exact and plan.reclaim_bytes == predicted.reclaim_bytes
 
 
+@pytest.mark.docker_only(
+    reason="Podman's compat prune refuses dangling=false (a 500), the engine half of this test"
+)
 def test_until_out_of_range_is_a_usage_error_like_the_engine_says(engine, capsys):
     seed(engine.api, engine.url, STANDARD)
     for value in ("99999999999999999999", "10000000000000000h"):
