@@ -135,6 +135,11 @@ def test_label_filters_prune_images_without_a_config_object(engine):
         assert (empty_id in predicted.delete) is empty_goes and (empty_id in plan.delete) is empty_goes
     snap = seed(engine.api, engine.url, images).snapshot()
     assert not snap.images[bare_id].has_config and snap.images[empty_id].has_config
+    from tui.engine.image_config import read_image_config  # the SDK path (TCP, TLS, ssh hosts)
+
+    bare_doc, empty_doc = (read_image_config(engine.api, i) for i in (bare_id, empty_id))
+    assert bare_doc is not None and "config" not in bare_doc
+    assert empty_doc is not None and empty_doc["config"] == {}
 
 
 NANO = NANO = "2024-05-01T10:00:00.123456789Z"
@@ -184,8 +189,8 @@ def test_until_out_of_range_is_a_usage_error_like_the_engine_says(engine, capsys
 def test_name_tag_at_digest_acts_on_the_digest_reference(engine, registry):
     """``docker rmi repo:tag@digest``: the engine drops the tag and removes the digest reference."""
     from tests.enginecase import APP_V1, DB, predicted_rm, state
-    from tui.engine import fixtures
     from tui.engine.actions import PlanExecutor
+    from tui.sandbox import fixtures
 
     def prepare():
         store = seed(engine.api, engine.url, (APP_V1, DB))
@@ -214,7 +219,7 @@ def test_blocked_digest_only_image_gets_a_reference_the_user_can_paste(engine, r
     from tests.enginecase import APP_V1, DB
     from tui.core.filters import parse_filters
     from tui.core.plan import plan_prune
-    from tui.engine import fixtures
+    from tui.sandbox import fixtures
 
     v1 = gen.image_id(APP_V1)
     store = seed(engine.api, engine.url, (APP_V1, DB))
@@ -270,7 +275,7 @@ def test_shared_and_unique_sizes_follow_the_engines_df_with_intermediates(engine
     (intermediates are no sharers); from API 1.42 (seen on 28.5) every image in the store is a
     sharer, intermediates too, so the layer counts as shared. Shared/unique follow the engine's df."""
     from tests.enginecase import APP_V2
-    from tui.engine import fixtures
+    from tui.sandbox import fixtures
 
     seed(engine.api, engine.url, (APP_V2,))
     child = fixtures.build_child(

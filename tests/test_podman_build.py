@@ -11,9 +11,9 @@ import pytest
 from tests.enginecase import SLEEP, STANDARD, WEB, seed, state
 from tests.test_podman_differential import native, predicted
 from tui.cli import main
-from tui.engine import fixtures
 from tui.engine.client import Engine
 from tui.engine.snapshot import read_snapshot
+from tui.sandbox import fixtures
 from tui.sandbox import imagegen as gen
 from tui.sandbox.daemon import unix_get
 

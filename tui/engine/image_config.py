@@ -18,6 +18,8 @@ import tarfile
 from collections.abc import Generator, Iterator, Mapping
 from typing import Any
 
+from tui.engine.sdk_private import image_archive
+
 _CHUNK = 1 << 16
 
 
@@ -68,12 +70,8 @@ def _export_chunks(api: Any, image_id: str) -> Generator[bytes, None, None]:
     if hasattr(api, "image_chunks"):
         yield from api.image_chunks(image_id, _CHUNK)
         return
-    response = api._get(api._url("/images/{0}/get", image_id), stream=True)
-    try:
-        api._raise_for_status(response)
-        yield from response.iter_content(_CHUNK)
-    finally:
-        response.close()
+    with image_archive(api, [image_id], _CHUNK) as chunks:
+        yield from chunks
 
 
 class _ChunkReader(io.RawIOBase):
