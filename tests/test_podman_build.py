@@ -103,7 +103,8 @@ def test_removal_by_digest_like_podman(clean_podman, capsys):
         lines, errors = native(clean_podman.api, refs, force)
         expected_lines, expected_errors, _ = predicted(snap, refs, force)
         assert (sorted(lines), errors) == (sorted(expected_lines), expected_errors), (refs, force)
-    assert errors == {} and f"Deleted: {web.id}" in lines
+    # by digest with several tags: a 500 even with force (Podman 4.3.1), as the model says
+    assert set(errors) == {web.local_digests[0]} and errors[web.local_digests[0]] == 500
     seed(clean_podman.api, clean_podman.url, STANDARD)
     code, out, _ = run(capsys, clean_podman.url, "plan", "rm", web.local_digests[0], "--json")
     plan = json.loads(out)

@@ -270,8 +270,14 @@ class PodmanStore(ClassicStore):
                 )
             if not by_id and not by_digest:
                 if referenced_by not in names:
+                    # repo@digest of an image with several tags: this 500 even with force (seen on
+                    # 4.3.1); docker-sweep's --force removes the tags one by one instead
+                    digest_ref = "@" in referenced_by
                     raise PredictedRefusal(
-                        500, f"{referenced_by}: tag not known", reason="unknown reference", image_id=image_id
+                        500,
+                        f"{referenced_by}: tag not known",
+                        reason="referenced in multiple repositories" if digest_ref else "unknown reference",
+                        image_id=image_id,
                     )
                 names.remove(referenced_by)
                 untagged.append(Record("Untagged", referenced_by))
