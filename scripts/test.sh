@@ -7,7 +7,10 @@
 #   26.1-containerd  (containerd image store)      the containerd-store tests (tests/test_containerd_*.py,
 #                                                   test_differential_containerd.py): in the 20.10 run they
 #                                                   start their own 28.5-containerd and 26.1-containerd daemons
-# 20.10 draws 20 differential examples per test (SWEEP_DIFF_EXAMPLES), the secondary engines 8
+#   podman           (Podman 4.3, /usr/bin/podman)   the engine tests that apply to Podman's Docker-compatible
+#                                                   API (-m engine; Docker-only ones are deselected with their
+#                                                   reason) and the Podman tests, which run only here
+# 20.10 draws 20 differential examples per test (SWEEP_DIFF_EXAMPLES), the other engines 8
 # (SWEEP_DIFF_EXAMPLES_SECONDARY). Extra arguments go to every pytest run (e.g. -x, -k NAME).
 # CI=true unless set otherwise: an engine that is missing fails its tests instead of skipping
 # them. Every run is made, then the script exits non-zero if any failed.
@@ -44,6 +47,7 @@ secondary=${SWEEP_DIFF_EXAMPLES_SECONDARY:-8}
 label="whole suite"; run 20.10 "$@"
 label="engine tests"; SWEEP_DIFF_EXAMPLES=$secondary run 28.5 -m engine "$@"
 label="engine tests"; SWEEP_DIFF_EXAMPLES=$secondary run 28.5-containerd -m engine "$@"
+label="engine tests"; SWEEP_DIFF_EXAMPLES=$secondary run podman -m engine "$@"
 
 echo "=== engine matrix (total ${SECONDS}s)"
 printf '%s\n' "${summary[@]}"

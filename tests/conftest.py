@@ -2,8 +2,11 @@
 
 ``DOCKER_SWEEP_TEST_ENGINE`` (default ``20.10``) names the engine of the session's daemons
 (``engine``, ``engine2``, ``clean_engine`` and the default of ``start_daemon``): one of
-``tui.sandbox.daemon.ENGINES``. On a containerd-store engine, tests marked ``classic_store``
-(expectations specific to the classic store) are deselected.
+``tui.sandbox.daemon.ENGINES``, or ``podman`` (a private ``podman system service`` as ``engine``).
+On a containerd-store engine, tests marked ``classic_store`` (expectations specific to the classic
+store) are deselected. On ``podman`` these are deselected too, and so are the tests marked
+``docker_only`` (with their reason) and those that start daemons of their own; the Podman tests
+(``podman_engine``, ``clean_podman``) run only in the ``podman`` session, on its engine.
 
 If an engine (or another requirement) is missing, tests that need it are skipped, except with
 ``CI=true`` in the environment, where they fail: every skip goes through :func:`unavailable`.
@@ -29,6 +32,9 @@ ENGINE_FIXTURES = {
 }  # fmt: skip
 ENGINE_ENV = "DOCKER_SWEEP_TEST_ENGINE"
 SESSION_ENGINE = os.environ.get(ENGINE_ENV, "").strip() or DEFAULT_ENGINE
+PODMAN = "podman"  # the session engine value that runs the engine tests on Podman
+PODMAN_FIXTURES = {"podman_engine", "clean_podman"}
+OWN_DAEMON_FIXTURES = {"engine2", "start_daemon", "start_registry", "ctrd", "tls_engine"}
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -58,8 +64,8 @@ def unavailable(what: str, exc: BaseException | str) -> NoReturn:
 
 
 def session_store() -> str:
-    """The image store of the session's engine: "classic" or "containerd"."""
-    return engine_spec(SESSION_ENGINE).store
+    """The image store of the session's engine: "classic", "containerd" or "podman"."""
+    return PODMAN if SESSION_ENGINE == PODMAN else engine_spec(SESSION_ENGINE).store
 
 
 @dataclass
@@ -75,6 +81,8 @@ class Engine:
 
 
 def _start_engine() -> Engine:
+    if SESSION_ENGINE == PODMAN:
+        return _start_podman()
     try:
         daemon = PrivateDaemon.start(engine=SESSION_ENGINE)
     except (SandboxError, OSError) as exc:
@@ -162,9 +170,7 @@ def start_registry() -> Iterator[Callable[[], PrivateRegistry]]:
 # --- Podman (its Docker-compatible API) -------------------------------------------------------
 
 
-@pytest.fixture(scope="session")
-def podman_engine() -> Iterator[Engine]:
-    """The session's private ``podman system service`` (``.url``, ``.api``, ``.daemon``)."""
+def _start_podman() -> Engine:
     from tui.sandbox.podman import PrivatePodman
 
     try:
@@ -176,9 +182,14 @@ def podman_engine() -> Iterator[Engine]:
     except Exception as exc:
         service.stop()
         unavailable("docker API on private podman service", exc)
-    yield Engine(service, api)  # type: ignore[arg-type]
-    api.close()
-    service.stop()
+    return Engine(service, api)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="session")
+def podman_engine(engine: Engine) -> Engine:
+    """The session's private ``podman system service`` (``.url``, ``.api``, ``.daemon``): the
+    session engine of ``DOCKER_SWEEP_TEST_ENGINE=podman`` (other sessions deselect its tests)."""
+    return engine
 
 
 @pytest.fixture
@@ -189,6 +200,8 @@ def clean_podman(podman_engine: Engine) -> Engine:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    if SESSION_ENGINE == PODMAN:
+        return
     try:
         engine_spec(SESSION_ENGINE)
     except SandboxError as exc:
@@ -196,40 +209,69 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_report_header(config: pytest.Config) -> str:
+    if SESSION_ENGINE == PODMAN:
+        return f"session engine: podman (its Docker-compatible API; {ENGINE_ENV})"
     spec = engine_spec(SESSION_ENGINE)
     return f"session engine: {spec.name} ({spec.store} image store; {ENGINE_ENV})"
 
 
 _deselected_for_store: list[str] = []
 _deselected_own_engines: list[str] = []
+_deselected_podman: list[str] = []
+_deselected_not_podman: dict[str, list[str]] = {}
+
+
+def _deselect(config: pytest.Config, items: list[pytest.Item], drop: list[pytest.Item]) -> list[str]:
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        gone = set(map(id, drop))
+        items[:] = [item for item in items if id(item) not in gone]
+    return [item.nodeid for item in drop]
+
+
+def _fixtures(item: pytest.Item) -> set[str]:
+    return set(getattr(item, "fixturenames", ()))
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Mark every test that uses an engine fixture with ``engine``; on a containerd-store
-    session engine, deselect the tests marked ``classic_store``."""
+    """Mark every test that uses an engine fixture with ``engine``; deselect what the session
+    engine cannot run: ``classic_store`` tests on a containerd-store engine; the Podman tests
+    on every engine but ``podman``; on ``podman``, the Docker tests (``classic_store``,
+    ``docker_only``, and those that start daemons of their own)."""
     for item in items:
-        if ENGINE_FIXTURES & set(getattr(item, "fixturenames", ())):
+        if ENGINE_FIXTURES & _fixtures(item):
             item.add_marker(pytest.mark.engine)
+    if SESSION_ENGINE == PODMAN:
+        reasons: dict[str, list[pytest.Item]] = {}
+        for item in items:
+            only = item.get_closest_marker("docker_only")
+            if item.get_closest_marker("classic_store") is not None:
+                reasons.setdefault(
+                    "Docker's classic-store rules (Podman's: tests/test_podman*.py)", []
+                ).append(item)
+            elif only is not None:
+                reasons.setdefault(
+                    str(only.kwargs.get("reason") or (only.args or ("Docker only",))[0]), []
+                ).append(item)
+            elif OWN_DAEMON_FIXTURES & _fixtures(item):
+                reasons.setdefault("they start dockerd daemons or registries of their own", []).append(item)
+        for reason, drop in reasons.items():
+            _deselected_not_podman[reason] = _deselect(config, items, drop)
+        return
+    _deselected_podman[:] = _deselect(config, items, [i for i in items if PODMAN_FIXTURES & _fixtures(i)])
     if session_store() == "classic":
         if SESSION_ENGINE != DEFAULT_ENGINE:
             # the containerd-store tests start their own containerd-store daemons whatever the
             # session engine is: the default engine's run has them already
-            own = [item for item in items if "ctrd" in getattr(item, "fixturenames", ())]
-            if own:
-                config.hook.pytest_deselected(items=own)
-                items[:] = [item for item in items if item not in own]
-                _deselected_own_engines[:] = [item.nodeid for item in own]
+            own = [item for item in items if "ctrd" in _fixtures(item)]
+            _deselected_own_engines[:] = _deselect(config, items, own)
         return
-    kept = [item for item in items if item.get_closest_marker("classic_store") is None]
-    deselected = [item for item in items if item.get_closest_marker("classic_store") is not None]
-    if deselected:
-        config.hook.pytest_deselected(items=deselected)
-        items[:] = kept
-        _deselected_for_store[:] = [item.nodeid for item in deselected]
+    drop = [item for item in items if item.get_closest_marker("classic_store") is not None]
+    _deselected_for_store[:] = _deselect(config, items, drop)
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
-    """Say how many tests the store deselected (also with ``-q``)."""
+    """Say how many tests the session engine deselected, and why (also with ``-q``)."""
     if _deselected_own_engines:
         terminalreporter.write_line(
             f"{len(_deselected_own_engines)} containerd-store tests deselected (they start their own "
@@ -240,3 +282,9 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
             f"{len(_deselected_for_store)} classic_store tests deselected "
             f"(engine {SESSION_ENGINE} runs the containerd image store)"
         )
+    if _deselected_podman:
+        terminalreporter.write_line(
+            f"{len(_deselected_podman)} Podman tests deselected (they run with {ENGINE_ENV}={PODMAN})"
+        )
+    for reason, ids in _deselected_not_podman.items():
+        terminalreporter.write_line(f"{len(ids)} tests deselected on Podman: {reason}")

@@ -126,6 +126,7 @@ def test_unknown_engine_lists_the_known_ones() -> None:
 # --- one engine ----------------------------------------------------------------------------
 
 
+@pytest.mark.docker_only(reason="checks the dockerd sandbox (engine name, store, driver)")
 def test_daemon_answers_version(engine: Any) -> None:
     version = engine.daemon.get_json("/version")
     assert tuple(int(x) for x in version["ApiVersion"].split(".")) >= (1, 40)
@@ -195,6 +196,7 @@ def test_history_and_sizes_match_layer_content_size(clean_engine: Any) -> None:
     assert by_id[gen.image_id(OTHER)]["Size"] == sum(other_sizes)
 
 
+@pytest.mark.docker_only(reason="dockerd's network mode none; Podman's sandbox uses netns none")
 def test_container_runs_without_network(clean_engine: Any) -> None:
     api = clean_engine.api
     fixtures.load_tarball(api, gen.build_tarball([APP]))
@@ -211,6 +213,7 @@ def test_container_runs_without_network(clean_engine: Any) -> None:
     assert api.inspect_container(stopped)["State"]["Status"] == "created"
 
 
+@pytest.mark.docker_only(reason="Podman pushes over HTTPS unless the registry is configured insecure")
 def test_push_to_private_registry_gives_repo_digest(clean_engine: Any, registry: Any) -> None:
     api = clean_engine.api
     fixtures.load_tarball(api, gen.build_tarball([APP]))

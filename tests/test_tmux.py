@@ -13,6 +13,8 @@ import sys
 import time
 import uuid
 
+import pytest
+
 from tests.conftest import unavailable
 from tests.enginecase import STANDARD, seed
 
@@ -37,6 +39,7 @@ def _wait_screen(session: str, needle: str, timeout: float = 30) -> str:
     raise AssertionError(f"{needle!r} never appeared; screen was:\n{screen}")
 
 
+@pytest.mark.docker_only(reason="reads the dockerd sandbox's version")
 def test_app_in_a_real_terminal(engine):
     if shutil.which("tmux") is None:
         unavailable("tmux", "not installed (apt-get install -y tmux)")

@@ -256,12 +256,27 @@ class Snapshot:
                 out[deepest[-1]] = shared
         return out
 
+    @property
+    def df_counts_intermediates(self) -> bool:
+        """Whether this engine's ``/system/df`` SharedSize counts legacy-builder intermediate
+        images as sharers. Docker 20.10 (API 1.41) counts only the images ``docker images`` lists;
+        from API 1.42 (Docker 23, where the image list learned ``shared-size``) moby counts the
+        layers of every image in the store (seen on 28.5). No version known: the 20.10 rule."""
+        if self.facts.image_store != "classic":
+            return False
+        try:
+            api = tuple(int(x) for x in self.facts.api_version.split("."))
+        except ValueError:
+            return False
+        return api >= (1, 42)
+
     @cached_property
     def listed_users(self) -> Mapping[str, int]:
-        """Chain ID -> how many listed (non-intermediate) images include it: the sharers that
-        ``/system/df`` SharedSize counts."""
+        """Chain ID -> how many images ``/system/df`` SharedSize counts as its sharers: the listed
+        (non-intermediate) images, or every image (see :attr:`df_counts_intermediates`)."""
         out: dict[str, int] = {}
-        for image in self.top_images():
+        sharers = self.images.values() if self.df_counts_intermediates else self.top_images()
+        for image in sharers:
             for chain in image.chain_ids:
                 out[chain] = out.get(chain, 0) + 1
         return MappingProxyType(out)
@@ -302,14 +317,14 @@ class Snapshot:
     def shared_size(self, image_id: str) -> int:
         """Bytes of this image's layers that at least one other listed image also uses (-1: unknown).
 
-        Like the engine's ``/system/df`` SharedSize, sharers are the images ``docker images`` lists:
-        legacy-builder intermediate images do not count.
+        Like the engine's ``/system/df`` SharedSize: on Docker 20.10 the sharers are the images
+        ``docker images`` lists (legacy-builder intermediates do not count), from API 1.42 every image.
         """
         image = self.images[image_id]
         if image.layers is None:
             return -1
         users = self.listed_users
-        listed = 0 if self.is_intermediate(image_id) else 1
+        listed = 1 if self.df_counts_intermediates or not self.is_intermediate(image_id) else 0
         shared = [c for c in image.chain_ids if users.get(c, 0) - listed >= 1]
         value, unknown = self.measure(shared)
         return -1 if unknown else value

@@ -13,7 +13,9 @@ and containers/common v0.50.1 (``libimage/runtime.go`` ``LookupImage``/``RemoveI
   its tags; any container using it (running or stopped) makes that a 409 ``image … is in use``.
 * By ID with two or more tags: 500 ``unable to delete image … by ID with more than one tag``.
 * ``force=true`` first **removes every container using the image, running ones too** (they are
-  stopped), then deletes it; the bytes are freed. ``noprune`` is ignored: dangling parents go too.
+  stopped), then deletes it; the bytes are freed. ``noprune`` is ignored: dangling parents go too
+  (images ``podman build`` left, each the only child's parent). A container on such a parent makes
+  the call a 409 ``image <ref> is in use`` *after* the image itself was deleted; force removes it.
 * The response lists every ``Deleted`` (bare hex IDs, no ``sha256:``) before every ``Untagged``
   (full names); freed layers are never reported.
 * ``POST /images/prune`` always adds ``dangling=true`` (``dangling=false`` is a 500), skips images
@@ -215,8 +217,11 @@ class PodmanStore(ClassicStore):
         return self._forced_safely(image_id, ref_or_id, referenced_by)
 
     def _forced_safely(self, image_id: str, ref: str, referenced_by: str) -> list[Record]:
-        """What ``force`` achieves, as unforced calls: stopped users removed first, tags one by one."""
-        users = self.containers_using(image_id)
+        """What ``force`` achieves, as unforced calls: stopped users removed first (the image's and
+        those of the untagged parents its deletion takes along), tags one by one."""
+        users = list(self.containers_using(image_id))
+        for parent in self._parents_taken_along(image_id):
+            users += [c for c in self.containers_using(parent) if c not in users]
         running = tuple(c for c in users if c.running)
         if running:
             shown = ", ".join(c.name or c.short_id for c in running)
@@ -265,8 +270,14 @@ class PodmanStore(ClassicStore):
                 )
             if not by_id and not by_digest:
                 if referenced_by not in names:
+                    # repo@digest of an image with several tags: this 500 even with force (seen on
+                    # 4.3.1); docker-sweep's --force removes the tags one by one instead
+                    digest_ref = "@" in referenced_by
                     raise PredictedRefusal(
-                        500, f"{referenced_by}: tag not known", reason="unknown reference", image_id=image_id
+                        500,
+                        f"{referenced_by}: tag not known",
+                        reason="referenced in multiple repositories" if digest_ref else "unknown reference",
+                        image_id=image_id,
                     )
                 names.remove(referenced_by)
                 untagged.append(Record("Untagged", referenced_by))
@@ -310,9 +321,27 @@ class PodmanStore(ClassicStore):
             and not self.names.get(parent)
             and not self.children(parent)
             and parent not in self.protected
-            and not self.containers_using(parent)
         ):
-            self._delete_image(parent, parent, force, deleted, untagged, layers)
+            # A container on that parent: without force, a 409 naming the first reference, after
+            # the image itself is gone (seen on Podman 4.3.1); force removes the container too.
+            self._delete_image(parent, ref, force, deleted, untagged, layers)
+
+    def _parents_taken_along(self, image_id: str) -> list[str]:
+        """The untagged parents that deleting ``image_id`` deletes too (each its parent's only child)."""
+        out: list[str] = []
+        current = image_id
+        while True:
+            parent = self.images.get(current)
+            if (
+                not parent
+                or parent not in self.images
+                or self.names.get(parent)
+                or set(self.children(parent)) != {current}
+                or parent in self.protected
+            ):
+                return out
+            out.append(parent)
+            current = parent
 
 
 def prune(
@@ -326,7 +355,8 @@ def prune(
 
     ``safe`` store (docker-sweep's prune): every candidate goes whole (Podman never strips some
     tags off an image): dangling images, or with ``dangling=false`` every image that no container
-    uses and that is not an intermediate parent. Engine mode (``POST /images/prune``): the
+    uses, in passes like ``podman image prune -a``: a parent (tagged, or an intermediate) once its
+    children are gone, whatever the order of the IDs. Engine mode (``POST /images/prune``): the
     compat API always adds ``dangling=true``, so ``dangling=false`` is the engine's 500.
     """
     assert isinstance(store, PodmanStore)
@@ -336,47 +366,64 @@ def prune(
             'specifying "dangling" filter more than once with different values is not supported',
             reason="invalid filter",
         )
-    snapshot = store.snapshot
     records: list[Record] = []
     skipped: list[PredictedRefusal] = []
-    for image_id in sorted(store.images):
-        if image_id not in store.images or image_id in exclude:
-            continue
-        names, kids = store.names[image_id], store.children(image_id)
-        if (filters.dangling and (names or kids)) or (not names and kids):
-            continue
-        image = snapshot.images[image_id]
-        if filters.until is not None and image.created > filters.until.timestamp:
-            continue
-        if not filters.matches_labels(image.labels):
-            continue
-        if image_id in store.protected:
-            skipped.append(
-                PredictedRefusal(0, store.protected[image_id], reason="protected", image_id=image_id)
-            )
-            continue
-        users = tuple(store.containers_using(image_id))
-        if users:
-            running = any(c.running for c in users)
-            skipped.append(
-                PredictedRefusal(
-                    409,
-                    "image is in use by a container",
-                    reason="running container" if running else "stopped container",
-                    image_id=image_id,
-                    containers=users,
-                )
-            )
-            continue
-        if store.safe:
-            for target in list(names) or [_hex(image_id)]:
-                records.extend(store.delete(target))
-        else:
-            out: list[Record] = []
-            store._delete_image(image_id, image_id, False, out, [], out)
-            store.calls.append(DeleteCall(image_id, image_id, False, tuple(out)))
-            records.extend(out)
+    decided: set[str] = set()
+    progress = True
+    while progress:  # like ``podman image prune -a``: parents in a later pass, once their children went
+        progress = False
+        for image_id in sorted(store.images):
+            if image_id in store.images and image_id not in decided and image_id not in exclude:
+                progress |= _prune_one(store, filters, image_id, decided, records, skipped)
     return PruneOutcome(tuple(records), tuple(skipped), ())
+
+
+def _prune_one(
+    store: PodmanStore,
+    filters: PruneFilters,
+    image_id: str,
+    decided: set[str],
+    records: list[Record],
+    skipped: list[PredictedRefusal],
+) -> bool:
+    """One candidate of :func:`prune`: True when it was removed (another pass may find more)."""
+    snapshot = store.snapshot
+    names, kids = store.names[image_id], store.children(image_id)
+    if filters.dangling and (names or kids):
+        return False
+    if kids:  # a parent: goes with its children, or (tagged) in a later pass once they are gone
+        return False
+    decided.add(image_id)
+    image = snapshot.images[image_id]
+    if filters.until is not None and image.created > filters.until.timestamp:
+        return False
+    if not filters.matches_labels(image.labels):
+        return False
+    if image_id in store.protected:
+        skipped.append(PredictedRefusal(0, store.protected[image_id], reason="protected", image_id=image_id))
+        return False
+    users = tuple(store.containers_using(image_id))
+    if users:
+        running = any(c.running for c in users)
+        skipped.append(
+            PredictedRefusal(
+                409,
+                "image is in use by a container",
+                reason="running container" if running else "stopped container",
+                image_id=image_id,
+                containers=users,
+            )
+        )
+        return False
+    if store.safe:
+        for target in list(names) or [_hex(image_id)]:
+            records.extend(store.delete(target))
+    else:
+        out: list[Record] = []
+        store._delete_image(image_id, image_id, False, out, [], out)
+        store.calls.append(DeleteCall(image_id, image_id, False, tuple(out)))
+        records.extend(out)
+    return True
 
 
 def reported_space(snapshot: Snapshot, deleted: list[str]) -> int:

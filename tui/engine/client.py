@@ -249,6 +249,29 @@ class UnixReader:
     def history(self, image: str) -> list[dict[str, Any]]:
         return cast(list[dict[str, Any]], self.get_json(f"/images/{quote(image, safe='/:')}/history"))
 
+    def image_chunks(self, image: str, chunk_size: int = 1 << 16) -> Iterator[bytes]:
+        """``GET /images/{image}/get`` (the export tar) in chunks, on a connection of its own that
+        is closed when the caller stops reading (so it can stop early)."""
+        conn = self._connect()
+        try:
+            conn.request(
+                "GET", f"{self._prefix}/images/{quote(image, safe='/:')}/get", headers={"Host": "docker"}
+            )
+            response = conn.getresponse()
+            if response.status >= 400:
+                body = response.read()
+                try:
+                    message = str(json.loads(body).get("message") or "")
+                except (ValueError, AttributeError):
+                    message = body.decode(errors="replace").strip()
+                raise EngineAPIError(message or f"HTTP {response.status}", response.status)
+            while chunk := response.read(chunk_size):
+                yield chunk
+        except (http.client.HTTPException, ConnectionError) as exc:
+            raise OSError(f"engine connection failed: {exc}") from exc
+        finally:
+            conn.close()
+
     def close(self) -> None:
         if self._conn is not None:
             self._conn.close()

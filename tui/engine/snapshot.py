@@ -36,7 +36,7 @@ from tui.core.model import (
     Snapshot,
     VolumeUsage,
 )
-from tui.engine import podman
+from tui.engine import image_config, podman
 from tui.engine.client import Engine, EngineAPIError
 
 ProgressFn = Callable[[int, int], None]
@@ -270,7 +270,8 @@ def _image_detail(api: Any, image_id: str) -> dict[str, Any]:
         "history": [[h.get("CreatedBy") or "", int(h.get("Size") or 0)] for h in reversed(history or [])],
         "created": inspect.get("Created", ""),
         "labels": dict((inspect.get("Config") or {}).get("Labels") or {}),
-        "has_config": inspect.get("Config") is not None,
+        "has_config": image_config.has_config(api, image_id, inspect),
+        "config_read": 2,  # has_config also read from the export where inspect cannot tell (28+)
     }
 
 
@@ -379,7 +380,7 @@ def read_layers(
     if cache is not None:
         for image in images:
             entry = cache.get(engine_id, image.id, created=image.created)
-            if entry is not None and "has_config" in entry:  # older entries lack it: read again
+            if entry is not None and entry.get("config_read") == 2:  # older entries: read again
                 details[image.id] = entry
     missing = [image.id for image in images if image.id not in details]
     fetched = _fetch_details(engine, missing, workers, cancelled)

@@ -88,7 +88,8 @@ class ImageSpec:
     Images from other tools: ``history`` replaces the derived history with these entries, oldest
     first, as ``(created_by, empty_layer)`` (``()`` = no history at all, as ko, Bazel or Nix write;
     fewer non-empty entries than layers, or a real layer flagged ``empty_layer``, are allowed).
-    ``bare_config`` leaves out the ``config`` object (``.Config`` is null on inspect).
+    ``bare_config`` leaves out the ``config`` object (``.Config`` is null on inspect);
+    ``empty_config`` writes it as ``{}`` (an object, so label filters apply to it).
     ``created_text`` writes the config's ``created`` as given (RFC 3339 with nanoseconds, say).
     """
 
@@ -101,6 +102,7 @@ class ImageSpec:
     empty_history: tuple[tuple[int, str], ...] = ()
     history: tuple[tuple[str, bool], ...] | None = None
     bare_config: bool = False
+    empty_config: bool = False
     created_text: str = ""  # the config's ``created`` verbatim (e.g. with nanoseconds), if given
 
     def __post_init__(self) -> None:
@@ -236,6 +238,8 @@ def image_config(spec: ImageSpec) -> bytes:
     }
     if spec.bare_config:
         del document["config"]
+    elif spec.empty_config:
+        document["config"] = {}
     if spec.history == ():
         del document["history"]
     return json.dumps(document, sort_keys=True, separators=(",", ":")).encode()
