@@ -1,7 +1,8 @@
 """Shared by the differential tests: how many examples, Hypothesis settings, random stores, loading.
 
 ``SWEEP_DIFF_EXAMPLES`` sets the examples per test (CI runs a bounded number; set it higher for a
-longer hunt; ``scripts/test.sh`` gives the secondary engines fewer).
+longer hunt; ``scripts/test.sh`` gives the secondary engines fewer). ``SWEEP_DIFF_NO_SHRINK=1``
+reports a failing case as drawn, without shrinking it (each shrink step reloads a real engine).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import Any, TypeVar
 
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
 
 from tests.enginecase import BUSYBOX, NOW, SLEEP, data_layer
@@ -36,7 +37,10 @@ def examples(default: int = 20) -> int:
 def diff_settings(max_examples: int) -> Callable[[F], F]:
     """Hypothesis settings of an engine-backed differential test (no deadline, no health checks:
     every example loads a store into a real engine)."""
-    return settings(max_examples=max_examples, deadline=None, suppress_health_check=list(HealthCheck))
+    phases = [p for p in Phase if p != Phase.shrink or not os.environ.get("SWEEP_DIFF_NO_SHRINK")]
+    return settings(
+        max_examples=max_examples, deadline=None, suppress_health_check=list(HealthCheck), phases=phases
+    )
 
 
 def filter_lists(terms: Sequence[str]) -> st.SearchStrategy[list[str]]:
