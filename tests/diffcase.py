@@ -16,10 +16,11 @@ from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
 
 from tests.enginecase import BUSYBOX, NOW, SLEEP, data_layer
+from tests.wipe import wipe
 from tui.core.model import Snapshot
-from tui.engine import fixtures
 from tui.engine.client import Engine
 from tui.engine.snapshot import read_snapshot
+from tui.sandbox import fixtures
 from tui.sandbox import imagegen as gen
 
 REPOS = ["app", "web", "team/api", "db"]
@@ -92,7 +93,7 @@ def load(
     api: Any, url: str, images: Sequence[gen.ImageSpec], containers: Sequence[tuple[str, str, bool]]
 ) -> Snapshot:
     """Wipe the engine, load ``images``, create ``(name, image, running)`` containers; the snapshot."""
-    fixtures.wipe(api)
+    wipe(api)
     fixtures.load_tarball(api, gen.build_tarball(images))
     for name, image, running in containers:
         fixtures.create_container(api, image, name, start=running, cmd=SLEEP)

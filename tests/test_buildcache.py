@@ -119,7 +119,7 @@ def test_sizes_parse_or_fail_clearly():
 
 
 async def test_app_build_cache_flow_by_keys(engine, buildkit):
-    from tests.test_app import loaded, log_text, make_app, wait_for
+    from tests.pilot import loaded, log_text, make_app, wait_for
     from tui.app.screens.buildcache import BuildCacheDialog
     from tui.core.usage import human_size
 

@@ -17,12 +17,12 @@ from hypothesis import strategies as st
 
 from tests.diffcase import diff_settings, draw_images, examples, filter_lists, load, pool
 from tests.enginecase import native_rm, predicted_rm, state
+from tests.native import engine_prune
 from tui.core.filters import parse_filters
 from tui.core.plan import plan_prune
-from tui.engine import fixtures
-from tui.engine.actions import engine_prune
 from tui.engine.client import Engine
 from tui.engine.snapshot import read_snapshot
+from tui.sandbox import fixtures
 from tui.sandbox import imagegen as gen
 
 # The classic store's model; tests/test_differential_containerd.py checks the containerd store's.

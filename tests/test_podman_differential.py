@@ -17,12 +17,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tests.diffcase import diff_settings, examples, load
+from tests.native import engine_prune
 from tests.test_differential import stores
-from tui.core.classic import EngineError
+from tui.core.classic import PredictedRefusal
 from tui.core.filters import parse_filters
 from tui.core.plan import plan_prune
 from tui.core.podman import PodmanStore, reported_space
-from tui.engine.actions import engine_prune
 from tui.engine.client import Engine
 from tui.engine.podman import full_id
 from tui.engine.snapshot import read_snapshot
@@ -48,7 +48,7 @@ def predicted(snap, refs, force):
     for ref in refs:
         try:
             records = store.delete(ref, force=force)
-        except EngineError as exc:
+        except PredictedRefusal as exc:
             errors[ref] = exc.status
             continue
         # the engine reports images, never layers

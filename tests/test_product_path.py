@@ -37,9 +37,9 @@ from tui.core.containerd import familiar_name
 from tui.core.marking import plan_images
 from tui.core.model import Snapshot
 from tui.core.plan import Plan, plan_prune
-from tui.engine import fixtures
 from tui.engine.client import Engine as SweepEngine
 from tui.engine.snapshot import read_snapshot
+from tui.sandbox import fixtures
 from tui.sandbox import imagegen as gen
 
 # Each kind of selection gets its share of the examples, so that every path runs on every engine.

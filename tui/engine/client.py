@@ -30,7 +30,7 @@ from tui.engine.contexts import (
     TLSFiles,
     TLSRequest,
     TLSSettingsError,
-    current_context,
+    context_name,
     docker_config_dir,
     endpoint_hostname,
     is_loopback,
@@ -51,9 +51,7 @@ class _APIClient(docker.APIClient):
     against that bundle instead of ``--tlscacert``/``ca.pem``, and refused.
     """
 
-    def merge_environment_settings(
-        self, url: Any, proxies: Any, stream: Any, verify: Any, cert: Any
-    ) -> Any:
+    def merge_environment_settings(self, url: Any, proxies: Any, stream: Any, verify: Any, cert: Any) -> Any:
         settings = super().merge_environment_settings(url, proxies, stream, verify, cert)
         if verify is None:
             settings["verify"] = self.verify
@@ -150,13 +148,10 @@ def resolve_host(host: str | None = None, tls: TLSRequest | None = None) -> tupl
     """
     if host:
         return endpoint(host, tls)
-    if os.environ.get("DOCKER_HOST"):
-        return endpoint(os.environ["DOCKER_HOST"], tls)
-    config_dir = docker_config_dir()
-    name = os.environ.get("DOCKER_CONTEXT") or current_context(config_dir)
+    name = context_name(host_given=False, context=None, environ=os.environ, config_dir=docker_config_dir())
     if name != "default":
         return context_host(name)
-    return DEFAULT_HOST, {}
+    return endpoint(os.environ.get("DOCKER_HOST") or DEFAULT_HOST, tls)
 
 
 def keep_alive(client: Any) -> Any:
