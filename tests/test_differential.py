@@ -8,18 +8,16 @@ model must predict every response line, every error, the bytes and the final sto
 
 from __future__ import annotations
 
-import os
 import time
-from datetime import timedelta
 
 import docker.errors
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
-from tests.enginecase import BUSYBOX, NOW, SLEEP, data_layer, native_rm, predicted_rm, state
+from tests.diffcase import diff_settings, draw_images, examples, filter_lists, load, pool
+from tests.enginecase import native_rm, predicted_rm, state
 from tests.native import engine_prune
-from tests.wipe import wipe
 from tui.core.filters import parse_filters
 from tui.core.plan import plan_prune
 from tui.engine.client import Engine
@@ -30,37 +28,13 @@ from tui.sandbox import imagegen as gen
 # The classic store's model; tests/test_differential_containerd.py checks the containerd store's.
 pytestmark = pytest.mark.classic_store
 
-# CI runs a bounded number of examples; set SWEEP_DIFF_EXAMPLES for a longer hunt.
-EXAMPLES = int(os.environ.get("SWEEP_DIFF_EXAMPLES", "20"))
-POOL = [data_layer(f"pool{i}", 1_000 * (i + 1)) for i in range(5)]
-REPOS = ["app", "web", "team/api", "db"]
+EXAMPLES = examples()
+POOL = pool("pool")
 
 
 @st.composite
 def stores(draw):
-    n = draw(st.integers(2, 6))
-    images = []
-    used_tags: set[str] = set()
-    for i in range(n):
-        shared = draw(st.lists(st.sampled_from(range(len(POOL))), max_size=2, unique=True))
-        own = data_layer(f"own{i}-{draw(st.integers(0, 3))}", 500 + i)
-        layers = [POOL[j] for j in sorted(shared)] + [own]
-        tags = []
-        for _ in range(draw(st.integers(0, 3))):
-            tag = f"{draw(st.sampled_from(REPOS))}:{draw(st.sampled_from(['1', '2', 'latest']))}"
-            if tag not in used_tags:
-                used_tags.add(tag)
-                tags.append(tag)
-        labels = draw(st.sampled_from([{}, {"env": "dev"}, {"env": "prod"}, {"keep": "1", "env": "dev"}]))
-        spec = gen.ImageSpec(
-            tuple(tags),
-            (BUSYBOX, *layers),
-            NOW - timedelta(days=draw(st.integers(1, 60))),
-            labels=labels,
-            cmd=SLEEP,
-        )
-        if gen.image_id(spec) not in {gen.image_id(s) for s in images}:
-            images.append(spec)
+    images = draw_images(draw, POOL, "own")
     containers = []
     for j in range(draw(st.integers(0, 2))):
         target = draw(st.sampled_from(images))
@@ -68,19 +42,11 @@ def stores(draw):
     return images, containers
 
 
-def load(engine, images, containers):
-    wipe(engine.api)
-    fixtures.load_tarball(engine.api, gen.build_tarball(images))
-    for name, image_id, running in containers:
-        fixtures.create_container(engine.api, image_id, name, start=running, cmd=SLEEP)
-    return read_snapshot(Engine(engine.url))
-
-
-@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
+@diff_settings(EXAMPLES)
 @given(store=stores(), data=st.data())
 def test_random_removals_match_the_engine(engine, store, data):
     images, containers = store
-    snap = load(engine, images, containers)
+    snap = load(engine.api, engine.url, images, containers)
     ids = sorted(snap.images)
     candidates = (
         [t for i in snap.images.values() for t in i.tags]
@@ -103,19 +69,15 @@ def test_random_removals_match_the_engine(engine, store, data):
     assert set(remaining) == set(snap.images) - {d for d in deleted if d in snap.images}
 
 
-@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
+@diff_settings(EXAMPLES)
 @given(
     store=stores(),
     all_images=st.booleans(),
-    filters=st.lists(
-        st.sampled_from(["until=480h", "label=env=dev", "label=env", "label!=keep", "until=1000h"]),
-        max_size=2,
-        unique_by=lambda f: f.split("=")[0],
-    ),
+    filters=filter_lists(["until=480h", "label=env=dev", "label=env", "label!=keep", "until=1000h"]),
 )
 def test_random_prunes_match_the_engine(engine, store, all_images, filters):
     images, containers = store
-    snap = load(engine, images, containers)
+    snap = load(engine.api, engine.url, images, containers)
     parsed = parse_filters(filters, all_images=all_images, now=time.time())
     predicted = plan_prune(snap, parsed, engine_semantics=True)
     response = engine_prune(Engine(engine.url), parsed.engine_filters())
@@ -131,11 +93,11 @@ def test_random_prunes_match_the_engine(engine, store, all_images, filters):
     assert response["SpaceReclaimed"] == predicted.reclaim_bytes
 
 
-@settings(max_examples=max(EXAMPLES // 2, 5), deadline=None, suppress_health_check=list(HealthCheck))
+@diff_settings(max(EXAMPLES // 2, 5))
 @given(store=stores(), data=st.data())
 def test_random_removals_with_digests_match_the_engine(engine, registry, store, data):
     images, containers = store
-    load(engine, images, containers)
+    load(engine.api, engine.url, images, containers)
     ids = sorted(gen.image_id(s) for s in images)
     # Push some images to the private registry (real RepoDigests); then move or drop some of
     # those tags, which leaves digest-only images behind (dangling in the classic store).

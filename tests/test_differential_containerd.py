@@ -13,17 +13,16 @@ snapshot part on Docker 26, where LayersSize counts snapshots only.
 
 from __future__ import annotations
 
-import os
 import time
-from datetime import timedelta
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from tests.ctrdcase import ctrd_fixture, disk_drop, layers_size  # noqa: F401 (fixture ctrd)
-from tests.enginecase import BUSYBOX, NOW, SLEEP, data_layer, native_rm
+from tests.diffcase import diff_settings, draw_images, examples, filter_lists, pool
+from tests.enginecase import SLEEP, native_rm
 from tests.native import engine_prune
 from tests.wipe import wipe
 from tui.core.classic import PredictedRefusal
@@ -36,38 +35,15 @@ from tui.sandbox import fixtures
 from tui.sandbox import imagegen as gen
 
 pytestmark = pytest.mark.engine
-EXAMPLES = int(os.environ.get("SWEEP_DIFF_EXAMPLES", "20"))
-POOL = [data_layer(f"cpool{i}", 1_000 * (i + 1)) for i in range(5)]
-REPOS = ["app", "web", "team/api", "db"]
+EXAMPLES = examples()
+POOL = pool("cpool")
 
 
 @st.composite
 def stores(draw: Any) -> tuple[list[list[gen.ImageSpec]], list[tuple[str, int, bool, bool]]]:
-    n = draw(st.integers(2, 6))
-    images: list[gen.ImageSpec] = []
-    used_tags: set[str] = set()
-    for i in range(n):
-        shared = draw(st.lists(st.sampled_from(range(len(POOL))), max_size=2, unique=True))
-        # Without an own layer an image can be another's prefix or twin (same layers, other
-        # labels): then which image unpacked a chain first decides who holds its snapshot.
-        own = [data_layer(f"cown{i}-{draw(st.integers(0, 3))}", 500 + i)] if draw(st.booleans()) else []
-        layers = [POOL[j] for j in sorted(shared)] + own
-        tags = []
-        for _ in range(draw(st.integers(0, 3))):
-            tag = f"{draw(st.sampled_from(REPOS))}:{draw(st.sampled_from(['1', '2', 'latest']))}"
-            if tag not in used_tags:
-                used_tags.add(tag)
-                tags.append(tag)
-        labels = draw(st.sampled_from([{}, {"env": "dev"}, {"env": "prod"}, {"keep": "1", "env": "dev"}]))
-        spec = gen.ImageSpec(
-            tuple(tags),
-            (BUSYBOX, *layers),
-            NOW - timedelta(days=draw(st.integers(1, 60))),
-            labels=labels,
-            cmd=SLEEP,
-        )
-        if gen.image_id(spec) not in {gen.image_id(s) for s in images}:
-            images.append(spec)
+    # Without an own layer an image can be another's prefix or twin (same layers, other
+    # labels): then which image unpacked a chain first decides who holds its snapshot.
+    images = draw_images(draw, POOL, "cown", own_optional=True)
     order = draw(st.permutations(images))
     cuts = sorted(draw(st.lists(st.integers(0, len(images)), min_size=2, max_size=2)))
     containers = []
@@ -109,7 +85,7 @@ def _head(message: str) -> str:
     return message.split(" - ")[0]
 
 
-@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
+@diff_settings(EXAMPLES)
 @given(store=stores(), data=st.data())
 def test_random_removals_match_the_engine(ctrd, store, data):
     batches, containers = store
@@ -148,15 +124,11 @@ def test_random_removals_match_the_engine(ctrd, store, data):
     assert before - layers_size(ctrd.api) == disk_drop(plan, ctrd.api), (refs, force)
 
 
-@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
+@diff_settings(EXAMPLES)
 @given(
     store=stores(),
     all_images=st.booleans(),
-    filters=st.lists(
-        st.sampled_from(["until", "label=env=dev", "label=env", "label!=keep", "label!=env=dev"]),
-        max_size=2,
-        unique_by=lambda f: f.split("=")[0],
-    ),
+    filters=filter_lists(["until", "label=env=dev", "label=env", "label!=keep", "label!=env=dev"]),
 )
 def test_random_prunes_match_the_engine(ctrd, store, all_images, filters):
     batches, containers = store

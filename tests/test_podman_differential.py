@@ -10,17 +10,15 @@ including Podman's own ``SpaceReclaimed`` (whole image sizes).
 from __future__ import annotations
 
 import contextlib
-import os
 import time
 
 import docker.errors
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
-from tests.enginecase import SLEEP
+from tests.diffcase import diff_settings, examples, load
 from tests.native import engine_prune
 from tests.test_differential import stores
-from tests.wipe import wipe
 from tui.core.classic import PredictedRefusal
 from tui.core.filters import parse_filters
 from tui.core.plan import plan_prune
@@ -28,18 +26,8 @@ from tui.core.podman import PodmanStore, reported_space
 from tui.engine.client import Engine
 from tui.engine.podman import full_id
 from tui.engine.snapshot import read_snapshot
-from tui.sandbox import fixtures
-from tui.sandbox import imagegen as gen
 
-EXAMPLES = int(os.environ.get("SWEEP_DIFF_EXAMPLES", "12"))
-
-
-def load(engine, images, containers):
-    wipe(engine.api)
-    fixtures.load_tarball(engine.api, gen.build_tarball(images))
-    for name, image_id, running in containers:
-        fixtures.create_container(engine.api, image_id, name, start=running, cmd=SLEEP)
-    return read_snapshot(Engine(engine.url))
+EXAMPLES = examples(12)
 
 
 def native(api, refs, force):
@@ -68,11 +56,11 @@ def predicted(snap, refs, force):
     return lines, errors, store
 
 
-@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
+@diff_settings(EXAMPLES)
 @given(store=stores(), data=st.data())
 def test_random_removals_match_podman(podman_engine, store, data):
     images, containers = store
-    snap = load(podman_engine, images, containers)
+    snap = load(podman_engine.api, podman_engine.url, images, containers)
     ids = sorted(snap.images)
     short = [t.removeprefix("localhost/") for i in snap.images.values() for t in i.tags]
     candidates = (
@@ -94,14 +82,14 @@ def test_random_removals_match_podman(podman_engine, store, data):
     assert left == set(model.containers), (refs, force)
 
 
-@settings(max_examples=max(EXAMPLES // 2, 4), deadline=None, suppress_health_check=list(HealthCheck))
+@diff_settings(max(EXAMPLES // 2, 4))
 @given(
     store=stores(),
     filters=st.lists(st.sampled_from(["until=480h", "label=env=dev", "label=env"]), max_size=1),
 )
 def test_random_dangling_prunes_match_podman(podman_engine, store, filters):
     images, containers = store
-    load(podman_engine, images, containers)
+    load(podman_engine.api, podman_engine.url, images, containers)
     for row in podman_engine.api.images():  # make some images dangling
         for tag in row.get("RepoTags") or []:
             if tag.endswith(":latest"):
