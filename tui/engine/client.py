@@ -51,9 +51,7 @@ class _APIClient(docker.APIClient):
     against that bundle instead of ``--tlscacert``/``ca.pem``, and refused.
     """
 
-    def merge_environment_settings(
-        self, url: Any, proxies: Any, stream: Any, verify: Any, cert: Any
-    ) -> Any:
+    def merge_environment_settings(self, url: Any, proxies: Any, stream: Any, verify: Any, cert: Any) -> Any:
         settings = super().merge_environment_settings(url, proxies, stream, verify, cert)
         if verify is None:
             settings["verify"] = self.verify
