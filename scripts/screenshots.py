@@ -118,8 +118,10 @@ async def _shoot(app: SweepApp, out: Path, build_cache: bool) -> list[Path]:
         await pilot.press(*"240h")
         await pilot.pause(0.3)
         save("prune")
-        await pilot.press("escape")
-        await pilot.pause(0.1)
+        await pilot.press("escape")  # leaves the field
+        await pilot.pause(0.9)
+        await pilot.press("escape")  # closes the dialog
+        await _until(pilot, lambda: app.screen is main, "the main screen again", 10)
 
         if build_cache:
             await pilot.press("b")
