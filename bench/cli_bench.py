@@ -43,10 +43,10 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from tui.engine.client import Engine  # noqa: E402
-from tui.engine.fixtures import load_tarball  # noqa: E402
 from tui.engine.snapshot import read_facts  # noqa: E402
 from tui.sandbox import imagegen as gen  # noqa: E402
 from tui.sandbox.daemon import PrivateDaemon  # noqa: E402
+from tui.sandbox.fixtures import load_tarball  # noqa: E402
 
 Runner = Callable[[], None]
 

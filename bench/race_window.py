@@ -32,10 +32,10 @@ from tui.core.filters import PruneFilters  # noqa: E402
 from tui.core.plan import plan_prune  # noqa: E402
 from tui.engine.actions import PlanExecutor  # noqa: E402
 from tui.engine.client import Engine  # noqa: E402
-from tui.engine.fixtures import create_container, load_tarball  # noqa: E402
 from tui.engine.snapshot import read_facts, read_snapshot  # noqa: E402
 from tui.sandbox import imagegen as gen  # noqa: E402
 from tui.sandbox.daemon import PrivateDaemon  # noqa: E402
+from tui.sandbox.fixtures import create_container, load_tarball  # noqa: E402
 
 
 def timed_client(engine: Engine) -> list[tuple[str, str, float, float]]:

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Lint, type-check and run the suite on the engine matrix (each run starts its own private
+# Lint, type-check, check the layering and run the suite on the engine matrix (each run starts its own private
 # dockerd; needs root and `bash scripts/setup.sh` first):
 #   20.10            (Debian 12, classic store)    the whole suite
 #   28.5             (classic store)               the engine tests (-m engine)
@@ -17,6 +17,7 @@ export CI=${CI:-true}
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
 .venv/bin/mypy
+.venv/bin/lint-imports  # the layering contracts in pyproject.toml (README: Layout and layering)
 
 summary=()
 failed=0

@@ -20,7 +20,7 @@ from typing import Any, NoReturn
 import docker
 import pytest
 
-from tui.engine.fixtures import wipe
+from tests.wipe import wipe
 from tui.sandbox.daemon import DEFAULT_ENGINE, PrivateDaemon, PrivateRegistry, SandboxError, engine_spec
 
 ENGINE_FIXTURES = {

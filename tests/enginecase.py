@@ -8,11 +8,12 @@ from typing import Any
 
 import docker.errors
 
-from tui.core.classic import ClassicStore, EngineError
+from tests.wipe import wipe
+from tui.core.classic import ClassicStore, PredictedRefusal
 from tui.core.model import Snapshot
-from tui.engine import fixtures
 from tui.engine.client import Engine
 from tui.engine.snapshot import read_snapshot
+from tui.sandbox import fixtures
 from tui.sandbox import imagegen as gen
 
 NOW = datetime.now(UTC).replace(microsecond=0)
@@ -90,7 +91,7 @@ def seed(
     containers: tuple[tuple[str, str, bool], ...] = (),
 ) -> Store:
     """Wipe the engine, load ``images``, create ``(name, image, running)`` containers."""
-    fixtures.wipe(api)
+    wipe(api)
     fixtures.load_tarball(api, gen.build_tarball(images))
     store = Store(Engine(url), api)
     for name, image, running in containers:
@@ -122,7 +123,7 @@ def predicted_rm(
     for ref in refs:
         try:
             lines.extend(str(r) for r in store.delete(ref, force=force, prune=True, explicit_parents=False))
-        except EngineError as exc:
+        except PredictedRefusal as exc:
             errors[ref] = f"{exc.status} {exc.message}"
     return lines, errors
 

@@ -2,73 +2,27 @@
 
 from __future__ import annotations
 
+import threading
 import time
 
 import pytest
-from textual.widgets import Button, Checkbox, Input, RadioButton, Static
+from textual.command import CommandList, CommandPalette
+from textual.widgets import Button, Input, RadioButton, Static, TabbedContent
 
 from tests.enginecase import APP_V1, DB, STANDARD, seed, state
+from tests.frozen import frozen_snapshot
+from tests.pilot import frozen_app, highlight, loaded, log_text, make_app, press_confirm, wait_for
 from tui.app.main import SweepApp
 from tui.app.screens.confirm import ConfirmScreen
+from tui.app.screens.help import HelpScreen
 from tui.app.screens.main import MainScreen
 from tui.app.screens.prune import PruneDialog
-from tui.app.widgets.log_panel import LogPanel
+from tui.app.widgets.layer_tree import LayerTree
 from tui.engine.client import Engine
 from tui.engine.source import EngineSource
 from tui.sandbox import imagegen as gen
 
 V1_ID, DB_ID = gen.image_id(APP_V1), gen.image_id(DB)
-
-
-async def wait_for(pilot, condition, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        await pilot.pause(0.05)
-    raise AssertionError("condition not met in time")
-
-
-def make_app(url: str) -> SweepApp:
-    return SweepApp(EngineSource(Engine(url)))
-
-
-async def loaded(pilot) -> MainScreen:
-    app = pilot.app
-    await wait_for(
-        pilot,
-        lambda: (
-            isinstance(app.screen, MainScreen)
-            and app.screen.snapshot.layers_complete
-            and app.screen.snapshot.images
-            and app.screen.snapshot.disk is not None
-        ),
-    )
-    await pilot.pause()
-    return app.screen
-
-
-async def press_confirm(pilot) -> None:
-    """Tick the local-only acknowledgement (every fixture image is local-only), then press y."""
-    screen = pilot.app.screen
-    assert isinstance(screen, ConfirmScreen)
-    if screen.needs_local_ack:
-        await pilot.press("y")  # refused until the box is ticked
-        assert isinstance(pilot.app.screen, ConfirmScreen)
-        await pilot.press("l")
-        await pilot.pause()
-        assert screen.query_one("#confirm-local", Checkbox).value
-    await pilot.press("y")
-
-
-def log_text(screen: MainScreen) -> str:
-    return "\n".join(screen.query_one("#log", LogPanel).lines_written)
-
-
-async def highlight(pilot, screen: MainScreen, image_id: str) -> None:
-    index = [i.id for i in screen.table.shown].index(image_id)
-    screen.table.move_cursor(row=index)
-    await pilot.pause()
 
 
 @pytest.mark.classic_store
@@ -138,82 +92,81 @@ async def test_blocked_removal_shows_containers_and_c_removes_them(engine):
     assert [c["Names"][0] for c in engine.api.containers(all=True)] == ["/db-1"]
 
 
-@pytest.mark.classic_store
-async def test_force_toggle_explains_and_changes_plan(engine):
-    seed(engine.api, engine.url, STANDARD, (("db-1", "db:16", True),))
-    app = make_app(engine.url)
-    async with app.run_test(size=(150, 45)) as pilot:
+@pytest.mark.parametrize("size", [(80, 24), (60, 20)], ids=["80x24", "60x20"])
+async def test_small_terminals_draw(size):
+    """Narrow terminals: every part of the main screen is on it, help opens and closes, t switches
+    the layer tree, q quits. The frozen store: drawing needs no engine."""
+    width, height = size
+    app = frozen_app()
+    async with app.run_test(size=size) as pilot:
         screen = await loaded(pilot)
-        await highlight(pilot, screen, DB_ID)
-        await pilot.press("d")
-        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
-        confirm = app.screen
-        assert confirm.plan.blocked and confirm.query_one("#confirm-ok", Button).disabled
-        await pilot.press("f")
-        await pilot.pause()
-        assert confirm.force and confirm.plan.untag == ("db:16",) and confirm.plan.delete == ()
-        assert "never deletes an image a running container uses" in str(
-            confirm.query_one("#confirm-force-help", Static).content
-        )
+        assert {i.id for i in screen.table.shown} == set(frozen_snapshot().images)
+        assert screen.wide is False  # details move into a tab
+        for selector in ("#images", "#status", "#side", "#log", "Footer"):
+            region = screen.query_one(selector).region
+            assert region.area > 0 and region.right <= width and region.bottom <= height, (selector, region)
+        await pilot.press("question_mark")
+        await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen))
         await pilot.press("escape")
+        await wait_for(pilot, lambda: app.screen is screen)
+        tree = screen.query_one("#layers", LayerTree)
+        before = tree.mode
+        await pilot.press("t")
+        await pilot.pause()
+        assert tree.mode != before and screen.query_one("#side", TabbedContent).active == "tab-layers"
+        await pilot.press("q")
+        await wait_for(pilot, lambda: app.return_code == 0)
+
+
+class _HeldSource(EngineSource):
+    """The real source, whose executions wait until the test releases them."""
+
+    def __init__(self, engine: Engine) -> None:
+        super().__init__(engine)
+        self.started = threading.Event()
+        self.release = threading.Event()
+
+    def execute(self, plan, snapshot, cancelled):
+        self.started.set()
+        self.release.wait(120)
+        return (yield from super().execute(plan, snapshot, cancelled))
 
 
 @pytest.mark.classic_store
-async def test_prune_dialog_validation_and_live_preview(engine):
-    seed(engine.api, engine.url, STANDARD)
-    before = state(engine.api)
-    app = make_app(engine.url)
-    async with app.run_test(size=(150, 45)) as pilot:
-        await loaded(pilot)
-        await pilot.press("p")
-        await wait_for(pilot, lambda: isinstance(app.screen, PruneDialog))
-        dialog = app.screen
-        assert dialog.request is not None and not dialog.request.filters.until
-        dialog.query_one("#prune-all", RadioButton).value = True
-        until = dialog.query_one("#prune-until", Input)
-        until.value = "yesterday"
-        await pilot.pause()
-        assert dialog.request is None
-        assert "until" in str(dialog.query_one("#prune-error", Static).content)
-        assert dialog.query_one("#prune-ok", Button).disabled
-        until.value = "25d"
-        await pilot.pause()
-        assert dialog.request is not None and dialog.request.filters.until is not None
-        preview = str(dialog.query_one("#prune-preview", Static).content)
-        assert "Delete (2)" in preview and "converted to 600h" in preview
-        await pilot.press("escape")
-    assert state(engine.api) == before
-
-
-async def test_small_terminals_draw(engine):
-    seed(engine.api, engine.url, STANDARD)
-    for size in ((80, 24), (60, 20)):
-        app = make_app(engine.url)
-        async with app.run_test(size=size) as pilot:
-            screen = await loaded(pilot)
-            assert len(screen.table.shown) == len(STANDARD)
-            await pilot.press("question_mark")
-            await pilot.pause()
-            await pilot.press("escape")
-            await pilot.press("t")
-            await pilot.pause()
-            await pilot.press("q")
-
-
 async def test_one_job_at_a_time(engine):
     seed(engine.api, engine.url, STANDARD)
-    app = make_app(engine.url)
+    source = _HeldSource(Engine(engine.url))
+    app = SweepApp(source)
     async with app.run_test(size=(150, 45)) as pilot:
         screen = await loaded(pilot)
-        screen.job_running = True
-        await pilot.press("d")
-        await pilot.pause()
-        assert isinstance(app.screen, MainScreen)
-        screen.job_running = False
+        try:
+            await highlight(pilot, screen, V1_ID)
+            await pilot.press("d")
+            await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+            await press_confirm(pilot)
+            await wait_for(pilot, source.started.is_set)
+            assert screen.job_running
+            await highlight(pilot, screen, DB_ID)
+            for key in ("d", "c", "p"):  # remove, remove with containers, prune: all wait
+                await pilot.press(key)
+                await pilot.pause()
+                assert app.screen is screen, key
+        finally:
+            source.release.set()
+        await wait_for(pilot, lambda: "Total reclaimed space" in log_text(screen))
+        await wait_for(pilot, lambda: not screen.job_running and V1_ID not in screen.snapshot.images)
+        await highlight(pilot, screen, DB_ID)
+        await pilot.press("d")  # the job is over: a new one may start
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        assert app.screen.plan.untag == ("db:16",)
+        await pilot.press("escape")
+    remaining = state(engine.api)
+    assert V1_ID not in remaining and DB_ID in remaining
 
 
 class _CancelAfterFirst(EngineSource):
-    """The real source, with the user pressing x right after the first result line."""
+    """The real source, with the user pressing x right after the first result line (on the app's
+    thread, as a key press would: widgets are never touched from the worker)."""
 
     screen: MainScreen | None = None
 
@@ -225,7 +178,7 @@ class _CancelAfterFirst(EngineSource):
                 event = next(gen)
                 yield event
                 if first and self.screen is not None:
-                    self.screen.action_cancel_job()
+                    self.screen.app.call_from_thread(self.screen.action_cancel_job)
                     first = False
         except StopIteration as stop:
             return stop.value
@@ -284,28 +237,118 @@ async def test_protection_and_policy_in_the_app(engine, tmp_path):
         assert "Policy old marks" in log_text(screen)
 
 
-async def test_command_palette_reaches_actions(engine):
+class _SubscribedEngine(Engine):
+    """The real engine adapter; ``subscribed`` is set once an event stream is open on the engine."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__(url)
+        self.subscribed = threading.Event()
+
+    def new_client(self, *, timeout=None):
+        client = super().new_client(timeout=timeout)
+        events = client.events
+
+        def subscribed_events(*args, **kwargs):
+            stream = events(*args, **kwargs)  # the request is made (and answered) here
+            self.subscribed.set()
+            return stream
+
+        client.events = subscribed_events
+        return client
+
+
+@pytest.mark.classic_store
+async def test_external_changes_refresh_the_table(engine):
     seed(engine.api, engine.url, STANDARD)
-    app = make_app(engine.url)
+    sweep = _SubscribedEngine(engine.url)
+    app = SweepApp(EngineSource(sweep))
+    async with app.run_test(size=(150, 45)) as pilot:
+        screen = await loaded(pilot)
+        assert DB_ID in {i.id for i in screen.table.shown}
+        await wait_for(pilot, sweep.subscribed.is_set)  # the app follows the engine's events
+        engine.api.remove_image("db:16")  # someone else, outside the app
+        await wait_for(pilot, lambda: DB_ID not in {i.id for i in screen.table.shown}, timeout=15)
+        engine.api.tag(V1_ID, "myapp", "extra")
+        await wait_for(pilot, lambda: "myapp:extra" in screen.snapshot.images[V1_ID].tags, timeout=15)
+
+
+# -- no engine needed: the frozen store (tests/frozen.py) ------------------------------------------
+def _frozen_id(tag: str) -> str:
+    return next(i.id for i in frozen_snapshot().images.values() if tag in i.tags)
+
+
+async def test_force_toggle_explains_and_changes_plan():
+    app = frozen_app()
+    async with app.run_test(size=(150, 45)) as pilot:
+        screen = await loaded(pilot)
+        await highlight(pilot, screen, _frozen_id("postgres:16"))  # a running container uses it
+        await pilot.press("d")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        confirm = app.screen
+        assert confirm.plan.blocked and confirm.query_one("#confirm-ok", Button).disabled
+        await pilot.press("f")
+        await pilot.pause()
+        assert confirm.force and confirm.plan.untag == ("postgres:16",) and confirm.plan.delete == ()
+        assert "never deletes an image a running container uses" in str(
+            confirm.query_one("#confirm-force-help", Static).content
+        )
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: app.screen is screen)
+
+
+async def test_prune_dialog_validation_and_live_preview():
+    app = frozen_app()
+    async with app.run_test(size=(150, 45)) as pilot:
+        await loaded(pilot)
+        await pilot.press("p")
+        await wait_for(pilot, lambda: isinstance(app.screen, PruneDialog))
+        dialog = app.screen
+        assert dialog.request is not None and not dialog.request.filters.until
+        dialog.query_one("#prune-all", RadioButton).value = True
+        until = dialog.query_one("#prune-until", Input)
+        until.value = "yesterday"
+        await pilot.pause()
+        assert dialog.request is None
+        assert "until" in str(dialog.query_one("#prune-error", Static).content)
+        assert dialog.query_one("#prune-ok", Button).disabled
+        until.value = "25d"
+        await pilot.pause()
+        assert dialog.request is not None and dialog.request.filters.until is not None
+        preview = str(dialog.query_one("#prune-preview", Static).content)
+        # older than 25 days on the frozen clock: myapp:1.5.0 (a stopped container keeps it) and the
+        # untagged image, which alone goes
+        assert "Delete (1)" in preview and "<none>:<none>" in preview and "converted to 600h" in preview
+        await pilot.press("escape")
+
+
+async def test_command_palette_reaches_actions():
+    app = frozen_app()
     async with app.run_test(size=(150, 45)) as pilot:
         await loaded(pilot)
         await pilot.press("ctrl+p")
-        await pilot.pause()
-        for ch in "prune":
-            await pilot.press(ch)
-        await pilot.pause(0.5)
+        await wait_for(pilot, lambda: isinstance(app.screen, CommandPalette))
+        palette = app.screen
+        await pilot.press(*"prune")
+        hits = palette.query_one(CommandList)
+
+        def prune_highlighted() -> bool:
+            searching = any(w.is_running for w in app.workers if w.node is palette)
+            if searching or hits.highlighted is None:
+                return False
+            return "prune" in str(hits.get_option_at_index(hits.highlighted).prompt).lower()
+
+        await wait_for(pilot, prune_highlighted)
         await pilot.press("enter")
         await wait_for(pilot, lambda: isinstance(app.screen, PruneDialog))
         await pilot.press("escape")
 
 
-async def test_configured_columns(engine, tmp_path):
+async def test_configured_columns(tmp_path):
     from tui.config import load_config
 
-    seed(engine.api, engine.url, STANDARD)
     path = tmp_path / "c.toml"
     path.write_text('[ui]\ncolumns = ["name", "size", "containers"]\ndefault_sort = "name"\n')
-    app = SweepApp(EngineSource(Engine(engine.url)), load_config(path))
+    app = frozen_app(load_config(path))
     async with app.run_test(size=(100, 30)) as pilot:
         screen = await loaded(pilot)
         # the one-letter flag column is always there (flags stay visible in any width)
@@ -317,18 +360,10 @@ async def test_configured_columns(engine, tmp_path):
             "USED BY",
         ]
         assert screen.sort_key == "name"
-        assert [i.tags[0] if i.tags else "" for i in screen.table.shown][:2] == ["", "db:16"]
-
-
-@pytest.mark.classic_store
-async def test_external_changes_refresh_the_table(engine):
-    seed(engine.api, engine.url, STANDARD)
-    app = make_app(engine.url)
-    async with app.run_test(size=(150, 45)) as pilot:
-        screen = await loaded(pilot)
-        assert DB_ID in {i.id for i in screen.table.shown}
-        await pilot.pause(0.3)  # the event stream is connected
-        engine.api.remove_image("db:16")  # someone else, outside the app
-        await wait_for(pilot, lambda: DB_ID not in {i.id for i in screen.table.shown}, timeout=15)
-        engine.api.tag(V1_ID, "myapp", "extra")
-        await wait_for(pilot, lambda: "myapp:extra" in screen.snapshot.images[V1_ID].tags, timeout=15)
+        assert [i.tags[0] if i.tags else "" for i in screen.table.shown] == [
+            "",
+            "myapp:1.5.0",
+            "myapp:2.0.0",
+            "postgres:16",
+            "web/nginx:1.25",
+        ]

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 from textual.widgets import Checkbox, Input, RadioButton
 
-from tests.enginecase import DANGLING, DB, STANDARD, seed, state
-from tests.test_app import V1_ID, loaded, log_text, make_app, wait_for
+from tests.enginecase import APP_V1, DANGLING, DB, STANDARD, seed, state
+from tests.pilot import find, focused_id, loaded, log_text, make_app, wait_for
 from tui.app.main import SweepApp
 from tui.app.screens.confirm import ConfirmScreen
 from tui.app.screens.main import MainScreen
@@ -18,17 +18,7 @@ from tui.engine.client import Engine
 from tui.engine.source import EngineSource
 from tui.sandbox import imagegen as gen
 
-DANGLING_ID, DB_ID = gen.image_id(DANGLING), gen.image_id(DB)
-
-
-def focused_id(app: SweepApp) -> str | None:
-    return app.screen.focused.id if app.screen.focused is not None else None
-
-
-async def find(pilot, text: str) -> None:
-    """Type a filter with / and close the bar with Enter."""
-    await pilot.press("slash", *text, "enter")
-    await pilot.pause()
+V1_ID, DANGLING_ID, DB_ID = gen.image_id(APP_V1), gen.image_id(DANGLING), gen.image_id(DB)
 
 
 @pytest.mark.classic_store

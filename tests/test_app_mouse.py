@@ -8,7 +8,7 @@ from textual.events import MouseScrollDown, MouseScrollUp
 from textual.widget import Widget
 
 from tests.enginecase import STANDARD, data_layer, seed, spec
-from tests.test_app import loaded, make_app, wait_for
+from tests.pilot import loaded, make_app, wait_for
 
 # enough repositories, layers and ages that every pane overflows at 80×24
 MANY = (

@@ -15,10 +15,10 @@ import pytest
 
 from tests.conftest import unavailable
 from tests.enginecase import data_layer, spec
-from tui.engine import fixtures
 from tui.engine.backup import Backup, BackupError, BackupStore, default_backup_dir
 from tui.engine.backup_files import create_private
 from tui.engine.client import Engine
+from tui.sandbox import fixtures
 from tui.sandbox import imagegen as gen
 
 MB = 1_000_000
@@ -69,7 +69,7 @@ def test_tagged_image_round_trip(clean_engine: Any, sweep: Engine, tmp_path: Pat
     assert backup.size_bytes == backup.path.stat().st_size
     image_size = api.inspect_image(image_id)["Size"]
     assert image_size <= backup.size_bytes < image_size + 64_000  # tar headers and config only
-    assert store.list() == [backup]
+    assert store.backups() == [backup]
     assert [p.name for p in (tmp_path / "backups").iterdir() if p.name.startswith(".")] == []
 
     api.remove_image(image_id, force=True)
@@ -141,7 +141,7 @@ def test_cap_drops_oldest_first_and_never_the_newest(
     assert not first.path.exists() and not first.path.with_suffix(".json").exists()
     fourth, dropped4 = store.save(sweep, ids[3], ["cap3:v"])
     assert dropped4 == [second]
-    assert store.list() == [fourth, third]
+    assert store.backups() == [fourth, third]
     assert store.total_bytes() == third.size_bytes + fourth.size_bytes <= store.max_bytes
     assert not store.exceeds_cap(fourth)
     assert store.log_lines(fourth, dropped4)[1].startswith(f"Dropped old backup {second.name}")
@@ -149,7 +149,7 @@ def test_cap_drops_oldest_first_and_never_the_newest(
     tiny = BackupStore(tmp_path, size // 2)  # the new backup alone is over the cap: kept, and said so
     fifth, dropped5 = tiny.save(sweep, ids[4], ["cap4:v"])
     assert dropped5 == [third, fourth]
-    assert tiny.list() == [fifth] and fifth.path.exists()
+    assert tiny.backups() == [fifth] and fifth.path.exists()
     assert tiny.exceeds_cap(fifth)
     lines = tiny.log_lines(fifth, dropped5)
     assert lines[0].startswith(f"Backed up {ids[4][7:19]} (cap4:v) to ")
@@ -172,7 +172,7 @@ def test_list_is_newest_first_with_sidecar_metadata_and_ignores_strays(
         json.dumps({"format": 1, "image_id": "x", "tags": [], "size_bytes": 1, "created_at": 1.0})
     )
     (tmp_path / f".{newer.name}.123.part").write_bytes(b"partial")
-    assert store.list() == [newer, older]
+    assert store.backups() == [newer, older]
     meta = json.loads(older.path.with_suffix(".json").read_text())
     assert meta["format"] == 1
     assert meta["name"] == older.name
@@ -230,7 +230,7 @@ def test_unwritable_directory_is_a_clear_error(clean_engine: Any, sweep: Engine,
     store = BackupStore(tmp_path / "file.txt" / "sub", 100 * MB)
     with pytest.raises(BackupError, match=r"Cannot write backups to .*file\.txt/sub: Not a directory"):
         store.save(sweep, image_id, ["rw:1"])
-    assert store.list() == []
+    assert store.backups() == []
     assert not gone(clean_engine.api, image_id)
 
 
@@ -266,7 +266,7 @@ def test_disk_full_leaves_nothing_behind(
         monkeypatch.setattr(shutil, "disk_usage", lambda p: real(p)._replace(free=10**12))
         with pytest.raises(BackupError, match="Disk full while writing"):
             store.save(sweep, image_id, ["big:1"])
-        assert store.list() == []
+        assert store.backups() == []
         assert [p.name for p in mount.iterdir()] == []
     finally:
         subprocess.run(["umount", str(mount)], check=False)
@@ -357,7 +357,7 @@ def test_directory_writable_by_others_is_refused(
     assert f"is writable by {who}" in str(caught.value) and f"Fix: chmod 700 {shared}" in str(caught.value)
     assert list(shared.iterdir()) == []
     with pytest.raises(BackupError, match="is writable by"):
-        store.list()
+        store.backups()
     with pytest.raises(BackupError, match="is writable by"):
         store.restore(sweep, "anything")
 
@@ -375,7 +375,7 @@ def test_directory_of_another_user_is_refused(clean_engine: Any, sweep: Engine, 
     assert f"{theirs} belongs to " in message and "not to you" in message and "chown" in message
     assert list(theirs.iterdir()) == []
     with pytest.raises(BackupError, match="not to you"):
-        store.list()
+        store.backups()
 
 
 @pytest.mark.classic_store  # backups are made on the classic store only (see _verify)
@@ -387,7 +387,7 @@ def test_symlinked_archive_is_never_followed(clean_engine: Any, sweep: Engine, t
     elsewhere = tmp_path / "elsewhere.tar"
     backup.path.rename(elsewhere)
     backup.path.symlink_to(elsewhere)
-    assert store.list() == []  # not a backup any more
+    assert store.backups() == []  # not a backup any more
     (meta,) = [p for p in store.dir.iterdir() if p.suffix == ".json"]
     with pytest.raises(BackupError, match="No backup named"):
         store.restore(sweep, backup.name)
@@ -400,7 +400,7 @@ def test_symlinked_archive_is_never_followed(clean_engine: Any, sweep: Engine, t
     real_meta = tmp_path / "meta.json"
     meta.rename(real_meta)
     meta.symlink_to(real_meta)
-    assert store.list() == []
+    assert store.backups() == []
     # a symlink planted where a file is about to be created is not written through
     victim = tmp_path / "victim"
     victim.write_text("keep me")

@@ -187,7 +187,7 @@ def test_buildx_28_default_all_and_until_match_the_engine(buildx_28):
 async def test_buildx_28_app_flow_matches_space_reclaimed(buildx_28):
     """Preview → confirm → streamed log on Docker 28.5 (buildx): the total the log reports is the
     engine's SpaceReclaimed, and it is the preview's byte count."""
-    from tests.test_app import loaded, log_text, make_app, wait_for
+    from tests.pilot import loaded, log_text, make_app, wait_for
     from tui.app.screens.buildcache import BuildCacheConfirm, BuildCacheDialog
 
     buildx_28("bx:3", (80_000, 40_000))  # kept: its layers are shared records, which --all deletes too
@@ -214,7 +214,7 @@ async def test_buildx_28_app_flow_matches_space_reclaimed(buildx_28):
 
 
 async def test_app_build_cache_flow_by_keys(engine, buildkit):
-    from tests.test_app import loaded, log_text, make_app, wait_for
+    from tests.pilot import loaded, log_text, make_app, wait_for
     from tui.app.screens.buildcache import BuildCacheConfirm, BuildCacheDialog
 
     buildkit("bc:6", (90_000,))
@@ -242,7 +242,7 @@ async def test_app_build_cache_flow_by_keys(engine, buildkit):
 
 async def test_app_refuses_when_the_build_cache_changed_since_the_preview(engine, buildkit):
     """A build between the preview and the confirmation: nothing is deleted, the log says why."""
-    from tests.test_app import loaded, log_text, make_app, wait_for
+    from tests.pilot import loaded, log_text, make_app, wait_for
     from tui.app.screens.buildcache import BuildCacheConfirm, BuildCacheDialog
 
     buildkit("bc:7", (30_000,))

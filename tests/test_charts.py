@@ -11,7 +11,6 @@ from tui.core.charts import (
     age_buckets,
     before_after,
     images_disk_use,
-    images_of_repository,
     repository,
     space_by_repository,
 )
@@ -19,6 +18,11 @@ from tui.core.filters import PruneFilters, parse_until
 from tui.core.marking import plan_images
 from tui.core.plan import plan_prune
 from tui.core.protect import Protection
+
+
+def images_of_repository(snap, repo):
+    """Ids of the (non-intermediate) images counted under ``repo``."""
+    return sorted(i.id for i in snap.top_images() if repository(i) == repo)
 
 
 def _removable(snap, repo, protection=None):

@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from tests.enginecase import APP_V1, DB, STANDARD, seed, state
-from tui import headless
+from tui import exit_codes
 from tui.cli import main
 from tui.sandbox import imagegen as gen
 
@@ -60,7 +60,7 @@ def test_rm_refuses_without_terminal_then_runs_with_yes(engine, capsys, monkeypa
     before = state(engine.api)
     monkeypatch.setattr(sys, "stdin", io.StringIO(""))
     code, out, err = run(capsys, "--host", engine.url, "rm", "db:16")
-    assert code == headless.EXIT_REFUSED and "--yes" in err
+    assert code == exit_codes.EXIT_REFUSED and "--yes" in err
     assert state(engine.api) == before
     code, out, _ = run(capsys, "--host", engine.url, "rm", "db:16", "--yes")
     assert code == 0

@@ -16,9 +16,9 @@ from tests.conftest import unavailable
 from tests.ctrdcase import disk_drop, layers_size
 from tests.enginecase import BUSYBOX, NOW, SLEEP
 from tui.core.plan import plan_remove
-from tui.engine import fixtures
 from tui.engine.client import Engine as SweepEngine
 from tui.engine.snapshot import read_snapshot
+from tui.sandbox import fixtures
 from tui.sandbox import imagegen as gen
 from tui.sandbox.daemon import PrivateDaemon, SandboxError, engines_dir
 

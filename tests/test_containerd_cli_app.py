@@ -12,7 +12,7 @@ from textual.widgets import Static
 
 from tests.ctrdcase import ctrd_fixture, disk_drop, layers_size  # noqa: F401 (fixture ctrd)
 from tests.enginecase import STANDARD, seed
-from tests.test_app import highlight, loaded, log_text, make_app, wait_for
+from tests.pilot import highlight, loaded, log_text, make_app, wait_for
 from tui.cli import main
 from tui.core.filters import parse_filters
 from tui.core.plan import plan_prune

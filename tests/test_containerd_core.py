@@ -9,7 +9,7 @@ from types import MappingProxyType
 import pytest
 
 from tests.storegen import container, digest, make_image
-from tui.core.classic import EngineError
+from tui.core.classic import PredictedRefusal
 from tui.core.containerd import ContainerdStore, config_labels_match
 from tui.core.containerd_bytes import snapshot_holders
 from tui.core.filters import PruneFilters
@@ -45,7 +45,7 @@ B = ctrd_image("b", BASE + [("b", 50)], tags=("db:1",), stored_at=2)
 
 def test_short_hex_is_a_name_and_four_digits_an_id_prefix():
     store = ContainerdStore(snap([A, B]))
-    with pytest.raises(EngineError) as err:
+    with pytest.raises(PredictedRefusal) as err:
         store.resolve(B.id[7:10])
     assert err.value.message == f"No such image: {B.id[7:10]}:latest"
     assert store.resolve(B.id[7:11]) == B.id
@@ -63,7 +63,7 @@ def test_untag_then_delete_never_reports_digest_refs():
 def test_force_tag_on_a_used_image_only_untags_and_keeps_it_dangling():
     stopped = container("old", B)
     store = ContainerdStore(snap([A, B], [stopped]))
-    with pytest.raises(EngineError) as err:
+    with pytest.raises(PredictedRefusal) as err:
         store.delete("db:1")
     assert err.value.message.startswith("conflict: unable to delete db:1 (must be forced)")
     assert [str(r) for r in store.delete("db:1", force=True)] == ["Untagged: db:1"]

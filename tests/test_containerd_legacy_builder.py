@@ -11,13 +11,15 @@ import pytest
 
 from tests.ctrdcase import ctrd_fixture, disk_drop, layers_size  # noqa: F401 (fixture ctrd)
 from tests.enginecase import BUSYBOX, NOW, SLEEP
+from tests.native import engine_prune
+from tests.wipe import wipe
 from tui.core.containerd import ContainerdStore
 from tui.core.filters import parse_filters
 from tui.core.plan import plan_prune, plan_remove
-from tui.engine import fixtures
-from tui.engine.actions import PlanExecutor, engine_prune
+from tui.engine.actions import PlanExecutor
 from tui.engine.client import Engine as SweepEngine
 from tui.engine.snapshot import read_snapshot
+from tui.sandbox import fixtures
 from tui.sandbox import imagegen as gen
 
 pytestmark = pytest.mark.engine
@@ -36,7 +38,7 @@ def _context() -> io.BytesIO:
 
 
 def _build(ctrd):
-    fixtures.wipe(ctrd.api)
+    wipe(ctrd.api)
     fixtures.load_tarball(
         ctrd.api, gen.build_tarball([gen.ImageSpec(("base:1",), (BUSYBOX,), NOW, cmd=SLEEP)])
     )

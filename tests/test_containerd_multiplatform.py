@@ -13,10 +13,10 @@ import pytest
 
 from tests.ctrdcase import ctrd_fixture, disk_drop, layers_size, major  # noqa: F401 (fixture ctrd)
 from tests.enginecase import BUSYBOX, NOW, SLEEP, data_layer, native_rm
+from tests.native import engine_prune
+from tests.wipe import wipe
 from tui.core.filters import parse_filters
 from tui.core.plan import plan_prune, plan_remove
-from tui.engine import fixtures
-from tui.engine.actions import engine_prune
 from tui.engine.client import Engine as SweepEngine
 from tui.engine.snapshot import read_snapshot
 from tui.sandbox import imagegen as gen
@@ -37,7 +37,7 @@ SINGLE = gen.ImageSpec(("single:1",), (BUSYBOX, data_layer("mp-single", 100_000)
 
 
 def _load(ctrd):
-    fixtures.wipe(ctrd.api)
+    wipe(ctrd.api)
     list(ctrd.api.load_image(gen.build_oci_layout([BOTH, SINGLE, PARTIAL])))
     return read_snapshot(SweepEngine(ctrd.url))
 

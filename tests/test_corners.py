@@ -184,8 +184,8 @@ def test_until_out_of_range_is_a_usage_error_like_the_engine_says(engine, capsys
 def test_name_tag_at_digest_acts_on_the_digest_reference(engine, registry):
     """``docker rmi repo:tag@digest``: the engine drops the tag and removes the digest reference."""
     from tests.enginecase import APP_V1, DB, predicted_rm, state
-    from tui.engine import fixtures
     from tui.engine.actions import PlanExecutor
+    from tui.sandbox import fixtures
 
     def prepare():
         store = seed(engine.api, engine.url, (APP_V1, DB))
@@ -214,7 +214,7 @@ def test_blocked_digest_only_image_gets_a_reference_the_user_can_paste(engine, r
     from tests.enginecase import APP_V1, DB
     from tui.core.filters import parse_filters
     from tui.core.plan import plan_prune
-    from tui.engine import fixtures
+    from tui.sandbox import fixtures
 
     v1 = gen.image_id(APP_V1)
     store = seed(engine.api, engine.url, (APP_V1, DB))
@@ -274,7 +274,7 @@ def test_shared_and_unique_sizes_do_not_count_intermediates_as_sharers(engine, c
     """A legacy-builder image whose last step adds no layer: the intermediate image of the step
     before holds the same top layer, yet ``/system/df`` counts that layer as unique."""
     from tests.enginecase import APP_V2
-    from tui.engine import fixtures
+    from tui.sandbox import fixtures
 
     seed(engine.api, engine.url, (APP_V2,))
     child = fixtures.build_child(

@@ -147,7 +147,7 @@ def test_demo_engine_lists_the_demo_store(
 async def test_demo_removes_a_registry_image_without_acknowledgement(demo_daemon: PrivateDaemon) -> None:
     """web/nginx came through the demo's registry: its removal needs no "I understand"; a myapp
     image (local-only) still does."""
-    from tests.test_app import loaded, make_app, wait_for
+    from tests.pilot import loaded, make_app, wait_for
     from tui.app.screens.confirm import ConfirmScreen
 
     api = docker.APIClient(base_url=demo_daemon.url, version="auto")

@@ -18,12 +18,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.enginecase import BUSYBOX, NOW, SLEEP, data_layer, native_rm, predicted_rm, state
+from tests.native import engine_prune
+from tests.wipe import wipe
 from tui.core.filters import parse_filters
 from tui.core.plan import plan_prune
-from tui.engine import fixtures
-from tui.engine.actions import engine_prune
 from tui.engine.client import Engine
 from tui.engine.snapshot import read_snapshot
+from tui.sandbox import fixtures
 from tui.sandbox import imagegen as gen
 
 # The classic store's model; tests/test_differential_containerd.py checks the containerd store's.
@@ -68,7 +69,7 @@ def stores(draw):
 
 
 def load(engine, images, containers):
-    fixtures.wipe(engine.api)
+    wipe(engine.api)
     fixtures.load_tarball(engine.api, gen.build_tarball(images))
     for name, image_id, running in containers:
         fixtures.create_container(engine.api, image_id, name, start=running, cmd=SLEEP)

@@ -24,14 +24,15 @@ from hypothesis import strategies as st
 
 from tests.ctrdcase import ctrd_fixture, disk_drop, layers_size  # noqa: F401 (fixture ctrd)
 from tests.enginecase import BUSYBOX, NOW, SLEEP, data_layer, native_rm
-from tui.core.classic import EngineError
+from tests.native import engine_prune
+from tests.wipe import wipe
+from tui.core.classic import PredictedRefusal
 from tui.core.containerd import ContainerdStore, familiar_name
 from tui.core.filters import parse_filters
 from tui.core.plan import plan_prune, plan_remove
-from tui.engine import fixtures
-from tui.engine.actions import engine_prune
 from tui.engine.client import Engine as SweepEngine
 from tui.engine.snapshot import read_snapshot
+from tui.sandbox import fixtures
 from tui.sandbox import imagegen as gen
 
 pytestmark = pytest.mark.engine
@@ -85,7 +86,7 @@ def load(
 ) -> float:
     """Load the batches one after the other (with ``gap``, the first a second before the rest);
     returns an instant between the first batch and the others (0 without ``gap``)."""
-    fixtures.wipe(api)
+    wipe(api)
     between = 0.0
     for n, batch in enumerate(batches):
         if n == 1 and gap:
@@ -132,7 +133,7 @@ def test_random_removals_match_the_engine(ctrd, store, data):
     for ref in refs:
         try:
             predicted_lines.extend(str(r) for r in model.delete(ref, force=force))
-        except EngineError as exc:
+        except PredictedRefusal as exc:
             predicted_errors[ref] = f"{exc.status} {exc.message}"
     plan = plan_remove(snap, refs, force=force)
     before = layers_size(ctrd.api)

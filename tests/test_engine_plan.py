@@ -27,10 +27,11 @@ from tests.enginecase import (
     spec,
     state,
 )
+from tests.native import engine_prune
 from tui.core.filters import parse_filters
 from tui.core.plan import plan_prune, plan_remove
-from tui.engine import fixtures
-from tui.engine.actions import PlanExecutor, engine_prune
+from tui.engine.actions import PlanExecutor
+from tui.sandbox import fixtures
 from tui.sandbox import imagegen as gen
 
 V1_ID, V2_ID, WEB_ID, DB_ID = (gen.image_id(s) for s in (APP_V1, APP_V2, WEB, DB))

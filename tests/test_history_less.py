@@ -6,12 +6,12 @@ from __future__ import annotations
 import time
 
 from tests.enginecase import BUSYBOX, NOW, SLEEP, data_layer
+from tests.native import engine_prune
 from tui.core.filters import parse_filters
 from tui.core.plan import plan_prune
-from tui.engine import fixtures
-from tui.engine.actions import engine_prune
 from tui.engine.client import Engine
 from tui.engine.snapshot import read_snapshot
+from tui.sandbox import fixtures
 from tui.sandbox import imagegen as gen
 
 KO = gen.ImageSpec(("ko:1",), (BUSYBOX, data_layer("ko", 5_000)), NOW, cmd=SLEEP, history=())

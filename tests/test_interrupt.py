@@ -18,8 +18,9 @@ from typing import Any
 
 import pytest
 
-from tui.engine import fixtures
-from tui.headless import EXIT_INTERRUPTED
+from tests.wipe import wipe
+from tui.exit_codes import EXIT_INTERRUPTED
+from tui.sandbox import fixtures
 from tui.sandbox import imagegen as gen
 
 # On the containerd store (28.5) the test's own image list failed during the deletes ("failed to
@@ -33,7 +34,7 @@ COUNT = 150
 def _seed_many(api: Any) -> set[str]:
     """Wipe the engine and load ``COUNT`` tagged images: one shared layer (quick to load), each its
     own config (its own image id); each has one unique small layer every 10th image."""
-    fixtures.wipe(api)
+    wipe(api)
     now = datetime.now(UTC)
     base = gen.LayerSpec((gen.FileSpec("base.bin", 50_000, seed="base"),), "ADD base")
     specs = [

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from tests.enginecase import STANDARD, WEB, seed
-from tui import headless
+from tui import exit_codes
 from tui.cli import main
 from tui.engine.client import Engine
 from tui.engine.snapshot import LayerCache, _entry_sum, list_images, read_facts, read_layers
@@ -75,7 +75,7 @@ def test_edited_cache_labels_do_not_unprotect(
     assert rows[web_image]["protected"] and rows[web_image]["labels"] == {"role": "web", "keep": "true"}
     code = main(["--host", engine.url, "--config", str(protect_keep), "plan", "rm", "web:1.25", "--json"])
     plan = json.loads(capsys.readouterr().out)
-    assert code == headless.EXIT_PARTIAL and plan["delete"] == [] and plan["untag"] == []
+    assert code == exit_codes.EXIT_PARTIAL and plan["delete"] == [] and plan["untag"] == []
     assert "protected" in plan["blocked"][0]["message"]
 
 

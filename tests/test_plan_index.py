@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from tests.storegen import container, make_image, snapshot
-from tui.core.classic import ClassicStore, EngineError
+from tui.core.classic import ClassicStore, PredictedRefusal
 from tui.core.filters import PruneFilters
 from tui.core.marking import plan_images
 from tui.core.plan import plan_prune, plan_remove
@@ -62,7 +62,7 @@ def test_short_id_prefixes_resolve_against_the_images_still_there():
     try:
         store.resolve(letter)
         raise AssertionError("an ambiguous prefix resolved")
-    except EngineError as exc:
+    except PredictedRefusal as exc:
         assert exc.reason == "ambiguous reference"
     store.delete(twins[0].id, force=True)
     assert store.resolve(letter) == twins[1].id  # the other one is gone: the prefix is unique now

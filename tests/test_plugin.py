@@ -2,7 +2,7 @@
 
 The end-to-end tests run the real docker CLIs (28.5 from the engines cache that scripts/setup.sh fills,
 20.10 at /usr/bin/docker from Debian 12's docker.io) against a plugin in a private DOCKER_CONFIG. Its
-wrapper runs TEST_ENTRY, which applies :func:`tui.plugin.plugin_main` and then calls
+wrapper runs TEST_ENTRY, which applies :func:`tui.plugin.invocation.plugin_main` and then calls
 :func:`tui.cli.main` the way the wiring in ``main()`` does; the installed wrapper is tested too.
 """
 
@@ -27,9 +27,17 @@ import pytest
 import tui.cli
 from tests.conftest import unavailable
 from tests.enginecase import data_layer, spec
-from tui import headless, plugin
-from tui.engine import client, fixtures
-from tui.plugin import DEFAULT_HOST, PluginError, install_plugin, parse_docker_globals, plugin_main
+from tui import exit_codes
+from tui.cli import command_names
+from tui.engine.contexts import DEFAULT_HOST
+from tui.plugin import PLUGIN_NAME, PluginError
+from tui.plugin.cli_socket import watch_cli_socket
+from tui.plugin.docker_flags import parse_docker_globals
+from tui.plugin.endpoint import context_endpoint
+from tui.plugin.install import WRAPPER_MARKER, install_plugin, wrapper_script
+from tui.plugin.invocation import REEXEC_ENV, plugin_main
+from tui.plugin.metadata import metadata
+from tui.sandbox import fixtures
 from tui.sandbox import imagegen as gen
 from tui.sandbox.daemon import engines_dir, setup_command
 
@@ -87,28 +95,23 @@ def home(tmp_path: Path) -> Path:
 
 
 def translate(argv: list[str], env: dict[str, str] | None = None) -> tuple[list[str], str | None] | int:
-    return plugin_main(argv, env or {}, watch_socket=False)
+    return plugin_main(argv, env or {}, commands=command_names, watch_socket=False)
 
 
 # --- metadata ---------------------------------------------------------------------------------
 
 
 def test_metadata_fields() -> None:
-    meta = plugin.metadata()
+    meta = metadata()
     assert meta["SchemaVersion"] == "0.1.0" and meta["Vendor"] == "docker-sweep"
     assert meta["Version"] == version("docker-sweep")
     assert meta["ShortDescription"] == DESCRIPTION
-    assert plugin.PLUGIN_NAME == "sweep"
+    assert PLUGIN_NAME == "sweep"
 
 
 def test_metadata_subcommand_prints_json(capsys: pytest.CaptureFixture[str]) -> None:
-    assert plugin_main(["docker-cli-plugin-metadata"], {}) == 0
-    assert json.loads(capsys.readouterr().out) == plugin.metadata()
-
-
-def test_constants_match_the_rest_of_docker_sweep() -> None:
-    assert plugin.DEFAULT_HOST == client.DEFAULT_HOST
-    assert plugin.EXIT_USAGE == headless.EXIT_USAGE
+    assert plugin_main(["docker-cli-plugin-metadata"], {}, commands=command_names) == 0
+    assert json.loads(capsys.readouterr().out) == metadata()
 
 
 # --- argv translation -------------------------------------------------------------------------
@@ -213,7 +216,7 @@ def test_home_docker_dir_is_the_default_config_dir(home: Path) -> None:
 def expect_error(
     capsys: pytest.CaptureFixture[str], argv: list[str], env: dict[str, str], *words: str
 ) -> str:
-    assert translate(argv, env) == headless.EXIT_USAGE
+    assert translate(argv, env) == exit_codes.EXIT_USAGE
     err = capsys.readouterr().err
     assert err.startswith("docker-sweep: ")
     for word in words:
@@ -319,12 +322,12 @@ def test_help_needs_no_valid_endpoint(store: Path) -> None:
 )
 @pytest.mark.parametrize("reexec", [False, True])
 def test_standalone_argv_is_unchanged(argv: list[str], reexec: bool) -> None:
-    env = {plugin.REEXEC_ENV: "/usr/bin/docker"} if reexec else {}
+    env = {REEXEC_ENV: "/usr/bin/docker"} if reexec else {}
     assert translate(argv, env) == (argv, None)
 
 
 def test_unparsable_docker_options_in_a_plugin_run(capsys: pytest.CaptureFixture[str]) -> None:
-    env = {plugin.REEXEC_ENV: "/usr/local/bin/docker"}
+    env = {REEXEC_ENV: "/usr/local/bin/docker"}
     expect_error(capsys, ["--new-docker-flag", "sweep", "df"], env, "--new-docker-flag")
     expect_error(capsys, ["--tls=maybe", "sweep"], env, "not a boolean")
     # without the docker CLI's environment the same argv is not ours to judge
@@ -356,7 +359,7 @@ def test_parse_details() -> None:
 def test_translated_argv_parses_and_is_stable(store: Path) -> None:
     """The result parses with docker-sweep's parser; translating it again changes nothing (so calling
     plugin_main twice, in a wrapper and in main(), is harmless)."""
-    env = {"DOCKER_CONFIG": str(store), plugin.REEXEC_ENV: "docker"}
+    env = {"DOCKER_CONFIG": str(store), REEXEC_ENV: "docker"}
     for argv in (
         ["-H", "unix:///x", "sweep", "images", "--json"],
         ["-c", "foo", "sweep", "--config", "my.toml", "df"],
@@ -390,15 +393,15 @@ def test_watch_cli_socket_calls_back_when_the_cli_closes_it() -> None:
     server.listen(1)
     closed = threading.Event()
     try:
-        assert plugin.watch_cli_socket("@" + name, closed.set)
+        assert watch_cli_socket("@" + name, closed.set)
         conn, _ = server.accept()
         assert not closed.wait(0.2)
         conn.close()
         assert closed.wait(5)
     finally:
         server.close()
-    assert not plugin.watch_cli_socket(None)
-    assert not plugin.watch_cli_socket("@" + name, closed.set)  # nobody listening
+    assert not watch_cli_socket(None)
+    assert not watch_cli_socket("@" + name, closed.set)  # nobody listening
 
 
 # --- install_plugin ---------------------------------------------------------------------------
@@ -410,7 +413,7 @@ def test_install_into_docker_config(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     assert path == tmp_path / "cfg" / "cli-plugins" / "docker-sweep"
     assert os.access(path, os.X_OK) and path.stat().st_mode & 0o777 == 0o755
     text = path.read_text()
-    assert text.startswith("#!/bin/sh\n") and plugin.WRAPPER_MARKER in text
+    assert text.startswith("#!/bin/sh\n") and WRAPPER_MARKER in text
     assert f'exec {shlex.quote(os.path.abspath(sys.executable))} -P -m tui "$@"' in text
     # idempotent: same file, untouched
     before = path.stat()
@@ -428,19 +431,19 @@ def test_install_default_is_home_docker(tmp_path: Path, monkeypatch: pytest.Monk
 
 def test_install_replaces_own_wrapper_but_not_foreign_files(tmp_path: Path) -> None:
     path = tmp_path / "docker-sweep"
-    path.write_text(f'#!/bin/sh\n{plugin.WRAPPER_MARKER}\nexec /old/python -m tui "$@"\n')
+    path.write_text(f'#!/bin/sh\n{WRAPPER_MARKER}\nexec /old/python -m tui "$@"\n')
     assert install_plugin(tmp_path) == path and "/old/python" not in path.read_text()
     path.write_text("#!/bin/sh\necho someone else's\n")
     with pytest.raises(PluginError, match="not written by docker-sweep"):
         install_plugin(tmp_path)
     assert "someone else" in path.read_text()
-    assert install_plugin(tmp_path, force=True) == path and plugin.WRAPPER_MARKER in path.read_text()
+    assert install_plugin(tmp_path, force=True) == path and WRAPPER_MARKER in path.read_text()
     path.unlink()
     path.symlink_to("/bin/true")
     with pytest.raises(PluginError, match="not written by docker-sweep"):
         install_plugin(tmp_path)
     install_plugin(tmp_path, force=True)
-    assert not path.is_symlink() and plugin.WRAPPER_MARKER in path.read_text()
+    assert not path.is_symlink() and WRAPPER_MARKER in path.read_text()
 
 
 def test_install_errors(tmp_path: Path) -> None:
@@ -476,7 +479,7 @@ def test_installed_wrapper_runs_docker_sweep_from_anywhere(tmp_path: Path) -> No
 
 
 def test_wrapper_script_with_pythonpath() -> None:
-    text = plugin.wrapper_script("/opt/py thon/bin/python", "/src/docker sweep")
+    text = wrapper_script("/opt/py thon/bin/python", "/src/docker sweep")
     assert "PYTHONPATH='/src/docker sweep'\"${PYTHONPATH:+:$PYTHONPATH}\"\nexport PYTHONPATH\n" in text
     assert text.endswith("exec '/opt/py thon/bin/python' -P -m tui \"$@\"\n")
 
@@ -486,8 +489,9 @@ def test_wrapper_script_with_pythonpath() -> None:
 # What the wrapper runs: the translation, then docker-sweep's main() (or, for tests, a report of it).
 TEST_ENTRY = """
 import json, os, sys, time
-from tui.plugin import plugin_main
-res = plugin_main(sys.argv[1:], os.environ)
+from tui.cli import command_names
+from tui.plugin.invocation import plugin_main
+res = plugin_main(sys.argv[1:], os.environ, commands=command_names)
 if isinstance(res, int):
     sys.exit(res)
 args, host = res
@@ -580,7 +584,7 @@ def docker(tmp_path: Path) -> Docker:
 @pytest.mark.parametrize("cli", CLIS)
 def test_docker_lists_the_plugin(docker: Docker, cli: str) -> None:
     meta = docker("docker-cli-plugin-metadata", cli=str(docker.config / "cli-plugins" / "docker-sweep"))
-    assert json.loads(meta.stdout) == plugin.metadata()
+    assert json.loads(meta.stdout) == metadata()
     helptext = docker("--help", cli=cli).stdout
     assert re.search(rf"^\s+sweep\*\s+{re.escape(DESCRIPTION)}", helptext, re.M), helptext
     info = docker("info", "--format", "{{json .ClientInfo.Plugins}}", cli=cli, check=False)
@@ -621,10 +625,12 @@ def test_docker_help_and_errors_through_the_plugin(docker: Docker) -> None:
     done = docker("sweep", "df", "--help")
     assert "usage: docker-sweep df" in done.stdout
     done = docker("--context", "nosuch", "sweep", "df", check=False)
-    assert done.returncode == headless.EXIT_USAGE
+    assert done.returncode == exit_codes.EXIT_USAGE
     assert "docker-sweep: no docker context named 'nosuch'" in done.stderr
     done = docker("--tlsverify", "-H", TLS_HOST, "sweep", "df", check=False)
-    assert done.returncode == headless.EXIT_USAGE and "ca.pem" in done.stderr and "--tlscacert" in done.stderr
+    assert (
+        done.returncode == exit_codes.EXIT_USAGE and "ca.pem" in done.stderr and "--tlscacert" in done.stderr
+    )
     done = docker("__complete", "sweep", "im")
     assert done.stdout.splitlines() == ["images", ":4"]
 
@@ -635,9 +641,9 @@ def test_docker_context_store_layout_matches(docker: Docker) -> None:
     docker("context", "create", "real", "--docker", f"host={FOO_HOST}")
     docker("context", "create", "insecure", "--docker", f"host={TLS_HOST},skip-tls-verify=true")
     env = {"DOCKER_CONFIG": str(docker.config), "HOME": str(docker.home)}
-    assert plugin.context_host("real", docker.config) == FOO_HOST
+    assert context_endpoint("real", docker.config) == (FOO_HOST, [])
     assert translate(["-c", "real", "sweep"], env) == ([], FOO_HOST)
-    assert plugin.context_endpoint("insecure", docker.config) == (TLS_HOST, ["--no-tlsverify"])
+    assert context_endpoint("insecure", docker.config) == (TLS_HOST, ["--no-tlsverify"])
 
 
 @needs_cli
@@ -655,7 +661,7 @@ def test_cli_socket_stops_the_plugin(docker: Docker) -> None:
         assert proc.stdout is not None
         assert json.loads(proc.stdout.readline()) == {"args": ["prune"], "host": "unix:///nonexistent.sock"}
         proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=20) == headless.EXIT_INTERRUPTED
+        assert proc.wait(timeout=20) == exit_codes.EXIT_INTERRUPTED
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -728,4 +734,4 @@ def test_installed_plugin_end_to_end(clean_engine, docker: Docker) -> None:
     docker("context", "create", "st", "--docker", f"host={clean_engine.url}")
     assert_lists_plugin_image(docker("--context", "st", "sweep", "images", "--json").stdout, image_id)
     done = docker("--context", "nosuch", "sweep", "df", check=False)
-    assert done.returncode == headless.EXIT_USAGE and "no docker context named 'nosuch'" in done.stderr
+    assert done.returncode == exit_codes.EXIT_USAGE and "no docker context named 'nosuch'" in done.stderr

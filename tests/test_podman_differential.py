@@ -18,23 +18,24 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.enginecase import SLEEP
+from tests.native import engine_prune
 from tests.test_differential import stores
-from tui.core.classic import EngineError
+from tests.wipe import wipe
+from tui.core.classic import PredictedRefusal
 from tui.core.filters import parse_filters
 from tui.core.plan import plan_prune
 from tui.core.podman import PodmanStore, reported_space
-from tui.engine import fixtures
-from tui.engine.actions import engine_prune
 from tui.engine.client import Engine
 from tui.engine.podman import full_id
 from tui.engine.snapshot import read_snapshot
+from tui.sandbox import fixtures
 from tui.sandbox import imagegen as gen
 
 EXAMPLES = int(os.environ.get("SWEEP_DIFF_EXAMPLES", "12"))
 
 
 def load(engine, images, containers):
-    fixtures.wipe(engine.api)
+    wipe(engine.api)
     fixtures.load_tarball(engine.api, gen.build_tarball(images))
     for name, image_id, running in containers:
         fixtures.create_container(engine.api, image_id, name, start=running, cmd=SLEEP)
@@ -59,7 +60,7 @@ def predicted(snap, refs, force):
     for ref in refs:
         try:
             records = store.delete(ref, force=force)
-        except EngineError as exc:
+        except PredictedRefusal as exc:
             errors[ref] = exc.status
             continue
         # the engine reports images, never layers

@@ -9,8 +9,8 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from tui.core.reference import (
+    InvalidReference,
     Reference,
-    ReferenceError,
     familiar_ref,
     normalize_ref,
     parse,
@@ -112,7 +112,7 @@ def test_parse_valid(text: str, name: str, domain: str, tag: str | None, digest:
 
 @pytest.mark.parametrize(("text", "message"), PARSE_ERR)
 def test_parse_errors(text: str, message: str) -> None:
-    with pytest.raises(ReferenceError) as exc:
+    with pytest.raises(InvalidReference) as exc:
         parse(text)
     assert str(exc.value) == message
 
@@ -187,7 +187,7 @@ def test_valid_names(text: str) -> None:
 
 @pytest.mark.parametrize("text", INVALID_NAMES)
 def test_invalid_names(text: str) -> None:
-    with pytest.raises(ReferenceError):
+    with pytest.raises(InvalidReference):
         parse_normalized_named(text)
 
 
@@ -204,7 +204,7 @@ def test_invalid_names(text: str) -> None:
     ],
 )
 def test_parse_normalized_named_errors(text: str, message: str) -> None:
-    with pytest.raises(ReferenceError) as exc:
+    with pytest.raises(InvalidReference) as exc:
         parse_normalized_named(text)
     assert str(exc.value) == message
 
@@ -361,7 +361,7 @@ def test_parse_docker_ref(text: str, expected: str) -> None:
 )
 def test_parse_named(text: str, domain: str | None, path: str | None) -> None:
     if domain is None:
-        with pytest.raises(ReferenceError, match="^repository name must be canonical$"):
+        with pytest.raises(InvalidReference, match="^repository name must be canonical$"):
             parse_named(text)
     else:
         ref = parse_named(text)
@@ -376,9 +376,9 @@ def test_with_tag_and_digest() -> None:
     latest = with_tag(ref, "latest")
     assert with_digest(latest, short).string() == f"test.com:8000/foo:latest@{short}"
     busybox = parse_normalized_named("busybox")
-    with pytest.raises(ReferenceError, match="^invalid tag format$"):
+    with pytest.raises(InvalidReference, match="^invalid tag format$"):
         with_tag(busybox, "-foo")
-    with pytest.raises(ReferenceError, match="^invalid digest format$"):
+    with pytest.raises(InvalidReference, match="^invalid digest format$"):
         with_digest(busybox, "foo")
 
 
@@ -400,7 +400,7 @@ def test_validate_digest(digest: str, message: str | None) -> None:
     if message is None:
         validate_digest(digest)
     else:
-        with pytest.raises(ReferenceError) as exc:
+        with pytest.raises(InvalidReference) as exc:
             validate_digest(digest)
         assert str(exc.value) == message
 
@@ -423,7 +423,7 @@ def test_hex_name_is_not_familiar_round_trippable() -> None:
     # Go quirk: "docker.io/<64 hex>" is valid, but its familiar form is refused.
     ref = parse_normalized_named(f"docker.io/{HEX64}")
     assert ref.familiar() == HEX64
-    with pytest.raises(ReferenceError):
+    with pytest.raises(InvalidReference):
         parse_normalized_named(ref.familiar())
 
 
@@ -493,7 +493,7 @@ def test_prop_only_reference_errors(text: str) -> None:
     for func in (parse, parse_normalized_named, parse_any_reference, normalize_ref):
         try:
             result = func(text)
-        except ReferenceError:
+        except InvalidReference:
             continue
         if isinstance(result, Reference):
             assert parse(result.string()) == result

@@ -1,5 +1,5 @@
 """Real-engine tests for tui.sandbox (private dockerd/registry, generated images) and the
-engine fixtures in tui.engine.fixtures."""
+engine fixtures in tui.sandbox.fixtures."""
 
 from __future__ import annotations
 
@@ -19,8 +19,9 @@ import docker
 import pytest
 
 from tests.conftest import SESSION_ENGINE, session_store
-from tui.engine import fixtures
+from tests.wipe import wipe
 from tui.sandbox import daemon as daemon_module
+from tui.sandbox import fixtures
 from tui.sandbox import imagegen as gen
 from tui.sandbox.daemon import PrivateDaemon, SandboxError, cleanup_root
 
@@ -237,8 +238,8 @@ def test_build_child_has_parent_and_intermediates(clean_engine: Any) -> None:
 
 def test_two_daemons_at_once(engine: Any, engine2: Any) -> None:
     assert engine.daemon.socket_path != engine2.daemon.socket_path
-    fixtures.wipe(engine.api)
-    fixtures.wipe(engine2.api)
+    wipe(engine.api)
+    wipe(engine2.api)
     fixtures.load_tarball(engine2.api, gen.build_tarball([APP]))
     assert [i["RepoTags"] for i in engine2.api.images()] == [["demo/app:1"]]
     assert engine.api.images() == []

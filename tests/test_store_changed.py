@@ -17,18 +17,18 @@ from typing import Any
 import pytest
 
 from tests.enginecase import APP_V1, APP_V2, DANGLING, DB, STANDARD, WEB, data_layer, seed, spec, state
-from tests.test_app import highlight, loaded, log_text, press_confirm, wait_for
+from tests.pilot import highlight, loaded, log_text, press_confirm, wait_for
 from tui.app.main import SweepApp
 from tui.app.screens.confirm import ConfirmScreen
 from tui.cli import main
 from tui.core.filters import PruneFilters
 from tui.core.plan import Step, plan_prune
-from tui.engine import fixtures
 from tui.engine.actions import PlanExecutor
 from tui.engine.client import Engine
 from tui.engine.snapshot import read_snapshot
 from tui.engine.source import EngineSource
-from tui.headless import EXIT_PARTIAL
+from tui.exit_codes import EXIT_PARTIAL
+from tui.sandbox import fixtures
 from tui.sandbox import imagegen as gen
 
 # Image ids and plans here are the classic store's (on the containerd store ids are manifest digests).

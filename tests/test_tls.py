@@ -20,7 +20,7 @@ import pytest
 
 from tests.conftest import SESSION_ENGINE, unavailable
 from tests.test_plugin import Docker, docker_clis, needs_cli  # noqa: F401 (docker_clis: the fixture)
-from tui import headless
+from tui import exit_codes
 from tui.cli import main
 from tui.engine.client import Engine, EngineAddressError
 from tui.sandbox.daemon import PrivateDaemon, SandboxError
@@ -226,7 +226,7 @@ def test_tls_flags_and_config_keys(
     # --no-tlsverify with an explicit "off" in the config: plain HTTP, which this daemon refuses
     config.write_text(f'[engine]\nhost = "{tls_engine.url}"\ntls = "off"\n')
     code, _, err = run(capsys, "--config", str(config), "df", "--json")
-    assert code == headless.EXIT_ENGINE
+    assert code == exit_codes.EXIT_ENGINE
     assert "speaks TLS" in err and "--tlsverify" in err
 
 
@@ -237,7 +237,7 @@ def test_client_certificate_from_another_ca_is_refused(
     env.setenv("DOCKER_TLS_VERIFY", "1")
     env.setenv("DOCKER_CERT_PATH", str(tls_engine.wrong_client))
     code, out, err = run(capsys, "--host", tls_engine.url, "images", "--json")
-    assert code == headless.EXIT_ENGINE and out == ""
+    assert code == exit_codes.EXIT_ENGINE and out == ""
     assert "TLS connection to the Docker engine at" in err
     assert "refused docker-sweep's client certificate" in err and "Traceback" not in err
 
@@ -249,7 +249,7 @@ def test_engine_certificate_from_another_ca_is_refused(
     env.setenv("DOCKER_TLS_VERIFY", "1")
     env.setenv("DOCKER_CERT_PATH", str(tls_engine.wrong_ca))
     code, out, err = run(capsys, "--host", tls_engine.url, "images", "--json")
-    assert code == headless.EXIT_ENGINE and out == ""
+    assert code == exit_codes.EXIT_ENGINE and out == ""
     assert "is not signed by the CA docker-sweep trusts" in err
 
 
@@ -259,15 +259,15 @@ def test_missing_certificate_files_are_a_clear_error(
     env.setenv("DOCKER_TLS_VERIFY", "1")
     env.setenv("DOCKER_CERT_PATH", str(tmp_path / "nonexistent"))
     code, _, err = run(capsys, "--host", "tcp://127.0.0.1:2376", "images")
-    assert code == headless.EXIT_USAGE
+    assert code == exit_codes.EXIT_USAGE
     assert f"certificate directory {tmp_path / 'nonexistent'} (from DOCKER_CERT_PATH) does not exist" in err
     env.setenv("DOCKER_HOST", "tcp://127.0.0.1:2376")
     code, _, err = run(capsys, "images")
-    assert code == headless.EXIT_USAGE and "DOCKER_CERT_PATH" in err
+    assert code == exit_codes.EXIT_USAGE and "DOCKER_CERT_PATH" in err
     env.delenv("DOCKER_CERT_PATH")
     env.delenv("DOCKER_TLS_VERIFY")
     code, _, err = run(capsys, "--tlsverify", "--tlscacert", str(tmp_path / "ca.pem"), "images")
-    assert code == headless.EXIT_USAGE and f"{tmp_path / 'ca.pem'} (from --tlscacert)" in err
+    assert code == exit_codes.EXIT_USAGE and f"{tmp_path / 'ca.pem'} (from --tlscacert)" in err
 
 
 def test_tls_settings_do_not_apply_to_sockets(env: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -297,7 +297,7 @@ def test_plain_tcp_off_this_machine_is_warned_about(
     config = tmp_path / "c.toml"
     config.write_text('[engine]\nhost = "tcp://192.0.2.1:2375"\ntimeout = 1\n')
     code, out, err = run(capsys, "--config", str(config), "images", "--json")
-    assert code == headless.EXIT_ENGINE and out == ""
+    assert code == exit_codes.EXIT_ENGINE and out == ""
     assert err.startswith("docker-sweep: warning: tcp://192.0.2.1:2375 is plain TCP without TLS")
 
 
@@ -317,11 +317,11 @@ def test_bad_host_is_a_usage_error_not_a_crash(
     env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], host: str, fragment: str
 ) -> None:
     code, out, err = run(capsys, "--host", host, "images")
-    assert code == headless.EXIT_USAGE and out == ""
+    assert code == exit_codes.EXIT_USAGE and out == ""
     assert fragment in err and "unexpected error" not in err and "Traceback" not in err
     env.setenv("DOCKER_HOST", host)
     code, _, err = run(capsys, "images")
-    assert code == headless.EXIT_USAGE and fragment in err
+    assert code == exit_codes.EXIT_USAGE and fragment in err
     with pytest.raises(EngineAddressError):
         Engine(host)
 
@@ -389,5 +389,5 @@ def test_docker_cli_tls_reaches_the_plugin(tls_engine: TLSEngine, tmp_path: Path
         "--json",
         check=False,
     )
-    assert done.returncode == headless.EXIT_ENGINE and done.stdout == ""
+    assert done.returncode == exit_codes.EXIT_ENGINE and done.stdout == ""
     assert "refused docker-sweep's client certificate" in done.stderr

@@ -9,7 +9,7 @@ import sys
 
 def main() -> None:
     if sys.argv[1:] == ["docker-cli-plugin-metadata"]:
-        from tui.plugin import print_metadata
+        from tui.plugin.metadata import print_metadata
 
         print_metadata()
         return

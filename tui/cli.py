@@ -5,17 +5,24 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from tui import headless
-from tui.config import ConfigError, load_config
+from tui import exit_codes, headless
+from tui.config import Config, ConfigError, load_config
 from tui.core.filters import FilterError
 from tui.engine.client import Engine, EngineAddressError, EngineError
 from tui.engine.contexts import TLSRequest
-from tui.plugin import PluginError, install_plugin, plugin_main
+from tui.plugin import PluginError
+from tui.plugin.install import install_plugin
+from tui.plugin.invocation import plugin_main
 
-EPILOG = "exit codes:\n" + "\n".join(f"  {code:>3}  {text}" for code, text in headless.EXIT_CODES.items())
+if TYPE_CHECKING:
+    from tui.core.model import Image
+    from tui.engine.backup import BackupStore
+
+EPILOG = "exit codes:\n" + "\n".join(f"  {code:>3}  {text}" for code, text in exit_codes.EXIT_CODES.items())
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -101,6 +108,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def command_names() -> list[str]:
+    """docker-sweep's command names (for the docker CLI's shell completion of ``docker sweep``)."""
+    for action in build_parser()._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return sorted(action.choices)
+    return []
+
+
 def _add_action_args(p: argparse.ArgumentParser, name: str, *, destructive: bool) -> None:
     if name == "rm":
         p.add_argument("refs", nargs="+", metavar="REF", help="image tag, digest reference or ID")
@@ -153,8 +168,24 @@ def _add_action_args(p: argparse.ArgumentParser, name: str, *, destructive: bool
     p.add_argument("--json", action="store_true", help="print JSON")
 
 
+def _backup_store(config: Config) -> BackupStore:
+    """The backup store the config names (``[backup] dir`` and ``max_size``)."""
+    from tui.engine.backup import BackupStore
+
+    return BackupStore(config.backup_dir(), config.backup_max_bytes())
+
+
+def _backup_callback(engine: Engine, config: Config) -> Callable[[Image], list[str]] | None:
+    """The executor's backup callback when ``[local_only] backup = true``, else ``None``."""
+    if not config.local_only.backup:
+        return None
+    from tui.engine.backup_callback import backup_before_removal
+
+    return backup_before_removal(engine, _backup_store(config))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    res = plugin_main(list(sys.argv[1:] if argv is None else argv), os.environ)
+    res = plugin_main(list(sys.argv[1:] if argv is None else argv), os.environ, commands=command_names)
     if isinstance(res, int):
         return res
     plugin_argv, plugin_host = res
@@ -163,20 +194,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         from importlib.metadata import version
 
         print(f"docker-sweep {version('docker-sweep')}")
-        return headless.EXIT_OK
+        return exit_codes.EXIT_OK
     if args.command == "install-plugin":
         try:
             path = install_plugin(Path(args.dir) if args.dir else None, force=args.force)
         except PluginError as exc:
             print(f"docker-sweep: {exc}", file=sys.stderr)
-            return headless.EXIT_USAGE
+            return exit_codes.EXIT_USAGE
         print(f"installed {path}: try `docker sweep --help`")
-        return headless.EXIT_OK
+        return exit_codes.EXIT_OK
     try:
         config = load_config(args.config)
     except ConfigError as exc:
         print(f"docker-sweep: {exc}", file=sys.stderr)
-        return headless.EXIT_CONFIG
+        return exit_codes.EXIT_CONFIG
     command = args.command or "tui"
     if command == "demo":
         from tui.demo import run_demo
@@ -201,23 +232,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     except EngineAddressError as exc:
         print(f"docker-sweep: {exc}", file=sys.stderr)
-        return headless.EXIT_USAGE
+        return exit_codes.EXIT_USAGE
     if warning := engine.insecure_warning():
         print(f"docker-sweep: {warning}", file=sys.stderr)
     out = sys.stdout
     try:
         if command == "tui":
             from tui.app.main import run_app
+            from tui.engine.snapshot import LayerCache
+            from tui.engine.source import EngineSource, default_cache_path
 
-            return run_app(engine, config)
+            cache = LayerCache(default_cache_path())
+            return run_app(EngineSource(engine, cache, backup=_backup_callback(engine, config)), config)
         if command == "images":
             return headless.cmd_images(engine, args.all, args.json, out, config.protection())
         if command == "df":
             return headless.cmd_df(engine, args.json, out)
         if command in ("backups", "restore"):
-            from tui.engine.backup import BackupStore
-
-            store = BackupStore(config.backup_dir(), config.backup_max_bytes())
+            store = _backup_store(config)
             if command == "backups":
                 return headless.cmd_backups(store, args.json, out)
             return headless.cmd_restore(engine, store, args.name, args.json, out)
@@ -227,7 +259,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         for message in bad:  # like docker rmi: reported, and the valid references still go ahead
             print(f"docker-sweep: {message}", file=sys.stderr)
         if bad and len(bad) == len(args.refs):
-            return headless.EXIT_USAGE  # nothing valid to do
+            return exit_codes.EXIT_USAGE  # nothing valid to do
         if action == "prune" and (args.build_cache or args.keep_storage):
             from tui.headless_buildcache import cmd_build_cache, make_build_cache_prune
 
@@ -236,7 +268,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     "docker-sweep: --keep-storage needs --build-cache, and --policy is for images",
                     file=sys.stderr,
                 )
-                return headless.EXIT_USAGE
+                return exit_codes.EXIT_USAGE
             prune = make_build_cache_prune(args.filter, args.all, args.keep_storage)
             return cmd_build_cache(
                 engine,
@@ -254,14 +286,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                     "docker-sweep: --policy replaces --all and --filter; give one or the other",
                     file=sys.stderr,
                 )
-                return headless.EXIT_USAGE
+                return exit_codes.EXIT_USAGE
             build = headless.policy_builder(config.policy(args.policy), protection)
         else:
             build = headless.prune_builder(headless.make_prune_filters(args.filter, args.all), protection)
         if command == "plan":
             return headless.cmd_plan(engine, build, args.json, out)
-        from tui.engine.guards import backup_hook
-
         return headless.cmd_execute(
             engine,
             build,
@@ -269,23 +299,23 @@ def main(argv: Sequence[str] | None = None) -> int:
             as_json=args.json,
             out=out,
             local_only_confirm=config.local_only.confirm,
-            backup=backup_hook(engine, config),
+            backup=_backup_callback(engine, config),
         )
     except FilterError as exc:
         print(f"docker-sweep: {exc}", file=sys.stderr)
-        return headless.EXIT_USAGE
+        return exit_codes.EXIT_USAGE
     except ConfigError as exc:
         print(f"docker-sweep: {exc}", file=sys.stderr)
-        return headless.EXIT_CONFIG
+        return exit_codes.EXIT_CONFIG
     except EngineAddressError as exc:
         print(f"docker-sweep: {exc}", file=sys.stderr)
-        return headless.EXIT_USAGE
+        return exit_codes.EXIT_USAGE
     except EngineError as exc:
         print(f"docker-sweep: {exc}", file=sys.stderr)
-        return headless.EXIT_ENGINE
+        return exit_codes.EXIT_ENGINE
     except KeyboardInterrupt:
         print("docker-sweep: interrupted", file=sys.stderr)
-        return headless.EXIT_INTERRUPTED
+        return exit_codes.EXIT_INTERRUPTED
     finally:
         engine.close()
 
@@ -297,7 +327,7 @@ def entry() -> None:
     except BrokenPipeError:  # e.g. `docker-sweep images --json | head`
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
-        code = headless.EXIT_BROKEN_PIPE
+        code = exit_codes.EXIT_BROKEN_PIPE
     except Exception as exc:
         if os.environ.get("DOCKER_SWEEP_DEBUG"):
             raise
@@ -306,7 +336,7 @@ def entry() -> None:
             "(rerun with DOCKER_SWEEP_DEBUG=1 for details, and please report it)",
             file=sys.stderr,
         )
-        code = headless.EXIT_INTERNAL
+        code = exit_codes.EXIT_INTERNAL
     sys.exit(code)
 
 

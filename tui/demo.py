@@ -21,18 +21,15 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-import docker
-import docker.errors
-
 from tui.app.main import SweepApp
 from tui.config import ConfigError, load_config
 from tui.engine.client import Engine, EngineError
-from tui.engine.demo_seed import seed_demo
-from tui.engine.fixtures import FixtureError
 from tui.engine.snapshot import LayerCache
 from tui.engine.source import EngineSource
-from tui.headless import EXIT_CONFIG, EXIT_ENGINE, EXIT_INTERRUPTED
+from tui.exit_codes import EXIT_CONFIG, EXIT_ENGINE, EXIT_INTERRUPTED
 from tui.sandbox.daemon import REGISTRY_BINARY, PrivateDaemon, PrivateRegistry, SandboxError
+from tui.sandbox.demo_seed import seed_demo_engine
+from tui.sandbox.fixtures import FixtureError
 
 INSTALL_COMMAND = "sudo apt-get install -y docker.io busybox-static"
 BUSYBOX = "/bin/busybox"
@@ -67,10 +64,10 @@ def start_demo_engine(
 
     A few images are pushed through a private registry on 127.0.0.1 (started inside the daemon's
     root, stopped with it) so the demo has images with a registry digest as well as local-only
-    ones (see :func:`tui.engine.demo_seed.seed_demo`). The caller owns the returned daemon and
+    ones (see :func:`tui.sandbox.demo_seed.seed_demo`). The caller owns the returned daemon and
     must ``stop()`` it (the watchdog and the atexit hook
     are armed as :meth:`PrivateDaemon.start` describes). If seeding fails, the daemon is stopped
-    and the error propagates (:class:`SandboxError`, :class:`FixtureError` or a ``docker`` error).
+    and the error propagates (:class:`SandboxError` or :class:`FixtureError`).
     """
     daemon = PrivateDaemon.start(survive_crash=survive_crash, stop_at_exit=stop_at_exit)
     try:
@@ -86,11 +83,7 @@ def start_demo_engine(
                 f"{REGISTRY_BINARY} is missing: every demo image is local-only "
                 "(apt-get install docker-registry)"
             )
-        api = docker.APIClient(base_url=daemon.url, version="auto", timeout=120)
-        try:
-            seed_demo(api, now or datetime.now(UTC), registry_host)
-        finally:
-            api.close()
+        seed_demo_engine(daemon.url, now or datetime.now(UTC), registry_host)
     except BaseException:
         with _signals_ignored():
             daemon.stop()
@@ -199,7 +192,7 @@ def run_demo(keep: bool = False) -> int:
             if terminate.signum:
                 _say(f"terminated by {signal.Signals(terminate.signum).name}.")
             raise
-        except (SandboxError, FixtureError, EngineError, docker.errors.DockerException, OSError) as exc:
+        except (SandboxError, FixtureError, EngineError, OSError) as exc:
             _say(f"the sandbox engine could not be started or seeded: {exc}")
             return EXIT_ENGINE
         except Exception as exc:

@@ -1,7 +1,7 @@
 """The headless commands: images, df, plan, rm, prune. Thin over the core planner and engine.
 
 Every command prints either human text (docker CLI wording) or, with ``--json``, one JSON document.
-Exit codes are in :data:`EXIT_CODES` and the README.
+Exit codes are in :mod:`tui.exit_codes` and the README.
 """
 
 from __future__ import annotations
@@ -19,36 +19,17 @@ import humanize
 from tui.core.filters import FilterError, PruneFilters, parse_filters
 from tui.core.model import Image, Snapshot
 from tui.core.plan import Plan, Step, plan_prune, plan_remove
+from tui.core.plan_lines import SectionKey, plan_sections
 from tui.core.policy import Policy, plan_policy
 from tui.core.protect import Protection
+from tui.core.reference import split_tag
 from tui.core.usage import human_size, summarize
 from tui.core.views import image_flags, select_images, usage_text
 from tui.engine.actions import ExecutionResult, PlanExecutor
 from tui.engine.client import Engine
 from tui.engine.snapshot import LayerCache, read_snapshot
 from tui.engine.source import default_cache_path
-
-EXIT_OK = 0
-EXIT_PARTIAL = 1  # something was blocked or failed
-EXIT_USAGE = 2  # bad arguments or filters
-EXIT_ENGINE = 3  # engine unreachable, permission denied, or an engine error
-EXIT_REFUSED = 4  # a destructive command was not confirmed
-EXIT_CONFIG = 5  # the configuration file is invalid
-EXIT_INTERRUPTED = 130
-EXIT_BROKEN_PIPE = 141  # the reader of our output went away (e.g. `| head`)
-EXIT_INTERNAL = 70  # an unexpected error (a bug): reported in one line, never a traceback
-
-EXIT_CODES = {
-    EXIT_OK: "success (a plan was made, or everything in it was done)",
-    EXIT_PARTIAL: "some references were blocked, or some engine calls failed",
-    EXIT_USAGE: "invalid arguments, filters or references",
-    EXIT_ENGINE: "the engine could not be reached or answered an error",
-    EXIT_REFUSED: "a destructive command was not confirmed (no --yes and no terminal, or 'no')",
-    EXIT_CONFIG: "the configuration file is invalid",
-    EXIT_INTERNAL: "unexpected internal error (one line on stderr; DOCKER_SWEEP_DEBUG=1 shows details)",
-    EXIT_INTERRUPTED: "interrupted (Ctrl-C)",
-    EXIT_BROKEN_PIPE: "the output pipe was closed",
-}
+from tui.exit_codes import EXIT_INTERRUPTED, EXIT_OK, EXIT_PARTIAL, EXIT_REFUSED
 
 
 def _read(engine: Engine, *, disk_usage: bool = False) -> Snapshot:
@@ -116,7 +97,7 @@ def cmd_images(
         used, flags = row["used_by"], ",".join(row["flags"])
         refs = row["tags"] or ["<none>:<none>"]
         for ref in refs:
-            repo, _, tag = ref.rpartition(":")
+            repo, tag = split_tag(ref)
             table.append(
                 [
                     repo,
@@ -175,7 +156,7 @@ def cmd_df(engine: Engine, as_json: bool, out: TextIO) -> int:
 
 def cmd_backups(store: Any, as_json: bool, out: TextIO) -> int:
     """List backups, newest first."""
-    backups = store.list()
+    backups = store.backups()
     if as_json:
         json.dump(
             [
@@ -228,13 +209,13 @@ def cmd_restore(engine: Engine, store: Any, name: str, as_json: bool, out: TextI
 
 def invalid_refs(refs: Sequence[str]) -> list[str]:
     """Messages for references that are not valid syntax (checked before any engine call)."""
-    from tui.core.reference import ReferenceError, parse_any_reference
+    from tui.core.reference import InvalidReference, parse_any_reference
 
     out = []
     for ref in refs:
         try:
             parse_any_reference(ref)
-        except ReferenceError as exc:
+        except InvalidReference as exc:
             out.append(
                 f"invalid reference {ref!r}: {exc}; give repository[:tag], repository@digest "
                 "or an image ID (lowercase)"
@@ -246,6 +227,15 @@ def make_prune_filters(filter_args: Sequence[str], all_images: bool) -> PruneFil
     return parse_filters(filter_args, all_images=all_images, now=time.time())
 
 
+_SECTION_PREFIX: dict[SectionKey, str] = {
+    "containers": "remove container  ",
+    "untag": "untag    ",
+    "delete": "delete   ",
+    "blocked": "blocked  ",
+    "notes": "note: ",
+}
+
+
 def render_plan(plan: Plan, snapshot: Snapshot, out: TextIO) -> None:
     """The human form of a plan: what is untagged, deleted, blocked, and the bytes freed."""
     out.write(f"Plan: {plan.description}\n")
@@ -254,23 +244,11 @@ def render_plan(plan: Plan, snapshot: Snapshot, out: TextIO) -> None:
             "  force: untags references and deletes images a stopped container uses (frees no "
             "bytes while it exists); never deletes an image a running container uses\n"
         )
-    for container in plan.remove_containers:
-        out.write(f"  remove container  {container.name} ({container.short_id}, {container.state})\n")
-    for ref in plan.untag:
-        out.write(f"  untag    {ref}\n")
-    for image_id in plan.delete:
-        image = snapshot.images[image_id]
-        names = ", ".join(image.tags) or "<none>:<none>"
-        note = "  (layers kept by containers)" if image_id in plan.pinned else ""
-        out.write(f"  delete   {image_id}  {names}  {human_size(image.size)}{note}\n")
-    for b in plan.blocked:
-        who = ", ".join(f"{c.name} ({c.short_id}, {c.state})" for c in b.containers)
-        out.write(f"  blocked  {b.ref}: {b.reason}" + (f" - {who}" if who else "") + "\n")
-        out.write(f"           {b.message}\n")
-        if b.fix:
-            out.write(f"           fix: {b.fix}\n")
-    for warning in plan.warnings:
-        out.write(f"  note: {warning}\n")
+    for section in plan_sections(plan, snapshot):
+        for line in section.lines:
+            out.write(f"  {_SECTION_PREFIX[section.key]}{line.text}\n")
+            for detail in line.details:
+                out.write(f"           {detail.text}\n")
     if plan.empty:
         out.write("Nothing to do.\n")
     freed = plan.freed_text(human_size)
@@ -485,4 +463,4 @@ def policy_builder(policy: Policy, protection: Protection | None = None) -> Call
     return lambda s: plan_policy(s, policy, time.time(), protection)
 
 
-__all__ = ["EXIT_CODES", "FilterError", "cmd_df", "cmd_execute", "cmd_images", "cmd_plan"]
+__all__ = ["FilterError", "cmd_df", "cmd_execute", "cmd_images", "cmd_plan"]

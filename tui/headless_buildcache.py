@@ -13,7 +13,7 @@ from tui.core.filters import FilterError, parse_until
 from tui.core.usage import human_size
 from tui.engine.buildcache import BuildCacheChanged, prune_build_cache_as_planned, read_build_cache
 from tui.engine.client import Engine
-from tui.headless import EXIT_OK, EXIT_PARTIAL, EXIT_REFUSED
+from tui.exit_codes import EXIT_OK, EXIT_PARTIAL, EXIT_REFUSED
 
 
 def make_build_cache_prune(

@@ -36,15 +36,7 @@ class SweepApp(App[int]):
         self.push_screen(MainScreen(self.source, now=self.now, config=self.config))
 
 
-def run_app(engine: object, config: Config) -> int:
-    """Start the app on ``engine`` (a :class:`tui.engine.client.Engine`)."""
-    from tui.engine.client import Engine
-    from tui.engine.snapshot import LayerCache
-    from tui.engine.source import EngineSource, default_cache_path
-
-    assert isinstance(engine, Engine)
-    from tui.engine.guards import backup_hook
-
-    source = EngineSource(engine, LayerCache(default_cache_path()), backup=backup_hook(engine, config))
+def run_app(source: StoreSource, config: Config) -> int:
+    """Run the app on ``source`` (built by the caller: :mod:`tui.cli`, :mod:`tui.demo`); its exit code."""
     result = SweepApp(source, config).run()
     return int(result or 0)

@@ -14,6 +14,7 @@ from tui.core.filters import PruneFilters, parse_until
 from tui.core.model import Image, Snapshot
 from tui.core.plan import Plan, plan_prune
 from tui.core.protect import Protection
+from tui.core.reference import repository_of
 
 NO_REPOSITORY = "<none>"
 
@@ -22,7 +23,7 @@ def repository(image: Image) -> str:
     """The repository an image is counted under: its first tag's, else its first digest's, else
     ``<none>`` (dangling and intermediate images)."""
     if image.tags:
-        return image.tags[0].rpartition(":")[0] or image.tags[0]
+        return repository_of(image.tags[0])
     if image.digests:
         return image.digests[0].split("@")[0]
     return NO_REPOSITORY
@@ -89,11 +90,6 @@ def space_by_repository(snapshot: Snapshot, protection: Protection | None = None
     ]
     rows.sort(key=lambda r: (-r.reclaimable, -r.total, r.repository))
     return rows
-
-
-def images_of_repository(snapshot: Snapshot, repo: str) -> list[str]:
-    """Ids of the (non-intermediate) images counted under ``repo``."""
-    return sorted(i.id for i in snapshot.top_images() if repository(i) == repo)
 
 
 @dataclass(frozen=True)

@@ -18,8 +18,8 @@ from weakref import WeakKeyDictionary
 from tui.core.filters import PruneFilters
 from tui.core.model import Container, Snapshot, short_id
 from tui.core.reference import (
+    InvalidReference,
     Reference,
-    ReferenceError,
     parse_any_reference,
     parse_normalized_named,
     tag_name_only,
@@ -37,8 +37,9 @@ class Record:
         return f"{self.kind}: {self.value}"
 
 
-class EngineError(Exception):
-    """What the engine would answer instead of deleting (status code and message)."""
+class PredictedRefusal(Exception):
+    """A refusal the model predicts: what the engine would answer instead of deleting (status code
+    and message). Not an engine failure: those are :class:`tui.engine.client.EngineError`."""
 
     def __init__(
         self,
@@ -65,7 +66,6 @@ class DeleteCall:
     image_id: str
     force: bool
     records: tuple[Record, ...]
-    parent_prune: bool = False  # an explicit delete of a parent the engine would prune
     remove_first: tuple[Container, ...] = ()  # stopped containers removed (own steps) just before
 
 
@@ -83,10 +83,12 @@ class _Conflict(Exception):
         self.image_id, self.hard, self.used = image_id, hard, used
         self.message, self.reason, self.containers = message, reason, containers
 
-    def to_error(self) -> EngineError:
+    def to_error(self) -> PredictedRefusal:
         force = "cannot be forced" if self.hard else "must be forced"
         text = f"conflict: unable to delete {short_id(self.image_id)} ({force}) - {self.message}"
-        return EngineError(409, text, reason=self.reason, image_id=self.image_id, containers=self.containers)
+        return PredictedRefusal(
+            409, text, reason=self.reason, image_id=self.image_id, containers=self.containers
+        )
 
 
 _CHILD, _RUNNING, _REFERENCE, _STOPPED = 1, 2, 4, 8
@@ -129,7 +131,7 @@ class _RefIndex(dict[str, str]):
 def _parse_ref(text: str) -> Reference | None:
     try:
         return parse_normalized_named(text)
-    except ReferenceError:
+    except InvalidReference:
         return None
 
 
@@ -248,15 +250,15 @@ class ClassicStore:
         return not self.references(image_id) and not self.children(image_id)
 
     def resolve(self, ref_or_id: str) -> str:
-        """``GetImage``: tag or digest first, then an ID prefix. Raises :class:`EngineError`."""
+        """``GetImage``: tag or digest first, then an ID prefix. Raises :class:`PredictedRefusal`."""
         try:
             parsed = parse_any_reference(ref_or_id)
-        except ReferenceError as exc:
-            raise EngineError(400, str(exc), reason="invalid reference") from exc
+        except InvalidReference as exc:
+            raise PredictedRefusal(400, str(exc), reason="invalid reference") from exc
         if isinstance(parsed, str):  # a full digest: an image ID
             if parsed in self.images:
                 return parsed
-            raise EngineError(404, f"No such image: {parsed}", reason="unknown reference")
+            raise PredictedRefusal(404, f"No such image: {parsed}", reason="unknown reference")
         if parsed.digest is not None:
             key = Reference(parsed.name, None, parsed.digest).string()
         else:
@@ -268,7 +270,7 @@ class ClassicStore:
             return found
         shown = tag_name_only(parsed).familiar() if parsed.digest is None else parsed.familiar()
         reason = "ambiguous reference" if self._id_prefix_matches(ref_or_id) > 1 else ("unknown reference")
-        raise EngineError(404, f"No such image: {shown}", reason=reason)
+        raise PredictedRefusal(404, f"No such image: {shown}", reason=reason)
 
     def _id_prefix_ids(self, term: str, limit: int = 2) -> list[str]:
         """Up to ``limit`` existing image ids whose hex part starts with ``term``'s."""
@@ -343,11 +345,11 @@ class ClassicStore:
 
         With ``explicit_parents`` each parent the engine would prune is recorded as its own
         :class:`DeleteCall` (how the executor runs it), else it stays in this call's records.
-        Raises :class:`EngineError` where the engine answers an error (nothing changes then).
+        Raises :class:`PredictedRefusal` where the engine answers an error (nothing changes then).
         """
         image_id = self.resolve(ref_or_id)
         if image_id in self.protected:
-            raise EngineError(0, self.protected[image_id], reason="protected", image_id=image_id)
+            raise PredictedRefusal(0, self.protected[image_id], reason="protected", image_id=image_id)
         records: list[Record] = []
         repo_refs = self.references(image_id)
         removed_repository_ref = False
@@ -356,7 +358,7 @@ class ClassicStore:
             if not force and _is_single_reference(repo_refs):
                 users = self.containers_using(image_id)
                 if users:
-                    raise EngineError(
+                    raise PredictedRefusal(
                         409,
                         f'conflict: unable to remove repository reference "{ref_or_id}" '
                         f"(must force) - container {users[0].short_id} is using its referenced "
@@ -411,7 +413,7 @@ class ClassicStore:
         ref = tag_name_only(named) if named.digest is None else named
         key = (ref if ref.digest is None else Reference(ref.name, None, ref.digest)).string()
         if key not in self.refs:
-            raise EngineError(404, f"No such image: {ref.familiar()}", reason="unknown reference")
+            raise PredictedRefusal(404, f"No such image: {ref.familiar()}", reason="unknown reference")
         del self.refs[key]
         return ref
 
@@ -456,13 +458,13 @@ class ClassicStore:
         for record in records:
             is_image = record.kind == "Deleted" and record.value in self.snapshot.images
             if is_image and current_id:
-                out.append(DeleteCall(current_id, current_id, False, tuple(current), True))
+                out.append(DeleteCall(current_id, current_id, False, tuple(current)))
                 current = []
             if is_image:
                 current_id = record.value
             current.append(record)
         if current_id:
-            out.append(DeleteCall(current_id, current_id, False, tuple(current), True))
+            out.append(DeleteCall(current_id, current_id, False, tuple(current)))
 
     def remove_container(self, container_id: str) -> list[str]:
         """``DELETE /containers/{id}``: returns the chains its removal releases."""
@@ -506,7 +508,7 @@ class PruneOutcome:
     """What one prune run did on the model: records, skipped candidates and partial effects."""
 
     records: tuple[Record, ...]
-    skipped: tuple[EngineError, ...]  # candidates whose delete the engine refused (silently)
+    skipped: tuple[PredictedRefusal, ...]  # candidates whose delete the engine refused (silently)
     untagged_only: tuple[str, ...]  # image ids that lost references but stayed
 
 
@@ -537,7 +539,7 @@ def prune(
             continue  # the engine checks labels only when the config has a ``config`` object
         candidates.append(image_id)
     records: list[Record] = []
-    skipped: list[EngineError] = []
+    skipped: list[PredictedRefusal] = []
     lost: list[str] = []
     for image_id in candidates:
         if image_id not in store.images:
@@ -545,7 +547,9 @@ def prune(
         if image_id in exclude:
             continue
         if image_id in store.protected:
-            skipped.append(EngineError(0, store.protected[image_id], reason="protected", image_id=image_id))
+            skipped.append(
+                PredictedRefusal(0, store.protected[image_id], reason="protected", image_id=image_id)
+            )
             continue
         refs = store.references(image_id)
         targets: list[str]
@@ -559,7 +563,7 @@ def prune(
         for target in targets:
             try:
                 out = store.delete(target, force=False, prune=True, explicit_parents=explicit_parents)
-            except EngineError as exc:
+            except PredictedRefusal as exc:
                 if exc.status == 409 or exc.reason == "protected":
                     skipped.append(exc)
                 continue

@@ -32,12 +32,12 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from tui.core import containerd_bytes as gc
-from tui.core.classic import DeleteCall, EngineError, Record
+from tui.core.classic import DeleteCall, PredictedRefusal, Record
 from tui.core.filters import PruneFilters
 from tui.core.model import Container, Snapshot, short_id
 from tui.core.reference import (
+    InvalidReference,
     Reference,
-    ReferenceError,
     parse_any_reference,
     parse_normalized_named,
     tag_name_only,
@@ -61,7 +61,7 @@ def names_of(tags: Iterable[str], image_id: str) -> list[str]:
     for tag in tags:
         try:
             out.append(parse_normalized_named(tag).string())
-        except ReferenceError:
+        except InvalidReference:
             out.append(tag)  # the engine lists unparsable names as they are
     return out or [dangling_name(image_id)]
 
@@ -72,7 +72,7 @@ def familiar_name(name: str) -> str:
         return name.removeprefix(DANGLING_PREFIX)
     try:
         return parse_normalized_named(name).familiar()
-    except ReferenceError:
+    except InvalidReference:
         return name
 
 
@@ -81,7 +81,7 @@ def _parse(name: str) -> Reference | None:
         return None
     try:
         return parse_normalized_named(name)
-    except ReferenceError:
+    except InvalidReference:
         return None
 
 
@@ -120,10 +120,10 @@ class _Conflict(Exception):
     reason: str
     containers: tuple[Container, ...] = ()
 
-    def to_error(self, image_id: str) -> EngineError:
+    def to_error(self, image_id: str) -> PredictedRefusal:
         force = "cannot be forced" if self.hard else "must be forced"
         text = f"conflict: unable to delete {self.reference} ({force}) - {self.message}"
-        return EngineError(409, text, reason=self.reason, image_id=image_id, containers=self.containers)
+        return PredictedRefusal(409, text, reason=self.reason, image_id=image_id, containers=self.containers)
 
 
 _RUNNING, _ACTIVE_REFERENCE, _STOPPED = 1, 2, 4
@@ -183,8 +183,8 @@ class ContainerdStore:
         """``resolveAllReferences``: (the name that matched or None, all names of the target)."""
         try:
             parsed = parse_any_reference(ref_or_id)
-        except ReferenceError as exc:
-            raise EngineError(400, str(exc), reason="invalid reference") from exc
+        except InvalidReference as exc:
+            raise PredictedRefusal(400, str(exc), reason="invalid reference") from exc
         target = ""
         matched: str | None = None
         truncated = _TRUNCATED_ID.match(ref_or_id)
@@ -203,7 +203,7 @@ class ContainerdStore:
                 if n == name:
                     matched = n
                 if target and self.names[n] != target:
-                    raise EngineError(404, "ambiguous reference", reason="ambiguous reference")
+                    raise PredictedRefusal(404, "ambiguous reference", reason="ambiguous reference")
                 target = self.names[n]
             if matched is None or len(found) > 1:
                 return matched, found
@@ -223,18 +223,18 @@ class ContainerdStore:
         return matched, every
 
     def resolve(self, ref_or_id: str) -> str:
-        """The image id ``ref_or_id`` names (raises :class:`EngineError` like the engine)."""
+        """The image id ``ref_or_id`` names (raises :class:`PredictedRefusal` like the engine)."""
         matched, every = self.resolve_all(ref_or_id)
         return self.names[matched] if matched is not None else self.names[every[0]]
 
     @staticmethod
-    def _not_found(parsed: Reference | str) -> EngineError:
+    def _not_found(parsed: Reference | str) -> PredictedRefusal:
         shown = (
             parsed
             if isinstance(parsed, str)
             else (tag_name_only(parsed).familiar() if parsed.digest is None else parsed.familiar())
         )
-        return EngineError(404, f"No such image: {shown}", reason="unknown reference")
+        return PredictedRefusal(404, f"No such image: {shown}", reason="unknown reference")
 
     def _same_references(self, named: Reference | None, every: list[str]) -> list[str]:
         """``getSameReferences``: the names a removal by ``named`` takes away."""
@@ -306,7 +306,7 @@ class ContainerdStore:
     ) -> list[Record]:
         """Replay ``DELETE /images/{ref_or_id}?force=&noprune=``; return its records.
 
-        Raises :class:`EngineError` where the engine answers an error (nothing changes then).
+        Raises :class:`PredictedRefusal` where the engine answers an error (nothing changes then).
         With ``explicit_parents`` each parent the engine would prune (legacy-builder step images)
         is recorded as its own :class:`DeleteCall` by ID (how the executor runs it, with
         ``noprune``), else it stays in this call's records.
@@ -314,7 +314,7 @@ class ContainerdStore:
         matched, every = self.resolve_all(ref_or_id)
         image_id = self.names[matched] if matched is not None else self.names[every[0]]
         if image_id in self.protected:
-            raise EngineError(0, self.protected[image_id], reason="protected", image_id=image_id)
+            raise PredictedRefusal(0, self.protected[image_id], reason="protected", image_id=image_id)
         mask = 0 if force else _SOFT
         if matched is None:
             named: Reference | None = None
@@ -341,7 +341,7 @@ class ContainerdStore:
         if users:
             familiar = familiar_name(matched)
             if not force:
-                raise EngineError(
+                raise PredictedRefusal(
                     409,
                     f"conflict: unable to delete {familiar} (must be forced) - container "
                     f"{users[0].short_id} is using its referenced image {short_id(image_id)}",
@@ -397,7 +397,7 @@ class ContainerdStore:
             own.append(Record("Deleted", parent))
             parent_records += own
             if explicit_parents:  # the executor deletes it by ID (noprune=1 on the child)
-                self.calls.append(DeleteCall(parent, parent, False, tuple(own), True))
+                self.calls.append(DeleteCall(parent, parent, False, tuple(own)))
             parent = self.parents.get(parent, "")
         if not explicit_parents and parent_records:
             self.calls[-1] = DeleteCall(target, image_id, force, tuple(records + parent_records))
@@ -441,5 +441,5 @@ class ContainerdStore:
 def parse_named(text: str) -> Reference | None:
     try:
         return parse_normalized_named(text)
-    except ReferenceError:
+    except InvalidReference:
         return None

@@ -13,7 +13,7 @@ dangling one) and ``Deleted:`` for the blobs that went: manifests and indexes on
 from __future__ import annotations
 
 from tui.core import containerd_bytes as gc
-from tui.core.classic import DeleteCall, EngineError, PruneOutcome, Record
+from tui.core.classic import DeleteCall, PredictedRefusal, PruneOutcome, Record
 from tui.core.containerd import (
     ContainerdStore,
     config_labels_match,
@@ -125,7 +125,7 @@ def prune(
         store.names[dangling_name(target)] = target
     freed: set[str] = set()
     records: list[Record] = []
-    skipped: list[EngineError] = []
+    skipped: list[PredictedRefusal] = []
     touched: set[str] = set()
     for name in sorted(candidates):
         target = candidates[name]
@@ -133,7 +133,9 @@ def prune(
             continue
         if target in store.protected:
             if all(e.image_id != target for e in skipped):
-                skipped.append(EngineError(0, store.protected[target], reason="protected", image_id=target))
+                skipped.append(
+                    PredictedRefusal(0, store.protected[target], reason="protected", image_id=target)
+                )
             continue
         del store.names[name]
         touched.add(target)
@@ -147,7 +149,7 @@ def prune(
         if target in store.names.values() and store.containers_using(target):
             users = tuple(store.containers_using(target))
             skipped.append(
-                EngineError(
+                PredictedRefusal(
                     409,
                     "in use",
                     reason="running container" if any(c.running for c in users) else "stopped container",

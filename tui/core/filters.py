@@ -3,8 +3,10 @@
 Accepted keys (``POST /images/prune``): ``dangling``, ``until``, ``label``, ``label!``. ``until`` takes a
 Go duration (``72h``, ``1h30m``), an RFC 3339 date or date-time, or Unix seconds; ``7d`` and ``2w`` are
 not Go durations (the engine rejects them) so they are converted to hours here, since users type them.
-The planner turns ``until`` into one absolute instant and sends that to the engine, so the plan and
-the engine compare against the same time.
+The planner resolves ``until`` to one absolute instant and compares every image with it; docker-sweep
+never sends ``until`` to the engine (its prune deletes the plan's explicit steps).
+:attr:`Until.engine_value` is that instant in the form ``POST /images/prune`` accepts, for comparing
+the plan with the engine's own prune.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
+
+from tui.core.labels import all_labels_match
 
 ACCEPTED_KEYS = ("dangling", "until", "label", "label!")
 
@@ -47,13 +51,13 @@ class Until:
 
     text: str  # what the user typed
     timestamp: float  # unix seconds (for display; comparisons use ``ns``)
-    engine_value: str  # what is sent to the engine ("<sec>.<nanosec>")
+    engine_value: str  # the instant as the engine's prune filter takes it ("<sec>.<nanosec>")
     note: str = ""  # e.g. "7d was converted to 168h"
     ns: int = 0  # unix nanoseconds: images created strictly after it are kept
 
     @classmethod
     def at(cls, text: str, ns: int, note: str = "") -> Until:
-        """The instant ``ns`` (unix nanoseconds), sent to the engine as ``<sec>.<nanosec>``."""
+        """The instant ``ns`` (unix nanoseconds); the engine's prune filter form is ``<sec>.<nanosec>``."""
         value = f"{ns // 10**9}.{ns % 10**9:09d}"
         if ns < 0:  # the engine reads a "-" as a broken date: give it RFC 3339 in UTC instead
             value = _fmt_ts(ns).removesuffix(" UTC").replace(" ", "T") + "Z"
@@ -94,9 +98,9 @@ class PruneFilters:
 
     def matches_labels(self, labels: Mapping[str, str]) -> bool:
         """The engine's ``matchLabels``: all ``label`` terms match, and not all ``label!`` terms."""
-        if not _match_kv_list(self.labels, labels):
+        if not all_labels_match(self.labels, labels):
             return False
-        return not (self.not_labels and _match_kv_list(self.not_labels, labels))
+        return not (self.not_labels and all_labels_match(self.not_labels, labels))
 
 
 def _fmt_ts(ns: int) -> str:
@@ -106,21 +110,6 @@ def _fmt_ts(ns: int) -> str:
         return f"unix time {ns // 10**9}"
     text = moment.strftime("%Y-%m-%d %H:%M:%S")
     return text + (f".{ns % 10**9:09d}".rstrip("0") if ns % 10**9 else "") + " UTC"
-
-
-def _match_kv_list(terms: tuple[str, ...], labels: Mapping[str, str]) -> bool:
-    # Go filters.Args.MatchKVList: no terms -> true; terms but no labels -> false; all terms must hold.
-    if not terms:
-        return True
-    if not labels:
-        return False
-    for term in terms:
-        key, eq, value = term.partition("=")
-        if key not in labels:
-            return False
-        if eq and labels[key] != value:
-            return False
-    return True
 
 
 _NS_MAX = 2**63 - 1  # Go's int64: durations and Unix seconds beyond it are refused by the engine

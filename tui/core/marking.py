@@ -12,6 +12,7 @@ from dataclasses import replace
 from tui.core.model import Snapshot
 from tui.core.plan import Blocked, Plan, plan_remove
 from tui.core.protect import Protection
+from tui.core.reference import repository_of
 from tui.core.views import display_name
 
 
@@ -33,7 +34,7 @@ def refs_for_images(snapshot: Snapshot, image_ids: Iterable[str]) -> list[str]:
     refs: list[str] = []
     for image_id in ordered:
         image = snapshot.images[image_id]
-        tagged_repos = {t.rpartition(":")[0] for t in image.tags}
+        tagged_repos = {repository_of(t) for t in image.tags}
         digests = [d for d in image.digests if d.partition("@")[0] not in tagged_repos]
         refs.extend(image.tags)
         refs.extend(digests)

@@ -338,19 +338,6 @@ class Snapshot:
                 live.update(container.held_chains)
         return live
 
-    def chains_freed(self, removed_images: Iterable[str]) -> list[str]:
-        """Chains that would be released if ``removed_images`` went, each image's top first."""
-        removed = [i for i in removed_images if i in self.images]
-        live = self.live_chains(removed)
-        freed: list[str] = []
-        seen: set[str] = set()
-        for image_id in removed:
-            for chain in reversed(self.images[image_id].chain_ids):
-                if chain not in live and chain not in seen:
-                    seen.add(chain)
-                    freed.append(chain)
-        return freed
-
     @property
     def containerd(self) -> bool:
         """True for the containerd image store (another model, see tui/core/containerd.py)."""

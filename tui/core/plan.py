@@ -15,7 +15,7 @@ from typing import Any
 from weakref import WeakKeyDictionary
 
 from tui.core import containerd, containerd_prune, podman
-from tui.core.classic import ClassicStore, EngineError, PruneOutcome, Record, prune
+from tui.core.classic import ClassicStore, PredictedRefusal, PruneOutcome, Record, prune
 from tui.core.filters import PruneFilters
 from tui.core.model import Container, Snapshot, short_id
 from tui.core.protect import Protection
@@ -61,7 +61,6 @@ class Step:
     target: str
     image_id: str = ""
     force: bool = False
-    noprune: bool = True
     expect: tuple[Record, ...] = ()
     container: Container | None = None
     # What the plan saw of ``image_id`` just before this step (after the plan's own earlier steps):
@@ -299,7 +298,7 @@ def _steps_from_calls(store: Store, start: int) -> list[Step]:
     steps: list[Step] = []
     for c in store.calls[start:]:
         steps.extend(Step("remove_container", u.id, u.image_id, container=u) for u in c.remove_first)
-        steps.append(Step("delete_image", c.target, c.image_id, c.force, True, c.records))
+        steps.append(Step("delete_image", c.target, c.image_id, c.force, c.records))
     return steps
 
 
@@ -330,7 +329,7 @@ def _protected(snapshot: Snapshot, protection: Protection) -> Mapping[str, str]:
     return found
 
 
-def _blocked(ref: str, exc: EngineError) -> Blocked:
+def _blocked(ref: str, exc: PredictedRefusal) -> Blocked:
     return Blocked(ref, exc.image_id, exc.reason, exc.message, exc.containers)
 
 
@@ -362,7 +361,7 @@ def plan_remove(
         try:
             image_id = store.resolve(ref)
             records = store.delete(ref, force=force, prune=True, explicit_parents=True)
-        except EngineError as exc:
+        except PredictedRefusal as exc:
             blocked.append(_blocked(ref, exc))
             continue
         steps.extend(_steps_from_calls(store, start))
@@ -385,7 +384,7 @@ def _containers_to_remove(store: Store, ref: str, force: bool) -> list[Container
     """Stopped containers whose removal lets ``ref``'s removal delete the image and free bytes."""
     try:
         image_id = store.resolve(ref)
-    except EngineError:
+    except PredictedRefusal:
         return []
     if image_id in store.protected:
         return []
@@ -398,7 +397,7 @@ def _containers_to_remove(store: Store, ref: str, force: bool) -> list[Container
         trial.remove_container(container.id)
     try:
         trial.delete(ref, force=force)
-    except EngineError:
+    except PredictedRefusal:
         return []
     return users if image_id not in trial.images else []
 
@@ -487,7 +486,7 @@ def plan_prune(
     return plan
 
 
-def _prune_skip_message(exc: EngineError) -> str:
+def _prune_skip_message(exc: PredictedRefusal) -> str:
     """Why a prune leaves a candidate alone (the engine skips these silently)."""
     if exc.containers:
         users = ", ".join(

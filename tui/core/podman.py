@@ -30,12 +30,12 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
-from tui.core.classic import ClassicStore, DeleteCall, EngineError, PruneOutcome, Record
+from tui.core.classic import ClassicStore, DeleteCall, PredictedRefusal, PruneOutcome, Record
 from tui.core.filters import PruneFilters
 from tui.core.model import Container, Snapshot
 from tui.core.reference import (
+    InvalidReference,
     Reference,
-    ReferenceError,
     parse,
     parse_docker_ref,
     parse_normalized_named,
@@ -84,21 +84,21 @@ class PodmanStore(ClassicStore):
         return next((i for i, names in self.names.items() if name in names), None)
 
     def _lookup(self, name: str) -> tuple[str, str]:
-        """libimage ``LookupImage``: (image id, the name it was found as). Raises EngineError."""
+        """libimage ``LookupImage``: (image id, the name it was found as). Raises PredictedRefusal."""
         if name.startswith("sha256:") or _HEX64.fullmatch(name):
             hex_part = name.removeprefix("sha256:")
             if _HEX64.fullmatch(hex_part) is None:
-                raise EngineError(
+                raise PredictedRefusal(
                     500, f"{name}: invalid format: no 64-byte hexadecimal value", reason="invalid reference"
                 )
             found = f"sha256:{hex_part}"
             if found in self.images:
                 return found, name
-            raise EngineError(404, f"{name}: image not known", reason="unknown reference")
+            raise PredictedRefusal(404, f"{name}: image not known", reason="unknown reference")
         try:
             ref = parse(name)
-        except ReferenceError as exc:
-            raise EngineError(500, str(exc), reason="invalid reference") from exc
+        except InvalidReference as exc:
+            raise PredictedRefusal(500, str(exc), reason="invalid reference") from exc
         if ref.tag is not None and ref.digest is not None:
             ref = Reference(ref.name, None, ref.digest)  # the digest alone counts
             name = ref.string()
@@ -112,8 +112,8 @@ class PodmanStore(ClassicStore):
                 ]
             else:
                 candidates = [tag_name_only(parse_normalized_named(name))]
-        except ReferenceError as exc:
-            raise EngineError(500, str(exc), reason="invalid reference") from exc
+        except InvalidReference as exc:
+            raise PredictedRefusal(500, str(exc), reason="invalid reference") from exc
         for candidate in candidates:
             found_id = self._by_name(candidate.string())
             if found_id is not None:
@@ -124,7 +124,7 @@ class PodmanStore(ClassicStore):
             found_id = prefixed[0]
         if found_id is not None:
             return found_id, name
-        unknown = EngineError(
+        unknown = PredictedRefusal(
             404,
             f"{name}: image not known",
             reason="ambiguous reference" if len(prefixed) > 1 else "unknown reference",
@@ -150,9 +150,9 @@ class PodmanStore(ClassicStore):
         """The compat handler's ``NormalizeToDockerHub`` then ``LookupImage``: (id, referencedBy)."""
         try:
             image_id, candidate = self._lookup(ref)
-        except EngineError as exc:
+        except PredictedRefusal as exc:
             if exc.status != 404:
-                raise EngineError(
+                raise PredictedRefusal(
                     500,
                     f"normalizing image: normalizing name for compat API: {exc.message}",
                     reason=exc.reason,
@@ -165,9 +165,9 @@ class PodmanStore(ClassicStore):
                 normalized = self._normalize(ref, candidate)
         try:
             return self._lookup(normalized)
-        except EngineError as exc:
+        except PredictedRefusal as exc:
             if exc.status == 404:
-                raise EngineError(
+                raise PredictedRefusal(
                     404, f"failed to find image {ref}: {exc.message}", reason=exc.reason
                 ) from None
             raise
@@ -176,8 +176,8 @@ class PodmanStore(ClassicStore):
     def _normalize(ref: str, candidate: str) -> str:
         try:
             return parse_normalized_named(candidate).string()
-        except ReferenceError as exc:
-            raise EngineError(
+        except InvalidReference as exc:
+            raise PredictedRefusal(
                 500,
                 f"normalizing image: normalizing name {candidate!r} (orig: {ref!r}) for compat API: {exc}",
                 reason="invalid reference",
@@ -197,7 +197,7 @@ class PodmanStore(ClassicStore):
         """
         image_id, referenced_by = self.compat_resolve(ref_or_id)
         if image_id in self.protected:
-            raise EngineError(0, self.protected[image_id], reason="protected", image_id=image_id)
+            raise PredictedRefusal(0, self.protected[image_id], reason="protected", image_id=image_id)
         if not self.safe:
             records = self._remove(image_id, ref_or_id, referenced_by, force)
             self.calls.append(DeleteCall(ref_or_id, image_id, force, tuple(records)))
@@ -205,7 +205,7 @@ class PodmanStore(ClassicStore):
         trial = self.clone()
         try:
             records = trial._remove(image_id, ref_or_id, referenced_by, False)
-        except EngineError:
+        except PredictedRefusal:
             if not force:
                 raise
         else:
@@ -220,7 +220,7 @@ class PodmanStore(ClassicStore):
         running = tuple(c for c in users if c.running)
         if running:
             shown = ", ".join(c.name or c.short_id for c in running)
-            raise EngineError(
+            raise PredictedRefusal(
                 409,
                 f"image {ref} is in use by running container {shown}; Podman's "
                 "force would stop and remove it",
@@ -256,7 +256,7 @@ class PodmanStore(ClassicStore):
             by_digest = referenced_by.startswith("sha256:")
             if not force and (by_id or by_digest):
                 how = "ID" if by_id else "digest"
-                raise EngineError(
+                raise PredictedRefusal(
                     500,
                     f'unable to delete image "{_hex(image_id)}" by {how} with '
                     f"more than one tag ([{' '.join(names)}]): please force removal",
@@ -265,7 +265,7 @@ class PodmanStore(ClassicStore):
                 )
             if not by_id and not by_digest:
                 if referenced_by not in names:
-                    raise EngineError(
+                    raise PredictedRefusal(
                         500, f"{referenced_by}: tag not known", reason="unknown reference", image_id=image_id
                     )
                 names.remove(referenced_by)
@@ -286,7 +286,7 @@ class PodmanStore(ClassicStore):
     ) -> None:
         users = self.containers_using(image_id)
         if users and not force:
-            raise EngineError(
+            raise PredictedRefusal(
                 409,
                 f"image {ref} is in use: " + _IN_USE.format(cid=users[0].id),
                 reason="running container" if any(c.running for c in users) else "stopped container",
@@ -331,14 +331,14 @@ def prune(
     """
     assert isinstance(store, PodmanStore)
     if not store.safe and not filters.dangling:
-        raise EngineError(
+        raise PredictedRefusal(
             500,
             'specifying "dangling" filter more than once with different values is not supported',
             reason="invalid filter",
         )
     snapshot = store.snapshot
     records: list[Record] = []
-    skipped: list[EngineError] = []
+    skipped: list[PredictedRefusal] = []
     for image_id in sorted(store.images):
         if image_id not in store.images or image_id in exclude:
             continue
@@ -351,13 +351,15 @@ def prune(
         if not filters.matches_labels(image.labels):
             continue
         if image_id in store.protected:
-            skipped.append(EngineError(0, store.protected[image_id], reason="protected", image_id=image_id))
+            skipped.append(
+                PredictedRefusal(0, store.protected[image_id], reason="protected", image_id=image_id)
+            )
             continue
         users = tuple(store.containers_using(image_id))
         if users:
             running = any(c.running for c in users)
             skipped.append(
-                EngineError(
+                PredictedRefusal(
                     409,
                     "image is in use by a container",
                     reason="running container" if running else "stopped container",

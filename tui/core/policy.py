@@ -9,14 +9,15 @@ shows them as blocked.
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Iterable
 from dataclasses import dataclass
 
 from tui.core.filters import FilterError, parse_duration_ns
+from tui.core.labels import all_labels_match
 from tui.core.marking import plan_images
 from tui.core.model import Image, Snapshot
 from tui.core.plan import Plan
 from tui.core.protect import Protection, check_label_selector
+from tui.core.reference import repository_of
 
 
 class PolicyError(ValueError):
@@ -74,15 +75,7 @@ class Policy:
 
 
 def _repositories(image: Image) -> set[str]:
-    return {t.rpartition(":")[0] for t in image.tags}
-
-
-def _labels_match(terms: Iterable[str], labels: dict[str, str]) -> bool:
-    for term in terms:
-        key, eq, value = term.partition("=")
-        if key not in labels or (eq and labels[key] != value):
-            return False
-    return True
+    return {repository_of(t) for t in image.tags}
 
 
 def select(snapshot: Snapshot, policy: Policy, now: float) -> list[str]:
@@ -109,9 +102,9 @@ def select(snapshot: Snapshot, policy: Policy, now: float) -> list[str]:
             fnmatch.fnmatchcase(r, g) for r in repos for g in policy.repositories
         ):
             continue
-        if policy.labels and not _labels_match(policy.labels, labels):
+        if policy.labels and not all_labels_match(policy.labels, labels):
             continue
-        if policy.not_labels and _labels_match(policy.not_labels, labels):
+        if policy.not_labels and all_labels_match(policy.not_labels, labels):
             continue
         if policy.keep_last is not None:
             if not repos:

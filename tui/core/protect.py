@@ -6,7 +6,9 @@ import fnmatch
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from tui.core.labels import label_matches
 from tui.core.model import Image, Snapshot
+from tui.core.reference import repository_of
 
 
 class PatternError(ValueError):
@@ -50,15 +52,13 @@ class Protection:
         for pattern in self.images:
             for tag in image.tags:
                 if fnmatch.fnmatchcase(tag, pattern) or (
-                    ":" not in pattern.rsplit("/", 1)[-1]
-                    and fnmatch.fnmatchcase(tag.rpartition(":")[0], pattern)
+                    ":" not in pattern.rsplit("/", 1)[-1] and fnmatch.fnmatchcase(repository_of(tag), pattern)
                 ):
                     return f"protected by config (pattern {pattern})"
             if fnmatch.fnmatchcase(image.id, pattern) or fnmatch.fnmatchcase(hex_id, pattern):
                 return f"protected by config (pattern {pattern})"
         for selector in self.labels:
-            key, eq, value = selector.partition("=")
-            if key in image.labels and (not eq or image.labels[key] == value):
+            if label_matches(selector, image.labels):
                 return f"protected by config (label {selector})"
         return None
 

@@ -34,7 +34,7 @@ __all__ = [
     "DEFAULT_TAG",
     "REPOSITORY_NAME_TOTAL_LENGTH_MAX",
     "Reference",
-    "ReferenceError",
+    "InvalidReference",
     "familiar_ref",
     "normalize_ref",
     "parse",
@@ -42,6 +42,8 @@ __all__ = [
     "parse_docker_ref",
     "parse_named",
     "parse_normalized_named",
+    "repository_of",
+    "split_tag",
     "tag_name_only",
     "trim_named",
     "validate_digest",
@@ -94,7 +96,7 @@ _GO_DIGEST_RE = re.compile(r"[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]+", re.
 _LOWER_HEX_RE = re.compile(r"[a-f0-9]+", re.ASCII)
 
 
-class ReferenceError(ValueError):
+class InvalidReference(ValueError):
     """A string is not a valid image reference; the message matches the Go error."""
 
 
@@ -169,32 +171,32 @@ def validate_digest(digest: str) -> None:
     """Validate ``algorithm:hex`` like go-digest's ``Digest.Validate``."""
     algorithm, sep, encoded = digest.partition(":")
     if not sep or not encoded:
-        raise ReferenceError(ERR_CHECKSUM_INVALID_FORMAT)
+        raise InvalidReference(ERR_CHECKSUM_INVALID_FORMAT)
     size = DIGEST_ALGORITHMS.get(algorithm)
     if size is None:
         if _GO_DIGEST_RE.fullmatch(digest) is None:
-            raise ReferenceError(ERR_CHECKSUM_INVALID_FORMAT)
-        raise ReferenceError(ERR_DIGEST_UNSUPPORTED)
+            raise InvalidReference(ERR_CHECKSUM_INVALID_FORMAT)
+        raise InvalidReference(ERR_DIGEST_UNSUPPORTED)
     if len(encoded) != size:
-        raise ReferenceError(ERR_CHECKSUM_INVALID_LENGTH)
+        raise InvalidReference(ERR_CHECKSUM_INVALID_LENGTH)
     if _LOWER_HEX_RE.fullmatch(encoded) is None:
-        raise ReferenceError(ERR_CHECKSUM_INVALID_FORMAT)
+        raise InvalidReference(ERR_CHECKSUM_INVALID_FORMAT)
 
 
 def parse(s: str) -> Reference:
     """Go ``Parse``: syntactic parse with no normalization (``busybox`` stays as is)."""
     if s == "":
-        raise ReferenceError(ERR_NAME_EMPTY)
+        raise InvalidReference(ERR_NAME_EMPTY)
     match = _REFERENCE_RE.fullmatch(s)
     if match is None:
         lowered = s.lower()
         if lowered != s and _REFERENCE_RE.fullmatch(lowered) is not None:
-            raise ReferenceError(ERR_NAME_CONTAINS_UPPERCASE)
-        raise ReferenceError(ERR_REFERENCE_INVALID_FORMAT)
+            raise InvalidReference(ERR_NAME_CONTAINS_UPPERCASE)
+        raise InvalidReference(ERR_REFERENCE_INVALID_FORMAT)
     name, tag, digest = match.group(1), match.group(2), match.group(3)
     domain, path = _split_domain(name)
     if len(path) > REPOSITORY_NAME_TOTAL_LENGTH_MAX:
-        raise ReferenceError(ERR_NAME_TOO_LONG)
+        raise InvalidReference(ERR_NAME_TOO_LONG)
     if digest:
         validate_digest(digest)
     return Reference(_join(domain, path), tag or None, digest or None)
@@ -225,11 +227,13 @@ def _split_docker_domain(name: str) -> tuple[str, str]:
 def parse_normalized_named(s: str) -> Reference:
     """Go ``ParseNormalizedNamed``: expand a familiar name (no ``:latest`` added)."""
     if _IDENTIFIER_RE.fullmatch(s) is not None:
-        raise ReferenceError(f"invalid repository name ({s}), cannot specify 64-byte hexadecimal strings")
+        raise InvalidReference(f"invalid repository name ({s}), cannot specify 64-byte hexadecimal strings")
     domain, remainder = _split_docker_domain(s)
     remote = remainder.split(":", 1)[0]
     if remote.lower() != remote:
-        raise ReferenceError(f"{ERR_REFERENCE_INVALID_FORMAT}: repository name ({remote}) must be lowercase")
+        raise InvalidReference(
+            f"{ERR_REFERENCE_INVALID_FORMAT}: repository name ({remote}) must be lowercase"
+        )
     return parse(f"{domain}/{remainder}")
 
 
@@ -237,7 +241,7 @@ def parse_named(s: str) -> Reference:
     """Go ``ParseNamed``: like :func:`parse_normalized_named` but ``s`` must be canonical."""
     ref = parse_normalized_named(s)
     if ref.string() != s:
-        raise ReferenceError(ERR_NAME_NOT_CANONICAL)
+        raise InvalidReference(ERR_NAME_NOT_CANONICAL)
     return ref
 
 
@@ -248,7 +252,7 @@ def parse_any_reference(s: str) -> Reference | str:
         return f"sha256:{s}"
     try:
         validate_digest(s)
-    except ReferenceError:
+    except InvalidReference:
         return parse_normalized_named(s)
     return s
 
@@ -264,14 +268,14 @@ def parse_docker_ref(s: str) -> Reference:
 def with_tag(ref: Reference, tag: str) -> Reference:
     """Go ``WithTag``: return ``ref`` with ``tag`` (keeping any digest)."""
     if _TAG_RE.fullmatch(tag) is None:
-        raise ReferenceError(ERR_TAG_INVALID_FORMAT)
+        raise InvalidReference(ERR_TAG_INVALID_FORMAT)
     return Reference(ref.name, tag, ref.digest)
 
 
 def with_digest(ref: Reference, digest: str) -> Reference:
     """Go ``WithDigest``: return ``ref`` with ``digest`` (keeping any tag)."""
     if _DIGEST_RE.fullmatch(digest) is None:
-        raise ReferenceError(ERR_DIGEST_INVALID_FORMAT)
+        raise InvalidReference(ERR_DIGEST_INVALID_FORMAT)
     return Reference(ref.name, ref.tag, digest)
 
 
@@ -295,3 +299,20 @@ def normalize_ref(s: str) -> str:
 def familiar_ref(s: str) -> str:
     """Familiar form of ``s`` with ``latest`` added: ``docker.io/busybox`` -> ``busybox:latest``."""
     return tag_name_only(parse_normalized_named(s)).familiar()
+
+
+def split_tag(ref: str) -> tuple[str, str]:
+    """``host:5000/repo:tag`` -> ``("host:5000/repo", "tag")``; no tag -> ``(ref, "latest")``.
+
+    A plain split of a ``repo:tag`` the engine reported (``RepoTags``), without validation or
+    normalization: the tag is what follows the last ``:`` unless that ``:`` is a registry port.
+    """
+    repo, sep, tag = ref.rpartition(":")
+    if not sep or "/" in tag:
+        return ref, DEFAULT_TAG
+    return repo, tag
+
+
+def repository_of(ref: str) -> str:
+    """The repository of a ``repo:tag`` (see :func:`split_tag`)."""
+    return split_tag(ref)[0]

@@ -363,18 +363,3 @@ def _containerd_freed(snapshot: Snapshot, result: ExecutionResult) -> int:
         store.containers.pop(container_id, None)
     content = sum(store.freed_content().values()) - sum(store.buildkit_content().values())
     return content + snapshot.bytes_of(store.freed_snapshots())
-
-
-def execute_plan(engine: Engine, plan: Plan, snapshot: Snapshot) -> ExecutionResult:
-    """Run ``plan`` to completion and return what happened."""
-    return PlanExecutor(engine, plan, snapshot).run_all()
-
-
-def engine_prune(engine: Engine, filters: dict[str, list[str]]) -> dict[str, Any]:
-    """``POST /images/prune`` itself (what ``docker image prune`` does), for comparison and tests.
-
-    docker-sweep's own prune runs the plan's explicit steps instead, so that it deletes exactly the
-    confirmed images even if the store changes in between.
-    """
-    result: dict[str, Any] = engine.call(lambda api: api.prune_images(filters=filters), long=True)
-    return result

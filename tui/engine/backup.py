@@ -21,7 +21,6 @@ hashes to the image ID recorded at save time.
 
 from __future__ import annotations
 
-import builtins
 import contextlib
 import errno
 import hashlib
@@ -40,6 +39,7 @@ from typing import Any
 import platformdirs
 
 from tui.core.model import short_id
+from tui.core.reference import split_tag
 from tui.core.usage import human_size
 from tui.engine.backup_files import (
     UnsafeBackupDir,
@@ -51,6 +51,8 @@ from tui.engine.backup_files import (
     read_private,
 )
 from tui.engine.client import Engine, EngineAPIError, EngineError
+from tui.engine.load_report import loaded_images
+from tui.engine.sdk_private import image_archive
 
 __all__ = ["Backup", "BackupError", "BackupStore", "default_backup_dir"]
 
@@ -76,9 +78,6 @@ class Backup:
     created_at: float
 
 
-_Backups = list[Backup]
-
-
 def default_backup_dir() -> Path:
     """``platformdirs.user_data_path("docker-sweep") / "backups"`` (e.g. ``~/.local/share/...``)."""
     return platformdirs.user_data_path("docker-sweep") / "backups"
@@ -92,12 +91,6 @@ def _real_tags(tags: Any) -> list[str]:
         if text and text != "<none>:<none>" and "@" not in text and text not in out:
             out.append(text)
     return out
-
-
-def _split_tag(tag: str) -> tuple[str, str]:
-    """``host:5000/repo:tag`` → ``("host:5000/repo", "tag")``; no tag → ``"latest"``."""
-    repo, sep, label = tag.rpartition(":")
-    return (repo, label) if sep and "/" not in label else (tag, "latest")
 
 
 def _stem(created_at: float, tags: list[str], image_id: str) -> str:
@@ -116,7 +109,7 @@ class BackupStore:
         self.max_bytes = max_bytes
 
     # -- reading -------------------------------------------------------------------------------
-    def list(self) -> _Backups:
+    def backups(self) -> list[Backup]:
         """Every complete backup, newest first. Stray, hidden and half-written files are ignored.
 
         Raises :class:`BackupError` if the directory belongs to another user or others may write it.
@@ -159,11 +152,11 @@ class BackupStore:
 
     def total_bytes(self) -> int:
         """The size of every listed backup's archive, summed."""
-        return sum(b.size_bytes for b in self.list())
+        return sum(b.size_bytes for b in self.backups())
 
     def get(self, name: str) -> Backup:
         """The backup called ``name`` (``NAME.tar`` works too); unknown → :class:`BackupError`."""
-        backups = self.list()
+        backups = self.backups()
         wanted = name.strip().removesuffix(".tar")
         for backup in backups:
             if backup.name == wanted:
@@ -179,7 +172,7 @@ class BackupStore:
         return backup.size_bytes > self.max_bytes
 
     # -- saving --------------------------------------------------------------------------------
-    def save(self, engine: Engine, image_id: str, tags: Sequence[str]) -> tuple[Backup, _Backups]:
+    def save(self, engine: Engine, image_id: str, tags: Sequence[str]) -> tuple[Backup, list[Backup]]:
         """``docker save`` the image into the directory, then apply the cap.
 
         The archive carries every tag the image has now (``/images/get?names=TAG&names=TAG``, so
@@ -286,10 +279,8 @@ class BackupStore:
 
         def fetch(api: Any) -> None:
             nonlocal written
-            response = api._get(api._url("/images/get"), params={"names": list(names)}, stream=True)
-            with contextlib.closing(response):
-                api._raise_for_status(response)
-                for chunk in response.iter_content(CHUNK, False):
+            with image_archive(api, names, CHUNK) as chunks:
+                for chunk in chunks:
                     digest.update(chunk)
                     with self._writing(what):
                         out.write(chunk)
@@ -312,7 +303,7 @@ class BackupStore:
                 out.close()
         return written, digest.hexdigest()
 
-    def _verify(self, part: Path, image_id: str, tags: builtins.list[str]) -> None:
+    def _verify(self, part: Path, image_id: str, tags: list[str]) -> None:
         """The archive must hold exactly this image (a tag may have moved since inspect)."""
         want = image_id.split(":", 1)[-1]
         manifest: Any = None
@@ -369,14 +360,14 @@ class BackupStore:
                 os.close(fd)
 
     # -- the cap -------------------------------------------------------------------------------
-    def enforce_cap(self, keep: str | None = None) -> _Backups:
+    def enforce_cap(self, keep: str | None = None) -> list[Backup]:
         """Delete the oldest backups until the total fits ``max_bytes``; never ``keep``.
 
         Returns the backups deleted, oldest first. A backup that cannot be deleted is skipped.
         """
-        backups = self.list()[::-1]  # oldest first
+        backups = self.backups()[::-1]  # oldest first
         total = sum(b.size_bytes for b in backups)
-        dropped: _Backups = []
+        dropped: list[Backup] = []
         for backup in backups:
             if total <= self.max_bytes:
                 break
@@ -391,7 +382,7 @@ class BackupStore:
             dropped.append(backup)
         return dropped
 
-    def log_lines(self, backup: Backup, dropped: _Backups) -> builtins.list[str]:
+    def log_lines(self, backup: Backup, dropped: list[Backup]) -> list[str]:
         """What :meth:`save` did, as lines for the log."""
         what = ", ".join(backup.tags) or "untagged"
         lines = [
@@ -411,7 +402,7 @@ class BackupStore:
         return lines
 
     def _retag(self, engine: Engine, image_id: str, tag: str) -> None:
-        repo, label = _split_tag(tag)
+        repo, label = split_tag(tag)
         engine.call(lambda api: api.tag(image_id, repo, label, force=True))
 
     # -- restoring -----------------------------------------------------------------------------
@@ -423,7 +414,7 @@ class BackupStore:
             why = "it is a symbolic link (not followed)" if exc.errno == errno.ELOOP else exc.strerror or exc
             raise BackupError(f"Cannot read backup {backup.path}: {why}") from exc
 
-    def restore(self, engine: Engine, name: str) -> builtins.list[str]:
+    def restore(self, engine: Engine, name: str) -> list[str]:
         """``docker load`` backup ``name``; returns the refs loaded, then the image ID.
 
         Like ``docker load``, a tag that now names another image is moved to the restored one.
@@ -431,7 +422,7 @@ class BackupStore:
         """
         backup = self.get(name)
         data = self._open_archive(backup)
-        loaded: builtins.list[str] = []
+        loaded: list[str] = []
 
         def load(api: Any) -> None:
             for line in api.load_image(data, quiet=True):
@@ -440,11 +431,9 @@ class BackupStore:
                 if line.get("error") or line.get("errorDetail"):
                     detail = line.get("error") or (line.get("errorDetail") or {}).get("message")
                     raise BackupError(f"The engine could not load backup {backup.name}: {detail}")
-                for text in str(line.get("stream", "")).splitlines():
-                    for prefix in ("Loaded image: ", "Loaded image ID: "):
-                        item = text.removeprefix(prefix).strip()
-                        if text.startswith(prefix) and item not in loaded:
-                            loaded.append(item)
+                for item in loaded_images(str(line.get("stream", ""))):
+                    if item not in loaded:
+                        loaded.append(item)
 
         with data:
             actual = os.fstat(data.fileno()).st_size

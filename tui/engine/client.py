@@ -30,7 +30,7 @@ from tui.engine.contexts import (
     TLSFiles,
     TLSRequest,
     TLSSettingsError,
-    current_context,
+    context_name,
     docker_config_dir,
     endpoint_hostname,
     is_loopback,
@@ -148,13 +148,10 @@ def resolve_host(host: str | None = None, tls: TLSRequest | None = None) -> tupl
     """
     if host:
         return endpoint(host, tls)
-    if os.environ.get("DOCKER_HOST"):
-        return endpoint(os.environ["DOCKER_HOST"], tls)
-    config_dir = docker_config_dir()
-    name = os.environ.get("DOCKER_CONTEXT") or current_context(config_dir)
+    name = context_name(host_given=False, context=None, environ=os.environ, config_dir=docker_config_dir())
     if name != "default":
         return context_host(name)
-    return DEFAULT_HOST, {}
+    return endpoint(os.environ.get("DOCKER_HOST") or DEFAULT_HOST, tls)
 
 
 def keep_alive(client: Any) -> Any:

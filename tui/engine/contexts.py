@@ -49,6 +49,23 @@ def current_context(config_dir: Path) -> str:
     return name if isinstance(name, str) and name else "default"
 
 
+def context_name(
+    *, host_given: bool, context: str | None, environ: Mapping[str, str], config_dir: Path
+) -> str:
+    """The docker context that applies, in the docker CLI's order (``resolveContextName`` in
+    docker/cli ``cli/command/cli.go``): an explicit ``context``; else ``"default"`` when a host is
+    given or ``DOCKER_HOST`` is set (the default context's endpoint is that host); else
+    ``DOCKER_CONTEXT``; else ``currentContext`` of ``config_dir/config.json``; else ``"default"``.
+
+    The one copy of this rule: docker-sweep's engine endpoint and the docker CLI plugin both use it.
+    """
+    if context:
+        return context
+    if host_given or environ.get("DOCKER_HOST"):
+        return "default"
+    return environ.get("DOCKER_CONTEXT") or current_context(config_dir)
+
+
 def read_context(name: str, config_dir: Path) -> DockerContext:
     """The docker endpoint of context ``name``; raises :class:`ContextError`."""
     if name == "default":

@@ -43,33 +43,29 @@ ProgressFn = Callable[[int, int], None]
 CancelFn = Callable[[], bool]
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
 def parse_created(text: str) -> float:
     """RFC 3339 with up to nanoseconds (``2024-01-31T12:00:00.123456789Z``) to unix seconds."""
     return parse_created_ns(text) / 1_000_000_000
 
 
 def parse_created_ns(text: str) -> int:
-    """RFC 3339 with up to nanoseconds (``2024-01-31T12:00:00.123456789Z``) to unix nanoseconds."""
+    """RFC 3339 with up to nanoseconds (``2024-01-31T12:00:00.123456789Z``) to unix nanoseconds.
+
+    :meth:`datetime.fromisoformat` (Python 3.11) reads the whole stamp but keeps only
+    microseconds, so the fraction's nanoseconds are taken from the text: ``until`` compares them.
+    """
     if not text:
         return 0
-    main, _, rest = text.partition(".")
-    frac = ""
-    zone = "Z"
-    if rest:
-        digits = "".join(ch for ch in rest if ch.isdigit())
-        frac = digits
-        zone = rest[len(digits) :] or "Z"
-    else:
-        for sep in ("Z", "+", "-"):
-            idx = main.rfind(sep)
-            if idx > 10:
-                main, zone = main[:idx], main[idx:]
-                break
-    zone = "+00:00" if zone in ("Z", "z") else zone
-    moment = datetime.fromisoformat(main + zone)
-    seconds = (moment - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(seconds=1)
-    nanos = int(frac[:9].ljust(9, "0")) if frac else 0
-    return seconds * 1_000_000_000 + nanos
+    if text[-1:] == "z":
+        text = text[:-1] + "Z"
+    moment = datetime.fromisoformat(text).replace(microsecond=0)
+    seconds = (moment - _EPOCH) // timedelta(seconds=1)
+    fraction = text.partition(".")[2]
+    digits = fraction[: len(fraction) - len(fraction.lstrip("0123456789"))]
+    return seconds * 1_000_000_000 + (int(digits[:9].ljust(9, "0")) if digits else 0)
 
 
 def _clean_refs(values: Iterable[str] | None, none_marker: str) -> tuple[str, ...]:

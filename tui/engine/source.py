@@ -65,7 +65,9 @@ class EngineSource:
                     break
                 what = f"{event.get('Type', '')} {event.get('Action', '')}".strip()
                 changed(what)
-        except Exception:  # the engine went away: the next refresh reports it
+        except Exception:
+            # The stream broke (the engine went away, the connection dropped): live updates stop
+            # here and nothing reports it; the user's next refresh (r) shows the engine's error.
             return
         finally:
             client.close()

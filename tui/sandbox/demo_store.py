@@ -131,7 +131,7 @@ def demo_images(now: datetime) -> tuple[ImageSpec, ...]:
     """The demo images, created at fixed offsets before ``now`` (naive = UTC).
 
     The dangling image comes last: the engine then reports every loaded ID (see
-    :func:`tui.engine.fixtures.load_tarball`).
+    :func:`tui.sandbox.fixtures.load_tarball`).
     """
     now = (now.replace(tzinfo=UTC) if now.tzinfo is None else now.astimezone(UTC)).replace(microsecond=0)
 

@@ -21,6 +21,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from tui.core.layers import chain_ids
+from tui.core.reference import repository_of, split_tag
+
 EMPTY_LAYER_DIFF_ID = "sha256:5f70bf18a086007016e948b04aed3b82103a36bea41755b6cddfaf10ace3c6ef"
 DEFAULT_ENV = ("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",)
 ARCHITECTURE = {"aarch64": "arm64", "arm64": "arm64"}.get(platform.machine(), "amd64")
@@ -183,14 +186,6 @@ def layer_content_size(layer: LayerSpec) -> int:
     return sum(len(f.symlink.encode()) if f.symlink else len(f.content()) for f in layer.files)
 
 
-def chain_ids(diff_ids: Sequence[str]) -> list[str]:
-    """Chain IDs of diff IDs (base first): chain1 = diff1, chainN = sha256(chainN-1 " " diffN)."""
-    chains: list[str] = []
-    for diff_id in diff_ids:
-        chains.append(_sha(f"{chains[-1]} {diff_id}".encode()) if chains else diff_id)
-    return chains
-
-
 def rfc3339(moment: datetime) -> str:
     """``moment`` in UTC as RFC 3339 with up to microsecond precision (naive = UTC)."""
     moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
@@ -255,7 +250,8 @@ def normalize_tag(tag: str) -> str:
     """``repo`` → ``repo:latest``; ``repo:tag`` and ``host:port/repo:tag`` are kept."""
     if "@" in tag:
         raise ValueError(f"a tarball cannot carry a digest reference: {tag!r}")
-    return tag if ":" in tag.rsplit("/", 1)[-1] else f"{tag}:latest"
+    repo, name = split_tag(tag)
+    return f"{repo}:{name}"
 
 
 def build_tarball(images: Sequence[ImageSpec], *, repositories: bool = True) -> bytes:
@@ -285,7 +281,7 @@ def build_tarball(images: Sequence[ImageSpec], *, repositories: bool = True) -> 
         tags = [normalize_tag(t) for t in spec.tags]
         manifest.append({"Config": config_name, "RepoTags": tags or None, "Layers": layer_paths})
         for tag in tags:
-            repo, _, name = tag.rpartition(":")
+            repo, name = split_tag(tag)
             if layer_paths:
                 repos.setdefault(repo, {})[name] = layer_paths[-1].split("/")[0]
     entries["manifest.json"] = (json.dumps(manifest).encode(), 0o644, "")
@@ -414,7 +410,7 @@ def build_oci_layout(items: Sequence[IndexSpec | ImageSpec]) -> bytes:
         for tag in item.tags:
             full = normalize_tag(tag)
             first = full.split("/", 1)[0]
-            if "/" not in full.rsplit(":", 1)[0]:
+            if "/" not in repository_of(full):
                 name = "docker.io/library/" + full
             elif "." in first or ":" in first or first == "localhost":
                 name = full
@@ -422,7 +418,7 @@ def build_oci_layout(items: Sequence[IndexSpec | ImageSpec]) -> bytes:
                 name = "docker.io/" + full
             annotations = {
                 "io.containerd.image.name": name,
-                "org.opencontainers.image.ref.name": full.rsplit(":", 1)[1],
+                "org.opencontainers.image.ref.name": split_tag(full)[1],
             }
             top.append(_descriptor(media_type, data, annotations=annotations))
     entries["index.json"] = (_canonical({"schemaVersion": 2, "manifests": top}), 0o644, "")

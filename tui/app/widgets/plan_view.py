@@ -1,4 +1,4 @@
-"""A plan rendered for people: untag, delete, containers removed, blocked (and by whom), bytes."""
+"""A plan rendered for people: the lines of :func:`tui.core.plan_lines.plan_sections`, styled, and bytes."""
 
 from __future__ import annotations
 
@@ -6,14 +6,37 @@ from rich.text import Text
 
 from tui.core.model import Snapshot
 from tui.core.plan import Plan
+from tui.core.plan_lines import PlanLine, Role, SectionKey, plan_sections
 from tui.core.usage import human_size
-from tui.core.views import display_name
 
 FORCE_HELP = (
     "Force untags every reference and deletes images that stopped containers use (their layers "
     "stay on disk until those containers are removed, so that frees 0 bytes). It never deletes an "
     "image a running container uses: it only untags it."
 )
+
+
+_SECTION_STYLE: dict[SectionKey, str] = {
+    "containers": "cyan",
+    "untag": "yellow",
+    "delete": "red",
+    "blocked": "magenta",
+    "notes": "dim",
+}
+_ROLE_STYLE: dict[Role, str] = {"": "", "ref": "bold", "problem": "red", "remark": "magenta", "detail": "dim"}
+
+
+#: A blocked reference is a whole bold line (its reason red, its engine message dim).
+_LINE_STYLE: dict[SectionKey, str] = {"blocked": "bold"}
+
+
+def _line_text(line: PlanLine, key: SectionKey) -> Text:
+    text = Text(style=_LINE_STYLE.get(key, ""))
+    for segment in line.segments:
+        text.append(segment.text, style=_ROLE_STYLE[segment.role])
+    for detail in line.details:
+        text.append(f"\n    {detail.text}", style=_ROLE_STYLE[detail.role])
+    return text
 
 
 def plan_text(plan: Plan, snapshot: Snapshot, *, limit: int = 200) -> Text:
@@ -34,43 +57,14 @@ def plan_text(plan: Plan, snapshot: Snapshot, *, limit: int = 200) -> Text:
     if plan.empty:
         t.append("Nothing to do.\n", style="dim")
 
-    def section(title: str, items: list[Text], style: str) -> None:
-        if not items:
-            return
-        t.append(f"\n{title} ({len(items)})\n", style=f"bold {style}")
-        for item in items[:limit]:
+    for section in plan_sections(plan, snapshot):
+        if not section.lines:
+            continue
+        t.append(f"\n{section.title} ({len(section.lines)})\n", style=f"bold {_SECTION_STYLE[section.key]}")
+        for item in section.lines[:limit]:
             t.append("  ")
-            t.append(item)
+            t.append(_line_text(item, section.key))
             t.append("\n")
-        if len(items) > limit:
-            t.append(f"  … {len(items) - limit} more\n", style="dim")
-
-    section(
-        "Remove stopped containers",
-        [Text(f"{c.name} ({c.short_id}, {c.state})") for c in plan.remove_containers],
-        "cyan",
-    )
-    section("Untag", [Text(r) for r in plan.untag], "yellow")
-    deletes = []
-    for image_id in plan.delete:
-        image = snapshot.images[image_id]
-        line = Text(f"{image.short_id}  {display_name(image)}  {human_size(image.size)}")
-        if image_id in plan.pinned:
-            line.append("  (layers kept by its containers: frees 0)", style="magenta")
-        if image.local_only:
-            line.append("  local-only", style="magenta")
-        deletes.append(line)
-    section("Delete", deletes, "red")
-    blocked = []
-    for b in plan.blocked:
-        line = Text(f"{b.ref}: ", style="bold")
-        line.append(b.reason, style="red")
-        if b.containers:
-            line.append(" — " + ", ".join(f"{c.name} ({c.short_id}, {c.state})" for c in b.containers))
-        line.append(f"\n    {b.message}", style="dim")
-        if b.fix:
-            line.append(f"\n    fix: {b.fix}")
-        blocked.append(line)
-    section("Blocked", blocked, "magenta")
-    section("Notes", [Text(w) for w in plan.warnings], "dim")
+        if len(section.lines) > limit:
+            t.append(f"  … {len(section.lines) - limit} more\n", style="dim")
     return t

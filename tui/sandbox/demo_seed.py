@@ -7,8 +7,9 @@ from datetime import datetime
 from typing import Any
 
 import docker
+import docker.errors
 
-from tui.engine import fixtures
+from tui.sandbox import fixtures
 from tui.sandbox.demo_store import DEMO_CONTAINERS, DEMO_PULLED, EXITED_CMD, RUNNING_CMD, demo_images
 from tui.sandbox.imagegen import build_tarball
 
@@ -22,7 +23,7 @@ def seed_demo(api: docker.APIClient, now: datetime, registry_host: str | None = 
     (``HOST/repo@sha256:…``), as pulled images have; the others stay local-only.
     Removes nothing else: call it on an empty engine (a fresh sandbox). Every container uses
     network none; running ones sleep, stopped ones ran ``/bin/busybox true`` once and exited with 0.
-    Returns the container IDs by name. Raises :class:`tui.engine.fixtures.FixtureError` (or the
+    Returns the container IDs by name. Raises :class:`tui.sandbox.fixtures.FixtureError` (or the
     SDK's ``docker.errors.APIError``) if the engine refuses something.
     """
     fixtures.load_tarball(api, build_tarball(demo_images(now)))
@@ -49,10 +50,26 @@ def push_through_registry(api: docker.APIClient, registry_host: str, refs: tuple
     """
     digests: dict[str, str] = {}
     for ref in refs:
-        repo, tag = fixtures.split_ref(ref)
+        repo, _, tag = ref.rpartition(":")  # the demo's refs all have a tag
         remote = f"{registry_host}/{repo}"
         fixtures.tag(api, ref, remote, tag)
         digest = digests[ref] = fixtures.push(api, f"{remote}:{tag}")
         api.remove_image(f"{remote}:{tag}")
         fixtures.pull(api, remote, digest)
     return digests
+
+
+def seed_demo_engine(url: str, now: datetime, registry_host: str | None = None) -> dict[str, str]:
+    """:func:`seed_demo` on the engine at ``url``, through an SDK client of its own (closed after).
+
+    Raises :class:`tui.sandbox.fixtures.FixtureError` for whatever the engine or the SDK refuses, so
+    that the demo catches one error and never imports the SDK itself.
+    """
+    try:
+        api = docker.APIClient(base_url=url, version="auto", timeout=120)
+        try:
+            return seed_demo(api, now, registry_host)
+        finally:
+            api.close()
+    except docker.errors.DockerException as exc:
+        raise fixtures.FixtureError(str(exc)) from exc

@@ -1,20 +1,22 @@
 """Seed a Docker engine with known images, containers, pushes and builds (tests and the demo).
 
-Every helper takes a low-level ``docker.APIClient``. Build the images themselves with
+Every helper takes a low-level ``docker.APIClient``: the sandbox sets stores up through the SDK
+directly, not through docker-sweep's engine adapter (:mod:`tui.engine`), so that tests of the adapter
+do not depend on it. Emptying an engine (``wipe``) is in the tests, not here. Build the images themselves with
 :mod:`tui.sandbox.imagegen`; run the engine with :class:`tui.sandbox.daemon.PrivateDaemon`.
 """
 
 from __future__ import annotations
 
-import contextlib
 import io
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, cast
 
 import docker
-import docker.errors
 
+from tui.core.reference import split_tag
+from tui.engine.load_report import loaded_images
 from tui.sandbox.imagegen import FileSpec, LayerSpec, layer_tar
 
 __all__ = [
@@ -23,9 +25,7 @@ __all__ = [
     "create_container",
     "load_tarball",
     "push",
-    "split_ref",
     "tag",
-    "wipe",
 ]
 
 
@@ -46,31 +46,18 @@ def _checked(lines: Iterable[Any], what: str) -> list[dict[str, Any]]:
     return out
 
 
-def split_ref(ref: str) -> tuple[str, str]:
-    """``host:5000/repo:tag`` → ``("host:5000/repo", "tag")``; no tag → ``"latest"``."""
-    repo, sep, name = ref.rpartition(":")
-    if not sep or "/" in name:
-        return ref, "latest"
-    return repo, name
-
-
 def load_tarball(api: docker.APIClient, data: bytes) -> list[str]:
     """``docker load`` ``data``; returns the tags and IDs the engine reported, in its order.
 
-    Classic-store quirk (seen on dockerd 20.10): tags come as ``Loaded image: repo:tag``, but
-    ``Loaded image ID: sha256:…`` lines appear only when the *last* image in the manifest is
-    untagged, and then for every image, tagged or not; an untagged image that is not last is
-    not reported at all. So check untagged images with :func:`tui.sandbox.imagegen.image_id`.
+    An untagged image may be missing from the list (:mod:`tui.engine.load_report` says when), so
+    check untagged images with :func:`tui.sandbox.imagegen.image_id`.
     """
     loaded: list[str] = []
     stream = api.load_image(data)  # type: ignore[no-untyped-call]
     for line in _checked(stream, "docker load"):
-        for text in str(line.get("stream", "")).splitlines():
-            for prefix in ("Loaded image: ", "Loaded image ID: "):
-                if text.startswith(prefix):
-                    item = text.removeprefix(prefix).strip()
-                    if item not in loaded:
-                        loaded.append(item)
+        for item in loaded_images(str(line.get("stream", ""))):
+            if item not in loaded:
+                loaded.append(item)
     return loaded
 
 
@@ -112,7 +99,7 @@ def push(api: docker.APIClient, ref: str) -> str:
 
     Afterwards the image's ``RepoDigests`` holds ``127.0.0.1:PORT/repo@<digest>``.
     """
-    repo, name = split_ref(ref)
+    repo, name = split_tag(ref)
     digest = ""
     for line in _checked(api.push(repo, tag=name, stream=True, decode=True), f"push {ref}"):
         aux = line.get("aux")
@@ -163,28 +150,3 @@ def build_child(
     )
     _checked(stream, f"build {tag}")
     return cast(str, api.inspect_image(tag)["Id"])  # type: ignore[no-untyped-call]
-
-
-def wipe(api: docker.APIClient, *, rounds: int = 10) -> None:
-    """Force-remove every container, then every image (leaves first), until the engine is empty."""
-    for container in api.containers(all=True, quiet=True):
-        with contextlib.suppress(docker.errors.NotFound):
-            api.remove_container(container["Id"], force=True, v=True)
-    for _ in range(rounds):
-        images = cast(list[dict[str, Any]], api.images(all=True))
-        if not images:
-            return
-        parents = {image.get("ParentId") for image in images}
-        for image in images:
-            if image["Id"] in parents:
-                continue  # removing its child prunes it, or a later round gets it
-            try:
-                api.remove_image(image["Id"], force=True)
-            except docker.errors.NotFound:
-                pass
-            except docker.errors.APIError as exc:
-                if exc.status_code != 409:
-                    raise
-    left = [image["Id"] for image in api.images(all=True)]
-    if left:
-        raise FixtureError(f"could not remove images: {left}")

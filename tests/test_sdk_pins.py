@@ -1,0 +1,57 @@
+"""Pins on the docker SDK's private methods that ``tui/engine/sdk_private.py`` uses.
+
+A docker release that renames or changes ``APIClient._url``, ``_get`` or ``_raise_for_status``
+fails here by name, instead of as a broken backup in a user's hands.
+"""
+
+from __future__ import annotations
+
+import inspect
+import io
+import json
+import tarfile
+from typing import Any
+
+import docker
+import docker.errors
+import pytest
+
+from tests.test_backup import load, small
+from tui.engine.sdk_private import PRIVATE_METHODS, image_archive
+
+#: The signatures image_archive is written against (docker 7.x).
+PINNED = {
+    "_url": "(self, pathfmt, *args, **kwargs)",
+    "_get": "(self, *args, **kwargs)",  # update_headers wraps _get(self, url, **kwargs)
+    "_raise_for_status": "(self, response)",
+}
+
+
+def test_docker_major_version_is_the_one_pinned() -> None:
+    assert docker.__version__.split(".")[0] == "7", (
+        f"docker {docker.__version__}: tui/engine/sdk_private.py is written against docker 7.x "
+        "private methods; check them and the bound in pyproject.toml"
+    )
+
+
+@pytest.mark.parametrize("name", PRIVATE_METHODS)
+def test_private_method_signature_unchanged(name: str) -> None:
+    method = getattr(docker.APIClient, name, None)
+    assert callable(method), f"docker.APIClient.{name} is gone: fix tui/engine/sdk_private.py"
+    actual = str(inspect.signature(inspect.unwrap(method)))
+    assert actual == PINNED[name], f"docker.APIClient.{name}{actual} changed: fix tui/engine/sdk_private.py"
+
+
+def test_image_archive_saves_every_name_and_raises_not_found(clean_engine: Any) -> None:
+    api = clean_engine.api
+    [image_id] = load(api, small(("pin:one", "pin:two"), "sdk-pin"))
+    with image_archive(api, ["pin:one", "pin:two"], 1 << 16) as chunks:
+        data = b"".join(chunks)
+    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+        member = tar.extractfile("manifest.json")
+        assert member is not None
+        manifest = json.load(member)
+    assert [sorted(m["RepoTags"]) for m in manifest] == [["pin:one", "pin:two"]]
+    assert image_id.removeprefix("sha256:") in manifest[0]["Config"]
+    with pytest.raises(docker.errors.NotFound), image_archive(api, ["pin:missing"], 1 << 16) as chunks:
+        b"".join(chunks)
