@@ -275,3 +275,21 @@ def test_headless_refuses_when_the_build_cache_changed(engine, buildkit):
     with pytest.raises(BuildCacheChanged, match="changed since the preview: the cache holds"):
         prune_build_cache_as_planned(Engine(engine.url), plan)
     assert sorted(r.id for r in read_build_cache(Engine(engine.url))) == before
+
+
+def test_changes_since_names_what_changed():
+    from tui.core.buildcache import CacheRecord, changes_since
+
+    a = CacheRecord("a" * 25, "regular", 100, in_use=False, shared=False, last_used=10)
+    b = CacheRecord("b" * 25, "regular", 200, in_use=False, shared=True, last_used=20)
+    plan = plan_build_cache_prune([a, b], BuildCachePrune())
+    assert [r.id for r in plan.delete] == [a.id]
+    assert changes_since(plan, [b, a]) == []  # order does not matter
+    busy = CacheRecord(a.id, "regular", 100, in_use=True, shared=False, last_used=10)
+    assert changes_since(plan, [busy, b]) == ["would no longer delete aaaaaaaaaaaa"]
+    grown = CacheRecord(a.id, "regular", 150, in_use=False, shared=False, last_used=10)
+    changes = changes_since(plan, [grown, b])
+    assert changes[0].startswith("the cache holds 2 record(s), 350 bytes (the preview saw 2, 300 bytes)")
+    assert changes[1] == "size changed for aaaaaaaaaaaa"
+    c = CacheRecord("c" * 25, "regular", 5, in_use=False, shared=False, last_used=30)
+    assert changes_since(plan, [a, b, c])[1] == "would now also delete cccccccccccc"

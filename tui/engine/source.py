@@ -7,13 +7,12 @@ from pathlib import Path
 
 import platformdirs
 
-from tui.core.buildcache import BuildCachePlan, BuildCachePrune, CacheRecord
+from tui.core.buildcache import BuildCachePlan, CacheRecord
 from tui.core.model import Image, Snapshot
 from tui.core.plan import Plan
 from tui.engine.actions import ExecutionResult, PlanExecutor, ResultEvent
 from tui.engine.buildcache import (
     BuildCachePruneResult,
-    prune_build_cache,
     prune_build_cache_as_planned,
     read_build_cache,
 )
@@ -75,9 +74,6 @@ class EngineSource:
     def build_cache(self) -> list[CacheRecord]:
         """The BuildKit build cache records (``/system/df``)."""
         return read_build_cache(self.engine)
-
-    def prune_build_cache(self, prune: BuildCachePrune) -> BuildCachePruneResult:
-        return prune_build_cache(self.engine, prune)
 
     def prune_build_cache_as_planned(self, plan: BuildCachePlan) -> BuildCachePruneResult:
         """Re-read the cache and prune only if it still gives ``plan`` (else
