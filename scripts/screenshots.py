@@ -7,7 +7,8 @@ Pilot at 160x45 and saves SVGs: ``main.svg`` (the store, fully read), ``layers.s
 whole-store layer tree, key ``t``), ``space.svg`` (space by repository, key ``g``), ``age.svg``
 (images per age bucket, key ``o``), ``confirm.svg`` (``myapp:1.5.0``, blocked by its stopped
 container, and the dangling image marked, key ``d``) and
-``prune.svg`` (key ``p``, all unused, ``until`` 240h). With ``rsvg-convert`` on PATH
+``prune.svg`` (key ``p``, all unused, ``until`` 240h) and ``buildcache.svg`` (key ``b``, all
+unused records, after one small BuildKit build on the demo engine). With ``rsvg-convert`` on PATH
 (``apt-get install -y librsvg2-bin``) it writes a PNG next to each SVG. The clock is fixed to
 ``demo_store.REFERENCE_NOW`` so every run gives the same IDs and ages (``--real-time``: now).
 The sandbox is stopped however the script ends.
@@ -30,6 +31,7 @@ from textual.pilot import Pilot
 from textual.widgets import Input, RadioButton
 
 from tui.app.main import SweepApp
+from tui.app.screens.buildcache import BuildCacheDialog
 from tui.app.screens.confirm import ConfirmScreen
 from tui.app.screens.main import MainScreen
 from tui.app.screens.prune import PruneDialog
@@ -61,7 +63,7 @@ def _errors_in_log(main: MainScreen) -> list[str]:
     return [line for line in log.lines_written if line.startswith("Error") or "error" in line.lower()]
 
 
-async def _shoot(app: SweepApp, out: Path) -> list[Path]:
+async def _shoot(app: SweepApp, out: Path, build_cache: bool) -> list[Path]:
     """Drive the app and save the screenshots; returns their paths."""
     saved: list[Path] = []
 
@@ -116,12 +118,48 @@ async def _shoot(app: SweepApp, out: Path) -> list[Path]:
         await pilot.press(*"240h")
         await pilot.pause(0.3)
         save("prune")
-        await pilot.press("escape")
-        await pilot.pause(0.1)
+        await pilot.press("escape")  # leaves the field
+        await pilot.pause(0.9)
+        await pilot.press("escape")  # closes the dialog
+        await _until(pilot, lambda: app.screen is main, "the main screen again", 10)
+
+        if build_cache:
+            await pilot.press("b")
+            await _until(
+                pilot, lambda: isinstance(app.screen, BuildCacheDialog), "the build cache dialog", 30
+            )
+            await pilot.press("a")  # all unused records: the demo build's layers are shared with its image
+            await pilot.pause(0.3)
+            save("buildcache")
+            await pilot.press("escape")
+            await pilot.pause(0.1)
         errors = _errors_in_log(main)
         if errors:
             raise RuntimeError(f"the app logged errors: {errors}")
     return saved
+
+
+def _build_cache(url: str) -> bool:
+    """Give the demo engine some BuildKit build cache: one small build with Debian docker.io's CLI
+    (BuildKit built in). False (and no build cache screenshot) without that CLI."""
+    cli = "/usr/bin/docker"
+    if not Path(cli).exists():
+        print(
+            f"screenshots: no {cli} (apt-get install -y docker.io): no build cache screenshot",
+            file=sys.stderr,
+        )
+        return False
+    with tempfile.TemporaryDirectory() as context:
+        Path(context, "app.cfg").write_bytes(bytes(range(256)) * 2_000)
+        Path(context, "notes.txt").write_text("build cache demo\n" * 5_000)
+        Path(context, "Dockerfile").write_text(
+            "FROM postgres:16\nCOPY app.cfg /etc/app.cfg\nCOPY notes.txt /notes\n"
+        )
+        env = {"DOCKER_BUILDKIT": "1", "PATH": "/usr/bin:/bin", "HOME": context}
+        subprocess.run([cli, "-H", url, "build", "-q", "-t", "cache-demo:1", context], env=env, check=True,
+                       capture_output=True, timeout=300)  # fmt: skip
+        subprocess.run([cli, "-H", url, "rmi", "cache-demo:1"], env=env, check=True, capture_output=True)
+    return True
 
 
 def _to_png(svg: Path, converter: str) -> Path:
@@ -153,7 +191,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"screenshots: demo engine at {daemon.url}", file=sys.stderr)
         source = EngineSource(Engine(daemon.url), LayerCache())
         app = SweepApp(source, Config(), now=lambda: now.timestamp())
-        saved = asyncio.run(_shoot(app, args.out))
+        build_cache = _build_cache(daemon.url)
+        saved = asyncio.run(_shoot(app, args.out, build_cache))
     finally:
         daemon.stop()
     converter = shutil.which("rsvg-convert")

@@ -65,6 +65,7 @@ def _check(engine, prune: BuildCachePrune) -> int:
     return result.reclaimed_bytes
 
 
+@pytest.mark.docker_only(reason="Podman's compat API has no build cache (/build/prune is 404)")
 def test_default_then_all_match_the_engine(engine, buildkit):
     buildkit("bc:1", (100_000, 200_000))
     buildkit("bc:2", (50_000,))
@@ -123,11 +124,105 @@ def test_sizes_parse_or_fail_clearly():
         parse_size("lots")
 
 
+def _build(
+    docker_cli: str, url: str, tag: str, sizes: tuple[int, ...], tmp_path, env: dict[str, str]
+) -> None:
+    context = tmp_path / tag.replace(":", "_")
+    context.mkdir()
+    lines = ["FROM scratch"]
+    for i, size in enumerate(sizes):
+        (context / f"f{i}").write_bytes(os.urandom(size))
+        lines.append(f"COPY f{i} /f{i}")
+    (context / "Dockerfile").write_text("\n".join(lines) + "\n")
+    done = subprocess.run(
+        [docker_cli, "-H", url, "build", "-q", "-t", tag, str(context)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+
+
+@pytest.fixture
+def buildx_28(start_daemon, tmp_path):
+    """A private 28.5 engine (classic store) and a function building on it with docker-buildx (the
+    BuildKit builder in the daemon, driver "docker"), as a current docker CLI does."""
+    from tests.conftest import unavailable
+    from tui.sandbox.daemon import engines_dir
+
+    cli = engines_dir() / "28.5" / "usr" / "bin" / "docker"
+    buildx = engines_dir() / "28.5" / "usr" / "libexec" / "docker" / "cli-plugins" / "docker-buildx"
+    if not buildx.exists() or not cli.exists():
+        unavailable("docker-buildx 28.5", FileNotFoundError(f"{buildx} (run scripts/setup.sh engines)"))
+    daemon = start_daemon(engine="28.5")
+    config = tmp_path / "docker-config"
+    (config / "cli-plugins").mkdir(parents=True)
+    (config / "cli-plugins" / "docker-buildx").symlink_to(buildx)
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "DOCKER_CONFIG": str(config)}
+
+    def build(tag: str, sizes: tuple[int, ...]) -> None:
+        _build(str(cli), daemon.url, tag, sizes, tmp_path, env)
+
+    build.url = daemon.url  # type: ignore[attr-defined]
+    return build
+
+
+def test_buildx_28_default_all_and_until_match_the_engine(buildx_28):
+    """Docker 28.5 with buildx: the plan's records and bytes are the engine's CachesDeleted and
+    SpaceReclaimed."""
+    url = buildx_28.url
+    engine = Engine(url)
+    buildx_28("bx:1", (150_000, 250_000))
+    buildx_28("bx:2", (60_000,))
+    engine.api().remove_image("bx:2")
+    records = read_build_cache(engine)
+    assert any(r.shared for r in records) and any(not r.shared for r in records)
+
+    class _Url:
+        def __init__(self, url: str) -> None:
+            self.url = url
+
+    assert _check(_Url(url), BuildCachePrune(all=True, until=parse_until("1h", time.time()))) == 0
+    freed = _check(_Url(url), BuildCachePrune())
+    assert freed >= 150_000 + 250_000 + 60_000
+    assert _check(_Url(url), BuildCachePrune(all=True)) == 400_000  # bx:1's two shared layer records
+    assert read_build_cache(engine) == []
+
+
+async def test_buildx_28_app_flow_matches_space_reclaimed(buildx_28):
+    """Preview → confirm → streamed log on Docker 28.5 (buildx): the total the log reports is the
+    engine's SpaceReclaimed, and it is the preview's byte count."""
+    from tests.pilot import loaded, log_text, make_app, wait_for
+    from tui.app.screens.buildcache import BuildCacheConfirm, BuildCacheDialog
+
+    buildx_28("bx:3", (80_000, 40_000))  # kept: its layers are shared records, which --all deletes too
+    app = make_app(buildx_28.url)
+    async with app.run_test(size=(120, 36)) as pilot:
+        screen = await loaded(pilot)
+        await pilot.press("b")
+        await wait_for(pilot, lambda: isinstance(app.screen, BuildCacheDialog))
+        await pilot.press("a")
+        await pilot.pause()
+        plan = app.screen.plan
+        assert plan is not None and plan.exact and plan.reclaim_bytes >= 120_000
+        await pilot.press("y")
+        await wait_for(pilot, lambda: isinstance(app.screen, BuildCacheConfirm))
+        assert f"{plan.reclaim_bytes:,} bytes" in str(app.screen.query_one("#confirm-plan").content)
+        await pilot.press("y")
+        await wait_for(pilot, lambda: "Total reclaimed space" in log_text(screen))
+        text = log_text(screen)
+        assert "Re-reading the build cache before pruning" in text
+        assert f"({plan.reclaim_bytes:,} bytes) · {len(plan.delete)} build cache record(s)" in text
+        assert text.count("Deleted build cache object") == len(plan.delete)
+        assert "Not in the plan" not in text
+    assert read_build_cache(Engine(buildx_28.url)) == []
+
+
 @pytest.mark.docker_only(reason="Podman's compat API has no build cache (/build/prune is 404)")
 async def test_app_build_cache_flow_by_keys(engine, buildkit):
     from tests.pilot import loaded, log_text, make_app, wait_for
-    from tui.app.screens.buildcache import BuildCacheDialog
-    from tui.core.usage import human_size
+    from tui.app.screens.buildcache import BuildCacheConfirm, BuildCacheDialog
 
     buildkit("bc:6", (90_000,))
     engine.api.remove_image("bc:6")
@@ -139,10 +234,71 @@ async def test_app_build_cache_flow_by_keys(engine, buildkit):
         dialog = app.screen
         assert dialog.focused is not None and dialog.focused.id == "bc-mode"
         plan = plan_build_cache_prune(dialog.records, BuildCachePrune())
-        assert plan.reclaim_bytes > 90_000
+        assert plan.reclaim_bytes > 90_000 and dialog.plan == plan
         assert f"{plan.reclaim_bytes:,} bytes" in str(dialog.query_one("#bc-preview").content)
+        await pilot.press("y")  # continue: nothing deleted yet
+        await wait_for(pilot, lambda: isinstance(app.screen, BuildCacheConfirm))
+        assert app.screen.focused is not None and app.screen.focused.id == "bcc-ok"
+        assert len(read_build_cache(Engine(engine.url))) == plan.total_records
         await pilot.press("y")
         await wait_for(pilot, lambda: "Total reclaimed space" in log_text(screen))
-        assert f"Total reclaimed space: {human_size(plan.reclaim_bytes)}" in log_text(screen)
+        assert f"({plan.reclaim_bytes:,} bytes)" in log_text(screen)
         assert log_text(screen).count("Deleted build cache object") == len(plan.delete)
     assert read_build_cache(Engine(engine.url)) == []
+
+
+@pytest.mark.docker_only(reason="Podman's compat API has no build cache (/build/prune is 404)")
+async def test_app_refuses_when_the_build_cache_changed_since_the_preview(engine, buildkit):
+    """A build between the preview and the confirmation: nothing is deleted, the log says why."""
+    from tests.pilot import loaded, log_text, make_app, wait_for
+    from tui.app.screens.buildcache import BuildCacheConfirm, BuildCacheDialog
+
+    buildkit("bc:7", (30_000,))
+    engine.api.remove_image("bc:7")
+    app = make_app(engine.url)
+    async with app.run_test(size=(120, 36)) as pilot:
+        screen = await loaded(pilot)
+        await pilot.press("b")
+        await wait_for(pilot, lambda: isinstance(app.screen, BuildCacheDialog))
+        await pilot.press("a", "y")
+        await wait_for(pilot, lambda: isinstance(app.screen, BuildCacheConfirm))
+        buildkit("bc:8", (20_000,))  # the cache grows behind the confirm screen
+        before = sorted(r.id for r in read_build_cache(Engine(engine.url)))
+        await pilot.press("y")
+        await wait_for(pilot, lambda: "build cache prune" in log_text(screen))
+        text = log_text(screen)
+        assert "Error: build cache prune: the build cache changed since the preview" in text
+        assert "Nothing was deleted" in text and "Deleted build cache object" not in text
+        assert "Total reclaimed space" not in text
+    assert sorted(r.id for r in read_build_cache(Engine(engine.url))) == before
+
+
+@pytest.mark.docker_only(reason="Podman's compat API has no build cache (/build/prune is 404)")
+def test_headless_refuses_when_the_build_cache_changed(engine, buildkit):
+    from tui.engine.buildcache import BuildCacheChanged, prune_build_cache_as_planned
+
+    buildkit("bc:9", (25_000,))
+    plan = plan_build_cache_prune(read_build_cache(Engine(engine.url)), BuildCachePrune(all=True))
+    buildkit("bc:10", (15_000,))
+    before = sorted(r.id for r in read_build_cache(Engine(engine.url)))
+    with pytest.raises(BuildCacheChanged, match="changed since the preview: the cache holds"):
+        prune_build_cache_as_planned(Engine(engine.url), plan)
+    assert sorted(r.id for r in read_build_cache(Engine(engine.url))) == before
+
+
+def test_changes_since_names_what_changed():
+    from tui.core.buildcache import CacheRecord, changes_since
+
+    a = CacheRecord("a" * 25, "regular", 100, in_use=False, shared=False, last_used=10)
+    b = CacheRecord("b" * 25, "regular", 200, in_use=False, shared=True, last_used=20)
+    plan = plan_build_cache_prune([a, b], BuildCachePrune())
+    assert [r.id for r in plan.delete] == [a.id]
+    assert changes_since(plan, [b, a]) == []  # order does not matter
+    busy = CacheRecord(a.id, "regular", 100, in_use=True, shared=False, last_used=10)
+    assert changes_since(plan, [busy, b]) == ["would no longer delete aaaaaaaaaaaa"]
+    grown = CacheRecord(a.id, "regular", 150, in_use=False, shared=False, last_used=10)
+    changes = changes_since(plan, [grown, b])
+    assert changes[0].startswith("the cache holds 2 record(s), 350 bytes (the preview saw 2, 300 bytes)")
+    assert changes[1] == "size changed for aaaaaaaaaaaa"
+    c = CacheRecord("c" * 25, "regular", 5, in_use=False, shared=False, last_used=30)
+    assert changes_since(plan, [a, b, c])[1] == "would now also delete cccccccccccc"

@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
+import urllib.request
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import docker
 import pytest
 
 import tui.demo as demo
@@ -126,10 +129,54 @@ def test_demo_engine_lists_the_demo_store(
     assert sum(len(v) for v in states.values()) == 2
     assert by_tag["myapp:2.0.0"]["created"] == int(specs[1].created.timestamp())
     assert by_tag["myapp:1.5.0"]["shared_size"] > 25_000_000  # the base it shares with 2.0.0
+    # both kinds, as on a real host: pushed through the demo's registry (a real digest) or local-only
+    from_registry = {k for k, v in by_tag.items() if not v["local_only"]}
+    assert from_registry == set(demo_store.DEMO_PULLED) == {"web/nginx:1.25", "postgres:16"}
+    for ref in demo_store.DEMO_PULLED:
+        repo = ref.rpartition(":")[0]
+        (digest,) = by_tag[ref]["digests"]
+        assert re.fullmatch(rf"127\.0\.0\.1:\d+/{re.escape(repo)}@sha256:[0-9a-f]{{64}}", digest), digest
+    assert all(by_tag[k]["local_only"] and not by_tag[k]["digests"] for k in by_tag if k not in from_registry)
     root = demo_daemon.root
     assert _pids_naming(root)
     demo_daemon.stop()
     _assert_gone(root)
+
+
+@pytest.mark.engine
+async def test_demo_removes_a_registry_image_without_acknowledgement(demo_daemon: PrivateDaemon) -> None:
+    """web/nginx came through the demo's registry: its removal needs no "I understand"; a myapp
+    image (local-only) still does."""
+    from tests.pilot import loaded, make_app, wait_for
+    from tui.app.screens.confirm import ConfirmScreen
+
+    api = docker.APIClient(base_url=demo_daemon.url, version="auto")
+    nginx = api.inspect_image("web/nginx:1.25")["Id"]
+    digest = api.inspect_image("web/nginx:1.25")["RepoDigests"][0]
+    registry = digest.split("/", 1)[0]
+    with urllib.request.urlopen(f"http://{registry}/v2/web/nginx/tags/list", timeout=10) as answer:
+        assert json.load(answer)["tags"] == ["1.25"]  # the digest is really there: it can be pulled back
+    app = make_app(demo_daemon.url)
+    async with app.run_test(size=(160, 45)) as pilot:
+        screen = await loaded(pilot)
+        local = next(i.id for i in screen.table.shown if "myapp-dev:feature-login" in i.tags)
+        screen.table.move_cursor(row=[i.id for i in screen.table.shown].index(local))
+        await pilot.press("d")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        assert app.screen.needs_local_ack
+        await pilot.press("n")
+        await wait_for(pilot, lambda: not isinstance(app.screen, ConfirmScreen))
+        screen.table.move_cursor(row=[i.id for i in screen.table.shown].index(nginx))
+        await pilot.press("d")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        confirm = app.screen
+        assert not confirm.needs_local_ack and confirm.focused is not None
+        assert confirm.focused.id == "confirm-ok"
+        await pilot.press("y")  # one key: no acknowledgement asked
+        await wait_for(pilot, lambda: nginx not in screen.snapshot.images)
+    assert nginx not in {i["Id"] for i in api.images()}
+    assert local in {i["Id"] for i in api.images()}
+    api.close()
 
 
 class _Recorder:

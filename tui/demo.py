@@ -27,7 +27,7 @@ from tui.engine.client import Engine, EngineError
 from tui.engine.snapshot import LayerCache
 from tui.engine.source import EngineSource
 from tui.exit_codes import EXIT_CONFIG, EXIT_ENGINE, EXIT_INTERRUPTED
-from tui.sandbox.daemon import PrivateDaemon, SandboxError
+from tui.sandbox.daemon import REGISTRY_BINARY, PrivateDaemon, PrivateRegistry, SandboxError
 from tui.sandbox.demo_seed import seed_demo_engine
 from tui.sandbox.fixtures import FixtureError
 
@@ -62,13 +62,28 @@ def start_demo_engine(
 ) -> PrivateDaemon:
     """Start a private ``dockerd`` and seed it with the demo store (dates relative to ``now``).
 
-    The caller owns the returned daemon and must ``stop()`` it (the watchdog and the atexit hook
+    A few images are pushed through a private registry on 127.0.0.1 (started inside the daemon's
+    root, stopped with it) so the demo has images with a registry digest as well as local-only
+    ones (see :func:`tui.sandbox.demo_seed.seed_demo`). The caller owns the returned daemon and
+    must ``stop()`` it (the watchdog and the atexit hook
     are armed as :meth:`PrivateDaemon.start` describes). If seeding fails, the daemon is stopped
     and the error propagates (:class:`SandboxError` or :class:`FixtureError`).
     """
     daemon = PrivateDaemon.start(survive_crash=survive_crash, stop_at_exit=stop_at_exit)
     try:
-        seed_demo_engine(daemon.url, now or datetime.now(UTC))
+        # The demo's own registry lives inside the daemon's root: whatever tears the sandbox down
+        # (stop, the watchdog, cleanup_root) ends it too. Without docker-registry every demo
+        # image is local-only.
+        registry_host = None
+        if os.access(REGISTRY_BINARY, os.X_OK):
+            registry = PrivateRegistry.start(daemon.root / "registry", survive_crash=True, stop_at_exit=False)
+            registry_host = registry.host
+        else:
+            _say(
+                f"{REGISTRY_BINARY} is missing: every demo image is local-only "
+                "(apt-get install docker-registry)"
+            )
+        seed_demo_engine(daemon.url, now or datetime.now(UTC), registry_host)
     except BaseException:
         with _signals_ignored():
             daemon.stop()

@@ -11,9 +11,9 @@ from typing import TextIO
 from tui.core.buildcache import BuildCachePlan, BuildCachePrune, parse_size, plan_build_cache_prune
 from tui.core.filters import FilterError, parse_until
 from tui.core.usage import human_size
-from tui.engine.buildcache import prune_build_cache, read_build_cache
+from tui.engine.buildcache import BuildCacheChanged, prune_build_cache_as_planned, read_build_cache
 from tui.engine.client import Engine
-from tui.exit_codes import EXIT_OK, EXIT_REFUSED
+from tui.exit_codes import EXIT_OK, EXIT_PARTIAL, EXIT_REFUSED
 
 
 def make_build_cache_prune(
@@ -77,7 +77,11 @@ def cmd_build_cache(
         if stdin.readline().strip().lower() not in ("y", "yes"):
             out.write("Nothing was deleted.\n")
             return EXIT_REFUSED
-    result = prune_build_cache(engine, prune)
+    try:  # re-reads the cache first: what was shown (and confirmed) is what is pruned
+        result = prune_build_cache_as_planned(engine, plan)
+    except BuildCacheChanged as exc:
+        sys.stderr.write(f"docker-sweep: {exc}\n")
+        return EXIT_PARTIAL
     if as_json:
         json.dump({"plan": plan.to_json(), **result.to_json()}, out, indent=2)
         out.write("\n")

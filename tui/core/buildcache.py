@@ -175,3 +175,28 @@ def parse_size(text: str) -> int:
             "(or KiB, MiB, GiB, TiB), e.g. 512MB"
         )
     return int(float(match.group(1)) * _FACTORS[match.group(2).lower()])
+
+
+def changes_since(planned: BuildCachePlan, records: list[CacheRecord]) -> list[str]:
+    """How the build cache ``records`` read now differ from what ``planned`` was made from, as
+    short sentences ("" nothing): records added or gone, sizes changed, and records the same
+    prune would now delete or keep instead. Empty: the plan still holds."""
+    now = plan_build_cache_prune(records, planned.prune)
+    changes: list[str] = []
+    if now.total_records != planned.total_records or now.total_bytes != planned.total_bytes:
+        changes.append(
+            f"the cache holds {now.total_records} record(s), {now.total_bytes:,} bytes "
+            f"(the preview saw {planned.total_records}, {planned.total_bytes:,} bytes)"
+        )
+    before = {r.id: r.size for r in planned.delete}
+    after = {r.id: r.size for r in now.delete}
+    added = sorted(set(after) - set(before))
+    gone = sorted(set(before) - set(after))
+    resized = sorted(i for i in set(before) & set(after) if before[i] != after[i])
+    if added:
+        changes.append("would now also delete " + ", ".join(i[:12] for i in added))
+    if gone:
+        changes.append("would no longer delete " + ", ".join(i[:12] for i in gone))
+    if resized:
+        changes.append("size changed for " + ", ".join(i[:12] for i in resized))
+    return changes

@@ -6,8 +6,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from tui.core.buildcache import BuildCachePrune, CacheRecord
-from tui.engine.client import Engine
+from tui.core.buildcache import BuildCachePlan, BuildCachePrune, CacheRecord, changes_since
+from tui.engine.client import Engine, EngineError
 from tui.engine.snapshot import parse_created
 
 
@@ -53,9 +53,36 @@ class BuildCachePruneResult:
     def to_json(self) -> dict[str, object]:
         return {"deleted": list(self.deleted), "reclaimed_bytes": self.reclaimed_bytes}
 
+    def unplanned(self, plan: BuildCachePlan) -> list[str]:
+        """Records the engine deleted that ``plan`` did not list."""
+        planned = {r.id for r in plan.delete}
+        return [i for i in self.deleted if i not in planned]
+
 
 def prune_build_cache(engine: Engine, prune: BuildCachePrune) -> BuildCachePruneResult:
     result = engine.call(lambda api: api.prune_builds(**prune.engine_args(time.time())), long=True)
     return BuildCachePruneResult(
         tuple(result.get("CachesDeleted") or ()), int(result.get("SpaceReclaimed") or 0)
     )
+
+
+class BuildCacheChanged(EngineError):
+    """The build cache is no longer what the confirmed plan was made from: nothing was pruned."""
+
+    def __init__(self, changes: list[str]) -> None:
+        super().__init__(
+            "the build cache changed since the preview: " + "; ".join(changes) + ". Nothing was deleted; "
+            "open the build cache dialog again (b) to see the new preview."
+        )
+        self.changes = tuple(changes)
+
+
+def prune_build_cache_as_planned(engine: Engine, plan: BuildCachePlan) -> BuildCachePruneResult:
+    """Re-read the build cache; prune ``plan.prune`` only if the records still give the same plan,
+    else raise :class:`BuildCacheChanged` without deleting anything. The engine's own choice in
+    the short window between the re-read and its prune shows in the result (see
+    :meth:`BuildCachePruneResult.unplanned`)."""
+    changes = changes_since(plan, read_build_cache(engine))
+    if changes:
+        raise BuildCacheChanged(changes)
+    return prune_build_cache(engine, plan.prune)

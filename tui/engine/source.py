@@ -7,11 +7,15 @@ from pathlib import Path
 
 import platformdirs
 
-from tui.core.buildcache import BuildCachePrune, CacheRecord
+from tui.core.buildcache import BuildCachePlan, CacheRecord
 from tui.core.model import Image, Snapshot
 from tui.core.plan import Plan
 from tui.engine.actions import ExecutionResult, PlanExecutor, ResultEvent
-from tui.engine.buildcache import BuildCachePruneResult, prune_build_cache, read_build_cache
+from tui.engine.buildcache import (
+    BuildCachePruneResult,
+    prune_build_cache_as_planned,
+    read_build_cache,
+)
 from tui.engine.client import Engine
 from tui.engine.snapshot import LayerCache, read_stages
 
@@ -71,8 +75,10 @@ class EngineSource:
         """The BuildKit build cache records (``/system/df``)."""
         return read_build_cache(self.engine)
 
-    def prune_build_cache(self, prune: BuildCachePrune) -> BuildCachePruneResult:
-        return prune_build_cache(self.engine, prune)
+    def prune_build_cache_as_planned(self, plan: BuildCachePlan) -> BuildCachePruneResult:
+        """Re-read the cache and prune only if it still gives ``plan`` (else
+        :class:`~tui.engine.buildcache.BuildCacheChanged`, nothing deleted)."""
+        return prune_build_cache_as_planned(self.engine, plan)
 
     def execute(
         self, plan: Plan, snapshot: Snapshot, cancelled: Callable[[], bool]

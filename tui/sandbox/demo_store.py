@@ -8,6 +8,8 @@ A small but realistic store (about 62 MB of distinct layers, all content determi
 * ``web/nginx:1.25`` (+ ``web/nginx:stable``) and ``postgres:16``, on the busybox layer only;
 * an old ``myapp`` build that lost its tag: a dangling ``<none>:<none>`` image on the shared base.
 
+``web/nginx`` and ``postgres`` come "from a registry" (:data:`DEMO_PULLED`: pushed through the
+demo's own registry, so they have a ``RepoDigests`` entry); the myapp images are local-only.
 Containers: a stopped (exited) one holding ``myapp:1.5.0`` and a running one from ``postgres:16``.
 Every image starts with a static busybox (``/bin/busybox``), so its containers really run.
 Dates are relative to a ``now`` the caller passes, so the app shows "3 weeks ago" and the like.
@@ -34,6 +36,11 @@ DEMO_CONTAINERS: tuple[tuple[str, str, bool], ...] = (
     ("postgres", "postgres:16", True),
 )
 """``(container name, image reference, running)`` for every demo container."""
+
+DEMO_PULLED: tuple[str, ...] = ("web/nginx:1.25", "postgres:16")
+"""Demo images that are pushed through the demo's own registry (127.0.0.1), so they carry a real
+registry digest (``RepoDigests``) and can be pulled back, like images pulled from a registry on a real
+host; the other demo images stay local-only (built or loaded here)."""
 
 _SOURCE = "https://git.example.com/acme/myapp"
 

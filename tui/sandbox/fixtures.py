@@ -114,6 +114,11 @@ def push(api: docker.APIClient, ref: str) -> str:
     return digest
 
 
+def pull(api: docker.APIClient, repo: str, tag_or_digest: str) -> None:
+    """Pull ``repo:tag`` or ``repo@sha256:…`` (give the digest as ``tag_or_digest``)."""
+    _checked(api.pull(repo, tag=tag_or_digest, stream=True, decode=True), f"pull {repo} {tag_or_digest}")
+
+
 def build_child(
     api: docker.APIClient,
     parent_ref: str,

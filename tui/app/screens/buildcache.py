@@ -1,6 +1,9 @@
-"""The build cache dialog: ``docker builder prune`` with a live exact preview (records and bytes),
-then the same confirm-by-key as images. Keys: ``d`` unused not shared, ``a`` all unused, ``u``
-until, ``k`` keep-storage, ``y`` prune, ``n``/``esc`` cancel (``esc`` in a field leaves it)."""
+"""The build cache screens, the same flow as an image prune: the dialog (``docker builder prune``
+with a live exact preview of records and bytes; keys ``d`` unused not shared, ``a`` all unused,
+``u`` until, ``k`` keep-storage, ``y`` continue, ``n``/``esc`` cancel, ``esc`` in a field leaves
+it), then the confirm screen (the plan once more; ``y`` prune, ``n``/``esc`` cancel). The flow
+(:mod:`tui.app.screens.buildcache_flow`) re-reads the cache before pruning and refuses if it
+changed since the preview."""
 
 from __future__ import annotations
 
@@ -14,6 +17,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, RadioButton, RadioSet, Static
 
+from tui.app.screens.filter_dialog import FilterDialog, text_field
 from tui.app.widgets.charts import FULL, STYLE_FREED, STYLE_KEPT, stacked_bar
 from tui.app.widgets.key_line import KeyLine
 from tui.core.buildcache import (
@@ -68,10 +72,26 @@ def cache_bar(plan: BuildCachePlan, width: int = 30) -> Text:
     return t
 
 
-class BuildCacheDialog(ModalScreen[BuildCachePrune | None]):
+class BuildCacheDialog(FilterDialog[BuildCachePlan | None]):
+    """Builds a build cache prune; dismisses with the plan previewed (or ``None``)."""
+
+    PREFIX, MODE_SET = "bc", "bc-mode"
+    TITLE = "Prune the build cache: the preview is exactly what the engine deletes"
+    KEYS = [
+        ("d/a", "unused / all"),
+        ("u k", "until, keep-storage"),
+        ("y", "continue"),
+        ("n/esc", "cancel (esc in a field: leave it)"),
+    ]
     BINDINGS = [
         Binding("escape,n", "cancel", "Cancel", id="buildcache.cancel", tooltip="Close; prune nothing"),
-        Binding("y", "submit", "Prune", id="buildcache.submit", tooltip="Prune exactly these records"),
+        Binding(
+            "y",
+            "submit",
+            "Continue",
+            id="buildcache.submit",
+            tooltip="Go to the confirm screen with this plan",
+        ),
         Binding(
             "d",
             "mode('bc-unused')",
@@ -102,49 +122,17 @@ class BuildCacheDialog(ModalScreen[BuildCachePrune | None]):
         super().__init__()
         self.records = records
         self.now = now
-        self.prune: BuildCachePrune | None = None
+        self.plan: BuildCachePlan | None = None
 
-    def compose(self) -> ComposeResult:
-        with Vertical(id="prune-box"):
-            yield Label(
-                "Prune the build cache: the preview is exactly what the engine deletes", id="prune-title"
-            )
-            with Horizontal(id="prune-body"):
-                with VerticalScroll(id="prune-controls"):
-                    with RadioSet(id="bc-mode", compact=True):
-                        yield RadioButton(
-                            "Unused, not shared with images (d)", value=True, id="bc-unused", compact=True
-                        )
-                        yield RadioButton("All unused records (a)", id="bc-all", compact=True)
-                    yield Label("until (u): last used before 72h, 7d, a date …")
-                    yield Input(
-                        placeholder="empty = any age", id="bc-until", compact=True, select_on_focus=False
-                    )
-                    yield Label("keep-storage (k): e.g. 512MB")
-                    yield Input(
-                        placeholder="empty = keep nothing", id="bc-keep", compact=True, select_on_focus=False
-                    )
-                    yield Static(id="bc-error")
-                with Vertical(id="prune-right"):
-                    yield Static(id="bc-bar")
-                    with VerticalScroll(id="prune-preview-scroll"):
-                        yield Static(id="bc-preview")
-            with Horizontal(id="prune-buttons"):
-                yield Button("Prune (y)", variant="error", id="bc-ok", compact=True)
-                yield Button("Cancel (n/esc)", variant="primary", id="bc-cancel", compact=True)
-            yield KeyLine(
-                [
-                    ("d/a", "unused / all"),
-                    ("u k", "until, keep-storage"),
-                    ("y", "prune"),
-                    ("n/esc", "cancel (esc in a field: leave it)"),
-                ],
-                id="bc-keys",
-            )
-
-    def on_mount(self) -> None:
-        self.refresh_preview()
-        self.query_one("#bc-mode", RadioSet).focus()
+    def compose_controls(self) -> ComposeResult:
+        with RadioSet(id="bc-mode", compact=True):
+            yield RadioButton("Unused, not shared with images (d)", value=True, id="bc-unused", compact=True)
+            yield RadioButton("All unused records (a)", id="bc-all", compact=True)
+        yield Label("until (u): last used before 72h, 7d, a date …")
+        yield text_field("empty = any age", "bc-until")
+        yield Label("keep-storage (k): e.g. 512MB")
+        yield text_field("empty = keep nothing", "bc-keep")
+        yield Static(id="bc-error")
 
     def build(self) -> tuple[BuildCachePrune | None, str]:
         try:
@@ -159,53 +147,71 @@ class BuildCacheDialog(ModalScreen[BuildCachePrune | None]):
             return None, str(exc)
 
     def refresh_preview(self) -> None:
-        self.prune, error = self.build()
+        prune, error = self.build()
         self.query_one("#bc-error", Static).update(Text(error, style="bold red"))
-        if self.prune is None:
+        if prune is None:
+            self.plan = None
             self.query_one("#bc-preview", Static).update(
                 Text("Fix the field to see the preview.", style="dim")
             )
             self.query_one("#bc-ok", Button).disabled = True
             return
-        plan = plan_build_cache_prune(self.records, self.prune)
-        self.query_one("#bc-bar", Static).update(cache_bar(plan))
-        self.query_one("#bc-preview", Static).update(plan_text(plan))
-        self.query_one("#bc-ok", Button).disabled = not plan.delete
-
-    def on_input_changed(self) -> None:
-        self.refresh_preview()
+        self.plan = plan_build_cache_prune(self.records, prune)
+        self.query_one("#bc-bar", Static).update(cache_bar(self.plan))
+        self.query_one("#bc-preview", Static).update(plan_text(self.plan))
+        self.query_one("#bc-ok", Button).disabled = not self.plan.delete
 
     def on_radio_set_changed(self) -> None:
         self.refresh_preview()
 
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        if event.button.id == "bc-ok":
-            self.action_submit()
-        else:
-            self.dismiss(None)
-
-    def on_input_submitted(self) -> None:
-        self.action_submit()
-
-    def action_mode(self, button_id: str) -> None:
-        button = self.query_one(f"#{button_id}", RadioButton)
-        if not button.value:
-            button.toggle()
-        self.call_after_refresh(self.refresh_preview)
-
-    def action_field(self, input_id: str, key: str = "") -> None:
-        if isinstance(self.focused, Input):
-            self.focused.insert_text_at_cursor(key)
-            return
-        self.set_focus(self.query_one(f"#{input_id}", Input))
-
     def action_submit(self) -> None:
         self.refresh_preview()
-        if self.prune is not None and not self.query_one("#bc-ok", Button).disabled:
-            self.dismiss(self.prune)
+        if self.plan is not None and not self.query_one("#bc-ok", Button).disabled:
+            self.dismiss(self.plan)
+
+
+class BuildCacheConfirm(ModalScreen[BuildCachePlan | None]):
+    """The plan once more, then ``y`` prunes it (after a re-check) and ``n``/``esc`` cancels."""
+
+    BINDINGS = [
+        Binding(
+            "escape,n", "cancel", "Cancel", id="buildcache_confirm.cancel", tooltip="Close; prune nothing"
+        ),
+        Binding(
+            "y",
+            "confirm",
+            "Prune",
+            id="buildcache_confirm.ok",
+            tooltip="Prune exactly these records (refused if the cache changed since the preview)",
+        ),
+    ]
+
+    def __init__(self, plan: BuildCachePlan) -> None:
+        super().__init__()
+        self.plan = plan
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="confirm-box"):
+            yield Label("Confirm: exactly these build cache records will be deleted", id="confirm-title")
+            yield Static(cache_bar(self.plan), id="confirm-bar")
+            with VerticalScroll(id="confirm-scroll"):
+                yield Static(plan_text(self.plan), id="confirm-plan")
+            with Horizontal(id="confirm-buttons"):
+                yield Button("Prune (y)", variant="error", id="bcc-ok", compact=True)
+                yield Button("Cancel (n/esc)", variant="primary", id="bcc-cancel", compact=True)
+            yield KeyLine([("y", "prune"), ("n/esc", "cancel"), ("tab", "next control")], id="bcc-keys")
+
+    def on_mount(self) -> None:
+        self.query_one("#bcc-ok", Button).focus()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "bcc-ok":
+            self.action_confirm()
+        else:
+            self.action_cancel()
+
+    def action_confirm(self) -> None:
+        self.dismiss(self.plan)
 
     def action_cancel(self) -> None:
-        if isinstance(self.focused, Input):
-            self.set_focus(self.query_one("#bc-mode", RadioSet))
-            return
         self.dismiss(None)

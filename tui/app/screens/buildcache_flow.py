@@ -1,8 +1,10 @@
-"""The main screen's build cache flow: read the records (a worker), the dialog with its exact
-preview, confirm by key, prune (a worker), one log line per deleted record and the engine's total.
+"""The main screen's build cache flow, the same as an image prune: read the records (a worker),
+the dialog with its exact preview, the confirm screen, then the job (a worker): re-read the cache
+and refuse, deleting nothing, if it no longer gives the confirmed plan; else prune and stream the
+log: the check, one line per deleted record, any record the plan did not list, the engine's total.
 
-Sources that can do it have ``build_cache()`` and ``prune_build_cache(prune)`` (the engine source
-does); on others the key says it is not available.
+Sources that can do it have ``build_cache()`` and ``prune_build_cache_as_planned(plan)`` (the
+engine source does); on others the key says it is not available.
 """
 
 from __future__ import annotations
@@ -13,8 +15,8 @@ from typing import Any
 from textual import work
 from textual.message import Message
 
-from tui.app.screens.buildcache import BuildCacheDialog
-from tui.core.buildcache import BuildCachePrune, CacheRecord
+from tui.app.screens.buildcache import BuildCacheConfirm, BuildCacheDialog
+from tui.core.buildcache import BuildCachePlan, CacheRecord
 from tui.core.usage import human_size
 
 
@@ -22,6 +24,14 @@ from tui.core.usage import human_size
 class BuildCacheRead(Message):
     records: list[CacheRecord] | None
     error: str = ""
+
+
+@dataclass
+class BuildCacheLog(Message):
+    """One log line of the running build cache prune."""
+
+    kind: str
+    text: str
 
 
 @dataclass
@@ -63,35 +73,55 @@ class BuildCacheFlow:
             screen.log_line("error", f"Error: build cache: {message.error}")
             return
 
-        def chosen(prune: BuildCachePrune | None) -> None:
-            if prune is None:
+        def confirmed(plan: BuildCachePlan | None) -> None:
+            if plan is None:
                 screen.log_line("info", "Cancelled; nothing was deleted.")
                 return
+            if self.job_running:
+                screen.notify("A job is running already.", severity="warning")
+                return
             self.job_running = True
-            screen.log_line("job", f"Running: prune {prune.describe()}")
-            self.run_build_cache_prune(prune)
+            screen.log_line("job", f"Running: prune {plan.prune.describe()}")
+            self.run_build_cache_prune(plan)
+
+        def chosen(plan: BuildCachePlan | None) -> None:
+            if plan is None:
+                screen.log_line("info", "Cancelled; nothing was deleted.")
+                return
+            screen.app.push_screen(BuildCacheConfirm(plan), confirmed)
 
         screen.app.push_screen(BuildCacheDialog(message.records, now=screen.now), chosen)
 
     @work(thread=True, group="job", exit_on_error=False, description="prune build cache")
-    def run_build_cache_prune(self, prune: BuildCachePrune) -> None:
+    def run_build_cache_prune(self, plan: BuildCachePlan) -> None:
         screen: Any = self
         try:
-            result = self.source.prune_build_cache(prune)
-            screen.post_message(BuildCachePruned(result.deleted, result.reclaimed_bytes))
-        except Exception as exc:
+            screen.post_message(BuildCacheLog("info", "Re-reading the build cache before pruning …"))
+            result = self.source.prune_build_cache_as_planned(plan)
+        except Exception as exc:  # BuildCacheChanged among them: nothing was deleted
             screen.post_message(BuildCachePruned((), 0, str(exc) or type(exc).__name__))
+            return
+        for record_id in result.deleted:
+            screen.post_message(BuildCacheLog("deleted", f"Deleted build cache object: {record_id[:12]}"))
+        for record_id in result.unplanned(plan):
+            screen.post_message(
+                BuildCacheLog("unexpected", f"Not in the plan, deleted by the engine: {record_id}")
+            )
+        screen.post_message(BuildCachePruned(result.deleted, result.reclaimed_bytes))
+
+    def on_build_cache_log(self, message: BuildCacheLog) -> None:
+        screen: Any = self
+        screen.log_line(message.kind, message.text)
 
     def on_build_cache_pruned(self, message: BuildCachePruned) -> None:
         screen: Any = self
         self.job_running = False
         if message.error:
             screen.log_line("error", f"Error: build cache prune: {message.error}")
-        for record_id in message.deleted:
-            screen.log_line("deleted", f"Deleted build cache object: {record_id}")
-        screen.log_line(
-            "total",
-            f"Total reclaimed space: {human_size(message.reclaimed_bytes)} · "
-            f"{len(message.deleted)} build cache record(s)",
-        )
+        else:
+            screen.log_line(
+                "total",
+                f"Total reclaimed space: {human_size(message.reclaimed_bytes)} "
+                f"({message.reclaimed_bytes:,} bytes) · {len(message.deleted)} build cache record(s)",
+            )
         screen.load()

@@ -13,22 +13,15 @@ from dataclasses import dataclass
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Input, Label, RadioButton, RadioSet, Static
 
+from tui.app.screens.filter_dialog import FilterDialog, text_field
 from tui.app.widgets.charts import before_after_bar
-from tui.app.widgets.key_line import KeyLine
 from tui.app.widgets.plan_view import plan_text
 from tui.core.filters import FilterError, PruneFilters, parse_filters
 from tui.core.model import Snapshot
 from tui.core.plan import Plan, plan_prune
 from tui.core.protect import Protection
-
-
-def _field(placeholder: str, field_id: str) -> Input:
-    # select_on_focus off: a key typed right after the field's key must not replace its text
-    return Input(placeholder=placeholder, id=field_id, compact=True, select_on_focus=False)
 
 
 @dataclass(frozen=True)
@@ -37,8 +30,11 @@ class PruneRequest:
     with_containers: bool
 
 
-class PruneDialog(ModalScreen[PruneRequest | None]):
+class PruneDialog(FilterDialog[PruneRequest | None]):
     """Builds prune filters; invalid input is shown inline and never sent."""
+
+    PREFIX, MODE_SET = "prune", "prune-mode"
+    TITLE = "Prune images: the preview is exactly what will happen"
 
     BINDINGS = [
         Binding(
@@ -126,49 +122,30 @@ class PruneDialog(ModalScreen[PruneRequest | None]):
         self.everything = everything
         self.request: PruneRequest | None = None
 
-    def compose(self) -> ComposeResult:
-        with Vertical(id="prune-box"):
-            yield Label("Prune images: the preview is exactly what will happen", id="prune-title")
-            with Horizontal(id="prune-body"):
-                with VerticalScroll(id="prune-controls"):
-                    with RadioSet(id="prune-mode", compact=True):
-                        yield RadioButton(
-                            "Dangling images only (d)",
-                            value=not self.everything,
-                            id="prune-dangling",
-                            compact=True,
-                        )
-                        yield RadioButton(
-                            "All images not used by any container (a)",
-                            value=self.everything,
-                            id="prune-all",
-                            compact=True,
-                        )
-                    yield Label("until (u): 72h, 7d, 2024-01-31 or unix seconds")
-                    yield _field("empty = any age", "prune-until")
-                    yield Label("label (l), all must match: KEY or KEY=VALUE ...")
-                    yield _field("e.g. env=dev", "prune-label")
-                    yield Label("label! (e): skip images matching all of these")
-                    yield _field("e.g. keep=true", "prune-not-label")
-                    yield Checkbox(
-                        "Also remove stopped containers keeping them (c)",
-                        value=self.everything,
-                        id="prune-containers",
-                        compact=True,
-                    )
-                    yield Static(id="prune-error")
-                with Vertical(id="prune-right"):
-                    yield Static(id="prune-bar")
-                    with VerticalScroll(id="prune-preview-scroll"):
-                        yield Static(id="prune-preview")
-            with Horizontal(id="prune-buttons"):
-                yield Button("Continue (y)", variant="warning", id="prune-ok", compact=True)
-                yield Button("Cancel (n/esc)", variant="primary", id="prune-cancel", compact=True)
-            yield KeyLine(self.KEYS, id="prune-keys")
-
-    def on_mount(self) -> None:
-        self.refresh_preview()
-        self.query_one("#prune-mode", RadioSet).focus()
+    def compose_controls(self) -> ComposeResult:
+        with RadioSet(id="prune-mode", compact=True):
+            yield RadioButton(
+                "Dangling images only (d)", value=not self.everything, id="prune-dangling", compact=True
+            )
+            yield RadioButton(
+                "All images not used by any container (a)",
+                value=self.everything,
+                id="prune-all",
+                compact=True,
+            )
+        yield Label("until (u): 72h, 7d, 2024-01-31 or unix seconds")
+        yield text_field("empty = any age", "prune-until")
+        yield Label("label (l), all must match: KEY or KEY=VALUE ...")
+        yield text_field("e.g. env=dev", "prune-label")
+        yield Label("label! (e): skip images matching all of these")
+        yield text_field("e.g. keep=true", "prune-not-label")
+        yield Checkbox(
+            "Also remove stopped containers keeping them (c)",
+            value=self.everything,
+            id="prune-containers",
+            compact=True,
+        )
+        yield Static(id="prune-error")
 
     def filter_items(self) -> list[str]:
         items: list[str] = []
@@ -206,46 +183,16 @@ class PruneDialog(ModalScreen[PruneRequest | None]):
             bar.update(before_after_bar(self.snapshot, plan, width=30))
         self.query_one("#prune-ok", Button).disabled = plan is None or plan.empty
 
-    def on_input_changed(self, _: Input.Changed) -> None:
-        self.refresh_preview()
-
     def on_radio_set_changed(self, _: RadioSet.Changed) -> None:
         self.refresh_preview()
 
     def on_checkbox_changed(self, _: Checkbox.Changed) -> None:
         self.refresh_preview()
 
-    def on_input_submitted(self, _: Input.Submitted) -> None:
-        self.action_submit()
-
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        if event.button.id == "prune-ok":
-            self.action_submit()
-        else:
-            self.action_cancel()
-
     def action_submit(self) -> None:
         self.refresh_preview()
         if self.request is not None and not self.query_one("#prune-ok", Button).disabled:
             self.dismiss(self.request)
-
-    def action_cancel(self) -> None:
-        if isinstance(self.focused, Input):
-            self.set_focus(self.query_one("#prune-mode", RadioSet))  # leave the field, keep its text
-            return
-        self.dismiss(None)
-
-    def action_mode(self, button_id: str) -> None:
-        button = self.query_one(f"#{button_id}", RadioButton)
-        if not button.value:
-            button.toggle()  # as a press on it: the radio set releases the other one
-        self.call_after_refresh(self.refresh_preview)
-
-    def action_field(self, input_id: str, key: str = "") -> None:
-        if isinstance(self.focused, Input):
-            self.focused.insert_text_at_cursor(key)
-            return
-        self.set_focus(self.query_one(f"#{input_id}", Input))  # now: the next key goes into it
 
     def action_toggle_containers(self) -> None:
         box = self.query_one("#prune-containers", Checkbox)
