@@ -47,7 +47,7 @@ secondary=${SWEEP_DIFF_EXAMPLES_SECONDARY:-8}
 label="whole suite"; run 20.10 "$@"
 label="engine tests"; SWEEP_DIFF_EXAMPLES=$secondary run 28.5 -m engine "$@"
 label="engine tests"; SWEEP_DIFF_EXAMPLES=$secondary run 28.5-containerd -m engine "$@"
-label="engine tests"; SWEEP_DIFF_EXAMPLES=$secondary run podman -m engine "$@"
+label="engine tests"; SWEEP_DIFF_EXAMPLES=${SWEEP_DIFF_EXAMPLES_PODMAN:-4} run podman -m engine "$@"
 
 echo "=== engine matrix (total ${SECONDS}s)"
 printf '%s\n' "${summary[@]}"
