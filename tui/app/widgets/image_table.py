@@ -148,6 +148,10 @@ class ImageTable(DataTable[Text]):
             return False
         if [i for i in drawn if i in rows] != list(rows):
             return False
+        if len(drawn) - len(rows) > _MAX_ROWS_REMOVED_IN_PLACE:
+            # DataTable.remove_row re-indexes every row and moves the cursor (a highlight event
+            # each): removing hundreds one by one costs more than drawing the table again
+            return False
         for image_id in drawn:
             if image_id not in rows:
                 self.remove_row(image_id)
@@ -208,6 +212,9 @@ class ImageTable(DataTable[Text]):
             used,
             flag_text,
         ]
+
+
+_MAX_ROWS_REMOVED_IN_PLACE = 20
 
 
 def _look(cell: Text) -> tuple[object, ...]:
