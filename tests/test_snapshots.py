@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from textual.widgets import Input
 
 from tests.frozen import NOW, FrozenSource
 from tui.app.main import SweepApp
@@ -41,6 +42,10 @@ def pressing(keys):
         for key in keys:
             await pilot.press(key)
             await pilot.pause()
+        # a blinking text cursor would make the picture depend on the moment it is taken (seen
+        # under load): keep it shown, as it is right after a key
+        for field in pilot.app.screen.query(Input):
+            field.cursor_blink = False
         await pilot.pause()
 
     return run_before
