@@ -272,6 +272,10 @@ def test_product_path_matches_the_engine(engine, kind, data):
     }, what
     assert engine_containers(engine.api) == containers_before - {c.id for c in plan.remove_containers}, what
 
+    if before.facts.image_store == "podman":
+        # Podman 4.3's /system/df answers LayersSize 0 (seen), and its figures are Podman's own
+        # estimate (tests/test_podman*.py check them against Podman's prune reports): no byte check
+        return
     # the engine's own byte count, and the disk
     own = sum(store.container_snapshots.get(c.id, 0) for c in plan.remove_containers)
     assert df_before - layers_size(engine.api) == df_layers_drop(plan, before, engine.api, own), what
@@ -308,6 +312,7 @@ def test_pruning_a_dangling_image_reports_what_the_plan_shows(engine):
     "(32768 bytes for a created container on 28.5), which /system/df LayersSize counts and the "
     "plan's bytes do not",
 )
+@pytest.mark.docker_only(reason="Podman 4.3's /system/df answers LayersSize 0: no engine byte count")
 def test_removing_a_container_frees_what_the_plan_shows(engine):
     """The minimal case: one untagged image, one created container; ``rm ID --with-containers``."""
     store = Store([gen.ImageSpec((), (BUSYBOX,), NOW, cmd=SLEEP)], [("c0", 0, False)])

@@ -73,6 +73,8 @@ class PodmanStore(ClassicStore):
     def clone(self) -> PodmanStore:
         other = super().clone()
         assert isinstance(other, PodmanStore)
+        other.safe = self.safe
+        other.digest_of = {k: set(v) for k, v in self.digest_of.items()}
         other.names = {k: list(v) for k, v in self.names.items()}
         other.removed_containers = list(self.removed_containers)
         return other
