@@ -138,3 +138,28 @@ def test_second_ctrl_c_stops_at_once_and_still_prints_json(engine):
         assert result["reclaimed_bytes"] > 0
         if gone == set(result["deleted"]) and engine_major(engine.api) >= 28:
             assert size_before - layers_size(engine.api) == result["reclaimed_bytes"]
+
+
+def test_a_signal_during_a_large_write_to_a_full_pipe_loses_nothing():
+    """The record after a second Ctrl-C is one large write to a pipe nobody reads yet: a signal
+    handled during that write kept only its first 64 KiB (CPython's text/buffered layers; seen
+    with the JSON record). ``write_whole`` writes it all."""
+    child = (
+        "import signal, sys\n"
+        "from tui.headless import write_whole\n"
+        "signal.signal(signal.SIGINT, lambda s, f: None)\n"
+        "print('ready', file=sys.stderr, flush=True)\n"
+        "write_whole(sys.stdout, 'x' * 300_000 + '\\n')\n"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", child], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    assert proc.stderr is not None
+    assert proc.stderr.readline() == "ready\n"
+    time.sleep(0.3)  # the pipe (64 KiB) is full and the write blocks
+    for _ in range(3):
+        proc.send_signal(signal.SIGINT)
+        time.sleep(0.05)
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 0
+    assert len(out) == 300_001

@@ -7,6 +7,7 @@ Exit codes are in :mod:`tui.exit_codes` and the README.
 from __future__ import annotations
 
 import json
+import os
 import signal
 import sys
 import threading
@@ -80,7 +81,23 @@ def write_json(obj: Any, out: TextIO, depth: int = 2) -> None:
     """``obj`` as JSON, its outer ``depth`` levels one item a line (indented by two spaces) and
     everything deeper compact. ``json.dump(indent=2)`` runs Python's pure-Python encoder: for a
     20,000-image plan that took longer than the plan; this uses the C encoder for each item."""
-    out.write(_json_text(obj, depth, ""))
+    write_whole(out, _json_text(obj, depth, ""))
+
+
+def write_whole(out: TextIO, text: str) -> None:
+    """``out.write(text)`` that never loses a part. One large ``write`` to a full pipe that a
+    signal handler interrupts (the ignored second Ctrl-C while the record is printed) keeps only
+    the first 64 KiB in CPython's text/buffered layers (seen: the JSON record cut at 65,536
+    characters); on a real file descriptor the bytes go out with ``os.write`` until all are out."""
+    try:
+        fd = out.fileno()
+    except (AttributeError, OSError, ValueError):
+        out.write(text)
+        return
+    out.flush()
+    view = memoryview(text.encode(getattr(out, "encoding", None) or "utf-8"))
+    while view:
+        view = view[os.write(fd, view) :]
 
 
 def _json_text(obj: Any, depth: int, pad: str) -> str:
