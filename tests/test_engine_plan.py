@@ -345,6 +345,10 @@ def test_store_change_between_plan_and_execution_is_not_deleted(engine, force):
     assert DB_ID in state(engine.api) and V1_ID in state(engine.api)
 
 
+@pytest.mark.classic_store(
+    reason="containerd (28.5): /system/df LayersSize also counts each container's own snapshot "
+    "(131,072 more here, 32,768 per created container, seen in CI), which the model does not read yet"
+)
 def test_layer_sizes_match_engine_history_and_df(engine):
     store = seed(engine.api, engine.url, STANDARD + (spec(("odd:1",), (BASE,)),))
     snap = store.snapshot()
