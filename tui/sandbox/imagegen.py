@@ -451,5 +451,6 @@ def docker_manifest(spec: ImageSpec) -> bytes:
 def loaded_image_id(spec: ImageSpec, store: str) -> str:
     """The id an engine with image ``store`` ("classic" or "containerd") gives ``spec`` loaded
     from a :func:`build_tarball` archive: the config digest on the classic store, the digest of
-    :func:`docker_manifest` on the containerd store."""
-    return image_id(spec) if store == "classic" else _sha(docker_manifest(spec))
+    :func:`docker_manifest` on the containerd store (Podman, like the classic store, gives the
+    config digest)."""
+    return _sha(docker_manifest(spec)) if store == "containerd" else image_id(spec)
