@@ -53,11 +53,15 @@ def test_image_archive_saves_every_name_and_raises_not_found(clean_engine: Any) 
         assert member is not None
         manifest = json.load(member)
         names = tar.getnames()
-    assert [sorted(m["RepoTags"]) for m in manifest] == [["pin:one", "pin:two"]]
+    # Podman names a loaded image localhost/NAME
+    names_saved = [sorted(t.removeprefix("localhost/") for t in m["RepoTags"]) for m in manifest]
+    assert names_saved == [["pin:one", "pin:two"]]
     if session_store() == "containerd":
         # the containerd store saves an OCI layout: the image's id is its manifest's digest
         assert f"blobs/sha256/{image_id.removeprefix('sha256:')}" in names
     else:
         assert image_id.removeprefix("sha256:") in manifest[0]["Config"]
-    with pytest.raises(docker.errors.NotFound), image_archive(api, ["pin:missing"], 1 << 16) as chunks:
+    # Podman 4.3 answers a missing name with a 500 ("image not known"), Docker with a 404
+    missing = docker.errors.APIError if session_store() == "podman" else docker.errors.NotFound
+    with pytest.raises(missing), image_archive(api, ["pin:missing"], 1 << 16) as chunks:
         b"".join(chunks)
