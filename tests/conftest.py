@@ -250,6 +250,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if ENGINE_FIXTURES & _fixtures(item):
             item.add_marker(pytest.mark.engine)
     if SESSION_ENGINE == PODMAN:
+        checked = _podman_checked()
         reasons: dict[str, list[pytest.Item]] = {}
         for item in items:
             only = item.get_closest_marker("docker_only")
@@ -263,7 +264,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
                 ).append(item)
             elif OWN_DAEMON_FIXTURES & _fixtures(item):
                 reasons.setdefault("they start dockerd daemons or registries of their own", []).append(item)
-            elif item.get_closest_marker("engine") is not None and item.nodeid not in _podman_checked():
+            elif item.get_closest_marker("engine") is not None and item.nodeid not in checked:
                 reasons.setdefault(
                     "not yet checked against Podman's own figures (see tests/podman_checked.txt)",
                     [],
