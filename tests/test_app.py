@@ -69,6 +69,37 @@ async def test_cancel_on_confirm_deletes_nothing(engine):
     assert state(engine.api) == before
 
 
+async def test_an_event_that_changes_nothing_keeps_the_snapshot_and_the_open_plan(engine):
+    """Re-tagging an image with the tag it has sends an engine event; the reload it triggers reads
+    the same store, so the screen keeps its snapshot, and the prune dialog opened before it still
+    reaches the confirm screen (it used to say "the store changed while planning")."""
+    seed(engine.api, engine.url, STANDARD)
+    app = make_app(engine.url)
+    async with app.run_test(size=(150, 45)) as pilot:
+        screen = await loaded(pilot)
+        before = screen.snapshot
+        source = screen.source
+        reads: list[str] = []
+        load = source.load
+
+        def counted_load(**kwargs):  # type: ignore[no-untyped-def]
+            yield from load(**kwargs)
+            reads.append("done")
+
+        source.load = counted_load  # type: ignore[method-assign]
+        await pilot.press("p")
+        await wait_for(pilot, lambda: isinstance(app.screen, PruneDialog))
+        engine.api.tag(DB_ID, "db", "16")  # the tag it has: an event, no change
+        await wait_for(pilot, lambda: reads == ["done"])
+        await pilot.pause(0.2)
+        assert screen.snapshot is before
+        await pilot.press("a", "y")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        assert "store changed" not in log_text(screen)
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: isinstance(app.screen, MainScreen))
+
+
 async def test_blocked_removal_shows_containers_and_c_removes_them(engine):
     seed(engine.api, engine.url, STANDARD, (("old-app", "myapp:1.5.0", False), ("db-1", "db:16", True)))
     app = make_app(engine.url)

@@ -290,6 +290,25 @@ class Snapshot:
                 out.setdefault(chain, []).append(image.id)
         return MappingProxyType({k: tuple(sorted(v)) for k, v in out.items()})
 
+    def same_listing(self, other: Snapshot) -> bool:
+        """True when ``other`` lists the same images (ids and names) and the same containers: what
+        the first load stage reads, before the layers."""
+
+        def listing(snapshot: Snapshot) -> tuple[object, ...]:
+            names = {i.id: (i.tags, i.digests, i.local_digests) for i in snapshot.images.values()}
+            return (snapshot.facts, names, snapshot.containers)
+
+        return listing(self) == listing(other)
+
+    def same_store(self, other: Snapshot) -> bool:
+        """True when ``other`` read the same images, with every datum a plan uses, and the same
+        containers: a plan made on one is the plan of the other (``disk`` and ``taken_at`` aside)."""
+        return (
+            self.facts == other.facts
+            and self.containers == other.containers
+            and dict(self.images) == dict(other.images)
+        )
+
     @property
     def layers_complete(self) -> bool:
         """True when every image's layers have been read."""

@@ -49,19 +49,27 @@ class EngineSource:
             self.engine, disk_usage=True, cache=self.cache, progress=progress, cancelled=cancelled
         )
 
-    def watch(self, changed: Callable[[str], None], stopped: Callable[[], bool]) -> None:
-        """Block, calling ``changed(description)`` for every image or container event, until
-        ``stopped()`` (checked per event) or the stream ends. Uses its own connection."""
+    def watch(
+        self, changed: Callable[[str], None], stopped: Callable[[], bool], since_ns: int | None = None
+    ) -> None:
+        """Block, calling ``changed(description)`` for every image or container event from
+        ``since_ns`` (unix nanoseconds; default now) on, until ``stopped()`` (checked per event) or
+        the stream ends. Uses its own connection."""
         import time
 
+        since_ns = time.time_ns() if since_ns is None else since_ns
         client = self.engine.new_client(timeout=None)
         try:
+            # the API's since is whole seconds here: events earlier in that second (the ones the
+            # first read already saw) come too, and are left out by their own timeNano
             stream = client.events(
-                since=int(time.time()), decode=True, filters={"type": ["image", "container"]}
+                since=since_ns // 1_000_000_000, decode=True, filters={"type": ["image", "container"]}
             )
             for event in stream:
                 if stopped():
                     break
+                if int(event.get("timeNano") or since_ns) < since_ns:
+                    continue
                 what = f"{event.get('Type', '')} {event.get('Action', '')}".strip()
                 changed(what)
         except Exception:

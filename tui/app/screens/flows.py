@@ -114,7 +114,8 @@ class RemovalFlows(PlanWorkers, StoreScreen):
             self.start_job(plan, snapshot)
 
         def planned(plan: Plan) -> None:
-            if self.job_running or snapshot is not self.snapshot:
+            # a reload that read the same store (an event of no consequence) keeps the plan good
+            if self.job_running or not snapshot.same_store(self.snapshot):
                 self.log_line("info", "The store changed while planning; nothing was deleted. Try again.")
                 return
             if not self.confirm_enabled:

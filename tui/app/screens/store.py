@@ -96,6 +96,7 @@ class StoreScreen(Screen[None]):
     def start(self) -> None:
         """Load the store and follow the engine's events."""
         self.log_line("info", f"Connecting to {self.source.description} …")
+        started = time.time_ns()  # events from here on may not be in the first read
         self.load()
         watch = getattr(self.source, "watch", None)
         if watch is not None:
@@ -103,7 +104,7 @@ class StoreScreen(Screen[None]):
             # A daemon thread (not a worker): the event stream blocks, and must not hold up quitting.
             threading.Thread(
                 target=watch,
-                args=(self._store_changed, lambda: not self._watching),
+                args=(self._store_changed, lambda: not self._watching, started),
                 name="docker-sweep-events",
                 daemon=True,
             ).start()
@@ -128,6 +129,10 @@ class StoreScreen(Screen[None]):
             self.post_message(LoadFailed(str(exc) or type(exc).__name__))
 
     def on_snapshot_loaded(self, message: SnapshotLoaded) -> None:
+        if self._reload_changes_nothing(message.snapshot):
+            if message.stage != "listed":
+                self.query_one("#progress", ProgressBar).display = self.job_running
+            return
         self.snapshot = message.snapshot
         self.marked &= set(self.snapshot.images)
         self.store_updated()
@@ -154,6 +159,18 @@ class StoreScreen(Screen[None]):
             )
         if message.stage != "listed":
             self.query_one("#progress", ProgressBar).display = self.job_running
+
+    def _reload_changes_nothing(self, new: Snapshot) -> bool:
+        """True when a reload's stage ``new`` brings nothing the complete snapshot on screen lacks:
+        its listing is the same and it is an earlier stage, or it is the last stage and reads the
+        same store and disk usage. The screen then keeps its snapshot (and the cursor, the scroll
+        and any plan made on it), and an engine event of no consequence costs no redraw."""
+        old = self.snapshot
+        if old.disk is None or not old.layers_complete or not old.same_listing(new):
+            return False
+        if new.disk is None:
+            return True
+        return new.disk == old.disk and new.same_store(old)
 
     def on_load_progress(self, message: LoadProgress) -> None:
         bar = self.query_one("#progress", ProgressBar)

@@ -136,7 +136,8 @@ class ImageTable(DataTable[Text]):
         if current is not None:
             for index, image in enumerate(self.shown):
                 if image.id == current:
-                    self.move_cursor(row=index)
+                    if index != self.cursor_row:  # moving it scrolls it into view: only if it moved
+                        self.move_cursor(row=index)
                     break
 
     def _update_rows(self, rows: dict[str, tuple[Text, ...]]) -> bool:
