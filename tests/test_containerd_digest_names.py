@@ -9,8 +9,11 @@ engine's own response on a real engine, executed by docker-sweep (the CLI) or th
 
 from __future__ import annotations
 
+import io
 import json
+import sys
 import time
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -27,6 +30,7 @@ from tui.core.plan import plan_prune
 from tui.engine.actions import PlanExecutor
 from tui.engine.client import Engine as SweepEngine
 from tui.engine.snapshot import LayerCache, read_snapshot
+from tui.exit_codes import EXIT_PARTIAL
 from tui.sandbox import fixtures
 
 pytestmark = pytest.mark.engine
@@ -221,3 +225,47 @@ def test_marking_the_image_removes_every_name_as_planned(ctrd, registry):
     result = executor.run_all()
     assert result.errors == [] and result.unexpected == [] and result.store_changed == []
     assert result.deleted == [image_id] and sorted(result.untagged) == sorted([name, "myapp:1.5.0"])
+
+
+class _AnswerAfter(io.StringIO):
+    """A terminal whose user (in another shell) changes the store while `Proceed?` waits, then
+    answers yes (as in tests/test_store_changed.py)."""
+
+    def __init__(self, change: Callable[[], None]) -> None:
+        super().__init__()
+        self.change = change
+        self.questions = 0
+
+    def isatty(self) -> bool:
+        return True
+
+    def readline(self, size: int | None = -1) -> str:
+        if self.questions == 0:
+            self.change()
+        self.questions += 1
+        return "y\n"
+
+
+@pytest.mark.parametrize("other_tag", [False, True], ids=["last-tag", "other-tag"])
+def test_digest_name_of_a_tagged_repository_pulled_while_confirming_is_a_change(
+    ctrd, registry, capsys, monkeypatch, other_tag
+):
+    """``HOST/repo@<id>`` pulled while the plan waits, ``HOST/repo:1`` being planned: the engine
+    would take the new name along (and, for the last tag, delete the image). Inspect's
+    ``RepoDigests`` lists ``HOST/repo@<id>`` for the tag anyway, so only the engine's list of
+    names (inspect ``RepoTags`` from 28, ``GET /images/json`` before) shows the new name."""
+    seed(ctrd.api, ctrd.url, STANDARD)
+    remote = f"{registry.host}/team/pinned"
+    fixtures.tag(ctrd.api, "myapp:1.5.0", remote, "1")
+    digest = fixtures.push(ctrd.api, f"{remote}:1")
+    if not other_tag:
+        ctrd.api.remove_image("myapp:1.5.0")
+    image_id = str(ctrd.api.inspect_image(f"{remote}:1")["Id"])
+    monkeypatch.setattr(sys, "stdin", _AnswerAfter(lambda: fixtures.pull(ctrd.api, remote, digest)))
+    code = main(["--host", ctrd.url, "rm", f"{remote}:1", "--json"])
+    data = json.loads(capsys.readouterr().out)
+    assert code == EXIT_PARTIAL and data["unexpected"] == [] and data["untagged"] == []
+    (changed,) = data["store_changed"]
+    assert changed["image_id"] == image_id and f"{remote}@{digest}" in " ".join(changed["changes"])
+    assert f"{remote}@{digest}" in ctrd.api.inspect_image(image_id)["RepoDigests"]
+    assert f"{remote}:1" in ctrd.api.inspect_image(image_id)["RepoTags"]

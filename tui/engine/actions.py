@@ -28,6 +28,7 @@ from tui.core.model import Image, Snapshot, short_id
 from tui.core.plan import Plan, Step
 from tui.engine import podman
 from tui.engine.client import Engine, EngineAPIError, EngineError
+from tui.engine.containerd_store import current_names
 
 
 @dataclass(frozen=True)
@@ -265,10 +266,13 @@ class PlanExecutor:
             }
             seen = set(step.seen_refs)
             if self.snapshot.containerd:
-                now = _containerd_names(now)
                 planned = self.snapshot.images.get(step.image_id)
-                tags = set(planned.tags) if planned is not None else _tags(seen)
-                seen = _containerd_names(seen, {t.rpartition(":")[0] for t in tags})
+                if planned is not None:  # the list's RepoTags: every name, digest names too
+                    now = current_names(self.engine, self.snapshot.facts, info)
+                    seen &= set(planned.tags)
+                else:
+                    now = _containerd_names(now)
+                    seen = _containerd_names(seen)
             if self.snapshot.facts.image_store == "podman":  # as the snapshot reader does: Podman's
                 now = {r for r in now if not (r.startswith("localhost/") and "@" in r)}  # own digests
             if added := sorted(now - seen):

@@ -23,6 +23,7 @@ from types import MappingProxyType
 from typing import Any
 
 from tui.core.model import EngineFacts, Image
+from tui.core.reference import split_tag
 from tui.engine.client import Engine, EngineAPIError
 
 _INDEX_TYPES = (
@@ -271,3 +272,34 @@ def _stored_at(inspect: Mapping[str, Any]) -> float:
     if not text or text.startswith("0001-"):
         return 0.0
     return parse_created(text)
+
+
+def current_names(engine: Engine, facts: EngineFacts, inspect: Mapping[str, Any]) -> set[str]:
+    """The image's names now (familiar, as ``GET /images/json`` lists them in ``RepoTags``): its
+    tags and its names pulled by digest (``repo@sha256:…``), from its inspect data.
+
+    Docker 28+ inspect lists every name in ``RepoTags``. Before 28, ``RepoTags`` holds the tags
+    only and a name pulled by digest shows in ``RepoDigests``, where the engine also lists
+    ``repo@<id>`` for the repository of every tag: a digest entry of an untagged repository is a
+    name, and for the tagged repositories one ``GET /images/json?filters=reference=<repo>`` (which
+    lists the matching names in ``RepoTags``) tells. Costs that call only before 28, only for
+    an image with tags."""
+    image_id = str(inspect.get("Id"))
+    tags = {str(t) for t in inspect.get("RepoTags") or [] if t and not str(t).startswith("<none>")}
+    head = facts.version.split(".", 1)[0]
+    if not head.isdigit() or int(head) >= 28:
+        return tags
+    tagged_repos = {split_tag(t)[0] for t in tags if "@" not in t}
+    names = tags | {
+        str(d) for d in inspect.get("RepoDigests") or [] if str(d).split("@", 1)[0] not in tagged_repos
+    }
+    if tagged_repos:
+        rows = engine.call(lambda api: api.images(all=True, filters={"reference": sorted(tagged_repos)}))
+        for row in rows or []:
+            if row.get("Id") == image_id:
+                names |= {
+                    str(r)
+                    for r in row.get("RepoTags") or []
+                    if "@" in str(r) and str(r).split("@", 1)[0] in tagged_repos
+                }
+    return names
