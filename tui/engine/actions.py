@@ -268,7 +268,7 @@ class PlanExecutor:
             if self.snapshot.containerd:
                 planned = self.snapshot.images.get(step.image_id)
                 if planned is not None:  # the list's RepoTags: every name, digest names too
-                    now = current_names(self.engine, self.snapshot.facts, info)
+                    now = current_names(self.engine, self.snapshot.facts, info, planned)
                     seen &= set(planned.tags)
                 else:
                     now = _containerd_names(now)

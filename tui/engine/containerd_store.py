@@ -274,32 +274,35 @@ def _stored_at(inspect: Mapping[str, Any]) -> float:
     return parse_created(text)
 
 
-def current_names(engine: Engine, facts: EngineFacts, inspect: Mapping[str, Any]) -> set[str]:
-    """The image's names now (familiar, as ``GET /images/json`` lists them in ``RepoTags``): its
-    tags and its names pulled by digest (``repo@sha256:…``), from its inspect data.
+def current_names(engine: Engine, facts: EngineFacts, inspect: Mapping[str, Any], planned: Image) -> set[str]:
+    """The names of the image ``planned`` now (familiar, as ``GET /images/json`` lists them in
+    ``RepoTags``): its tags and its names pulled by digest (``repo@sha256:…``), from its inspect.
 
     Docker 28+ inspect lists every name in ``RepoTags``. Before 28, ``RepoTags`` holds the tags
     only and a name pulled by digest shows in ``RepoDigests``, where the engine also lists
     ``repo@<id>`` for the repository of every tag: a digest entry of an untagged repository is a
-    name, and for the tagged repositories one ``GET /images/json?filters=reference=<repo>`` (which
-    lists the matching names in ``RepoTags``) tells. Costs that call only before 28, only for
-    an image with tags."""
-    image_id = str(inspect.get("Id"))
+    name; for the tagged repositories, ``Metadata.LastTagTime`` (the newest of the image's names)
+    tells whether a name was added since the snapshot, and only then one
+    ``GET /images/json?filters=reference=<repo>`` (it lists the matching names in ``RepoTags``)
+    tells which. A name removed there since the snapshot is not seen (the engine then does less
+    than planned, never more)."""
     tags = {str(t) for t in inspect.get("RepoTags") or [] if t and not str(t).startswith("<none>")}
     head = facts.version.split(".", 1)[0]
     if not head.isdigit() or int(head) >= 28:
         return tags
     tagged_repos = {split_tag(t)[0] for t in tags if "@" not in t}
-    names = tags | {
-        str(d) for d in inspect.get("RepoDigests") or [] if str(d).split("@", 1)[0] not in tagged_repos
-    }
-    if tagged_repos:
-        rows = engine.call(lambda api: api.images(all=True, filters={"reference": sorted(tagged_repos)}))
-        for row in rows or []:
-            if row.get("Id") == image_id:
-                names |= {
-                    str(r)
-                    for r in row.get("RepoTags") or []
-                    if "@" in str(r) and str(r).split("@", 1)[0] in tagged_repos
-                }
+    digests = {str(d) for d in inspect.get("RepoDigests") or []}
+    names = tags | {d for d in digests if d.split("@", 1)[0] not in tagged_repos}
+    if not tagged_repos:
+        return names
+    if _stored_at(inspect) == planned.stored_at:  # no name added: the snapshot's still listed
+        return names | {t for t in planned.tags if t in digests}
+    rows = engine.call(lambda api: api.images(all=True, filters={"reference": sorted(tagged_repos)}))
+    for row in rows or []:
+        if row.get("Id") == planned.id:
+            names |= {
+                str(r)
+                for r in row.get("RepoTags") or []
+                if "@" in str(r) and str(r).split("@", 1)[0] in tagged_repos
+            }
     return names
