@@ -115,6 +115,8 @@ def test_rm_plan_is_what_the_engine_does(ctrd, registry, capsys, case):
     flags = ["--force"] if force else []
     code, data = run_cli(capsys, "--host", ctrd.url, "rm", *flags, *targets, "--yes", "--json")
     assert_ran_as_planned(data)
+    if force or case == "digest-name-then-tag":  # every name goes, the digest name too
+        assert f"Untagged: {name}" in plan_lines(data) and data["deleted"] == [image_id]
     # and the same removal by the engine alone (docker rmi) on the same store
     name, image_id = setup(ctrd, registry.host)
     snap = read_snapshot(SweepEngine(ctrd.url))

@@ -366,11 +366,11 @@ def _tags(refs: set[str]) -> set[str]:
 
 
 def _containerd_names(refs: set[str], tagged_repos: set[str] | None = None) -> set[str]:
-    """The image's names on the containerd store, from its RepoTags + RepoDigests: its tags and
-    its digest-only names (``repo@sha256:...``, e.g. pulled by digest). The engine lists
-    ``repo@<id>`` under every repository of a tag too; those go with the tags (it never reports
-    untagging them), so they are not names of their own. ``tagged_repos``: the repositories of
-    the image's tags when the snapshot was read (default: of the tags in ``refs``)."""
+    """The image's names on the containerd store, guessed from its RepoTags + RepoDigests alone
+    (for an image the snapshot does not hold; else :func:`current_names`): its tags and the
+    digest entries of repositories without a tag (a name pulled by digest there). The engine
+    lists ``repo@<id>`` under every repository of a tag too, so a name pulled by digest in a
+    tagged repository is not told apart here. ``tagged_repos``: default the tags' in ``refs``."""
     if tagged_repos is None:
         tagged_repos = {t.rpartition(":")[0] for t in _tags(refs)}
     return _tags(refs) | {r for r in refs if "@" in r and r.split("@", 1)[0] not in tagged_repos}
