@@ -27,12 +27,19 @@ from tui.core.reference import (
 )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class Record:
     """One line of the engine's delete response: ``Untagged: ref`` or ``Deleted: id``."""
 
     kind: str  # "Untagged" | "Deleted"
     value: str
+
+    def __init__(self, kind: str, value: str) -> None:
+        # Written straight into the instance dict: a plan of 20,000 images makes some 60,000
+        # records, and the frozen dataclass's __init__ (object.__setattr__ per field) was 2x this.
+        fields = self.__dict__
+        fields["kind"] = kind
+        fields["value"] = value
 
     def __str__(self) -> str:
         return f"{self.kind}: {self.value}"
@@ -59,7 +66,7 @@ class PredictedRefusal(Exception):
         self.containers = containers
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class DeleteCall:
     """One engine call the planner will make, with the records it predicts."""
 
@@ -68,6 +75,21 @@ class DeleteCall:
     force: bool
     records: tuple[Record, ...]
     remove_first: tuple[Container, ...] = ()  # stopped containers removed (own steps) just before
+
+    def __init__(
+        self,
+        target: str,
+        image_id: str,
+        force: bool,
+        records: tuple[Record, ...],
+        remove_first: tuple[Container, ...] = (),
+    ) -> None:
+        fields = self.__dict__  # see Record.__init__
+        fields["target"] = target
+        fields["image_id"] = image_id
+        fields["force"] = force
+        fields["records"] = records
+        fields["remove_first"] = remove_first
 
 
 class _Conflict(Exception):
@@ -120,7 +142,9 @@ class _RefIndex(dict[str, str]):
 
     def _drop(self, key: str) -> None:
         owner = self[key]
-        self.by_image[owner] = tuple(k for k in self.by_image[owner] if k != key)
+        keys = self.by_image[owner]
+        at = keys.index(key)
+        self.by_image[owner] = keys[:at] + keys[at + 1 :]
 
     def copy(self) -> _RefIndex:
         other = _RefIndex()
@@ -180,6 +204,7 @@ class ClassicStore:
         self.chains: dict[str, tuple[str, ...]] = {i.id: i.chain_ids for i in snapshot.images.values()}
         self.refs = _RefIndex()  # normalized ref string -> image id
         self.ref_objs: dict[str, Reference] = {}
+        both: set[str] = set()  # keys of ``name:tag@digest`` references
         owner: dict[str, str] = {}
         for image in snapshot.images.values():
             for text in image.refs:
@@ -191,6 +216,10 @@ class ClassicStore:
                 key = ref.string()
                 owner[key] = image.id  # one reference names one image: the last one wins
                 self.ref_objs[key] = ref
+                if ref.tag is not None and ref.digest is not None:
+                    both.add(key)
+        self.tag_and_digest = frozenset(both)
+        self.familiar: dict[str, str] = {}  # key -> familiar string, filled as asked (shared)
         # filled in bulk: _RefIndex.__setitem__ re-sorts the image's tuple on every insert
         dict.update(self.refs, owner)
         by_image: dict[str, list[str]] = {}
@@ -225,6 +254,8 @@ class ClassicStore:
         other.chains = self.chains
         other.refs = self.refs.copy()
         other.ref_objs = self.ref_objs
+        other.tag_and_digest = self.tag_and_digest
+        other.familiar = self.familiar
         other.containers = dict(self.containers)
         other.users = dict(self.users)
         other.layer_refs = dict(self.layer_refs)
@@ -440,15 +471,22 @@ class ClassicStore:
             if quiet and (not self.is_dangling(image_id) or conflict.used):
                 return
             raise conflict
-        parent = self.images.get(image_id, "")
         for ref in self.references(image_id):
             del self.refs[ref.string()]
             records.append(Record("Untagged", ref.familiar()))
-        parent_of = self.images.pop(image_id)
-        if parent_of and parent_of in self.kids:
-            self.kids[parent_of] = self.kids[parent_of] - {image_id}
+        self._drop_image(image_id, records, prune, parent_calls)
+
+    def _drop_image(
+        self, image_id: str, records: list[Record], prune: bool, parent_calls: list[DeleteCall] | None
+    ) -> None:
+        """The rest of ``_delete_helper`` once the image has no conflict and no references: delete
+        the record, release its layers, and prune its parent."""
+        parent = self.images.pop(image_id)
+        if parent and parent in self.kids:
+            self.kids[parent] = self.kids[parent] - {image_id}
         records.append(Record("Deleted", image_id))
-        records.extend(Record("Deleted", c) for c in self._release(self.chains[image_id]))
+        for chain in self._release(self.chains[image_id]):
+            records.append(Record("Deleted", chain))
         if not prune or not parent or parent not in self.images or parent in self.protected:
             return
         if parent_calls is None:
@@ -482,10 +520,7 @@ class ClassicStore:
         :meth:`delete` per reference, without resolving or re-listing anything."""
         if image_id in self.protected or self.kids.get(image_id) or image_id in self.users:
             return False
-        objs = self.ref_objs
-        return all(
-            objs[k].tag is None or objs[k].digest is None for k in self.refs.by_image.get(image_id, ())
-        )
+        return self.tag_and_digest.isdisjoint(self.refs.by_image.get(image_id, ()))
 
     def delete_refs_in_turn(self, image_id: str, keys: Iterable[str], explicit_parents: bool) -> list[Record]:
         """What prune's ``DELETE /images/{ref}`` of each of a plain image's references (full
@@ -494,13 +529,14 @@ class ClassicStore:
         reference already gone answers 404 and changes nothing), the last deletes the image and
         prunes its parents. Same records and calls as :meth:`delete` on each key."""
         refs, objs, by_image = self.refs, self.ref_objs, self.refs.by_image
+        calls = self.calls
         out: list[Record] = []
         for key in keys:
             if key not in refs:
                 continue  # untagged with its repository's last tag: 404, skipped by prune
             removed = objs[key]
             del refs[key]
-            records = [Record("Untagged", removed.familiar())]
+            records = [Record("Untagged", self._familiar(key))]
             rest = by_image.get(image_id, ())
             if rest and removed.digest is None:
                 name = removed.name
@@ -509,19 +545,30 @@ class ClassicStore:
                         other = objs[k]
                         if other.digest is not None and other.name == name:
                             del refs[k]
-                            records.append(Record("Untagged", other.familiar()))
+                            records.append(Record("Untagged", self._familiar(k)))
                     rest = by_image.get(image_id, ())
             if rest:
-                self._log_call(key, image_id, False, records)
+                calls.append(DeleteCall(key, image_id, False, tuple(records)))
                 out.extend(records)
                 continue
+            # No references left, no children, no containers (plain): no conflict, so
+            # _delete_helper's checks are skipped.
             parents: list[DeleteCall] = []
-            self._delete_helper(image_id, records, False, True, True, parents if explicit_parents else None)
-            self._log_call(key, image_id, False, records)
-            self.calls.extend(parents)
+            self._drop_image(image_id, records, True, parents if explicit_parents else None)
+            calls.append(DeleteCall(key, image_id, False, tuple(records)))
             out.extend(records)
-            out.extend(r for p in parents for r in p.records)
+            if parents:
+                calls.extend(parents)
+                for parent in parents:
+                    out.extend(parent.records)
         return out
+
+    def _familiar(self, key: str) -> str:
+        """The familiar string of the reference stored under ``key`` (remembered per snapshot)."""
+        text = self.familiar.get(key)
+        if text is None:
+            text = self.familiar[key] = self.ref_objs[key].familiar()
+        return text
 
     def remove_container(self, container_id: str) -> list[str]:
         """``DELETE /containers/{id}``: returns the chains its removal releases."""
@@ -591,6 +638,7 @@ def prune(
     """
     snapshot = store.snapshot
     dangling_only = filters.dangling
+    by_labels = bool(filters.labels or filters.not_labels)  # no label terms match every image
     kids, by_image = store.kids, store.refs.by_image
     pool = [i for i in sorted(store.images) if not dangling_only or not kids.get(i)]
     candidates: list[str] = []
@@ -600,7 +648,7 @@ def prune(
         image = snapshot.images[image_id]
         if filters.until is not None and image.created_at_ns > filters.until.ns:
             continue
-        if image.has_config and not filters.matches_labels(image.labels):
+        if by_labels and image.has_config and not filters.matches_labels(image.labels):
             continue  # the engine checks labels only when the config has a ``config`` object
         candidates.append(image_id)
     records: list[Record] = []
