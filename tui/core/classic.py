@@ -219,7 +219,6 @@ class ClassicStore:
                 if ref.tag is not None and ref.digest is not None:
                     both.add(key)
         self.tag_and_digest = frozenset(both)
-        self.familiar: dict[str, str] = {}  # key -> familiar string, filled as asked (shared)
         # filled in bulk: _RefIndex.__setitem__ re-sorts the image's tuple on every insert
         dict.update(self.refs, owner)
         by_image: dict[str, list[str]] = {}
@@ -255,7 +254,6 @@ class ClassicStore:
         other.refs = self.refs.copy()
         other.ref_objs = self.ref_objs
         other.tag_and_digest = self.tag_and_digest
-        other.familiar = self.familiar
         other.containers = dict(self.containers)
         other.users = dict(self.users)
         other.layer_refs = dict(self.layer_refs)
@@ -536,7 +534,7 @@ class ClassicStore:
                 continue  # untagged with its repository's last tag: 404, skipped by prune
             removed = objs[key]
             del refs[key]
-            records = [Record("Untagged", self._familiar(key))]
+            records = [Record("Untagged", removed.familiar())]
             rest = by_image.get(image_id, ())
             if rest and removed.digest is None:
                 name = removed.name
@@ -545,7 +543,7 @@ class ClassicStore:
                         other = objs[k]
                         if other.digest is not None and other.name == name:
                             del refs[k]
-                            records.append(Record("Untagged", self._familiar(k)))
+                            records.append(Record("Untagged", other.familiar()))
                     rest = by_image.get(image_id, ())
             if rest:
                 calls.append(DeleteCall(key, image_id, False, tuple(records)))
@@ -562,13 +560,6 @@ class ClassicStore:
                 for parent in parents:
                     out.extend(parent.records)
         return out
-
-    def _familiar(self, key: str) -> str:
-        """The familiar string of the reference stored under ``key`` (remembered per snapshot)."""
-        text = self.familiar.get(key)
-        if text is None:
-            text = self.familiar[key] = self.ref_objs[key].familiar()
-        return text
 
     def remove_container(self, container_id: str) -> list[str]:
         """``DELETE /containers/{id}``: returns the chains its removal releases."""

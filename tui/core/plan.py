@@ -275,15 +275,16 @@ def _finish(
     untag: list[str] = []
     delete: list[str] = []
     freed: list[str] = list(container_chains)
+    images = snapshot.images
     for step in steps:
         for record in step.expect:
             if record.kind == "Untagged":
                 untag.append(record.value)
-            elif record.value in snapshot.images:
+            elif record.value in images:
                 delete.append(record.value)
             else:
                 freed.append(record.value)
-    pinned = tuple(i for i in delete if any(True for _ in store.containers_using(i)))
+    pinned = tuple(i for i in delete if store.containers_using(i))
     for image_id in pinned:
         names = ", ".join(c.name or c.short_id for c in store.containers_using(image_id))
         warnings.append(
@@ -366,7 +367,10 @@ def with_seen_state(snapshot: Snapshot, steps: Sequence[Step]) -> tuple[Step, ..
     for step in steps:
         image = images.get(step.image_id)
         if step.action == "delete_image" and image is not None:
-            users = users_of.get(step.image_id, ())
+            refs = image.refs
+            if not refs_gone.isdisjoint(refs):
+                refs = tuple(r for r in refs if r not in refs_gone)
+            users = users_of.get(step.image_id)
             step = Step(  # positional: much cheaper than dataclasses.replace for 20,000 steps
                 step.action,
                 step.target,
@@ -374,10 +378,12 @@ def with_seen_state(snapshot: Snapshot, steps: Sequence[Step]) -> tuple[Step, ..
                 step.force,
                 step.expect,
                 step.container,
-                tuple(r for r in image.refs if r not in refs_gone) if refs_gone else image.refs,
-                tuple(c.id for c in users if c.id not in containers_gone),
+                refs,
+                tuple(c.id for c in users if c.id not in containers_gone) if users else (),
             )
-        refs_gone.update(r.value for r in step.expect if r.kind == "Untagged")
+        for record in step.expect:
+            if record.kind == "Untagged":
+                refs_gone.add(record.value)
         if step.container is not None:
             containers_gone.add(step.container.id)
         out.append(step)
@@ -387,7 +393,8 @@ def with_seen_state(snapshot: Snapshot, steps: Sequence[Step]) -> tuple[Step, ..
 def _steps_from_calls(store: Store, start: int) -> list[Step]:
     steps: list[Step] = []
     for c in store.calls[start:]:
-        steps.extend(Step("remove_container", u.id, u.image_id, container=u) for u in c.remove_first)
+        if c.remove_first:
+            steps.extend(Step("remove_container", u.id, u.image_id, container=u) for u in c.remove_first)
         steps.append(Step("delete_image", c.target, c.image_id, c.force, c.records))
     return steps
 
