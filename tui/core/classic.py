@@ -14,6 +14,8 @@ from bisect import bisect_left
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from functools import lru_cache
+from itertools import chain as chain_from
 from weakref import WeakKeyDictionary
 
 from tui.core.filters import PruneFilters
@@ -153,11 +155,18 @@ class _RefIndex(dict[str, str]):
         return other
 
 
-def _parse_ref(text: str) -> Reference | None:
+@lru_cache(maxsize=1 << 17)
+def _stored_ref(text: str) -> tuple[str, Reference] | None:
+    """How the store keeps a listed reference: its full string (the index key) and its parsed
+    form, ``latest`` added to a bare name; ``None`` for one that does not parse. Remembered like
+    the parsers' answers (a reload lists the same references)."""
     try:
-        return parse_normalized_named(text)
+        ref = parse_normalized_named(text)
     except InvalidReference:
         return None
+    if ref.tag is None and ref.digest is None:
+        ref = tag_name_only(ref)
+    return ref.string(), ref
 
 
 _BASES: WeakKeyDictionary[Snapshot, ClassicStore] = WeakKeyDictionary()
@@ -206,31 +215,35 @@ class ClassicStore:
         self.ref_objs: dict[str, Reference] = {}
         both: set[str] = set()  # keys of ``name:tag@digest`` references
         owner: dict[str, str] = {}
+        ref_objs = self.ref_objs
         for image in snapshot.images.values():
-            for text in image.refs:
-                ref = _parse_ref(text)
-                if ref is None:
-                    continue
-                if ref.tag is None and ref.digest is None:
-                    ref = tag_name_only(ref)
-                key = ref.string()
-                owner[key] = image.id  # one reference names one image: the last one wins
-                self.ref_objs[key] = ref
-                if ref.tag is not None and ref.digest is not None:
-                    both.add(key)
+            for texts in (image.tags, image.digests):
+                for text in texts:
+                    stored = _stored_ref(text)
+                    if stored is None:
+                        continue
+                    key, ref = stored
+                    owner[key] = image.id  # one reference names one image: the last one wins
+                    ref_objs[key] = ref
+                    if ref.tag is not None and ref.digest is not None:
+                        both.add(key)
         self.tag_and_digest = frozenset(both)
         # filled in bulk: _RefIndex.__setitem__ re-sorts the image's tuple on every insert
         dict.update(self.refs, owner)
         by_image: dict[str, list[str]] = {}
         for key, image_id in owner.items():
-            by_image.setdefault(image_id, []).append(key)
-        self.refs.by_image = {k: tuple(sorted(v)) for k, v in by_image.items()}
+            keys = by_image.get(image_id)
+            if keys is None:
+                by_image[image_id] = [key]
+            else:
+                keys.append(key)
+        self.refs.by_image = {k: tuple(sorted(v)) if len(v) > 1 else (v[0],) for k, v in by_image.items()}
         self.containers: dict[str, Container] = {c.id: c for c in snapshot.containers}
         users: dict[str, list[Container]] = {}
         for container in sorted(snapshot.containers, key=lambda c: c.id):
             users.setdefault(container.image_id, []).append(container)
         self.users: dict[str, tuple[Container, ...]] = {k: tuple(v) for k, v in users.items()}
-        held: Counter[str] = Counter(chain for image_id in self.images for chain in self.chains[image_id])
+        held: Counter[str] = Counter(chain_from.from_iterable(self.chains.values()))
         for container in snapshot.containers:
             if container.image_id not in self.chains and container.held_chains:
                 self.chains[container.image_id] = container.held_chains  # its image record is gone

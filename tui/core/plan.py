@@ -532,7 +532,33 @@ def plan_prune(
     would only strip of some tags (in use, or a parent kept by its children, moby #36295) is left
     whole and shown as blocked. ``engine_semantics=True`` predicts the engine's own
     ``POST /images/prune`` exactly, partial untags included.
+
+    A plan is remembered per snapshot: the same prune asked again on the same snapshot (the df
+    summary, the prune dialog's preview, the confirm screen) returns the plan already made (plans
+    and snapshots are immutable).
     """
+    key = (filters, engine_semantics, with_stopped_containers, protection)
+    with _PLANS_LOCK:
+        made = _PLANS.get(snapshot, {}).get(key)
+    if made is None:
+        made = _plan_prune(snapshot, filters, engine_semantics, with_stopped_containers, protection)
+        with _PLANS_LOCK:
+            _PLANS.setdefault(snapshot, {})[key] = made
+    return made
+
+
+_PruneKey = tuple[PruneFilters, bool, bool, Protection | None]
+_PLANS: WeakKeyDictionary[Snapshot, dict[_PruneKey, Plan]] = WeakKeyDictionary()
+_PLANS_LOCK = threading.Lock()
+
+
+def _plan_prune(
+    snapshot: Snapshot,
+    filters: PruneFilters,
+    engine_semantics: bool,
+    with_stopped_containers: bool,
+    protection: Protection | None,
+) -> Plan:
     warnings = list(filters.notes)
     protected = _protected(snapshot, protection) if protection and not engine_semantics else {}
     removals = _blocking_stopped_containers(snapshot, filters, protected) if with_stopped_containers else []
