@@ -541,23 +541,30 @@ class ClassicStore:
         prunes its parents. Same records and calls as :meth:`delete` on each key."""
         refs, objs, by_image = self.refs, self.ref_objs, self.refs.by_image
         calls = self.calls
+        forget = dict.__delitem__  # every key here is the image's: its by_image entry is kept below
         out: list[Record] = []
         for key in keys:
             if key not in refs:
                 continue  # untagged with its repository's last tag: 404, skipped by prune
             removed = objs[key]
-            del refs[key]
+            rest = by_image[image_id]
+            at = rest.index(key)
+            rest = by_image[image_id] = rest[:at] + rest[at + 1 :]
+            forget(refs, key)
             records = [Record("Untagged", removed.familiar())]
-            rest = by_image.get(image_id, ())
             if rest and removed.digest is None:
                 name = removed.name
-                if not any(objs[k].digest is None and objs[k].name == name for k in rest):
+                for k in rest:
+                    other = objs[k]
+                    if other.digest is None and other.name == name:
+                        break  # the repository keeps a tag: its digests stay
+                else:
                     for k in rest:
                         other = objs[k]
                         if other.digest is not None and other.name == name:
                             del refs[k]
                             records.append(Record("Untagged", other.familiar()))
-                    rest = by_image.get(image_id, ())
+                    rest = by_image[image_id]
             if rest:
                 calls.append(DeleteCall(key, image_id, False, tuple(records)))
                 out.extend(records)

@@ -21,6 +21,7 @@ from weakref import WeakKeyDictionary
 from tui.core import containerd, containerd_prune, podman
 from tui.core.classic import (
     ClassicStore,
+    DeleteCall,
     PredictedRefusal,
     PruneOutcome,
     Record,
@@ -265,13 +266,14 @@ def _finish(
     description: str,
     snapshot: Snapshot,
     store: Store,
-    steps: list[Step],
+    planned: Sequence[Step | DeleteCall],
     blocked: list[Blocked],
     warnings: list[str],
     force: bool = False,
     filters: PruneFilters | None = None,
     container_chains: Sequence[str] = (),
 ) -> Plan:
+    steps = with_seen_state(snapshot, planned)
     untag: list[str] = []
     delete: list[str] = []
     freed: list[str] = list(container_chains)
@@ -337,7 +339,7 @@ def _finish(
     return Plan(
         kind=kind,
         description=description,
-        steps=with_seen_state(snapshot, steps),
+        steps=steps,
         untag=tuple(untag),
         delete=tuple(delete),
         remove_containers=removed_containers,
@@ -357,46 +359,45 @@ def _finish(
     )
 
 
-def with_seen_state(snapshot: Snapshot, steps: Sequence[Step]) -> tuple[Step, ...]:
-    """``steps`` with what each one expects to find (:attr:`Step.seen_refs`, ``seen_containers``):
-    the snapshot's references and containers of its image, minus what earlier steps remove."""
+def with_seen_state(snapshot: Snapshot, planned: Iterable[Step | DeleteCall]) -> tuple[Step, ...]:
+    """The steps, in order, with what each one expects to find (:attr:`Step.seen_refs`,
+    ``seen_containers``): the snapshot's references and containers of its image, minus what
+    earlier steps remove. ``planned``: steps, and the store's calls (:class:`DeleteCall`), each of
+    them its stopped containers' removals then one ``delete_image`` step (made here once, with its
+    seen state: a prune of 20,000 images has as many)."""
     refs_gone: set[str] = set()
     containers_gone: set[str] = set()
     out: list[Step] = []
     images, users_of = snapshot.images, snapshot.containers_by_image
-    for step in steps:
-        image = images.get(step.image_id)
-        if step.action == "delete_image" and image is not None:
+    for item in planned:
+        if isinstance(item, DeleteCall):
+            for user in item.remove_first:
+                out.append(Step("remove_container", user.id, user.image_id, container=user))
+                containers_gone.add(user.id)
+            action, target, image_id, force = "delete_image", item.target, item.image_id, item.force
+            expect, container = item.records, None
+        else:
+            action, target, image_id, force = item.action, item.target, item.image_id, item.force
+            expect, container = item.expect, item.container
+        image = images.get(image_id)
+        if action == "delete_image" and image is not None:
             refs = image.refs
             if not refs_gone.isdisjoint(refs):
                 refs = tuple(r for r in refs if r not in refs_gone)
-            users = users_of.get(step.image_id)
-            step = Step(  # positional: much cheaper than dataclasses.replace for 20,000 steps
-                step.action,
-                step.target,
-                step.image_id,
-                step.force,
-                step.expect,
-                step.container,
-                refs,
-                tuple(c.id for c in users if c.id not in containers_gone) if users else (),
-            )
-        for record in step.expect:
+            users = users_of.get(image_id)
+            seen = tuple(c.id for c in users if c.id not in containers_gone) if users else ()
+            step = Step(action, target, image_id, force, expect, container, refs, seen)
+        elif isinstance(item, DeleteCall):
+            step = Step(action, target, image_id, force, expect)
+        else:
+            step = item
+        for record in expect:
             if record.kind == "Untagged":
                 refs_gone.add(record.value)
-        if step.container is not None:
-            containers_gone.add(step.container.id)
+        if container is not None:
+            containers_gone.add(container.id)
         out.append(step)
     return tuple(out)
-
-
-def _steps_from_calls(store: Store, start: int) -> list[Step]:
-    steps: list[Step] = []
-    for c in store.calls[start:]:
-        if c.remove_first:
-            steps.extend(Step("remove_container", u.id, u.image_id, container=u) for u in c.remove_first)
-        steps.append(Step("delete_image", c.target, c.image_id, c.force, c.records))
-    return steps
 
 
 PruneFn = Callable[..., PruneOutcome]
@@ -445,7 +446,7 @@ def plan_remove(
     deleted (never running ones), so the removal frees its bytes.
     """
     store, _ = _store_model(snapshot, _protected(snapshot, protection) if protection else None)
-    steps: list[Step] = []
+    steps: list[Step | DeleteCall] = []
     blocked: list[Blocked] = []
     warnings: list[str] = []
     container_chains: list[str] = []
@@ -462,7 +463,7 @@ def plan_remove(
         except PredictedRefusal as exc:
             blocked.append(_blocked(ref, exc))
             continue
-        steps.extend(_steps_from_calls(store, start))
+        steps.extend(store.calls[start:])
         if image_id in store.images and not store.references(image_id):
             users = store.containers_using(image_id)
             if users and not any(r.kind == "Deleted" for r in records):
@@ -567,7 +568,9 @@ def _plan_prune(
         if engine_semantics
         else _in_use_untag_only(snapshot, filters, protected, frozenset(c.id for c in removals))
     )
-    container_steps = [Step("remove_container", c.id, c.image_id, container=c) for c in removals]
+    container_steps: list[Step | DeleteCall] = [
+        Step("remove_container", c.id, c.image_id, container=c) for c in removals
+    ]
     while True:
         store, prune_model = _store_model(snapshot, protected, engine_semantics=engine_semantics)
         container_chains = [ch for c in removals for ch in store.remove_container(c.id)]
@@ -594,12 +597,14 @@ def _plan_prune(
     if engine_semantics:
         for image_id in outcome.untagged_only:
             warnings.append(f"{_display_name(snapshot, image_id)} loses tags but stays (moby #36295)")
-    steps = container_steps + _steps_from_calls(store, 0)
+    steps = container_steps + store.calls
     if snapshot.containerd and not engine_semantics:
         # The executor deletes a dangling image by its ID: DELETE /images/{id} answers no
         # `Untagged: sha256:<id>` line (POST /images/prune does), so the plan must not show one.
         steps = [
-            replace(s, expect=tuple(r for r in s.expect if r != Record("Untagged", s.image_id)))
+            replace(s, records=tuple(r for r in s.records if r != Record("Untagged", s.image_id)))
+            if isinstance(s, DeleteCall)
+            else s
             for s in steps
         ]
     description = filters.describe()
