@@ -216,28 +216,33 @@ class ClassicStore:
         both: set[str] = set()  # keys of ``name:tag@digest`` references
         owner: dict[str, str] = {}
         ref_objs = self.ref_objs
+        by_image: dict[str, tuple[str, ...]] = {}
+        shared = False  # a reference listed by two images (the last one wins)
         for image in snapshot.images.values():
+            keys: list[str] = []
             for texts in (image.tags, image.digests):
                 for text in texts:
                     stored = _stored_ref(text)
                     if stored is None:
                         continue
                     key, ref = stored
-                    owner[key] = image.id  # one reference names one image: the last one wins
+                    shared = shared or key in owner
+                    owner[key] = image.id
                     ref_objs[key] = ref
+                    keys.append(key)
                     if ref.tag is not None and ref.digest is not None:
                         both.add(key)
+            if keys:
+                by_image[image.id] = tuple(sorted(keys)) if len(keys) > 1 else (keys[0],)
+        if shared:  # rebuilt from the owners: each key under its last image only
+            lists: dict[str, list[str]] = {}
+            for key, image_id in owner.items():
+                lists.setdefault(image_id, []).append(key)
+            by_image = {k: tuple(sorted(v)) for k, v in lists.items()}
         self.tag_and_digest = frozenset(both)
         # filled in bulk: _RefIndex.__setitem__ re-sorts the image's tuple on every insert
         dict.update(self.refs, owner)
-        by_image: dict[str, list[str]] = {}
-        for key, image_id in owner.items():
-            keys = by_image.get(image_id)
-            if keys is None:
-                by_image[image_id] = [key]
-            else:
-                keys.append(key)
-        self.refs.by_image = {k: tuple(sorted(v)) if len(v) > 1 else (v[0],) for k, v in by_image.items()}
+        self.refs.by_image = by_image
         self.containers: dict[str, Container] = {c.id: c for c in snapshot.containers}
         users: dict[str, list[Container]] = {}
         for container in sorted(snapshot.containers, key=lambda c: c.id):

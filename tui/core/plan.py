@@ -286,7 +286,11 @@ def _finish(
                 delete.append(record.value)
             else:
                 freed.append(record.value)
-    pinned = tuple(i for i in delete if store.containers_using(i))
+    if isinstance(store, ClassicStore):  # its index of users: no list per deleted image
+        in_use = store.users
+        pinned = tuple(i for i in delete if i in in_use)
+    else:
+        pinned = tuple(i for i in delete if store.containers_using(i))
     for image_id in pinned:
         names = ", ".join(c.name or c.short_id for c in store.containers_using(image_id))
         warnings.append(
