@@ -501,8 +501,12 @@ class ClassicStore:
         if parent and parent in self.kids:
             self.kids[parent] = self.kids[parent] - {image_id}
         records.append(Record("Deleted", image_id))
-        for chain in self._release(self.chains[image_id]):
-            records.append(Record("Deleted", chain))
+        layer_refs = self.layer_refs
+        for chain in reversed(self.chains[image_id]):  # _release, inline (once per deleted image)
+            left = layer_refs[chain] - 1
+            layer_refs[chain] = left
+            if left == 0:
+                records.append(Record("Deleted", chain))
         if not prune or not parent or parent not in self.images or parent in self.protected:
             return
         if parent_calls is None:
@@ -658,11 +662,12 @@ def prune(
     kids, by_image = store.kids, store.refs.by_image
     pool = [i for i in sorted(store.images) if not dangling_only or not kids.get(i)]
     candidates: list[str] = []
+    images, until = snapshot.images, filters.until
     for image_id in pool:
         if not by_image.get(image_id) and kids.get(image_id):
             continue  # an intermediate parent
-        image = snapshot.images[image_id]
-        if filters.until is not None and image.created_at_ns > filters.until.ns:
+        image = images[image_id]
+        if until is not None and image.created_at_ns > until.ns:
             continue
         if by_labels and image.has_config and not filters.matches_labels(image.labels):
             continue  # the engine checks labels only when the config has a ``config`` object
@@ -670,12 +675,13 @@ def prune(
     records: list[Record] = []
     skipped: list[PredictedRefusal] = []
     lost: list[str] = []
+    present, protected = store.images, store.protected
     for image_id in candidates:
-        if image_id not in store.images:
+        if image_id not in present:
             continue  # already pruned as a parent
         if image_id in exclude:
             continue
-        if image_id in store.protected:
+        if image_id in protected:
             skipped.append(
                 PredictedRefusal(0, store.protected[image_id], reason="protected", image_id=image_id)
             )

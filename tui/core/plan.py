@@ -385,8 +385,8 @@ def with_seen_state(snapshot: Snapshot, planned: Iterable[Step | DeleteCall]) ->
             expect, container = item.expect, item.container
         image = images.get(image_id)
         if action == "delete_image" and image is not None:
-            refs = image.refs
-            if not refs_gone.isdisjoint(refs):
+            refs = image.tags + image.digests  # image.refs
+            if refs_gone and not refs_gone.isdisjoint(refs):
                 refs = tuple(r for r in refs if r not in refs_gone)
             users = users_of.get(image_id)
             seen = tuple(c.id for c in users if c.id not in containers_gone) if users else ()
