@@ -206,10 +206,9 @@ class ClassicStore:
             if parent:
                 kids.setdefault(parent, set()).add(image_id)
         self.kids: dict[str, frozenset[str]] = {k: frozenset(v) for k, v in kids.items()}
-        # (hex id, image id), sorted: short-id lookups bisect instead of scanning every id
-        self.id_index: list[tuple[str, str]] = sorted(
-            (i.partition(":")[2], i) for i in self.images if ":" in i
-        )
+        # (hex id, image id), sorted: short-id lookups bisect instead of scanning every id. Made
+        # on the first lookup (a prune never makes one), once for all copies of this store.
+        self.id_holder: list[list[tuple[str, str]]] = []
         self.chains: dict[str, tuple[str, ...]] = {i.id: i.chain_ids for i in snapshot.images.values()}
         self.refs = _RefIndex()  # normalized ref string -> image id
         self.ref_objs: dict[str, Reference] = {}
@@ -267,7 +266,7 @@ class ClassicStore:
         other.protected = self.protected
         other.images = dict(self.images)
         other.kids = dict(self.kids)
-        other.id_index = self.id_index
+        other.id_holder = self.id_holder
         other.chains = self.chains
         other.refs = self.refs.copy()
         other.ref_objs = self.ref_objs
@@ -336,7 +335,7 @@ class ClassicStore:
         if alg not in ("", "sha256"):
             return []
         found: list[str] = []
-        index = self.id_index
+        index = self._id_index()
         for pos in range(bisect_left(index, (hex_part,)), len(index)):
             hex_id, image_id = index[pos]
             if not hex_id.startswith(hex_part):
@@ -346,6 +345,12 @@ class ClassicStore:
                 if len(found) >= limit:
                     break
         return found
+
+    def _id_index(self) -> list[tuple[str, str]]:
+        if not self.id_holder:
+            ids = self.snapshot.images
+            self.id_holder[:] = [sorted((i.partition(":")[2], i) for i in ids if ":" in i)]
+        return self.id_holder[0]
 
     def _id_prefix_matches(self, term: str) -> int:
         """How many existing images ``term`` is an ID prefix of: 0, 1 or 2 (two or more)."""

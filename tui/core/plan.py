@@ -273,19 +273,10 @@ def _finish(
     filters: PruneFilters | None = None,
     container_chains: Sequence[str] = (),
 ) -> Plan:
-    steps = with_seen_state(snapshot, planned)
     untag: list[str] = []
     delete: list[str] = []
     freed: list[str] = list(container_chains)
-    images = snapshot.images
-    for step in steps:
-        for record in step.expect:
-            if record.kind == "Untagged":
-                untag.append(record.value)
-            elif record.value in images:
-                delete.append(record.value)
-            else:
-                freed.append(record.value)
+    steps = _seen_steps(snapshot, planned, untag, delete, freed)
     if isinstance(store, ClassicStore):  # its index of users: no list per deleted image
         in_use = store.users
         pinned = tuple(i for i in delete if i in in_use)
@@ -369,6 +360,18 @@ def with_seen_state(snapshot: Snapshot, planned: Iterable[Step | DeleteCall]) ->
     earlier steps remove. ``planned``: steps, and the store's calls (:class:`DeleteCall`), each of
     them its stopped containers' removals then one ``delete_image`` step (made here once, with its
     seen state: a prune of 20,000 images has as many)."""
+    return _seen_steps(snapshot, planned, [], [], [])
+
+
+def _seen_steps(
+    snapshot: Snapshot,
+    planned: Iterable[Step | DeleteCall],
+    untag: list[str],
+    delete: list[str],
+    freed: list[str],
+) -> tuple[Step, ...]:
+    """:func:`with_seen_state`, also collecting the steps' records (in one pass over them): the
+    references untagged, the image ids deleted and the other ids deleted (layers)."""
     refs_gone: set[str] = set()
     containers_gone: set[str] = set()
     out: list[Step] = []
@@ -396,8 +399,14 @@ def with_seen_state(snapshot: Snapshot, planned: Iterable[Step | DeleteCall]) ->
         else:
             step = item
         for record in expect:
+            value = record.value
             if record.kind == "Untagged":
-                refs_gone.add(record.value)
+                refs_gone.add(value)
+                untag.append(value)
+            elif value in images:
+                delete.append(value)
+            else:
+                freed.append(value)
         if container is not None:
             containers_gone.add(container.id)
         out.append(step)
