@@ -164,3 +164,12 @@ def test_a_plan_leaves_the_collector_as_it_found_it():
         gc.unfreeze()
         if not was:
             gc.disable()
+
+
+def test_only_the_last_few_prune_plans_are_remembered():
+    snap = _store(2)
+    first = plan_prune(snap, PruneFilters(dangling=False))
+    for n in range(6):  # other prunes (a chart's until filters) push it out
+        plan_prune(snap, PruneFilters(dangling=False, labels=(f"x{n}",)))
+    again = plan_prune(snap, PruneFilters(dangling=False))
+    assert again == first and again is not first

@@ -549,7 +549,8 @@ def plan_prune(
 
     A plan is remembered per snapshot: the same prune asked again on the same snapshot (the df
     summary, the prune dialog's preview, the confirm screen) returns the plan already made (plans
-    and snapshots are immutable).
+    and snapshots are immutable). The last few per snapshot only (a chart asks for ``until``
+    filters relative to the time of drawing; a 20,000-image plan holds some 100,000 objects).
     """
     key = (filters, engine_semantics, with_stopped_containers, protection)
     with _PLANS_LOCK:
@@ -557,13 +558,17 @@ def plan_prune(
     if made is None:
         made = _plan_prune(snapshot, filters, engine_semantics, with_stopped_containers, protection)
         with _PLANS_LOCK:
-            _PLANS.setdefault(snapshot, {})[key] = made
+            kept = _PLANS.setdefault(snapshot, {})
+            kept[key] = made
+            while len(kept) > _PLANS_PER_SNAPSHOT:
+                del kept[next(iter(kept))]  # the oldest
     return made
 
 
 _PruneKey = tuple[PruneFilters, bool, bool, Protection | None]
 _PLANS: WeakKeyDictionary[Snapshot, dict[_PruneKey, Plan]] = WeakKeyDictionary()
 _PLANS_LOCK = threading.Lock()
+_PLANS_PER_SNAPSHOT = 4
 
 
 def _plan_prune(
