@@ -6,7 +6,8 @@ Builds a snapshot of N images the way a busy build host looks: a few shared base
 top layer per image, 1 to 3 tags on 4 of 5 images (some with registry digests), untagged and
 digest-only images, legacy-builder parent chains (intermediates), and containers (running and
 stopped) on 1 in 40 images. Then times, median of --repeat runs each on a fresh snapshot (so
-nothing is cached from the previous run):
+nothing made for the previous run's snapshot is reused; the process-wide caches of parsed
+references are, as in the app after its first load):
 
 * ``prune --all`` plan (``plan_prune(dangling=False)``), and the dangling-only one;
 * ``rm`` of 1,000 short-id references (``plan_remove``);

@@ -52,10 +52,13 @@ def _random_store(seed: int) -> Snapshot:
 
 
 def _reference_plan(snap: Snapshot, monkeypatch: pytest.MonkeyPatch, **kwargs: object):
+    # A new snapshot of the same store: nothing made for ``snap`` (its indexes, its base store,
+    # the plans remembered for it) is reused.
+    fresh = Snapshot(snap.images.values(), snap.containers, snap.facts, snap.disk, snap.taken_at)
     with monkeypatch.context() as m:
         m.setattr(ClassicStore, "is_plain", lambda self, image_id: False)
         m.setattr(plan_module, "_in_use_untag_only", lambda *a: frozenset())
-        return plan_prune(snap, **kwargs)  # type: ignore[arg-type]
+        return plan_prune(fresh, **kwargs)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize("seed", range(40))

@@ -14,6 +14,8 @@ from bisect import bisect_left
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from functools import lru_cache
+from itertools import chain as chain_from
 from weakref import WeakKeyDictionary
 
 from tui.core.filters import PruneFilters
@@ -27,12 +29,19 @@ from tui.core.reference import (
 )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class Record:
     """One line of the engine's delete response: ``Untagged: ref`` or ``Deleted: id``."""
 
     kind: str  # "Untagged" | "Deleted"
     value: str
+
+    def __init__(self, kind: str, value: str) -> None:
+        # Written straight into the instance dict: a plan of 20,000 images makes some 60,000
+        # records, and the frozen dataclass's __init__ (object.__setattr__ per field) was 2x this.
+        fields = self.__dict__
+        fields["kind"] = kind
+        fields["value"] = value
 
     def __str__(self) -> str:
         return f"{self.kind}: {self.value}"
@@ -59,7 +68,7 @@ class PredictedRefusal(Exception):
         self.containers = containers
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class DeleteCall:
     """One engine call the planner will make, with the records it predicts."""
 
@@ -68,6 +77,21 @@ class DeleteCall:
     force: bool
     records: tuple[Record, ...]
     remove_first: tuple[Container, ...] = ()  # stopped containers removed (own steps) just before
+
+    def __init__(
+        self,
+        target: str,
+        image_id: str,
+        force: bool,
+        records: tuple[Record, ...],
+        remove_first: tuple[Container, ...] = (),
+    ) -> None:
+        fields = self.__dict__  # see Record.__init__
+        fields["target"] = target
+        fields["image_id"] = image_id
+        fields["force"] = force
+        fields["records"] = records
+        fields["remove_first"] = remove_first
 
 
 class _Conflict(Exception):
@@ -120,7 +144,9 @@ class _RefIndex(dict[str, str]):
 
     def _drop(self, key: str) -> None:
         owner = self[key]
-        self.by_image[owner] = tuple(k for k in self.by_image[owner] if k != key)
+        keys = self.by_image[owner]
+        at = keys.index(key)
+        self.by_image[owner] = keys[:at] + keys[at + 1 :]
 
     def copy(self) -> _RefIndex:
         other = _RefIndex()
@@ -129,11 +155,18 @@ class _RefIndex(dict[str, str]):
         return other
 
 
-def _parse_ref(text: str) -> Reference | None:
+@lru_cache(maxsize=1 << 17)
+def _stored_ref(text: str) -> tuple[str, Reference] | None:
+    """How the store keeps a listed reference: its full string (the index key) and its parsed
+    form, ``latest`` added to a bare name; ``None`` for one that does not parse. Remembered like
+    the parsers' answers (a reload lists the same references)."""
     try:
-        return parse_normalized_named(text)
+        ref = parse_normalized_named(text)
     except InvalidReference:
         return None
+    if ref.tag is None and ref.digest is None:
+        ref = tag_name_only(ref)
+    return ref.string(), ref
 
 
 _BASES: WeakKeyDictionary[Snapshot, ClassicStore] = WeakKeyDictionary()
@@ -173,36 +206,48 @@ class ClassicStore:
             if parent:
                 kids.setdefault(parent, set()).add(image_id)
         self.kids: dict[str, frozenset[str]] = {k: frozenset(v) for k, v in kids.items()}
-        # (hex id, image id), sorted: short-id lookups bisect instead of scanning every id
-        self.id_index: list[tuple[str, str]] = sorted(
-            (i.partition(":")[2], i) for i in self.images if ":" in i
-        )
+        # (hex id, image id), sorted: short-id lookups bisect instead of scanning every id. Made
+        # on the first lookup (a prune never makes one), once for all copies of this store.
+        self.id_holder: list[list[tuple[str, str]]] = []
         self.chains: dict[str, tuple[str, ...]] = {i.id: i.chain_ids for i in snapshot.images.values()}
         self.refs = _RefIndex()  # normalized ref string -> image id
         self.ref_objs: dict[str, Reference] = {}
+        both: set[str] = set()  # keys of ``name:tag@digest`` references
         owner: dict[str, str] = {}
+        ref_objs = self.ref_objs
+        by_image: dict[str, tuple[str, ...]] = {}
+        shared = False  # a reference listed by two images (the last one wins)
         for image in snapshot.images.values():
-            for text in image.refs:
-                ref = _parse_ref(text)
-                if ref is None:
-                    continue
-                if ref.tag is None and ref.digest is None:
-                    ref = tag_name_only(ref)
-                key = ref.string()
-                owner[key] = image.id  # one reference names one image: the last one wins
-                self.ref_objs[key] = ref
+            keys: list[str] = []
+            for texts in (image.tags, image.digests):
+                for text in texts:
+                    stored = _stored_ref(text)
+                    if stored is None:
+                        continue
+                    key, ref = stored
+                    shared = shared or key in owner
+                    owner[key] = image.id
+                    ref_objs[key] = ref
+                    keys.append(key)
+                    if ref.tag is not None and ref.digest is not None:
+                        both.add(key)
+            if keys:
+                by_image[image.id] = tuple(sorted(keys)) if len(keys) > 1 else (keys[0],)
+        if shared:  # rebuilt from the owners: each key under its last image only
+            lists: dict[str, list[str]] = {}
+            for key, image_id in owner.items():
+                lists.setdefault(image_id, []).append(key)
+            by_image = {k: tuple(sorted(v)) for k, v in lists.items()}
+        self.tag_and_digest = frozenset(both)
         # filled in bulk: _RefIndex.__setitem__ re-sorts the image's tuple on every insert
         dict.update(self.refs, owner)
-        by_image: dict[str, list[str]] = {}
-        for key, image_id in owner.items():
-            by_image.setdefault(image_id, []).append(key)
-        self.refs.by_image = {k: tuple(sorted(v)) for k, v in by_image.items()}
+        self.refs.by_image = by_image
         self.containers: dict[str, Container] = {c.id: c for c in snapshot.containers}
         users: dict[str, list[Container]] = {}
         for container in sorted(snapshot.containers, key=lambda c: c.id):
             users.setdefault(container.image_id, []).append(container)
         self.users: dict[str, tuple[Container, ...]] = {k: tuple(v) for k, v in users.items()}
-        held: Counter[str] = Counter(chain for image_id in self.images for chain in self.chains[image_id])
+        held: Counter[str] = Counter(chain_from.from_iterable(self.chains.values()))
         for container in snapshot.containers:
             if container.image_id not in self.chains and container.held_chains:
                 self.chains[container.image_id] = container.held_chains  # its image record is gone
@@ -221,10 +266,11 @@ class ClassicStore:
         other.protected = self.protected
         other.images = dict(self.images)
         other.kids = dict(self.kids)
-        other.id_index = self.id_index
+        other.id_holder = self.id_holder
         other.chains = self.chains
         other.refs = self.refs.copy()
         other.ref_objs = self.ref_objs
+        other.tag_and_digest = self.tag_and_digest
         other.containers = dict(self.containers)
         other.users = dict(self.users)
         other.layer_refs = dict(self.layer_refs)
@@ -289,7 +335,7 @@ class ClassicStore:
         if alg not in ("", "sha256"):
             return []
         found: list[str] = []
-        index = self.id_index
+        index = self._id_index()
         for pos in range(bisect_left(index, (hex_part,)), len(index)):
             hex_id, image_id = index[pos]
             if not hex_id.startswith(hex_part):
@@ -299,6 +345,12 @@ class ClassicStore:
                 if len(found) >= limit:
                     break
         return found
+
+    def _id_index(self) -> list[tuple[str, str]]:
+        if not self.id_holder:
+            ids = self.snapshot.images
+            self.id_holder[:] = [sorted((i.partition(":")[2], i) for i in ids if ":" in i)]
+        return self.id_holder[0]
 
     def _id_prefix_matches(self, term: str) -> int:
         """How many existing images ``term`` is an ID prefix of: 0, 1 or 2 (two or more)."""
@@ -440,15 +492,26 @@ class ClassicStore:
             if quiet and (not self.is_dangling(image_id) or conflict.used):
                 return
             raise conflict
-        parent = self.images.get(image_id, "")
         for ref in self.references(image_id):
             del self.refs[ref.string()]
             records.append(Record("Untagged", ref.familiar()))
-        parent_of = self.images.pop(image_id)
-        if parent_of and parent_of in self.kids:
-            self.kids[parent_of] = self.kids[parent_of] - {image_id}
+        self._drop_image(image_id, records, prune, parent_calls)
+
+    def _drop_image(
+        self, image_id: str, records: list[Record], prune: bool, parent_calls: list[DeleteCall] | None
+    ) -> None:
+        """The rest of ``_delete_helper`` once the image has no conflict and no references: delete
+        the record, release its layers, and prune its parent."""
+        parent = self.images.pop(image_id)
+        if parent and parent in self.kids:
+            self.kids[parent] = self.kids[parent] - {image_id}
         records.append(Record("Deleted", image_id))
-        records.extend(Record("Deleted", c) for c in self._release(self.chains[image_id]))
+        layer_refs = self.layer_refs
+        for chain in reversed(self.chains[image_id]):  # _release, inline (once per deleted image)
+            left = layer_refs[chain] - 1
+            layer_refs[chain] = left
+            if left == 0:
+                records.append(Record("Deleted", chain))
         if not prune or not parent or parent not in self.images or parent in self.protected:
             return
         if parent_calls is None:
@@ -482,10 +545,7 @@ class ClassicStore:
         :meth:`delete` per reference, without resolving or re-listing anything."""
         if image_id in self.protected or self.kids.get(image_id) or image_id in self.users:
             return False
-        objs = self.ref_objs
-        return all(
-            objs[k].tag is None or objs[k].digest is None for k in self.refs.by_image.get(image_id, ())
-        )
+        return self.tag_and_digest.isdisjoint(self.refs.by_image.get(image_id, ()))
 
     def delete_refs_in_turn(self, image_id: str, keys: Iterable[str], explicit_parents: bool) -> list[Record]:
         """What prune's ``DELETE /images/{ref}`` of each of a plain image's references (full
@@ -494,33 +554,45 @@ class ClassicStore:
         reference already gone answers 404 and changes nothing), the last deletes the image and
         prunes its parents. Same records and calls as :meth:`delete` on each key."""
         refs, objs, by_image = self.refs, self.ref_objs, self.refs.by_image
+        calls = self.calls
+        forget = dict.__delitem__  # every key here is the image's: its by_image entry is kept below
         out: list[Record] = []
         for key in keys:
             if key not in refs:
                 continue  # untagged with its repository's last tag: 404, skipped by prune
             removed = objs[key]
-            del refs[key]
+            rest = by_image[image_id]
+            at = rest.index(key)
+            rest = by_image[image_id] = rest[:at] + rest[at + 1 :]
+            forget(refs, key)
             records = [Record("Untagged", removed.familiar())]
-            rest = by_image.get(image_id, ())
             if rest and removed.digest is None:
                 name = removed.name
-                if not any(objs[k].digest is None and objs[k].name == name for k in rest):
+                for k in rest:
+                    other = objs[k]
+                    if other.digest is None and other.name == name:
+                        break  # the repository keeps a tag: its digests stay
+                else:
                     for k in rest:
                         other = objs[k]
                         if other.digest is not None and other.name == name:
                             del refs[k]
                             records.append(Record("Untagged", other.familiar()))
-                    rest = by_image.get(image_id, ())
+                    rest = by_image[image_id]
             if rest:
-                self._log_call(key, image_id, False, records)
+                calls.append(DeleteCall(key, image_id, False, tuple(records)))
                 out.extend(records)
                 continue
+            # No references left, no children, no containers (plain): no conflict, so
+            # _delete_helper's checks are skipped.
             parents: list[DeleteCall] = []
-            self._delete_helper(image_id, records, False, True, True, parents if explicit_parents else None)
-            self._log_call(key, image_id, False, records)
-            self.calls.extend(parents)
+            self._drop_image(image_id, records, True, parents if explicit_parents else None)
+            calls.append(DeleteCall(key, image_id, False, tuple(records)))
             out.extend(records)
-            out.extend(r for p in parents for r in p.records)
+            if parents:
+                calls.extend(parents)
+                for parent in parents:
+                    out.extend(parent.records)
         return out
 
     def remove_container(self, container_id: str) -> list[str]:
@@ -591,27 +663,30 @@ def prune(
     """
     snapshot = store.snapshot
     dangling_only = filters.dangling
+    by_labels = bool(filters.labels or filters.not_labels)  # no label terms match every image
     kids, by_image = store.kids, store.refs.by_image
     pool = [i for i in sorted(store.images) if not dangling_only or not kids.get(i)]
     candidates: list[str] = []
+    images, until = snapshot.images, filters.until
     for image_id in pool:
         if not by_image.get(image_id) and kids.get(image_id):
             continue  # an intermediate parent
-        image = snapshot.images[image_id]
-        if filters.until is not None and image.created_at_ns > filters.until.ns:
+        image = images[image_id]
+        if until is not None and image.created_at_ns > until.ns:
             continue
-        if image.has_config and not filters.matches_labels(image.labels):
+        if by_labels and image.has_config and not filters.matches_labels(image.labels):
             continue  # the engine checks labels only when the config has a ``config`` object
         candidates.append(image_id)
     records: list[Record] = []
     skipped: list[PredictedRefusal] = []
     lost: list[str] = []
+    present, protected = store.images, store.protected
     for image_id in candidates:
-        if image_id not in store.images:
+        if image_id not in present:
             continue  # already pruned as a parent
         if image_id in exclude:
             continue
-        if image_id in store.protected:
+        if image_id in protected:
             skipped.append(
                 PredictedRefusal(0, store.protected[image_id], reason="protected", image_id=image_id)
             )

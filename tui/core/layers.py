@@ -175,7 +175,7 @@ def solve_sizes(
     size: dict[str, int] = {}
     prefix: dict[str, int] = {"": 0}
     parent: dict[str, str] = {}
-    paths: dict[str, list[str]] = {}
+    stacks_by_top: dict[str, Sequence[Layer]] = {}
     for layers, total in stacks:
         below = ""
         for layer in layers:
@@ -184,7 +184,7 @@ def solve_sizes(
                 size.setdefault(layer.chain_id, layer.size)
             below = layer.chain_id
         if layers:
-            paths.setdefault(below, [layer.chain_id for layer in layers])
+            stacks_by_top.setdefault(below, layers)
             if total is not None:
                 prefix.setdefault(below, total)
     for chain, value in (anchors or {}).items():
@@ -192,10 +192,11 @@ def solve_sizes(
             prefix.setdefault(chain, value)
     if len(size) == len(parent):
         return LayerSizes(size, prefix, parent)  # the history gave every size
+    paths = [[layer.chain_id for layer in layers] for layers in stacks_by_top.values()]
     changed = True
     while changed:
         changed = False
-        for path in paths.values():
+        for path in paths:
             changed |= _settle(path, size, prefix)
     return LayerSizes(size, prefix, parent)
 

@@ -112,7 +112,7 @@ class Image:
     @property
     def chain_ids(self) -> tuple[str, ...]:
         """Chain IDs base first (empty while layers are unknown)."""
-        return tuple(layer.chain_id for layer in self.layers or ())
+        return tuple([layer.chain_id for layer in self.layers or ()])
 
     @property
     def local_only(self) -> bool:

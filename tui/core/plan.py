@@ -21,6 +21,7 @@ from weakref import WeakKeyDictionary
 from tui.core import containerd, containerd_prune, podman
 from tui.core.classic import (
     ClassicStore,
+    DeleteCall,
     PredictedRefusal,
     PruneOutcome,
     Record,
@@ -43,7 +44,11 @@ def collector_paused() -> Iterator[None]:
     A plan of a 20,000-image store allocates some 500,000 small objects; each 70,000 of them
     start a full collection that walks every object of the snapshot (millions), which was half
     of the plan's CPU time. Plans make no reference cycles, so nothing is lost: the collector
-    resumes (if it was on) when the last concurrent plan ends.
+    resumes (if it was on) when the last concurrent plan ends. Then the objects made meanwhile
+    join the oldest generation at once (``gc.freeze`` and ``gc.unfreeze`` move whole lists, in
+    constant time): otherwise the first young collection after the plan walks all of them (a
+    quarter of a second at 20,000 images). They are still collected by the next full collection.
+    Not done when someone else has frozen objects (unfreezing would release theirs).
     """
     global _GC_DEPTH
     with _GC_LOCK:
@@ -57,6 +62,9 @@ def collector_paused() -> Iterator[None]:
         with _GC_LOCK:
             _GC_DEPTH -= 1
             if _GC_DEPTH == 0 and _GC_STATE[0]:
+                if gc.get_freeze_count() == 0:
+                    gc.freeze()
+                    gc.unfreeze()
                 gc.enable()
 
 
@@ -107,7 +115,7 @@ class Blocked:
         return REASON_FIX.get(self.reason, "")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class Step:
     """One engine call, in order, with the response lines the plan predicts for it."""
 
@@ -123,6 +131,29 @@ class Step:
     # recorded (nothing to compare).
     seen_refs: tuple[str, ...] | None = None
     seen_containers: tuple[str, ...] | None = None
+
+    def __init__(
+        self,
+        action: str,
+        target: str,
+        image_id: str = "",
+        force: bool = False,
+        expect: tuple[Record, ...] = (),
+        container: Container | None = None,
+        seen_refs: tuple[str, ...] | None = None,
+        seen_containers: tuple[str, ...] | None = None,
+    ) -> None:
+        # Written straight into the instance dict (a 20,000-image plan makes 40,000 steps; the
+        # frozen dataclass's __init__ sets each field through object.__setattr__, 3x slower).
+        fields = self.__dict__
+        fields["action"] = action
+        fields["target"] = target
+        fields["image_id"] = image_id
+        fields["force"] = force
+        fields["expect"] = expect
+        fields["container"] = container
+        fields["seen_refs"] = seen_refs
+        fields["seen_containers"] = seen_containers
 
 
 @dataclass(frozen=True)
@@ -235,7 +266,7 @@ def _finish(
     description: str,
     snapshot: Snapshot,
     store: Store,
-    steps: list[Step],
+    planned: Sequence[Step | DeleteCall],
     blocked: list[Blocked],
     warnings: list[str],
     force: bool = False,
@@ -245,15 +276,12 @@ def _finish(
     untag: list[str] = []
     delete: list[str] = []
     freed: list[str] = list(container_chains)
-    for step in steps:
-        for record in step.expect:
-            if record.kind == "Untagged":
-                untag.append(record.value)
-            elif record.value in snapshot.images:
-                delete.append(record.value)
-            else:
-                freed.append(record.value)
-    pinned = tuple(i for i in delete if any(True for _ in store.containers_using(i)))
+    steps = _seen_steps(snapshot, planned, untag, delete, freed)
+    if isinstance(store, ClassicStore):  # its index of users: no list per deleted image
+        in_use = store.users
+        pinned = tuple(i for i in delete if i in in_use)
+    else:
+        pinned = tuple(i for i in delete if store.containers_using(i))
     for image_id in pinned:
         names = ", ".join(c.name or c.short_id for c in store.containers_using(image_id))
         warnings.append(
@@ -306,7 +334,7 @@ def _finish(
     return Plan(
         kind=kind,
         description=description,
-        steps=with_seen_state(snapshot, steps),
+        steps=steps,
         untag=tuple(untag),
         delete=tuple(delete),
         remove_containers=removed_containers,
@@ -326,40 +354,63 @@ def _finish(
     )
 
 
-def with_seen_state(snapshot: Snapshot, steps: Sequence[Step]) -> tuple[Step, ...]:
-    """``steps`` with what each one expects to find (:attr:`Step.seen_refs`, ``seen_containers``):
-    the snapshot's references and containers of its image, minus what earlier steps remove."""
+def with_seen_state(snapshot: Snapshot, planned: Iterable[Step | DeleteCall]) -> tuple[Step, ...]:
+    """The steps, in order, with what each one expects to find (:attr:`Step.seen_refs`,
+    ``seen_containers``): the snapshot's references and containers of its image, minus what
+    earlier steps remove. ``planned``: steps, and the store's calls (:class:`DeleteCall`), each of
+    them its stopped containers' removals then one ``delete_image`` step (made here once, with its
+    seen state: a prune of 20,000 images has as many)."""
+    return _seen_steps(snapshot, planned, [], [], [])
+
+
+def _seen_steps(
+    snapshot: Snapshot,
+    planned: Iterable[Step | DeleteCall],
+    untag: list[str],
+    delete: list[str],
+    freed: list[str],
+) -> tuple[Step, ...]:
+    """:func:`with_seen_state`, also collecting the steps' records (in one pass over them): the
+    references untagged, the image ids deleted and the other ids deleted (layers)."""
     refs_gone: set[str] = set()
     containers_gone: set[str] = set()
     out: list[Step] = []
     images, users_of = snapshot.images, snapshot.containers_by_image
-    for step in steps:
-        image = images.get(step.image_id)
-        if step.action == "delete_image" and image is not None:
-            users = users_of.get(step.image_id, ())
-            step = Step(  # positional: much cheaper than dataclasses.replace for 20,000 steps
-                step.action,
-                step.target,
-                step.image_id,
-                step.force,
-                step.expect,
-                step.container,
-                tuple(r for r in image.refs if r not in refs_gone) if refs_gone else image.refs,
-                tuple(c.id for c in users if c.id not in containers_gone),
-            )
-        refs_gone.update(r.value for r in step.expect if r.kind == "Untagged")
-        if step.container is not None:
-            containers_gone.add(step.container.id)
+    for item in planned:
+        if isinstance(item, DeleteCall):
+            for user in item.remove_first:
+                out.append(Step("remove_container", user.id, user.image_id, container=user))
+                containers_gone.add(user.id)
+            action, target, image_id, force = "delete_image", item.target, item.image_id, item.force
+            expect, container = item.records, None
+        else:
+            action, target, image_id, force = item.action, item.target, item.image_id, item.force
+            expect, container = item.expect, item.container
+        image = images.get(image_id)
+        if action == "delete_image" and image is not None:
+            refs = image.tags + image.digests  # image.refs
+            if refs_gone and not refs_gone.isdisjoint(refs):
+                refs = tuple(r for r in refs if r not in refs_gone)
+            users = users_of.get(image_id)
+            seen = tuple(c.id for c in users if c.id not in containers_gone) if users else ()
+            step = Step(action, target, image_id, force, expect, container, refs, seen)
+        elif isinstance(item, DeleteCall):
+            step = Step(action, target, image_id, force, expect)
+        else:
+            step = item
+        for record in expect:
+            value = record.value
+            if record.kind == "Untagged":
+                refs_gone.add(value)
+                untag.append(value)
+            elif value in images:
+                delete.append(value)
+            else:
+                freed.append(value)
+        if container is not None:
+            containers_gone.add(container.id)
         out.append(step)
     return tuple(out)
-
-
-def _steps_from_calls(store: Store, start: int) -> list[Step]:
-    steps: list[Step] = []
-    for c in store.calls[start:]:
-        steps.extend(Step("remove_container", u.id, u.image_id, container=u) for u in c.remove_first)
-        steps.append(Step("delete_image", c.target, c.image_id, c.force, c.records))
-    return steps
 
 
 PruneFn = Callable[..., PruneOutcome]
@@ -408,7 +459,7 @@ def plan_remove(
     deleted (never running ones), so the removal frees its bytes.
     """
     store, _ = _store_model(snapshot, _protected(snapshot, protection) if protection else None)
-    steps: list[Step] = []
+    steps: list[Step | DeleteCall] = []
     blocked: list[Blocked] = []
     warnings: list[str] = []
     container_chains: list[str] = []
@@ -425,7 +476,7 @@ def plan_remove(
         except PredictedRefusal as exc:
             blocked.append(_blocked(ref, exc))
             continue
-        steps.extend(_steps_from_calls(store, start))
+        steps.extend(store.calls[start:])
         if image_id in store.images and not store.references(image_id):
             users = store.containers_using(image_id)
             if users and not any(r.kind == "Deleted" for r in records):
@@ -495,7 +546,38 @@ def plan_prune(
     would only strip of some tags (in use, or a parent kept by its children, moby #36295) is left
     whole and shown as blocked. ``engine_semantics=True`` predicts the engine's own
     ``POST /images/prune`` exactly, partial untags included.
+
+    A plan is remembered per snapshot: the same prune asked again on the same snapshot (the df
+    summary, the prune dialog's preview, the confirm screen) returns the plan already made (plans
+    and snapshots are immutable). The last few per snapshot only (a chart asks for ``until``
+    filters relative to the time of drawing; a 20,000-image plan holds some 100,000 objects).
     """
+    key = (filters, engine_semantics, with_stopped_containers, protection)
+    with _PLANS_LOCK:
+        made = _PLANS.get(snapshot, {}).get(key)
+    if made is None:
+        made = _plan_prune(snapshot, filters, engine_semantics, with_stopped_containers, protection)
+        with _PLANS_LOCK:
+            kept = _PLANS.setdefault(snapshot, {})
+            kept[key] = made
+            while len(kept) > _PLANS_PER_SNAPSHOT:
+                del kept[next(iter(kept))]  # the oldest
+    return made
+
+
+_PruneKey = tuple[PruneFilters, bool, bool, Protection | None]
+_PLANS: WeakKeyDictionary[Snapshot, dict[_PruneKey, Plan]] = WeakKeyDictionary()
+_PLANS_LOCK = threading.Lock()
+_PLANS_PER_SNAPSHOT = 4
+
+
+def _plan_prune(
+    snapshot: Snapshot,
+    filters: PruneFilters,
+    engine_semantics: bool,
+    with_stopped_containers: bool,
+    protection: Protection | None,
+) -> Plan:
     warnings = list(filters.notes)
     protected = _protected(snapshot, protection) if protection and not engine_semantics else {}
     removals = _blocking_stopped_containers(snapshot, filters, protected) if with_stopped_containers else []
@@ -504,7 +586,9 @@ def plan_prune(
         if engine_semantics
         else _in_use_untag_only(snapshot, filters, protected, frozenset(c.id for c in removals))
     )
-    container_steps = [Step("remove_container", c.id, c.image_id, container=c) for c in removals]
+    container_steps: list[Step | DeleteCall] = [
+        Step("remove_container", c.id, c.image_id, container=c) for c in removals
+    ]
     while True:
         store, prune_model = _store_model(snapshot, protected, engine_semantics=engine_semantics)
         container_chains = [ch for c in removals for ch in store.remove_container(c.id)]
@@ -531,12 +615,14 @@ def plan_prune(
     if engine_semantics:
         for image_id in outcome.untagged_only:
             warnings.append(f"{_display_name(snapshot, image_id)} loses tags but stays (moby #36295)")
-    steps = container_steps + _steps_from_calls(store, 0)
+    steps = container_steps + store.calls
     if snapshot.containerd and not engine_semantics:
         # The executor deletes a dangling image by its ID: DELETE /images/{id} answers no
         # `Untagged: sha256:<id>` line (POST /images/prune does), so the plan must not show one.
         steps = [
-            replace(s, expect=tuple(r for r in s.expect if r != Record("Untagged", s.image_id)))
+            replace(s, records=tuple(r for r in s.records if r != Record("Untagged", s.image_id)))
+            if isinstance(s, DeleteCall)
+            else s
             for s in steps
         ]
     description = filters.describe()

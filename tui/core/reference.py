@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 
 __all__ = [
     "DEFAULT_DOMAIN",
@@ -149,6 +149,12 @@ class Reference:
 
     def familiar(self) -> str:
         """Go's ``FamiliarString``: the familiar name plus tag and digest."""
+        return self._familiar
+
+    @cached_property
+    def _familiar(self) -> str:
+        # Remembered on the (immutable) instance: a prune plan of 20,000 images asks it for every
+        # reference it removes; the parsers' cache hands out the same instances.
         return self._format(self.familiar_name())
 
     def _format(self, name: str) -> str:
