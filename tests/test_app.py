@@ -359,6 +359,44 @@ async def test_prune_dialog_validation_and_live_preview():
         await pilot.press("escape")
 
 
+async def test_prune_dialog_plans_in_a_worker_on_a_big_store(monkeypatch):
+    """From PruneDialog.inline_limit images on (0 here: every store counts as big), the preview is
+    planned in a worker: a keystroke does not wait for it, Continue stays off until the preview of
+    what the fields say now is shown, and y pressed before that continues once it is."""
+    import tui.app.screens.prune as prune_module
+
+    monkeypatch.setattr(PruneDialog, "inline_limit", 0)
+    threads: list[str] = []
+    plan_prune = prune_module.plan_prune
+
+    def recorded(*args, **kwargs):  # type: ignore[no-untyped-def]
+        threads.append(threading.current_thread().name)
+        return plan_prune(*args, **kwargs)
+
+    monkeypatch.setattr(prune_module, "plan_prune", recorded)
+    app = frozen_app()
+    async with app.run_test(size=(150, 45)) as pilot:
+        await loaded(pilot)
+        await pilot.press("p")
+        await wait_for(pilot, lambda: isinstance(app.screen, PruneDialog))
+        dialog = app.screen
+        preview = dialog.query_one("#prune-preview", Static)
+        await wait_for(pilot, lambda: dialog.request is not None)
+        assert "Planning" not in str(preview.content)
+        await pilot.press("a", "u", *"25d")
+        await wait_for(pilot, lambda: dialog.request is not None and dialog.request.filters.until)
+        assert not dialog.request.filters.dangling
+        text = str(preview.content)
+        assert "Delete (1)" in text and "<none>:<none>" in text and "converted to 600h" in text
+        assert not dialog.query_one("#prune-ok", Button).disabled
+        await pilot.press("backspace", "backspace", "backspace", "escape", "y")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        assert threads and threading.main_thread().name not in threads  # every preview off the UI thread
+        # what the fields said when y was pressed: all unused, no until
+        assert app.screen.plan.description == "all images not used by any container"
+        await pilot.press("escape")
+
+
 async def test_command_palette_reaches_actions():
     app = frozen_app()
     async with app.run_test(size=(150, 45)) as pilot:

@@ -16,6 +16,7 @@ from textual.binding import Binding
 from textual.widgets import Button, Checkbox, Input, Label, RadioButton, RadioSet, Static
 
 from tui.app.screens.filter_dialog import FilterDialog, text_field
+from tui.app.screens.planning import PlanWorkers
 from tui.app.widgets.charts import before_after_bar
 from tui.app.widgets.plan_view import plan_text
 from tui.core.filters import FilterError, PruneFilters, parse_filters
@@ -30,7 +31,7 @@ class PruneRequest:
     with_containers: bool
 
 
-class PruneDialog(FilterDialog[PruneRequest | None]):
+class PruneDialog(PlanWorkers, FilterDialog[PruneRequest | None]):
     """Builds prune filters; invalid input is shown inline and never sent."""
 
     PREFIX, MODE_SET = "prune", "prune-mode"
@@ -121,6 +122,7 @@ class PruneDialog(FilterDialog[PruneRequest | None]):
         self.now = now
         self.everything = everything
         self.request: PruneRequest | None = None
+        self.submit_when_ready = False
 
     def compose_controls(self) -> ComposeResult:
         with RadioSet(id="prune-mode", compact=True):
@@ -157,31 +159,54 @@ class PruneDialog(FilterDialog[PruneRequest | None]):
                 items.append(f"{key}={term}")
         return items
 
-    def build(self) -> tuple[PruneRequest | None, Plan | None, str]:
+    def build(self) -> tuple[PruneRequest | None, str]:
+        """The request the controls describe, or None and why not."""
         all_images = self.query_one("#prune-all", RadioButton).value
         try:
             filters = parse_filters(self.filter_items(), all_images=all_images, now=self.now())
         except FilterError as exc:
-            return None, None, str(exc)
+            return None, str(exc)
         with_containers = self.query_one("#prune-containers", Checkbox).value
-        plan = plan_prune(
-            self.snapshot, filters, with_stopped_containers=with_containers, protection=self.protection
-        )
-        return PruneRequest(filters, with_containers), plan, ""
+        return PruneRequest(filters, with_containers), ""
 
     def refresh_preview(self) -> None:
-        request, plan, error = self.build()
-        self.request = request
+        """Plan what the controls say and show it; on a big store the plan runs in a worker
+        (a keystroke never waits for it) and ``request`` stays None until its preview is shown."""
+        request, error = self.build()
+        self.request = None
         self.query_one("#prune-error", Static).update(Text(error, style="bold red"))
         preview = self.query_one("#prune-preview", Static)
         bar = self.query_one("#prune-bar", Static)
-        if plan is None:
+        ok = self.query_one("#prune-ok", Button)
+        ok.disabled = True  # until this request's plan is shown
+        if request is None:
+            self.plan_pending("preview")
+            self.submit_when_ready = False
             preview.update(Text("Fix the filter above to see the preview.", style="dim"))
             bar.update("")
-        else:
-            preview.update(plan_text(plan, self.snapshot, limit=50))
-            bar.update(before_after_bar(self.snapshot, plan, width=30))
-        self.query_one("#prune-ok", Button).disabled = plan is None or plan.empty
+            return
+        snapshot, protection = self.snapshot, self.protection
+
+        def plan() -> Plan:
+            return plan_prune(
+                snapshot,
+                request.filters,
+                with_stopped_containers=request.with_containers,
+                protection=protection,
+            )
+
+        def show(plan: Plan) -> None:
+            self.request = request
+            preview.update(plan_text(plan, snapshot, limit=50))
+            bar.update(before_after_bar(snapshot, plan, width=30))
+            ok.disabled = plan.empty
+            if self.submit_when_ready:
+                self.submit_when_ready = False
+                if not plan.empty:
+                    self.dismiss(request)
+
+        if not self.plan_then("preview", plan, show):
+            preview.update(Text(f"Planning ({len(snapshot.images)} images) …", style="dim"))
 
     def on_radio_set_changed(self, _: RadioSet.Changed) -> None:
         self.refresh_preview()
@@ -190,9 +215,10 @@ class PruneDialog(FilterDialog[PruneRequest | None]):
         self.refresh_preview()
 
     def action_submit(self) -> None:
+        """Continue with what the controls say now, once its preview is shown (at once on a
+        small store; when its worker is done on a big one)."""
+        self.submit_when_ready = True
         self.refresh_preview()
-        if self.request is not None and not self.query_one("#prune-ok", Button).disabled:
-            self.dismiss(self.request)
 
     def action_toggle_containers(self) -> None:
         box = self.query_one("#prune-containers", Checkbox)
