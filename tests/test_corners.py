@@ -11,9 +11,21 @@ from datetime import timedelta
 import docker.errors
 import pytest
 
-from tests.enginecase import BASE, BUSYBOX, NOW, SLEEP, STANDARD, data_layer, native_rm, seed
-from tests.test_engine_plan import check_prune, check_rm
+from tests.enginecase import (
+    BASE,
+    BUSYBOX,
+    NOW,
+    SLEEP,
+    STANDARD,
+    data_layer,
+    eid,
+    engine_major,
+    native_rm,
+    seed,
+)
+from tests.test_engine_plan import check_prune, check_rm, classic_bytes
 from tui.cli import main
+from tui.core.containerd_bytes import freed_snapshots, held_bytes
 from tui.core.plan import plan_remove
 from tui.engine.client import Engine
 from tui.engine.snapshot import read_snapshot
@@ -47,15 +59,22 @@ ODD = (NOHIST, SHORTHIST, EMPTYFLAG, NOHIST_A, NOHIST_B)
 
 
 def check_sizes_like_df(engine, snap):
+    """Shared/unique sizes and the store's total as the engine's /system/df gives them. On the
+    containerd store SharedSize counts snapshots only, and LayersSize is content + snapshots on
+    Docker 28, snapshots only on 26."""
     df = engine.api.df()
     for row in df["Images"]:
         assert snap.shared_size(row["Id"]) == row["SharedSize"], row["RepoTags"]
         assert snap.unique_size(row["Id"]) == row["Size"] - row["SharedSize"]
-    assert df["LayersSize"] == snap.bytes_of(snap.live_chains())
+    if not snap.containerd:
+        assert df["LayersSize"] == snap.bytes_of(snap.live_chains())
+    elif engine_major(engine.api) >= 28:
+        assert df["LayersSize"] == held_bytes(snap)
+    else:
+        assert df["LayersSize"] == snap.bytes_of(freed_snapshots(snap, (), ()))
     assert snap.measure(snap.live_chains())[1] == 0
 
 
-@pytest.mark.classic_store
 def test_rm_images_without_full_history_frees_what_the_engine_frees(engine):
     images = STANDARD + ODD
     for ref, freed in (
@@ -65,13 +84,12 @@ def test_rm_images_without_full_history_frees_what_the_engine_frees(engine):
         ("nohista:1", 70_000),
         ("nohistb:1", 90_000),
     ):
-        plan = check_rm(engine, [ref], images=images)
-        assert plan.reclaim_bytes == freed and plan.exact, ref
+        plan = check_rm(engine, [ref], images=images)  # containerd: the drop of df LayersSize
+        assert classic_bytes(plan, freed) and plan.exact, ref
     plan = check_rm(engine, ["nohista:1", "nohistb:1"], images=images)
-    assert plan.reclaim_bytes == 50_000 + 70_000 + 90_000 and plan.exact
+    assert classic_bytes(plan, 50_000 + 70_000 + 90_000) and plan.exact
 
 
-@pytest.mark.classic_store
 def test_prune_all_and_sizes_without_full_history(engine, capsys):
     images = STANDARD + ODD
     predicted, plan = check_prune(engine, [], all_images=True, images=images)
@@ -81,15 +99,17 @@ def test_prune_all_and_sizes_without_full_history(engine, capsys):
     check_sizes_like_df(engine, snap)
     main(["--host", engine.url, "df", "--json"])
     summary = json.loads(capsys.readouterr().out)
-    assert summary["rows"][0]["size"] == engine.api.df()["LayersSize"]
+    if not snap.containerd or engine_major(engine.api) >= 28:  # 26: LayersSize is snapshots only
+        assert summary["rows"][0]["size"] == engine.api.df()["LayersSize"]
     assert summary["prune_all_bytes"] == predicted.reclaim_bytes
     assert summary["rows"][0]["note"].startswith("exact")
     for image in snap.images.values():
         sizes = [snap.layer_size(c) for c in image.chain_ids]
-        assert None not in sizes and sum(sizes) == image.size  # type: ignore[arg-type]
+        # containerd: the layers are the unpacked snapshots, the image's Size adds its content
+        total = image.unpacked_size if snap.containerd else image.size
+        assert None not in sizes and sum(sizes) == total  # type: ignore[arg-type]
 
 
-@pytest.mark.classic_store
 def test_layer_size_no_engine_number_determines_is_said_not_guessed(engine):
     """nohista's record is force-removed while a container keeps its layers; the shared base of the
     two history-less images is then a layer nobody's total bounds: removing nohistb frees its top
@@ -121,7 +141,6 @@ EMPTYCFG = gen.ImageSpec(  # "config": {}: an object with nothing in it; label f
 )
 
 
-@pytest.mark.classic_store
 def test_label_filters_prune_images_without_a_config_object(engine):
     """The engine checks labels only when the config has a ``config`` object. Docker 28 shows an
     empty Config on inspect both for a missing object and for ``{}``: the reader must tell them apart."""
@@ -145,7 +164,6 @@ def test_label_filters_prune_images_without_a_config_object(engine):
 NANO = NANO = "2024-05-01T10:00:00.123456789Z"
 
 
-@pytest.mark.classic_store
 def test_until_with_nanoseconds_compares_integer_nanoseconds(engine):
     at = odd(("at:1",), (data_layer("at", 1_000),))
     at = gen.ImageSpec(at.tags, at.layers, at.created, cmd=SLEEP, created_text=NANO)
@@ -185,7 +203,6 @@ def test_until_out_of_range_is_a_usage_error_like_the_engine_says(engine, capsys
     assert len(engine.api.images()) == len(STANDARD)
 
 
-@pytest.mark.classic_store
 def test_name_tag_at_digest_acts_on_the_digest_reference(engine, registry):
     """``docker rmi repo:tag@digest``: the engine drops the tag and removes the digest reference."""
     from tests.enginecase import APP_V1, DB, predicted_rm, state
@@ -214,7 +231,6 @@ def test_name_tag_at_digest_acts_on_the_digest_reference(engine, registry):
     assert state(engine.api) == after
 
 
-@pytest.mark.classic_store
 def test_blocked_digest_only_image_gets_a_reference_the_user_can_paste(engine, registry):
     from tests.enginecase import APP_V1, DB
     from tui.core.filters import parse_filters
@@ -240,7 +256,6 @@ def test_blocked_digest_only_image_gets_a_reference_the_user_can_paste(engine, r
     assert errors[blocked.ref].startswith("409")  # the engine knows the reference too
 
 
-@pytest.mark.classic_store
 def test_invalid_reference_is_reported_and_the_others_go_ahead(engine, capsys):
     from tests.enginecase import DB, predicted_rm, state
 
@@ -268,7 +283,6 @@ def test_invalid_reference_is_reported_and_the_others_go_ahead(engine, capsys):
     assert code == 2 and "invalid reference" in capsys.readouterr().err  # nothing valid at all
 
 
-@pytest.mark.classic_store
 def test_shared_and_unique_sizes_follow_the_engines_df_with_intermediates(engine, capsys):
     """A legacy-builder image whose last step adds no layer: the intermediate image of the step
     before holds the same top layer. Docker 20.10's ``/system/df`` counts that layer as unique

@@ -83,8 +83,11 @@ class Image:
     # reaches (digest -> bytes: index, manifests, configs, layers present), None when unknown;
     # the API's content total; when the image entered the store (inspect LastTagTime); its
     # platform manifests as (digest, platform, kind, available); and why it may be local-only.
+    # ``unpacked_size``: the disk usage of the unpacked snapshots of its layer stack (the API's
+    # ``Unpacked`` of its platform manifest), the prefix sum at its top chain; -1 when unknown.
     content: Mapping[str, int] | None = None
     content_size: int = -1
+    unpacked_size: int = -1
     stored_at: float = 0.0
     manifests: tuple[tuple[str, str, str, bool], ...] = ()
     provenance: str = ""
@@ -227,18 +230,22 @@ class Snapshot:
 
     @cached_property
     def layer_sizes(self) -> LayerSizes:
-        """Layer sizes and prefix sums solved store-wide (history, image sizes, df SharedSize)."""
+        """Layer sizes and prefix sums solved store-wide (history, image sizes, df SharedSize; on
+        the containerd store each image's unpacked snapshot total stands for its size)."""
         from tui.core.layers import solve_sizes
 
         classic = self.facts.image_store == "classic"
         stacks = [
-            (i.layers, i.size if classic else None) for i in self.images.values() if i.layers is not None
+            (i.layers, i.size if classic else (i.unpacked_size if i.unpacked_size >= 0 else None))
+            for i in self.images.values()
+            if i.layers is not None
         ]
-        return solve_sizes(stacks, self._df_anchors() if classic else None)
+        return solve_sizes(stacks, self._df_anchors() if classic or self.containerd else None)
 
     def _df_anchors(self) -> dict[str, int]:
         """Prefix sums ``/system/df`` proves: an image's SharedSize is the bytes up to the deepest
-        layer it shares with another listed (non-intermediate) image. Used only when df listed
+        layer it shares with another listed (non-intermediate) image (on the containerd store the
+        snapshots' usage, seen on Docker 28.5). Used only when df listed
         exactly the images of this snapshot with the same sizes (else it was read at another time)."""
         disk = self.disk
         if disk is None or not disk.image_shared_size:

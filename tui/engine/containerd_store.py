@@ -232,6 +232,7 @@ def with_containerd_details(engine: Engine, facts: EngineFacts, images: list[Ima
             for m in row.get("Manifests") or []
         )
         content_size = int(row["Size"]) - unpacked if row.get("Manifests") else -1
+        unpacked_size = _unpacked_size(row)
         try:
             inspect: dict[str, Any] = engine.call(_inspector(image.id))
         except EngineAPIError as exc:
@@ -252,12 +253,26 @@ def with_containerd_details(engine: Engine, facts: EngineFacts, images: list[Ima
             image,
             content=MappingProxyType(content) if content is not None else None,
             content_size=content_size,
+            unpacked_size=unpacked_size,
             stored_at=stored_at,
             manifests=manifests,
             buildkit=str(inspect.get("Comment") or "").startswith("buildkit"),
         )
         out.append(replace(image, provenance=provenance(image, events, loaded)))
     return out
+
+
+def _unpacked_size(row: Mapping[str, Any]) -> int:
+    """The unpacked snapshot usage of the image's layer stack: the ``Unpacked`` size of its one
+    unpacked platform manifest (the engine sums each chain's snapshot usage, as history does per
+    layer), or -1 when no single manifest is unpacked (or the API lists no manifests)."""
+    unpacked = [
+        int(((m.get("ImageData") or {}).get("Size") or {}).get("Unpacked") or 0)
+        for m in row.get("Manifests") or []
+        if m.get("Kind") == "image" and m.get("Available")
+    ]
+    positive = [x for x in unpacked if x > 0]
+    return positive[0] if len(positive) == 1 else -1
 
 
 def _inspector(image_id: str) -> Any:

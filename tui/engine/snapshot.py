@@ -563,8 +563,9 @@ def read_stages(
 
         images = with_containerd_details(engine, facts, images)
     snapshot = Snapshot(images, containers, facts, None, taken_at=taken)
-    if snapshot.sizes_open and facts.image_store == "classic":
-        # The history leaves a shared layer's size open: /system/df's SharedSize settles it.
+    if snapshot.sizes_open and facts.image_store in ("classic", "containerd"):
+        # The history (and on containerd the unpacked totals) leave a shared layer's size open:
+        # /system/df's SharedSize settles it.
         yield Snapshot(images, containers, facts, read_disk_usage(engine), taken_at=taken)
         return
     yield snapshot
