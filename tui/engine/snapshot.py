@@ -271,7 +271,7 @@ def _image_detail(api: Any, image_id: str) -> dict[str, Any]:
         "created": inspect.get("Created", ""),
         "labels": dict((inspect.get("Config") or {}).get("Labels") or {}),
         "has_config": image_config.has_config(api, image_id, inspect),
-        "config_read": 3,  # has_config read from the export where inspect cannot tell (28+; 3: containerd ids)
+        "config_read": 3,  # has_config from the export where inspect cannot tell (3: containerd ids)
     }
 
 
