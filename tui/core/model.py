@@ -96,12 +96,19 @@ class Image:
     # after a load): they do not make an image pullable, so they are kept out of ``digests``.
     local_digests: tuple[str, ...] = ()
     created_ns: int = -1  # the config's Created in integer nanoseconds (-1: from ``created``)
+    stored_ns: int = -1  # ``stored_at`` in integer nanoseconds (-1: from ``stored_at``)
     has_config: bool = True  # False when the config has no ``config`` object (``.Config`` null)
 
     @property
     def created_at_ns(self) -> int:
         """Created as integer unix nanoseconds (exact once inspected; prune compares these)."""
         return self.created_ns if self.created_ns >= 0 else round(self.created * 1_000_000_000)
+
+    @property
+    def stored_at_ns(self) -> int:
+        """When the image entered the store (containerd), as integer unix nanoseconds: the
+        containerd store's prune compares these with ``until`` (``<``, to the nanosecond)."""
+        return self.stored_ns if self.stored_ns >= 0 else round(self.stored_at * 1_000_000_000)
 
     @property
     def short_id(self) -> str:

@@ -240,7 +240,7 @@ def with_containerd_details(engine: Engine, facts: EngineFacts, images: list[Ima
                 out.append(image)
                 continue
             raise
-        stored_at = _stored_at(inspect)
+        stored_ns = _stored_ns(inspect)
         if content_size < 0:
             content_size = int(inspect.get("Size") or 0)
         content = store.walk(image.id) if store is not None else None
@@ -254,7 +254,8 @@ def with_containerd_details(engine: Engine, facts: EngineFacts, images: list[Ima
             content=MappingProxyType(content) if content is not None else None,
             content_size=content_size,
             unpacked_size=unpacked_size,
-            stored_at=stored_at,
+            stored_at=stored_ns / 1_000_000_000,
+            stored_ns=stored_ns,
             manifests=manifests,
             buildkit=str(inspect.get("Comment") or "").startswith("buildkit"),
         )
@@ -279,10 +280,12 @@ def _inspector(image_id: str) -> Any:
     return lambda api: api.inspect_image(image_id)
 
 
-def _stored_at(inspect: Mapping[str, Any]) -> float:
-    from tui.engine.snapshot import parse_created
+def _stored_ns(inspect: Mapping[str, Any]) -> int:
+    """When the image entered the store, in unix nanoseconds (inspect ``LastTagTime``; the
+    engine's prune compares ``until`` with it to the nanosecond, seen on 28.5)."""
+    from tui.engine.snapshot import parse_created_ns
 
     text = str((inspect.get("Metadata") or {}).get("LastTagTime") or "")
     if not text or text.startswith("0001-"):
-        return 0.0
-    return parse_created(text)
+        return 0
+    return parse_created_ns(text)
