@@ -19,6 +19,7 @@ from tests.enginecase import (
     SLEEP,
     STANDARD,
     data_layer,
+    disk_drop,
     eid,
     engine_major,
     layers_size,
@@ -394,8 +395,21 @@ def test_shared_and_unique_sizes_follow_the_engines_df_with_intermediates(engine
     check_sizes_like_df(engine, snap)
     api = tuple(int(x) for x in engine.api.version()["ApiVersion"].split("."))
     unique = 500_000 if api < (1, 42) else 0  # 28.5: the 200,000-byte top layer is shared too
+    if snap.containerd:  # content + the snapshots of both steps (step images are no sharers)
+        (row,) = [r for r in engine.api.df()["Images"] if r["Id"] == child]
+        unique = row["Size"] - row["SharedSize"]
+        assert row["SharedSize"] == snap.images[eid(APP_V2)].unpacked_size
     assert snap.unique_size(child) == unique
     main(["--host", engine.url, "images", "--json"])
     rows = {r["id"]: r for r in json.loads(capsys.readouterr().out)}
     assert rows[child]["unique_size"] == unique
     assert rows[child]["shared_size"] == rows[child]["size"] - unique
+    if snap.containerd:  # each RUN step's layer sits on its build container's "-init" snapshot
+        from tui.engine.actions import PlanExecutor
+
+        plan = plan_remove(snap, ["child:1"])
+        assert len(plan.delete) == 3 and plan.exact  # the child and both step images
+        before = layers_size(engine.api)
+        result = PlanExecutor(Engine(engine.url), plan, snap).run_all()
+        assert not result.errors and sorted(result.deleted) == sorted(plan.delete)
+        assert before - layers_size(engine.api) == disk_drop(plan, engine.api)

@@ -230,7 +230,7 @@ class Snapshot:
         for image in self.images.values():
             for layer in image.layers or ():
                 out.setdefault(layer.chain_id, layer)
-        if not self.layer_sizes.complete:
+        if not self.layer_sizes.complete or self.containerd:  # containerd: see with_unpacked_growth
             known = self.layer_sizes.size
             out = {c: replace(x, size=known.get(c)) for c, x in out.items()}
         return MappingProxyType(out)
@@ -247,6 +247,10 @@ class Snapshot:
             for i in self.images.values()
             if i.layers is not None
         ]
+        if self.containerd:
+            from tui.core.layers import with_unpacked_growth
+
+            stacks = with_unpacked_growth(stacks)
         return solve_sizes(stacks, self._df_anchors() if classic or self.containerd else None)
 
     def _df_anchors(self) -> dict[str, int]:
