@@ -246,6 +246,10 @@ def with_containerd_details(engine: Engine, facts: EngineFacts, images: list[Ima
         content = store.walk(image.id) if store is not None else None
         if not manifests and store is not None:
             manifests = store.manifests(image.id)
+            if sum(kind == "image" for _, _, kind, _ in manifests) == 1 and image.size > content_size:
+                # before API 1.47 (seen on 26.1): the list's Size is content + unpacked, the
+                # inspect's content only, for a single-platform image
+                unpacked_size = image.size - content_size
         loaded = _LOAD_ANNOTATION in ((inspect.get("Descriptor") or {}).get("annotations") or {}) or (
             image.id in loads
         )
