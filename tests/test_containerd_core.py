@@ -107,3 +107,25 @@ def test_without_the_content_store_shared_content_is_approximate():
     plan = plan_remove(snap([A, no_content]), ["db:1"])
     assert plan.content_bytes == 2_400
     assert any("not readable" in w for w in plan.warnings)
+
+
+def test_layer_sizes_are_the_growth_of_the_unpacked_totals():
+    """A legacy-builder RUN layer sits on its build container's ``-init`` snapshot (28 bytes
+    here): the unpacked totals count it and it goes with the layer; the history does not.
+    A history-less image's top layer is its total minus what is below it."""
+    base = replace(ctrd_image("base", BASE, tags=("base:1",)), unpacked_size=2_000)
+    step = replace(
+        ctrd_image("step", BASE + [("run", 300)], tags=("child:1",), parent=base.id),
+        unpacked_size=2_328,
+    )
+    bare = ctrd_image("bare", BASE + [("nohist", 0)], tags=("bare:1",))
+    bare = replace(
+        bare,
+        unpacked_size=2_500,
+        layers=tuple(replace(x, size=None) for x in bare.layers or ()),
+    )
+    s = snap([base, step, bare])
+    assert s.layer_size(step.chain_ids[-1]) == 328
+    assert s.layer_size(bare.chain_ids[-1]) == 500 and s.layer_size(bare.chain_ids[0]) == 2_000
+    plan = plan_remove(s, ["child:1"])
+    assert plan.exact and plan.snapshot_bytes == 328

@@ -94,7 +94,7 @@ def prune(
         if filters.dangling and not is_dangling_name(name):
             continue
         image = snapshot.images[target]
-        if filters.until is not None and not image.stored_at < filters.until.timestamp:
+        if filters.until is not None and not image.stored_at_ns < filters.until.ns:
             continue
         if (filters.labels or filters.not_labels) and not config_labels_match(filters, image.labels):
             continue

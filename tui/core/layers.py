@@ -231,6 +231,37 @@ def _settle(path: Sequence[str], size: dict[str, int], prefix: dict[str, int]) -
     return learnt
 
 
+def with_unpacked_growth(
+    stacks: Sequence[tuple[Sequence[Layer], int | None]],
+) -> list[tuple[tuple[Layer, ...], int | None]]:
+    """The containerd store's stacks with each layer's size set to what the unpacked totals grow
+    by from the layer below it to it, where both totals are known (``total``: an image's unpacked
+    size, the prefix sum at its top chain).
+
+    The history gives each chain's own snapshot usage, but a legacy-builder ``RUN`` step commits
+    its layer on top of its build container's ``-init`` snapshot, which stays as a parent of that
+    chain only: the engine's totals (and ``/system/df``, and the disk) count it, and it goes with
+    the chain (seen on Docker 28.5: 28,672 and 12,288 bytes for two steps). Elsewhere the growth
+    equals the history's size.
+    """
+    top: dict[str, int] = {"": 0}
+    for layers, total in stacks:
+        if layers and total is not None:
+            top.setdefault(layers[-1].chain_id, total)
+    out: list[tuple[tuple[Layer, ...], int | None]] = []
+    for layers, total in stacks:
+        adjusted = []
+        below = ""
+        for layer in layers:
+            here = layer.chain_id
+            if here in top and below in top and top[here] - top[below] >= 0:
+                layer = Layer(here, layer.diff_id, top[here] - top[below])
+            adjusted.append(layer)
+            below = here
+        out.append((tuple(adjusted), total))
+    return out
+
+
 def measure(chains: Iterable[str], sizes: LayerSizes) -> tuple[int, int]:
     """``(bytes, unknown)`` of a set of layers: the bytes that are known exactly, and how many
     layers of the set are in groups whose total no known number determines (so the set holds at

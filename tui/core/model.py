@@ -83,8 +83,11 @@ class Image:
     # reaches (digest -> bytes: index, manifests, configs, layers present), None when unknown;
     # the API's content total; when the image entered the store (inspect LastTagTime); its
     # platform manifests as (digest, platform, kind, available); and why it may be local-only.
+    # ``unpacked_size``: the disk usage of the unpacked snapshots of its layer stack (the API's
+    # ``Unpacked`` of its platform manifest), the prefix sum at its top chain; -1 when unknown.
     content: Mapping[str, int] | None = None
     content_size: int = -1
+    unpacked_size: int = -1
     stored_at: float = 0.0
     manifests: tuple[tuple[str, str, str, bool], ...] = ()
     provenance: str = ""
@@ -93,12 +96,19 @@ class Image:
     # after a load): they do not make an image pullable, so they are kept out of ``digests``.
     local_digests: tuple[str, ...] = ()
     created_ns: int = -1  # the config's Created in integer nanoseconds (-1: from ``created``)
+    stored_ns: int = -1  # ``stored_at`` in integer nanoseconds (-1: from ``stored_at``)
     has_config: bool = True  # False when the config has no ``config`` object (``.Config`` null)
 
     @property
     def created_at_ns(self) -> int:
         """Created as integer unix nanoseconds (exact once inspected; prune compares these)."""
         return self.created_ns if self.created_ns >= 0 else round(self.created * 1_000_000_000)
+
+    @property
+    def stored_at_ns(self) -> int:
+        """When the image entered the store (containerd), as integer unix nanoseconds: the
+        containerd store's prune compares these with ``until`` (``<``, to the nanosecond)."""
+        return self.stored_ns if self.stored_ns >= 0 else round(self.stored_at * 1_000_000_000)
 
     @property
     def short_id(self) -> str:
@@ -220,25 +230,33 @@ class Snapshot:
         for image in self.images.values():
             for layer in image.layers or ():
                 out.setdefault(layer.chain_id, layer)
-        if not self.layer_sizes.complete:
+        if not self.layer_sizes.complete or self.containerd:  # containerd: see with_unpacked_growth
             known = self.layer_sizes.size
             out = {c: replace(x, size=known.get(c)) for c, x in out.items()}
         return MappingProxyType(out)
 
     @cached_property
     def layer_sizes(self) -> LayerSizes:
-        """Layer sizes and prefix sums solved store-wide (history, image sizes, df SharedSize)."""
+        """Layer sizes and prefix sums solved store-wide (history, image sizes, df SharedSize; on
+        the containerd store each image's unpacked snapshot total stands for its size)."""
         from tui.core.layers import solve_sizes
 
         classic = self.facts.image_store == "classic"
         stacks = [
-            (i.layers, i.size if classic else None) for i in self.images.values() if i.layers is not None
+            (i.layers, i.size if classic else (i.unpacked_size if i.unpacked_size >= 0 else None))
+            for i in self.images.values()
+            if i.layers is not None
         ]
-        return solve_sizes(stacks, self._df_anchors() if classic else None)
+        if self.containerd:
+            from tui.core.layers import with_unpacked_growth
+
+            stacks = with_unpacked_growth(stacks)
+        return solve_sizes(stacks, self._df_anchors() if classic or self.containerd else None)
 
     def _df_anchors(self) -> dict[str, int]:
         """Prefix sums ``/system/df`` proves: an image's SharedSize is the bytes up to the deepest
-        layer it shares with another listed (non-intermediate) image. Used only when df listed
+        layer it shares with another listed (non-intermediate) image (on the containerd store the
+        snapshots' usage, seen on Docker 28.5). Used only when df listed
         exactly the images of this snapshot with the same sizes (else it was read at another time)."""
         disk = self.disk
         if disk is None or not disk.image_shared_size:

@@ -233,6 +233,7 @@ def with_containerd_details(engine: Engine, facts: EngineFacts, images: list[Ima
             for m in row.get("Manifests") or []
         )
         content_size = int(row["Size"]) - unpacked if row.get("Manifests") else -1
+        unpacked_size = _unpacked_size(row)
         try:
             inspect: dict[str, Any] = engine.call(_inspector(image.id))
         except EngineAPIError as exc:
@@ -240,12 +241,16 @@ def with_containerd_details(engine: Engine, facts: EngineFacts, images: list[Ima
                 out.append(image)
                 continue
             raise
-        stored_at = _stored_at(inspect)
+        stored_ns = _stored_ns(inspect)
         if content_size < 0:
             content_size = int(inspect.get("Size") or 0)
         content = store.walk(image.id) if store is not None else None
         if not manifests and store is not None:
             manifests = store.manifests(image.id)
+            if sum(kind == "image" for _, _, kind, _ in manifests) == 1 and image.size > content_size:
+                # before API 1.47 (seen on 26.1): the list's Size is content + unpacked, the
+                # inspect's content only, for a single-platform image
+                unpacked_size = image.size - content_size
         loaded = _LOAD_ANNOTATION in ((inspect.get("Descriptor") or {}).get("annotations") or {}) or (
             image.id in loads
         )
@@ -253,7 +258,9 @@ def with_containerd_details(engine: Engine, facts: EngineFacts, images: list[Ima
             image,
             content=MappingProxyType(content) if content is not None else None,
             content_size=content_size,
-            stored_at=stored_at,
+            unpacked_size=unpacked_size,
+            stored_at=stored_ns / 1_000_000_000,
+            stored_ns=stored_ns,
             manifests=manifests,
             buildkit=str(inspect.get("Comment") or "").startswith("buildkit"),
         )
@@ -261,17 +268,32 @@ def with_containerd_details(engine: Engine, facts: EngineFacts, images: list[Ima
     return out
 
 
+def _unpacked_size(row: Mapping[str, Any]) -> int:
+    """The unpacked snapshot usage of the image's layer stack: the ``Unpacked`` size of its one
+    unpacked platform manifest (the engine sums each chain's snapshot usage, as history does per
+    layer), or -1 when no single manifest is unpacked (or the API lists no manifests)."""
+    unpacked = [
+        int(((m.get("ImageData") or {}).get("Size") or {}).get("Unpacked") or 0)
+        for m in row.get("Manifests") or []
+        if m.get("Kind") == "image" and m.get("Available")
+    ]
+    positive = [x for x in unpacked if x > 0]
+    return positive[0] if len(positive) == 1 else -1
+
+
 def _inspector(image_id: str) -> Any:
     return lambda api: api.inspect_image(image_id)
 
 
-def _stored_at(inspect: Mapping[str, Any]) -> float:
-    from tui.engine.snapshot import parse_created
+def _stored_ns(inspect: Mapping[str, Any]) -> int:
+    """When the image entered the store, in unix nanoseconds (inspect ``LastTagTime``; the
+    engine's prune compares ``until`` with it to the nanosecond, seen on 28.5)."""
+    from tui.engine.snapshot import parse_created_ns
 
     text = str((inspect.get("Metadata") or {}).get("LastTagTime") or "")
     if not text or text.startswith("0001-"):
-        return 0.0
-    return parse_created(text)
+        return 0
+    return parse_created_ns(text)
 
 
 def current_names(engine: Engine, facts: EngineFacts, inspect: Mapping[str, Any], planned: Image) -> set[str]:
@@ -295,7 +317,7 @@ def current_names(engine: Engine, facts: EngineFacts, inspect: Mapping[str, Any]
     names = tags | {d for d in digests if d.split("@", 1)[0] not in tagged_repos}
     if not tagged_repos:
         return names
-    if _stored_at(inspect) == planned.stored_at:  # no name added: the snapshot's still listed
+    if _stored_ns(inspect) == planned.stored_at_ns:  # no name added: the snapshot's still listed
         return names | {t for t in planned.tags if t in digests}
     rows = engine.call(lambda api: api.images(all=True, filters={"reference": sorted(tagged_repos)}))
     for row in rows or []:

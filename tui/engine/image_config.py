@@ -21,6 +21,7 @@ from typing import Any
 from tui.engine.sdk_private import image_archive
 
 _CHUNK = 1 << 16
+_SMALL = 4 << 20  # bytes: a manifest or config blob is far smaller
 
 
 def looks_empty(config: object) -> bool:
@@ -42,18 +43,27 @@ def has_config(api: Any, image_id: str, inspect: Mapping[str, Any]) -> bool:
 
 
 def read_image_config(api: Any, image_id: str) -> dict[str, Any] | None:
-    """The image config JSON of ``image_id`` (classic store: its sha256 is the image id), read
-    from the image's export; None if the export does not carry it under that name."""
+    """The image config JSON of ``image_id``, read from the image's export; None if the export
+    does not carry it. Classic store: the config's sha256 is the image id. Containerd store: the
+    id is the manifest's digest, and the manifest names the config blob."""
     hexid = image_id.removeprefix("sha256:")
     wanted = {f"blobs/sha256/{hexid}", f"{hexid}.json"}  # OCI layout (Docker 25+), legacy layout
     chunks = _export_chunks(api, image_id)
+    small: dict[str, bytes] = {}  # JSON-sized blobs of the OCI layout (the tar's order is free)
     document: object = None
     try:
         with tarfile.open(fileobj=_ChunkReader(chunks), mode="r|") as tar:
             for member in tar:
-                if member.name.lstrip("./") in wanted and member.isfile() and document is None:
+                name = member.name.lstrip("./")
+                if (
+                    member.isfile()
+                    and (name in wanted or name.startswith("blobs/"))
+                    and (member.size <= _SMALL)
+                ):
                     handle = tar.extractfile(member)
-                    document = json.loads(handle.read()) if handle is not None else None
+                    head = handle.read(1) if handle is not None else b""
+                    if handle is not None and head == b"{":  # JSON, not a layer
+                        small[name] = head + handle.read()
         # Read to the end even once the config is known: while its export runs, the engine holds
         # a reference on the image's layers, and a removal in that time would not free them (seen
         # on 20.10: a prune right after an export stopped early kept a 30,000-byte layer).
@@ -61,7 +71,22 @@ def read_image_config(api: Any, image_id: str) -> dict[str, Any] | None:
             pass
     finally:
         chunks.close()
+    for name in sorted(wanted):
+        if name in small:
+            document = _json(small[name])
+            break
+    manifest = isinstance(document, dict) and "rootfs" not in document
+    if manifest and isinstance(document, dict) and isinstance(document.get("config"), Mapping):
+        config_digest = str(document["config"].get("digest") or "")
+        document = _json(small.get("blobs/" + config_digest.replace(":", "/", 1), b""))
     return document if isinstance(document, dict) and "rootfs" in document else None
+
+
+def _json(data: bytes) -> object:
+    try:
+        return json.loads(data)
+    except ValueError:
+        return None
 
 
 def _export_chunks(api: Any, image_id: str) -> Generator[bytes, None, None]:

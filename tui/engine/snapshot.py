@@ -271,7 +271,7 @@ def _image_detail(api: Any, image_id: str) -> dict[str, Any]:
         "created": inspect.get("Created", ""),
         "labels": dict((inspect.get("Config") or {}).get("Labels") or {}),
         "has_config": image_config.has_config(api, image_id, inspect),
-        "config_read": 2,  # has_config also read from the export where inspect cannot tell (28+)
+        "config_read": 3,  # has_config from the export where inspect cannot tell (3: containerd ids)
     }
 
 
@@ -380,7 +380,7 @@ def read_layers(
     if cache is not None:
         for image in images:
             entry = cache.get(engine_id, image.id, created=image.created)
-            if entry is not None and entry.get("config_read") == 2:  # older entries: read again
+            if entry is not None and entry.get("config_read") == 3:  # older entries: read again
                 details[image.id] = entry
     missing = [image.id for image in images if image.id not in details]
     fetched = _fetch_details(engine, missing, workers, cancelled)
@@ -563,8 +563,9 @@ def read_stages(
 
         images = with_containerd_details(engine, facts, images)
     snapshot = Snapshot(images, containers, facts, None, taken_at=taken)
-    if snapshot.sizes_open and facts.image_store == "classic":
-        # The history leaves a shared layer's size open: /system/df's SharedSize settles it.
+    if snapshot.sizes_open and facts.image_store in ("classic", "containerd"):
+        # The history (and on containerd the unpacked totals) leave a shared layer's size open:
+        # /system/df's SharedSize settles it.
         yield Snapshot(images, containers, facts, read_disk_usage(engine), taken_at=taken)
         return
     yield snapshot
