@@ -28,12 +28,12 @@ import pytest
 from hypothesis import event, given
 from hypothesis import strategies as st
 
-from tests.conftest import session_store
 from tests.ctrdcase import disk_drop, layers_size
 from tests.diffcase import diff_settings, draw_images, examples, filter_lists, load, pool
 from tests.enginecase import BUSYBOX, NOW, SLEEP
 from tui import headless
 from tui.core.containerd import familiar_name
+from tui.core.containerd_bytes import containers_own_bytes
 from tui.core.marking import plan_images
 from tui.core.model import Snapshot
 from tui.core.plan import Plan, plan_prune
@@ -201,14 +201,14 @@ def data_root_bytes(api: Any) -> dict[str, int] | None:
     }
 
 
-def df_layers_drop(plan: Plan, before: Snapshot, api: Any, containers_own: int) -> int:
+def df_layers_drop(plan: Plan, before: Snapshot, api: Any) -> int:
     """What ``/system/df`` LayersSize drops by when ``plan`` runs. The classic store counts only
     layers that images reference: the layers of a deleted image that containers still use
     (``plan.pinned``) leave LayersSize although they stay on disk (the plan frees no bytes for them).
-    The containerd store also counts the removed containers' own snapshots (``containers_own``),
-    which the plan does not count (see test_removing_a_container_frees_what_the_plan_shows)."""
+    The containerd store also counts the removed containers' own snapshots, which the plan's
+    snapshot bytes include (see test_removing_a_container_frees_what_the_plan_shows)."""
     if before.containerd:
-        return disk_drop(plan, api) + containers_own
+        return disk_drop(plan, api)
     left = set(before.images) - set(plan.delete)
     referenced = {layer.chain_id for i in left for layer in before.images[i].layers or ()}
     pinned = {layer.chain_id: layer.size or 0 for i in plan.pinned for layer in before.images[i].layers or ()}
@@ -216,11 +216,11 @@ def df_layers_drop(plan: Plan, before: Snapshot, api: Any, containers_own: int) 
     return plan.reclaim_bytes + unreferenced
 
 
-def expected_disk_drop(plan: Plan, before: Snapshot, containers_own: int) -> dict[str, int]:
+def expected_disk_drop(plan: Plan, before: Snapshot) -> dict[str, int]:
     if before.containerd:
         return {
             "content": (plan.content_bytes or 0) + plan.buildkit_bytes,
-            "snapshots": (plan.snapshot_bytes or 0) + containers_own,
+            "snapshots": plan.snapshot_bytes or 0,
         }
     return {"layers": plan.reclaim_bytes}
 
@@ -277,13 +277,15 @@ def test_product_path_matches_the_engine(engine, kind, data):
         # estimate (tests/test_podman*.py check them against Podman's prune reports): no byte check
         return
     # the engine's own byte count, and the disk
-    own = sum(store.container_snapshots.get(c.id, 0) for c in plan.remove_containers)
-    assert df_before - layers_size(engine.api) == df_layers_drop(plan, before, engine.api, own), what
+    if before.containerd:  # the containers' own snapshots, as the data root shows them
+        own = sum(store.container_snapshots[c.id] for c in plan.remove_containers)
+        assert containers_own_bytes(before, plan.remove_containers) == (own, 0), what
+    assert df_before - layers_size(engine.api) == df_layers_drop(plan, before, engine.api), what
     if disk_before is not None:
         disk_after = data_root_bytes(engine.api)
         assert disk_after is not None
         drop = {k: disk_before[k] - disk_after[k] for k in disk_before}
-        assert drop == expected_disk_drop(plan, before, own), what
+        assert drop == expected_disk_drop(plan, before), what
 
 
 def test_pruning_a_dangling_image_reports_what_the_plan_shows(engine):
@@ -305,28 +307,31 @@ def test_pruning_a_dangling_image_reports_what_the_plan_shows(engine):
     assert engine_images(engine.api) == {}
 
 
-@pytest.mark.xfail(
-    session_store() == "containerd",
-    strict=True,
-    reason="finding: on the containerd store removing a container frees its own snapshots "
-    "(32768 bytes for a created container on 28.5), which /system/df LayersSize counts and the "
-    "plan's bytes do not",
-)
 @pytest.mark.docker_only(reason="Podman 4.3's /system/df answers LayersSize 0: no engine byte count")
 def test_removing_a_container_frees_what_the_plan_shows(engine):
-    """The minimal case: one untagged image, one created container; ``rm ID --with-containers``."""
+    """The minimal case: one untagged image, one created container; ``rm ID --with-containers``.
+    On the containerd store the plan counts the container's own snapshots (init + RW: 32,768
+    bytes for a created container on 28.5 and 26.1), which LayersSize counts too."""
     store = Store([gen.ImageSpec((), (BUSYBOX,), NOW, cmd=SLEEP)], [("c0", 0, False)])
     snap = store.load(engine.api, engine.url)
     (image_id,) = snap.images
     before = layers_size(engine.api)
+    seen: list[Plan] = []
+
+    def build(snapshot: Snapshot) -> Plan:
+        seen.append(headless.remove_builder([image_id], False, True)(snapshot))
+        return seen[-1]
+
     out = io.StringIO()
-    build = headless.remove_builder([image_id], False, True)
     code = headless.cmd_execute(SweepEngine(engine.url), build, yes=True, as_json=True, out=out)
     report = json.loads(out.getvalue())
     assert code == headless.EXIT_OK
     assert (len(report["removed_containers"]), report["deleted"]) == (1, [image_id])
-    plan = report["plan"]
-    expected = (
-        plan["reclaim_bytes"] if not snap.containerd else plan["content_bytes"] + plan["snapshot_bytes"]
-    )
-    assert before - layers_size(engine.api) == expected
+    (plan,) = seen
+    assert plan.exact
+    if snap.containerd:
+        (container,) = plan.remove_containers
+        own = containers_own_bytes(snap, plan.remove_containers)
+        assert own == (store.container_snapshots[container.id], 0) and own[0] > 0
+        assert report["plan"]["snapshot_bytes"] == snap.bytes_of(plan.freed_layers) + own[0]
+    assert before - layers_size(engine.api) == disk_drop(plan, engine.api)

@@ -104,10 +104,37 @@ def freed_snapshots(
     return freed
 
 
+def containers_own_bytes(snapshot: Snapshot, containers: Iterable[Container]) -> tuple[int, int]:
+    """``(bytes, unknown)``: disk of the containers' own snapshots (the ``-init`` one and the
+    read-write one), which removing them frees and /system/df LayersSize counts; ``unknown``:
+    how many containers' figures the engine's numbers do not give.
+
+    A container's SizeRootFs is the usage of its whole snapshot chain (its image's unpacked
+    snapshots, its init snapshot, its RW snapshot); less its image's snapshots, what is its own
+    (measured on 28.5 and 26.1: SizeRootFs 2,134,016 = 2,101,248 of the image + 28,672 init +
+    4,096 RW, and LayersSize grows by 32,768 per created container).
+    """
+    total = unknown = 0
+    for container in containers:
+        image = snapshot.images.get(container.image_id)
+        chains = image.chain_ids if image is not None else container.held_chains
+        if container.size_root_fs < 0 or not chains:
+            unknown += 1
+            continue
+        chain_bytes, open_sizes = snapshot.measure(chains)
+        if open_sizes:
+            unknown += 1
+            continue
+        total += container.size_root_fs - chain_bytes
+    return total, unknown
+
+
 def held_bytes(snapshot: Snapshot) -> int:
     """Disk the images hold: distinct content blobs plus the snapshots images and containers
-    hold (what /system/df LayersSize counts on Docker 28, container RW layers aside)."""
+    hold, the containers' own snapshots included (what /system/df LayersSize counts on Docker
+    28; the known part where a container's figure is unknown)."""
     content: dict[str, int] = {}
     for image_id in snapshot.images:
         content.update(content_of(snapshot, image_id))
-    return sum(content.values()) + snapshot.bytes_of(freed_snapshots(snapshot, (), ()))
+    own, _ = containers_own_bytes(snapshot, snapshot.containers)
+    return sum(content.values()) + snapshot.bytes_of(freed_snapshots(snapshot, (), ())) + own

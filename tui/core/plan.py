@@ -28,6 +28,7 @@ from tui.core.classic import (
     loses_some_references,
     prune,
 )
+from tui.core.containerd_bytes import containers_own_bytes
 from tui.core.filters import PruneFilters
 from tui.core.model import Container, Snapshot, short_id
 from tui.core.protect import Protection
@@ -329,6 +330,10 @@ def _finish(
         reclaim, unknown = 0, len(freed)
         why = "containers of removed image records may keep them"
     if content_bytes is not None:
+        # the removed containers' own snapshots (init + RW) go too, and LayersSize counts them
+        own, own_unknown = containers_own_bytes(snapshot, removed_containers)
+        reclaim += own
+        unknown += own_unknown
         snapshot_bytes = reclaim
         reclaim += content_bytes
         reported = content_bytes if kind == "prune" else None

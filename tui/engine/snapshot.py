@@ -262,6 +262,25 @@ def list_containers(engine: Engine) -> list[Container]:
     return out
 
 
+def with_container_sizes(engine: Engine, containers: list[Container]) -> list[Container]:
+    """The containers with SizeRw and SizeRootFs (``GET /containers/json?all=1&size=1``; the
+    containerd store counts each container's own snapshots in LayersSize). A container the
+    second list does not show keeps -1 (unknown)."""
+    if not containers:
+        return containers
+    rows = engine.call(lambda api: api.containers(all=True, size=True), long=True)
+    sizes = {
+        str(row["Id"]): (int(row.get("SizeRw", -1)), int(row.get("SizeRootFs", -1)))
+        for row in rows
+        if isinstance(row, dict) and "Id" in row
+    }
+    out = []
+    for container in containers:
+        rw, root_fs = sizes.get(container.id, (-1, -1))
+        out.append(replace(container, size_rw=rw, size_root_fs=root_fs))
+    return out
+
+
 def _image_detail(api: Any, image_id: str) -> dict[str, Any]:
     inspect = api.inspect_image(image_id)
     history = api.history(image_id)
@@ -562,6 +581,7 @@ def read_stages(
         from tui.engine.containerd_store import with_containerd_details
 
         images = with_containerd_details(engine, facts, images)
+        containers = with_container_sizes(engine, containers)
     snapshot = Snapshot(images, containers, facts, None, taken_at=taken)
     if snapshot.sizes_open and facts.image_store in ("classic", "containerd"):
         # The history (and on containerd the unpacked totals) leave a shared layer's size open:
