@@ -24,6 +24,7 @@ from typing import Any
 
 from tui.core.classic import Record
 from tui.core.containerd import ContainerdStore
+from tui.core.containerd_bytes import containers_own_bytes
 from tui.core.model import Image, Snapshot, short_id
 from tui.core.plan import Plan, Step
 from tui.engine import podman
@@ -378,11 +379,11 @@ def _containerd_names(refs: set[str], tagged_repos: set[str] | None = None) -> s
 
 def _containerd_freed(snapshot: Snapshot, result: ExecutionResult) -> int:
     """Disk freed on the containerd store: content and snapshots the deleted images alone held
-    (the engine's responses name no layers there)."""
+    (the engine's responses name no layers there), and the removed containers' own snapshots."""
     store = ContainerdStore(snapshot)
     gone = set(result.deleted)
     store.names = {n: t for n, t in store.names.items() if t not in gone}
-    for container_id in result.removed_containers:
-        store.containers.pop(container_id, None)
+    removed = [store.containers.pop(c) for c in result.removed_containers if c in store.containers]
     content = sum(store.freed_content().values()) - sum(store.buildkit_content().values())
-    return content + snapshot.bytes_of(store.freed_snapshots())
+    own, _ = containers_own_bytes(snapshot, removed)
+    return content + snapshot.bytes_of(store.freed_snapshots()) + own
