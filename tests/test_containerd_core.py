@@ -75,6 +75,19 @@ def test_force_id_on_a_stopped_containers_image_frees_content_not_snapshots():
     assert plan.delete == (B.id,) and plan.snapshot_bytes == 0 and plan.content_bytes == 850
 
 
+def test_removing_a_container_frees_its_own_snapshots():
+    """Its SizeRootFs less its image's snapshots is its own (init + RW; 28.5 and 26.1: SizeRootFs
+    2,134,016 = 2,101,248 of the image + 28,672 init + 4,096 RW); unread sizes leave it open."""
+    stopped = replace(container("old", B), size_rw=4_096, size_root_fs=2_050 + 32_768)
+    plan = plan_remove(snap([A, B], [stopped]), ["db:1"], with_stopped_containers=True)
+    assert plan.remove_containers == (stopped,) and plan.exact
+    assert plan.snapshot_bytes == 50 + 32_768 and plan.reclaim_bytes == plan.content_bytes + 50 + 32_768
+    unread = container("old", B)  # size_root_fs -1: the sizes were not read
+    plan = plan_remove(snap([A, B], [unread]), ["db:1"], with_stopped_containers=True)
+    assert not plan.exact and plan.snapshot_bytes == 50
+    assert any("own snapshots' size was not read" in w for w in plan.warnings)
+
+
 def test_an_image_loaded_after_its_layers_were_unpacked_holds_no_snapshot():
     x = ctrd_image("x", BASE + [("l", 300)], tags=("x:1",), stored_at=1)
     y = ctrd_image("y", BASE, tags=("y:1",), stored_at=2)

@@ -333,7 +333,9 @@ def _finish(
         # the removed containers' own snapshots (init + RW) go too, and LayersSize counts them
         own, own_unknown = containers_own_bytes(snapshot, removed_containers)
         reclaim += own
-        unknown += own_unknown
+        if own_unknown:
+            why = why if unknown else "removed containers whose own snapshots' size was not read"
+            unknown += own_unknown
         snapshot_bytes = reclaim
         reclaim += content_bytes
         reported = content_bytes if kind == "prune" else None
