@@ -9,11 +9,9 @@ engine's own response on a real engine, executed by docker-sweep (the CLI) or th
 
 from __future__ import annotations
 
-import io
 import json
 import sys
 import time
-from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -21,6 +19,7 @@ import pytest
 from tests.ctrdcase import ctrd_fixture  # noqa: F401 (fixture ctrd)
 from tests.enginecase import SLEEP, STANDARD, native_rm, predicted_rm, seed
 from tests.native import engine_prune
+from tests.terminal import AnswerAfter
 from tui.cli import main
 from tui.core.containerd import ContainerdStore
 from tui.core.filters import parse_filters
@@ -229,25 +228,6 @@ def test_marking_the_image_removes_every_name_as_planned(ctrd, registry):
     assert result.deleted == [image_id] and sorted(result.untagged) == sorted([name, "myapp:1.5.0"])
 
 
-class _AnswerAfter(io.StringIO):
-    """A terminal whose user (in another shell) changes the store while `Proceed?` waits, then
-    answers yes (as in tests/test_store_changed.py)."""
-
-    def __init__(self, change: Callable[[], None]) -> None:
-        super().__init__()
-        self.change = change
-        self.questions = 0
-
-    def isatty(self) -> bool:
-        return True
-
-    def readline(self, size: int | None = -1) -> str:
-        if self.questions == 0:
-            self.change()
-        self.questions += 1
-        return "y\n"
-
-
 @pytest.mark.parametrize("other_tag", [False, True], ids=["last-tag", "other-tag"])
 def test_digest_name_of_a_tagged_repository_pulled_while_confirming_is_a_change(
     ctrd, registry, capsys, monkeypatch, other_tag
@@ -263,7 +243,7 @@ def test_digest_name_of_a_tagged_repository_pulled_while_confirming_is_a_change(
     if not other_tag:
         ctrd.api.remove_image("myapp:1.5.0")
     image_id = str(ctrd.api.inspect_image(f"{remote}:1")["Id"])
-    monkeypatch.setattr(sys, "stdin", _AnswerAfter(lambda: fixtures.pull(ctrd.api, remote, digest)))
+    monkeypatch.setattr(sys, "stdin", AnswerAfter(lambda: fixtures.pull(ctrd.api, remote, digest)))
     code = main(["--host", ctrd.url, "rm", f"{remote}:1", "--json"])
     data = json.loads(capsys.readouterr().out)
     assert code == EXIT_PARTIAL and data["unexpected"] == [] and data["untagged"] == []

@@ -8,7 +8,6 @@ must be 1. The app's removal path gets the same check through the confirm screen
 
 from __future__ import annotations
 
-import io
 import json
 import sys
 from collections.abc import Callable
@@ -18,6 +17,7 @@ import pytest
 
 from tests.enginecase import APP_V1, APP_V2, DANGLING, DB, STANDARD, WEB, data_layer, eid, seed, spec, state
 from tests.pilot import highlight, loaded, log_text, press_confirm, wait_for
+from tests.terminal import AnswerAfter
 from tui.app.main import SweepApp
 from tui.app.screens.confirm import ConfirmScreen
 from tui.cli import main
@@ -33,25 +33,6 @@ from tui.sandbox import imagegen as gen
 
 V1_ID, V2_ID, DB_ID, WEB_ID, DANGLING_ID = (eid(s) for s in (APP_V1, APP_V2, DB, WEB, DANGLING))
 SLEEP = ("/bin/busybox", "sleep", "600")
-
-
-class _AnswerAfter(io.StringIO):
-    """A terminal whose user (in another shell) changes the store while `Proceed?` waits, then
-    answers yes to every question."""
-
-    def __init__(self, change: Callable[[], None]) -> None:
-        super().__init__()
-        self.change = change
-        self.questions = 0
-
-    def isatty(self) -> bool:
-        return True
-
-    def readline(self, size: int | None = -1) -> str:
-        if self.questions == 0:
-            self.change()
-        self.questions += 1
-        return "y\n"
 
 
 def _replacement(tag: str) -> gen.ImageSpec:
@@ -131,7 +112,7 @@ def test_headless_skips_a_step_whose_image_changed(engine, capsys, monkeypatch, 
     argv, image_id, tag, _ = COMMANDS[command]
     seed(engine.api, engine.url, STANDARD)
     change, check = make_change(engine.api, kind, image_id, tag)
-    monkeypatch.setattr(sys, "stdin", _AnswerAfter(change))
+    monkeypatch.setattr(sys, "stdin", AnswerAfter(change))
     code = main(["--host", engine.url, *argv, "--json"])
     result = json.loads(capsys.readouterr().out)
     assert result["executed"] is True
@@ -160,7 +141,7 @@ def test_reference_pulled_by_digest_while_confirming_is_a_change(engine, registr
     def pull_by_digest() -> None:
         list(engine.api.pull(remote, tag=digest, stream=True, decode=True))
 
-    monkeypatch.setattr(sys, "stdin", _AnswerAfter(pull_by_digest))
+    monkeypatch.setattr(sys, "stdin", AnswerAfter(pull_by_digest))
     code = main(["--host", engine.url, "rm", "myapp:1.5.0", "--json"])
     result = json.loads(capsys.readouterr().out)
     assert code == EXIT_PARTIAL and V1_ID not in result["deleted"]
@@ -173,7 +154,7 @@ def test_reference_pulled_by_digest_while_confirming_is_a_change(engine, registr
 
 def test_text_output_says_store_changed(engine, capsys, monkeypatch):
     seed(engine.api, engine.url, STANDARD)
-    monkeypatch.setattr(sys, "stdin", _AnswerAfter(lambda: engine.api.tag(V2_ID, "myapp", "keep")))
+    monkeypatch.setattr(sys, "stdin", AnswerAfter(lambda: engine.api.tag(V2_ID, "myapp", "keep")))
     code = main(["--host", engine.url, "rm", "--force", V2_ID])
     out = capsys.readouterr().out
     assert code == EXIT_PARTIAL
@@ -183,7 +164,7 @@ def test_text_output_says_store_changed(engine, capsys, monkeypatch):
 
 def test_unchanged_store_runs_the_plan_with_exit_0(engine, capsys, monkeypatch):
     seed(engine.api, engine.url, STANDARD)
-    monkeypatch.setattr(sys, "stdin", _AnswerAfter(lambda: None))
+    monkeypatch.setattr(sys, "stdin", AnswerAfter(lambda: None))
     code = main(["--host", engine.url, "prune", "--all", "--json"])
     result = json.loads(capsys.readouterr().out)
     assert code == 0 and result["store_changed"] == [] and result["unexpected"] == []
