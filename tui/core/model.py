@@ -314,7 +314,9 @@ class Snapshot:
 
         def listing(snapshot: Snapshot) -> tuple[object, ...]:
             names = {i.id: (i.tags, i.digests, i.local_digests) for i in snapshot.images.values()}
-            return (snapshot.facts, names, snapshot.containers)
+            # sizes and held chains are read at the layer stage (the list has none yet)
+            containers = [(c.id, c.name, c.image_id, c.image, c.state) for c in snapshot.containers]
+            return (snapshot.facts, names, containers)
 
         return listing(self) == listing(other)
 
