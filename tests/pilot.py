@@ -13,6 +13,7 @@ from tests.frozen import NOW, FrozenSource
 from tui.app.main import SweepApp
 from tui.app.screens.confirm import ConfirmScreen
 from tui.app.screens.main import MainScreen
+from tui.app.screens.prune import PruneDialog
 from tui.app.widgets.log_panel import LogPanel
 from tui.engine.client import Engine
 from tui.engine.source import EngineSource
@@ -91,3 +92,12 @@ async def find(pilot: Pilot[Any], text: str) -> None:
 def focused_id(app: SweepApp) -> str | None:
     """The id of the focused widget of the active screen."""
     return app.screen.focused.id if app.screen.focused is not None else None
+
+
+async def open_prune_dialog(pilot: Pilot[Any]) -> PruneDialog:
+    """Press p on the main screen and return the prune dialog once it is shown."""
+    await pilot.press("p")
+    await wait_for(pilot, lambda: isinstance(pilot.app.screen, PruneDialog))
+    dialog = pilot.app.screen
+    assert isinstance(dialog, PruneDialog)
+    return dialog

@@ -12,7 +12,16 @@ from textual.widgets import Button, Input, RadioButton, Static, TabbedContent
 from tests.conftest import session_store
 from tests.enginecase import APP_V1, DB, STANDARD, eid, seed, state
 from tests.frozen import frozen_snapshot
-from tests.pilot import frozen_app, highlight, loaded, log_text, make_app, press_confirm, wait_for
+from tests.pilot import (
+    frozen_app,
+    highlight,
+    loaded,
+    log_text,
+    make_app,
+    open_prune_dialog,
+    press_confirm,
+    wait_for,
+)
 from tui.app.main import SweepApp
 from tui.app.screens.confirm import ConfirmScreen
 from tui.app.screens.help import HelpScreen
@@ -338,9 +347,7 @@ async def test_prune_dialog_validation_and_live_preview():
     app = frozen_app()
     async with app.run_test(size=(150, 45)) as pilot:
         await loaded(pilot)
-        await pilot.press("p")
-        await wait_for(pilot, lambda: isinstance(app.screen, PruneDialog))
-        dialog = app.screen
+        dialog = await open_prune_dialog(pilot)
         assert dialog.request is not None and not dialog.request.filters.until
         dialog.query_one("#prune-all", RadioButton).value = True
         until = dialog.query_one("#prune-until", Input)
@@ -377,9 +384,7 @@ async def test_prune_dialog_plans_in_a_worker_on_a_big_store(monkeypatch):
     app = frozen_app()
     async with app.run_test(size=(150, 45)) as pilot:
         await loaded(pilot)
-        await pilot.press("p")
-        await wait_for(pilot, lambda: isinstance(app.screen, PruneDialog))
-        dialog = app.screen
+        dialog = await open_prune_dialog(pilot)
         preview = dialog.query_one("#prune-preview", Static)
         await wait_for(pilot, lambda: dialog.request is not None)
         assert "Planning" not in str(preview.content)
