@@ -131,8 +131,10 @@ class PlanExecutor:
             if self.current is not None:
                 self.result.in_doubt.append(self.plan.steps[self.current].target)
             self.result.not_run.extend(s.target for s in self.plan.steps[start:])
-            if self.snapshot.containerd:  # run() did not get to its end, where this is counted
-                self.result.reclaimed_bytes = _containerd_freed(self.snapshot, self.result)
+        # Counted at run()'s end, which the interruption may have cut short (a second Ctrl-C right
+        # after the first one stopped the loop lands in that count): count again, whatever the state.
+        if self.snapshot.containerd:
+            self.result.reclaimed_bytes = _containerd_freed(self.snapshot, self.result)
         return self.result
 
     def run(
