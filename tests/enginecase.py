@@ -109,6 +109,20 @@ def seed(
     return store
 
 
+def seed_in_two_loads(
+    api: Any, url: str, first: tuple[gen.ImageSpec, ...], then: tuple[gen.ImageSpec, ...]
+) -> tuple[Store, int]:
+    """Seed ``first``, then load ``then`` a little later; returns the store and a Unix second
+    between the two loads. The containerd store's prune ``until`` compares the time each image
+    entered the store (not the config's ``Created``): ``until=<that second>`` selects ``first``."""
+    store = seed(api, url, first)
+    cut = int(time.time()) + 1
+    while time.time() < cut + 1:
+        time.sleep(0.1)
+    fixtures.load_tarball(api, gen.build_tarball(then))
+    return store, cut
+
+
 def native_rm(api: Any, refs: list[str], *, force: bool = False) -> tuple[list[str], dict[str, str]]:
     """What ``docker rmi [-f] REF...`` gets from the engine: response lines, and errors by ref."""
     lines: list[str] = []
