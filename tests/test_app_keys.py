@@ -6,7 +6,7 @@ from __future__ import annotations
 from textual.widgets import Checkbox, Input, RadioButton
 
 from tests.conftest import session_store
-from tests.enginecase import APP_V1, DANGLING, DB, STANDARD, eid, seed, seed_in_two_loads, state
+from tests.enginecase import APP_V1, DANGLING, DB, STANDARD, eid, seed, seed_for_until, state
 from tests.pilot import find, focused_id, loaded, log_text, make_app, wait_for
 from tui.app.main import SweepApp
 from tui.app.screens.confirm import ConfirmScreen
@@ -80,21 +80,8 @@ async def test_tab_order_never_reaches_force(engine):
     assert V1_ID in state(engine.api)
 
 
-def seed_for_until(engine) -> str:
-    """The standard store and an ``until`` value that selects v1 and the dangling image: ``25d``
-    on the classic store (it compares the config's Created: they are 40 and 30 days old); on the
-    containerd store, which compares the time each image entered the store, they are loaded first
-    and the value is a Unix second between the two loads."""
-    if session_store() != "containerd":
-        seed(engine.api, engine.url, STANDARD)
-        return "25d"
-    rest = tuple(s for s in STANDARD if s not in (APP_V1, DANGLING))
-    _, cut = seed_in_two_loads(engine.api, engine.url, (APP_V1, DANGLING), rest)
-    return str(cut)
-
-
 async def test_prune_dialog_with_keys_alone(engine):
-    until = seed_for_until(engine)
+    until = seed_for_until(engine.api, engine.url)
     app = make_app(engine.url)
     async with app.run_test(size=(80, 24)) as pilot:
         screen = await loaded(pilot)
