@@ -310,27 +310,41 @@ def test_prune_labels_and_combinations(engine):
     assert plan.delete == (DANGLING_ID,)
 
 
-@pytest.mark.classic_store  # containerd: a push adds no digest-only name; untagging deletes the image
 def test_prune_digest_only_image_is_dangling(engine, registry):
+    """An image left with only a digest name. Classic: a pushed image whose tags went (its
+    RepoDigests stay) is dangling, and prune deletes it. Containerd: a push adds no digest-only
+    name, so removing the last tag deletes the image; an image pulled by digest is named
+    ``repo@sha256:…`` (a name, not ``moby-dangling@``): not dangling, prune keeps it, ``prune -a``
+    deletes it."""
     store = seed(engine.api, engine.url, (APP_V1, DB))
     remote = f"{registry.host}/team/app"
     fixtures.tag(engine.api, "myapp:1.5.0", remote, "1")
-    fixtures.push(engine.api, f"{remote}:1")
+    digest = fixtures.push(engine.api, f"{remote}:1")
     fixtures.tag(engine.api, "db:16", remote, "1")  # the tag moves; v1 keeps only its digest
     engine.api.remove_image("myapp:1.5.0")
+    if CONTAINERD:
+        assert V1_ID not in state(engine.api)  # untagging the last name deleted it
+        fixtures.pull(engine.api, remote, digest)
     snap = store.snapshot()
     v1 = snap.images[V1_ID]
-    assert not v1.tags and v1.digests and snap.is_dangling(V1_ID) and not v1.local_only
-    filters = parse_filters([], now=time.time())
-    predicted = plan_prune(snap, filters, engine_semantics=True)
-    response = engine_prune(store.engine, filters.engine_filters())
-    assert response["SpaceReclaimed"] == (predicted.engine_reported_bytes or predicted.reclaim_bytes)
-    assert classic_bytes(predicted, 1_000_000 + 3_000_000)
-    gone = {d.get("Deleted") for d in response["ImagesDeleted"]}
-    assert V1_ID in gone and predicted.delete == (V1_ID,)
-    assert sorted(d["Untagged"] for d in response["ImagesDeleted"] if d.get("Untagged")) == sorted(
-        predicted.untag
-    )
+    assert v1.digests == (f"{remote}@{digest}",) and not v1.local_only  # it can be pulled back
+    assert snap.is_dangling(V1_ID) is not CONTAINERD
+    for all_images in (False, True) if CONTAINERD else (False,):
+        filters = parse_filters([], all_images=all_images, now=time.time())
+        predicted = plan_prune(snap, filters, engine_semantics=True)
+        before = layers_size(engine.api)
+        response = engine_prune(store.engine, filters.engine_filters())
+        assert response["SpaceReclaimed"] == (predicted.engine_reported_bytes or predicted.reclaim_bytes)
+        if CONTAINERD:  # content + snapshots (28), snapshots (26); SpaceReclaimed: content only
+            assert before - layers_size(engine.api) == disk_drop(predicted, engine.api)
+        assert classic_bytes(predicted, 1_000_000 + 3_000_000)
+        deleted = response["ImagesDeleted"] or []
+        gone = {d.get("Deleted") for d in deleted} & set(snap.images)
+        expected = {V1_ID, DB_ID} if all_images else set() if CONTAINERD else {V1_ID}
+        assert gone == set(predicted.delete) == expected
+        untagged = sorted(d["Untagged"] for d in deleted if d.get("Untagged"))
+        assert untagged == sorted(predicted.untag)
+        snap = store.snapshot()
 
 
 @pytest.mark.parametrize("force", [False, True])
