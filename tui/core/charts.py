@@ -10,7 +10,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from tui.core.containerd_bytes import content_of, held_bytes
 from tui.core.filters import PruneFilters, parse_until
+from tui.core.marking import plan_images
 from tui.core.model import Image, Snapshot
 from tui.core.plan import Plan, plan_prune
 from tui.core.protect import Protection
@@ -65,6 +67,8 @@ def space_by_repository(snapshot: Snapshot, protection: Protection | None = None
         if not snapshot.containers_of(image_id)
         and not (protection is not None and protection.reason(snapshot.images[image_id]))
     }
+    if snapshot.containerd:
+        return _containerd_space(snapshot, repo_of, removable, protection)
     held: set[str] = set()  # chains containers keep whatever happens to images
     for container in snapshot.containers:
         used = snapshot.images.get(container.image_id)
@@ -81,6 +85,12 @@ def space_by_repository(snapshot: Snapshot, protection: Protection | None = None
         if len(repos) == 1 and chain not in held and all(u in removable for u in users if u in repo_of):
             (repo,) = repos
             freed[repo] = freed.get(repo, 0) + size
+    return _rows(repo_of, unique, shared, freed)
+
+
+def _rows(
+    repo_of: dict[str, str], unique: dict[str, int], shared: dict[str, int], freed: dict[str, int]
+) -> list[RepositoryUsage]:
     counts: dict[str, int] = {}
     for repo in repo_of.values():
         counts[repo] = counts.get(repo, 0) + 1
@@ -90,6 +100,37 @@ def space_by_repository(snapshot: Snapshot, protection: Protection | None = None
     ]
     rows.sort(key=lambda r: (-r.reclaimable, -r.total, r.repository))
     return rows
+
+
+def _containerd_space(
+    snapshot: Snapshot, repo_of: dict[str, str], removable: set[str], protection: Protection | None
+) -> list[RepositoryUsage]:
+    """The containerd store: an image holds content blobs (compressed layers, config, manifests)
+    besides its snapshots, and blobs go only with the last image reaching them (and stay in the
+    build cache for BuildKit-built images), so each repository's reclaimable bytes are its removal
+    plan's, exactly as marking its images and pressing ``d`` would show."""
+    users: dict[str, set[str]] = {}  # snapshot chain or content digest -> repositories
+    size_of: dict[str, int] = {}
+    for chain, chain_users in snapshot.images_by_chain.items():
+        users[chain] = {repo_of[u] for u in chain_users if u in repo_of}
+        size_of[chain] = snapshot.layers[chain].size or 0
+    for image_id, repo in repo_of.items():
+        for digest, size in content_of(snapshot, image_id).items():
+            users.setdefault(digest, set()).add(repo)
+            size_of[digest] = size
+    unique: dict[str, int] = {}
+    shared: dict[str, int] = {}
+    for key, repos in users.items():
+        for repo in repos:
+            target = unique if len(repos) == 1 else shared
+            target[repo] = target.get(repo, 0) + size_of[key]
+    by_repo: dict[str, list[str]] = {}
+    for image_id in sorted(removable):
+        by_repo.setdefault(repo_of[image_id], []).append(image_id)
+    freed = {
+        repo: plan_images(snapshot, ids, protection=protection).reclaim_bytes for repo, ids in by_repo.items()
+    }
+    return _rows(repo_of, unique, shared, freed)
 
 
 @dataclass(frozen=True)
@@ -105,7 +146,10 @@ class BeforeAfter:
 
 
 def images_disk_use(snapshot: Snapshot) -> int:
-    """Bytes of every distinct layer images and containers hold now."""
+    """Bytes of every distinct layer images and containers hold now; on the containerd store
+    the content blobs and the containers' own snapshots too (what a plan's bytes count there)."""
+    if snapshot.containerd:
+        return held_bytes(snapshot)
     return snapshot.bytes_of(snapshot.live_chains())
 
 
@@ -124,11 +168,12 @@ AGE_BUCKETS: tuple[tuple[str, str, float], ...] = (
 
 @dataclass(frozen=True)
 class AgeBucket:
-    """Images created in one age range.
+    """Images in one age range (by the time the store's ``until`` compares, see :func:`age_buckets`).
 
-    ``bytes`` are the distinct layer bytes those images hold; ``prune_until`` is the ``until``
-    value that keeps this bucket and everything younger (empty for the youngest: no prune), and
-    ``prune_all_frees`` the exact bytes ``prune --all --filter until=<it>`` frees.
+    ``bytes`` are the distinct bytes those images hold (layers; on the containerd store content
+    too); ``prune_until`` is the ``until`` value that keeps this bucket and everything younger
+    (empty for the youngest: no prune), and ``prune_all_frees`` the exact bytes
+    ``prune --all --filter until=<it>`` frees.
     """
 
     label: str
@@ -139,12 +184,15 @@ class AgeBucket:
 
 
 def age_buckets(snapshot: Snapshot, now: float, protection: Protection | None = None) -> list[AgeBucket]:
-    """Top-level images per age bucket (by the config's Created, as the engine's ``until``)."""
+    """Top-level images per age bucket, by the time the store's ``until`` compares: the config's
+    Created on the classic store, the time the image entered the store on the containerd store
+    (an image built years ago and loaded today is a day old to its prune)."""
     if not snapshot.layers_complete:
         return []
     groups: list[list[Image]] = [[] for _ in AGE_BUCKETS]
     for image in snapshot.top_images():
-        age_days = (now - image.created) / 86_400
+        born = image.stored_at_ns / 1e9 if snapshot.containerd else image.created
+        age_days = (now - born) / 86_400
         for index, (_, _, upper) in enumerate(AGE_BUCKETS):
             if age_days < upper:
                 groups[index].append(image)
@@ -162,7 +210,12 @@ def age_buckets(snapshot: Snapshot, now: float, protection: Protection | None = 
 
 
 def _distinct_bytes(snapshot: Snapshot, images: Iterable[Image]) -> int:
+    """The layer bytes the images hold together; on the containerd store their distinct content
+    blobs too (compressed layers, configs, manifests), which the store keeps beside the snapshots."""
     chains: set[str] = set()
+    content: dict[str, int] = {}
     for image in images:
         chains.update(image.chain_ids)
-    return snapshot.bytes_of(chains)
+        if snapshot.containerd:
+            content.update(content_of(snapshot, image.id))
+    return snapshot.bytes_of(chains) + sum(content.values())

@@ -173,9 +173,11 @@ class AgeChart(Static):
             return
         from rich.console import Group
 
+        age = "the time each image entered the store" if snapshot.containerd else "the config's Created"
         note = Text(
-            "Sizes are the distinct layer bytes of each bucket's images; a prune frees only "
-            "layers no remaining image or container uses.",
+            f"Age is {age}, what prune's until compares on this store. Sizes are the distinct "
+            "bytes of each bucket's images; a prune frees only what no remaining image or "
+            "container uses.",
             style="dim",
         )
         self.update(Group(age_table(buckets), note))
