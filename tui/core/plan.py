@@ -132,6 +132,9 @@ class Step:
     # recorded (nothing to compare).
     seen_refs: tuple[str, ...] | None = None
     seen_containers: tuple[str, ...] | None = None
+    # A ``delete_image`` step that removes only this platform (``os/arch[/variant]``) of a
+    # multi-platform image (containerd store, API 1.50+: ``DELETE /images/{name}?platforms=``).
+    platform: str = ""
 
     def __init__(
         self,
@@ -143,6 +146,7 @@ class Step:
         container: Container | None = None,
         seen_refs: tuple[str, ...] | None = None,
         seen_containers: tuple[str, ...] | None = None,
+        platform: str = "",
     ) -> None:
         # Written straight into the instance dict (a 20,000-image plan makes 40,000 steps; the
         # frozen dataclass's __init__ sets each field through object.__setattr__, 3x slower).
@@ -155,6 +159,7 @@ class Step:
         fields["container"] = container
         fields["seen_refs"] = seen_refs
         fields["seen_containers"] = seen_containers
+        fields["platform"] = platform
 
 
 @dataclass(frozen=True)
@@ -252,6 +257,7 @@ class Plan:
                     "expect": [str(r) for r in s.expect],
                     "seen_refs": None if s.seen_refs is None else list(s.seen_refs),
                     "seen_containers": None if s.seen_containers is None else list(s.seen_containers),
+                    **({"platform": s.platform} if s.platform else {}),
                 }
                 for s in self.steps
             ],
