@@ -9,13 +9,16 @@ session of scripts/test.sh, like test_containerd_multiplatform.py.
 
 from __future__ import annotations
 
+import io
 import json
 
 import pytest
 
 from tests.ctrdcase import ctrd_fixture, disk_drop, layers_size, major  # noqa: F401 (fixture ctrd)
 from tests.enginecase import BUSYBOX, NOW, SLEEP, data_layer
+from tests.terminal import AnswerAfter
 from tests.wipe import wipe
+from tui import headless
 from tui.cli import main
 from tui.core.platform_removal import parse_platform, plan_remove_platform
 from tui.engine.actions import PlanExecutor
@@ -158,6 +161,14 @@ def test_cli_plan_and_rm_text_and_json(ctrd, capsys):
     assert [f"Deleted: {p['manifest']}" for p in result["removed_platforms"]] == plan["steps"][0]["expect"]
     assert result["reclaimed_bytes"] == plan["reclaim_bytes"] == before - layers_size(ctrd.api)
     assert sorted(ctrd.api.inspect_image("multi:1")["RepoTags"]) == ["multi:1", "multi:latest"]
+    # asked on a terminal: a local-only image's platform needs the second yes, as a delete does
+    terminal, out = AnswerAfter(lambda: None), io.StringIO()
+    build = headless.platform_builder(["own:1"], "linux/arm64", False, False)
+    code = headless.cmd_execute(
+        SweepEngine(ctrd.url), build, yes=False, as_json=False, out=out, stdin=terminal
+    )
+    assert code == 0 and terminal.questions == 2
+    assert "1 of these are local-only" in out.getvalue() and "(platform linux/arm64)" in out.getvalue()
 
 
 @pytest.mark.parametrize(

@@ -206,8 +206,10 @@ class Plan:
         return size(self.reclaim_bytes)
 
     def local_only_deletes(self, snapshot: Snapshot) -> list[str]:
-        """Deleted images that have no registry digest (cannot be pulled back)."""
-        return [i for i in self.delete if i in snapshot.images and snapshot.images[i].local_only]
+        """Deleted images that have no registry digest (cannot be pulled back), and images one
+        platform of which goes (``rm --platform``) that cannot be pulled back either."""
+        partly = [s.image_id for s in self.steps if s.platform and s.image_id not in self.delete]
+        return [i for i in (*self.delete, *partly) if i in snapshot.images and snapshot.images[i].local_only]
 
     @property
     def empty(self) -> bool:

@@ -216,7 +216,7 @@ def plan_remove_platform(snapshot: Snapshot, ref: str, platform: Platform) -> Pl
             f"`docker-sweep rm {ref}` removes the image itself"
         )
     if image.local_only:
-        warnings.append(f"{name} is local-only ({image.provenance}): the platform cannot be pulled back")
+        warnings.append(f"{name}: {image.provenance or 'local-only'}; so is its platform {listed_as}")
     step = Step(
         "delete_image",
         ref,
