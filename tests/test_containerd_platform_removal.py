@@ -13,12 +13,16 @@ import io
 import json
 
 import pytest
+from textual.widgets import Static
 
 from tests.ctrdcase import ctrd_fixture, disk_drop, layers_size, major  # noqa: F401 (fixture ctrd)
 from tests.enginecase import BUSYBOX, NOW, SLEEP, data_layer
+from tests.pilot import highlight, loaded, log_text, make_app, press_confirm, wait_for
 from tests.terminal import AnswerAfter
 from tests.wipe import wipe
 from tui import headless
+from tui.app.screens.confirm import ConfirmScreen
+from tui.app.screens.platform_picker import PlatformPicker
 from tui.cli import main
 from tui.core.platform_removal import parse_platform, plan_remove_platform
 from tui.engine.actions import PlanExecutor
@@ -199,3 +203,41 @@ def test_old_engine_is_refused(ctrd, capsys):
     with pytest.raises(EngineAPIError, match="cannot remove one platform"):
         SweepEngine(ctrd.url).remove_image_platform("multi:1", {"os": "linux", "architecture": "arm64"})
     assert sorted(ctrd.api.inspect_image("multi:1")["RepoTags"]) == ["multi:1", "multi:latest"]
+
+
+async def test_app_removes_the_picked_platform_through_the_confirm_screen(ctrd):
+    if not _new_engine(ctrd):
+        pytest.skip("Docker 26 refuses (test_old_engine_is_refused)")
+    snap = _load(ctrd)
+    image_id = gen.oci_image_id(MULTI)
+    plan = plan_remove_platform(snap, "multi:1", parse_platform("linux/arm64"))
+    before = layers_size(ctrd.api)
+    app = make_app(ctrd.url)
+    async with app.run_test(size=(150, 45)) as pilot:
+        screen = await loaded(pilot)
+        await highlight(pilot, screen, image_id)
+        pane = screen.query_one("#details-side", Static)
+        await wait_for(pilot, lambda: "Platforms: linux/amd64, linux/arm64" in str(pane.render()))
+        await pilot.press("M")
+        await wait_for(pilot, lambda: isinstance(app.screen, PlatformPicker))
+        await pilot.press("2")  # linux/arm64
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        assert app.screen.plan.to_json() == plan.to_json()
+        await press_confirm(pilot)
+        await wait_for(pilot, lambda: not screen.job_running and "(platform linux/arm64)" in log_text(screen))
+        await wait_for(pilot, lambda: "linux/arm64 (not present)" in str(pane.render()))
+        # a single-platform image: M says so, nothing opens
+        await highlight(
+            pilot,
+            screen,
+            next(
+                i
+                for i in screen.snapshot.images
+                if i != image_id and "single:1" in screen.snapshot.images[i].tags
+            ),
+        )
+        await pilot.press("M")
+        await pilot.pause()
+        assert app.screen is screen
+    assert before - layers_size(ctrd.api) == plan.reclaim_bytes
+    assert ctrd.api.inspect_image("multi:1")["Id"] == image_id
