@@ -78,8 +78,7 @@ class MainScreen(BuildCacheFlow, SidePanes, RemovalFlows):
             "M",
             "remove_platform",
             "Remove platform",
-            "Plan removing one platform of the highlighted multi-platform image (containerd store, "
-            "Docker 28+); the image and its tags stay",
+            "Plan removing one platform of a multi-platform image (containerd store, Docker 28+)",
             show=False,
             key_display="shift+m",
         ),
