@@ -46,6 +46,7 @@ def test_platform_strings():
     assert parse_platform("linux/arm64").to_json() == {"os": "linux", "architecture": "arm64"}
     assert parse_platform("linux/arm64").matches("linux/arm64/v8")  # containerd's normalisation
     assert not parse_platform("linux/arm/v6").matches("linux/arm/v7")
+    assert parse_platform("linux/arm").matches("linux/arm/v7")
     for bad in ("linux", "arm64", "linux/arm64/v8/x", "Linux/AMD64", ""):
         with pytest.raises(PlatformError, match="is not a platform: give OS/ARCH"):
             parse_platform(bad)
@@ -58,7 +59,7 @@ def test_plan_predicts_the_manifest_line_and_its_content_only():
     plan = plan_remove_platform(Snapshot([image], (), NEW), "multi:1", parse_platform("linux/arm64"))
     assert not plan.blocked
     assert [str(r) for s in plan.steps for r in s.expect] == [f"Deleted: {ARM_M}"]
-    assert plan.steps[0].platform == "linux/arm64" and plan.steps[0].force
+    assert plan.steps[0].platform == "linux/arm64/v8" and plan.steps[0].force  # as the index lists it
     assert plan.untag == () and plan.delete == ()
     assert plan.content_bytes == plan.reclaim_bytes == sum(ARM_BLOBS.values())
     assert plan.snapshot_bytes == 0

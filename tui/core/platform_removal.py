@@ -46,7 +46,7 @@ MIN_API = (1, 50)
 
 _PLATFORM = re.compile(r"^([a-z0-9_]+)/([a-z0-9_]+)(?:/([a-z0-9_.]+))?$")
 # containerd's normalisation (platforms.Normalize) for the variants it fills in
-_DEFAULT_VARIANT = {"arm64": "v8"}
+_DEFAULT_VARIANT = {"arm64": "v8", "arm": "v7"}
 
 
 class PlatformError(ValueError):
@@ -225,7 +225,7 @@ def plan_remove_platform(snapshot: Snapshot, ref: str, platform: Platform) -> Pl
         expect=(Record("Deleted", manifest),),
         seen_refs=image.refs,
         seen_containers=tuple(c.id for c in users),
-        platform=str(platform),
+        platform=listed_as,  # the manifest's own platform: the engine matches it strictly
     )
     snapshot_bytes, unknown = snapshot.measure(chains)
     if sum(1 for v in image.manifest_unpacked.values() if v > 0) > 1 and unpacked > 0:
