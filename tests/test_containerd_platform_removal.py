@@ -218,6 +218,9 @@ async def test_app_removes_the_picked_platform_through_the_confirm_screen(ctrd):
         await highlight(pilot, screen, image_id)
         pane = screen.query_one("#details-side", Static)
         await wait_for(pilot, lambda: "Platforms: linux/amd64, linux/arm64" in str(pane.render()))
+        detail = str(pane.render())
+        arm = f"{'linux/arm64':<16} {plan.steps[0].expect[0].value[7:19]}  content 153kB · unpacked 0B"
+        assert arm in detail and "shift+m removes one platform" in detail
         await pilot.press("M")
         await wait_for(pilot, lambda: isinstance(app.screen, PlatformPicker))
         await pilot.press("2")  # linux/arm64
