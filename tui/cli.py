@@ -130,6 +130,12 @@ def _add_action_args(p: argparse.ArgumentParser, name: str, *, destructive: bool
             action="store_true",
             help="first remove the stopped containers that block the removal",
         )
+        p.add_argument(
+            "--platform",
+            metavar="OS/ARCH[/VARIANT]",
+            help="remove only this platform of one multi-platform image (e.g. linux/arm64; "
+            "containerd image store, Docker 28+); the image and its tags stay",
+        )
     else:
         p.add_argument(
             "--all",
@@ -278,7 +284,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 as_json=args.json,
                 out=out,
             )
-        if action == "rm":
+        if action == "rm" and args.platform is not None:
+            build = headless.platform_builder(args.refs, args.platform, args.force, args.with_containers)
+        elif action == "rm":
             build = headless.remove_builder(args.refs, args.force, args.with_containers, protection)
         elif args.policy:
             if args.filter or args.all:

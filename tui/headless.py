@@ -21,6 +21,7 @@ from tui.core.filters import FilterError, PruneFilters, parse_filters
 from tui.core.model import Image, Snapshot
 from tui.core.plan import Plan, Step, plan_prune, plan_remove
 from tui.core.plan_lines import SectionKey, plan_sections
+from tui.core.platform_removal import PlatformError, parse_platform, plan_remove_platform
 from tui.core.policy import Policy, plan_policy
 from tui.core.protect import Protection
 from tui.core.reference import split_tag
@@ -484,6 +485,22 @@ def remove_builder(
     return lambda s: plan_remove(
         s, refs, force=force, with_stopped_containers=with_containers, protection=protection
     )
+
+
+def platform_builder(
+    refs: Sequence[str], platform: str, force: bool, with_containers: bool
+) -> Callable[[Snapshot], Plan]:
+    """``rm --platform P REF``: the plan of removing one platform (raises :class:`FilterError`,
+    a usage error, for a bad platform or arguments it does not combine with)."""
+    if len(refs) != 1:
+        raise FilterError(f"--platform removes a platform of one image; got {len(refs)} references")
+    if force or with_containers:
+        raise FilterError("--platform does not combine with --force or --with-containers")
+    try:
+        parsed = parse_platform(platform)
+    except PlatformError as exc:
+        raise FilterError(str(exc)) from exc
+    return lambda s: plan_remove_platform(s, refs[0], parsed)
 
 
 def prune_builder(filters: PruneFilters, protection: Protection | None = None) -> Callable[[Snapshot], Plan]:

@@ -98,6 +98,11 @@ class Image:
     created_ns: int = -1  # the config's Created in integer nanoseconds (-1: from ``created``)
     stored_ns: int = -1  # ``stored_at`` in integer nanoseconds (-1: from ``stored_at``)
     has_config: bool = True  # False when the config has no ``config`` object (``.Config`` null)
+    # containerd store: per platform manifest digest, the present blobs it reaches (the manifest,
+    # its config and layers: what removing that one platform deletes) and its unpacked snapshot
+    # usage (the API's ``Manifests[].ImageData.Size.Unpacked``, API 1.47+); empty when unknown.
+    manifest_content: Mapping[str, Mapping[str, int]] = field(default_factory=lambda: MappingProxyType({}))
+    manifest_unpacked: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
 
     @property
     def created_at_ns(self) -> int:

@@ -132,6 +132,9 @@ class Step:
     # recorded (nothing to compare).
     seen_refs: tuple[str, ...] | None = None
     seen_containers: tuple[str, ...] | None = None
+    # A ``delete_image`` step that removes only this platform (``os/arch[/variant]``) of a
+    # multi-platform image (containerd store, API 1.50+: ``DELETE /images/{name}?platforms=``).
+    platform: str = ""
 
     def __init__(
         self,
@@ -143,6 +146,7 @@ class Step:
         container: Container | None = None,
         seen_refs: tuple[str, ...] | None = None,
         seen_containers: tuple[str, ...] | None = None,
+        platform: str = "",
     ) -> None:
         # Written straight into the instance dict (a 20,000-image plan makes 40,000 steps; the
         # frozen dataclass's __init__ sets each field through object.__setattr__, 3x slower).
@@ -155,6 +159,7 @@ class Step:
         fields["container"] = container
         fields["seen_refs"] = seen_refs
         fields["seen_containers"] = seen_containers
+        fields["platform"] = platform
 
 
 @dataclass(frozen=True)
@@ -201,8 +206,10 @@ class Plan:
         return size(self.reclaim_bytes)
 
     def local_only_deletes(self, snapshot: Snapshot) -> list[str]:
-        """Deleted images that have no registry digest (cannot be pulled back)."""
-        return [i for i in self.delete if i in snapshot.images and snapshot.images[i].local_only]
+        """Deleted images that have no registry digest (cannot be pulled back), and images one
+        platform of which goes (``rm --platform``) that cannot be pulled back either."""
+        partly = [s.image_id for s in self.steps if s.platform and s.image_id not in self.delete]
+        return [i for i in (*self.delete, *partly) if i in snapshot.images and snapshot.images[i].local_only]
 
     @property
     def empty(self) -> bool:
@@ -252,6 +259,7 @@ class Plan:
                     "expect": [str(r) for r in s.expect],
                     "seen_refs": None if s.seen_refs is None else list(s.seen_refs),
                     "seen_containers": None if s.seen_containers is None else list(s.seen_containers),
+                    **({"platform": s.platform} if s.platform else {}),
                 }
                 for s in self.steps
             ],

@@ -27,6 +27,7 @@ from tui.core.containerd import ContainerdStore
 from tui.core.containerd_bytes import containers_own_bytes
 from tui.core.model import Image, Snapshot, short_id
 from tui.core.plan import Plan, Step
+from tui.core.platform_removal import parse_platform, platform_freed
 from tui.engine import podman
 from tui.engine.client import Engine, EngineAPIError, EngineError
 from tui.engine.containerd_store import current_names
@@ -73,6 +74,8 @@ class ExecutionResult:
     store_changed: list[StoreChange] = field(default_factory=list)  # steps skipped (also in errors)
     # Steps interrupted while their engine call was in flight: the engine may or may not have done them.
     in_doubt: list[str] = field(default_factory=list)
+    # (image id, manifest digest) of each platform removed on its own (``rm --platform``)
+    removed_platforms: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def failed(self) -> bool:
@@ -95,6 +98,7 @@ class ExecutionResult:
                 for c in self.store_changed
             ],
             "in_doubt": self.in_doubt,
+            "removed_platforms": [{"image_id": i, "manifest": m} for i, m in self.removed_platforms],
         }
 
 
@@ -318,7 +322,13 @@ class PlanExecutor:
         if self.before_call is not None:
             self.before_call(step)
         try:
-            response = self.engine.call(lambda api: api.remove_image(target, force=step.force, noprune=True))
+            if step.platform:
+                platform = parse_platform(step.platform).to_json()
+                response: Any = self.engine.remove_image_platform(target, platform)
+            else:
+                response = self.engine.call(
+                    lambda api: api.remove_image(target, force=step.force, noprune=True)
+                )
         except EngineError as exc:
             yield self._error(index, target, str(exc))
             return
@@ -332,7 +342,13 @@ class PlanExecutor:
                 record = Record(kind, str(value))
                 record = podman.normalise_record(record) if is_podman else record
                 reported.append(record)
-                events.append(self._record(index, target, record))
+                if step.platform and record.kind == "Deleted":
+                    self.result.removed_platforms.append((step.image_id, record.value))
+                    events.append(
+                        ResultEvent("deleted", f"{record} (platform {step.platform})", index, target)
+                    )
+                else:
+                    events.append(self._record(index, target, record))
                 if str(record) not in expected:
                     self.result.unexpected.append(str(record))
                     events.append(
@@ -388,4 +404,8 @@ def _containerd_freed(snapshot: Snapshot, result: ExecutionResult) -> int:
     removed = [store.containers.pop(c) for c in result.removed_containers if c in store.containers]
     content = sum(store.freed_content().values()) - sum(store.buildkit_content().values())
     own, _ = containers_own_bytes(snapshot, removed)
-    return content + snapshot.bytes_of(store.freed_snapshots()) + own
+    platforms = 0
+    for image_id, manifest in result.removed_platforms:
+        blobs, chains = platform_freed(snapshot, image_id, manifest)
+        platforms += sum(blobs.values()) + snapshot.bytes_of(chains)
+    return content + snapshot.bytes_of(store.freed_snapshots()) + own + platforms

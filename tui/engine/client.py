@@ -13,7 +13,7 @@ import json
 import os
 import socket
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, TypeVar, cast
 from urllib.parse import quote
@@ -458,6 +458,24 @@ class Engine:
         """Run ``fn(api_client)`` with error translation."""
         with self.translate_errors():
             return fn(self.api(long=long))
+
+    def remove_image_platform(self, name: str, platform: Mapping[str, str]) -> list[dict[str, str]]:
+        """``DELETE /images/{name}?force=1&platforms=<OCI platform JSON>``: remove one platform of
+        a multi-platform image (containerd image store, API 1.50+; the SDK's ``remove_image`` has
+        no ``platforms``). Refused here below API 1.50, where the engine ignores ``platforms`` and
+        would remove the whole image. Returns the response lines (``{"Deleted": <manifest>}``)."""
+        version = self._negotiated_version()
+        if tuple(int(x) for x in version.split(".")[:2]) < (1, 50):
+            raise EngineAPIError(
+                f"this engine (API {version}) cannot remove one platform; needs Docker 28+ (API 1.50)"
+            )
+
+        def delete(api: Any) -> list[dict[str, str]]:
+            params = {"force": 1, "platforms": json.dumps(dict(platform), separators=(",", ":"))}
+            response = api._delete(api._url("/images/{0}", name), params=params)
+            return [{str(k): str(v) for k, v in line.items()} for line in api._result(response, True) or []]
+
+        return self.call(delete)
 
 
 def _short(text: str) -> str:

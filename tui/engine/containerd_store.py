@@ -251,6 +251,15 @@ def with_containerd_details(engine: Engine, facts: EngineFacts, images: list[Ima
                 # before API 1.47 (seen on 26.1): the list's Size is content + unpacked, the
                 # inspect's content only, for a single-platform image
                 unpacked_size = image.size - content_size
+        per_manifest = {
+            digest: MappingProxyType(blobs)
+            for digest, _, _, _ in (manifests if len(manifests) > 1 else ())
+            if store is not None and (blobs := store.walk(digest)) is not None
+        }
+        unpacked_per_manifest = {
+            str(m.get("ID", "")): int(((m.get("ImageData") or {}).get("Size") or {}).get("Unpacked") or 0)
+            for m in row.get("Manifests") or []
+        }
         loaded = _LOAD_ANNOTATION in ((inspect.get("Descriptor") or {}).get("annotations") or {}) or (
             image.id in loads
         )
@@ -262,6 +271,8 @@ def with_containerd_details(engine: Engine, facts: EngineFacts, images: list[Ima
             stored_at=stored_ns / 1_000_000_000,
             stored_ns=stored_ns,
             manifests=manifests,
+            manifest_content=MappingProxyType(per_manifest),
+            manifest_unpacked=MappingProxyType(unpacked_per_manifest),
             buildkit=str(inspect.get("Comment") or "").startswith("buildkit"),
         )
         out.append(replace(image, provenance=provenance(image, events, loaded)))

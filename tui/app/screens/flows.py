@@ -7,12 +7,14 @@ from collections.abc import Callable
 
 from tui.app.screens.confirm import ConfirmScreen
 from tui.app.screens.planning import PlanWorkers
+from tui.app.screens.platform_picker import PlatformPicker
 from tui.app.screens.prune import PruneDialog, PruneRequest
 from tui.app.screens.store import StoreScreen
 from tui.app.widgets.image_table import ImageTable
 from tui.core.marking import plan_images
 from tui.core.model import Snapshot
 from tui.core.plan import Plan, plan_prune
+from tui.core.platform_removal import PlatformError, parse_platform, plan_remove_platform
 from tui.core.policy import select
 
 
@@ -104,6 +106,39 @@ class RemovalFlows(PlanWorkers, StoreScreen):
 
         self.app.push_screen(PolicyPicker(self.config), chosen)
 
+    def action_remove_platform(self) -> None:
+        """Remove one platform of the highlighted multi-platform image (containerd store): pick
+        it, then the plan (:func:`plan_remove_platform`) is confirmed like any removal."""
+        if not self.ready_for_job():
+            return
+        image_id = self.table.current_image_id
+        snapshot = self.snapshot
+        image = snapshot.images.get(image_id) if image_id else None
+        if image is None:
+            self.notify("Nothing highlighted.", severity="warning")
+            return
+        present = [
+            p for _, p, kind, available in image.manifests if kind == "image" and available and _parses(p)
+        ]
+        if len([1 for _, _, kind, _ in image.manifests if kind == "image"]) < 2 or not present:
+            self.notify(
+                f"{image.tags[0] if image.tags else image.short_id} is not a multi-platform image "
+                "with a platform present: d removes the whole image.",
+                severity="warning",
+            )
+            return
+        ref = image.tags[0] if image.tags else image.id
+
+        def chosen(platform: str | None) -> None:
+            if platform is None:
+                return
+            parsed = parse_platform(platform)
+            self._confirm_then_run(
+                lambda _force: plan_remove_platform(snapshot, ref, parsed), snapshot, allow_force=False
+            )
+
+        self.app.push_screen(PlatformPicker(ref, present), chosen)
+
     def _confirm_then_run(
         self, build: Callable[[bool], Plan], snapshot: Snapshot, *, allow_force: bool
     ) -> None:
@@ -132,3 +167,11 @@ class RemovalFlows(PlanWorkers, StoreScreen):
 
         if not self.plan_then("confirm", lambda: build(False), planned):
             self.log_line("info", f"Planning ({len(snapshot.images)} images) …")
+
+
+def _parses(platform: str) -> bool:
+    try:
+        parse_platform(platform)
+    except PlatformError:
+        return False
+    return True

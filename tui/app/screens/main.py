@@ -74,6 +74,14 @@ class MainScreen(BuildCacheFlow, SidePanes, RemovalFlows):
             "With containers",
             "Plan the removal including the stopped containers that block it (never running ones)",
         ),
+        _b(
+            "M",
+            "remove_platform",
+            "Remove platform",
+            "Plan removing one platform of a multi-platform image (containerd store, Docker 28+)",
+            show=False,
+            key_display="shift+m",
+        ),
         _b("p", "prune", "Prune", "Open the prune dialog (dangling or all unused, until, labels)"),
         _b(
             "b",

@@ -8,7 +8,7 @@ from rich.text import Text
 from textual.widgets import Static
 
 from tui.core.marking import plan_images
-from tui.core.model import Snapshot
+from tui.core.model import Image, Snapshot, short_id
 from tui.core.plan import Plan
 from tui.core.protect import Protection
 from tui.core.usage import human_size
@@ -71,6 +71,7 @@ class DetailPane(Static):
                 )
                 + "\n"
             )
+            self._platforms(t, image)
         t.append("Tags: ", style="bold")
         t.append((", ".join(image.tags) or "<none>") + "\n")
         if image.digests:
@@ -101,6 +102,25 @@ class DetailPane(Static):
             if found is not None and not isinstance(found, str):
                 self._removal(t, snapshot, image.id, found)
         self.update(t)
+
+    @staticmethod
+    def _platforms(t: Text, image: Image) -> None:
+        """One line per platform of a multi-platform image (like ``docker image ls --tree``): its
+        manifest, the content it reaches and its unpacked snapshots (shared blobs count in each)."""
+        platforms = [(d, p, a) for d, p, kind, a in image.manifests if kind == "image"]
+        if len(platforms) < 2:
+            return
+        for digest, platform, available in platforms:
+            t.append(f"  {platform:<16} {short_id(digest)}  ", style="" if available else "dim")
+            if not available:
+                t.append("not present\n", style="dim")
+                continue
+            blobs = image.manifest_content.get(digest)
+            content = human_size(sum(blobs.values())) if blobs is not None else "?"
+            unpacked = image.manifest_unpacked.get(digest)
+            t.append(f"content {content}")
+            t.append(f" · unpacked {human_size(unpacked)}\n" if unpacked is not None else "\n")
+        t.append("  shift+m removes one platform (the image and its tags stay)\n", style="dim")
 
     def _removal(self, t: Text, snapshot: Snapshot, image_id: str, plans: RemovalPlans) -> None:
         plan, fixed = plans
