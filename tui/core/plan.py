@@ -277,10 +277,11 @@ def _finish(
     untag: list[str] = []
     delete: list[str] = []
     freed: list[str] = list(container_chains)
-    steps = _seen_steps(snapshot, planned, untag, delete, freed)
+    removed: list[Container] = []
+    steps = _seen_steps(snapshot, planned, untag, delete, freed, removed)
     if isinstance(store, ClassicStore):  # its index of users: no list per deleted image
         in_use = store.users
-        pinned = tuple(i for i in delete if i in in_use)
+        pinned = tuple([i for i in delete if i in in_use]) if in_use else ()
     else:
         pinned = tuple(i for i in delete if store.containers_using(i))
     for image_id in pinned:
@@ -294,8 +295,8 @@ def _finish(
                 else "no bytes are freed for it"
             )
         )
-    removed_containers = tuple(s.container for s in steps if s.container is not None)
-    layers_known = all(snapshot.images[i].layers is not None for i in delete) and all(
+    removed_containers = tuple(removed)
+    layers_known = snapshot.images_without_layers.isdisjoint(delete) and all(
         c.image_id in snapshot.images and snapshot.images[c.image_id].layers is not None
         for c in removed_containers
     )
@@ -383,47 +384,62 @@ def _seen_steps(
     untag: list[str],
     delete: list[str],
     freed: list[str],
+    removed: list[Container] | None = None,
 ) -> tuple[Step, ...]:
     """:func:`with_seen_state`, also collecting the steps' records (in one pass over them): the
-    references untagged, the image ids deleted and the other ids deleted (layers)."""
+    references untagged, the image ids deleted and the other ids deleted (layers), and the
+    containers the steps remove."""
     refs_gone: set[str] = set()
     containers_gone: set[str] = set()
     out: list[Step] = []
+    append = out.append
     images, users_of = snapshot.images, snapshot.containers_by_image
+    get_image, get_users = images.get, users_of.get
+    gone, untagged = refs_gone.add, untag.append
+    deleted, released = delete.append, freed.append
+    if removed is None:
+        removed = []
     for item in planned:
-        if isinstance(item, DeleteCall):
+        if not isinstance(item, Step):  # a DeleteCall
             for user in item.remove_first:
-                out.append(Step("remove_container", user.id, user.image_id, container=user))
+                append(Step("remove_container", user.id, user.image_id, container=user))
                 containers_gone.add(user.id)
-            action, target, image_id, force = "delete_image", item.target, item.image_id, item.force
-            expect, container = item.records, None
+                removed.append(user)
+            image_id, expect = item.image_id, item.records
+            image = get_image(image_id)
+            if image is not None:
+                refs = image.tags + image.digests if image.digests else image.tags  # image.refs
+                if refs_gone and not refs_gone.isdisjoint(refs):
+                    refs = tuple(r for r in refs if r not in refs_gone)
+                users = get_users(image_id)
+                seen = tuple(c.id for c in users if c.id not in containers_gone) if users else ()
+                append(Step("delete_image", item.target, image_id, item.force, expect, None, refs, seen))
+            else:
+                append(Step("delete_image", item.target, image_id, item.force, expect))
+            container = None
         else:
-            action, target, image_id, force = item.action, item.target, item.image_id, item.force
-            expect, container = item.expect, item.container
-        image = images.get(image_id)
-        if action == "delete_image" and image is not None:
-            refs = image.tags + image.digests  # image.refs
-            if refs_gone and not refs_gone.isdisjoint(refs):
-                refs = tuple(r for r in refs if r not in refs_gone)
-            users = users_of.get(image_id)
-            seen = tuple(c.id for c in users if c.id not in containers_gone) if users else ()
-            step = Step(action, target, image_id, force, expect, container, refs, seen)
-        elif isinstance(item, DeleteCall):
-            step = Step(action, target, image_id, force, expect)
-        else:
-            step = item
+            image_id, expect, container = item.image_id, item.expect, item.container
+            image = get_image(image_id)
+            if item.action == "delete_image" and image is not None:
+                refs = image.refs
+                if refs_gone and not refs_gone.isdisjoint(refs):
+                    refs = tuple(r for r in refs if r not in refs_gone)
+                users = get_users(image_id)
+                seen = tuple(c.id for c in users if c.id not in containers_gone) if users else ()
+                item = Step(item.action, item.target, image_id, item.force, expect, container, refs, seen)
+            append(item)
         for record in expect:
             value = record.value
             if record.kind == "Untagged":
-                refs_gone.add(value)
-                untag.append(value)
+                gone(value)
+                untagged(value)
             elif value in images:
-                delete.append(value)
+                deleted(value)
             else:
-                freed.append(value)
+                released(value)
         if container is not None:
             containers_gone.add(container.id)
-        out.append(step)
+            removed.append(container)
     return tuple(out)
 
 
@@ -486,7 +502,10 @@ def plan_remove(
         start = len(store.calls)
         try:
             image_id = store.resolve(ref)
-            records = store.delete(ref, force=force, prune=True, explicit_parents=True)
+            if type(store) is ClassicStore:  # the same lookup again, skipped
+                records = store.delete_resolved(ref, image_id, force=force, explicit_parents=True)
+            else:
+                records = store.delete(ref, force=force, prune=True, explicit_parents=True)
         except PredictedRefusal as exc:
             blocked.append(_blocked(ref, exc))
             continue
