@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from itertools import chain as chain_from
-from weakref import WeakKeyDictionary
+from typing import Any
 
 from tui.core.filters import PruneFilters
 from tui.core.model import Container, Snapshot, short_id
@@ -197,20 +197,34 @@ def _listed_refs(tags: tuple[str, ...], digests: tuple[str, ...]) -> _Listed | N
     return tuple(order), keys, objs, tuple(both)
 
 
-_BASES: WeakKeyDictionary[Snapshot, ClassicStore] = WeakKeyDictionary()
 _BASES_LOCK = threading.Lock()
+
+
+def per_snapshot(snapshot: Snapshot, name: str) -> Any:
+    """What was kept on ``snapshot`` under ``name`` (``None`` if nothing): a store built for it.
+
+    Kept on the snapshot itself, not in a weak-key map: a store refers to its snapshot, and a
+    weak-key map's value that refers to its key keeps the key alive for good (every snapshot the
+    app ever loaded, with its indexes). On the snapshot it is a cycle the collector frees with it.
+    """
+    return vars(snapshot).get(name)
+
+
+def keep_per_snapshot(snapshot: Snapshot, name: str, value: object) -> None:
+    vars(snapshot)[name] = value
 
 
 def _base_store(snapshot: Snapshot) -> ClassicStore:
     """The store as the snapshot shows it, built once per snapshot (parsing every reference is the
     expensive part); each :class:`ClassicStore` starts as a cheap copy of it."""
     with _BASES_LOCK:
-        base = _BASES.get(snapshot)
+        base = per_snapshot(snapshot, "_classic_base")
     if base is None:
         base = ClassicStore.__new__(ClassicStore)
         base._seed(snapshot)
         with _BASES_LOCK:
-            _BASES[snapshot] = base
+            keep_per_snapshot(snapshot, "_classic_base", base)
+    assert isinstance(base, ClassicStore)
     return base
 
 

@@ -28,6 +28,7 @@ from tui.core.classic import (
     loses_some_references,
     prune,
 )
+from tui.core.classic_scratch import borrowed_store
 from tui.core.containerd_bytes import containers_own_bytes
 from tui.core.filters import PruneFilters
 from tui.core.model import Container, Snapshot, short_id
@@ -488,12 +489,26 @@ def plan_remove(
     ``with_stopped_containers`` first removes the stopped containers that keep an image from being
     deleted (never running ones), so the removal frees its bytes.
     """
-    store, _ = _store_model(snapshot, _protected(snapshot, protection) if protection else None)
+    ref_list = list(refs)
+    protected = _protected(snapshot, protection) if protection else None
+    if len(ref_list) <= _BORROW_UP_TO and not snapshot.containerd and snapshot.facts.image_store != "podman":
+        with borrowed_store(snapshot, protected) as borrowed:  # no copy of the whole store
+            if borrowed is not None:
+                return _plan_remove(snapshot, borrowed, ref_list, force, with_stopped_containers)
+    store, _ = _store_model(snapshot, protected)
+    return _plan_remove(snapshot, store, ref_list, force, with_stopped_containers)
+
+
+_BORROW_UP_TO = 64  # references; a larger removal writes enough for its own copy to pay
+
+
+def _plan_remove(
+    snapshot: Snapshot, store: Store, ref_list: list[str], force: bool, with_stopped_containers: bool
+) -> Plan:
     steps: list[Step | DeleteCall] = []
     blocked: list[Blocked] = []
     warnings: list[str] = []
     container_chains: list[str] = []
-    ref_list = list(refs)
     for ref in ref_list:
         if with_stopped_containers:
             for container in _containers_to_remove(store, ref, force):
