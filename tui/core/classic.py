@@ -742,6 +742,9 @@ def prune(
     pool = [i for i in sorted(store.images) if not dangling_only or not kids.get(i)]
     candidates: list[str] = []
     images, until = snapshot.images, filters.until
+    if until is None and not by_labels:  # every image but intermediate parents
+        candidates = [i for i in pool if by_image.get(i) or not kids.get(i)]
+        pool = []
     for image_id in pool:
         if not by_image.get(image_id) and kids.get(image_id):
             continue  # an intermediate parent
@@ -755,6 +758,7 @@ def prune(
     skipped: list[PredictedRefusal] = []
     lost: list[str] = []
     present, protected, users = store.images, store.protected, store.users
+    tag_and_digest = store.tag_and_digest
     for image_id in candidates:
         if image_id not in present:
             continue  # already pruned as a parent
@@ -771,7 +775,8 @@ def prune(
             if dangling_only and any(store.ref_objs[k].digest is None for k in keys):
                 continue
             targets = keys  # each reference's full string (the index keys)
-            if store.is_plain(image_id):
+            # store.is_plain(image_id), inline (not protected: seen above)
+            if not kids.get(image_id) and image_id not in users and tag_and_digest.isdisjoint(keys):
                 out = store.delete_refs_in_turn(image_id, targets, explicit_parents)
                 records.extend(out)
                 lost.append(image_id)
