@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from itertools import chain as chain_from
-from weakref import WeakKeyDictionary
+from typing import Any
 
 from tui.core.filters import PruneFilters
 from tui.core.model import Container, Snapshot, short_id
@@ -169,20 +169,62 @@ def _stored_ref(text: str) -> tuple[str, Reference] | None:
     return ref.string(), ref
 
 
-_BASES: WeakKeyDictionary[Snapshot, ClassicStore] = WeakKeyDictionary()
+_Listed = tuple[tuple[str, ...], tuple[str, ...], dict[str, Reference], tuple[str, ...]]
+
+
+@lru_cache(maxsize=1 << 15)
+def _listed_refs(tags: tuple[str, ...], digests: tuple[str, ...]) -> _Listed | None:
+    """An image's listed references as the store keeps them: the keys in listing order (a
+    reference that does not parse left out; one listed twice twice), the keys sorted (the
+    per-image index), key -> parsed form, and the ``name:tag@digest`` keys; ``None`` when none
+    parses. Remembered per listing (a reload lists the same references), so a new snapshot's
+    store is one lookup per image instead of one parse per reference."""
+    order: list[str] = []
+    objs: dict[str, Reference] = {}
+    both: list[str] = []
+    for text in chain_from(tags, digests):
+        stored = _stored_ref(text)
+        if stored is None:
+            continue
+        key, ref = stored
+        order.append(key)
+        objs[key] = ref
+        if ref.tag is not None and ref.digest is not None:
+            both.append(key)
+    if not order:
+        return None
+    keys = tuple(sorted(order)) if len(order) > 1 else (order[0],)
+    return tuple(order), keys, objs, tuple(both)
+
+
 _BASES_LOCK = threading.Lock()
+
+
+def per_snapshot(snapshot: Snapshot, name: str) -> Any:
+    """What was kept on ``snapshot`` under ``name`` (``None`` if nothing): a store built for it.
+
+    Kept on the snapshot itself, not in a weak-key map: a store refers to its snapshot, and a
+    weak-key map's value that refers to its key keeps the key alive for good (every snapshot the
+    app ever loaded, with its indexes). On the snapshot it is a cycle the collector frees with it.
+    """
+    return vars(snapshot).get(name)
+
+
+def keep_per_snapshot(snapshot: Snapshot, name: str, value: object) -> None:
+    vars(snapshot)[name] = value
 
 
 def _base_store(snapshot: Snapshot) -> ClassicStore:
     """The store as the snapshot shows it, built once per snapshot (parsing every reference is the
     expensive part); each :class:`ClassicStore` starts as a cheap copy of it."""
     with _BASES_LOCK:
-        base = _BASES.get(snapshot)
+        base = per_snapshot(snapshot, "_classic_base")
     if base is None:
         base = ClassicStore.__new__(ClassicStore)
         base._seed(snapshot)
         with _BASES_LOCK:
-            _BASES[snapshot] = base
+            keep_per_snapshot(snapshot, "_classic_base", base)
+    assert isinstance(base, ClassicStore)
     return base
 
 
@@ -198,46 +240,53 @@ class ClassicStore:
         self.protected: Mapping[str, str] = protected or {}
 
     def _seed(self, snapshot: Snapshot) -> None:
+        # One pass over the images: parents, layer chains and references (the references of each
+        # image from a remembered parse of its whole listing, see _listed_refs).
         self.snapshot = snapshot
         self.protected = {}
-        self.images: dict[str, str] = {i.id: i.parent_id for i in snapshot.images.values()}
+        images: dict[str, str] = {}
         kids: dict[str, set[str]] = {}  # parent id -> ids of existing child images
-        for image_id, parent in self.images.items():
+        chains: dict[str, tuple[str, ...]] = {}
+        owner: dict[str, str] = {}
+        ref_objs: dict[str, Reference] = {}
+        by_image: dict[str, tuple[str, ...]] = {}
+        both: set[str] = set()  # keys of ``name:tag@digest`` references
+        listed = 0  # keys listed; more than ``len(owner)``: some reference is listed twice
+        listed_refs = _listed_refs
+        for image in snapshot.images.values():
+            image_id = image.id
+            parent = images[image_id] = image.parent_id
             if parent:
                 kids.setdefault(parent, set()).add(image_id)
-        self.kids: dict[str, frozenset[str]] = {k: frozenset(v) for k, v in kids.items()}
-        # (hex id, image id), sorted: short-id lookups bisect instead of scanning every id. Made
-        # on the first lookup (a prune never makes one), once for all copies of this store.
-        self.id_holder: list[list[tuple[str, str]]] = []
-        self.chains: dict[str, tuple[str, ...]] = {i.id: i.chain_ids for i in snapshot.images.values()}
-        self.refs = _RefIndex()  # normalized ref string -> image id
-        self.ref_objs: dict[str, Reference] = {}
-        both: set[str] = set()  # keys of ``name:tag@digest`` references
-        owner: dict[str, str] = {}
-        ref_objs = self.ref_objs
-        by_image: dict[str, tuple[str, ...]] = {}
-        shared = False  # a reference listed by two images (the last one wins)
-        for image in snapshot.images.values():
-            keys: list[str] = []
-            for texts in (image.tags, image.digests):
-                for text in texts:
-                    stored = _stored_ref(text)
-                    if stored is None:
-                        continue
-                    key, ref = stored
-                    shared = shared or key in owner
-                    owner[key] = image.id
-                    ref_objs[key] = ref
-                    keys.append(key)
-                    if ref.tag is not None and ref.digest is not None:
-                        both.add(key)
-            if keys:
-                by_image[image.id] = tuple(sorted(keys)) if len(keys) > 1 else (keys[0],)
-        if shared:  # rebuilt from the owners: each key under its last image only
+            layers = image.layers
+            chains[image_id] = tuple([layer.chain_id for layer in layers]) if layers else ()
+            tags, digests = image.tags, image.digests
+            if not tags and not digests:
+                continue
+            entry = listed_refs(tags, digests)
+            if entry is None:
+                continue
+            order, keys, objs, tag_and_digest = entry
+            for key in order:
+                owner[key] = image_id
+            listed += len(order)
+            ref_objs.update(objs)
+            by_image[image_id] = keys
+            if tag_and_digest:
+                both.update(tag_and_digest)
+        if listed != len(owner):  # rebuilt from the owners: each key under its last image only
             lists: dict[str, list[str]] = {}
             for key, image_id in owner.items():
                 lists.setdefault(image_id, []).append(key)
             by_image = {k: tuple(sorted(v)) for k, v in lists.items()}
+        self.images = images
+        self.kids: dict[str, frozenset[str]] = {k: frozenset(v) for k, v in kids.items()}
+        # (hex id, image id), sorted: short-id lookups bisect instead of scanning every id. Made
+        # on the first lookup (a prune never makes one), once for all copies of this store.
+        self.id_holder: list[list[tuple[str, str]]] = []
+        self.chains = chains
+        self.refs = _RefIndex()  # normalized ref string -> image id
+        self.ref_objs = ref_objs
         self.tag_and_digest = frozenset(both)
         # filled in bulk: _RefIndex.__setitem__ re-sorts the image's tuple on every insert
         dict.update(self.refs, owner)
@@ -348,8 +397,8 @@ class ClassicStore:
 
     def _id_index(self) -> list[tuple[str, str]]:
         if not self.id_holder:
-            ids = self.snapshot.images
-            self.id_holder[:] = [sorted((i.partition(":")[2], i) for i in ids if ":" in i)]
+            ids = [i for i in self.snapshot.images if ":" in i]
+            self.id_holder[:] = [sorted(zip([i.partition(":")[2] for i in ids], ids, strict=True))]
         return self.id_holder[0]
 
     def _id_prefix_matches(self, term: str) -> int:
@@ -407,7 +456,21 @@ class ClassicStore:
         :class:`DeleteCall` (how the executor runs it), else it stays in this call's records.
         Raises :class:`PredictedRefusal` where the engine answers an error (nothing changes then).
         """
-        image_id = self.resolve(ref_or_id)
+        return self.delete_resolved(
+            ref_or_id, self.resolve(ref_or_id), force=force, prune=prune, explicit_parents=explicit_parents
+        )
+
+    def delete_resolved(
+        self,
+        ref_or_id: str,
+        image_id: str,
+        *,
+        force: bool = False,
+        prune: bool = True,
+        explicit_parents: bool = True,
+    ) -> list[Record]:
+        """:meth:`delete` where ``image_id`` is what :meth:`resolve` just answered for
+        ``ref_or_id`` on this same state (not asked again)."""
         if image_id in self.protected:
             raise PredictedRefusal(0, self.protected[image_id], reason="protected", image_id=image_id)
         records: list[Record] = []
@@ -562,8 +625,11 @@ class ClassicStore:
                 continue  # untagged with its repository's last tag: 404, skipped by prune
             removed = objs[key]
             rest = by_image[image_id]
-            at = rest.index(key)
-            rest = by_image[image_id] = rest[:at] + rest[at + 1 :]
+            if len(rest) == 1:  # the last one (most images have one reference)
+                rest = by_image[image_id] = ()
+            else:
+                at = rest.index(key)
+                rest = by_image[image_id] = rest[:at] + rest[at + 1 :]
             forget(refs, key)
             records = [Record("Untagged", removed.familiar())]
             if rest and removed.digest is None:
@@ -585,15 +651,23 @@ class ClassicStore:
                 continue
             # No references left, no children, no containers (plain): no conflict, so
             # _delete_helper's checks are skipped.
-            parents: list[DeleteCall] = []
-            self._drop_image(image_id, records, True, parents if explicit_parents else None)
-            calls.append(DeleteCall(key, image_id, False, tuple(records)))
-            out.extend(records)
-            if parents:
-                calls.extend(parents)
-                for parent in parents:
-                    out.extend(parent.records)
+            self._drop_plain(key, image_id, records, explicit_parents, out)
         return out
+
+    def _drop_plain(
+        self, target: str, image_id: str, records: list[Record], explicit_parents: bool, out: list[Record]
+    ) -> None:
+        """``DELETE /images/{target}`` of an image with no conflict and no references left:
+        delete it, release its layers, prune its parents; its call (and its parents') logged and
+        all their records added to ``out``."""
+        parents: list[DeleteCall] = []
+        self._drop_image(image_id, records, True, parents if explicit_parents else None)
+        self.calls.append(DeleteCall(target, image_id, False, tuple(records)))
+        out.extend(records)
+        if parents:
+            self.calls.extend(parents)
+            for parent in parents:
+                out.extend(parent.records)
 
     def remove_container(self, container_id: str) -> list[str]:
         """``DELETE /containers/{id}``: returns the chains its removal releases."""
@@ -668,6 +742,9 @@ def prune(
     pool = [i for i in sorted(store.images) if not dangling_only or not kids.get(i)]
     candidates: list[str] = []
     images, until = snapshot.images, filters.until
+    if until is None and not by_labels:  # every image but intermediate parents
+        candidates = [i for i in pool if by_image.get(i) or not kids.get(i)]
+        pool = []
     for image_id in pool:
         if not by_image.get(image_id) and kids.get(image_id):
             continue  # an intermediate parent
@@ -680,7 +757,8 @@ def prune(
     records: list[Record] = []
     skipped: list[PredictedRefusal] = []
     lost: list[str] = []
-    present, protected = store.images, store.protected
+    present, protected, users = store.images, store.protected, store.users
+    tag_and_digest = store.tag_and_digest
     for image_id in candidates:
         if image_id not in present:
             continue  # already pruned as a parent
@@ -697,13 +775,24 @@ def prune(
             if dangling_only and any(store.ref_objs[k].digest is None for k in keys):
                 continue
             targets = keys  # each reference's full string (the index keys)
-            if store.is_plain(image_id):
+            # store.is_plain(image_id), inline (not protected: seen above)
+            if not kids.get(image_id) and image_id not in users and tag_and_digest.isdisjoint(keys):
                 out = store.delete_refs_in_turn(image_id, targets, explicit_parents)
                 records.extend(out)
                 lost.append(image_id)
                 continue
         else:
             targets = (image_id.split(":", 1)[1],)
+            plain = not kids.get(image_id) and image_id not in users
+            if plain and parse_any_reference(targets[0]) == image_id:
+                # No references, no children, no containers, not protected: no conflict, and
+                # its ID names it: delete's checks are skipped (same records and calls).
+                out = []
+                store._drop_plain(targets[0], image_id, [], explicit_parents, out)
+                records.extend(out)
+                if any(r.kind == "Untagged" for r in out):
+                    lost.append(image_id)
+                continue
         lost_ref = False
         for target in targets:
             try:
@@ -716,5 +805,5 @@ def prune(
             lost_ref = lost_ref or any(r.kind == "Untagged" for r in out)
         if lost_ref:
             lost.append(image_id)
-    untagged_only = tuple(i for i in lost if i in store.images)
+    untagged_only = tuple([i for i in lost if i in present])
     return PruneOutcome(tuple(records), tuple(skipped), untagged_only)

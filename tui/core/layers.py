@@ -179,10 +179,14 @@ def solve_sizes(
     for layers, total in stacks:
         below = ""
         for layer in layers:
-            parent.setdefault(layer.chain_id, below)
-            if layer.size is not None:
-                size.setdefault(layer.chain_id, layer.size)
-            below = layer.chain_id
+            chain = layer.chain_id
+            if chain not in size:  # else seen before, with its size (shared base layers)
+                if chain not in parent:
+                    parent[chain] = below
+                known = layer.size
+                if known is not None:
+                    size[chain] = known
+            below = chain
         if layers:
             stacks_by_top.setdefault(below, layers)
             if total is not None:

@@ -337,7 +337,12 @@ class Snapshot:
     @property
     def layers_complete(self) -> bool:
         """True when every image's layers have been read."""
-        return all(image.layers is not None for image in self.images.values())
+        return not self.images_without_layers
+
+    @cached_property
+    def images_without_layers(self) -> frozenset[str]:
+        """Ids of the images whose layers have not been read."""
+        return frozenset([i.id for i in self.images.values() if i.layers is None])
 
     @cached_property
     def orphan_containers(self) -> tuple[Container, ...]:
@@ -414,7 +419,7 @@ class Snapshot:
         sizes = self.layer_sizes
         if sizes.complete:
             known = sizes.size
-            return sum(known[c] for c in dict.fromkeys(chains) if c in known), 0
+            return sum(map(known.__getitem__, filter(known.__contains__, dict.fromkeys(chains)))), 0
         return measure(chains, sizes)
 
     def layer_size(self, chain: str) -> int | None:

@@ -1,21 +1,22 @@
 """What a removal or prune will do: the exact plan shown before anything is deleted.
 
 ``plan_remove`` and ``plan_prune`` replay the engine's rules (:mod:`tui.core.classic`) on a copy of
-the snapshot and return a :class:`Plan`: the references untagged, the image ids deleted, the layers
-released and their exact bytes, what is blocked and by which containers, and the ordered engine
-calls (:class:`Step`) the executor makes. The TUI and the headless commands use these same plans.
+the snapshot and return a :class:`Plan` (made in :mod:`tui.core.plan_result`): the references
+untagged, the image ids deleted, the layers released and their exact bytes, what is blocked and by
+which containers, and the ordered engine calls (:class:`Step`) the executor makes. The TUI and the
+headless commands use these same plans.
 """
 
 from __future__ import annotations
 
 import gc
 import threading
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from functools import wraps
 from types import MappingProxyType
-from typing import Any, ParamSpec
+from typing import ParamSpec
 from weakref import WeakKeyDictionary
 
 from tui.core import containerd, containerd_prune, podman
@@ -28,9 +29,15 @@ from tui.core.classic import (
     loses_some_references,
     prune,
 )
-from tui.core.containerd_bytes import containers_own_bytes
+from tui.core.classic_scratch import borrowed_store
 from tui.core.filters import PruneFilters
 from tui.core.model import Container, Snapshot, short_id
+from tui.core.plan_result import REASON_FIX as REASON_FIX
+from tui.core.plan_result import Blocked as Blocked
+from tui.core.plan_result import Plan as Plan
+from tui.core.plan_result import Step as Step
+from tui.core.plan_result import Store, finish_plan
+from tui.core.plan_result import with_seen_state as with_seen_state
 from tui.core.protect import Protection
 from tui.core.views import display_name
 
@@ -84,359 +91,7 @@ def _gc_paused(fn: Callable[_P, Plan]) -> Callable[_P, Plan]:
     return run
 
 
-REASON_FIX = {
-    "running container": "stop and remove the running container(s) first; docker-sweep never "
-    "removes running containers, and --force only untags an image a running container uses",
-    "stopped container": "remove the stopped container(s) first: --with-containers (key c in the "
-    "TUI) does that; --force would delete the image record but free no bytes while they exist",
-    "dependent child images": "remove the child images first",
-    "referenced in multiple repositories": "remove it by each tag, or use --force to untag every "
-    "reference and delete it",
-    "unknown reference": "check the name or ID with `docker-sweep images --all`",
-    "ambiguous reference": "give more characters of the image ID",
-    "invalid reference": "give repository[:tag], repository@digest or an image ID (lowercase)",
-    "untag only": "the engine would remove its tags but keep the image (moby #36295); remove the "
-    "containers that use it first",
-    "protected": "it matches [protect] in the config; change the config to remove it",
-}
-
-
-@dataclass(frozen=True)
-class Blocked:
-    """Something the plan will not remove, why, and what would unblock it."""
-
-    ref: str
-    image_id: str
-    reason: str
-    message: str
-    containers: tuple[Container, ...] = ()
-
-    @property
-    def fix(self) -> str:
-        return REASON_FIX.get(self.reason, "")
-
-
-@dataclass(frozen=True, init=False)
-class Step:
-    """One engine call, in order, with the response lines the plan predicts for it."""
-
-    action: str  # "remove_container" | "delete_image"
-    target: str
-    image_id: str = ""
-    force: bool = False
-    expect: tuple[Record, ...] = ()
-    container: Container | None = None
-    # What the plan saw of ``image_id`` just before this step (after the plan's own earlier steps):
-    # all its references (tags and digests) and the ids of the containers using it, in any state.
-    # The executor re-reads both before the call and skips the step if they differ. ``None``: not
-    # recorded (nothing to compare).
-    seen_refs: tuple[str, ...] | None = None
-    seen_containers: tuple[str, ...] | None = None
-    # A ``delete_image`` step that removes only this platform (``os/arch[/variant]``) of a
-    # multi-platform image (containerd store, API 1.50+: ``DELETE /images/{name}?platforms=``).
-    platform: str = ""
-
-    def __init__(
-        self,
-        action: str,
-        target: str,
-        image_id: str = "",
-        force: bool = False,
-        expect: tuple[Record, ...] = (),
-        container: Container | None = None,
-        seen_refs: tuple[str, ...] | None = None,
-        seen_containers: tuple[str, ...] | None = None,
-        platform: str = "",
-    ) -> None:
-        # Written straight into the instance dict (a 20,000-image plan makes 40,000 steps; the
-        # frozen dataclass's __init__ sets each field through object.__setattr__, 3x slower).
-        fields = self.__dict__
-        fields["action"] = action
-        fields["target"] = target
-        fields["image_id"] = image_id
-        fields["force"] = force
-        fields["expect"] = expect
-        fields["container"] = container
-        fields["seen_refs"] = seen_refs
-        fields["seen_containers"] = seen_containers
-        fields["platform"] = platform
-
-
-@dataclass(frozen=True)
-class Plan:
-    """The exact effect of a removal or prune, computed before any engine call."""
-
-    kind: str  # "rm" | "prune"
-    description: str
-    steps: tuple[Step, ...] = ()
-    untag: tuple[str, ...] = ()
-    delete: tuple[str, ...] = ()
-    remove_containers: tuple[Container, ...] = ()
-    freed_layers: tuple[str, ...] = ()
-    reclaim_bytes: int = 0
-    blocked: tuple[Blocked, ...] = ()
-    warnings: tuple[str, ...] = ()
-    force: bool = False
-    filters: PruneFilters | None = None
-    layers_known: bool = True
-    pinned: tuple[str, ...] = field(default=())  # deleted images whose layers containers keep
-    unknown_layers: int = 0  # freed layers of sizes no engine number proves: frees at least reclaim_bytes
-    # containerd store: bytes of content blobs and of unpacked snapshots freed (their sum is
-    # reclaim_bytes, the disk freed), and what the engine reports as SpaceReclaimed for a prune
-    # (content only); None on the classic store, where SpaceReclaimed is reclaim_bytes.
-    content_bytes: int | None = None
-    snapshot_bytes: int | None = None
-    engine_reported_bytes: int | None = None
-    buildkit_bytes: int = 0  # content of BuildKit-built images the build cache may keep on disk
-
-    @property
-    def exact(self) -> bool:
-        """True when ``reclaim_bytes`` is exactly what the removal frees."""
-        return self.layers_known and not self.unknown_layers
-
-    def freed_text(self, size: Callable[[int], str]) -> str:
-        """``5.28MB``, or ``at least 5.28MB (2 layers of unknown size)``; ``size`` formats bytes."""
-        if not self.layers_known:
-            return "unknown (layers not read)"
-        if self.unknown_layers:
-            return (
-                f"at least {size(self.reclaim_bytes)} ({self.unknown_layers} layer(s) of "
-                "unknown size: the engine's numbers do not determine them)"
-            )
-        return size(self.reclaim_bytes)
-
-    def local_only_deletes(self, snapshot: Snapshot) -> list[str]:
-        """Deleted images that have no registry digest (cannot be pulled back), and images one
-        platform of which goes (``rm --platform``) that cannot be pulled back either."""
-        partly = [s.image_id for s in self.steps if s.platform and s.image_id not in self.delete]
-        return [i for i in (*self.delete, *partly) if i in snapshot.images and snapshot.images[i].local_only]
-
-    @property
-    def empty(self) -> bool:
-        """Nothing would change."""
-        return not self.steps
-
-    def to_json(self) -> dict[str, Any]:
-        """The stable ``--json`` form (see README)."""
-        return {
-            "kind": self.kind,
-            "description": self.description,
-            "untag": list(self.untag),
-            "delete": list(self.delete),
-            "remove_containers": [_container_json(c) for c in self.remove_containers],
-            "freed_layers": list(self.freed_layers),
-            "reclaim_bytes": self.reclaim_bytes if self.layers_known else None,
-            "reclaim_exact": self.exact,
-            "reclaim_unknown_layers": self.unknown_layers,
-            "engine_reported_bytes": (
-                self.reclaim_bytes
-                if self.content_bytes is None and self.kind == "prune"
-                else self.engine_reported_bytes
-            )
-            if self.layers_known
-            else None,
-            "content_bytes": self.content_bytes,
-            "snapshot_bytes": self.snapshot_bytes,
-            "buildkit_cache_bytes": self.buildkit_bytes,
-            "blocked": [
-                {
-                    "ref": b.ref,
-                    "image_id": b.image_id,
-                    "reason": b.reason,
-                    "message": b.message,
-                    "fix": b.fix,
-                    "containers": [_container_json(c) for c in b.containers],
-                }
-                for b in self.blocked
-            ],
-            "warnings": list(self.warnings),
-            "steps": [
-                {
-                    "action": s.action,
-                    "target": s.target,
-                    "image_id": s.image_id,
-                    "force": s.force,
-                    "expect": [str(r) for r in s.expect],
-                    "seen_refs": None if s.seen_refs is None else list(s.seen_refs),
-                    "seen_containers": None if s.seen_containers is None else list(s.seen_containers),
-                    **({"platform": s.platform} if s.platform else {}),
-                }
-                for s in self.steps
-            ],
-        }
-
-
-def _container_json(c: Container) -> dict[str, str]:
-    return {"id": c.id, "name": c.name, "state": c.state}
-
-
-def _finish(
-    kind: str,
-    description: str,
-    snapshot: Snapshot,
-    store: Store,
-    planned: Sequence[Step | DeleteCall],
-    blocked: list[Blocked],
-    warnings: list[str],
-    force: bool = False,
-    filters: PruneFilters | None = None,
-    container_chains: Sequence[str] = (),
-) -> Plan:
-    untag: list[str] = []
-    delete: list[str] = []
-    freed: list[str] = list(container_chains)
-    steps = _seen_steps(snapshot, planned, untag, delete, freed)
-    if isinstance(store, ClassicStore):  # its index of users: no list per deleted image
-        in_use = store.users
-        pinned = tuple(i for i in delete if i in in_use)
-    else:
-        pinned = tuple(i for i in delete if store.containers_using(i))
-    for image_id in pinned:
-        names = ", ".join(c.name or c.short_id for c in store.containers_using(image_id))
-        warnings.append(
-            f"{short_id(image_id)} is deleted but its layers stay on disk while container(s) "
-            f"{names} exist: "
-            + (
-                "only its content (compressed layers, config, manifest) is freed"
-                if snapshot.containerd
-                else "no bytes are freed for it"
-            )
-        )
-    removed_containers = tuple(s.container for s in steps if s.container is not None)
-    layers_known = all(snapshot.images[i].layers is not None for i in delete) and all(
-        c.image_id in snapshot.images and snapshot.images[c.image_id].layers is not None
-        for c in removed_containers
-    )
-    if snapshot.orphan_containers and delete:
-        warnings.append(
-            f"{len(snapshot.orphan_containers)} container(s) use image records that no longer "
-            "exist; layers they share with the deleted images are not counted as freed"
-        )
-    content_bytes = snapshot_bytes = reported = None
-    buildkit_bytes = 0
-    if isinstance(store, containerd.ContainerdStore):
-        freed = store.freed_snapshots()
-        buildkit_bytes = sum(store.buildkit_content().values())
-        content_bytes = sum(store.freed_content().values()) - buildkit_bytes
-        if buildkit_bytes:
-            warnings.append(
-                f"{buildkit_bytes:,} bytes of content of BuildKit-built images are not counted "
-                "as freed: the build cache and build history keep them on disk until "
-                "`docker builder prune` (the engine's df will count them as freed)"
-            )
-        if any(snapshot.images[i].content is None for i in delete):
-            warnings.append(
-                "containerd's content store is not readable here: content the "
-                "deleted images share with others is counted as freed (approximate)"
-            )
-    reclaim, unknown = snapshot.measure(freed)
-    why = "images without full history"
-    if content_bytes is not None and snapshot.orphan_containers and freed:
-        # A container whose image was force-removed keeps that image's snapshots, and no engine
-        # number names them (seen on 28.5: the drop fell 61,440 bytes short of them): any
-        # snapshot this plan frees may be one it keeps.
-        reclaim, unknown = 0, len(freed)
-        why = "containers of removed image records may keep them"
-    if content_bytes is not None:
-        # the removed containers' own snapshots (init + RW) go too, and LayersSize counts them
-        own, own_unknown = containers_own_bytes(snapshot, removed_containers)
-        reclaim += own
-        if own_unknown:
-            why = why if unknown else "removed containers whose own snapshots' size was not read"
-            unknown += own_unknown
-        snapshot_bytes = reclaim
-        reclaim += content_bytes
-        reported = content_bytes if kind == "prune" else None
-    if unknown:
-        warnings.append(
-            f"{unknown} freed layer(s) have sizes the engine's numbers do not "
-            f"determine ({why}): the plan frees at least "
-            f"{reclaim:,} bytes"
-        )
-    return Plan(
-        kind=kind,
-        description=description,
-        steps=steps,
-        untag=tuple(untag),
-        delete=tuple(delete),
-        remove_containers=removed_containers,
-        freed_layers=tuple(freed),
-        reclaim_bytes=reclaim,
-        blocked=tuple(blocked),
-        warnings=tuple(warnings),
-        force=force,
-        filters=filters,
-        layers_known=layers_known,
-        pinned=pinned,
-        unknown_layers=unknown,
-        content_bytes=content_bytes,
-        snapshot_bytes=snapshot_bytes,
-        engine_reported_bytes=reported,
-        buildkit_bytes=buildkit_bytes,
-    )
-
-
-def with_seen_state(snapshot: Snapshot, planned: Iterable[Step | DeleteCall]) -> tuple[Step, ...]:
-    """The steps, in order, with what each one expects to find (:attr:`Step.seen_refs`,
-    ``seen_containers``): the snapshot's references and containers of its image, minus what
-    earlier steps remove. ``planned``: steps, and the store's calls (:class:`DeleteCall`), each of
-    them its stopped containers' removals then one ``delete_image`` step (made here once, with its
-    seen state: a prune of 20,000 images has as many)."""
-    return _seen_steps(snapshot, planned, [], [], [])
-
-
-def _seen_steps(
-    snapshot: Snapshot,
-    planned: Iterable[Step | DeleteCall],
-    untag: list[str],
-    delete: list[str],
-    freed: list[str],
-) -> tuple[Step, ...]:
-    """:func:`with_seen_state`, also collecting the steps' records (in one pass over them): the
-    references untagged, the image ids deleted and the other ids deleted (layers)."""
-    refs_gone: set[str] = set()
-    containers_gone: set[str] = set()
-    out: list[Step] = []
-    images, users_of = snapshot.images, snapshot.containers_by_image
-    for item in planned:
-        if isinstance(item, DeleteCall):
-            for user in item.remove_first:
-                out.append(Step("remove_container", user.id, user.image_id, container=user))
-                containers_gone.add(user.id)
-            action, target, image_id, force = "delete_image", item.target, item.image_id, item.force
-            expect, container = item.records, None
-        else:
-            action, target, image_id, force = item.action, item.target, item.image_id, item.force
-            expect, container = item.expect, item.container
-        image = images.get(image_id)
-        if action == "delete_image" and image is not None:
-            refs = image.tags + image.digests  # image.refs
-            if refs_gone and not refs_gone.isdisjoint(refs):
-                refs = tuple(r for r in refs if r not in refs_gone)
-            users = users_of.get(image_id)
-            seen = tuple(c.id for c in users if c.id not in containers_gone) if users else ()
-            step = Step(action, target, image_id, force, expect, container, refs, seen)
-        elif isinstance(item, DeleteCall):
-            step = Step(action, target, image_id, force, expect)
-        else:
-            step = item
-        for record in expect:
-            value = record.value
-            if record.kind == "Untagged":
-                refs_gone.add(value)
-                untag.append(value)
-            elif value in images:
-                delete.append(value)
-            else:
-                freed.append(value)
-        if container is not None:
-            containers_gone.add(container.id)
-        out.append(step)
-    return tuple(out)
-
-
 PruneFn = Callable[..., PruneOutcome]
-Store = ClassicStore | containerd.ContainerdStore
 
 
 def _store_model(
@@ -480,12 +135,26 @@ def plan_remove(
     ``with_stopped_containers`` first removes the stopped containers that keep an image from being
     deleted (never running ones), so the removal frees its bytes.
     """
-    store, _ = _store_model(snapshot, _protected(snapshot, protection) if protection else None)
+    ref_list = list(refs)
+    protected = _protected(snapshot, protection) if protection else None
+    if len(ref_list) <= _BORROW_UP_TO and not snapshot.containerd and snapshot.facts.image_store != "podman":
+        with borrowed_store(snapshot, protected) as borrowed:  # no copy of the whole store
+            if borrowed is not None:
+                return _plan_remove(snapshot, borrowed, ref_list, force, with_stopped_containers)
+    store, _ = _store_model(snapshot, protected)
+    return _plan_remove(snapshot, store, ref_list, force, with_stopped_containers)
+
+
+_BORROW_UP_TO = 64  # references; a larger removal writes enough for its own copy to pay
+
+
+def _plan_remove(
+    snapshot: Snapshot, store: Store, ref_list: list[str], force: bool, with_stopped_containers: bool
+) -> Plan:
     steps: list[Step | DeleteCall] = []
     blocked: list[Blocked] = []
     warnings: list[str] = []
     container_chains: list[str] = []
-    ref_list = list(refs)
     for ref in ref_list:
         if with_stopped_containers:
             for container in _containers_to_remove(store, ref, force):
@@ -494,7 +163,10 @@ def plan_remove(
         start = len(store.calls)
         try:
             image_id = store.resolve(ref)
-            records = store.delete(ref, force=force, prune=True, explicit_parents=True)
+            if type(store) is ClassicStore:  # the same lookup again, skipped
+                records = store.delete_resolved(ref, image_id, force=force, explicit_parents=True)
+            else:
+                records = store.delete(ref, force=force, prune=True, explicit_parents=True)
         except PredictedRefusal as exc:
             blocked.append(_blocked(ref, exc))
             continue
@@ -509,7 +181,7 @@ def plan_remove(
     what = "force-remove" if force else "remove"
     extra = " with their stopped containers" if with_stopped_containers else ""
     description = f"{what} {', '.join(ref_list)}{extra}"
-    return _finish(
+    return finish_plan(
         "rm", description, snapshot, store, steps, blocked, warnings, force, container_chains=container_chains
     )
 
@@ -650,7 +322,7 @@ def _plan_prune(
     description = filters.describe()
     if with_stopped_containers:
         description = f"{description}, first removing the stopped containers that keep them"
-    plan = _finish(
+    plan = finish_plan(
         "prune",
         description,
         snapshot,
