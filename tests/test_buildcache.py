@@ -261,9 +261,11 @@ async def test_buildx_28_app_flow_matches_space_reclaimed(buildx_28):
 
 @pytest.mark.docker_only(reason="Podman's compat API has no build cache (/build/prune is 404)")
 async def test_app_build_cache_flow_by_keys(engine, buildkit):
+    from tests.enginecase import seed
     from tests.pilot import loaded, log_text, make_app, wait_for
     from tui.app.screens.buildcache import BuildCacheConfirm, BuildCacheDialog
 
+    seed(engine.api, engine.url)  # the app shows a store with images (the engine may be empty)
     buildkit("bc:6", (90_000,))
     engine.api.remove_image("bc:6")
     app = make_app(engine.url)
@@ -290,9 +292,11 @@ async def test_app_build_cache_flow_by_keys(engine, buildkit):
 @pytest.mark.docker_only(reason="Podman's compat API has no build cache (/build/prune is 404)")
 async def test_app_refuses_when_the_build_cache_changed_since_the_preview(engine, buildkit):
     """A build between the preview and the confirmation: nothing is deleted, the log says why."""
+    from tests.enginecase import seed
     from tests.pilot import loaded, log_text, make_app, wait_for
     from tui.app.screens.buildcache import BuildCacheConfirm, BuildCacheDialog
 
+    seed(engine.api, engine.url)  # the app shows a store with images (the engine may be empty)
     buildkit("bc:7", (30_000,))
     engine.api.remove_image("bc:7")
     app = make_app(engine.url)
