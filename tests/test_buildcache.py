@@ -299,7 +299,8 @@ async def test_app_build_cache_flow_by_keys(engine, buildkit):
     async with app.run_test(size=(120, 36)) as pilot:
         screen = await loaded(pilot)
         await pilot.press("b")
-        await wait_for(pilot, lambda: isinstance(app.screen, BuildCacheDialog))
+        # mounted: seen under load, the screen was current before its widgets were (no focus yet)
+        await wait_for(pilot, lambda: isinstance(app.screen, BuildCacheDialog) and app.screen.focused)
         dialog = app.screen
         assert dialog.focused is not None and dialog.focused.id == "bc-mode"
         plan = plan_build_cache_prune(dialog.records, BuildCachePrune())
