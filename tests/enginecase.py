@@ -109,6 +109,33 @@ def seed(
     return store
 
 
+def seed_in_two_loads(
+    api: Any, url: str, first: tuple[gen.ImageSpec, ...], then: tuple[gen.ImageSpec, ...]
+) -> tuple[Store, int]:
+    """Seed ``first``, then load ``then`` a little later; returns the store and a Unix second
+    between the two loads. The containerd store's prune ``until`` compares the time each image
+    entered the store (not the config's ``Created``): ``until=<that second>`` selects ``first``."""
+    store = seed(api, url, first)
+    cut = int(time.time()) + 1
+    while time.time() < cut + 1:
+        time.sleep(0.1)
+    fixtures.load_tarball(api, gen.build_tarball(then))
+    return store, cut
+
+
+def seed_for_until(api: Any, url: str) -> str:
+    """The standard store and a prune ``until`` value that selects v1 and the dangling image:
+    ``25d`` on the classic store (it compares the config's Created: they are 40 and 30 days old);
+    on the containerd store, which compares the time each image entered the store, they are
+    loaded first and the value is a Unix second between the two loads."""
+    if session_store() != "containerd":
+        seed(api, url, STANDARD)
+        return "25d"
+    rest = tuple(s for s in STANDARD if s not in (APP_V1, DANGLING))
+    _, cut = seed_in_two_loads(api, url, (APP_V1, DANGLING), rest)
+    return str(cut)
+
+
 def native_rm(api: Any, refs: list[str], *, force: bool = False) -> tuple[list[str], dict[str, str]]:
     """What ``docker rmi [-f] REF...`` gets from the engine: response lines, and errors by ref."""
     lines: list[str] = []

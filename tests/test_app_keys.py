@@ -3,11 +3,10 @@ pick a policy; every modal by its keys; focus and Tab order; mouse marking; the 
 
 from __future__ import annotations
 
-import pytest
 from textual.widgets import Checkbox, Input, RadioButton
 
 from tests.conftest import session_store
-from tests.enginecase import APP_V1, DANGLING, DB, STANDARD, eid, seed, state
+from tests.enginecase import APP_V1, DANGLING, DB, STANDARD, eid, seed, seed_for_until, state
 from tests.pilot import find, focused_id, loaded, log_text, make_app, wait_for
 from tui.app.main import SweepApp
 from tui.app.screens.confirm import ConfirmScreen
@@ -81,9 +80,8 @@ async def test_tab_order_never_reaches_force(engine):
     assert V1_ID in state(engine.api)
 
 
-@pytest.mark.classic_store  # until=25d: containerd compares the load time (see test_prune_until)
 async def test_prune_dialog_with_keys_alone(engine):
-    seed(engine.api, engine.url, STANDARD)
+    until = seed_for_until(engine.api, engine.url)
     app = make_app(engine.url)
     async with app.run_test(size=(80, 24)) as pilot:
         screen = await loaded(pilot)
@@ -93,9 +91,9 @@ async def test_prune_dialog_with_keys_alone(engine):
         assert focused_id(app) == "prune-mode"
         await pilot.press("a")
         assert dialog.query_one("#prune-all", RadioButton).value
-        await pilot.press("u", *"25d")
+        await pilot.press("u", *until)
         await pilot.pause()
-        assert dialog.query_one("#prune-until", Input).value == "25d"
+        assert dialog.query_one("#prune-until", Input).value == until
         await pilot.press("escape")  # leaves the field, keeps the dialog and the value
         await pilot.pause()
         assert app.screen is dialog and focused_id(app) == "prune-mode"
@@ -108,12 +106,11 @@ async def test_prune_dialog_with_keys_alone(engine):
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
         confirm = app.screen
         planned = set(confirm.plan.delete)
-        assert planned == {V1_ID, DANGLING_ID}  # older than 25 days, not used by containers
+        assert planned == {V1_ID, DANGLING_ID}  # older than `until`, not used by containers
         assert focused_id(app) == "confirm-local"
         await pilot.press("l", "y")
         await wait_for(pilot, lambda: "Total reclaimed space" in log_text(screen))
-    assert not planned & set(state(engine.api))
-    assert DB_ID in state(engine.api)
+    assert set(state(engine.api)) == {eid(s) for s in STANDARD} - planned
 
 
 async def test_policy_picker_by_number_and_keys_shown(engine, tmp_path):

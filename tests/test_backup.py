@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import shutil
 import subprocess
+import tarfile
 import time
 from pathlib import Path
 from typing import Any
@@ -13,8 +15,9 @@ from typing import Any
 import docker.errors
 import pytest
 
-from tests.conftest import unavailable
+from tests.conftest import session_store, unavailable
 from tests.enginecase import data_layer, eid, spec
+from tui.core.reference import normalize_ref
 from tui.engine.backup import Backup, BackupError, BackupStore, default_backup_dir
 from tui.engine.backup_files import create_private
 from tui.engine.client import Engine
@@ -419,19 +422,53 @@ def test_restore_refuses_an_archive_that_holds_another_image(
         api.inspect_image("app:1")
 
 
-# containerd: the forged docker-save archive's config digest is not the recorded manifest digest,
-# so the restore refuses it as "replaced or altered" before it looks at the tags
-@pytest.mark.classic_store
-def test_restore_refuses_an_archive_that_adds_tags(clean_engine: Any, sweep: Engine, tmp_path: Path) -> None:
+def forge_tags(path: Path, name: str, tag: str, image_id: str) -> None:
+    """Add ``tag`` to the archive ``path`` in file ``name``: ``manifest.json``'s ``RepoTags`` (what
+    the classic store's ``docker load`` tags with) or an ``index.json`` entry naming ``image_id``
+    (the containerd store's; planted where the archive has none, as 20.10's). Every blob, so the
+    image id, stays as saved."""
+    with tarfile.open(path) as tar:
+        files = {m.name: tar.extractfile(m).read() for m in tar.getmembers() if m.isfile()}
+        dirs = [m for m in tar.getmembers() if not m.isfile()]
+    doc = json.loads(files.get(name, b'{"schemaVersion": 2, "manifests": []}'))
+    if name == "manifest.json":
+        doc[0]["RepoTags"] = [*(doc[0].get("RepoTags") or []), tag]
+    else:
+        entry = {"digest": image_id, **(doc["manifests"][:1] or [{}])[0]}
+        doc["manifests"].append(dict(entry, annotations={"io.containerd.image.name": normalize_ref(tag)}))
+    files[name] = json.dumps(doc).encode()
+    with tarfile.open(path, "w") as tar:
+        for member in dirs:
+            tar.addfile(member)
+        for file_name, data in files.items():
+            info = tarfile.TarInfo(file_name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+
+
+@pytest.mark.parametrize("where", ["manifest.json", "index.json"])
+def test_restore_refuses_an_archive_that_adds_tags(
+    clean_engine: Any, sweep: Engine, tmp_path: Path, where: str
+) -> None:
+    """A backup whose archive was edited to name one more tag is refused by the tag check, on each
+    store, wherever the tag was added: the classic store's ``docker load`` takes an image's tags
+    from ``manifest.json``, the containerd store's from ``index.json`` (shown on the engine first:
+    the forged archive, loaded directly, does move ``postgres:16``)."""
     api = clean_engine.api
     image = small(("mine:1",), "addtag")
     (image_id,) = load(api, image)
     store = BackupStore(tmp_path / "b", 100 * MB)
     backup, _ = store.save(sweep, image_id, ["mine:1"])
     api.remove_image(image_id, force=True)
-    retagged = gen.ImageSpec(("mine:1", "postgres:16"), image.layers, image.created)
-    gen.write_tarball(backup.path, [retagged])
+    forge_tags(backup.path, where, "postgres:16", image_id)
     set_size(backup)
+    engine_reads = "index.json" if session_store() == "containerd" else "manifest.json"
+    if where == engine_reads:  # the forgery is real: the engine itself would add the tag
+        fixtures.load_tarball(api, backup.path.read_bytes())
+        assert api.inspect_image("postgres:16")["Id"] == image_id
+        api.remove_image(image_id, force=True)
     with pytest.raises(BackupError, match=r"names tags it was not saved with \(postgres:16\)"):
         store.restore(sweep, backup.name)
     assert gone(api, image_id)
+    with pytest.raises(docker.errors.ImageNotFound):
+        api.inspect_image("postgres:16")

@@ -180,8 +180,11 @@ def test_running_container_conflict_and_force(engine):
     assert plan.remove_containers == () and plan.blocked
 
 
-@pytest.mark.classic_store  # legacy-builder parent chains: tests/test_containerd_legacy_builder.py
 def test_child_images_parent_pruning_and_dependent_children(engine):
+    """Legacy-builder children. Both stores: removing the child deletes its untagged step parents.
+    Classic: the base is kept by its children (a hard conflict by ID). Containerd: by ID the
+    base's two tags conflict first; with one left it is deleted, the child stays (no parent
+    chain holds it; more in tests/test_containerd_legacy_builder.py)."""
     store = seed(engine.api, engine.url, (APP_V2,))
     child_id = fixtures.build_child(
         engine.api,
@@ -199,12 +202,16 @@ def test_child_images_parent_pruning_and_dependent_children(engine):
     # Removing the base's tags keeps it (children depend on it); by ID it is a hard conflict.
     lines, errors = native_rm(engine.api, [V2_ID])
     assert predicted_rm(snap, [V2_ID]) == (lines, errors)
-    assert "image has dependent child images" in errors[V2_ID]
+    # classic checks the hard conflict (children) first; containerd the soft one (two tags) first
+    assert ("multiple repositories" if CONTAINERD else "image has dependent child images") in errors[V2_ID]
     plan = plan_remove(snap, ["child:1"])
     assert len(plan.delete) == 2  # the child and its untagged intermediate parent (step 1)
     assert classic_bytes(plan, 500_000)
+    disk_before = layers_size(engine.api)
     lines, errors = native_rm(engine.api, ["child:1"])
     assert sorted(lines) == sorted(str(r) for s in plan.steps for r in s.expect)
+    if CONTAINERD:  # the steps' snapshots (on their build containers' init snapshots) and content
+        assert disk_before - layers_size(engine.api) == disk_drop(plan, engine.api)
     after_native = state(engine.api)
     # Again through the executor (explicit parent steps, noprune).
     seed(engine.api, engine.url, (APP_V2,))
@@ -224,6 +231,14 @@ def test_child_images_parent_pruning_and_dependent_children(engine):
     assert result.reclaimed_bytes == plan2.reclaim_bytes and classic_bytes(plan2, 500_000)
     assert state(engine.api) == after_native
     assert set(before) - set(after_native) == set(plan.delete)
+    if CONTAINERD:  # no children conflict there: with one tag left, the base goes by its ID
+        seed(engine.api, engine.url, (APP_V2,))
+        child_id = fixtures.build_child(engine.api, "myapp:2.0.0", "child:1", ["RUN /bin/busybox true"])
+        snap = store.snapshot()
+        assert snap.images[child_id].parent_id == V2_ID
+        lines, errors = native_rm(engine.api, ["myapp:latest", V2_ID])
+        assert predicted_rm(snap, ["myapp:latest", V2_ID]) == (lines, errors)
+        assert not errors and f"Deleted: {V2_ID}" in lines and child_id in state(engine.api)
 
 
 # -- prune -----------------------------------------------------------------------------------
@@ -310,27 +325,41 @@ def test_prune_labels_and_combinations(engine):
     assert plan.delete == (DANGLING_ID,)
 
 
-@pytest.mark.classic_store  # containerd: a push adds no digest-only name; untagging deletes the image
 def test_prune_digest_only_image_is_dangling(engine, registry):
+    """An image left with only a digest name. Classic: a pushed image whose tags went (its
+    RepoDigests stay) is dangling, and prune deletes it. Containerd: a push adds no digest-only
+    name, so removing the last tag deletes the image; an image pulled by digest is named
+    ``repo@sha256:…`` (a name, not ``moby-dangling@``): not dangling, prune keeps it, ``prune -a``
+    deletes it."""
     store = seed(engine.api, engine.url, (APP_V1, DB))
     remote = f"{registry.host}/team/app"
     fixtures.tag(engine.api, "myapp:1.5.0", remote, "1")
-    fixtures.push(engine.api, f"{remote}:1")
+    digest = fixtures.push(engine.api, f"{remote}:1")
     fixtures.tag(engine.api, "db:16", remote, "1")  # the tag moves; v1 keeps only its digest
     engine.api.remove_image("myapp:1.5.0")
+    if CONTAINERD:
+        assert V1_ID not in state(engine.api)  # untagging the last name deleted it
+        fixtures.pull(engine.api, remote, digest)
     snap = store.snapshot()
     v1 = snap.images[V1_ID]
-    assert not v1.tags and v1.digests and snap.is_dangling(V1_ID) and not v1.local_only
-    filters = parse_filters([], now=time.time())
-    predicted = plan_prune(snap, filters, engine_semantics=True)
-    response = engine_prune(store.engine, filters.engine_filters())
-    assert response["SpaceReclaimed"] == (predicted.engine_reported_bytes or predicted.reclaim_bytes)
-    assert classic_bytes(predicted, 1_000_000 + 3_000_000)
-    gone = {d.get("Deleted") for d in response["ImagesDeleted"]}
-    assert V1_ID in gone and predicted.delete == (V1_ID,)
-    assert sorted(d["Untagged"] for d in response["ImagesDeleted"] if d.get("Untagged")) == sorted(
-        predicted.untag
-    )
+    assert v1.digests == (f"{remote}@{digest}",) and not v1.local_only  # it can be pulled back
+    assert snap.is_dangling(V1_ID) is not CONTAINERD
+    for all_images in (False, True) if CONTAINERD else (False,):
+        filters = parse_filters([], all_images=all_images, now=time.time())
+        predicted = plan_prune(snap, filters, engine_semantics=True)
+        before = layers_size(engine.api)
+        response = engine_prune(store.engine, filters.engine_filters())
+        assert response["SpaceReclaimed"] == (predicted.engine_reported_bytes or predicted.reclaim_bytes)
+        if CONTAINERD:  # content + snapshots (28), snapshots (26); SpaceReclaimed: content only
+            assert before - layers_size(engine.api) == disk_drop(predicted, engine.api)
+        assert classic_bytes(predicted, 1_000_000 + 3_000_000)
+        deleted = response["ImagesDeleted"] or []
+        gone = {d.get("Deleted") for d in deleted} & set(snap.images)
+        expected = {V1_ID, DB_ID} if all_images else set() if CONTAINERD else {V1_ID}
+        assert gone == set(predicted.delete) == expected
+        untagged = sorted(d["Untagged"] for d in deleted if d.get("Untagged"))
+        assert untagged == sorted(predicted.untag)
+        snap = store.snapshot()
 
 
 @pytest.mark.parametrize("force", [False, True])
@@ -376,22 +405,47 @@ def test_layer_sizes_match_engine_history_and_df(engine):
         assert row["SharedSize"] == snap.shared_size(row["Id"])
 
 
-@pytest.mark.classic_store  # containerd: rmi -f TAG only untags (test_containerd_core.py)
 def test_container_of_a_force_removed_image_keeps_shared_layers(engine):
     """A stopped container outlives its force-removed image and still holds the image's layers:
-    removing another image that shares them must not count them as freed."""
+    removing another image that shares them must not count them as freed. The classic store
+    deletes the image on ``rmi -f TAG``; the containerd store only untags then (the image stays,
+    dangling), and ``rmi -f ID`` deletes it, freeing its content but not the container's
+    snapshots."""
     from tui.engine.client import Engine
-    from tui.engine.snapshot import read_snapshot
+    from tui.engine.snapshot import LayerCache, read_snapshot
 
     seed(engine.api, engine.url, STANDARD, (("old-app", "myapp:1.5.0", False),))
-    lines, errors = native_rm(engine.api, ["myapp:1.5.0"], force=True)
+    # containerd: no API names the snapshots a container keeps; docker-sweep's layer cache (it read
+    # v1 before v1 went) does. Without it the plan says "at least" (test_corners.py). The classic
+    # store names them: the container's overlay2 directories.
+    cache = LayerCache(None) if CONTAINERD else None
+    read_snapshot(Engine(engine.url), cache=cache)
+    if CONTAINERD:
+        lines, errors = native_rm(engine.api, ["myapp:1.5.0"], force=True)
+        assert lines == ["Untagged: myapp:1.5.0"] and not errors and V1_ID in state(engine.api)
+    ref = V1_ID if CONTAINERD else "myapp:1.5.0"
+    lines, errors = native_rm(engine.api, [ref], force=True)
     assert not errors and f"Deleted: {V1_ID}" in lines
     assert not any(x.startswith("Deleted: sha256") and x != f"Deleted: {V1_ID}" for x in lines)
-    snap = read_snapshot(Engine(engine.url))
+    assert V1_ID not in state(engine.api)
+    snap = read_snapshot(Engine(engine.url), cache=cache)
     (orphan,) = [c for c in snap.containers if c.image_id == V1_ID]
     assert len(orphan.held_chains) >= 2 and not snap.orphan_containers  # busybox + base at least
-    plan = plan_remove(snap, ["myapp:2.0.0", "myapp:latest"])
-    lines, errors = native_rm(engine.api, ["myapp:2.0.0", "myapp:latest"])
+    v2_chains = snap.images[V2_ID].chain_ids
+    assert set(v2_chains[:2]) <= set(orphan.held_chains)  # busybox and the base
+    refs = ["myapp:2.0.0", "myapp:latest"]
+    plan = plan_remove(snap, refs)
+    predicted_lines, predicted_errors = predicted_rm(snap, refs)
+    before = layers_size(engine.api)
+    lines, errors = native_rm(engine.api, refs)
+    assert sorted(lines) == sorted(predicted_lines) and errors == predicted_errors == {}
+    assert plan.delete == (V2_ID,) and set(plan.untag) == set(refs)
+    assert set(state(engine.api)) == {WEB_ID, DB_ID, DANGLING_ID}
+    if CONTAINERD:  # v2's content and its top snapshot; busybox's and the base's stay for old-app
+        assert plan.exact, plan.freed_text(str)
+        assert before - layers_size(engine.api) == disk_drop(plan, engine.api)
+        assert plan.freed_layers == (v2_chains[-1],) and plan.snapshot_bytes
+        return
     deleted_layers = [x.split(": ", 1)[1] for x in lines if x.startswith("Deleted") and V2_ID not in x]
     assert sorted(deleted_layers) == sorted(plan.freed_layers)
     assert classic_bytes(plan, 1_500_000)  # only v2's own layer: the base stays for old-app

@@ -13,8 +13,13 @@ import uuid
 
 import pytest
 
-from tests.enginecase import APP_V1, DANGLING, STANDARD, seed, state
-from tui.sandbox import imagegen as gen
+from tests.enginecase import APP_V1, DANGLING, disk_drop, eid, layers_size, seed_for_until, state
+from tui.core.filters import parse_filters
+from tui.core.marking import plan_images
+from tui.core.plan import plan_prune
+from tui.core.usage import human_size
+from tui.engine.client import Engine
+from tui.engine.snapshot import read_snapshot
 
 
 class Tmux:
@@ -61,12 +66,18 @@ def tmux_available() -> None:
         pytest.skip(message)
 
 
-@pytest.mark.classic_store  # the expected byte figures are the classic store's
 @pytest.mark.parametrize(
     ("width", "height"), [pytest.param(80, 24, id="80x24"), pytest.param(160, 45, id="160x45")]
 )
 def test_seed_flow_with_keys_alone(engine, tmux_available, width, height):
-    seed(engine.api, engine.url, STANDARD)
+    """The byte figures the screen must show are the store's own plans (classic: layer sizes;
+    containerd: content + snapshots), and each run frees what /system/df then counts as gone."""
+    until = seed_for_until(engine.api, engine.url)  # selects the dangling image (and v1)
+    v1, dangling = eid(APP_V1), eid(DANGLING)
+    snap = read_snapshot(Engine(engine.url))
+    rm_plan = plan_images(snap, [v1])
+    assert rm_plan.delete == (v1,) and rm_plan.exact
+    before = layers_size(engine.api)
     command = f"{sys.executable} -m tui --host {engine.url}; echo EXIT=$?; sleep 60"
     term = Tmux(width, height, command)
     try:
@@ -77,31 +88,39 @@ def test_seed_flow_with_keys_alone(engine, tmux_available, width, height):
         screen = term.wait("filter: myapp:1.5.0")
         assert "myapp:2.0.0" not in screen
         term.keys("Space", "d")
-        screen = term.wait("Delete (y)")
+        term.wait("Delete (y)")
+        screen = term.wait(f"frees {human_size(rm_plan.reclaim_bytes)} (exact)")
         for needle in ("(l)", "n/esc", "Images on disk"):
             assert needle in screen, screen
         term.keys("y")  # refused: the local-only acknowledgement comes first
         time.sleep(1)
         assert "Delete (y)" in term.screen()
         term.keys("l", "y")
-        term.wait("Total reclaimed space")
+        term.wait("Total reclaimed space")  # the log pane cuts the figure; df's drop checks it
         screen = term.wait("Images 4")  # the space came back: the summary was re-read
-        # prune with a preview: all unused, older than 25 days (the dangling image is left)
+        after_rm = layers_size(engine.api)
+        assert before - after_rm == disk_drop(rm_plan, engine.api)
+        # prune with a preview: all unused, older than `until` (the dangling image is left)
+        snap = read_snapshot(Engine(engine.url))
+        filters = parse_filters([f"until={until}"], all_images=True, now=time.time())
+        prune_plan = plan_prune(snap, filters)
+        assert prune_plan.delete == (dangling,) and prune_plan.exact
         term.keys("Escape", "p")
         term.wait("Continue (y)")
         term.keys("a")
         term.wait("all images not")
-        term.keys("u", *"25d", "Escape")
-        screen = term.wait("frees 400kB (exact)")  # only the dangling image is older than 25 days
+        term.keys("u", *until, "Escape")
+        term.wait(f"frees {human_size(prune_plan.reclaim_bytes)} (exact)")
         term.keys("y")
         term.wait("Delete (y)")
         term.keys("l", "y")
         screen = term.wait("Images 3")
+        assert after_rm - layers_size(engine.api) == disk_drop(prune_plan, engine.api)
         term.keys("q")
         screen = term.wait("EXIT=")
         assert "EXIT=0" in screen and "Traceback" not in screen
     finally:
         term.kill()
     remaining = state(engine.api)
-    assert gen.image_id(APP_V1) not in remaining and gen.image_id(DANGLING) not in remaining
+    assert v1 not in remaining and dangling not in remaining
     assert len(remaining) == 3

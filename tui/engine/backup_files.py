@@ -9,6 +9,7 @@ if its image config hashes to the image ID recorded when it was saved.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -18,6 +19,8 @@ import tarfile
 from collections.abc import Collection
 from pathlib import Path
 from typing import IO, Any
+
+from tui.core.reference import InvalidReference, familiar_ref, normalize_ref
 
 _CHUNK = 1 << 20
 
@@ -124,13 +127,57 @@ def _index_target(tar: tarfile.TarFile, want: str) -> list[str]:
     return [want] if digest.hexdigest() == want else []
 
 
+_NAME_ANNOTATION = "io.containerd.image.name"
+_REF_NAME_ANNOTATION = "org.opencontainers.image.ref.name"
+
+
+def _index_names(tar: tarfile.TarFile) -> list[str]:
+    """The names ``index.json`` gives its images: the containerd image store's ``docker load``
+    tags an image with each entry's ``io.containerd.image.name`` (else its ``ref.name``) and
+    ignores ``manifest.json``'s ``RepoTags``; the classic store reads only ``manifest.json``."""
+    try:
+        member = tar.extractfile("index.json")
+    except KeyError:
+        return []
+    index: Any = json.loads(member.read(1 << 20)) if member is not None else None
+    names: list[str] = []
+    for entry in index.get("manifests") or [] if isinstance(index, dict) else []:
+        annotations = entry.get("annotations") if isinstance(entry, dict) else None
+        if isinstance(annotations, dict):
+            name = annotations.get(_NAME_ANNOTATION) or annotations.get(_REF_NAME_ANNOTATION)
+            if name:
+                names.append(str(name))
+    return names
+
+
+def _unsaved(names: Collection[str], tags: Collection[str]) -> set[str]:
+    """``names`` that are none of ``tags``, compared fully qualified (``mine:1`` is
+    ``docker.io/library/mine:1``); a name that is no valid reference is never a saved tag."""
+    saved = set(tags)
+    for tag in tags:
+        with contextlib.suppress(InvalidReference):
+            saved.add(normalize_ref(tag))
+    extra: set[str] = set()
+    for name in names:
+        try:
+            if normalize_ref(name) in saved:
+                continue
+            extra.add(familiar_ref(name))
+        except InvalidReference:
+            if name not in saved:
+                extra.add(name)
+    return extra
+
+
 def archive_problem(data: IO[bytes], image_id: str, tags: Collection[str]) -> str:
     """Why the ``docker save`` archive ``data`` is not exactly image ``image_id`` with (some of) ``tags``.
 
     "" if it is: ``manifest.json`` lists one image whose config blob hashes to ``image_id`` (what the
     engine's image ID is, so the layers are pinned too: the engine checks them against the config's
     diff IDs on load), or, on the containerd image store, an ``index.json`` that lists only the
-    manifest or index blob hashing to ``image_id``; and no tag outside ``tags``.
+    manifest or index blob hashing to ``image_id``; and no tag outside ``tags``, neither in
+    ``manifest.json`` (the classic store's ``docker load`` reads it) nor in ``index.json`` (the
+    containerd store's).
     """
     want = image_id.split(":", 1)[-1]
     found: list[str] = []
@@ -148,9 +195,10 @@ def archive_problem(data: IO[bytes], image_id: str, tags: Collection[str]) -> st
                 while chunk := config.read(_CHUNK):
                     digest.update(chunk)
                 found.append(digest.hexdigest())
-                extra |= {str(t) for t in entry.get("RepoTags") or ()} - set(tags)
+                extra |= _unsaved([str(t) for t in entry.get("RepoTags") or ()], tags)
             if found != [want]:
                 found = _index_target(tar, want) or found
+            extra |= _unsaved(_index_names(tar), tags)
     except (OSError, KeyError, ValueError, tarfile.TarError) as exc:
         return f"not a readable image archive ({exc})"
     if found != [want]:
