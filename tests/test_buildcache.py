@@ -19,6 +19,7 @@ import pytest
 from tests.conftest import session_store
 from tui.core.buildcache import BuildCachePrune, parse_size, plan_build_cache_prune
 from tui.core.filters import FilterError, parse_until
+from tui.core.usage import human_size, summarize
 from tui.engine.buildcache import prune_build_cache, read_build_cache
 from tui.engine.client import Engine
 
@@ -115,6 +116,72 @@ def test_headless_prune_build_cache(engine, buildkit, capsys):
     result = json.loads(capsys.readouterr().out)
     assert result["reclaimed_bytes"] == plan["reclaim_bytes"]
     assert sorted(result["deleted"]) == sorted(r["id"] for r in plan["delete"])
+
+
+@pytest.mark.docker_only(reason="Podman's compat API has no build cache (/build/prune is 404)")
+def test_df_says_what_the_engine_counts_beyond_images_and_containers(clean_engine, buildkit, capsys):
+    """The containerd store's df LayersSize counts every snapshot of the snapshotter, the build
+    cache's too (measured: 225,280 bytes left with no image and no container after a one-COPY
+    build, until the build cache was pruned). ``df`` says how many bytes that is instead of
+    claiming the images hold them; the classic store's LayersSize counts image layers only."""
+    from tests.enginecase import engine_major, layers_size
+    from tui.cli import main
+
+    engine = clean_engine
+
+    def df(text: bool = False):
+        capsys.readouterr()
+        assert main(["--host", engine.url, "df", *(() if text else ("--json",))]) == 0
+        out = capsys.readouterr().out
+        return out if text else json.loads(out)
+
+    containerd = session_store() == "containerd"
+    buildkit("gap:1", (100_000,))
+    data = df()
+    gap = data["engine_unattributed_bytes"]
+    if containerd and engine_major(engine.api) >= 28:  # 26: LayersSize counts no content
+        assert data["rows"][0]["size"] + gap == layers_size(engine.api)
+    engine.api.remove_image("gap:1")
+    data = df()
+    gap = data["engine_unattributed_bytes"]
+    assert data["rows"][0]["size"] == 0  # no image, no container
+    cache = sum(r.size for r in read_build_cache(Engine(engine.url)))
+    if not containerd:
+        assert gap is None and layers_size(engine.api) == 0
+    else:  # all of LayersSize is the build cache's snapshots, part of the build cache's bytes
+        assert gap == layers_size(engine.api) and 100_000 < gap < cache
+        assert f"{gap} bytes) that no image or container holds (the build cache's" in df(text=True)
+    engine.api.prune_builds(all=True)
+    data = df()
+    assert layers_size(engine.api) == 0
+    assert data["engine_unattributed_bytes"] == (0 if containerd else None)
+    assert "no image or container holds" not in df(text=True)
+
+
+@pytest.mark.docker_only(reason="Podman's compat API has no build cache (/build/prune is 404)")
+async def test_df_pane_says_what_the_engine_counts_beyond_images_and_containers(engine, buildkit):
+    from tests.enginecase import engine_major, layers_size, seed
+    from tests.pilot import loaded, make_app, wait_for
+    from tui.app.widgets.df_pane import DfPane
+
+    seed(engine.api, engine.url)
+    buildkit("gap:2", (60_000,))
+    engine.api.remove_image("gap:2")  # its build cache's snapshots stay
+    app = make_app(engine.url)
+    async with app.run_test(size=(160, 36)) as pilot:
+        screen = await loaded(pilot)
+        pane = screen.query_one("#df", DfPane)
+        if session_store() != "containerd":  # the classic store's LayersSize: image layers only
+            await wait_for(pilot, lambda: "Engine " in str(pane.content))
+            assert "not in any image/container" not in str(pane.content)
+            return
+        await wait_for(pilot, lambda: "not in any image/container" in str(pane.content))
+        summary = summarize(screen.snapshot)
+        gap = summary.engine_unattributed
+        assert gap is not None and gap > 60_000
+        assert f"engine df +{human_size(gap)} not in any" in str(pane.content)
+        if engine_major(engine.api) >= 28:  # 26: LayersSize counts no content
+            assert summary.rows[0].size + gap == layers_size(engine.api)
 
 
 def test_sizes_parse_or_fail_clearly():
@@ -221,16 +288,19 @@ async def test_buildx_28_app_flow_matches_space_reclaimed(buildx_28):
 
 @pytest.mark.docker_only(reason="Podman's compat API has no build cache (/build/prune is 404)")
 async def test_app_build_cache_flow_by_keys(engine, buildkit):
+    from tests.enginecase import seed
     from tests.pilot import loaded, log_text, make_app, wait_for
     from tui.app.screens.buildcache import BuildCacheConfirm, BuildCacheDialog
 
+    seed(engine.api, engine.url)  # the app shows a store with images (the engine may be empty)
     buildkit("bc:6", (90_000,))
     engine.api.remove_image("bc:6")
     app = make_app(engine.url)
     async with app.run_test(size=(120, 36)) as pilot:
         screen = await loaded(pilot)
         await pilot.press("b")
-        await wait_for(pilot, lambda: isinstance(app.screen, BuildCacheDialog))
+        # mounted: seen under load, the screen was current before its widgets were (no focus yet)
+        await wait_for(pilot, lambda: isinstance(app.screen, BuildCacheDialog) and app.screen.focused)
         dialog = app.screen
         assert dialog.focused is not None and dialog.focused.id == "bc-mode"
         plan = plan_build_cache_prune(dialog.records, BuildCachePrune())
@@ -250,9 +320,11 @@ async def test_app_build_cache_flow_by_keys(engine, buildkit):
 @pytest.mark.docker_only(reason="Podman's compat API has no build cache (/build/prune is 404)")
 async def test_app_refuses_when_the_build_cache_changed_since_the_preview(engine, buildkit):
     """A build between the preview and the confirmation: nothing is deleted, the log says why."""
+    from tests.enginecase import seed
     from tests.pilot import loaded, log_text, make_app, wait_for
     from tui.app.screens.buildcache import BuildCacheConfirm, BuildCacheDialog
 
+    seed(engine.api, engine.url)  # the app shows a store with images (the engine may be empty)
     buildkit("bc:7", (30_000,))
     engine.api.remove_image("bc:7")
     app = make_app(engine.url)

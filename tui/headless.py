@@ -25,7 +25,7 @@ from tui.core.platform_removal import PlatformError, parse_platform, plan_remove
 from tui.core.policy import Policy, plan_policy
 from tui.core.protect import Protection
 from tui.core.reference import split_tag
-from tui.core.usage import human_size, summarize
+from tui.core.usage import human_size, summarize, unattributed_note
 from tui.core.views import image_flags, select_images, usage_text
 from tui.engine.actions import ExecutionResult, PlanExecutor
 from tui.engine.client import Engine
@@ -164,6 +164,7 @@ def cmd_df(engine: Engine, as_json: bool, out: TextIO) -> int:
                 "prune_all_bytes": summary.prune_all_bytes,
                 "prune_dangling_bytes": summary.prune_dangling_bytes,
                 "engine_estimate": summary.engine_estimate,
+                "engine_unattributed_bytes": summary.engine_unattributed,
             },
             out,
         )
@@ -185,6 +186,9 @@ def cmd_df(engine: Engine, as_json: bool, out: TextIO) -> int:
     )
     if summary.engine_estimate:
         out.write(summary.engine_estimate + "\n")
+    note = unattributed_note(summary, build_cache=bool(snapshot.disk and snapshot.disk.build_cache))
+    if note:
+        out.write(note + "\n")
     return EXIT_OK
 
 

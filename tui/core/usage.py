@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tui.core.containerd_bytes import held_bytes
+from tui.core.containerd_bytes import containers_own_bytes, content_of, held_bytes
+from tui.core.containerd_prune import engine_major
 from tui.core.filters import PruneFilters
 from tui.core.model import Snapshot
 from tui.core.plan import plan_prune
@@ -54,6 +55,35 @@ class UsageSummary:
     storage_driver: str
     version: str
     engine_estimate: str = ""  # the engine's own (differently computed) figure, labelled
+    # containerd store: bytes the engine's df LayersSize counts beyond what the images and
+    # containers hold (see :func:`unattributed_bytes`); None where not compared
+    engine_unattributed: int | None = None
+
+
+def unattributed_bytes(snapshot: Snapshot, images_size: int) -> int | None:
+    """Bytes /system/df LayersSize counts that no image or container of the snapshot holds, on
+    the containerd store (None elsewhere, or where a figure is missing).
+
+    The containerd store's LayersSize is the usage of every snapshot in the engine's snapshotter
+    (moby ``layerDiskUsage`` walks them all), plus the images' content on Docker 28 (26 counts no
+    content). BuildKit keeps its build cache's snapshots there too, so after a BuildKit build
+    LayersSize is larger than what the images and containers hold, by their usage (measured on
+    28.5 and 26.1: a one-COPY build whose image was then removed left LayersSize at 225,280 with
+    no image and no container, until the build cache was pruned). The model does not spread
+    those bytes over images: it says how many there are.
+    """
+    disk = snapshot.disk
+    if not snapshot.containerd or disk is None or disk.layers_size < 0 or not snapshot.layers_complete:
+        return None
+    if containers_own_bytes(snapshot, snapshot.containers)[1]:
+        return None  # a container's own bytes are unknown: the difference would include them
+    counted = images_size
+    if engine_major(snapshot) < 28:  # LayersSize is snapshots only there
+        content: dict[str, int] = {}
+        for image_id in snapshot.images:
+            content.update(content_of(snapshot, image_id))
+        counted -= sum(content.values())
+    return disk.layers_size - counted
 
 
 def summarize(snapshot: Snapshot) -> UsageSummary:
@@ -108,6 +138,7 @@ def summarize(snapshot: Snapshot) -> UsageSummary:
     else:
         rows.append(UsageRow("Containers", len(containers), running, -1, -1, "sizes not read"))
     facts = snapshot.facts
+    unattributed = None if unknown else unattributed_bytes(snapshot, images_size)
     estimate = ""
     if facts.image_store == "podman":
         estimate = (
@@ -124,4 +155,21 @@ def summarize(snapshot: Snapshot) -> UsageSummary:
         storage_driver=facts.storage_driver,
         version=facts.version,
         engine_estimate=estimate,
+        engine_unattributed=unattributed,
+    )
+
+
+def unattributed_note(summary: UsageSummary, *, build_cache: bool) -> str:
+    """One line on what the engine's df counts beyond the images and containers ("" if nothing)."""
+    gap = summary.engine_unattributed
+    if not gap:
+        return ""
+    if gap < 0:
+        return f"The engine's df counts {human_size(-gap)} less than the images and containers hold here."
+    where = ""
+    if build_cache:
+        where = " (the build cache's snapshots, which the containerd store counts there too)"
+    return (
+        f"The engine's df Images size also counts {human_size(gap)} ({gap} bytes) that no image or "
+        f"container holds{where}."
     )

@@ -71,4 +71,13 @@ class DfPane(Static):
         if not narrow:
             t.append(sep, style="dim")
             t.append(f"Engine {summary.version} · {summary.storage_driver} · {summary.root_dir}", style="dim")
+        gap = summary.engine_unattributed
+        if gap:  # containerd: the engine's df counts snapshots no image or container holds
+            t.append(sep, style="dim")
+            t.append(
+                f"engine df +{human_size(gap)} not in any image/container"
+                if gap > 0
+                else f"engine df {human_size(-gap)} less than the images hold",
+                style="yellow",
+            )
         self.update(t)
