@@ -241,8 +241,13 @@ def test_run_demo_always_stops_the_sandbox(
 
 
 _KILLED_CHILD = """
-import time
+import signal, sys, time
 import tui.demo as demo
+
+# Ctrl-C in a terminal: Python's own handler, whatever this test process was started with (a
+# background job of a shell without job control starts with SIGINT ignored, and passes that on)
+print("SIGINT disposition at start:", signal.getsignal(signal.SIGINT), file=sys.stderr, flush=True)
+signal.signal(signal.SIGINT, signal.default_int_handler)
 
 class App:
     return_code = 0
