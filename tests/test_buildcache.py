@@ -257,6 +257,31 @@ def test_buildx_28_default_all_and_until_match_the_engine(buildx_28):
     assert read_build_cache(engine) == []
 
 
+def test_buildx_28_df_shows_the_private_and_the_shared_build_cache(buildx_28, capsys):
+    """The Build Cache row counts the records no image shares (as ``docker system df``); the
+    records shared with images are on disk too and are said apart, so the whole cache (what
+    ``docker buildx du`` totals) is visible. Checked against the engine's own records."""
+    from tui.cli import main
+
+    url = buildx_28.url
+    buildx_28("bxdf:1", (150_000, 250_000))
+    buildx_28("bxdf:2", (60_000,))
+    Engine(url).api().remove_image("bxdf:2")
+    records = Engine(url).api().df()["BuildCache"]
+    private = sum(r["Size"] for r in records if not r["Shared"])
+    shared = sum(r["Size"] for r in records if r["Shared"])
+    assert private >= 60_000 and shared >= 400_000  # bxdf:2's record; bxdf:1's two layers
+    capsys.readouterr()
+    assert main(["--host", url, "df", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    row = next(r for r in data["rows"] if r["type"] == "Build Cache")
+    assert (row["size"], data["build_cache_shared_bytes"]) == (private, shared)
+    assert main(["--host", url, "df"]) == 0
+    text = capsys.readouterr().out
+    assert f"also {human_size(shared)} ({shared} bytes) in records shared with images" in text
+    assert f"all records together: {human_size(private + shared)}" in text
+
+
 async def test_buildx_28_app_flow_matches_space_reclaimed(buildx_28):
     """Preview → confirm → streamed log on Docker 28.5 (buildx): the total the log reports is the
     engine's SpaceReclaimed, and it is the preview's byte count."""

@@ -25,7 +25,7 @@ from tui.core.platform_removal import PlatformError, parse_platform, plan_remove
 from tui.core.policy import Policy, plan_policy
 from tui.core.protect import Protection
 from tui.core.reference import split_tag
-from tui.core.usage import human_size, summarize, unattributed_note
+from tui.core.usage import build_cache_shared_note, human_size, summarize, unattributed_note
 from tui.core.views import image_flags, select_images, usage_text
 from tui.engine.actions import ExecutionResult, PlanExecutor
 from tui.engine.client import Engine
@@ -165,6 +165,7 @@ def cmd_df(engine: Engine, as_json: bool, out: TextIO) -> int:
                 "prune_dangling_bytes": summary.prune_dangling_bytes,
                 "engine_estimate": summary.engine_estimate,
                 "engine_unattributed_bytes": summary.engine_unattributed,
+                "build_cache_shared_bytes": summary.build_cache_shared,
             },
             out,
         )
@@ -189,6 +190,8 @@ def cmd_df(engine: Engine, as_json: bool, out: TextIO) -> int:
     note = unattributed_note(summary, build_cache=bool(snapshot.disk and snapshot.disk.build_cache))
     if note:
         out.write(note + "\n")
+    if shared := build_cache_shared_note(summary):
+        out.write(shared + "\n")
     return EXIT_OK
 
 

@@ -58,6 +58,9 @@ class UsageSummary:
     # containerd store: bytes the engine's df LayersSize counts beyond what the images and
     # containers hold (see :func:`unattributed_bytes`); None where not compared
     engine_unattributed: int | None = None
+    # bytes of build-cache records shared with images (``docker buildx du``'s "Shared"): on disk,
+    # but counted in the images' size, so not in the Build Cache row (as ``docker system df``)
+    build_cache_shared: int = 0
 
 
 def unattributed_bytes(snapshot: Snapshot, images_size: int) -> int | None:
@@ -156,6 +159,7 @@ def summarize(snapshot: Snapshot) -> UsageSummary:
         version=facts.version,
         engine_estimate=estimate,
         engine_unattributed=unattributed,
+        build_cache_shared=sum(b.size for b in disk.build_cache if b.shared) if disk is not None else 0,
     )
 
 
@@ -172,4 +176,17 @@ def unattributed_note(summary: UsageSummary, *, build_cache: bool) -> str:
     return (
         f"The engine's df Images size also counts {human_size(gap)} ({gap} bytes) that no image or "
         f"container holds{where}."
+    )
+
+
+def build_cache_shared_note(summary: UsageSummary) -> str:
+    """One line on the build cache's records shared with images ("" if none)."""
+    shared = summary.build_cache_shared
+    if not shared:
+        return ""
+    row = next((r for r in summary.rows if r.type == "Build Cache"), None)
+    total = shared + (row.size if row is not None else 0)
+    return (
+        f"Build Cache: also {human_size(shared)} ({shared} bytes) in records shared with images "
+        f"(counted in the images' size; all records together: {human_size(total)}, as docker buildx du)."
     )

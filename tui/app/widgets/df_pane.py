@@ -66,6 +66,8 @@ class DfPane(Static):
             _row(t, rows["Local Volumes"], "in use", narrow)
             t.append(sep, style="dim")
             _row(t, rows["Build Cache"], "in use", narrow)
+            if summary.build_cache_shared and not narrow:  # buildx du's "Shared": in the images' size
+                t.append(f" (+{human_size(summary.build_cache_shared)} shared with images)", style="dim")
         else:
             t.append("volumes, build cache: reading df…", style="dim")
         if not narrow:
