@@ -42,15 +42,25 @@ def _load(ctrd):
     return read_snapshot(SweepEngine(ctrd.url))
 
 
-def _known_gap(ctrd, plan, request) -> None:
+def _unsized_on_26(ctrd, plan) -> bool:
     """Docker 26 unpacks every platform of a loaded index, and its API (1.45) gives snapshot
-    sizes for the host platform only: the snapshots of the other platforms are not counted."""
+    sizes for the host platform only: a plan deleting ``BOTH`` there frees the arm64 snapshot
+    too, of a size no engine number gives, and says "at least" (one unknown layer) instead of a
+    wrong exact figure."""
     if major(ctrd.api) < 28 and gen.oci_image_id(BOTH) in plan.delete:
-        request.applymarker(
-            pytest.mark.xfail(
-                strict=True, reason="Docker 26: snapshots of non-host platforms are not counted"
-            )
-        )
+        assert plan.unknown_layers == 1 and not plan.exact
+        assert any("non-host platforms" in w for w in plan.warnings)
+        return True
+    assert plan.exact
+    return False
+
+
+def _check_drop(ctrd, plan, before: int) -> None:
+    drop = before - layers_size(ctrd.api)
+    if _unsized_on_26(ctrd, plan):
+        assert drop > disk_drop(plan, ctrd.api)  # at least: the arm64 snapshot went too
+    else:
+        assert drop == disk_drop(plan, ctrd.api)
 
 
 def test_platforms_are_read(ctrd):
@@ -76,20 +86,19 @@ def test_platforms_are_read(ctrd):
         ["multi:1", "multi:latest", "partial:1"],
     ],
 )
-def test_removing_multi_platform_images_matches_the_engine(ctrd, refs, request):
+def test_removing_multi_platform_images_matches_the_engine(ctrd, refs):
     snap = _load(ctrd)
     plan = plan_remove(snap, refs)
-    _known_gap(ctrd, plan, request)
     before = layers_size(ctrd.api)
     lines, errors = native_rm(ctrd.api, refs)
     assert not errors
     expected = [str(r) for step in plan.steps for r in step.expect]
     assert sorted(lines) == sorted(expected)
-    assert before - layers_size(ctrd.api) == disk_drop(plan, ctrd.api)
+    _check_drop(ctrd, plan, before)
 
 
 @pytest.mark.parametrize("all_images", [False, True])
-def test_pruning_multi_platform_images_matches_the_engine(ctrd, all_images, request):
+def test_pruning_multi_platform_images_matches_the_engine(ctrd, all_images):
     _load(ctrd)
     ctrd.api.remove_image("single:1")
     ctrd.api.tag(gen.oci_image_id(BOTH), "keep", "1")
@@ -98,7 +107,6 @@ def test_pruning_multi_platform_images_matches_the_engine(ctrd, all_images, requ
     snap = read_snapshot(SweepEngine(ctrd.url))
     filters = parse_filters([], all_images=all_images, now=time.time())
     plan = plan_prune(snap, filters, engine_semantics=True)
-    _known_gap(ctrd, plan, request)
     before = layers_size(ctrd.api)
     response = engine_prune(SweepEngine(ctrd.url), filters.engine_filters())
     lines = response.get("ImagesDeleted") or []
@@ -106,6 +114,6 @@ def test_pruning_multi_platform_images_matches_the_engine(ctrd, all_images, requ
     assert gone == {r.value for step in plan.steps for r in step.expect if r.kind == "Deleted"}
     assert sorted(d["Untagged"] for d in lines if d.get("Untagged")) == sorted(plan.untag)
     assert response["SpaceReclaimed"] == plan.engine_reported_bytes
-    assert before - layers_size(ctrd.api) == disk_drop(plan, ctrd.api)
+    _check_drop(ctrd, plan, before)
     if all_images:
         assert ctrd.api.images(all=True) == []

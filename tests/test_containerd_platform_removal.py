@@ -15,7 +15,7 @@ import json
 import pytest
 from textual.widgets import Static
 
-from tests.ctrdcase import ctrd_fixture, disk_drop, layers_size, major  # noqa: F401 (fixture ctrd)
+from tests.ctrdcase import ENGINES, ctrd_fixture, disk_drop, layers_size  # noqa: F401 (fixture ctrd)
 from tests.enginecase import BUSYBOX, NOW, SLEEP, data_layer
 from tests.pilot import highlight, loaded, log_text, make_app, press_confirm, wait_for
 from tests.terminal import AnswerAfter
@@ -57,8 +57,10 @@ def _load(ctrd, specs=(MULTI, OWN, SINGLE)):
     return read_snapshot(SweepEngine(ctrd.url))
 
 
-def _new_engine(ctrd):
-    return major(ctrd.api) >= 28
+# Removing one platform needs API 1.50+ (Docker 28); Docker 26 (API 1.45) is refused. Each test
+# runs on the engines it is about (no skips): the ``ctrd`` fixture, parametrized per test.
+NEW_ENGINES = pytest.mark.parametrize("ctrd", [e for e in ENGINES if not e.startswith("26.")], indirect=True)
+OLD_ENGINES = pytest.mark.parametrize("ctrd", [e for e in ENGINES if e.startswith("26.")], indirect=True)
 
 
 def _manifests(api, image_id):
@@ -73,6 +75,7 @@ def run(capsys, *args):
     return code, captured.out, captured.err
 
 
+@NEW_ENGINES
 @pytest.mark.parametrize(
     ("ref", "platforms"),
     [
@@ -83,8 +86,6 @@ def run(capsys, *args):
     ],
 )
 def test_removing_one_platform_matches_the_engine(ctrd, ref, platforms):
-    if not _new_engine(ctrd):
-        pytest.skip("Docker 26 refuses (test_old_engine_is_refused)")
     snap = _load(ctrd)
     image_id = gen.oci_image_id(MULTI if ref in ("multi:1", "id") else OWN)
     ref = image_id if ref == "id" else ref
@@ -108,9 +109,8 @@ def test_removing_one_platform_matches_the_engine(ctrd, ref, platforms):
         assert plan.snapshot_bytes and plan.freed_layers  # its unpacked snapshots were counted
 
 
+@NEW_ENGINES
 def test_blocked_cases_delete_nothing(ctrd, capsys):
-    if not _new_engine(ctrd):
-        pytest.skip("Docker 26 refuses (test_old_engine_is_refused)")
     snap = _load(ctrd, (MULTI, OWN, SINGLE, PARTIAL))
     ctrd.api.create_container("multi:1", name="multi-user")
     snap = read_snapshot(SweepEngine(ctrd.url))
@@ -144,9 +144,8 @@ def test_blocked_cases_delete_nothing(ctrd, capsys):
     assert not plan.blocked and plan.snapshot_bytes == 0
 
 
+@NEW_ENGINES
 def test_cli_plan_and_rm_text_and_json(ctrd, capsys):
-    if not _new_engine(ctrd):
-        pytest.skip("Docker 26 refuses (test_old_engine_is_refused)")
     _load(ctrd)
     code, out, _ = run(capsys, "--host", ctrd.url, "plan", "rm", "--platform", "linux/arm64", "multi:1")
     assert code == 0
@@ -188,9 +187,8 @@ def test_cli_usage_errors(ctrd, capsys, args, message):
     assert code == 2 and message in err and out == ""
 
 
+@OLD_ENGINES
 def test_old_engine_is_refused(ctrd, capsys):
-    if _new_engine(ctrd):
-        pytest.skip("API 1.50+ removes platforms (the tests above)")
     snap = _load(ctrd)
     plan = plan_remove_platform(snap, "multi:1", parse_platform("linux/arm64"))
     assert [b.reason for b in plan.blocked] == ["engine too old"]
@@ -205,9 +203,8 @@ def test_old_engine_is_refused(ctrd, capsys):
     assert sorted(ctrd.api.inspect_image("multi:1")["RepoTags"]) == ["multi:1", "multi:latest"]
 
 
+@NEW_ENGINES
 async def test_app_removes_the_picked_platform_through_the_confirm_screen(ctrd):
-    if not _new_engine(ctrd):
-        pytest.skip("Docker 26 refuses (test_old_engine_is_refused)")
     snap = _load(ctrd)
     image_id = gen.oci_image_id(MULTI)
     plan = plan_remove_platform(snap, "multi:1", parse_platform("linux/arm64"))
