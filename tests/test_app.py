@@ -402,6 +402,42 @@ async def test_prune_dialog_plans_in_a_worker_on_a_big_store(monkeypatch):
         await pilot.press("escape")
 
 
+async def test_prune_dialog_on_a_big_store_plans_only_the_newest_request(monkeypatch):
+    """A thread cannot be stopped: keys typed while a preview is being planned wait for it, and
+    then only the newest request is planned. Here the first plan is held until ``a``, ``u`` and
+    ``25d`` are typed (five requests): two plans run in all, the first and the one for what the
+    fields say at the end; ``2`` and ``25`` are never planned."""
+    import tui.app.screens.prune as prune_module
+
+    monkeypatch.setattr(PruneDialog, "inline_limit", 0)
+    plan_prune = prune_module.plan_prune
+    gate = threading.Event()
+    planned: list[tuple[bool, int | None]] = []
+
+    def held(snapshot, filters, **kwargs):  # type: ignore[no-untyped-def]
+        planned.append((filters.dangling, filters.until.ns if filters.until else None))
+        if len(planned) == 1:
+            assert gate.wait(60)
+        return plan_prune(snapshot, filters, **kwargs)
+
+    monkeypatch.setattr(prune_module, "plan_prune", held)
+    app = frozen_app()
+    async with app.run_test(size=(150, 45)) as pilot:
+        await loaded(pilot)
+        dialog = await open_prune_dialog(pilot)
+        await wait_for(pilot, lambda: len(planned) == 1)
+        await pilot.press("a", "u", *"25d")
+        await wait_for(pilot, lambda: dialog.query_one("#prune-until", Input).value == "25d")
+        assert len(planned) == 1 and dialog.request is None  # the rest waits for the first plan
+        gate.set()
+        await wait_for(pilot, lambda: dialog.request is not None)
+        final = dialog.request
+        assert final is not None and final.filters.until is not None and not final.filters.dangling
+        assert planned == [(True, None), (False, final.filters.until.ns)]
+        assert "converted to 600h" in str(dialog.query_one("#prune-preview", Static).content)
+        await pilot.press("escape", "escape")
+
+
 async def test_command_palette_reaches_actions():
     app = frozen_app()
     async with app.run_test(size=(150, 45)) as pilot:

@@ -3,8 +3,10 @@ marks' plan and the confirm screen's first plan run in thread workers once the s
 
 A plan of a small store takes a few milliseconds and runs inline (the screen is drawn with it at
 once, which keeps keys typed right after a key and the snapshot tests exact). From
-:attr:`PlanWorkers.inline_limit` images on, each kind of plan runs in its own exclusive worker
-group; a newer request of a group replaces the older one, whose result is dropped.
+:attr:`PlanWorkers.inline_limit` images on, each kind of plan runs in its own worker group, one
+plan at a time: a thread cannot be stopped, so a request made while the group's plan runs waits
+for it, and only the newest waiting request runs then (five keys typed into the prune dialog make
+two plans, not five competing for the same cores). A result a newer request replaced is dropped.
 """
 
 from __future__ import annotations
@@ -36,21 +38,34 @@ class PlanWorkers:
         if len(self.snapshot.images) <= self.inline_limit:
             apply(compute())
             return True
+        running: set[str] = self.__dict__.setdefault("_plans_running", set())
+        if group in running:  # started when the running one is done, unless replaced by then
+            self.__dict__.setdefault("_plans_waiting", {})[group] = (token, compute, apply)
+            return False
+        self._start_plan(group, token, compute, apply)
+        return False
+
+    def _start_plan(
+        self, group: str, token: int, compute: Callable[[], T], apply: Callable[[T], None]
+    ) -> None:
         screen: Any = self
+        self.__dict__.setdefault("_plans_running", set()).add(group)
 
         def work() -> None:
-            result = compute()
+            try:
+                result = compute()
+            except BaseException:
+                screen.post_message(PlanReady(group, -1, lambda: None))  # frees the group
+                raise
             screen.post_message(PlanReady(group, token, lambda: apply(result)))
 
         screen.run_worker(
             work,
             thread=True,
-            exclusive=True,
             group=f"plan-{group}",
             exit_on_error=False,
             description=f"plan ({group})",
         )
-        return False
 
     def plan_pending(self, group: str) -> None:
         """Drop any result still on its way for ``group`` (what it answers is no longer shown)."""
@@ -58,5 +73,11 @@ class PlanWorkers:
         tokens[group] = tokens.get(group, 0) + 1
 
     def on_plan_ready(self, message: PlanReady) -> None:
-        if self.__dict__.get("_plan_tokens", {}).get(message.group) == message.token:
+        group = message.group
+        self.__dict__.setdefault("_plans_running", set()).discard(group)
+        newest = self.__dict__.get("_plan_tokens", {}).get(group)
+        waiting = self.__dict__.setdefault("_plans_waiting", {}).pop(group, None)
+        if waiting is not None and waiting[0] == newest:
+            self._start_plan(group, *waiting)
+        if newest == message.token:
             message.apply()
