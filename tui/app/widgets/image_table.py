@@ -128,7 +128,10 @@ class ImageTable(DataTable[Text]):
         for image in self.shown:
             cells = dict(zip(keys, self._cells(snapshot, image, image.id in marked), strict=True))
             rows[image.id] = tuple(cells[k] for k in self.columns_shown)
-        if not self._update_rows(rows):
+        updated = self._update_rows(rows)
+        same_rows = updated or self._same_rows(rows)  # what the user sees stays where it was
+        scroll_y = self.scroll_y
+        if not updated:
             self.clear()
             for image_id, row in rows.items():
                 self.add_row(*row, key=image_id)
@@ -137,29 +140,47 @@ class ImageTable(DataTable[Text]):
             for index, image in enumerate(self.shown):
                 if image.id == current:
                     if index != self.cursor_row:  # moving it scrolls it into view: only if it moved
-                        self.move_cursor(row=index)
+                        self.move_cursor(row=index, scroll=not same_rows)
                     break
+        if same_rows and not updated and scroll_y:
+            # drawn again only because that is cheaper: keep the scroll (the new rows' height
+            # is known after the next refresh)
+            self.call_after_refresh(self.scroll_to, y=scroll_y, animate=False)
 
-    def _update_rows(self, rows: dict[str, tuple[Text, ...]]) -> bool:
-        """Change only what differs from the rows on screen, when the new rows are the old ones in
-        the same order minus some (a new load stage, a finished removal, a narrower filter).
-        Returns False when the table must be rebuilt."""
+    def _same_rows(self, rows: dict[str, tuple[Text, ...]]) -> bool:
+        """True when ``rows`` are the rows on screen in the same order, minus some."""
         drawn = self._rows_drawn
         if not drawn or len(self.rows) != len(drawn) or not rows.keys() <= drawn.keys():
             return False
-        if [i for i in drawn if i in rows] != list(rows):
+        return [i for i in drawn if i in rows] == list(rows)
+
+    def _update_rows(self, rows: dict[str, tuple[Text, ...]]) -> bool:
+        """Change only what differs from the rows on screen, when the new rows are the old ones in
+        the same order minus some (a new load stage, a finished removal, a narrower filter) and
+        that costs less than drawing them again. Returns False when the table must be rebuilt."""
+        drawn = self._rows_drawn
+        if not self._same_rows(rows):
             return False
         if len(drawn) - len(rows) > _MAX_ROWS_REMOVED_IN_PLACE:
             # DataTable.remove_row re-indexes every row and moves the cursor (a highlight event
             # each): removing hundreds one by one costs more than drawing the table again
             return False
+        changes = [
+            (image_id, column, new)
+            for image_id, row in rows.items()
+            for column, old, new in zip(self.columns_shown, drawn[image_id], row, strict=True)
+            if _look(old) != _look(new)
+        ]
+        if len(changes) > len(self.columns_shown):
+            # DataTable measures every cell of a column again for each cell of it that got
+            # narrower: N changed cells cost N x rows measurements (a layer stage of 300 images
+            # froze the app for 7 s), drawing the table again costs rows x columns
+            return False
         for image_id in drawn:
             if image_id not in rows:
                 self.remove_row(image_id)
-        for image_id, row in rows.items():
-            for column, old, new in zip(self.columns_shown, drawn[image_id], row, strict=True):
-                if _look(old) != _look(new):
-                    self.update_cell(image_id, column, new, update_width=True)
+        for image_id, column, new in changes:
+            self.update_cell(image_id, column, new, update_width=True)
         return True
 
     @property
