@@ -16,7 +16,7 @@ from tui.core.containerd import ContainerdStore
 from tui.core.model import Snapshot
 from tui.core.plan import Plan
 from tui.engine.client import Engine
-from tui.engine.snapshot import read_snapshot
+from tui.engine.snapshot import read_snapshot, system_df
 from tui.sandbox import fixtures
 from tui.sandbox import imagegen as gen
 
@@ -169,12 +169,13 @@ def predicted_rm(
 
 def layers_size(api: Any, *, settle: float = 0.3, limit: float = 15.0) -> int:
     """/system/df LayersSize once it stops changing (the containerd store removes snapshots
-    asynchronously; on the classic store the first two reads agree)."""
+    asynchronously; on the classic store the first two reads agree). ``system_df`` asks again
+    when df meets a snapshot being removed (404)."""
     deadline = time.monotonic() + limit
-    last = int(api.df()["LayersSize"])
+    last = int(system_df(api)["LayersSize"])
     while time.monotonic() < deadline:
         time.sleep(settle)
-        now = int(api.df()["LayersSize"])
+        now = int(system_df(api)["LayersSize"])
         if now == last:
             return now
         last = now

@@ -25,6 +25,8 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+import docker.errors
+
 from tui.core.layers import HistoryStep, build_layers, chain_ids
 from tui.core.model import (
     BuildCacheUsage,
@@ -506,9 +508,23 @@ def resolve_orphans(
     return out
 
 
+def system_df(api: Any, attempts: int = 20) -> dict[str, Any]:
+    """``GET /system/df``. The containerd store removes snapshots asynchronously, and its df
+    walks them: right after a removal it can answer 404 "snapshot sha256:… does not exist"
+    (seen on 28.5 after removing an unpacked platform). That answer is asked again."""
+    for _ in range(attempts - 1):
+        try:
+            return dict(api.df())
+        except docker.errors.NotFound as exc:
+            if "snapshot" not in str(exc):
+                raise
+            time.sleep(0.2)
+    return dict(api.df())
+
+
 def read_disk_usage(engine: Engine) -> DiskUsage:
     """``GET /system/df`` (slow on big hosts: it walks container and volume directories)."""
-    data = engine.call(lambda api: api.df(), long=True)
+    data = engine.call(system_df, long=True)
     volumes = tuple(
         VolumeUsage(
             name=v.get("Name", ""),
