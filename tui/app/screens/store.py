@@ -30,7 +30,7 @@ from tui.core.model import Snapshot
 from tui.core.plan import Plan
 from tui.core.usage import human_size
 
-JOB_EVENT_FLUSH = 0.05
+JOB_EVENT_FLUSH = 0.2
 """Seconds between redraws of the log and progress bar while a job runs."""
 
 
