@@ -122,6 +122,8 @@ def test_headless_skips_a_step_whose_image_changed(engine, capsys, monkeypatch, 
     changed = [s for s in result["store_changed"] if s["image_id"] == image_id]
     assert changed and all(s["changes"] for s in changed)
     assert any("store changed" in e["message"] for e in result["errors"])
+    if kind == "container_created":  # named, also where the engine's refusal found it (no force)
+        assert any("late-comer" in c for s in changed for c in s["changes"]), changed
     if command == "prune-all":
         assert WEB_ID in result["deleted"] and WEB_ID not in state(engine.api)  # the rest went on
 
@@ -187,6 +189,27 @@ def test_change_inside_the_window_is_reported_as_unexpected(engine):
     assert result.unexpected == ["Untagged: keep:me"]
     assert any(e.kind == "unexpected" and "keep:me" in e.text for e in events)
     assert DANGLING_ID not in state(engine.api)  # the engine did delete it: the window is real
+
+
+def test_container_created_inside_the_window_is_refused_and_named(engine):
+    """A delete without force does not re-read the containers before the call (the engine refuses
+    it if one appeared): a container created in the residual window is a refusal (409) that the
+    executor reports as a store change naming the container, and the image stays."""
+    store = seed(engine.api, engine.url, STANDARD)
+    snap = read_snapshot(store.engine)
+    plan = plan_prune(snap, PruneFilters())
+    assert [s.image_id for s in plan.steps] == [DANGLING_ID] and plan.steps[0].seen_containers == ()
+
+    def in_window(step: Step) -> None:
+        fixtures.create_container(engine.api, step.image_id, "window-user", start=False, cmd=SLEEP)
+
+    executor = PlanExecutor(store.engine, plan, snap, before_call=in_window)
+    events = list(_events(executor))
+    result = executor.result
+    assert [c.image_id for c in result.store_changed] == [DANGLING_ID], events
+    assert "window-user" in result.store_changed[0].message
+    assert result.deleted == [] and result.unexpected == []
+    assert DANGLING_ID in state(engine.api)
 
 
 def test_cli_exit_code_counts_unexpected_lines(engine, capsys, monkeypatch):
