@@ -57,19 +57,26 @@ def make_change(
     def container_created() -> None:
         fixtures.create_container(api, image_id, "late-comer", start=False, cmd=SLEEP)
 
+    kept_by_engine = [True]
+
     def replaced() -> None:  # a new image is loaded under the same tag (as a pull or build does)
         fixtures.load_tarball(api, gen.build_tarball([_replacement(tag)]))
+        # 26.1's containerd store drops an image whose last name a load moved (no dangling record,
+        # as 28.5 keeps): then the engine itself removed it before the run could
+        kept_by_engine[0] = image_id in state(api)
 
     def check() -> None:
         after = state(api)
+        if kind == "replaced":
+            assert after[eid(_replacement(tag))][0] == (tag,)
+        if not kept_by_engine[0]:
+            return  # the callers check that the run did not report deleting it
         assert image_id in after, f"the planned image was deleted after a store change ({kind})"
         tags = after[image_id][0]
         if kind == "tag_added":
             assert "keep:me" in tags
         elif kind == "tag_moved":
             assert "db:16" in tags
-        elif kind == "replaced":
-            assert after[eid(_replacement(tag))][0] == (tag,)
 
     changes = {
         "tag_added": tag_added,
