@@ -19,13 +19,12 @@ import threading
 import time
 from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
+from dataclasses import fields, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from functools import lru_cache
 from types import MappingProxyType
 from typing import Any
-
-import docker.errors
 
 from tui.core.layers import HistoryStep, build_layers, chain_ids
 from tui.core.model import (
@@ -38,7 +37,7 @@ from tui.core.model import (
     Snapshot,
     VolumeUsage,
 )
-from tui.engine import image_config, podman
+from tui.engine import podman
 from tui.engine.client import Engine, EngineAPIError
 
 ProgressFn = Callable[[int, int], None]
@@ -53,11 +52,13 @@ def parse_created(text: str) -> float:
     return parse_created_ns(text) / 1_000_000_000
 
 
+@lru_cache(maxsize=1 << 16)
 def parse_created_ns(text: str) -> int:
     """RFC 3339 with up to nanoseconds (``2024-01-31T12:00:00.123456789Z``) to unix nanoseconds.
 
     :meth:`datetime.fromisoformat` (Python 3.11) reads the whole stamp but keeps only
     microseconds, so the fraction's nanoseconds are taken from the text: ``until`` compares them.
+    Remembered: a warm read checks each cached stamp, compares it with the list and keeps it.
     """
     if not text:
         return 0
@@ -79,34 +80,62 @@ _CACHED = ("diff_ids", "history", "created")  # what every entry holds (layer re
 _NEVER_CACHED = ("labels",)  # what decides protection and filters: always from this run's image list
 
 
+def _canonical_encoder() -> Callable[[dict[str, Any]], str]:
+    """``json.dumps(obj, sort_keys=True, separators=(",", ":"))`` of a dict, the same text, from one
+    C encoder made once (``json.dumps`` with arguments builds a new encoder for every call: that
+    was most of the cost of checking a thousand cache lines)."""
+    from json import encoder
+
+    make = encoder.c_make_encoder
+    if make is None:  # no C accelerator: the plain call
+        return lambda obj: json.dumps(obj, sort_keys=True, separators=(",", ":"))
+
+    def default(obj: Any) -> Any:
+        raise TypeError(f"Object of type {obj.__class__.__name__} is not JSON serializable")
+
+    # what json.dumps passes for these arguments (ensure_ascii, no indent, ":" and ",", sort_keys,
+    # no skipkeys, allow_nan) but no circular-reference check: the entries are parsed JSON or
+    # engine answers, never circular, and a shared marker table could keep a stale entry after
+    # an error
+    c_encode = make(None, default, encoder.encode_basestring_ascii, None, ":", ",", True, False, True)
+    return lambda obj: "".join(c_encode(obj, 0))
+
+
+_canonical = _canonical_encoder()
+_REQUIRED = frozenset({*_CACHED, "key", "sum"})
+
+
 def _entry_sum(entry: Mapping[str, Any]) -> str:
     body = {k: v for k, v in entry.items() if k != "sum"}
-    return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+    return hashlib.sha256(_canonical(body).encode()).hexdigest()
 
 
 def _valid_entry(entry: Any) -> bool:
     """A well-formed entry whose checksum matches (a damaged or hand-edited line is not)."""
-    if not isinstance(entry, dict) or not {*_CACHED, "key", "sum"} <= set(entry):
+    if not isinstance(entry, dict) or not _REQUIRED <= entry.keys():
         return False
     if any(k in entry for k in _NEVER_CACHED):
         return False
+    diff_ids, history, created = entry["diff_ids"], entry["history"], entry["created"]
+    if not isinstance(entry["key"], str) or not isinstance(diff_ids, list) or not isinstance(created, str):
+        return False
     if entry["sum"] != _entry_sum(entry):
         return False
-    diff_ids, history, created = entry["diff_ids"], entry["history"], entry["created"]
-    if not isinstance(entry["key"], str) or not isinstance(diff_ids, list):
+    for d in diff_ids:
+        if not isinstance(d, str) or not _DIGEST.fullmatch(d):
+            return False
+    if not isinstance(history, list):
         return False
-    if not all(isinstance(d, str) and _DIGEST.fullmatch(d) for d in diff_ids):
-        return False
-    if not isinstance(history, list) or not all(
-        isinstance(h, list) and len(h) == 2 and isinstance(h[0], str) and type(h[1]) is int and h[1] >= 0
-        for h in history
-    ):
-        return False
+    for h in history:
+        if not (
+            isinstance(h, list) and len(h) == 2 and isinstance(h[0], str) and type(h[1]) is int and h[1] >= 0
+        ):
+            return False
     try:
-        parse_created(created) if isinstance(created, str) else None
+        parse_created_ns(created)
     except ValueError:
         return False
-    return isinstance(created, str)
+    return True
 
 
 def _private_file(path: Path) -> bool:
@@ -121,6 +150,13 @@ def _private_file(path: Path) -> bool:
         if info.st_uid != os.geteuid() or info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
             return False
     return True
+
+
+def default_cache_path() -> Path:
+    """Where the headless commands and the app keep the layer cache (the user cache dir)."""
+    import platformdirs
+
+    return platformdirs.user_cache_path("docker-sweep") / "layers.jsonl"
 
 
 class LayerCache:
@@ -284,6 +320,8 @@ def with_container_sizes(engine: Engine, containers: list[Container]) -> list[Co
 
 
 def _image_detail(api: Any, image_id: str) -> dict[str, Any]:
+    from tui.engine import image_config  # tarfile and the export reader: only for layer reads
+
     inspect = api.inspect_image(image_id)
     history = api.history(image_id)
     return {
@@ -371,13 +409,30 @@ def _with_layers(image: Image, detail: Mapping[str, Any], classic: bool = True) 
         created_ns = parse_created_ns(detail["created"])
         created = created_ns / 1_000_000_000
     # labels: the list's (what the engine says now), never a cached copy
-    return replace(
+    return _replaced(
         image,
         layers=layers,
         created=created,
         created_ns=created_ns,
         has_config=bool(detail.get("has_config", True)),
     )
+
+
+_IMAGE_FIELDS = frozenset(f.name for f in fields(Image))
+_PLAIN_IMAGE = not hasattr(Image, "__post_init__") and not hasattr(Image, "__slots__")
+
+
+def _replaced(image: Image, **changes: Any) -> Image:
+    """``dataclasses.replace(image, **changes)``, the same value, made by copying the instance's
+    fields: the frozen ``__init__`` sets its twenty-odd fields one ``object.__setattr__`` at a time,
+    which was a good part of filling in a thousand images' layers."""
+    if not _PLAIN_IMAGE or type(image) is not Image or not changes.keys() <= _IMAGE_FIELDS:
+        return replace(image, **changes)
+    new = object.__new__(Image)
+    fields_of = vars(new)
+    fields_of.update(vars(image))
+    fields_of.update(changes)
+    return new
 
 
 def read_layers(
@@ -512,6 +567,8 @@ def system_df(api: Any, attempts: int = 20) -> dict[str, Any]:
     """``GET /system/df``. The containerd store removes snapshots asynchronously, and its df
     walks them: right after a removal it can answer 404 "snapshot sha256:… does not exist"
     (seen on 28.5 after removing an unpacked platform). That answer is asked again."""
+    import docker.errors
+
     for _ in range(attempts - 1):
         try:
             return dict(api.df())
