@@ -118,7 +118,7 @@ def _json_dumps() -> Callable[[Any], str]:
     writes some twenty thousand values."""
     from json import encoder
 
-    make = encoder.c_make_encoder
+    make = getattr(encoder, "c_make_encoder", None)
     if make is None:  # no C accelerator: the plain call
         return json.dumps
     ascii_text = encoder.encode_basestring_ascii

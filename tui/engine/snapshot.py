@@ -18,13 +18,13 @@ import stat
 import threading
 import time
 from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import fields, replace
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from functools import lru_cache
+from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import Any, TypeVar
 
 from tui.core.layers import HistoryStep, build_layers, chain_ids
 from tui.core.model import (
@@ -40,6 +40,7 @@ from tui.core.model import (
 from tui.engine import podman
 from tui.engine.client import Engine, EngineAPIError
 
+T = TypeVar("T")
 ProgressFn = Callable[[int, int], None]
 CancelFn = Callable[[], bool]
 
@@ -86,7 +87,7 @@ def _canonical_encoder() -> Callable[[dict[str, Any]], str]:
     was most of the cost of checking a thousand cache lines)."""
     from json import encoder
 
-    make = encoder.c_make_encoder
+    make = getattr(encoder, "c_make_encoder", None)
     if make is None:  # no C accelerator: the plain call
         return lambda obj: json.dumps(obj, sort_keys=True, separators=(",", ":"))
 
@@ -112,7 +113,7 @@ def _entry_sum(entry: Mapping[str, Any]) -> str:
 
 def _valid_entry(entry: Any) -> bool:
     """A well-formed entry whose checksum matches (a damaged or hand-edited line is not)."""
-    if not isinstance(entry, dict) or not _REQUIRED <= entry.keys():
+    if not isinstance(entry, dict) or not entry.keys() >= _REQUIRED:
         return False
     if any(k in entry for k in _NEVER_CACHED):
         return False
@@ -168,6 +169,7 @@ class LayerCache:
     again from the engine, and :meth:`get` also drops an entry whose created time disagrees with the
     image list's. A file (or directory) owned by someone else or writable by others is not used.
     The file keeps at most :attr:`MAX_ENTRIES` entries (the oldest go first when it is rewritten).
+    The file is read on first use (or :meth:`load`): the reader does that while the engine lists.
     """
 
     MAX_ENTRIES = 50_000
@@ -175,8 +177,27 @@ class LayerCache:
     def __init__(self, path: Path | None = None) -> None:
         self._data: dict[str, dict[str, Any]] = {}
         self._lock = threading.Lock()
+        self._load_lock = threading.Lock()
+        self._loaded = False
         self.path = path if path is None or _private_file(path) else None
-        self.rejected = 0  # lines dropped as damaged or edited when the file was read
+        self._rejected = 0
+
+    @property
+    def rejected(self) -> int:
+        """Lines dropped as damaged or edited when the file was read."""
+        self.load()
+        return self._rejected
+
+    def load(self) -> None:
+        """Read the file, once (every other method does this first)."""
+        if self._loaded:
+            return
+        with self._load_lock:
+            if not self._loaded:
+                self._read_file()
+                self._loaded = True
+
+    def _read_file(self) -> None:
         if self.path is not None and self.path.exists():
             lines = 0
             try:
@@ -192,7 +213,7 @@ class LayerCache:
                 if _valid_entry(entry):
                     self._data[entry["key"]] = entry
                 else:
-                    self.rejected += 1  # only a slower start for that image
+                    self._rejected += 1  # only a slower start for that image
             if len(self._data) > self.MAX_ENTRIES:
                 keep = list(self._data.items())[-self.MAX_ENTRIES // 2 :]
                 self._data = dict(keep)
@@ -215,6 +236,7 @@ class LayerCache:
 
     def get(self, engine_id: str, image_id: str, *, created: float | None = None) -> dict[str, Any] | None:
         """The entry, or None; with ``created`` (the image list's, whole seconds) it must agree."""
+        self.load()
         with self._lock:
             entry = self._data.get(f"{engine_id}/{image_id}")
         if entry is None or created is None or not entry["created"]:
@@ -226,6 +248,7 @@ class LayerCache:
         return entry
 
     def put(self, engine_id: str, image_id: str, entry: dict[str, Any]) -> None:
+        self.load()
         key = f"{engine_id}/{image_id}"
         entry = {**{k: v for k, v in entry.items() if k not in _NEVER_CACHED}, "key": key}
         entry["sum"] = _entry_sum(entry)
@@ -623,21 +646,74 @@ def read_stages(
     cache: LayerCache | None = None,
     progress: ProgressFn | None = None,
     cancelled: CancelFn | None = None,
+    df_early: bool = False,
 ) -> Iterator[Snapshot]:
     """The store in stages: the lists (no layers yet), then with layers, then with df data.
 
     Each stage is yielded as soon as it is read (the app shows the list before the layers);
     ``layers=False`` or ``disk_usage=False`` end it early. Stops after a cancelled layer read.
+    ``df_early`` (with ``disk_usage``): ``/system/df`` is asked with the lists, and answers while
+    the layers are read (a one-shot read; the app asks it last, after showing the layers).
     """
     taken = time.time()
-    facts = read_facts(engine)
-    images = list_images(engine)
+    early_df: Future[DiskUsage] | None = None
+    pool = ThreadPoolExecutor(max_workers=3, thread_name_prefix="read-lists")
+    try:
+        facts, images, containers, early_df = _read_lists(engine, pool, cache, disk_usage and df_early)
+        yield Snapshot(images, containers, facts, None, taken_at=taken)
+        if not layers:
+            return
+        yield from _layer_stages(
+            engine, taken, facts, images, containers, early_df, disk_usage, cache, progress, cancelled
+        )
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _in_own_thread(engine: Engine, read: Callable[[Engine], T]) -> T:
+    """``read(engine)`` on a pool thread: its clients are this thread's, closed when it is done."""
+    try:
+        return read(engine)
+    finally:
+        engine.close()
+
+
+def _read_lists(
+    engine: Engine, pool: ThreadPoolExecutor, cache: LayerCache | None, df: bool
+) -> tuple[EngineFacts, list[Image], list[Container], Future[DiskUsage] | None]:
+    """Facts, images and containers, read at once (three requests the engine answers in parallel),
+    while this thread reads the layer cache file; ``df``: ``/system/df`` starts too."""
+    engine.server_version()  # /version first: every client needs the negotiated API version
+    images_f = pool.submit(_in_own_thread, engine, list_images)
+    containers_f = pool.submit(_in_own_thread, engine, list_containers)
+    df_f = pool.submit(_in_own_thread, engine, read_disk_usage) if df else None
+    try:
+        facts = read_facts(engine)
+        if cache is not None:
+            cache.load()
+        images, containers = images_f.result(), containers_f.result()
+    except BaseException:
+        for future in (images_f, containers_f, df_f):
+            if future is not None:
+                future.cancel()
+        raise
     if facts.image_store == "podman":
         images = podman.normalise_images(images)
-    containers = list_containers(engine)
-    yield Snapshot(images, containers, facts, None, taken_at=taken)
-    if not layers:
-        return
+    return facts, images, containers, df_f
+
+
+def _layer_stages(
+    engine: Engine,
+    taken: float,
+    facts: EngineFacts,
+    images: list[Image],
+    containers: list[Container],
+    early_df: Future[DiskUsage] | None,
+    disk_usage: bool,
+    cache: LayerCache | None,
+    progress: ProgressFn | None,
+    cancelled: CancelFn | None,
+) -> Iterator[Snapshot]:
     images = read_layers(
         engine,
         images,
@@ -656,14 +732,18 @@ def read_stages(
         images = with_containerd_details(engine, facts, images)
         containers = with_container_sizes(engine, containers)
     snapshot = Snapshot(images, containers, facts, None, taken_at=taken)
+
+    def disk() -> DiskUsage:
+        return early_df.result() if early_df is not None else read_disk_usage(engine)
+
     if snapshot.sizes_open and facts.image_store in ("classic", "containerd"):
         # The history (and on containerd the unpacked totals) leave a shared layer's size open:
         # /system/df's SharedSize settles it.
-        yield Snapshot(images, containers, facts, read_disk_usage(engine), taken_at=taken)
+        yield Snapshot(images, containers, facts, disk(), taken_at=taken)
         return
     yield snapshot
     if disk_usage:
-        yield Snapshot(images, containers, facts, read_disk_usage(engine), taken_at=taken)
+        yield Snapshot(images, containers, facts, disk(), taken_at=taken)
 
 
 def read_snapshot(
@@ -677,6 +757,12 @@ def read_snapshot(
 ) -> Snapshot:
     """A full snapshot: facts, images (with layers unless ``layers=False``), containers, df."""
     *_, last = read_stages(
-        engine, layers=layers, disk_usage=disk_usage, cache=cache, progress=progress, cancelled=cancelled
+        engine,
+        layers=layers,
+        disk_usage=disk_usage,
+        cache=cache,
+        progress=progress,
+        cancelled=cancelled,
+        df_early=True,
     )
     return last

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Generator, Iterator
+
 from tui.core.buildcache import BuildCachePlan, CacheRecord
 from tui.core.model import Image, Snapshot
 from tui.core.plan import Plan
