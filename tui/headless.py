@@ -33,7 +33,7 @@ def _read(engine: Engine, *, disk_usage: bool = False) -> Snapshot:
     """A full snapshot, with layer data cached across runs (image ids are content addresses)."""
     from tui.engine.snapshot import LayerCache, default_cache_path, read_snapshot
 
-    return read_snapshot(engine, disk_usage=disk_usage, cache=LayerCache(default_cache_path()))
+    return read_snapshot(engine, disk_usage=disk_usage, cache=LayerCache(default_cache_path(), defer=True))
 
 
 def _age(ts: float, now: float) -> str:

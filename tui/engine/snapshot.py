@@ -25,6 +25,7 @@ from functools import lru_cache
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, TypeVar
+from urllib.parse import quote
 
 from tui.core.layers import HistoryStep, build_layers, chain_ids
 from tui.core.model import (
@@ -169,18 +170,21 @@ class LayerCache:
     again from the engine, and :meth:`get` also drops an entry whose created time disagrees with the
     image list's. A file (or directory) owned by someone else or writable by others is not used.
     The file keeps at most :attr:`MAX_ENTRIES` entries (the oldest go first when it is rewritten).
-    The file is read on first use (or :meth:`load`): the reader does that while the engine lists.
+    ``defer=True``: the file is read on first use (or :meth:`load`), not here; the reader then
+    reads it while the engine lists the store.
     """
 
     MAX_ENTRIES = 50_000
 
-    def __init__(self, path: Path | None = None) -> None:
+    def __init__(self, path: Path | None = None, *, defer: bool = False) -> None:
         self._data: dict[str, dict[str, Any]] = {}
         self._lock = threading.Lock()
         self._load_lock = threading.Lock()
         self._loaded = False
         self.path = path if path is None or _private_file(path) else None
         self._rejected = 0
+        if not defer:
+            self.load()
 
     @property
     def rejected(self) -> int:
@@ -343,10 +347,14 @@ def with_container_sizes(engine: Engine, containers: list[Container]) -> list[Co
 
 
 def _image_detail(api: Any, image_id: str) -> dict[str, Any]:
+    return _detail(api, image_id, api.inspect_image(image_id), api.history(image_id))
+
+
+def _detail(
+    api: Any, image_id: str, inspect: dict[str, Any], history: list[dict[str, Any]]
+) -> dict[str, Any]:
     from tui.engine import image_config  # tarfile and the export reader: only for layer reads
 
-    inspect = api.inspect_image(image_id)
-    history = api.history(image_id)
     return {
         "diff_ids": list((inspect.get("RootFS") or {}).get("Layers") or []),
         "history": [[h.get("CreatedBy") or "", int(h.get("Size") or 0)] for h in reversed(history or [])],
@@ -357,8 +365,43 @@ def _image_detail(api: Any, image_id: str) -> dict[str, Any]:
     }
 
 
+def _image_details(api: Any, image_ids: list[str]) -> list[dict[str, Any] | None]:
+    """Each image's detail (``None``: it vanished, 404): on a :class:`UnixReader` its inspect and
+    history requests go pipelined on one connection, else one request after the other."""
+    if not hasattr(api, "get_json_many"):
+        out: list[dict[str, Any] | None] = []
+        for image_id in image_ids:
+            try:
+                out.append(_image_detail(api, image_id))
+            except EngineAPIError as exc:
+                if exc.status != 404:
+                    raise
+                out.append(None)  # removed since the list was read
+        return out
+    paths = []
+    for image_id in image_ids:
+        quoted = quote(image_id, safe="/:")
+        paths += [f"/images/{quoted}/json", f"/images/{quoted}/history"]
+    answers = api.get_json_many(paths)
+    details: list[dict[str, Any] | None] = []
+    for n, image_id in enumerate(image_ids):
+        inspect, history = answers[2 * n], answers[2 * n + 1]
+        try:
+            for answer in (inspect, history):
+                if isinstance(answer, EngineAPIError):
+                    raise answer
+            details.append(_detail(api, image_id, inspect, history))  # may read the export too
+        except EngineAPIError as exc:
+            if exc.status != 404:
+                raise
+            details.append(None)  # removed since the list was read
+    return details
+
+
 #: Threads reading inspect + history at once (each with its own kept-alive client).
 READ_WORKERS = 4
+#: Images per request batch of one thread (their inspect and history requests are pipelined).
+READ_BATCH = 8
 
 
 def _fetch_details(
@@ -366,15 +409,16 @@ def _fetch_details(
 ) -> Generator[tuple[str, dict[str, Any] | None], None, None]:
     """``(image id, detail)`` in ``image_ids`` order; ``None`` for an image that vanished (404).
 
-    ``workers`` threads each use their own client (a ``requests.Session`` is not thread-safe);
-    the clients are closed at the end. After cancellation the remaining ids are not read.
+    ``workers`` threads each use their own client (a ``requests.Session`` is not thread-safe) and
+    read a batch of images at a time; the clients are closed at the end. After cancellation the
+    remaining batches are not read.
     """
     local = threading.local()
     clients: list[Any] = []
     lock = threading.Lock()
     stop = threading.Event()
 
-    def one(image_id: str) -> dict[str, Any] | None:
+    def batch(ids: list[str]) -> list[dict[str, Any] | None]:
         if stop.is_set() or (cancelled is not None and cancelled()):
             stop.set()
             raise _Cancelled
@@ -385,23 +429,22 @@ def _fetch_details(
                 clients.append(api)
         try:
             with engine.translate_errors():
-                return _image_detail(api, image_id)
-        except EngineAPIError as exc:
-            if exc.status == 404:
-                return None  # removed since the list was read
+                return _image_details(api, ids)
+        except BaseException:
             stop.set()
             raise
 
     if not image_ids:
         return
-    pool = ThreadPoolExecutor(
-        max_workers=max(1, min(workers, len(image_ids))), thread_name_prefix="read-layers"
-    )
+    workers = max(1, min(workers, len(image_ids)))
+    size = max(1, min(READ_BATCH, -(-len(image_ids) // workers)))  # small stores: every thread reads
+    batches = [image_ids[i : i + size] for i in range(0, len(image_ids), size)]
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="read-layers")
     try:
-        futures = [pool.submit(one, image_id) for image_id in image_ids]
-        for image_id, future in zip(image_ids, futures, strict=True):
+        futures = [pool.submit(batch, ids) for ids in batches]
+        for ids, future in zip(batches, futures, strict=True):
             try:
-                detail = future.result()
+                details = future.result()
             except _Cancelled:
                 pool.shutdown(wait=True, cancel_futures=True)
                 for other in futures:  # stopped by another thread's error: raise that error
@@ -410,7 +453,7 @@ def _fetch_details(
                         if error is not None and not isinstance(error, _Cancelled):
                             raise error from None
                 return
-            yield image_id, detail
+            yield from zip(ids, details, strict=True)
     finally:
         stop.set()
         pool.shutdown(wait=True, cancel_futures=True)
