@@ -725,21 +725,26 @@ def _read_lists(
     engine: Engine, pool: ThreadPoolExecutor, cache: LayerCache | None, df: bool
 ) -> tuple[EngineFacts, list[Image], list[Container], Future[DiskUsage] | None]:
     """Facts, images and containers, read at once (three requests the engine answers in parallel),
-    while this thread reads the layer cache file; ``df``: ``/system/df`` starts too."""
+    while this thread reads the layer cache file; ``df``: ``/system/df`` starts too. Over ssh://
+    (a new ssh connection per client) they are read one after the other on this thread."""
     engine.server_version()  # /version first: every client needs the negotiated API version
-    images_f = pool.submit(_in_own_thread, engine, list_images)
-    containers_f = pool.submit(_in_own_thread, engine, list_containers)
-    df_f = pool.submit(_in_own_thread, engine, read_disk_usage) if df else None
-    try:
-        facts = read_facts(engine)
-        if cache is not None:
-            cache.load()
-        images, containers = images_f.result(), containers_f.result()
-    except BaseException:
-        for future in (images_f, containers_f, df_f):
-            if future is not None:
-                future.cancel()
-        raise
+    df_f: Future[DiskUsage] | None = None
+    if engine.host.startswith("ssh://"):
+        facts, images, containers = read_facts(engine), list_images(engine), list_containers(engine)
+    else:
+        images_f = pool.submit(_in_own_thread, engine, list_images)
+        containers_f = pool.submit(_in_own_thread, engine, list_containers)
+        df_f = pool.submit(_in_own_thread, engine, read_disk_usage) if df else None
+        try:
+            facts = read_facts(engine)
+            if cache is not None:
+                cache.load()
+            images, containers = images_f.result(), containers_f.result()
+        except BaseException:
+            for future in (images_f, containers_f, df_f):
+                if future is not None:
+                    future.cancel()
+            raise
     if facts.image_store == "podman":
         images = podman.normalise_images(images)
     return facts, images, containers, df_f
