@@ -252,20 +252,27 @@ class LayerCache:
         return entry
 
     def put(self, engine_id: str, image_id: str, entry: dict[str, Any]) -> None:
+        self.put_many(engine_id, [(image_id, entry)])
+
+    def put_many(self, engine_id: str, entries: Iterable[tuple[str, dict[str, Any]]]) -> None:
+        """:meth:`put` of each ``(image id, entry)``, appended to the file in one write."""
         self.load()
-        key = f"{engine_id}/{image_id}"
-        entry = {**{k: v for k, v in entry.items() if k not in _NEVER_CACHED}, "key": key}
-        entry["sum"] = _entry_sum(entry)
-        if not _valid_entry(entry):
-            return
-        with self._lock:
-            self._data[key] = entry
-        if self.path is not None:
+        lines = []
+        for image_id, detail in entries:
+            key = f"{engine_id}/{image_id}"
+            entry = {**{k: v for k, v in detail.items() if k not in _NEVER_CACHED}, "key": key}
+            entry["sum"] = _entry_sum(entry)
+            if not _valid_entry(entry):
+                continue
+            with self._lock:
+                self._data[key] = entry
+            lines.append(json.dumps(entry) + "\n")
+        if self.path is not None and lines:
             try:
                 self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
                 fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW, 0o600)
                 with os.fdopen(fd, "a", encoding="utf-8") as fh:
-                    fh.write(json.dumps(entry) + "\n")
+                    fh.write("".join(lines))
             except OSError:
                 pass
 
@@ -546,24 +553,32 @@ def _merge(
     classic: bool,
 ) -> None:
     total = len(images)
-    for done, image in enumerate(images, 1):
-        detail = details.get(image.id)
-        if detail is None:
-            if cancelled is not None and cancelled():
-                out.extend(images[done - 1 :])
-                break
-            got = next(fetched, None)
-            if got is None or got[0] != image.id:  # cancelled while reading
-                out.extend(images[done - 1 :])
-                break
-            if got[1] is None:
-                continue  # removed since the list was read
-            detail = got[1]
-            if cache is not None:
-                cache.put(engine_id, image.id, detail)
-        out.append(_with_layers(image, detail, classic))
-        if progress is not None:
-            progress(done, total)
+    unsaved: list[tuple[str, dict[str, Any]]] = []  # new cache entries, appended 64 at a time
+    try:
+        for done, image in enumerate(images, 1):
+            detail = details.get(image.id)
+            if detail is None:
+                if cancelled is not None and cancelled():
+                    out.extend(images[done - 1 :])
+                    break
+                got = next(fetched, None)
+                if got is None or got[0] != image.id:  # cancelled while reading
+                    out.extend(images[done - 1 :])
+                    break
+                if got[1] is None:
+                    continue  # removed since the list was read
+                detail = got[1]
+                if cache is not None:
+                    unsaved.append((image.id, detail))
+                    if len(unsaved) >= 64:
+                        cache.put_many(engine_id, unsaved)
+                        unsaved = []
+            out.append(_with_layers(image, detail, classic))
+            if progress is not None:
+                progress(done, total)
+    finally:
+        if cache is not None and unsaved:
+            cache.put_many(engine_id, unsaved)
 
 
 def _graph_dirs(data: Mapping[str, Any] | None) -> list[str]:
