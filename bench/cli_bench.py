@@ -21,6 +21,12 @@ comparison.
 
 The last two delete images, so each side gets a freshly loaded store (``--no-destructive`` skips
 them; they dominate the run time, loading images is slow). Nothing here is a pass/fail test.
+
+Before the rounds the checkout's ``tui`` package is byte-compiled (``compileall``, what ``pip
+install`` does for an installed package): with ``PYTHONDONTWRITEBYTECODE=1`` in the environment a
+checkout would otherwise compile every module it imports on every run (~0.2 s here), which no
+installed docker-sweep does. ``--no-compile`` measures without that. The header gives the load
+average at the start and the end: on a shared machine compare rows measured in the same window.
 """
 
 from __future__ import annotations
@@ -261,6 +267,11 @@ def main() -> int:
         "the destructive rows delete them",
     )
     parser.add_argument("--json", action="store_true", help="print the table as JSON")
+    parser.add_argument(
+        "--no-compile",
+        action="store_true",
+        help="do not byte-compile the checkout first (then PYTHONDONTWRITEBYTECODE=1 compiles every run)",
+    )
     args = parser.parse_args()
     if shutil.which("docker") is None:
         raise SystemExit("the docker CLI is not on PATH")
@@ -281,12 +292,20 @@ def main() -> int:
                 check=False,
             ).stdout.strip()
             print(f"loaded {args.images} images in {time.perf_counter() - t0:.0f}s", file=sys.stderr)
+            if not args.no_compile:
+                compile_tui = [sys.executable, "-m", "compileall", "-q", str(REPO / "tui")]
+                subprocess.run(compile_tui, capture_output=True, check=True)
+            bytecode = "byte-compiled" if not args.no_compile else "not byte-compiled"
+            if os.environ.get("PYTHONDONTWRITEBYTECODE"):
+                bytecode += ", PYTHONDONTWRITEBYTECODE set"
+            load_start = os.getloadavg()[0]
             header = (
                 f"{args.images} images, dockerd {facts.version} ({facts.image_store} store, "
                 f"{facts.storage_driver}), docker CLI {client}, {os.cpu_count()} CPUs, "
-                f"{args.rounds} rounds, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC"
+                f"{args.rounds} rounds, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, checkout {bytecode}"
             )
             read_only_rounds(b, table, args.rounds)
+            header += f", load average {load_start:.1f} at the start, {os.getloadavg()[0]:.1f} at the end"
             table.print(header, args.json)  # printed as soon as known: the rest takes long
             if not args.no_destructive:
                 destructive_rounds(b, table, args.destructive_rounds, args.prune_rounds, args.images, args.rm)

@@ -15,7 +15,6 @@ from tui.core.filters import FilterError
 from tui.engine.client import Engine, EngineAddressError, EngineError
 from tui.engine.contexts import TLSRequest
 from tui.plugin import PluginError
-from tui.plugin.install import install_plugin
 from tui.plugin.invocation import plugin_main
 
 if TYPE_CHECKING:
@@ -202,6 +201,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"docker-sweep {version('docker-sweep')}")
         return exit_codes.EXIT_OK
     if args.command == "install-plugin":
+        from tui.plugin.install import install_plugin  # subprocess, tempfile: only for this command
+
         try:
             path = install_plugin(Path(args.dir) if args.dir else None, force=args.force)
         except PluginError as exc:

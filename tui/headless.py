@@ -8,40 +8,39 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import sys
-import threading
 import time
 from collections.abc import Callable, Sequence
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
-import humanize
-
-from tui.core.filters import FilterError, PruneFilters, parse_filters
-from tui.core.model import Image, Snapshot
-from tui.core.plan import Plan, Step, plan_prune, plan_remove
-from tui.core.plan_lines import SectionKey, plan_sections
-from tui.core.platform_removal import PlatformError, parse_platform, plan_remove_platform
-from tui.core.policy import Policy, plan_policy
-from tui.core.protect import Protection
-from tui.core.reference import split_tag
-from tui.core.usage import build_cache_shared_note, human_size, summarize, unattributed_note
-from tui.core.views import image_flags, select_images, usage_text
-from tui.engine.actions import ExecutionResult, PlanExecutor
-from tui.engine.client import Engine
-from tui.engine.snapshot import LayerCache, read_snapshot
-from tui.engine.source import default_cache_path
+from tui.core.filters import FilterError
 from tui.exit_codes import EXIT_INTERRUPTED, EXIT_OK, EXIT_PARTIAL, EXIT_REFUSED
+
+# Each command imports what it uses when it runs (``images`` and ``df`` need no executor, ``images``
+# no planner): a headless command is a whole process, and imports are much of its fixed cost.
+if TYPE_CHECKING:
+    from tui.core.filters import PruneFilters
+    from tui.core.model import Image, Snapshot
+    from tui.core.plan import Plan, Step
+    from tui.core.plan_lines import SectionKey
+    from tui.core.policy import Policy
+    from tui.core.protect import Protection
+    from tui.engine.actions import ExecutionResult
+    from tui.engine.client import Engine
 
 
 def _read(engine: Engine, *, disk_usage: bool = False) -> Snapshot:
     """A full snapshot, with layer data cached across runs (image ids are content addresses)."""
-    return read_snapshot(engine, disk_usage=disk_usage, cache=LayerCache(default_cache_path()))
+    from tui.engine.snapshot import LayerCache, default_cache_path, read_snapshot
+
+    return read_snapshot(engine, disk_usage=disk_usage, cache=LayerCache(default_cache_path(), defer=True))
 
 
 def _age(ts: float, now: float) -> str:
     if ts <= 0:
         return "N/A"
+    import humanize
+
     return humanize.naturaltime(now - ts)
 
 
@@ -49,8 +48,12 @@ def image_rows(
     snapshot: Snapshot, show_all: bool, protection: Protection | None = None
 ) -> list[dict[str, Any]]:
     """The rows of ``images --json``: one per image, newest first."""
+    from tui.core.views import image_flags, select_images, usage_text
+
     rows = []
     for image in select_images(snapshot, show_all=show_all, sort_key="created"):
+        containers = snapshot.containers_of(image.id)
+        shared = snapshot.shared_size(image.id)
         rows.append(
             {
                 "id": image.id,
@@ -58,11 +61,9 @@ def image_rows(
                 "digests": list(image.digests),
                 "created": int(image.created),
                 "size": image.size,
-                "shared_size": snapshot.shared_size(image.id),
-                "unique_size": snapshot.unique_size(image.id),
-                "containers": [
-                    {"id": c.id, "name": c.name, "state": c.state} for c in snapshot.containers_of(image.id)
-                ],
+                "shared_size": shared,
+                "unique_size": -1 if shared < 0 else image.size - shared,  # Snapshot.unique_size
+                "containers": [{"id": c.id, "name": c.name, "state": c.state} for c in containers],
                 "dangling": snapshot.is_dangling(image.id),
                 "intermediate": snapshot.is_intermediate(image.id),
                 "local_only": image.local_only,
@@ -70,7 +71,7 @@ def image_rows(
                 "platforms": list(image.platforms),
                 "protected": bool(protection and protection.reason(image)),
                 "flags": image_flags(snapshot, image, protection),
-                "used_by": usage_text(snapshot.containers_of(image.id)),
+                "used_by": usage_text(containers),
                 "labels": dict(image.labels),
                 "parent_id": image.parent_id,
             }
@@ -104,11 +105,40 @@ def write_whole(out: TextIO, text: str) -> None:
 def _json_text(obj: Any, depth: int, pad: str) -> str:
     inner = pad + "  "
     if depth and isinstance(obj, dict) and obj:
-        items = (f"{inner}{json.dumps(str(k))}: {_json_text(v, depth - 1, inner)}" for k, v in obj.items())
+        items = (f"{inner}{_dumps(str(k))}: {_json_text(v, depth - 1, inner)}" for k, v in obj.items())
         return "{\n" + ",\n".join(items) + f"\n{pad}}}"
     if depth and isinstance(obj, list | tuple) and obj:
         return "[\n" + ",\n".join(inner + _json_text(v, depth - 1, inner) for v in obj) + f"\n{pad}]"
-    return json.dumps(obj)
+    return _dumps(obj)
+
+
+def _json_dumps() -> Callable[[Any], str]:
+    """``json.dumps(obj)``, the same text, from one C encoder made once: ``json.dumps`` makes a new
+    encoder for every value that is not a string, and ``images --json`` of a thousand images
+    writes some twenty thousand values."""
+    from json import encoder
+
+    make = getattr(encoder, "c_make_encoder", None)
+    if make is None:  # no C accelerator: the plain call
+        return json.dumps
+    ascii_text = encoder.encode_basestring_ascii
+
+    def default(obj: Any) -> Any:
+        raise TypeError(f"Object of type {obj.__class__.__name__} is not JSON serializable")
+
+    # json.dumps's defaults (ensure_ascii, ": " and ", ", allow_nan) but no circular-reference
+    # table: the values are rows of strings, numbers, lists and dicts made just before
+    c_encode = make(None, default, ascii_text, None, ": ", ", ", False, False, True)
+
+    def dumps(obj: Any) -> str:
+        if isinstance(obj, str):
+            return ascii_text(obj)
+        return "".join(c_encode(obj, 0))
+
+    return dumps
+
+
+_dumps = _json_dumps()
 
 
 def _table(rows: Sequence[Sequence[str]], out: TextIO) -> None:
@@ -126,6 +156,9 @@ def cmd_images(
         write_json(rows, out)
         out.write("\n")
         return EXIT_OK
+    from tui.core.reference import split_tag
+    from tui.core.usage import human_size
+
     now = time.time()
     table = [["REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE", "SHARED", "UNIQUE", "USED BY", "FLAGS"]]
     for row in rows:
@@ -151,6 +184,8 @@ def cmd_images(
 
 
 def cmd_df(engine: Engine, as_json: bool, out: TextIO) -> int:
+    from tui.core.usage import build_cache_shared_note, human_size, summarize, unattributed_note
+
     snapshot = _read(engine, disk_usage=True)
     summary = summarize(snapshot)
     if as_json:
@@ -218,6 +253,8 @@ def cmd_backups(store: Any, as_json: bool, out: TextIO) -> int:
     if not backups:
         out.write(f"No backups in {store.dir}\n")
         return EXIT_OK
+    from tui.core.usage import human_size
+
     now = time.time()
     table = [["NAME", "IMAGE ID", "TAGS", "SIZE", "SAVED"]]
     for b in backups:
@@ -264,6 +301,8 @@ def invalid_refs(refs: Sequence[str]) -> list[str]:
 
 
 def make_prune_filters(filter_args: Sequence[str], all_images: bool) -> PruneFilters:
+    from tui.core.filters import parse_filters
+
     return parse_filters(filter_args, all_images=all_images, now=time.time())
 
 
@@ -278,6 +317,9 @@ _SECTION_PREFIX: dict[SectionKey, str] = {
 
 def render_plan(plan: Plan, snapshot: Snapshot, out: TextIO) -> None:
     """The human form of a plan: what is untagged, deleted, blocked, and the bytes freed."""
+    from tui.core.plan_lines import plan_sections
+    from tui.core.usage import human_size
+
     out.write(f"Plan: {plan.description}\n")
     if plan.force:
         out.write(
@@ -399,6 +441,8 @@ def cmd_execute(
                 out.write("\n")
             print(message, file=sys.stderr)
             return EXIT_REFUSED
+    from tui.engine.actions import PlanExecutor
+
     executor = PlanExecutor(engine, plan, snapshot, backup=backup, before_call=before_call)
     with _SigintStopsBetweenSteps() as stop:
         try:
@@ -426,6 +470,8 @@ def cmd_execute(
 
 def render_result(result: ExecutionResult, out: TextIO) -> None:
     """The human summary after the event lines: what did not go as planned, and the bytes freed."""
+    from tui.core.usage import human_size
+
     if result.store_changed:
         out.write(
             f"Skipped {len(result.store_changed)} step(s): the store changed after the plan was "
@@ -456,6 +502,8 @@ class _SigintStopsBetweenSteps:
     the main thread (no signal handlers there) this does nothing."""
 
     def __init__(self) -> None:
+        import threading
+
         self.event = threading.Event()
         self._previous: Any = None
         self._installed = False
@@ -476,6 +524,9 @@ class _SigintStopsBetweenSteps:
         )
 
     def __enter__(self) -> _SigintStopsBetweenSteps:
+        import signal
+        import threading
+
         if threading.current_thread() is threading.main_thread():
             self._previous = signal.signal(signal.SIGINT, self._handle)
             self._installed = True
@@ -483,12 +534,16 @@ class _SigintStopsBetweenSteps:
 
     def __exit__(self, *exc: object) -> None:
         if self._installed:
+            import signal
+
             signal.signal(signal.SIGINT, self._previous)
 
 
 def remove_builder(
     refs: Sequence[str], force: bool, with_containers: bool, protection: Protection | None = None
 ) -> Callable[[Snapshot], Plan]:
+    from tui.core.plan import plan_remove
+
     return lambda s: plan_remove(
         s, refs, force=force, with_stopped_containers=with_containers, protection=protection
     )
@@ -499,6 +554,8 @@ def platform_builder(
 ) -> Callable[[Snapshot], Plan]:
     """``rm --platform P REF``: the plan of removing one platform (raises :class:`FilterError`,
     a usage error, for a bad platform or arguments it does not combine with)."""
+    from tui.core.platform_removal import PlatformError, parse_platform, plan_remove_platform
+
     if len(refs) != 1:
         raise FilterError(f"--platform removes a platform of one image; got {len(refs)} references")
     if force or with_containers:
@@ -511,10 +568,14 @@ def platform_builder(
 
 
 def prune_builder(filters: PruneFilters, protection: Protection | None = None) -> Callable[[Snapshot], Plan]:
+    from tui.core.plan import plan_prune
+
     return lambda s: plan_prune(s, filters, protection=protection)
 
 
 def policy_builder(policy: Policy, protection: Protection | None = None) -> Callable[[Snapshot], Plan]:
+    from tui.core.policy import plan_policy
+
     return lambda s: plan_policy(s, policy, time.time(), protection)
 
 

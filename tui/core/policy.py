@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import fnmatch
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from tui.core.filters import FilterError, parse_duration_ns
 from tui.core.labels import all_labels_match
-from tui.core.marking import plan_images
 from tui.core.model import Image, Snapshot
-from tui.core.plan import Plan
 from tui.core.protect import Protection, check_label_selector
 from tui.core.reference import repository_of
+
+if TYPE_CHECKING:  # the planner is imported by plan_policy (the config reads policies without it)
+    from tui.core.plan import Plan
 
 
 class PolicyError(ValueError):
@@ -117,6 +119,8 @@ def select(snapshot: Snapshot, policy: Policy, now: float) -> list[str]:
 
 def plan_policy(snapshot: Snapshot, policy: Policy, now: float, protection: Protection | None = None) -> Plan:
     """The removal plan of what ``policy`` selects (protected and in-use images show as blocked)."""
+    from tui.core.marking import plan_images
+
     ids = select(snapshot, policy, now)
     text = (
         f"policy {policy.name}: "

@@ -13,7 +13,7 @@ import json
 import os
 import socket
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, TypeVar, cast
 from urllib.parse import quote
@@ -208,6 +208,60 @@ class UnixReader:
         self._prefix = f"/v{version}"
         self._timeout = timeout
         self._conn: http.client.HTTPConnection | None = None
+        self._raw: tuple[socket.socket, Any] | None = None  # get_json_many's connection
+
+    def get_json_many(self, paths: Sequence[str]) -> list[Any]:
+        """``GET /v<version><path>`` of every path, pipelined: all requests are written at once
+        on one kept-alive connection and the answers read in order (HTTP/1.1; the engine answers
+        them one by one). Returns the parsed JSON of each, or an :class:`EngineAPIError` (not
+        raised) for an error status. A connection the engine closes part way is opened again for
+        the requests not answered yet (they are GETs); it fails (``OSError``) when a new
+        connection answers none of them."""
+        answers: list[Any] = []
+        fresh_failures = 0
+        while len(answers) < len(paths):
+            todo = paths[len(answers) :]
+            if self._raw is None:
+                sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                try:
+                    sock.settimeout(self._timeout)
+                    sock.connect(self._path)
+                except OSError:
+                    sock.close()
+                    raise
+                self._raw = (sock, sock.makefile("rb", buffering=1 << 16))
+            sock, rfile = self._raw
+            before = len(answers)
+            try:
+                sock.sendall(
+                    b"".join(
+                        b"GET " + (self._prefix + p).encode() + b" HTTP/1.1\r\nHost: docker\r\n\r\n"
+                        for p in todo
+                    )
+                )
+                for _ in todo:
+                    status, body, keep = _read_response(rfile)
+                    answers.append(_json_answer(status, body))
+                    if not keep:
+                        self._close_raw()
+                        break
+            except TimeoutError:
+                self._close_raw()
+                raise
+            except (ConnectionError, _BadResponse) as exc:
+                self._close_raw()  # e.g. the engine closed an idle connection: the rest on a new one
+                if len(answers) == before:
+                    fresh_failures += 1
+                    if fresh_failures == 2:
+                        raise OSError(f"engine connection failed: {exc}") from exc
+        return answers
+
+    def _close_raw(self) -> None:
+        if self._raw is not None:
+            sock, rfile = self._raw
+            self._raw = None
+            rfile.close()
+            sock.close()
 
     def _connect(self) -> http.client.HTTPConnection:
         path, timeout = self._path, self._timeout
@@ -273,9 +327,92 @@ class UnixReader:
             conn.close()
 
     def close(self) -> None:
+        self._close_raw()
         if self._conn is not None:
             self._conn.close()
             self._conn = None
+
+
+class _BadResponse(Exception):
+    """The engine's answer is not HTTP/1.1 as expected (or the connection ended inside it)."""
+
+
+_MAX_LINE = 1 << 16
+
+
+def _read_response(rfile: Any) -> tuple[int, bytes, bool]:
+    """One HTTP/1.1 response from a buffered reader: ``(status, body, keep_alive)``. Reads
+    ``Content-Length`` and ``chunked`` bodies (the engine sends both), skips 1xx answers."""
+    while True:
+        line = rfile.readline(_MAX_LINE)
+        if not line:
+            raise _BadResponse("the engine closed the connection")
+        parts = line.split(None, 2)
+        if len(parts) < 2 or not parts[0].startswith(b"HTTP/") or not parts[1].isdigit():
+            raise _BadResponse(f"not an HTTP status line: {line[:80]!r}")
+        status = int(parts[1])
+        keep = parts[0] == b"HTTP/1.1"
+        length: int | None = None
+        chunked = False
+        while True:
+            header = rfile.readline(_MAX_LINE)
+            if not header:
+                raise _BadResponse("the engine closed the connection in the headers")
+            if header in (b"\r\n", b"\n"):
+                break
+            name, _, value = header.partition(b":")
+            name, value = name.strip().lower(), value.strip().lower()
+            if name == b"content-length":
+                if not value.isdigit():
+                    raise _BadResponse(f"bad Content-Length {value[:40]!r}")
+                length = int(value)
+            elif name == b"transfer-encoding":
+                chunked = value.endswith(b"chunked")
+            elif name == b"connection":
+                keep = value != b"close" if keep else value == b"keep-alive"
+        if status >= 200:
+            break
+    if status in (204, 304):
+        return status, b"", keep
+    if chunked:
+        return status, _read_chunked(rfile), keep
+    if length is None:  # the body runs to the end of the connection
+        return status, rfile.read(), False
+    body = rfile.read(length)
+    if len(body) != length:
+        raise _BadResponse("the engine closed the connection in a response")
+    return status, body, keep
+
+
+def _read_chunked(rfile: Any) -> bytes:
+    parts: list[bytes] = []
+    while True:
+        line = rfile.readline(_MAX_LINE)
+        try:
+            size = int(line.split(b";", 1)[0].strip(), 16)
+        except ValueError:
+            raise _BadResponse(f"bad chunk size line {line[:40]!r}") from None
+        if size == 0:
+            while (trailer := rfile.readline(_MAX_LINE)) not in (b"\r\n", b"\n"):
+                if not trailer:
+                    raise _BadResponse("the engine closed the connection in a response")
+            return b"".join(parts)
+        data = rfile.read(size)
+        if len(data) != size or rfile.readline(_MAX_LINE) not in (b"\r\n", b"\n"):
+            raise _BadResponse("the engine closed the connection in a response")
+        parts.append(data)
+
+
+def _json_answer(status: int, body: bytes) -> Any:
+    """The parsed body of a success, or the :class:`EngineAPIError` of an error status (as
+    :meth:`UnixReader.get_json` raises it)."""
+    if status >= 400:
+        try:
+            message = str(json.loads(body).get("message") or "")
+        except (ValueError, AttributeError):
+            message = body.decode(errors="replace").strip()
+        return EngineAPIError(message or f"HTTP {status}", status)
+    return json.loads(body)
 
 
 class Engine:

@@ -12,10 +12,12 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from tui.core.classic import Record
 from tui.core.model import Image, Snapshot
+
+if TYPE_CHECKING:
+    from tui.core.classic import Record
 
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 
@@ -48,6 +50,8 @@ def normalise_images(images: Iterable[Image]) -> list[Image]:
 
 def normalise_record(record: Record) -> Record:
     """A compat response line with a full image ID."""
+    from tui.core.classic import Record
+
     return Record(record.kind, full_id(record.value)) if record.kind == "Deleted" else record
 
 

@@ -18,14 +18,14 @@ import stat
 import threading
 import time
 from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import fields, replace
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
-
-import docker.errors
+from typing import Any, TypeVar
+from urllib.parse import quote
 
 from tui.core.layers import HistoryStep, build_layers, chain_ids
 from tui.core.model import (
@@ -38,9 +38,10 @@ from tui.core.model import (
     Snapshot,
     VolumeUsage,
 )
-from tui.engine import image_config, podman
+from tui.engine import podman
 from tui.engine.client import Engine, EngineAPIError
 
+T = TypeVar("T")
 ProgressFn = Callable[[int, int], None]
 CancelFn = Callable[[], bool]
 
@@ -53,11 +54,13 @@ def parse_created(text: str) -> float:
     return parse_created_ns(text) / 1_000_000_000
 
 
+@lru_cache(maxsize=1 << 16)
 def parse_created_ns(text: str) -> int:
     """RFC 3339 with up to nanoseconds (``2024-01-31T12:00:00.123456789Z``) to unix nanoseconds.
 
     :meth:`datetime.fromisoformat` (Python 3.11) reads the whole stamp but keeps only
     microseconds, so the fraction's nanoseconds are taken from the text: ``until`` compares them.
+    Remembered: a warm read checks each cached stamp, compares it with the list and keeps it.
     """
     if not text:
         return 0
@@ -79,34 +82,62 @@ _CACHED = ("diff_ids", "history", "created")  # what every entry holds (layer re
 _NEVER_CACHED = ("labels",)  # what decides protection and filters: always from this run's image list
 
 
+def _canonical_encoder() -> Callable[[dict[str, Any]], str]:
+    """``json.dumps(obj, sort_keys=True, separators=(",", ":"))`` of a dict, the same text, from one
+    C encoder made once (``json.dumps`` with arguments builds a new encoder for every call: that
+    was most of the cost of checking a thousand cache lines)."""
+    from json import encoder
+
+    make = getattr(encoder, "c_make_encoder", None)
+    if make is None:  # no C accelerator: the plain call
+        return lambda obj: json.dumps(obj, sort_keys=True, separators=(",", ":"))
+
+    def default(obj: Any) -> Any:
+        raise TypeError(f"Object of type {obj.__class__.__name__} is not JSON serializable")
+
+    # what json.dumps passes for these arguments (ensure_ascii, no indent, ":" and ",", sort_keys,
+    # no skipkeys, allow_nan) but no circular-reference check: the entries are parsed JSON or
+    # engine answers, never circular, and a shared marker table could keep a stale entry after
+    # an error
+    c_encode = make(None, default, encoder.encode_basestring_ascii, None, ":", ",", True, False, True)
+    return lambda obj: "".join(c_encode(obj, 0))
+
+
+_canonical = _canonical_encoder()
+_REQUIRED = frozenset({*_CACHED, "key", "sum"})
+
+
 def _entry_sum(entry: Mapping[str, Any]) -> str:
     body = {k: v for k, v in entry.items() if k != "sum"}
-    return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+    return hashlib.sha256(_canonical(body).encode()).hexdigest()
 
 
 def _valid_entry(entry: Any) -> bool:
     """A well-formed entry whose checksum matches (a damaged or hand-edited line is not)."""
-    if not isinstance(entry, dict) or not {*_CACHED, "key", "sum"} <= set(entry):
+    if not isinstance(entry, dict) or not entry.keys() >= _REQUIRED:
         return False
     if any(k in entry for k in _NEVER_CACHED):
         return False
+    diff_ids, history, created = entry["diff_ids"], entry["history"], entry["created"]
+    if not isinstance(entry["key"], str) or not isinstance(diff_ids, list) or not isinstance(created, str):
+        return False
     if entry["sum"] != _entry_sum(entry):
         return False
-    diff_ids, history, created = entry["diff_ids"], entry["history"], entry["created"]
-    if not isinstance(entry["key"], str) or not isinstance(diff_ids, list):
+    for d in diff_ids:
+        if not isinstance(d, str) or not _DIGEST.fullmatch(d):
+            return False
+    if not isinstance(history, list):
         return False
-    if not all(isinstance(d, str) and _DIGEST.fullmatch(d) for d in diff_ids):
-        return False
-    if not isinstance(history, list) or not all(
-        isinstance(h, list) and len(h) == 2 and isinstance(h[0], str) and type(h[1]) is int and h[1] >= 0
-        for h in history
-    ):
-        return False
+    for h in history:
+        if not (
+            isinstance(h, list) and len(h) == 2 and isinstance(h[0], str) and type(h[1]) is int and h[1] >= 0
+        ):
+            return False
     try:
-        parse_created(created) if isinstance(created, str) else None
+        parse_created_ns(created)
     except ValueError:
         return False
-    return isinstance(created, str)
+    return True
 
 
 def _private_file(path: Path) -> bool:
@@ -123,6 +154,13 @@ def _private_file(path: Path) -> bool:
     return True
 
 
+def default_cache_path() -> Path:
+    """Where the headless commands and the app keep the layer cache (the user cache dir)."""
+    import platformdirs
+
+    return platformdirs.user_cache_path("docker-sweep") / "layers.jsonl"
+
+
 class LayerCache:
     """Inspect/history facts per (engine ID, image ID); optionally persisted as JSON lines.
 
@@ -132,15 +170,38 @@ class LayerCache:
     again from the engine, and :meth:`get` also drops an entry whose created time disagrees with the
     image list's. A file (or directory) owned by someone else or writable by others is not used.
     The file keeps at most :attr:`MAX_ENTRIES` entries (the oldest go first when it is rewritten).
+    ``defer=True``: the file is read on first use (or :meth:`load`), not here; the reader then
+    reads it while the engine lists the store.
     """
 
     MAX_ENTRIES = 50_000
 
-    def __init__(self, path: Path | None = None) -> None:
+    def __init__(self, path: Path | None = None, *, defer: bool = False) -> None:
         self._data: dict[str, dict[str, Any]] = {}
         self._lock = threading.Lock()
+        self._load_lock = threading.Lock()
+        self._loaded = False
         self.path = path if path is None or _private_file(path) else None
-        self.rejected = 0  # lines dropped as damaged or edited when the file was read
+        self._rejected = 0
+        if not defer:
+            self.load()
+
+    @property
+    def rejected(self) -> int:
+        """Lines dropped as damaged or edited when the file was read."""
+        self.load()
+        return self._rejected
+
+    def load(self) -> None:
+        """Read the file, once (every other method does this first)."""
+        if self._loaded:
+            return
+        with self._load_lock:
+            if not self._loaded:
+                self._read_file()
+                self._loaded = True
+
+    def _read_file(self) -> None:
         if self.path is not None and self.path.exists():
             lines = 0
             try:
@@ -156,7 +217,7 @@ class LayerCache:
                 if _valid_entry(entry):
                     self._data[entry["key"]] = entry
                 else:
-                    self.rejected += 1  # only a slower start for that image
+                    self._rejected += 1  # only a slower start for that image
             if len(self._data) > self.MAX_ENTRIES:
                 keep = list(self._data.items())[-self.MAX_ENTRIES // 2 :]
                 self._data = dict(keep)
@@ -179,6 +240,7 @@ class LayerCache:
 
     def get(self, engine_id: str, image_id: str, *, created: float | None = None) -> dict[str, Any] | None:
         """The entry, or None; with ``created`` (the image list's, whole seconds) it must agree."""
+        self.load()
         with self._lock:
             entry = self._data.get(f"{engine_id}/{image_id}")
         if entry is None or created is None or not entry["created"]:
@@ -190,19 +252,27 @@ class LayerCache:
         return entry
 
     def put(self, engine_id: str, image_id: str, entry: dict[str, Any]) -> None:
-        key = f"{engine_id}/{image_id}"
-        entry = {**{k: v for k, v in entry.items() if k not in _NEVER_CACHED}, "key": key}
-        entry["sum"] = _entry_sum(entry)
-        if not _valid_entry(entry):
-            return
-        with self._lock:
-            self._data[key] = entry
-        if self.path is not None:
+        self.put_many(engine_id, [(image_id, entry)])
+
+    def put_many(self, engine_id: str, entries: Iterable[tuple[str, dict[str, Any]]]) -> None:
+        """:meth:`put` of each ``(image id, entry)``, appended to the file in one write."""
+        self.load()
+        lines = []
+        for image_id, detail in entries:
+            key = f"{engine_id}/{image_id}"
+            entry = {**{k: v for k, v in detail.items() if k not in _NEVER_CACHED}, "key": key}
+            entry["sum"] = _entry_sum(entry)
+            if not _valid_entry(entry):
+                continue
+            with self._lock:
+                self._data[key] = entry
+            lines.append(json.dumps(entry) + "\n")
+        if self.path is not None and lines:
             try:
                 self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
                 fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW, 0o600)
                 with os.fdopen(fd, "a", encoding="utf-8") as fh:
-                    fh.write(json.dumps(entry) + "\n")
+                    fh.write("".join(lines))
             except OSError:
                 pass
 
@@ -284,8 +354,14 @@ def with_container_sizes(engine: Engine, containers: list[Container]) -> list[Co
 
 
 def _image_detail(api: Any, image_id: str) -> dict[str, Any]:
-    inspect = api.inspect_image(image_id)
-    history = api.history(image_id)
+    return _detail(api, image_id, api.inspect_image(image_id), api.history(image_id))
+
+
+def _detail(
+    api: Any, image_id: str, inspect: dict[str, Any], history: list[dict[str, Any]]
+) -> dict[str, Any]:
+    from tui.engine import image_config  # tarfile and the export reader: only for layer reads
+
     return {
         "diff_ids": list((inspect.get("RootFS") or {}).get("Layers") or []),
         "history": [[h.get("CreatedBy") or "", int(h.get("Size") or 0)] for h in reversed(history or [])],
@@ -296,8 +372,43 @@ def _image_detail(api: Any, image_id: str) -> dict[str, Any]:
     }
 
 
+def _image_details(api: Any, image_ids: list[str]) -> list[dict[str, Any] | None]:
+    """Each image's detail (``None``: it vanished, 404): on a :class:`UnixReader` its inspect and
+    history requests go pipelined on one connection, else one request after the other."""
+    if not hasattr(api, "get_json_many"):
+        out: list[dict[str, Any] | None] = []
+        for image_id in image_ids:
+            try:
+                out.append(_image_detail(api, image_id))
+            except EngineAPIError as exc:
+                if exc.status != 404:
+                    raise
+                out.append(None)  # removed since the list was read
+        return out
+    paths = []
+    for image_id in image_ids:
+        quoted = quote(image_id, safe="/:")
+        paths += [f"/images/{quoted}/json", f"/images/{quoted}/history"]
+    answers = api.get_json_many(paths)
+    details: list[dict[str, Any] | None] = []
+    for n, image_id in enumerate(image_ids):
+        inspect, history = answers[2 * n], answers[2 * n + 1]
+        try:
+            for answer in (inspect, history):
+                if isinstance(answer, EngineAPIError):
+                    raise answer
+            details.append(_detail(api, image_id, inspect, history))  # may read the export too
+        except EngineAPIError as exc:
+            if exc.status != 404:
+                raise
+            details.append(None)  # removed since the list was read
+    return details
+
+
 #: Threads reading inspect + history at once (each with its own kept-alive client).
 READ_WORKERS = 4
+#: Images per request batch of one thread (their inspect and history requests are pipelined).
+READ_BATCH = 8
 
 
 def _fetch_details(
@@ -305,15 +416,16 @@ def _fetch_details(
 ) -> Generator[tuple[str, dict[str, Any] | None], None, None]:
     """``(image id, detail)`` in ``image_ids`` order; ``None`` for an image that vanished (404).
 
-    ``workers`` threads each use their own client (a ``requests.Session`` is not thread-safe);
-    the clients are closed at the end. After cancellation the remaining ids are not read.
+    ``workers`` threads each use their own client (a ``requests.Session`` is not thread-safe) and
+    read a batch of images at a time; the clients are closed at the end. After cancellation the
+    remaining batches are not read.
     """
     local = threading.local()
     clients: list[Any] = []
     lock = threading.Lock()
     stop = threading.Event()
 
-    def one(image_id: str) -> dict[str, Any] | None:
+    def batch(ids: list[str]) -> list[dict[str, Any] | None]:
         if stop.is_set() or (cancelled is not None and cancelled()):
             stop.set()
             raise _Cancelled
@@ -324,23 +436,22 @@ def _fetch_details(
                 clients.append(api)
         try:
             with engine.translate_errors():
-                return _image_detail(api, image_id)
-        except EngineAPIError as exc:
-            if exc.status == 404:
-                return None  # removed since the list was read
+                return _image_details(api, ids)
+        except BaseException:
             stop.set()
             raise
 
     if not image_ids:
         return
-    pool = ThreadPoolExecutor(
-        max_workers=max(1, min(workers, len(image_ids))), thread_name_prefix="read-layers"
-    )
+    workers = max(1, min(workers, len(image_ids)))
+    size = max(1, min(READ_BATCH, -(-len(image_ids) // workers)))  # small stores: every thread reads
+    batches = [image_ids[i : i + size] for i in range(0, len(image_ids), size)]
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="read-layers")
     try:
-        futures = [pool.submit(one, image_id) for image_id in image_ids]
-        for image_id, future in zip(image_ids, futures, strict=True):
+        futures = [pool.submit(batch, ids) for ids in batches]
+        for ids, future in zip(batches, futures, strict=True):
             try:
-                detail = future.result()
+                details = future.result()
             except _Cancelled:
                 pool.shutdown(wait=True, cancel_futures=True)
                 for other in futures:  # stopped by another thread's error: raise that error
@@ -349,7 +460,7 @@ def _fetch_details(
                         if error is not None and not isinstance(error, _Cancelled):
                             raise error from None
                 return
-            yield image_id, detail
+            yield from zip(ids, details, strict=True)
     finally:
         stop.set()
         pool.shutdown(wait=True, cancel_futures=True)
@@ -371,13 +482,30 @@ def _with_layers(image: Image, detail: Mapping[str, Any], classic: bool = True) 
         created_ns = parse_created_ns(detail["created"])
         created = created_ns / 1_000_000_000
     # labels: the list's (what the engine says now), never a cached copy
-    return replace(
+    return _replaced(
         image,
         layers=layers,
         created=created,
         created_ns=created_ns,
         has_config=bool(detail.get("has_config", True)),
     )
+
+
+_IMAGE_FIELDS = frozenset(f.name for f in fields(Image))
+_PLAIN_IMAGE = not hasattr(Image, "__post_init__") and not hasattr(Image, "__slots__")
+
+
+def _replaced(image: Image, **changes: Any) -> Image:
+    """``dataclasses.replace(image, **changes)``, the same value, made by copying the instance's
+    fields: the frozen ``__init__`` sets its twenty-odd fields one ``object.__setattr__`` at a time,
+    which was a good part of filling in a thousand images' layers."""
+    if not _PLAIN_IMAGE or type(image) is not Image or not changes.keys() <= _IMAGE_FIELDS:
+        return replace(image, **changes)
+    new = object.__new__(Image)
+    fields_of = vars(new)
+    fields_of.update(vars(image))
+    fields_of.update(changes)
+    return new
 
 
 def read_layers(
@@ -425,24 +553,32 @@ def _merge(
     classic: bool,
 ) -> None:
     total = len(images)
-    for done, image in enumerate(images, 1):
-        detail = details.get(image.id)
-        if detail is None:
-            if cancelled is not None and cancelled():
-                out.extend(images[done - 1 :])
-                break
-            got = next(fetched, None)
-            if got is None or got[0] != image.id:  # cancelled while reading
-                out.extend(images[done - 1 :])
-                break
-            if got[1] is None:
-                continue  # removed since the list was read
-            detail = got[1]
-            if cache is not None:
-                cache.put(engine_id, image.id, detail)
-        out.append(_with_layers(image, detail, classic))
-        if progress is not None:
-            progress(done, total)
+    unsaved: list[tuple[str, dict[str, Any]]] = []  # new cache entries, appended 64 at a time
+    try:
+        for done, image in enumerate(images, 1):
+            detail = details.get(image.id)
+            if detail is None:
+                if cancelled is not None and cancelled():
+                    out.extend(images[done - 1 :])
+                    break
+                got = next(fetched, None)
+                if got is None or got[0] != image.id:  # cancelled while reading
+                    out.extend(images[done - 1 :])
+                    break
+                if got[1] is None:
+                    continue  # removed since the list was read
+                detail = got[1]
+                if cache is not None:
+                    unsaved.append((image.id, detail))
+                    if len(unsaved) >= 64:
+                        cache.put_many(engine_id, unsaved)
+                        unsaved = []
+            out.append(_with_layers(image, detail, classic))
+            if progress is not None:
+                progress(done, total)
+    finally:
+        if cache is not None and unsaved:
+            cache.put_many(engine_id, unsaved)
 
 
 def _graph_dirs(data: Mapping[str, Any] | None) -> list[str]:
@@ -512,6 +648,8 @@ def system_df(api: Any, attempts: int = 20) -> dict[str, Any]:
     """``GET /system/df``. The containerd store removes snapshots asynchronously, and its df
     walks them: right after a removal it can answer 404 "snapshot sha256:… does not exist"
     (seen on 28.5 after removing an unpacked platform). That answer is asked again."""
+    import docker.errors
+
     for _ in range(attempts - 1):
         try:
             return dict(api.df())
@@ -566,21 +704,79 @@ def read_stages(
     cache: LayerCache | None = None,
     progress: ProgressFn | None = None,
     cancelled: CancelFn | None = None,
+    df_early: bool = False,
 ) -> Iterator[Snapshot]:
     """The store in stages: the lists (no layers yet), then with layers, then with df data.
 
     Each stage is yielded as soon as it is read (the app shows the list before the layers);
     ``layers=False`` or ``disk_usage=False`` end it early. Stops after a cancelled layer read.
+    ``df_early`` (with ``disk_usage``): ``/system/df`` is asked with the lists, and answers while
+    the layers are read (a one-shot read; the app asks it last, after showing the layers).
     """
     taken = time.time()
-    facts = read_facts(engine)
-    images = list_images(engine)
+    early_df: Future[DiskUsage] | None = None
+    pool = ThreadPoolExecutor(max_workers=3, thread_name_prefix="read-lists")
+    try:
+        facts, images, containers, early_df = _read_lists(engine, pool, cache, disk_usage and df_early)
+        yield Snapshot(images, containers, facts, None, taken_at=taken)
+        if not layers:
+            return
+        yield from _layer_stages(
+            engine, taken, facts, images, containers, early_df, disk_usage, cache, progress, cancelled
+        )
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _in_own_thread(engine: Engine, read: Callable[[Engine], T]) -> T:
+    """``read(engine)`` on a pool thread: its clients are this thread's, closed when it is done."""
+    try:
+        return read(engine)
+    finally:
+        engine.close()
+
+
+def _read_lists(
+    engine: Engine, pool: ThreadPoolExecutor, cache: LayerCache | None, df: bool
+) -> tuple[EngineFacts, list[Image], list[Container], Future[DiskUsage] | None]:
+    """Facts, images and containers, read at once (three requests the engine answers in parallel),
+    while this thread reads the layer cache file; ``df``: ``/system/df`` starts too. Over ssh://
+    (a new ssh connection per client) they are read one after the other on this thread."""
+    engine.server_version()  # /version first: every client needs the negotiated API version
+    df_f: Future[DiskUsage] | None = None
+    if engine.host.startswith("ssh://"):
+        facts, images, containers = read_facts(engine), list_images(engine), list_containers(engine)
+    else:
+        images_f = pool.submit(_in_own_thread, engine, list_images)
+        containers_f = pool.submit(_in_own_thread, engine, list_containers)
+        df_f = pool.submit(_in_own_thread, engine, read_disk_usage) if df else None
+        try:
+            facts = read_facts(engine)
+            if cache is not None:
+                cache.load()
+            images, containers = images_f.result(), containers_f.result()
+        except BaseException:
+            for future in (images_f, containers_f, df_f):
+                if future is not None:
+                    future.cancel()
+            raise
     if facts.image_store == "podman":
         images = podman.normalise_images(images)
-    containers = list_containers(engine)
-    yield Snapshot(images, containers, facts, None, taken_at=taken)
-    if not layers:
-        return
+    return facts, images, containers, df_f
+
+
+def _layer_stages(
+    engine: Engine,
+    taken: float,
+    facts: EngineFacts,
+    images: list[Image],
+    containers: list[Container],
+    early_df: Future[DiskUsage] | None,
+    disk_usage: bool,
+    cache: LayerCache | None,
+    progress: ProgressFn | None,
+    cancelled: CancelFn | None,
+) -> Iterator[Snapshot]:
     images = read_layers(
         engine,
         images,
@@ -599,14 +795,18 @@ def read_stages(
         images = with_containerd_details(engine, facts, images)
         containers = with_container_sizes(engine, containers)
     snapshot = Snapshot(images, containers, facts, None, taken_at=taken)
+
+    def disk() -> DiskUsage:
+        return early_df.result() if early_df is not None else read_disk_usage(engine)
+
     if snapshot.sizes_open and facts.image_store in ("classic", "containerd"):
         # The history (and on containerd the unpacked totals) leave a shared layer's size open:
         # /system/df's SharedSize settles it.
-        yield Snapshot(images, containers, facts, read_disk_usage(engine), taken_at=taken)
+        yield Snapshot(images, containers, facts, disk(), taken_at=taken)
         return
     yield snapshot
     if disk_usage:
-        yield Snapshot(images, containers, facts, read_disk_usage(engine), taken_at=taken)
+        yield Snapshot(images, containers, facts, disk(), taken_at=taken)
 
 
 def read_snapshot(
@@ -620,6 +820,12 @@ def read_snapshot(
 ) -> Snapshot:
     """A full snapshot: facts, images (with layers unless ``layers=False``), containers, df."""
     *_, last = read_stages(
-        engine, layers=layers, disk_usage=disk_usage, cache=cache, progress=progress, cancelled=cancelled
+        engine,
+        layers=layers,
+        disk_usage=disk_usage,
+        cache=cache,
+        progress=progress,
+        cancelled=cancelled,
+        df_early=True,
     )
     return last

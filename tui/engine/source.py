@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Generator, Iterator
-from pathlib import Path
-
-import platformdirs
 
 from tui.core.buildcache import BuildCachePlan, CacheRecord
 from tui.core.model import Image, Snapshot
@@ -18,10 +15,7 @@ from tui.engine.buildcache import (
 )
 from tui.engine.client import Engine
 from tui.engine.snapshot import LayerCache, read_stages
-
-
-def default_cache_path() -> Path:
-    return platformdirs.user_cache_path("docker-sweep") / "layers.jsonl"
+from tui.engine.snapshot import default_cache_path as default_cache_path  # its old home
 
 
 class EngineSource:
