@@ -23,8 +23,9 @@ from tui.core.model import Snapshot
 from tui.core.plan import Plan
 from tui.core.usage import UsageSummary, human_size, summarize
 
-DETAILS_PLAN_DELAY = 0.12
-"""Seconds the cursor rests on an image of a big store before its removal plan is made."""
+DETAILS_PLAN_DELAY = 0.3
+"""Seconds the cursor rests on an image of a big store before its removal plan is made (arrow
+keys pressed one after the other come some 0.1-0.2 s apart)."""
 
 
 class SidePanes(PlanWorkers, StoreScreen):

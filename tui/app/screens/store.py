@@ -196,8 +196,10 @@ class StoreScreen(Screen[None]):
 
     # -- live refresh --------------------------------------------------------------------------
     def _store_changed(self, what: str) -> None:
-        """Called from the event thread."""
-        if self._watching:
+        """Called from the event thread. While a job runs its own removals come here by the
+        hundred; the UI would drop them (the job's end reloads), so they are not posted: each
+        post wakes the UI thread, and the job's thread waits for it."""
+        if self._watching and not self.job_running:
             self.post_message(StoreChanged(what))
 
     def on_store_changed(self, message: StoreChanged) -> None:
