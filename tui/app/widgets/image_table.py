@@ -193,17 +193,18 @@ class ImageTable(DataTable[Text]):
             # DataTable.remove_row re-indexes every row and moves the cursor (a highlight event
             # each): removing hundreds one by one costs more than drawing the table again
             return False
-        changes = [
-            (image_id, column, new)
-            for image_id, row in rows.items()
-            for column, old, new in zip(self.columns_shown, drawn[image_id], row, strict=True)
-            if _look(old) != _look(new)
-        ]
-        if len(changes) > len(self.columns_shown):
-            # DataTable measures every cell of a column again for each cell of it that got
-            # narrower: N changed cells cost N x rows measurements (a layer stage of 300 images
-            # froze the app for 7 s), drawing the table again costs rows x columns
-            return False
+        # DataTable measures every cell of a column again for each cell of it that got narrower:
+        # N changed cells cost N x rows measurements (a layer stage of 300 images froze the app
+        # for 7 s), drawing the table again costs rows x columns. So past one change per column
+        # the table is drawn again (and the rest is not compared: a cell reused from the last
+        # redraw is the same object).
+        changes: list[tuple[str, str, Text]] = []
+        for image_id, row in rows.items():
+            for column, old, new in zip(self.columns_shown, drawn[image_id], row, strict=True):
+                if old is not new and _look(old) != _look(new):
+                    changes.append((image_id, column, new))
+                    if len(changes) > len(self.columns_shown):
+                        return False
         for image_id in drawn:
             if image_id not in rows:
                 self.remove_row(image_id)
