@@ -13,10 +13,18 @@ from tui.core.model import Snapshot
 
 @dataclass
 class SnapshotLoaded(Message):
-    """A new snapshot: ``stage`` is "listed" (no layers yet), "layers" or "complete" (with df)."""
+    """A new snapshot: ``stage`` is "listed" (no layers yet), "layers" or "complete" (with df).
+
+    ``load`` names the read it comes from: a later stage of the same read replaces a queued
+    earlier one (each stage redraws the table and the panes; one that is already out of date
+    when the UI gets to it would only delay the newer one)."""
 
     snapshot: Snapshot
     stage: str
+    load: object = None
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, SnapshotLoaded) and self.load is not None and message.load is self.load
 
 
 @dataclass

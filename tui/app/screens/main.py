@@ -354,6 +354,7 @@ class MainScreen(BuildCacheFlow, SidePanes, RemovalFlows):
     def _redraw_charts(self) -> None:
         if self.snapshot.images:
             self.query_one("#space", RepositoryChart).show(self.snapshot, self.protection)
+            self.show_age_chart()
 
     def action_space_chart(self) -> None:
         self.query_one("#side", TabbedContent).active = "tab-space"

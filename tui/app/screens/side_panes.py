@@ -7,7 +7,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from rich.text import Text
-from textual.widgets import Static
+from textual.timer import Timer
+from textual.widgets import Static, TabbedContent
 
 from tui.app.screens.planning import PlanWorkers
 from tui.app.screens.store import StoreScreen
@@ -16,10 +17,15 @@ from tui.app.widgets.detail_pane import DetailPane, removal_plans
 from tui.app.widgets.df_pane import DfPane
 from tui.app.widgets.image_table import ImageTable
 from tui.app.widgets.layer_tree import LayerTree
+from tui.core.charts import AgeBucket, age_buckets
 from tui.core.marking import plan_images
 from tui.core.model import Snapshot
 from tui.core.plan import Plan
 from tui.core.usage import UsageSummary, human_size, summarize
+
+DETAILS_PLAN_DELAY = 0.3
+"""Seconds the cursor rests on an image of a big store before its removal plan is made (arrow
+keys pressed one after the other come some 0.1-0.2 s apart)."""
 
 
 class SidePanes(PlanWorkers, StoreScreen):
@@ -36,6 +42,9 @@ class SidePanes(PlanWorkers, StoreScreen):
     _marked_plan: tuple[tuple[Snapshot, frozenset[str]], Plan] | None
     _marked_pending: tuple[Snapshot, frozenset[str]] | None
     _df_pending: tuple[Snapshot, bool] | None
+    _age_pending: Snapshot | None = None
+    _details_shown: tuple[Snapshot, str, DetailPane] | None = None
+    _details_timer: Timer | None = None
 
     @property
     def table(self) -> ImageTable:
@@ -77,8 +86,31 @@ class SidePanes(PlanWorkers, StoreScreen):
         self._show_layers(plan)
         self._show_df()
         self.query_one("#space", RepositoryChart).show(self.snapshot, self.protection)
-        self.query_one("#age", AgeChart).show(self.snapshot, self.now(), self.protection)
+        self.show_age_chart()
         self.refresh_status(plan)
+
+    def show_age_chart(self) -> None:
+        """Draw the age chart for the snapshot. Its buckets plan a prune each (a tenth of a second
+        per 1,000 images, for every load stage): on a big store they are made in a worker, and
+        only while the chart's tab is shown (showing the tab draws it)."""
+        chart, snapshot, now, protection = (
+            self.query_one("#age", AgeChart),
+            self.snapshot,
+            self.now(),
+            self.protection,
+        )
+        if chart.shows(snapshot) or self._age_pending is snapshot:
+            return
+        if len(snapshot.images) > self.inline_limit:
+            if self.query_one("#side", TabbedContent).active != "tab-age":
+                return
+            self._age_pending = snapshot
+
+        def ready(buckets: list[AgeBucket]) -> None:
+            self._age_pending = None
+            chart.show(snapshot, now, protection, buckets=buckets)
+
+        self.plan_then("age", lambda: age_buckets(snapshot, now, protection), ready)
 
     def _show_layers(self, plan: Plan | None) -> None:
         freed = set(plan.freed_layers) if plan is not None else set()
@@ -88,14 +120,31 @@ class SidePanes(PlanWorkers, StoreScreen):
         snapshot, protection, pane = self.snapshot, self.protection, self.details_pane
         if image_id is None or not snapshot.layers_complete or len(snapshot.images) <= self.inline_limit:
             self.plan_pending("details")
+            self._details_shown = None
             pane.show(snapshot, image_id, protection)
             return
+        key = (snapshot, image_id, pane)
+        if key == self._details_shown:
+            return  # its plans are on screen already (the status or the marks changed)
+        self._details_shown = key
         pane.show(snapshot, image_id, protection, plans="pending")
-        self.plan_then(
-            "details",
-            lambda: removal_plans(snapshot, image_id, protection),
-            lambda plans: pane.show(snapshot, image_id, protection, plans=plans),
-        )
+        self.plan_pending("details")  # an answer for the image highlighted before is not shown
+        if self._details_timer is not None:
+            self._details_timer.stop()
+
+        def plan() -> None:
+            self._details_timer = None
+            if self._details_shown != key:
+                return
+            self.plan_then(
+                "details",
+                lambda: removal_plans(snapshot, image_id, protection),
+                lambda plans: pane.show(snapshot, image_id, protection, plans=plans),
+            )
+
+        # Only once the cursor rests: every plan of a big store holds the GIL for a while, and one
+        # per key held down starves the threads that read the store or run a job.
+        self._details_timer = self.set_timer(DETAILS_PLAN_DELAY, plan)
 
     def _show_df(self) -> None:
         df, snapshot, narrow = self.query_one("#df", DfPane), self.snapshot, not self.wide

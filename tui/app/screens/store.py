@@ -33,6 +33,10 @@ from tui.core.usage import human_size
 JOB_EVENT_FLUSH = 0.2
 """Seconds between redraws of the log and progress bar while a job runs."""
 
+LOAD_PROGRESS_EVERY = 0.1
+"""Seconds between progress reports of a layer read (each one wakes the UI thread, which the
+read's own threads then wait for)."""
+
 
 def job_total_line(result: ExecutionResultLike) -> tuple[str, str]:
     """A job's outcome on one log line: ``(kind, text)``."""
@@ -79,6 +83,7 @@ class StoreScreen(Screen[None]):
         self._watching = False
         self._reload_timer: object | None = None
         self._engine_logged: object = None
+        self._store_warned: object = None
         self._job_events: list[JobEvent] = []
         self._job_flush_timer: Timer | None = None
 
@@ -118,13 +123,18 @@ class StoreScreen(Screen[None]):
 
         worker = get_current_worker()
         stages = iter(("listed", "layers", "complete"))
+        reported = 0.0
 
         def progress(done: int, total: int) -> None:
-            self.post_message(LoadProgress(done, total))
+            nonlocal reported
+            now = time.monotonic()
+            if done >= total or now - reported >= LOAD_PROGRESS_EVERY:
+                reported = now
+                self.post_message(LoadProgress(done, total))
 
         try:
             for snapshot in self.source.load(progress=progress, cancelled=lambda: worker.is_cancelled):
-                self.post_message(SnapshotLoaded(snapshot, next(stages, "complete")))
+                self.post_message(SnapshotLoaded(snapshot, next(stages, "complete"), load=worker))
         except Exception as exc:  # every failure becomes a message in the log, never a traceback
             self.post_message(LoadFailed(str(exc) or type(exc).__name__))
 
@@ -137,7 +147,7 @@ class StoreScreen(Screen[None]):
         self.marked &= set(self.snapshot.images)
         self.store_updated()
         facts = self.snapshot.facts
-        if message.stage == "listed" and facts != self._engine_logged:  # once per engine
+        if facts != self._engine_logged:  # once per engine (a later stage may stand for "listed")
             self._engine_logged = facts
             self.log_line(
                 "engine",
@@ -147,10 +157,12 @@ class StoreScreen(Screen[None]):
                 "containers",
             )
         if (
-            message.stage == "layers"
+            message.stage != "listed"
+            and message.load is not self._store_warned
             and self.snapshot.containerd
             and any(i.content is None for i in self.snapshot.images.values())
         ):
+            self._store_warned = message.load  # once per read
             self.log_line(
                 "error",
                 "containerd image store: its content store is not readable "
@@ -184,8 +196,10 @@ class StoreScreen(Screen[None]):
 
     # -- live refresh --------------------------------------------------------------------------
     def _store_changed(self, what: str) -> None:
-        """Called from the event thread."""
-        if self._watching:
+        """Called from the event thread. While a job runs its own removals come here by the
+        hundred; the UI would drop them (the job's end reloads), so they are not posted: each
+        post wakes the UI thread, and the job's thread waits for it."""
+        if self._watching and not self.job_running:
             self.post_message(StoreChanged(what))
 
     def on_store_changed(self, message: StoreChanged) -> None:

@@ -162,12 +162,26 @@ class AgeChart(Static):
 
     _key: tuple[object, ...] = ()
 
-    def show(self, snapshot: Snapshot, now: float, protection: Protection | None = None) -> None:
+    def shows(self, snapshot: Snapshot) -> bool:
+        """True when the chart is drawn for this snapshot already."""
+        return (snapshot, snapshot.layers_complete) == self._key
+
+    def show(
+        self,
+        snapshot: Snapshot,
+        now: float,
+        protection: Protection | None = None,
+        *,
+        buckets: list[AgeBucket] | None = None,
+    ) -> None:
+        """Draw the buckets of ``snapshot`` (``buckets``: made by a worker, else made here: each
+        bucket plans a prune)."""
         key = (snapshot, snapshot.layers_complete)
         if key == self._key:
             return
         self._key = key
-        buckets = age_buckets(snapshot, now, protection)
+        if buckets is None:
+            buckets = age_buckets(snapshot, now, protection)
         if not buckets:
             self.update(Text("Reading layers…", style="dim"))
             return
