@@ -13,13 +13,16 @@ Starts a private dockerd, loads N generated images (cli_bench's generator) and, 
   reloaded in between): the in-app ÷ headless ratio.
 
 Wall-clock seconds; the machine's load average is printed with the results (other work on the
-machine inflates both sides of a ratio). Nothing here is a pass/fail test.
+machine inflates both sides of a ratio). The checkout's ``tui`` package is byte-compiled first, as
+an install is. ``--engine URL`` uses an engine already loaded by cli_bench's generator. Nothing here
+is a pass/fail test.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import shutil
@@ -159,6 +162,11 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--child", choices=("launch", "removal"))
     parser.add_argument("--url")
+    parser.add_argument(
+        "--engine",
+        help="use this engine, already loaded with --images images by cli_bench's generator "
+        "(e.g. kept from an earlier run), instead of a new private one",
+    )
     parser.add_argument("--prefix", default="rmbench/")
     args = parser.parse_args()
     if args.child:
@@ -168,6 +176,10 @@ def main() -> int:
 
     from tui.sandbox.daemon import PrivateDaemon
 
+    # as cli_bench: an installed package is byte-compiled; a checkout under
+    # PYTHONDONTWRITEBYTECODE=1 would compile every module it imports on every launch
+    compile_tui = [sys.executable, "-m", "compileall", "-q", str(REPO / "tui")]
+    subprocess.run(compile_tui, capture_output=True, check=True)
     work = Path(tempfile.mkdtemp(prefix="sweep-tui-bench-"))
     rows: dict[str, list[float]] = {}
 
@@ -176,20 +188,22 @@ def main() -> int:
 
     latencies: dict[str, list[float]] = {"during": [], "after": []}
     try:
-        with PrivateDaemon.start() as daemon:
-            b = Bench(daemon.url, work)
-            b.load("store", specs(args.images, "bench/app", ""))
+        with contextlib.ExitStack() as stack:
+            daemon_url = args.engine or stack.enter_context(PrivateDaemon.start()).url
+            b = Bench(daemon_url, work)
+            if not args.engine:
+                b.load("store", specs(args.images, "bench/app", ""))
             rm_specs = [s for s in specs(args.rm * 5 // 4 + 1, "rmbench/app", "rm") if s.tags][: args.rm]
             refs = [s.tags[0] for s in rm_specs]
             env = _child_env(work)
-            images_json = [sys.executable, "-m", "tui", "--host", daemon.url, "images", "--json"]
+            images_json = [sys.executable, "-m", "tui", "--host", daemon_url, "images", "--json"]
             load_before = os.getloadavg()
             for _ in range(args.rounds):
                 b.clear_cache()
                 cold_cli = _timed(images_json, env)
                 b.clear_cache()
-                cold = _run_child(work, "--child", "launch", "--url", daemon.url)
-                warm = _run_child(work, "--child", "launch", "--url", daemon.url)
+                cold = _run_child(work, "--child", "launch", "--url", daemon_url)
+                warm = _run_child(work, "--child", "launch", "--url", daemon_url)
                 add("cold images --json (s)", cold_cli)
                 add("cold launch to first row (s)", float(cold["first_row"]))  # type: ignore[arg-type]
                 add("cold launch to layers complete (s)", float(cold["layers_complete"]))  # type: ignore[arg-type]
@@ -198,7 +212,7 @@ def main() -> int:
                 add("warm launch to layers complete (s)", float(warm["layers_complete"]))  # type: ignore[arg-type]
                 b.load("rm", rm_specs)
                 _timed(images_json, env)  # the layer cache knows them, as for the headless side
-                removal = _run_child(work, "--child", "removal", "--url", daemon.url)
+                removal = _run_child(work, "--child", "removal", "--url", daemon_url)
                 b.load("rm", rm_specs)
                 _timed(images_json, env)
                 headless = _timed([*b.sweep, "rm", "--yes", "--json", *refs], env)
