@@ -654,6 +654,29 @@ class ClassicStore:
             self._drop_plain(key, image_id, records, explicit_parents, out)
         return out
 
+    def prune_plain(self, image_id: str, explicit_parents: bool, out: list[Record]) -> None:
+        """:meth:`delete_refs_in_turn` of all of a plain image's references (as prune does),
+        from the remembered script of its references' untags (:func:`_untag_script`): the same
+        records, calls and state, without re-deciding each reference's fate."""
+        by_image = self.refs.by_image
+        keys = by_image[image_id]
+        script = _UNTAG_SCRIPTS.get(keys)
+        if script is None:
+            script = _untag_script(keys, self.ref_objs)
+        forget, refs = dict.__delitem__, self.refs
+        for key in keys:
+            forget(refs, key)
+        by_image[image_id] = ()
+        last = len(script) - 1
+        if last:
+            calls = self.calls
+            for at in range(last):
+                target, untags = script[at]
+                calls.append(DeleteCall(target, image_id, False, untags))
+                out.extend(untags)
+        target, untags = script[last]
+        self._drop_plain(target, image_id, list(untags), explicit_parents, out)
+
     def _drop_plain(
         self, target: str, image_id: str, records: list[Record], explicit_parents: bool, out: list[Record]
     ) -> None:
@@ -678,6 +701,42 @@ class ClassicStore:
         else:
             self.users.pop(container.image_id, None)
         return self._release(self.chains.get(container.image_id, ()))
+
+
+_Script = tuple[tuple[str, tuple[Record, ...]], ...]
+_UNTAG_SCRIPTS: dict[tuple[str, ...], _Script] = {}
+_UNTAG_SCRIPTS_MAX = 1 << 17
+
+
+def _untag_script(keys: tuple[str, ...], objs: Mapping[str, Reference]) -> _Script:
+    """What :meth:`ClassicStore.delete_refs_in_turn` does with an image's references ``keys``
+    (all of them, sorted): its calls in order, each as its target and its ``Untagged`` records;
+    the last call is the one that leaves the image without references (it deletes the image).
+    A function of the keys alone (a key is a normalized reference: its parsed form and familiar
+    string follow from it), so remembered per key tuple, like the parsed references (a reload
+    lists the same references)."""
+    rest = list(keys)
+    calls: list[tuple[str, tuple[Record, ...]]] = []
+    for key in keys:
+        if key not in rest:
+            continue  # untagged with its repository's last tag (prune's 404, skipped)
+        removed = objs[key]
+        rest.remove(key)
+        records = [Record("Untagged", removed.familiar())]
+        if rest and removed.digest is None:
+            name = removed.name
+            if not any(objs[k].digest is None and objs[k].name == name for k in rest):
+                for k in [k for k in rest if objs[k].digest is not None and objs[k].name == name]:
+                    rest.remove(k)
+                    records.append(Record("Untagged", objs[k].familiar()))
+        calls.append((key, tuple(records)))
+        if not rest:
+            break
+    script = tuple(calls)
+    if len(_UNTAG_SCRIPTS) >= _UNTAG_SCRIPTS_MAX:
+        _UNTAG_SCRIPTS.clear()
+    _UNTAG_SCRIPTS[keys] = script
+    return script
 
 
 def loses_some_references(snapshot: Snapshot, image_id: str) -> bool:
@@ -777,8 +836,7 @@ def prune(
             targets = keys  # each reference's full string (the index keys)
             # store.is_plain(image_id), inline (not protected: seen above)
             if not kids.get(image_id) and image_id not in users and tag_and_digest.isdisjoint(keys):
-                out = store.delete_refs_in_turn(image_id, targets, explicit_parents)
-                records.extend(out)
+                store.prune_plain(image_id, explicit_parents, records)
                 lost.append(image_id)
                 continue
         else:
