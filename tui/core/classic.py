@@ -283,7 +283,7 @@ class ClassicStore:
         self.kids: dict[str, frozenset[str]] = {k: frozenset(v) for k, v in kids.items()}
         # (hex id, image id), sorted: short-id lookups bisect instead of scanning every id. Made
         # on the first lookup (a prune never makes one), once for all copies of this store.
-        self.id_holder: list[list[tuple[str, str]]] = []
+        self.id_holder: list[tuple[list[str], list[str]]] = []
         self.chains = chains
         self.refs = _RefIndex()  # normalized ref string -> image id
         self.ref_objs = ref_objs
@@ -384,21 +384,28 @@ class ClassicStore:
         if alg not in ("", "sha256"):
             return []
         found: list[str] = []
-        index = self._id_index()
-        for pos in range(bisect_left(index, (hex_part,)), len(index)):
-            hex_id, image_id = index[pos]
-            if not hex_id.startswith(hex_part):
+        hexes, ids = self._id_index()
+        for pos in range(bisect_left(hexes, hex_part), len(hexes)):
+            if not hexes[pos].startswith(hex_part):
                 break
+            image_id = ids[pos]
             if image_id in self.images:
                 found.append(image_id)
                 if len(found) >= limit:
                     break
         return found
 
-    def _id_index(self) -> list[tuple[str, str]]:
+    def _id_index(self) -> tuple[list[str], list[str]]:
+        """The hex parts of the snapshot's image ids, sorted, and the ids in the same order."""
         if not self.id_holder:
             ids = [i for i in self.snapshot.images if ":" in i]
-            self.id_holder[:] = [sorted(zip([i.partition(":")[2] for i in ids], ids, strict=True))]
+            if all([i.startswith("sha256:") for i in ids]):  # one prefix: the ids sort as their hex
+                ids.sort()
+                hexes = [i[7:] for i in ids]
+            else:
+                pairs = sorted(zip([i.partition(":")[2] for i in ids], ids, strict=True))
+                hexes, ids = [h for h, _ in pairs], [i for _, i in pairs]
+            self.id_holder[:] = [(hexes, ids)]
         return self.id_holder[0]
 
     def _id_prefix_matches(self, term: str) -> int:
@@ -675,7 +682,20 @@ class ClassicStore:
                 calls.append(DeleteCall(target, image_id, False, untags))
                 out.extend(untags)
         target, untags = script[last]
-        self._drop_plain(target, image_id, list(untags), explicit_parents, out)
+        if self.images[image_id]:  # a parent to prune: the general drop
+            self._drop_plain(target, image_id, list(untags), explicit_parents, out)
+            return
+        # _drop_plain without a parent: delete the record, release its layers
+        del self.images[image_id]
+        records = [*untags, Record("Deleted", image_id)]
+        layer_refs = self.layer_refs
+        for chain in reversed(self.chains[image_id]):
+            left = layer_refs[chain] - 1
+            layer_refs[chain] = left
+            if left == 0:
+                records.append(Record("Deleted", chain))
+        self.calls.append(DeleteCall(target, image_id, False, tuple(records)))
+        out.extend(records)
 
     def _drop_plain(
         self, target: str, image_id: str, records: list[Record], explicit_parents: bool, out: list[Record]
