@@ -865,7 +865,7 @@ def prune(
             if plain and parse_any_reference(targets[0]) == image_id:
                 # No references, no children, no containers, not protected: no conflict, and
                 # its ID names it: delete's checks are skipped (same records and calls).
-                out = []
+                out: list[Record] = []
                 store._drop_plain(targets[0], image_id, [], explicit_parents, out)
                 records.extend(out)
                 if any(r.kind == "Untagged" for r in out):

@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, overload
+from typing import Any
 
 from tui.core import containerd
 from tui.core.classic import ClassicStore, DeleteCall, Record
@@ -138,15 +138,11 @@ class _StepsField:
     def __set_name__(self, owner: type, name: str) -> None:
         self.slot = "_" + name
 
-    @overload
-    def __get__(self, instance: None, owner: type) -> tuple[Step, ...]: ...
-    @overload
-    def __get__(self, instance: object, owner: type) -> tuple[Step, ...]: ...
     def __get__(self, instance: object | None, owner: type) -> tuple[Step, ...]:
         if instance is None:
             return ()  # the field's default
-        value = instance.__dict__[self.slot]
-        return value.steps() if type(value) is _PendingSteps else value  # type: ignore[no-any-return]
+        value: tuple[Step, ...] | _PendingSteps = instance.__dict__[self.slot]
+        return value.steps() if isinstance(value, _PendingSteps) else value
 
     def __set__(self, instance: object, value: tuple[Step, ...] | _PendingSteps) -> None:
         instance.__dict__[self.slot] = value
