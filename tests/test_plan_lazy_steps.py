@@ -50,7 +50,7 @@ def test_plans_with_unread_steps_equal_read_ones(seed):
     ids = sorted(snap.images)
     refs = [i[7:19] for i in random.Random(seed).sample(ids, min(3, len(ids)))]
     read = plan_remove(_fresh(snap), refs, force=True)
-    read.steps
+    assert read.steps is read.steps
     unread = plan_remove(_fresh(snap), refs, force=True)
     assert _unread(unread)
     assert unread == read
@@ -65,7 +65,9 @@ def test_threads_reading_the_steps_at_once_get_one_tuple():
         seen: list[tuple[Step, ...]] = []
         start = threading.Barrier(8)
 
-        def read(plan: Plan = plan) -> None:
+        def read(
+            plan: Plan = plan, start: threading.Barrier = start, seen: list[tuple[Step, ...]] = seen
+        ) -> None:
             start.wait()
             seen.append(plan.steps)
 
