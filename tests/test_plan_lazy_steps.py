@@ -32,13 +32,13 @@ def test_steps_made_on_first_read_equal_steps_made_from_the_replay(seed):
     # the engine's own prune: its steps are the replay's calls as they are
     plan = plan_prune(_fresh(snap), PruneFilters(dangling=False), engine_semantics=True)
     assert _unread(plan)
-    empty = plan.empty  # known before the steps are made
+    empty, count = plan.empty, plan.step_count  # known before the steps are made
     assert _unread(plan)
     store = ClassicStore(snap)
     prune(store, PruneFilters(dangling=False))
     expected = with_seen_state(snap, store.calls)
     assert plan.steps == expected
-    assert empty == (not expected)
+    assert empty == (not expected) and count == len(expected) == plan.step_count
     assert plan.steps is plan.steps  # made once
     built = dataclasses.replace(plan, steps=expected)
     assert built == plan and hash(built) == hash(plan) and repr(built) == repr(plan)

@@ -200,10 +200,15 @@ class Plan:
         return [i for i in (*self.delete, *partly) if i in snapshot.images and snapshot.images[i].local_only]
 
     @property
+    def step_count(self) -> int:
+        """``len(self.steps)``, without making the steps when they are not made yet."""
+        value = self.__dict__["_steps"]
+        return value.count if type(value) is _PendingSteps else len(value)
+
+    @property
     def empty(self) -> bool:
         """Nothing would change."""
-        value = self.__dict__["_steps"]
-        return not (value.count if type(value) is _PendingSteps else value)
+        return not self.step_count
 
     def to_json(self) -> dict[str, Any]:
         """The stable ``--json`` form (see README)."""
