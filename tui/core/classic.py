@@ -735,6 +735,12 @@ def _untag_script(keys: tuple[str, ...], objs: Mapping[str, Reference]) -> _Scri
     A function of the keys alone (a key is a normalized reference: its parsed form and familiar
     string follow from it), so remembered per key tuple, like the parsed references (a reload
     lists the same references)."""
+    if len(_UNTAG_SCRIPTS) >= _UNTAG_SCRIPTS_MAX:
+        _UNTAG_SCRIPTS.clear()
+    if len(keys) == 1:  # most images: one call, that untags it
+        script: _Script = ((keys[0], (Record("Untagged", objs[keys[0]].familiar()),)),)
+        _UNTAG_SCRIPTS[keys] = script
+        return script
     rest = list(keys)
     calls: list[tuple[str, tuple[Record, ...]]] = []
     for key in keys:
@@ -753,8 +759,6 @@ def _untag_script(keys: tuple[str, ...], objs: Mapping[str, Reference]) -> _Scri
         if not rest:
             break
     script = tuple(calls)
-    if len(_UNTAG_SCRIPTS) >= _UNTAG_SCRIPTS_MAX:
-        _UNTAG_SCRIPTS.clear()
     _UNTAG_SCRIPTS[keys] = script
     return script
 
