@@ -283,7 +283,7 @@ class ClassicStore:
         self.kids: dict[str, frozenset[str]] = {k: frozenset(v) for k, v in kids.items()}
         # (hex id, image id), sorted: short-id lookups bisect instead of scanning every id. Made
         # on the first lookup (a prune never makes one), once for all copies of this store.
-        self.id_holder: list[list[tuple[str, str]]] = []
+        self.id_holder: list[tuple[list[str], list[str]]] = []
         self.chains = chains
         self.refs = _RefIndex()  # normalized ref string -> image id
         self.ref_objs = ref_objs
@@ -384,21 +384,28 @@ class ClassicStore:
         if alg not in ("", "sha256"):
             return []
         found: list[str] = []
-        index = self._id_index()
-        for pos in range(bisect_left(index, (hex_part,)), len(index)):
-            hex_id, image_id = index[pos]
-            if not hex_id.startswith(hex_part):
+        hexes, ids = self._id_index()
+        for pos in range(bisect_left(hexes, hex_part), len(hexes)):
+            if not hexes[pos].startswith(hex_part):
                 break
+            image_id = ids[pos]
             if image_id in self.images:
                 found.append(image_id)
                 if len(found) >= limit:
                     break
         return found
 
-    def _id_index(self) -> list[tuple[str, str]]:
+    def _id_index(self) -> tuple[list[str], list[str]]:
+        """The hex parts of the snapshot's image ids, sorted, and the ids in the same order."""
         if not self.id_holder:
             ids = [i for i in self.snapshot.images if ":" in i]
-            self.id_holder[:] = [sorted(zip([i.partition(":")[2] for i in ids], ids, strict=True))]
+            if all([i.startswith("sha256:") for i in ids]):  # one prefix: the ids sort as their hex
+                ids.sort()
+                hexes = [i[7:] for i in ids]
+            else:
+                pairs = sorted(zip([i.partition(":")[2] for i in ids], ids, strict=True))
+                hexes, ids = [h for h, _ in pairs], [i for _, i in pairs]
+            self.id_holder[:] = [(hexes, ids)]
         return self.id_holder[0]
 
     def _id_prefix_matches(self, term: str) -> int:
@@ -654,6 +661,42 @@ class ClassicStore:
             self._drop_plain(key, image_id, records, explicit_parents, out)
         return out
 
+    def prune_plain(self, image_id: str, explicit_parents: bool, out: list[Record]) -> None:
+        """:meth:`delete_refs_in_turn` of all of a plain image's references (as prune does),
+        from the remembered script of its references' untags (:func:`_untag_script`): the same
+        records, calls and state, without re-deciding each reference's fate."""
+        by_image = self.refs.by_image
+        keys = by_image[image_id]
+        script = _UNTAG_SCRIPTS.get(keys)
+        if script is None:
+            script = _untag_script(keys, self.ref_objs)
+        forget, refs = dict.__delitem__, self.refs
+        for key in keys:
+            forget(refs, key)
+        by_image[image_id] = ()
+        last = len(script) - 1
+        if last:
+            calls = self.calls
+            for at in range(last):
+                target, untags = script[at]
+                calls.append(DeleteCall(target, image_id, False, untags))
+                out.extend(untags)
+        target, untags = script[last]
+        if self.images[image_id]:  # a parent to prune: the general drop
+            self._drop_plain(target, image_id, list(untags), explicit_parents, out)
+            return
+        # _drop_plain without a parent: delete the record, release its layers
+        del self.images[image_id]
+        records = [*untags, Record("Deleted", image_id)]
+        layer_refs = self.layer_refs
+        for chain in reversed(self.chains[image_id]):
+            left = layer_refs[chain] - 1
+            layer_refs[chain] = left
+            if left == 0:
+                records.append(Record("Deleted", chain))
+        self.calls.append(DeleteCall(target, image_id, False, tuple(records)))
+        out.extend(records)
+
     def _drop_plain(
         self, target: str, image_id: str, records: list[Record], explicit_parents: bool, out: list[Record]
     ) -> None:
@@ -678,6 +721,46 @@ class ClassicStore:
         else:
             self.users.pop(container.image_id, None)
         return self._release(self.chains.get(container.image_id, ()))
+
+
+_Script = tuple[tuple[str, tuple[Record, ...]], ...]
+_UNTAG_SCRIPTS: dict[tuple[str, ...], _Script] = {}
+_UNTAG_SCRIPTS_MAX = 1 << 17
+
+
+def _untag_script(keys: tuple[str, ...], objs: Mapping[str, Reference]) -> _Script:
+    """What :meth:`ClassicStore.delete_refs_in_turn` does with an image's references ``keys``
+    (all of them, sorted): its calls in order, each as its target and its ``Untagged`` records;
+    the last call is the one that leaves the image without references (it deletes the image).
+    A function of the keys alone (a key is a normalized reference: its parsed form and familiar
+    string follow from it), so remembered per key tuple, like the parsed references (a reload
+    lists the same references)."""
+    if len(_UNTAG_SCRIPTS) >= _UNTAG_SCRIPTS_MAX:
+        _UNTAG_SCRIPTS.clear()
+    if len(keys) == 1:  # most images: one call, that untags it
+        script: _Script = ((keys[0], (Record("Untagged", objs[keys[0]].familiar()),)),)
+        _UNTAG_SCRIPTS[keys] = script
+        return script
+    rest = list(keys)
+    calls: list[tuple[str, tuple[Record, ...]]] = []
+    for key in keys:
+        if key not in rest:
+            continue  # untagged with its repository's last tag (prune's 404, skipped)
+        removed = objs[key]
+        rest.remove(key)
+        records = [Record("Untagged", removed.familiar())]
+        if rest and removed.digest is None:
+            name = removed.name
+            if not any(objs[k].digest is None and objs[k].name == name for k in rest):
+                for k in [k for k in rest if objs[k].digest is not None and objs[k].name == name]:
+                    rest.remove(k)
+                    records.append(Record("Untagged", objs[k].familiar()))
+        calls.append((key, tuple(records)))
+        if not rest:
+            break
+    script = tuple(calls)
+    _UNTAG_SCRIPTS[keys] = script
+    return script
 
 
 def loses_some_references(snapshot: Snapshot, image_id: str) -> bool:
@@ -777,8 +860,7 @@ def prune(
             targets = keys  # each reference's full string (the index keys)
             # store.is_plain(image_id), inline (not protected: seen above)
             if not kids.get(image_id) and image_id not in users and tag_and_digest.isdisjoint(keys):
-                out = store.delete_refs_in_turn(image_id, targets, explicit_parents)
-                records.extend(out)
+                store.prune_plain(image_id, explicit_parents, records)
                 lost.append(image_id)
                 continue
         else:
@@ -787,7 +869,7 @@ def prune(
             if plain and parse_any_reference(targets[0]) == image_id:
                 # No references, no children, no containers, not protected: no conflict, and
                 # its ID names it: delete's checks are skipped (same records and calls).
-                out = []
+                out: list[Record] = []
                 store._drop_plain(targets[0], image_id, [], explicit_parents, out)
                 records.extend(out)
                 if any(r.kind == "Untagged" for r in out):

@@ -9,10 +9,8 @@ headless commands use these same plans.
 
 from __future__ import annotations
 
-import gc
 import threading
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 from functools import wraps
 from types import MappingProxyType
@@ -36,47 +34,11 @@ from tui.core.plan_result import REASON_FIX as REASON_FIX
 from tui.core.plan_result import Blocked as Blocked
 from tui.core.plan_result import Plan as Plan
 from tui.core.plan_result import Step as Step
-from tui.core.plan_result import Store, finish_plan
+from tui.core.plan_result import Store, collector_paused, finish_plan
 from tui.core.plan_result import with_seen_state as with_seen_state
 from tui.core.protect import Protection
 from tui.core.views import display_name
 
-_GC_LOCK = threading.Lock()
-_GC_DEPTH = 0
-
-
-@contextmanager
-def collector_paused() -> Iterator[None]:
-    """Pause Python's cyclic garbage collector while a plan runs.
-
-    A plan of a 20,000-image store allocates some 500,000 small objects; each 70,000 of them
-    start a full collection that walks every object of the snapshot (millions), which was half
-    of the plan's CPU time. Plans make no reference cycles, so nothing is lost: the collector
-    resumes (if it was on) when the last concurrent plan ends. Then the objects made meanwhile
-    join the oldest generation at once (``gc.freeze`` and ``gc.unfreeze`` move whole lists, in
-    constant time): otherwise the first young collection after the plan walks all of them (a
-    quarter of a second at 20,000 images). They are still collected by the next full collection.
-    Not done when someone else has frozen objects (unfreezing would release theirs).
-    """
-    global _GC_DEPTH
-    with _GC_LOCK:
-        if _GC_DEPTH == 0:
-            _GC_STATE[0] = gc.isenabled()
-            gc.disable()
-        _GC_DEPTH += 1
-    try:
-        yield
-    finally:
-        with _GC_LOCK:
-            _GC_DEPTH -= 1
-            if _GC_DEPTH == 0 and _GC_STATE[0]:
-                if gc.get_freeze_count() == 0:
-                    gc.freeze()
-                    gc.unfreeze()
-                gc.enable()
-
-
-_GC_STATE = [False]
 _P = ParamSpec("_P")
 
 

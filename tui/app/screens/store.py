@@ -233,7 +233,7 @@ class StoreScreen(Screen[None]):
         self.cancel_event.clear()
         bar = self.query_one("#progress", ProgressBar)
         bar.display = True
-        bar.update(total=max(len(plan.steps), 1), progress=0)
+        bar.update(total=max(plan.step_count, 1), progress=0)  # steps not made on this thread
         self.log_line("job", f"Running: {plan.description}")
         self.refresh_status()
         self.run_job(plan, snapshot)
