@@ -195,6 +195,29 @@ def keep_alive(client: Any) -> Any:
     return client
 
 
+class ReaderPerThread:
+    """One bulk-read client (:meth:`Engine.new_reader`) per thread that asks (a
+    ``requests.Session`` is not thread-safe); :meth:`close` closes all of them."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._local = threading.local()
+        self._made: list[Any] = []
+        self._lock = threading.Lock()
+
+    def get(self) -> Any:
+        api = getattr(self._local, "api", None)
+        if api is None:
+            api = self._local.api = self._engine.new_reader()
+            with self._lock:
+                self._made.append(api)
+        return api
+
+    def close(self) -> None:
+        for api in self._made:
+            api.close()
+
+
 class UnixReader:
     """Read-only JSON GETs over one kept-alive unix-socket connection (not thread-safe).
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import threading
 import time
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -26,7 +25,7 @@ from typing import Any
 
 from tui.core.model import EngineFacts, Image
 from tui.core.reference import split_tag
-from tui.engine.client import Engine, EngineAPIError
+from tui.engine.client import Engine, EngineAPIError, ReaderPerThread
 
 _INDEX_TYPES = (
     "application/vnd.oci.image.index.v1+json",
@@ -218,19 +217,12 @@ INSPECT_WORKERS = 4
 def _inspect_all(engine: Engine, image_ids: list[str]) -> list[dict[str, Any] | None]:
     """``GET /images/{id}/json`` of every id, in order, by :data:`INSPECT_WORKERS` threads (each
     with its own reader, closed at the end); ``None`` for an image that vanished (404)."""
-    local = threading.local()
-    clients: list[Any] = []
-    lock = threading.Lock()
+    readers = ReaderPerThread(engine)
 
     def one(image_id: str) -> dict[str, Any] | None:
-        api = getattr(local, "api", None)
-        if api is None:
-            api = local.api = engine.new_reader()
-            with lock:
-                clients.append(api)
         try:
             with engine.translate_errors():
-                return dict(api.inspect_image(image_id))
+                return dict(readers.get().inspect_image(image_id))
         except EngineAPIError as exc:
             if exc.status == 404:
                 return None
@@ -243,8 +235,7 @@ def _inspect_all(engine: Engine, image_ids: list[str]) -> list[dict[str, Any] | 
         return list(pool.map(one, image_ids))
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
-        for api in clients:
-            api.close()
+        readers.close()
 
 
 def with_containerd_details(engine: Engine, facts: EngineFacts, images: list[Image]) -> list[Image]:

@@ -39,7 +39,7 @@ from tui.core.model import (
     VolumeUsage,
 )
 from tui.engine import podman
-from tui.engine.client import Engine, EngineAPIError
+from tui.engine.client import Engine, EngineAPIError, ReaderPerThread
 
 T = TypeVar("T")
 ProgressFn = Callable[[int, int], None]
@@ -420,23 +420,16 @@ def _fetch_details(
     read a batch of images at a time; the clients are closed at the end. After cancellation the
     remaining batches are not read.
     """
-    local = threading.local()
-    clients: list[Any] = []
-    lock = threading.Lock()
+    readers = ReaderPerThread(engine)
     stop = threading.Event()
 
     def batch(ids: list[str]) -> list[dict[str, Any] | None]:
         if stop.is_set() or (cancelled is not None and cancelled()):
             stop.set()
             raise _Cancelled
-        api = getattr(local, "api", None)
-        if api is None:
-            api = local.api = engine.new_reader()
-            with lock:
-                clients.append(api)
         try:
             with engine.translate_errors():
-                return _image_details(api, ids)
+                return _image_details(readers.get(), ids)
         except BaseException:
             stop.set()
             raise
@@ -464,8 +457,7 @@ def _fetch_details(
     finally:
         stop.set()
         pool.shutdown(wait=True, cancel_futures=True)
-        for api in clients:
-            api.close()
+        readers.close()
 
 
 class _Cancelled(Exception):
