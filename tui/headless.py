@@ -6,7 +6,6 @@ Exit codes are in :mod:`tui.exit_codes` and the README.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import time
@@ -14,6 +13,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, TextIO
 
 from tui.core.filters import FilterError
+from tui.core.json_text import fast_dumps
 from tui.exit_codes import EXIT_INTERRUPTED, EXIT_OK, EXIT_PARTIAL, EXIT_REFUSED
 
 # Each command imports what it uses when it runs (``images`` and ``df`` need no executor, ``images``
@@ -112,40 +112,7 @@ def _json_text(obj: Any, depth: int, pad: str) -> str:
     return _dumps(obj)
 
 
-def _json_dumps() -> Callable[[Any], str]:
-    """``json.dumps(obj)``, the same text, from one C encoder made once: ``json.dumps`` makes a new
-    encoder for every value that is not a string, and ``images --json`` of a thousand images
-    writes some twenty thousand values."""
-    from json import encoder
-
-    make = getattr(encoder, "c_make_encoder", None)
-    if make is None:  # no C accelerator: the plain call
-        return json.dumps
-    ascii_text = encoder.encode_basestring_ascii
-
-    def default(obj: Any) -> Any:
-        raise TypeError(f"Object of type {obj.__class__.__name__} is not JSON serializable")
-
-    # json.dumps's defaults (ensure_ascii, ": " and ", ", allow_nan) but no circular-reference
-    # table: the values are rows of strings, numbers, lists and dicts made just before
-    try:
-        c_encode = make(None, default, ascii_text, None, ": ", ", ", False, False, True)
-
-        def dumps(obj: Any) -> str:
-            if isinstance(obj, str):
-                return ascii_text(obj)
-            return "".join(c_encode(obj, 0))
-
-        # a private interface: used only where it gives json.dumps's text exactly
-        probe = {"a": [1, 2.5, None, True, "é\n"], "b": {"c": -3}}
-        if dumps(probe) == json.dumps(probe):
-            return dumps
-    except Exception:  # noqa: BLE001 - another Python's signature: the plain call
-        pass
-    return json.dumps
-
-
-_dumps = _json_dumps()
+_dumps = fast_dumps()
 
 
 def _table(rows: Sequence[Sequence[str]], out: TextIO) -> None:

@@ -27,6 +27,7 @@ from types import MappingProxyType
 from typing import Any, TypeVar
 from urllib.parse import quote
 
+from tui.core.json_text import fast_dumps
 from tui.core.layers import HistoryStep, build_layers, chain_ids
 from tui.core.model import (
     BuildCacheUsage,
@@ -82,28 +83,7 @@ _CACHED = ("diff_ids", "history", "created")  # what every entry holds (layer re
 _NEVER_CACHED = ("labels",)  # what decides protection and filters: always from this run's image list
 
 
-def _canonical_encoder() -> Callable[[dict[str, Any]], str]:
-    """``json.dumps(obj, sort_keys=True, separators=(",", ":"))`` of a dict, the same text, from one
-    C encoder made once (``json.dumps`` with arguments builds a new encoder for every call: that
-    was most of the cost of checking a thousand cache lines)."""
-    from json import encoder
-
-    make = getattr(encoder, "c_make_encoder", None)
-    if make is None:  # no C accelerator: the plain call
-        return lambda obj: json.dumps(obj, sort_keys=True, separators=(",", ":"))
-
-    def default(obj: Any) -> Any:
-        raise TypeError(f"Object of type {obj.__class__.__name__} is not JSON serializable")
-
-    # what json.dumps passes for these arguments (ensure_ascii, no indent, ":" and ",", sort_keys,
-    # no skipkeys, allow_nan) but no circular-reference check: the entries are parsed JSON or
-    # engine answers, never circular, and a shared marker table could keep a stale entry after
-    # an error
-    c_encode = make(None, default, encoder.encode_basestring_ascii, None, ":", ",", True, False, True)
-    return lambda obj: "".join(c_encode(obj, 0))
-
-
-_canonical = _canonical_encoder()
+_canonical = fast_dumps(sort_keys=True, separators=(",", ":"))
 _REQUIRED = frozenset({*_CACHED, "key", "sum"})
 
 
