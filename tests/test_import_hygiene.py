@@ -6,6 +6,8 @@ scripts/test.sh); these tests repeat the core rules file by file, and run the co
 from __future__ import annotations
 
 import ast
+import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -67,3 +69,45 @@ def test_import_linter_contracts_are_kept() -> None:
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "0 broken" in done.stdout
+
+
+#: The SDK and what it imports: none of it on a warm headless read of a unix-socket engine.
+SDK_PACKAGES = ("docker", "requests", "urllib3")
+_PROBE = (
+    "import json, sys\n"
+    "from tui.cli import main\n"
+    "code = main(sys.argv[1:])\n"
+    "loaded = sorted(m for m in sys.modules if m.split('.')[0] in %r)\n"
+    "print(json.dumps([code, loaded]), file=sys.stderr)\n"
+)
+
+
+@pytest.mark.classic_store  # the containerd store reads its per-image details through the SDK
+def test_warm_headless_reads_of_a_unix_socket_import_no_sdk(engine, tmp_path):
+    """``images``, ``df`` and ``plan prune`` on a warm layer cache: the version, facts, lists and
+    df are read without the SDK (tui/engine/client.py, Engine.start_gets), and nothing else is
+    needed, so docker and requests are not imported (they were a third of such a run)."""
+    from tests.enginecase import STANDARD, seed
+    from tui.exit_codes import EXIT_PARTIAL
+
+    seed(engine.api, engine.url, STANDARD, (("old-app", "myapp:1.5.0", False),))
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")}
+
+    def run(*args: str, expect: int = 0) -> list[str]:
+        done = subprocess.run(
+            [sys.executable, "-c", _PROBE % (SDK_PACKAGES,), "--host", engine.url, *args],
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=ROOT.parent,
+            timeout=300,
+            check=False,
+        )
+        code, loaded = json.loads(done.stderr.strip().splitlines()[-1])
+        assert code == expect, done.stderr
+        return list(loaded)
+
+    assert "docker" in run("images", "--json")  # cold: the layer reads fill the cache (and use the SDK)
+    assert run("images", "--json") == []
+    assert run("df", "--json") == []
+    assert run("plan", "prune", "--all", "--json", expect=EXIT_PARTIAL) == []  # old-app's image: blocked

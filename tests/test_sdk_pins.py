@@ -17,7 +17,9 @@ import docker.errors
 import pytest
 
 from tests.conftest import session_store
+from tests.fakeengine import API, EMPTY_STORE, fake_engine
 from tests.test_backup import load, small
+from tui.engine import client, snapshot
 from tui.engine.sdk_private import PRIVATE_METHODS, image_archive
 
 #: The signatures image_archive is written against (docker 7.x).
@@ -65,3 +67,26 @@ def test_image_archive_saves_every_name_and_raises_not_found(clean_engine: Any) 
     missing = docker.errors.APIError if session_store() == "podman" else docker.errors.NotFound
     with pytest.raises(missing), image_archive(api, ["pin:missing"], 1 << 16) as chunks:
         b"".join(chunks)
+
+
+def test_direct_reads_ask_the_urls_the_sdk_asks(tmp_path: Any) -> None:
+    """tui/engine/snapshot.py reads the lists without the SDK (on a unix socket) by the URLs the
+    SDK's calls ask, query and all, and negotiates the API version as the SDK does."""
+    assert ".".join(map(str, client.SDK_MINIMUM_API)) == docker.constants.MINIMUM_DOCKER_API_VERSION
+    with fake_engine(EMPTY_STORE, socket_path=tmp_path / "fake.sock") as fake:
+        api = docker.APIClient(base_url=fake.url, version="auto")
+        assert [s.target for s in fake.seen] == ["/version"]  # unversioned
+        api.images(all=True)
+        api.containers(all=True)
+        api.containers(all=True, size=True)
+        api.info()
+        api.df()
+        api.close()
+    prefix = f"/v{API}"
+    assert [s.target for s in fake.seen[1:]] == [
+        prefix + snapshot.IMAGES_URL,
+        prefix + snapshot.CONTAINERS_URL,
+        prefix + snapshot.CONTAINER_SIZES_URL,
+        prefix + "/info",
+        prefix + "/system/df",
+    ]

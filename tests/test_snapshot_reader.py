@@ -7,7 +7,7 @@ from unittest.mock import ANY
 import pytest
 
 from tests.enginecase import APP_V1, STANDARD, seed
-from tui.engine.client import Engine, EngineAPIError, UnixReader
+from tui.engine.client import Engine, EngineAPIError, UnixGets, UnixReader
 from tui.engine.snapshot import LayerCache, list_images, read_facts, read_layers, read_snapshot
 from tui.engine.source import EngineSource
 from tui.sandbox import imagegen as gen
@@ -120,7 +120,8 @@ def test_cancelled_layer_read_keeps_every_image_in_order(engine):
 
 
 def test_version_is_read_once_for_negotiation_and_facts(engine, monkeypatch):
-    """``GET /version`` answers both the API version negotiation and the engine facts."""
+    """``GET /version`` answers both the API version negotiation and the engine facts, through
+    the SDK and without it (a unix socket's direct reads)."""
     import docker
 
     calls: list[bool] = []
@@ -132,9 +133,22 @@ def test_version_is_read_once_for_negotiation_and_facts(engine, monkeypatch):
         return original(self, api_version=api_version)
 
     monkeypatch.setattr(docker.APIClient, "version", counted)
-    eng = Engine(engine.url)
+    eng = Engine(engine.url, direct_reads=False)
     facts = read_facts(eng)
     assert len(calls) == 1
     assert facts.version == expected["Version"] and facts.api_version == expected["ApiVersion"]
     read_facts(eng)  # a reload reads /info again, not /version
     assert len(calls) == 1
+    sent: list[str] = []
+    original_init = UnixGets.__init__
+
+    def spied(self, socket_path, targets, *args, **kwargs):
+        sent.extend(targets)
+        original_init(self, socket_path, targets, *args, **kwargs)
+
+    monkeypatch.setattr(UnixGets, "__init__", spied)
+    direct = Engine(engine.url)
+    assert read_facts(direct) == facts
+    read_facts(direct)
+    info = f"/v{expected['ApiVersion']}/info"
+    assert sent == ["/version", info, info] and calls == [False]

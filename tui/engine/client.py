@@ -4,23 +4,27 @@
 low-level ``docker.APIClient`` per thread (a ``requests.Session`` must not be shared), and converts
 ``docker.errors`` and connection failures into :class:`EngineError` subclasses whose messages say
 what happened and how to fix it.
+
+The SDK is imported when a client is first needed, not with this module: on a unix socket the
+version negotiation, the engine's facts and the store's lists are plain GETs that
+:meth:`Engine.start_gets` sends straight to the socket (:class:`UnixGets`), and a headless command
+on a warm layer cache needs nothing else (importing docker and requests was about a third of its
+run). Any answer there that is not a clean JSON success is asked again through the SDK, so errors
+keep the SDK path's messages.
 """
 
 from __future__ import annotations
 
-import http.client
 import json
 import os
+import re
 import socket
+import sys
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 from urllib.parse import quote
-
-import docker
-import docker.errors
-import requests
 
 from tui.engine.contexts import (
     DEFAULT_HOST,
@@ -40,39 +44,10 @@ from tui.engine.contexts import (
     uses_tls,
 )
 
+if TYPE_CHECKING:
+    import http.client
+
 T = TypeVar("T")
-
-
-class _APIClient(docker.APIClient):
-    """``docker.APIClient`` whose TLS CA is the one it was given.
-
-    requests lets ``REQUESTS_CA_BUNDLE``/``CURL_CA_BUNDLE`` replace a session's ``verify`` on every
-    request (psf/requests#3829), so with either set the engine's certificate would be checked
-    against that bundle instead of ``--tlscacert``/``ca.pem``, and refused.
-    """
-
-    def merge_environment_settings(self, url: Any, proxies: Any, stream: Any, verify: Any, cert: Any) -> Any:
-        settings = super().merge_environment_settings(url, proxies, stream, verify, cert)
-        if verify is None:
-            settings["verify"] = self.verify
-        return settings
-
-    server_version: dict[str, Any] | None = None
-
-    def _retrieve_server_version(self) -> Any:
-        """``version="auto"``: read ``/version`` once and keep the whole answer (the engine's
-        facts need it too; no second request)."""
-        try:
-            version = self.version(api_version=False)
-            api_version = version["ApiVersion"]
-        except KeyError as exc:  # the SDK's own messages
-            raise docker.errors.DockerException(
-                'Invalid response from docker daemon: key "ApiVersion" is missing.'
-            ) from exc
-        except Exception as exc:
-            raise docker.errors.DockerException(f"Error while fetching server API version: {exc}") from exc
-        self.server_version = version
-        return api_version
 
 
 class EngineError(Exception):
@@ -171,30 +146,6 @@ def resolve_host(host: str | None = None, tls: TLSRequest | None = None) -> tupl
     return endpoint(os.environ.get("DOCKER_HOST") or DEFAULT_HOST, tls)
 
 
-def keep_alive(client: Any) -> Any:
-    """Make ``client`` reuse its connections and skip per-request environment lookups.
-
-    docker-py's unix-socket and named-pipe adapters key their connection pools by the whole
-    request URL, so every new path (``/images/<id>/json``) opens a new connection; here they are
-    keyed by the endpoint, so one kept-alive connection serves every request. For these local
-    transports (and ssh) HTTP proxies and ``.netrc`` do not apply, so ``trust_env`` is turned off:
-    requests then stops re-reading the proxy environment on every call. TCP endpoints keep
-    requests' defaults (proxies and CA bundles from the environment may matter there).
-    """
-    if str(client.base_url).startswith("http+docker://"):
-        client.trust_env = False
-    adapter = getattr(client, "_custom_adapter", None)
-    if adapter is not None and type(adapter).__name__ in ("UnixHTTPAdapter", "NpipeHTTPAdapter"):
-        get_connection = adapter.get_connection
-        key = str(client.base_url)
-
-        def pooled(url: str, proxies: Any = None) -> Any:
-            return get_connection(key, proxies)
-
-        adapter.get_connection = pooled
-    return client
-
-
 class ReaderPerThread:
     """One bulk-read client (:meth:`Engine.new_reader`) per thread that asks (a
     ``requests.Session`` is not thread-safe); :meth:`close` closes all of them."""
@@ -287,6 +238,8 @@ class UnixReader:
             sock.close()
 
     def _connect(self) -> http.client.HTTPConnection:
+        import http.client  # (and email.parser): only for the layer reads and exports
+
         path, timeout = self._path, self._timeout
 
         class _Conn(http.client.HTTPConnection):
@@ -300,6 +253,8 @@ class UnixReader:
 
     def get_json(self, path: str) -> Any:
         """``GET /v<version><path>``; :class:`EngineAPIError` for an error status."""
+        import http.client
+
         for attempt in (1, 2):
             if self._conn is None:
                 self._conn = self._connect()
@@ -329,6 +284,8 @@ class UnixReader:
     def image_chunks(self, image: str, chunk_size: int = 1 << 16) -> Iterator[bytes]:
         """``GET /images/{image}/get`` (the export tar) in chunks, on a connection of its own that
         is closed when the caller stops reading (so it can stop early)."""
+        import http.client
+
         conn = self._connect()
         try:
             conn.request(
@@ -438,6 +395,125 @@ def _json_answer(status: int, body: bytes) -> Any:
     return json.loads(body)
 
 
+class _NoAnswer:
+    """What :meth:`UnixGets.json` gives for an answer that is not a JSON success."""
+
+    def __repr__(self) -> str:
+        return "NO_ANSWER"
+
+
+#: See :meth:`UnixGets.json`.
+NO_ANSWER: Any = _NoAnswer()
+
+
+class UnixGets:
+    """GETs sent at once to a unix-socket engine, each on a connection of its own (the engine
+    answers them in parallel while the caller does other work), without the SDK. Made by
+    :meth:`Engine.start_gets`; :meth:`json` reads one answer, :meth:`close` drops the unread ones.
+    """
+
+    def __init__(
+        self,
+        socket_path: str,
+        targets: Sequence[str],
+        timeout: float,
+        error: Callable[[BaseException], EngineError],
+    ) -> None:
+        self._error = error
+        self._conns: list[tuple[socket.socket, Any] | None] = []
+        try:
+            for target in targets:
+                self._conns.append(self._send(socket_path, target, timeout))
+        except BaseException:
+            self.close()
+            raise
+
+    def _send(self, socket_path: str, target: str, timeout: float) -> tuple[socket.socket, Any] | None:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            sock.settimeout(timeout)
+            sock.connect(socket_path)
+            sock.sendall(
+                b"GET " + target.encode() + b" HTTP/1.1\r\nHost: docker\r\nConnection: close\r\n\r\n"
+            )
+        except TimeoutError as exc:
+            sock.close()
+            raise self._error(exc) from exc
+        except OSError:  # refused, missing, permission denied: the SDK asks again and says why
+            sock.close()
+            return None
+        return sock, sock.makefile("rb", buffering=1 << 16)
+
+    def json(self, index: int) -> Any:
+        """The parsed JSON of answer ``index`` (read once), or :data:`NO_ANSWER` when it is not a
+        2xx answer with a JSON body (an error status, a failed connection, a broken answer): the
+        caller then asks through the SDK, whose answer, or error and its message, is the one the
+        SDK path always gave. A timeout raises :class:`EngineUnavailable` (asking again would wait
+        as long a second time)."""
+        conn = self._conns[index]
+        self._conns[index] = None
+        if conn is None:
+            return NO_ANSWER
+        sock, rfile = conn
+        try:
+            status, body, _ = _read_response(rfile)
+            if 200 <= status < 300:
+                return json.loads(body)
+        except TimeoutError as exc:
+            raise self._error(exc) from exc
+        except (OSError, _BadResponse, ValueError):
+            pass
+        finally:
+            rfile.close()
+            sock.close()
+        return NO_ANSWER
+
+    def close(self) -> None:
+        for index, conn in enumerate(self._conns):
+            if conn is not None:
+                self._conns[index] = None
+                conn[1].close()
+                conn[0].close()
+
+
+#: The lowest API version the SDK accepts (``docker.constants.MINIMUM_DOCKER_API_VERSION``, checked
+#: in tests/test_sdk_pins.py); below it the negotiation is the SDK's, and so is its refusal.
+SDK_MINIMUM_API = (1, 24)
+_API_VERSION = re.compile(r"(\d+)\.(\d+)")
+
+
+def _sdk_sends_headers() -> bool:
+    """Whether the docker config the SDK reads has ``HttpHeaders`` (the SDK adds them to every
+    request). Its file: ``$DOCKER_CONFIG/config.json``, ``~/.docker/config.json``,
+    ``~/.dockercfg``, the first that exists (``docker.utils.config.find_config_file``)."""
+    home = os.path.expanduser("~")
+    paths = [os.path.join(home, ".docker", "config.json"), os.path.join(home, ".dockercfg")]
+    if os.environ.get("DOCKER_CONFIG"):
+        paths.insert(0, os.path.join(os.environ["DOCKER_CONFIG"], "config.json"))
+    for path in paths:
+        if os.path.exists(path):
+            try:
+                with open(path, "rb") as fh:
+                    data = json.load(fh)
+            except (OSError, ValueError):
+                return False
+            return isinstance(data, dict) and "HttpHeaders" in data
+    return False
+
+
+def _sdk_error(module: str, name: str) -> type[BaseException] | None:
+    """The exception class ``module.name`` if that module is imported already, else None: an
+    exception of a module nobody imported cannot have been raised, so telling them apart never
+    imports the SDK."""
+    found = getattr(sys.modules.get(module), name, None)
+    return found if isinstance(found, type) and issubclass(found, BaseException) else None
+
+
+def _is(exc: BaseException, module: str, name: str) -> bool:
+    cls = _sdk_error(module, name)
+    return cls is not None and isinstance(exc, cls)
+
+
 class Engine:
     """One Docker endpoint. Thread-safe: each thread gets its own low-level client."""
 
@@ -449,7 +525,10 @@ class Engine:
         long_timeout: int = 600,
         context: str = "",
         tls: TLSRequest | None = None,
+        direct_reads: bool = True,
     ) -> None:
+        """``direct_reads=False``: the version negotiation, facts and lists go through the SDK
+        on a unix socket too (:meth:`start_gets` gives None; the tests compare the two)."""
         if context and not host:
             self.host, self._kwargs = context_host(context)
         else:
@@ -463,6 +542,7 @@ class Engine:
         self._version: str | None = None
         self._server_version: dict[str, Any] | None = None
         self._lock = threading.Lock()
+        self._direct: bool | None = None if direct_reads and self.host.startswith("unix://") else False
 
     def __repr__(self) -> str:
         return f"Engine({self.host!r})"
@@ -488,28 +568,70 @@ class Engine:
         client = getattr(self._local, attr, None)
         if client is None:
             version = self._negotiated_version()
-            with self.translate_errors():
-                client = _APIClient(
-                    base_url=self.host,
-                    version=version,
-                    timeout=self.long_timeout if long else self.timeout,
-                    **self._kwargs,
-                )
-            keep_alive(client)
+            client = self._sdk_client(version, self.long_timeout if long else self.timeout)
             setattr(self._local, attr, client)
         return client
+
+    def _sdk_client(self, version: str, timeout: int) -> Any:
+        with self.translate_errors():
+            from tui.engine.sdk_client import APIClient, keep_alive
+
+            return keep_alive(APIClient(base_url=self.host, version=version, timeout=timeout, **self._kwargs))
 
     def _negotiated_version(self) -> str:
         with self._lock:
             if self._version is None:
+                direct = self._direct_version()
+                if direct is not None:
+                    self._version, self._server_version = str(direct["ApiVersion"]), direct
+                    return self._version
                 with self.translate_errors():
-                    probe = _APIClient(
+                    from tui.engine.sdk_client import APIClient
+
+                    probe = APIClient(
                         base_url=self.host, version="auto", timeout=self.timeout, **self._kwargs
                     )
                     self._version = str(probe.api_version)
                     self._server_version = probe.server_version
                     probe.close()
             return self._version
+
+    def _direct_version(self) -> dict[str, Any] | None:
+        """The SDK's negotiation (``version="auto"``: ``GET /version``, unversioned, and its
+        ``ApiVersion`` as is) without the SDK; None when it is the SDK's to do (not a unix socket,
+        or any answer the SDK would refuse: it then says why)."""
+        if not self.reads_directly():
+            return None
+        gets = UnixGets(self.host[len("unix://") :], ["/version"], self.timeout, self._connection_error)
+        answer = gets.json(0)
+        if not isinstance(answer, dict) or not isinstance(answer.get("ApiVersion"), str):
+            return None
+        found = _API_VERSION.fullmatch(answer["ApiVersion"])
+        if found is None or (int(found[1]), int(found[2])) < SDK_MINIMUM_API:
+            return None
+        return answer
+
+    def reads_directly(self) -> bool:
+        """Whether :meth:`start_gets` reads without the SDK: a unix-socket endpoint whose
+        docker config adds no ``HttpHeaders`` (the SDK would send them)."""
+        if self._direct is None:
+            self._direct = not _sdk_sends_headers()
+        return self._direct
+
+    def start_gets(self, paths: Sequence[str], *, long: bool = False) -> UnixGets | None:
+        """``GET /v<negotiated version><path>`` of each path (the URL an ``APIClient`` method
+        asks, query included), all sent now, each on its own connection, without the SDK; read
+        them with :meth:`UnixGets.json`. None when this engine is read through the SDK
+        (:meth:`reads_directly`). ``long``: with the long timeout."""
+        if not self.reads_directly():
+            return None
+        prefix = f"/v{self._negotiated_version()}"
+        return UnixGets(
+            self.host[len("unix://") :],
+            [prefix + path for path in paths],
+            self.long_timeout if long else self.timeout,
+            self._connection_error,
+        )
 
     def server_version(self) -> dict[str, Any]:
         """The engine's ``GET /version`` answer (read once, with the API version negotiation)."""
@@ -521,15 +643,7 @@ class Engine:
 
     def new_client(self, *, timeout: int | None = None) -> Any:
         """A fresh client (e.g. for an event stream that blocks its connection)."""
-        with self.translate_errors():
-            return keep_alive(
-                _APIClient(
-                    base_url=self.host,
-                    version=self._negotiated_version(),
-                    timeout=timeout or self.timeout,
-                    **self._kwargs,
-                )
-            )
+        return self._sdk_client(self._negotiated_version(), timeout or self.timeout)
 
     def new_reader(self) -> Any:
         """A client for bulk reads (``inspect_image``, ``history``, ``close``): a
@@ -553,16 +667,20 @@ class Engine:
             yield
         except EngineError:
             raise
-        except docker.errors.APIError as exc:
-            status = int(exc.status_code or 0)
-            text = str(exc.explanation or exc)
-            raise EngineAPIError(text, status) from exc
-        except (docker.errors.DockerException, requests.exceptions.RequestException, OSError) as exc:
-            raise self._connection_error(exc) from exc
+        except Exception as exc:  # the SDK's classes only if it is imported (see _sdk_error)
+            if _is(exc, "docker.errors", "APIError"):
+                api_error: Any = exc
+                status = int(api_error.status_code or 0)
+                text = str(api_error.explanation or exc)
+                raise EngineAPIError(text, status) from exc
+            # requests' RequestException is an OSError
+            if isinstance(exc, OSError) or _is(exc, "docker.errors", "DockerException"):
+                raise self._connection_error(exc) from exc
+            raise
 
     def _connection_error(self, exc: BaseException) -> EngineError:
         text = str(exc)
-        if isinstance(exc, requests.exceptions.SSLError) or ("SSL" in text and self.uses_tls):
+        if _is(exc, "requests.exceptions", "SSLError") or ("SSL" in text and self.uses_tls):
             return EngineTLSFailed(self._tls_failure(text))
         if "Invalid bind address" in text or "port is required" in text:
             return EngineAddressError(
@@ -585,7 +703,7 @@ class Engine:
                 f"Permission denied on the Docker engine at {self.host}. Run as root, or add your "
                 "user to the docker group (sudo usermod -aG docker $USER, then log in again)."
             )
-        if isinstance(exc, requests.exceptions.ReadTimeout):
+        if _is(exc, "requests.exceptions", "ReadTimeout") or isinstance(exc, TimeoutError):
             return EngineUnavailable(f"The Docker engine at {self.host} did not answer in time ({text}).")
         return EngineUnavailable(
             f"Cannot reach the Docker engine at {self.host} ({_short(text)}). Is dockerd running? "

@@ -40,7 +40,7 @@ from tui.core.model import (
     VolumeUsage,
 )
 from tui.engine import podman
-from tui.engine.client import Engine, EngineAPIError, ReaderPerThread
+from tui.engine.client import NO_ANSWER, Engine, EngineAPIError, ReaderPerThread, UnixGets
 
 T = TypeVar("T")
 ProgressFn = Callable[[int, int], None]
@@ -257,9 +257,50 @@ class LayerCache:
                 pass
 
 
+#: The URLs ``APIClient.images(all=True)`` and ``APIClient.containers(all=True)`` (``size=True``:
+#: the second) ask, query and all: read without the SDK (:meth:`Engine.start_gets`) they get the
+#: same answers. tests/test_sdk_pins.py checks that the SDK still asks these.
+IMAGES_URL = "/images/json?only_ids=0&all=1"
+CONTAINERS_URL = "/containers/json?limit=-1&all=1&size=0&trunc_cmd=0"
+CONTAINER_SIZES_URL = "/containers/json?limit=-1&all=1&size=1&trunc_cmd=0"
+
+
+def _answer(engine: Engine, gets: UnixGets | None, index: int, sdk: Callable[[Any], Any], long: bool) -> Any:
+    """Answer ``index`` of ``gets``, or ``engine.call(sdk)`` when there is none (no direct reads,
+    or an answer that is not a JSON success: the SDK then gives its answer, or its error)."""
+    found = NO_ANSWER if gets is None else gets.json(index)
+    return engine.call(sdk, long=long) if found is NO_ANSWER else found
+
+
+def _get(engine: Engine, path: str, sdk: Callable[[Any], Any], *, long: bool = False) -> Any:
+    """``GET path`` without the SDK where the engine allows it (:meth:`Engine.start_gets`), else
+    (or on any failure) ``engine.call(sdk)``, the SDK call that asks the same URL."""
+    gets = engine.start_gets([path], long=long)
+    try:
+        return _answer(engine, gets, 0, sdk, long)
+    finally:
+        if gets is not None:
+            gets.close()
+
+
+def _sdk_info(api: Any) -> Any:
+    return api.info()
+
+
+def _sdk_images(api: Any) -> Any:
+    return api.images(all=True)
+
+
+def _sdk_containers(api: Any) -> Any:
+    return api.containers(all=True)
+
+
 def read_facts(engine: Engine) -> EngineFacts:
     """``/info`` and ``/version``."""
-    info = engine.call(lambda api: api.info())
+    return _facts(engine, _get(engine, "/info", _sdk_info))
+
+
+def _facts(engine: Engine, info: dict[str, Any]) -> EngineFacts:
     version = engine.server_version()
     status = " ".join(str(x) for pair in info.get("DriverStatus") or [] for x in pair)
     store = "containerd" if "io.containerd.snapshotter.v1" in status else "classic"
@@ -279,7 +320,10 @@ def read_facts(engine: Engine) -> EngineFacts:
 
 def list_images(engine: Engine) -> list[Image]:
     """``GET /images/json?all=1`` as images without layer data."""
-    rows = engine.call(lambda api: api.images(all=True))
+    return _images(_get(engine, IMAGES_URL, _sdk_images))
+
+
+def _images(rows: list[dict[str, Any]]) -> list[Image]:
     images = []
     for row in rows:
         images.append(
@@ -298,7 +342,10 @@ def list_images(engine: Engine) -> list[Image]:
 
 def list_containers(engine: Engine) -> list[Container]:
     """``GET /containers/json?all=1``."""
-    rows = engine.call(lambda api: api.containers(all=True))
+    return _containers(_get(engine, CONTAINERS_URL, _sdk_containers))
+
+
+def _containers(rows: list[dict[str, Any]]) -> list[Container]:
     out = []
     for row in rows:
         names = row.get("Names") or []
@@ -320,7 +367,7 @@ def with_container_sizes(engine: Engine, containers: list[Container]) -> list[Co
     second list does not show keeps -1 (unknown)."""
     if not containers:
         return containers
-    rows = engine.call(lambda api: api.containers(all=True, size=True), long=True)
+    rows = _get(engine, CONTAINER_SIZES_URL, lambda api: api.containers(all=True, size=True), long=True)
     sizes = {
         str(row["Id"]): (int(row.get("SizeRw", -1)), int(row.get("SizeRootFs", -1)))
         for row in rows
@@ -634,7 +681,10 @@ def system_df(api: Any, attempts: int = 20) -> dict[str, Any]:
 
 def read_disk_usage(engine: Engine) -> DiskUsage:
     """``GET /system/df`` (slow on big hosts: it walks container and volume directories)."""
-    data = engine.call(system_df, long=True)
+    return _disk_usage(_get(engine, "/system/df", system_df, long=True))
+
+
+def _disk_usage(data: dict[str, Any]) -> DiskUsage:
     volumes = tuple(
         VolumeUsage(
             name=v.get("Name", ""),
@@ -712,11 +762,26 @@ def _read_lists(
     engine: Engine, pool: ThreadPoolExecutor, cache: LayerCache | None, df: bool
 ) -> tuple[EngineFacts, list[Image], list[Container], Future[DiskUsage] | None]:
     """Facts, images and containers, read at once (three requests the engine answers in parallel),
-    while this thread reads the layer cache file; ``df``: ``/system/df`` starts too. Over ssh://
-    (a new ssh connection per client) they are read one after the other on this thread."""
+    while this thread reads the layer cache file; ``df``: ``/system/df`` starts too. On a unix
+    socket the requests go out at once without the SDK (:meth:`Engine.start_gets`), each on its own
+    connection; elsewhere each on a pool thread's SDK client, but over ssh:// (a new ssh connection
+    per client) one after the other on this thread."""
     engine.server_version()  # /version first: every client needs the negotiated API version
     df_f: Future[DiskUsage] | None = None
-    if engine.host.startswith("ssh://"):
+    gets = engine.start_gets(["/info", IMAGES_URL, CONTAINERS_URL])
+    if gets is not None:  # a unix socket: the three GETs are on their way, each on its own connection
+        try:
+            if df:
+                df_gets = engine.start_gets(["/system/df"], long=True)
+                df_f = pool.submit(_in_own_thread, engine, lambda e: _disk_usage_of(e, df_gets))
+            if cache is not None:
+                cache.load()  # while the engine answers
+            facts = _facts(engine, _answer(engine, gets, 0, _sdk_info, False))
+            images = _images(_answer(engine, gets, 1, _sdk_images, False))
+            containers = _containers(_answer(engine, gets, 2, _sdk_containers, False))
+        finally:
+            gets.close()
+    elif engine.host.startswith("ssh://"):
         facts, images, containers = read_facts(engine), list_images(engine), list_containers(engine)
     else:
         images_f = pool.submit(_in_own_thread, engine, list_images)
@@ -735,6 +800,14 @@ def _read_lists(
     if facts.image_store == "podman":
         images = podman.normalise_images(images)
     return facts, images, containers, df_f
+
+
+def _disk_usage_of(engine: Engine, gets: UnixGets | None) -> DiskUsage:
+    try:
+        return _disk_usage(_answer(engine, gets, 0, system_df, True))
+    finally:
+        if gets is not None:
+            gets.close()
 
 
 def _layer_stages(

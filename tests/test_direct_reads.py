@@ -1,0 +1,148 @@
+"""Reads without the SDK (a unix socket's version, facts, lists and df: Engine.start_gets) give
+what the SDK gives, on a real engine; errors keep the SDK path's messages; other endpoints, and a
+docker config with HttpHeaders, stay on the SDK."""
+
+from __future__ import annotations
+
+import json
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from tests.enginecase import STANDARD, seed
+from tests.fakeengine import API, EMPTY_STORE, fake_engine
+from tui.engine.client import Engine, EngineAPIError, EngineError, EngineUnavailable
+from tui.engine.snapshot import (
+    _read_lists,
+    list_containers,
+    list_images,
+    read_disk_usage,
+    read_facts,
+    read_snapshot,
+    with_container_sizes,
+)
+
+SDK_AGENT = "docker-sdk-python"
+
+
+def test_direct_reads_give_the_sdks_facts_lists_and_df(engine):
+    seed(engine.api, engine.url, STANDARD, (("old-app", "myapp:1.5.0", False), ("db-1", "db:16", True)))
+    direct, sdk = Engine(engine.url), Engine(engine.url, direct_reads=False)
+    assert direct.reads_directly() and not sdk.reads_directly()
+    assert read_facts(direct) == read_facts(sdk)
+    assert direct.server_version() == sdk.server_version()
+    images, containers = list_images(direct), list_containers(direct)
+    assert len(images) == len(STANDARD) and len(containers) == 2
+    assert images == list_images(sdk) and containers == list_containers(sdk)
+    assert with_container_sizes(direct, containers) == with_container_sizes(sdk, containers)
+    assert read_disk_usage(direct) == read_disk_usage(sdk)
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        *lists, df = _read_lists(Engine(engine.url), pool, None, True)
+        *sdk_lists, sdk_df = _read_lists(sdk, pool, None, True)
+        assert lists == sdk_lists and df is not None and sdk_df is not None
+        assert df.result() == sdk_df.result()
+    full, sdk_full = read_snapshot(direct, disk_usage=True), read_snapshot(sdk, disk_usage=True)
+    assert (full.facts, full.images, full.containers, full.disk) == (
+        sdk_full.facts,
+        sdk_full.images,
+        sdk_full.containers,
+        sdk_full.disk,
+    )
+    # this thread made no SDK client for the direct engine (the layer reads use UnixReader)
+    assert (
+        getattr(direct._local, "client", None) is None and getattr(direct._local, "long_client", None) is None
+    )
+
+
+def _error(engine: Engine) -> EngineError:
+    with pytest.raises(EngineError) as caught:
+        read_snapshot(engine, disk_usage=True)
+    return caught.value
+
+
+BROKEN = {
+    "info 500 with a message": {f"/v{API}/info": (500, {"message": "the daemon broke"})},
+    "images 404 not JSON": {f"/v{API}/images/json": (404, b"not found here")},
+    "containers answer not JSON": {f"/v{API}/containers/json": (200, b"{not json")},
+    "df 500 empty body": {f"/v{API}/system/df": (500, b"")},
+    "version without ApiVersion": {"/version": (200, {"Version": "x"})},
+    "API version the SDK refuses": {"/version": (200, {"Version": "1.11", "ApiVersion": "1.23"})},
+    "version refused": {"/version": (403, {"message": "authorization denied by plugin"})},
+    "hangs up on /info": {f"/v{API}/info": (0, b"")},
+}
+
+
+@pytest.mark.parametrize("case", sorted(BROKEN))
+def test_engine_errors_keep_the_sdk_paths_messages(tmp_path, case):
+    with fake_engine({**EMPTY_STORE, **BROKEN[case]}, socket_path=tmp_path / "fake.sock") as fake:
+        direct, sdk = _error(Engine(fake.url)), _error(Engine(fake.url, direct_reads=False))
+    assert type(direct) is type(sdk) and str(direct) == str(sdk)
+    assert getattr(direct, "status", None) == getattr(sdk, "status", None)
+    if isinstance(direct, EngineAPIError) and "message" in case:
+        assert str(direct) == "the daemon broke" and direct.status == 500
+
+
+def test_unreachable_sockets_keep_the_sdk_paths_messages(tmp_path):
+    not_a_socket = tmp_path / "file.sock"
+    not_a_socket.write_text("")
+    for url in (f"unix://{tmp_path}/missing.sock", f"unix://{not_a_socket}"):
+        direct, sdk = _error(Engine(url)), _error(Engine(url, direct_reads=False))
+        assert isinstance(direct, EngineUnavailable) and str(direct) == str(sdk)
+        assert url in str(direct) and "Is dockerd running?" in str(direct)
+
+
+def test_an_engine_that_never_answers_times_out_once(tmp_path):
+    """A timeout is not asked again through the SDK (that would wait as long a second time)."""
+    hang = {f"/v{API}/images/json": (-10, b"")}
+    with fake_engine({**EMPTY_STORE, **hang}, socket_path=tmp_path / "fake.sock") as fake:
+        start = time.monotonic()
+        error = _error(Engine(fake.url, timeout=1))
+        took = time.monotonic() - start
+    assert isinstance(error, EngineUnavailable) and "did not answer in time" in str(error)
+    assert took < 5
+    assert not any(SDK_AGENT in s.headers.get("user-agent", "") for s in fake.seen)
+
+
+def test_direct_reads_send_no_sdk_requests_and_tcp_uses_the_sdk(tmp_path):
+    with fake_engine(EMPTY_STORE, socket_path=tmp_path / "fake.sock") as fake:
+        snapshot = read_snapshot(Engine(fake.url), disk_usage=True)
+    assert snapshot.facts.engine_id == "fake-engine" and snapshot.disk is not None
+    targets = sorted(s.target.split("?")[0] for s in fake.seen)
+    assert targets == sorted(["/version", *(p for p in EMPTY_STORE if p != "/version")])
+    assert not any(SDK_AGENT in s.headers.get("user-agent", "") for s in fake.seen)
+    with fake_engine(EMPTY_STORE) as tcp:  # tcp://127.0.0.1: every request through the SDK
+        eng = Engine(tcp.url)
+        assert not eng.reads_directly() and eng.start_gets(["/info"]) is None
+        assert read_snapshot(eng, disk_usage=True).facts == replace(snapshot.facts, host=tcp.url)
+    assert tcp.seen and all(s.headers.get("user-agent", "").startswith(SDK_AGENT) for s in tcp.seen)
+    assert not Engine("ssh://user@example.invalid").reads_directly()
+
+
+def test_docker_config_http_headers_keep_the_sdk(tmp_path, monkeypatch):
+    """The SDK adds the docker config's HttpHeaders to every request: then it makes them all."""
+    config = tmp_path / "docker"
+    config.mkdir()
+    (config / "config.json").write_text(json.dumps({"HttpHeaders": {"X-Sweep-Test": "yes"}}))
+    monkeypatch.setenv("DOCKER_CONFIG", str(config))
+    with fake_engine(EMPTY_STORE, socket_path=tmp_path / "fake.sock") as fake:
+        eng = Engine(fake.url)
+        assert not eng.reads_directly()
+        read_snapshot(eng, disk_usage=True)
+    assert fake.seen and all(s.headers.get("x-sweep-test") == "yes" for s in fake.seen)
+    monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path / "none"))  # no such file: ~/.docker next
+    home = tmp_path / "home"
+    (home / ".docker").mkdir(parents=True)
+    monkeypatch.setenv("HOME", str(home))
+    assert Engine(f"unix://{tmp_path}/x.sock").reads_directly()
+    (home / ".docker" / "config.json").write_text(json.dumps({"HttpHeaders": {"A": "b"}}))
+    assert not Engine(f"unix://{tmp_path}/x.sock").reads_directly()
+
+
+def test_fake_engine_paths_are_what_the_sdk_asks(tmp_path: Path):
+    """The fake's store answers the SDK's own requests (else the comparisons above prove little)."""
+    with fake_engine(EMPTY_STORE, socket_path=tmp_path / "fake.sock") as fake:
+        read_snapshot(Engine(fake.url, direct_reads=False), disk_usage=True)
+    assert {s.target.split("?")[0] for s in fake.seen} == set(EMPTY_STORE)
