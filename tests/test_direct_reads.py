@@ -146,3 +146,40 @@ def test_fake_engine_paths_are_what_the_sdk_asks(tmp_path: Path):
     with fake_engine(EMPTY_STORE, socket_path=tmp_path / "fake.sock") as fake:
         read_snapshot(Engine(fake.url, direct_reads=False), disk_usage=True)
     assert {s.target.split("?")[0] for s in fake.seen} == set(EMPTY_STORE)
+
+
+def test_headless_commands_send_their_reads_once_early_and_keep_usage_errors_first(tmp_path, capsys):
+    """``images``/``df``/``plan`` send the store's reads as soon as the engine is known
+    (Engine.prefetch): each request goes out once and its answer is the one read."""
+    from tui.cli import main
+
+    with fake_engine(EMPTY_STORE, socket_path=tmp_path / "fake.sock") as fake:
+        assert main(["--host", fake.url, "df", "--json"]) == 0
+        assert json.loads(capsys.readouterr().out)["engine"]
+        sent = sorted(s.target.split("?")[0] for s in fake.seen)
+        assert sent == sorted(EMPTY_STORE)  # /version, /info, the two lists and /system/df, once
+        fake.seen.clear()
+        assert main(["--host", fake.url, "plan", "prune", "--all", "--json"]) == 0
+        assert json.loads(capsys.readouterr().out)["delete"] == []
+        assert sorted(s.target.split("?")[0] for s in fake.seen) == sorted(
+            p for p in EMPTY_STORE if not p.endswith("/system/df")
+        )
+    # an unreachable engine: a usage error is still reported as one (exit 2), before the engine's
+    missing = f"unix://{tmp_path}/missing.sock"
+    assert main(["--host", missing, "plan", "prune", "--filter", "until=yesterday"]) == 2
+    assert "until" in capsys.readouterr().err
+    assert main(["--host", missing, "images", "--json"]) == 3
+    assert "Is dockerd running?" in capsys.readouterr().err
+
+
+def test_a_version_request_that_times_out_early_is_waited_for_once(tmp_path, capsys):
+    from tui.cli import main
+
+    config = tmp_path / "config.toml"
+    config.write_text("[engine]\ntimeout = 1\n")
+    with fake_engine({**EMPTY_STORE, "/version": (-10, b"")}, socket_path=tmp_path / "fake.sock") as fake:
+        start = time.monotonic()
+        code = main(["--config", str(config), "--host", fake.url, "plan", "prune", "--json"])
+        took = time.monotonic() - start
+    assert code == 3 and "did not answer in time" in capsys.readouterr().err
+    assert took < 2.5 and [s.target for s in fake.seen] == ["/version"]

@@ -19,7 +19,7 @@ import pytest
 from tests.conftest import session_store
 from tests.fakeengine import API, EMPTY_STORE, fake_engine
 from tests.test_backup import load, small
-from tui.engine import client, snapshot
+from tui.engine import client
 from tui.engine.sdk_private import PRIVATE_METHODS, image_archive
 
 #: The signatures image_archive is written against (docker 7.x).
@@ -84,9 +84,9 @@ def test_direct_reads_ask_the_urls_the_sdk_asks(tmp_path: Any) -> None:
         api.close()
     prefix = f"/v{API}"
     assert [s.target for s in fake.seen[1:]] == [
-        prefix + snapshot.IMAGES_URL,
-        prefix + snapshot.CONTAINERS_URL,
-        prefix + snapshot.CONTAINER_SIZES_URL,
+        prefix + client.IMAGES_URL,
+        prefix + client.CONTAINERS_URL,
+        prefix + client.CONTAINER_SIZES_URL,
         prefix + "/info",
         prefix + "/system/df",
     ]

@@ -9,10 +9,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from tui import exit_codes, headless
+from tui import exit_codes
 from tui.config import Config, ConfigError, load_config
-from tui.core.filters import FilterError
-from tui.engine.client import Engine, EngineAddressError, EngineError
+from tui.engine.client import DISK_USAGE, STORE_LISTS, Engine, EngineAddressError, EngineError
 from tui.engine.contexts import TLSRequest
 from tui.plugin import PluginError
 from tui.plugin.invocation import plugin_main
@@ -242,6 +241,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exit_codes.EXIT_USAGE
     if warning := engine.insecure_warning():
         print(f"docker-sweep: {warning}", file=sys.stderr)
+    if command in ("images", "df", "plan"):  # read-only: the engine reads while the rest imports
+        engine.prefetch((STORE_LISTS, False), *([(DISK_USAGE, True)] if command == "df" else []))
+    from tui import headless
+    from tui.core.filters import FilterError
+
     out = sys.stdout
     try:
         if command == "tui":

@@ -13,14 +13,18 @@ import stat
 import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import platformdirs
 
-from tui.core.policy import Policy, PolicyError
-from tui.core.protect import PatternError, Protection
 from tui.core.views import SORT_KEYS, TABLE_COLUMNS
 from tui.engine.contexts import TLS_MODES, EndpointError, normalize_endpoint
+
+# The protection and policy rules are imported where they are used: a headless command reads the
+# config before it asks the engine anything, and sends its first requests as early as it can.
+if TYPE_CHECKING:
+    from tui.core.policy import Policy
+    from tui.core.protect import Protection
 
 ENV_VAR = "DOCKER_SWEEP_CONFIG"
 
@@ -99,6 +103,8 @@ class Config:
     path: Path | None = None
 
     def protection(self) -> Protection:
+        from tui.core.protect import Protection
+
         return Protection.build(self.protect.images, self.protect.labels)
 
     def policy(self, name: str) -> Policy:
@@ -106,6 +112,8 @@ class Config:
             known = ", ".join(sorted(self.policies)) or "none defined"
             where = f" in {self.path}" if self.path else ""
             raise ConfigError(f"no policy named {name!r}{where}; known policies: {known}")
+        from tui.core.policy import Policy
+
         p = self.policies[name]
         return Policy(
             name,
@@ -310,15 +318,9 @@ def _validate_engine(engine: EngineSection, path: Path, text: str) -> None:
 
 
 def _validate(config: Config, path: Path, text: str) -> None:
-    from textual.theme import BUILTIN_THEMES
-
     _validate_engine(config.engine, path, text)
-
-    if config.ui.theme not in BUILTIN_THEMES:
-        raise ConfigError(
-            f"{path}: {_line_of(text, 'ui', 'theme')}[ui] theme {config.ui.theme!r} is not a "
-            f"theme; expected one of {', '.join(sorted(BUILTIN_THEMES))}"
-        )
+    if config.ui.theme != UISection.theme:  # textual (a big import) only to check another theme
+        _validate_theme(config, path, text)
     bad = [c for c in config.ui.columns if c not in TABLE_COLUMNS]
     if bad or not config.ui.columns or len(set(config.ui.columns)) != len(config.ui.columns):
         raise ConfigError(
@@ -330,6 +332,9 @@ def _validate(config: Config, path: Path, text: str) -> None:
             f"{path}: {_line_of(text, 'ui', 'default_sort')}[ui] default_sort must be "
             f"one of {', '.join(SORT_KEYS)}, got {config.ui.default_sort!r}"
         )
+    from tui.core.policy import PolicyError
+    from tui.core.protect import PatternError
+
     try:
         config.protection()
     except PatternError as exc:
@@ -343,3 +348,13 @@ def _validate(config: Config, path: Path, text: str) -> None:
             config.policy(name).validate()
         except PolicyError as exc:
             raise ConfigError(f"{path}: [policies.{name}] {exc}") from exc
+
+
+def _validate_theme(config: Config, path: Path, text: str) -> None:
+    from textual.theme import BUILTIN_THEMES
+
+    if config.ui.theme not in BUILTIN_THEMES:
+        raise ConfigError(
+            f"{path}: {_line_of(text, 'ui', 'theme')}[ui] theme {config.ui.theme!r} is not a "
+            f"theme; expected one of {', '.join(sorted(BUILTIN_THEMES))}"
+        )

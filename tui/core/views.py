@@ -6,9 +6,11 @@ One place for these rules, used by the TUI table and by the headless ``images`` 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-from tui.core.model import Container, Image, Snapshot
-from tui.core.protect import Protection
+if TYPE_CHECKING:  # annotations only: the config reads SORT_KEYS and TABLE_COLUMNS, cheaply
+    from tui.core.model import Container, Image, Snapshot
+    from tui.core.protect import Protection
 
 SORT_KEYS = ("size", "unique", "created", "name")
 TABLE_COLUMNS = ("name", "id", "created", "size", "unique", "shared", "containers", "flags")

@@ -476,6 +476,16 @@ class UnixGets:
                 conn[0].close()
 
 
+#: The URLs ``APIClient.images(all=True)`` and ``APIClient.containers(all=True)`` (``size=True``:
+#: the second) ask, query and all: read without the SDK (:meth:`Engine.start_gets`) they get the
+#: same answers. tests/test_sdk_pins.py checks that the SDK still asks these.
+IMAGES_URL = "/images/json?only_ids=0&all=1"
+CONTAINERS_URL = "/containers/json?limit=-1&all=1&size=0&trunc_cmd=0"
+CONTAINER_SIZES_URL = "/containers/json?limit=-1&all=1&size=1&trunc_cmd=0"
+#: What a snapshot read asks first (tui/engine/snapshot.py ``_read_lists``), and with ``df``.
+STORE_LISTS = ("/info", IMAGES_URL, CONTAINERS_URL)
+DISK_USAGE = ("/system/df",)
+
 #: The lowest API version the SDK accepts (``docker.constants.MINIMUM_DOCKER_API_VERSION``, checked
 #: in tests/test_sdk_pins.py); below it the negotiation is the SDK's, and so is its refusal.
 SDK_MINIMUM_API = (1, 24)
@@ -543,6 +553,8 @@ class Engine:
         self._server_version: dict[str, Any] | None = None
         self._lock = threading.Lock()
         self._direct: bool | None = None if direct_reads and self.host.startswith("unix://") else False
+        self._prefetched: dict[tuple[tuple[str, ...], bool], UnixGets] = {}
+        self._version_error: EngineError | None = None
 
     def __repr__(self) -> str:
         return f"Engine({self.host!r})"
@@ -580,6 +592,8 @@ class Engine:
 
     def _negotiated_version(self) -> str:
         with self._lock:
+            if self._version_error is not None:
+                raise self._version_error
             if self._version is None:
                 direct = self._direct_version()
                 if direct is not None:
@@ -625,6 +639,10 @@ class Engine:
         (:meth:`reads_directly`). ``long``: with the long timeout."""
         if not self.reads_directly():
             return None
+        with self._lock:
+            early = self._prefetched.pop((tuple(paths), long), None)
+        if early is not None:
+            return early
         prefix = f"/v{self._negotiated_version()}"
         return UnixGets(
             self.host[len("unix://") :],
@@ -632,6 +650,37 @@ class Engine:
             self.long_timeout if long else self.timeout,
             self._connection_error,
         )
+
+    def prefetch(self, *requests: tuple[Sequence[str], bool]) -> None:
+        """Send these ``(paths, long)`` GETs now (:meth:`start_gets`); the first
+        :meth:`start_gets` that asks the same paths takes their answers. A headless command
+        calls this as soon as it knows its engine, so the engine works on them while the command
+        imports the rest of itself. Best effort, and never raises: an engine that cannot be read
+        so is left to the reads that follow, which report it in their order (after usage
+        errors). A timeout of the version request is kept and raised by the next read (not
+        waited for twice)."""
+        if not self.reads_directly():
+            return
+        with self._lock:
+            if self._version is None and self._version_error is None:
+                try:
+                    direct = self._direct_version()
+                except EngineError as exc:
+                    self._version_error = exc
+                    return
+                if direct is None:
+                    return  # the SDK's to negotiate (and to report), later
+                self._version, self._server_version = str(direct["ApiVersion"]), direct
+        if self._version is None:
+            return
+        for paths, long in requests:
+            try:
+                gets = self.start_gets(paths, long=long)
+            except EngineError:
+                return  # a timeout while sending: the read that follows sends again
+            if gets is not None:
+                with self._lock:
+                    self._prefetched[(tuple(paths), long)] = gets
 
     def server_version(self) -> dict[str, Any]:
         """The engine's ``GET /version`` answer (read once, with the API version negotiation)."""
@@ -653,6 +702,10 @@ class Engine:
         return self.new_client()
 
     def close(self) -> None:
+        with self._lock:
+            early, self._prefetched = list(self._prefetched.values()), {}
+        for gets in early:
+            gets.close()
         for attr in ("client", "long_client"):
             client = getattr(self._local, attr, None)
             if client is not None:

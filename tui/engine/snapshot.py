@@ -40,7 +40,18 @@ from tui.core.model import (
     VolumeUsage,
 )
 from tui.engine import podman
-from tui.engine.client import NO_ANSWER, Engine, EngineAPIError, ReaderPerThread, UnixGets
+from tui.engine.client import (
+    CONTAINER_SIZES_URL,
+    CONTAINERS_URL,
+    DISK_USAGE,
+    IMAGES_URL,
+    NO_ANSWER,
+    STORE_LISTS,
+    Engine,
+    EngineAPIError,
+    ReaderPerThread,
+    UnixGets,
+)
 
 T = TypeVar("T")
 ProgressFn = Callable[[int, int], None]
@@ -255,14 +266,6 @@ class LayerCache:
                     fh.write("".join(lines))
             except OSError:
                 pass
-
-
-#: The URLs ``APIClient.images(all=True)`` and ``APIClient.containers(all=True)`` (``size=True``:
-#: the second) ask, query and all: read without the SDK (:meth:`Engine.start_gets`) they get the
-#: same answers. tests/test_sdk_pins.py checks that the SDK still asks these.
-IMAGES_URL = "/images/json?only_ids=0&all=1"
-CONTAINERS_URL = "/containers/json?limit=-1&all=1&size=0&trunc_cmd=0"
-CONTAINER_SIZES_URL = "/containers/json?limit=-1&all=1&size=1&trunc_cmd=0"
 
 
 def _answer(engine: Engine, gets: UnixGets | None, index: int, sdk: Callable[[Any], Any], long: bool) -> Any:
@@ -681,7 +684,7 @@ def system_df(api: Any, attempts: int = 20) -> dict[str, Any]:
 
 def read_disk_usage(engine: Engine) -> DiskUsage:
     """``GET /system/df`` (slow on big hosts: it walks container and volume directories)."""
-    return _disk_usage(_get(engine, "/system/df", system_df, long=True))
+    return _disk_usage(_get(engine, DISK_USAGE[0], system_df, long=True))
 
 
 def _disk_usage(data: dict[str, Any]) -> DiskUsage:
@@ -768,11 +771,11 @@ def _read_lists(
     per client) one after the other on this thread."""
     engine.server_version()  # /version first: every client needs the negotiated API version
     df_f: Future[DiskUsage] | None = None
-    gets = engine.start_gets(["/info", IMAGES_URL, CONTAINERS_URL])
+    gets = engine.start_gets(STORE_LISTS)
     if gets is not None:  # a unix socket: the three GETs are on their way, each on its own connection
         try:
             if df:
-                df_gets = engine.start_gets(["/system/df"], long=True)
+                df_gets = engine.start_gets(DISK_USAGE, long=True)
                 df_f = pool.submit(_in_own_thread, engine, lambda e: _disk_usage_of(e, df_gets))
             if cache is not None:
                 cache.load()  # while the engine answers
