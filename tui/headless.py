@@ -105,14 +105,28 @@ def write_whole(out: TextIO, text: str) -> None:
 def _json_text(obj: Any, depth: int, pad: str) -> str:
     inner = pad + "  "
     if depth and isinstance(obj, dict) and obj:
-        items = (f"{inner}{_dumps(str(k))}: {_json_text(v, depth - 1, inner)}" for k, v in obj.items())
+        if depth == 1:  # the innermost indented level (e.g. each image row): values compact
+            items = [inner + _key_text(k) + _dumps(v) for k, v in obj.items()]
+        else:
+            items = [inner + _key_text(k) + _json_text(v, depth - 1, inner) for k, v in obj.items()]
         return "{\n" + ",\n".join(items) + f"\n{pad}}}"
     if depth and isinstance(obj, list | tuple) and obj:
-        return "[\n" + ",\n".join(inner + _json_text(v, depth - 1, inner) for v in obj) + f"\n{pad}]"
+        if depth == 1:
+            return "[\n" + ",\n".join([inner + _dumps(v) for v in obj]) + f"\n{pad}]"
+        return "[\n" + ",\n".join([inner + _json_text(v, depth - 1, inner) for v in obj]) + f"\n{pad}]"
     return _dumps(obj)
 
 
 _dumps = fast_dumps()
+_KEYS: dict[Any, str] = {}
+
+
+def _key_text(key: Any) -> str:
+    """``"key": `` (the rows of a document repeat the same few keys)."""
+    text = _KEYS.get(key)
+    if text is None:
+        text = _KEYS[key] = _dumps(str(key)) + ": "
+    return text
 
 
 def _table(rows: Sequence[Sequence[str]], out: TextIO) -> None:

@@ -12,6 +12,8 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+_CONSTANTS = {True: "true", False: "false", None: "null"}
+
 
 def fast_dumps(
     *, sort_keys: bool = False, separators: tuple[str, str] = (", ", ": ")
@@ -40,10 +42,15 @@ def fast_dumps(
         def fast(obj: Any) -> str:
             if isinstance(obj, str):
                 return ascii_text(obj)
+            if obj is True or obj is False or obj is None:
+                return _CONSTANTS[obj]
+            if type(obj) is int:
+                return int.__repr__(obj)  # what the encoder writes for an int
             return "".join(c_encode(obj, 0))
 
         probe = {"b": [1, 2.5, None, True, "é\n"], "a": {"c": -3}}
-        if fast(probe) == plain(probe):
+        scalars = (True, False, None, 0, -12, 1 << 70)
+        if fast(probe) == plain(probe) and all(fast(x) == plain(x) for x in scalars):
             return fast
     except Exception:  # noqa: BLE001 - another Python's signature
         pass
