@@ -241,7 +241,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exit_codes.EXIT_USAGE
     if warning := engine.insecure_warning():
         print(f"docker-sweep: {warning}", file=sys.stderr)
-    if command in ("images", "df", "plan"):  # read-only: the engine reads while the rest imports
+    build_cache = command == "plan" and bool(
+        getattr(args, "build_cache", False) or getattr(args, "keep_storage", None)
+    )
+    if command in ("images", "df", "plan") and not build_cache:  # read-only, and reads the store:
+        # the engine answers these while the rest of docker-sweep is imported
         engine.prefetch((STORE_LISTS, False), *([(DISK_USAGE, True)] if command == "df" else []))
     from tui import headless
     from tui.core.filters import FilterError
