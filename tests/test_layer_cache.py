@@ -7,6 +7,7 @@ layers into plans: damaged or edited entries are dropped and read again from the
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -142,3 +143,31 @@ def test_labels_are_never_cached(tmp_path: Path) -> None:
     assert "labels" not in path.read_text()
     keys = {"diff_ids", "history", "created", "key", "sum"}
     assert set(LayerCache(path).get("e", "sha256:1") or {}) == keys
+
+
+def test_a_checked_file_is_not_checked_line_by_line_again_but_an_edited_one_is(tmp_path, monkeypatch):
+    """``layers.jsonl.checked`` holds the sha256 of the bytes whose every line passed the checks:
+    a warm start with those bytes skips them; any other bytes (an edit) are checked again."""
+    from tui.engine import snapshot
+
+    path = tmp_path / "layers.jsonl"
+    entry = {"diff_ids": ["sha256:" + "a" * 64], "history": [["ADD a", 5]], "created": ""}
+    cache = LayerCache(path)
+    cache.put("e", "sha256:1", entry)
+    cache.put("e", "sha256:2", entry)
+    checks: list[object] = []
+    real = snapshot._valid_entry
+    monkeypatch.setattr(snapshot, "_valid_entry", lambda e: checks.append(e) or real(e))
+    assert LayerCache(path).get("e", "sha256:1") is not None and len(checks) == 2
+    seal = tmp_path / "layers.jsonl.checked"
+    assert seal.read_text().strip() == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert os.stat(seal).st_mode & 0o777 == 0o600
+    checks.clear()
+    assert LayerCache(path).get("e", "sha256:2") is not None and checks == []  # the same bytes
+    os.chmod(seal, 0o666)  # a seal others may write is not believed
+    assert LayerCache(path).get("e", "sha256:2") is not None and len(checks) == 2
+    os.chmod(seal, 0o600)
+    path.write_text(path.read_text().replace("ADD a", "ADD b"))  # an edit: the lines' sums fail
+    checks.clear()
+    edited = LayerCache(path)
+    assert len(checks) == 2 and edited.rejected == 2 and edited.get("e", "sha256:1") is None

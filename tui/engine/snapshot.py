@@ -196,16 +196,20 @@ class LayerCache:
         if self.path is not None and self.path.exists():
             lines = 0
             try:
-                text = self.path.read_text(encoding="utf-8", errors="replace")
+                data = self.path.read_bytes()
             except OSError:
-                text = ""
-            for line in text.splitlines():
+                data = b""
+            digest = hashlib.sha256(data).hexdigest()
+            checked = digest == self._read_seal()  # every line passed the checks below before
+            for line in data.decode("utf-8", errors="replace").splitlines():
                 lines += 1
                 try:
                     entry = json.loads(line)
                 except ValueError:
                     entry = None
-                if _valid_entry(entry):
+                if (
+                    checked and isinstance(entry, dict) and isinstance(entry.get("key"), str)
+                ) or _valid_entry(entry):
                     self._data[entry["key"]] = entry
                 else:
                     self._rejected += 1  # only a slower start for that image
@@ -214,20 +218,53 @@ class LayerCache:
                 self._data = dict(keep)
             if lines != len(self._data):
                 self._rewrite()
+            elif not checked:
+                self._seal(digest)
+
+    @property
+    def _seal_path(self) -> Path | None:
+        """``layers.jsonl.checked``: the sha256 of the file's bytes when every line of it last
+        passed the checks (shape, checksum). A file with those bytes is not checked line by line
+        again (a warm start reads it often); any other content is. It vouches for nothing the
+        lines' own checksums do not: whoever may write the file may write this too."""
+        return None if self.path is None else self.path.with_name(self.path.name + ".checked")
+
+    def _read_seal(self) -> str | None:
+        seal = self._seal_path
+        if seal is None or not _private_file(seal):
+            return None
+        try:
+            return seal.read_text(encoding="ascii").strip()
+        except (OSError, ValueError):
+            return None
+
+    def _seal(self, digest: str) -> None:
+        """Record ``digest`` as the checked content's; never fails the caller."""
+        seal = self._seal_path
+        if seal is None:
+            return
+        try:
+            fd = os.open(seal, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+            with os.fdopen(fd, "w", encoding="ascii") as fh:
+                fh.write(digest + "\n")
+        except OSError:
+            pass
 
     def _rewrite(self) -> None:
         """Write the file anew (drops duplicates and damaged lines); never fails the caller."""
         if self.path is None:
             return
         tmp = self.path.with_suffix(".tmp")
+        data = "".join(json.dumps(e) + "\n" for e in self._data.values()).encode("utf-8")
         try:
             tmp.unlink(missing_ok=True)
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                fh.write("".join(json.dumps(e) + "\n" for e in self._data.values()))
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
             tmp.replace(self.path)
         except OSError:
-            pass
+            return
+        self._seal(hashlib.sha256(data).hexdigest())  # every entry kept passed the checks
 
     def get(self, engine_id: str, image_id: str, *, created: float | None = None) -> dict[str, Any] | None:
         """The entry, or None; with ``created`` (the image list's, whole seconds) it must agree."""
