@@ -24,7 +24,7 @@ from types import MappingProxyType
 from typing import Any
 
 from tui.core.model import EngineFacts, Image
-from tui.core.reference import split_tag
+from tui.core.reference import familiar_ref, split_tag
 from tui.engine.client import Engine, EngineAPIError, ReaderPerThread
 
 _INDEX_TYPES = (
@@ -262,7 +262,7 @@ def with_containerd_details(
     events = registry_events(engine)
     loads = {ref for action, ref, _ in events if action == "load"}
     store = ContentStore.locate(facts, images[0].id) if images else None
-    known = _known_without_inspect(facts, images, rows, comments or {})
+    known = _known_without_inspect(store, images, rows, comments or {})
     need = [image.id for image in images if image.id not in known]
     inspected = dict(zip(need, _inspect_all(engine, need), strict=True))
     out: list[Image] = []
@@ -344,20 +344,44 @@ class _InspectFacts:
         )
 
 
-def _tag_times(facts: EngineFacts, images: list[Image]) -> dict[str, int] | None:
-    """Each image's ``LastTagTime`` in unix ns, read without the engine; None when unknown."""
-    return None
+def _tag_times(store: ContentStore | None, images: list[Image]) -> dict[str, int] | None:
+    """Each image's ``LastTagTime`` in unix ns, from containerd's metadata database next to the
+    content store (see :mod:`tui.engine.containerd_meta`); None when it cannot be read here.
+
+    An image is left out (its inspect is asked) unless the database's tags for it are the ones
+    the list showed: a name added or removed in between, or a record this reader does not
+    understand, is then answered by the engine."""
+    if store is None:
+        return None
+    from tui.engine import containerd_meta
+
+    records = containerd_meta.read_images(store.root.parent)
+    if records is None:
+        return None
+    targets = containerd_meta.by_target(records)
+    out = {}
+    for image in images:
+        found = targets.get(image.id)
+        if found is None:
+            continue
+        try:
+            tags = {familiar_ref(name) for name in found.names if "@" not in name}
+        except ValueError:
+            continue
+        if tags == {tag for tag in image.tags if "@" not in tag}:
+            out[image.id] = found.last_tag_ns
+    return out
 
 
 def _known_without_inspect(
-    facts: EngineFacts,
+    store: ContentStore | None,
     images: list[Image],
     rows: Mapping[str, Mapping[str, Any]],
     comments: Mapping[str, str],
 ) -> dict[str, _InspectFacts]:
     """The images whose inspect facts are all known already: the list row has the manifests and
     the target descriptor, the layer cache the comment, the metadata database the tag time."""
-    times = _tag_times(facts, images)
+    times = _tag_times(store, images)
     if times is None:
         return {}
     out = {}
