@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import platform as platform_module
 import time
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -159,6 +160,55 @@ class ContentStore:
                         stack.append(blob)
         return out
 
+    def local_inspect(self, rows: Mapping[str, Mapping[str, Any]], image_id: str) -> dict[str, Any] | None:
+        """What image inspect says of ``image_id``'s layers, created time, config object and
+        comment (``RootFS``, ``Created``, ``Config``, ``Comment``), read from its blobs here; None
+        when the engine must be asked.
+
+        Only for an image that is one platform manifest (its id is the manifest's digest), listed
+        (``rows``: the image list with ``manifests=1``) as an available image of this machine's
+        own platform with no variant: inspect then shows that manifest's config (moby's "best"
+        manifest for the default platform). An index, another platform, or a blob missing or not
+        matching its digest: None."""
+        listed = (rows.get(image_id) or {}).get("Manifests") or []
+        if len(listed) != 1 or not _HOST_ARCH:
+            return None
+        entry = listed[0]
+        platform = (entry.get("ImageData") or {}).get("Platform") or {}
+        if (
+            entry.get("ID") != image_id
+            or entry.get("Kind") != "image"
+            or entry.get("Available") is not True
+            or platform.get("os") != "linux"
+            or platform.get("architecture") != _HOST_ARCH
+            or platform.get("variant")
+        ):
+            return None
+        try:
+            manifest = json.loads(self.read(image_id) or b"null")
+            if not isinstance(manifest, dict) or "manifests" in manifest:
+                return None
+            config_digest = str((manifest.get("config") or {}).get("digest") or "")
+            config = json.loads(self.read(config_digest) or b"null") if config_digest else None
+        except ValueError:
+            return None
+        if not isinstance(config, dict) or not isinstance(config.get("rootfs"), dict):
+            return None
+        diff_ids = config["rootfs"].get("diff_ids") or []
+        history = config.get("history") or []
+        newest = history[-1] if history and isinstance(history[-1], dict) else {}
+        if not isinstance(diff_ids, list) or not all(isinstance(d, str) for d in diff_ids):
+            return None
+        created = config.get("created") or ""
+        if not isinstance(created, str) or (created and not _parses(created)):
+            return None
+        return {
+            "RootFS": {"Layers": list(diff_ids)},
+            "Created": created,
+            "Config": config.get("config"),
+            "Comment": str(newest.get("comment") or ""),
+        }
+
     def manifests(self, target: str) -> tuple[tuple[str, str, str, bool], ...]:
         """(digest, platform, kind, available) of the image's platform manifests, read from the
         blobs (for engines whose API has no ``manifests=1``, before 1.47)."""
@@ -193,6 +243,21 @@ class ContentStore:
                     available = False
             out.append((digest, _platform({"Platform": entry.get("platform") or {}}), kind, available))
         return tuple(out)
+
+
+#: This machine's architecture as OCI names it ("" when not one of these): the engine behind a
+#: unix socket whose content store is readable here runs on it.
+_HOST_ARCH = {"x86_64": "amd64", "aarch64": "arm64"}.get(platform_module.machine(), "")
+
+
+def _parses(created: str) -> bool:
+    from tui.engine.snapshot import parse_created_ns
+
+    try:
+        parse_created_ns(created)
+    except ValueError:
+        return False
+    return True
 
 
 def _platform(data: Mapping[str, Any]) -> str:

@@ -21,7 +21,7 @@ from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import fields, replace
 from datetime import UTC, datetime, timedelta
-from functools import lru_cache
+from functools import lru_cache, partial
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, TypeVar
@@ -360,8 +360,16 @@ def with_container_sizes(engine: Engine, containers: list[Container]) -> list[Co
     return out
 
 
-def _image_detail(api: Any, image_id: str) -> dict[str, Any]:
-    return _detail(api, image_id, api.inspect_image(image_id), api.history(image_id))
+#: An inspect-shaped answer for an image id read without the engine (RootFS, Created, Config,
+#: Comment), or None: then the engine's inspect is asked (see ``ContentStore.local_inspect``).
+LocalInspect = Callable[[str], "dict[str, Any] | None"]
+
+
+def _image_detail(api: Any, image_id: str, local: LocalInspect | None = None) -> dict[str, Any]:
+    inspect = local(image_id) if local is not None else None
+    if inspect is None:
+        inspect = api.inspect_image(image_id)
+    return _detail(api, image_id, inspect, api.history(image_id))
 
 
 def _detail(
@@ -380,27 +388,37 @@ def _detail(
     }
 
 
-def _image_details(api: Any, image_ids: list[str]) -> list[dict[str, Any] | None]:
+def _image_details(
+    api: Any, image_ids: list[str], local: LocalInspect | None = None
+) -> list[dict[str, Any] | None]:
     """Each image's detail (``None``: it vanished, 404): on a :class:`UnixReader` its inspect and
-    history requests go pipelined on one connection, else one request after the other."""
+    history requests go pipelined on one connection, else one request after the other. ``local``
+    answers the inspect of the images it can without the engine."""
     if not hasattr(api, "get_json_many"):
         out: list[dict[str, Any] | None] = []
         for image_id in image_ids:
             try:
-                out.append(_image_detail(api, image_id))
+                out.append(_image_detail(api, image_id, local))
             except EngineAPIError as exc:
                 if exc.status != 404:
                     raise
                 out.append(None)  # removed since the list was read
         return out
     paths = []
+    known = {}
     for image_id in image_ids:
         quoted = quote(image_id, safe="/:")
-        paths += [f"/images/{quoted}/json", f"/images/{quoted}/history"]
-    answers = api.get_json_many(paths)
+        found = local(image_id) if local is not None else None
+        if found is not None:
+            known[image_id] = found
+        else:
+            paths.append(f"/images/{quoted}/json")
+        paths.append(f"/images/{quoted}/history")
+    answers = iter(api.get_json_many(paths))
     details: list[dict[str, Any] | None] = []
-    for n, image_id in enumerate(image_ids):
-        inspect, history = answers[2 * n], answers[2 * n + 1]
+    for image_id in image_ids:
+        inspect = known[image_id] if image_id in known else next(answers)
+        history = next(answers)
         try:
             for answer in (inspect, history):
                 if isinstance(answer, EngineAPIError):
@@ -420,7 +438,11 @@ READ_BATCH = 8
 
 
 def _fetch_details(
-    engine: Engine, image_ids: list[str], workers: int, cancelled: CancelFn | None
+    engine: Engine,
+    image_ids: list[str],
+    workers: int,
+    cancelled: CancelFn | None,
+    local: LocalInspect | None = None,
 ) -> Generator[tuple[str, dict[str, Any] | None], None, None]:
     """``(image id, detail)`` in ``image_ids`` order; ``None`` for an image that vanished (404).
 
@@ -437,7 +459,7 @@ def _fetch_details(
             raise _Cancelled
         try:
             with engine.translate_errors():
-                return _image_details(readers.get(), ids)
+                return _image_details(readers.get(), ids, local)
         except BaseException:
             stop.set()
             raise
@@ -519,6 +541,7 @@ def read_layers(
     image_store: str = "classic",
     workers: int = READ_WORKERS,
     comments: dict[str, str] | None = None,
+    local: LocalInspect | None = None,
 ) -> list[Image]:
     """Fill in layers (and precise created times) for ``images``; images that vanished are dropped.
 
@@ -526,7 +549,8 @@ def read_layers(
     ``progress(done, total)`` is called once per image, in order. After cancellation the images
     not read yet are returned unchanged (without layers). ``comments`` gets the inspect
     ``Comment`` of each image whose detail holds it (cache entries written before it was kept do
-    not).
+    not). ``local`` answers inspects without the engine where it can (on the containerd store, its
+    blobs read from disk).
     """
     details: dict[str, dict[str, Any]] = {}
     if cache is not None:
@@ -535,7 +559,7 @@ def read_layers(
             if entry is not None and entry.get("config_read") == 3:  # older entries: read again
                 details[image.id] = entry
     missing = [image.id for image in images if image.id not in details]
-    fetched = _fetch_details(engine, missing, workers, cancelled)
+    fetched = _fetch_details(engine, missing, workers, cancelled, local)
     out: list[Image] = []
     try:
         _merge(images, details, fetched, out, cache, engine_id, progress, cancelled, image_store == "classic")
@@ -790,7 +814,16 @@ def _layer_stages(
     progress: ProgressFn | None,
     cancelled: CancelFn | None,
 ) -> Iterator[Snapshot]:
-    comments: dict[str, str] | None = {} if facts.image_store == "containerd" else None
+    comments: dict[str, str] | None = None
+    local: LocalInspect | None = None
+    store = None
+    if facts.image_store == "containerd":
+        from tui.engine.containerd_store import ContentStore
+
+        comments = {}
+        store = ContentStore.locate(facts, images[0].id) if images else None
+        if store is not None and rows is not None:
+            local = partial(store.local_inspect, rows)
     images = read_layers(
         engine,
         images,
@@ -800,6 +833,7 @@ def _layer_stages(
         cancelled=cancelled,
         image_store=facts.image_store,
         comments=comments,
+        local=local,
     )
     if cancelled is not None and cancelled():
         return
