@@ -38,6 +38,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
+from typing import NamedTuple
 
 META_DB = Path("io.containerd.metadata.v1.bolt", "meta.db")
 NAMESPACE = "moby"  # dockerd's containerd namespace
@@ -54,6 +55,15 @@ _BUCKET_FLAG = 0x01
 _BUCKET_HEADER = 16  # root pgid, sequence; an inline bucket (root 0) has its leaf page after it
 _UNIX_FROM_GO_ZERO = 62_135_596_800  # seconds from Go's zero time (year 1) to 1970
 _MAX_DEPTH = 64
+
+
+class _Meta(NamedTuple):
+    """What the reader needs of a bbolt meta page."""
+
+    page_size: int
+    root: int  # the root bucket's page
+    high_water: int  # the first page id past the end of the data
+    txid: int
 
 
 class _Corrupt(Exception):
@@ -94,10 +104,10 @@ def read_images(
         for _ in range(attempts):
             meta = _newest_meta(fd)
             records = _read_records(_Pages(fd, meta), meta, namespace.encode())
-            if _newest_meta(fd)[3] == meta[3]:  # same txid: nothing read was reused
+            if _newest_meta(fd).txid == meta.txid:  # the same commit: nothing read was reused
                 return records
         return None
-    except (OSError, _Corrupt, struct.error, ValueError, RecursionError):
+    except (OSError, _Corrupt, struct.error, ValueError):
         return None
     finally:
         os.close(fd)
@@ -117,8 +127,8 @@ def by_target(records: Mapping[str, ImageRecord]) -> dict[str, TargetNames]:
 # --- bbolt ------------------------------------------------------------------------------------
 
 
-def _meta_at(fd: int, offset: int) -> tuple[int, ...] | None:
-    """The meta page at ``offset`` (page size, root, high-water pgid, txid) when it is valid."""
+def _meta_at(fd: int, offset: int) -> _Meta | None:
+    """The meta page at ``offset`` when it is valid."""
     data = os.pread(fd, _PAGE_HEADER.size + _META.size + 8, offset)
     if len(data) < _PAGE_HEADER.size + _META.size + 8:
         return None
@@ -127,22 +137,22 @@ def _meta_at(fd: int, offset: int) -> tuple[int, ...] | None:
     (checksum,) = struct.unpack_from("<Q", data, _PAGE_HEADER.size + _META.size)
     if magic != _MAGIC or version != _VERSION or checksum != _fnv64a(body) or page_size < 1024:
         return None
-    return page_size, root, pgid, txid
+    return _Meta(page_size, root, pgid, txid)
 
 
-def _newest_meta(fd: int) -> tuple[int, ...]:
+def _newest_meta(fd: int) -> _Meta:
     """The valid meta page with the higher txid. The page size is in the first meta page; if that
     one is being rewritten, the second is found as bbolt finds it (at 1 KiB << i)."""
     first = _meta_at(fd, 0)
     if first is not None:
-        second = _meta_at(fd, first[0])
+        second = _meta_at(fd, first.page_size)
     else:
         found = (_meta_at(fd, 1024 << i) for i in range(15))
-        second = next((m for i, m in enumerate(found) if m is not None and m[0] == 1024 << i), None)
+        second = next((m for i, m in enumerate(found) if m and m.page_size == 1024 << i), None)
     valid = [m for m in (first, second) if m is not None]
     if not valid:
         raise _Corrupt("no valid meta page")
-    return max(valid, key=lambda m: m[3])
+    return max(valid, key=lambda m: m.txid)
 
 
 def _fnv64a(data: bytes) -> int:
@@ -153,14 +163,17 @@ def _fnv64a(data: bytes) -> int:
 
 
 class _Pages:
-    """The pages of one committed transaction, read with ``pread`` as they are needed."""
+    """The pages of one committed transaction, read with ``pread`` as they are needed; each at
+    most once, as in a sound tree (so a damaged file cannot loop)."""
 
-    def __init__(self, fd: int, meta: tuple[int, ...]) -> None:
-        self.fd, (self.size, _, self.high_water, _) = fd, meta
+    def __init__(self, fd: int, meta: _Meta) -> None:
+        self.fd, self.size, self.high_water = fd, meta.page_size, meta.high_water
+        self.seen: set[int] = set()
 
     def read(self, pgid: int) -> bytes:
-        if not 2 <= pgid < self.high_water:
-            raise _Corrupt(f"page {pgid} out of range")
+        if not 2 <= pgid < self.high_water or pgid in self.seen:
+            raise _Corrupt(f"page {pgid} out of range or reached twice")
+        self.seen.add(pgid)
         data = os.pread(self.fd, self.size, pgid * self.size)
         if len(data) < _PAGE_HEADER.size:
             raise _Corrupt(f"page {pgid} past the end of the file")
@@ -214,8 +227,8 @@ class _Pages:
 # --- containerd's schema ------------------------------------------------------------------------
 
 
-def _read_records(pages: _Pages, meta: tuple[int, ...], namespace: bytes) -> dict[str, ImageRecord]:
-    bucket = struct.pack("<QQ", meta[1], 0)  # the root bucket
+def _read_records(pages: _Pages, meta: _Meta, namespace: bytes) -> dict[str, ImageRecord]:
+    bucket = struct.pack("<QQ", meta.root, 0)  # the root bucket's value: its page, no sequence
     for key in (b"v1", namespace, b"images"):
         found = [v for k, v, is_bucket in pages.items(bucket) if k == key and is_bucket]
         if not found:
@@ -261,7 +274,8 @@ def _go_time_ns(data: bytes | None) -> int:
         return -_UNIX_FROM_GO_ZERO * 1_000_000_000
     if not (data[:1] == b"\x01" and len(data) == 15 or data[:1] == b"\x02" and len(data) == 16):
         raise _Corrupt(f"not a marshalled time: {data.hex()}")
-    seconds, nanos = struct.unpack_from(">qi", data, 1)
+    seconds = int.from_bytes(data[1:9], "big", signed=True)
+    nanos = int.from_bytes(data[9:13], "big", signed=True)
     return (seconds - _UNIX_FROM_GO_ZERO) * 1_000_000_000 + nanos
 
 
