@@ -2,12 +2,13 @@
 
     python bench/cli_bench.py [--images 1000] [--rounds 3] [--rm 500] [--no-destructive]
 
-Starts a private dockerd (needs root; the docker CLI and dockerd on PATH), loads N generated images
-(a shared base layer, one small unique layer each, a tag on 4 of 5), then, each round, runs every
-pair below one after the other (docker-sweep, then its docker CLI anchor) as whole processes and
-takes the ratio of the two wall times. Each row prints the median of the per-round ratios and the
-median seconds of both sides, so a machine whose speed drifts (shared, noisy) still gives a fair
-comparison.
+Starts a private dockerd (needs root; the docker CLI and dockerd on PATH; ``--daemon
+28.5-containerd`` runs that engine of the test matrix instead of 20.10, e.g. the containerd image
+store), loads N generated images (a shared base layer, one small unique layer each, a tag on 4 of
+5), then, each round, runs every pair below one after the other (docker-sweep, then its docker CLI
+anchor) as whole processes and takes the ratio of the two wall times. Each row prints the median of
+the per-round ratios and the median seconds of both sides, so a machine whose speed drifts (shared,
+noisy) still gives a fair comparison.
 
 | docker-sweep | anchor |
 |---|---|
@@ -266,6 +267,12 @@ def main() -> int:
         "script's generator (e.g. a previous run's), instead of a new private one; "
         "the destructive rows delete them",
     )
+    parser.add_argument(
+        "--daemon",
+        default="20.10",
+        help="the matrix engine a new private daemon runs: 20.10 (default), 28.5, "
+        "28.5-containerd (the containerd image store), 26.1-containerd",
+    )
     parser.add_argument("--json", action="store_true", help="print the table as JSON")
     parser.add_argument(
         "--no-compile",
@@ -279,7 +286,7 @@ def main() -> int:
     table = Table()
     try:
         with contextlib.ExitStack() as stack:
-            url = args.url or stack.enter_context(PrivateDaemon.start()).url
+            url = args.url or stack.enter_context(PrivateDaemon.start(engine=args.daemon)).url
             b = Bench(url, work)
             t0 = time.perf_counter()
             if not args.url:

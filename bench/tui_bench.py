@@ -10,7 +10,8 @@ Starts a private dockerd, loads N generated images (cli_bench's generator) and, 
 * a removal of --rm images inside the app (marks set, d, l, y; from y to the reloaded table)
   while a key (down/up) is sent every 100 ms: how long each key takes to move the cursor, during
   the job and for 3 s after it; then the same images removed by ``rm --yes`` (headless, the store
-  reloaded in between): the in-app ÷ headless ratio.
+  reloaded in between): the in-app ÷ headless ratio;
+* the app process's peak RSS (``ru_maxrss``) at the end of the cold launch and of the removal.
 
 Wall-clock seconds; the machine's load average is printed with the results (other work on the
 machine inflates both sides of a ratio). The checkout's ``tui`` package is byte-compiled first, as
@@ -72,6 +73,7 @@ async def _launch(url: str, started: float) -> dict[str, float]:
                 out["layers_complete"] = time.time() - started
                 break
             await pilot.pause(0.01)
+    out["peak_rss_mib"] = _peak_rss_mib()
     return out
 
 
@@ -115,7 +117,20 @@ async def _removal(url: str, prefix: str) -> dict[str, object]:
             direction = "up" if direction == "down" else "down"
             await asyncio.sleep(0.1)
         removal = (job_end or time.perf_counter()) - start
-    return {"removal": removal, "during": latencies_during, "after": latencies_after, "removed": len(targets)}
+    return {
+        "removal": removal,
+        "during": latencies_during,
+        "after": latencies_after,
+        "removed": len(targets),
+        "peak_rss_mib": _peak_rss_mib(),
+    }
+
+
+def _peak_rss_mib() -> float:
+    """This process's peak resident set size so far (Linux reports ``ru_maxrss`` in KiB)."""
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def _child(args: argparse.Namespace) -> int:
@@ -167,6 +182,11 @@ def main() -> int:
         help="use this engine, already loaded with --images images by cli_bench's generator "
         "(e.g. kept from an earlier run), instead of a new private one",
     )
+    parser.add_argument(
+        "--daemon",
+        default="20.10",
+        help="the matrix engine a new private daemon runs (20.10, 28.5, 28.5-containerd, 26.1-containerd)",
+    )
     parser.add_argument("--prefix", default="rmbench/")
     args = parser.parse_args()
     if args.child:
@@ -189,7 +209,7 @@ def main() -> int:
     latencies: dict[str, list[float]] = {"during": [], "after": []}
     try:
         with contextlib.ExitStack() as stack:
-            daemon_url = args.engine or stack.enter_context(PrivateDaemon.start()).url
+            daemon_url = args.engine or stack.enter_context(PrivateDaemon.start(engine=args.daemon)).url
             b = Bench(daemon_url, work)
             if not args.engine:
                 b.load("store", specs(args.images, "bench/app", ""))
@@ -210,6 +230,7 @@ def main() -> int:
                 add("cold layers complete ÷ cold images --json", float(cold["layers_complete"]) / cold_cli)  # type: ignore[arg-type]
                 add("warm launch to first row (s)", float(warm["first_row"]))  # type: ignore[arg-type]
                 add("warm launch to layers complete (s)", float(warm["layers_complete"]))  # type: ignore[arg-type]
+                add("peak RSS, cold launch to layers complete (MiB)", float(cold["peak_rss_mib"]))  # type: ignore[arg-type]
                 b.load("rm", rm_specs)
                 _timed(images_json, env)  # the layer cache knows them, as for the headless side
                 removal = _run_child(work, "--child", "removal", "--url", daemon_url)
@@ -219,6 +240,7 @@ def main() -> int:
                 add(f"in-app removal of {args.rm} (s)", float(removal["removal"]))  # type: ignore[arg-type]
                 add(f"headless rm --yes of {args.rm} (s)", headless)
                 add("in-app removal ÷ headless", float(removal["removal"]) / headless)  # type: ignore[arg-type]
+                add("peak RSS, launch + removal + 3 s (MiB)", float(removal["peak_rss_mib"]))  # type: ignore[arg-type]
                 latencies["during"] += removal["during"]  # type: ignore[arg-type]
                 latencies["after"] += removal["after"]  # type: ignore[arg-type]
             load_after = os.getloadavg()

@@ -15,6 +15,7 @@ import pytest
 from tests.conftest import session_store
 from tests.enginecase import STANDARD, seed
 from tests.fakeengine import API, EMPTY_STORE, fake_engine
+from tests.wipe import wipe
 from tui.core.model import EngineFacts
 from tui.engine.client import Engine, EngineAPIError, EngineError, EngineUnavailable
 from tui.engine.snapshot import (
@@ -37,6 +38,13 @@ def _facts(facts: EngineFacts) -> EngineFacts:
 
 def test_direct_reads_give_the_sdks_facts_lists_and_df(engine):
     seed(engine.api, engine.url, STANDARD, (("old-app", "myapp:1.5.0", False), ("db-1", "db:16", True)))
+    try:
+        _compare_direct_and_sdk_reads(engine)
+    finally:
+        wipe(engine.api)  # the running container would block the next test's prune plans
+
+
+def _compare_direct_and_sdk_reads(engine) -> None:
     direct, sdk = Engine(engine.url), Engine(engine.url, direct_reads=False)
     assert direct.reads_directly() and not sdk.reads_directly()
     assert _facts(read_facts(direct)) == _facts(read_facts(sdk))
@@ -47,9 +55,9 @@ def test_direct_reads_give_the_sdks_facts_lists_and_df(engine):
     assert with_container_sizes(direct, containers) == with_container_sizes(sdk, containers)
     assert read_disk_usage(direct) == read_disk_usage(sdk)
     with ThreadPoolExecutor(max_workers=3) as pool:
-        facts, *lists, df = _read_lists(Engine(engine.url), pool, None, True)
-        sdk_facts, *sdk_lists, sdk_df = _read_lists(sdk, pool, None, True)
-        assert _facts(facts) == _facts(sdk_facts) and lists == sdk_lists
+        facts, *lists, df, rows = _read_lists(Engine(engine.url), pool, None, True)
+        sdk_facts, *sdk_lists, sdk_df, sdk_rows = _read_lists(sdk, pool, None, True)
+        assert _facts(facts) == _facts(sdk_facts) and lists == sdk_lists and rows == sdk_rows
         assert df is not None and sdk_df is not None
         assert df.result() == sdk_df.result()
     full, sdk_full = read_snapshot(direct, disk_usage=True), read_snapshot(sdk, disk_usage=True)

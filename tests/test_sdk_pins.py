@@ -90,3 +90,17 @@ def test_direct_reads_ask_the_urls_the_sdk_asks(tmp_path: Any) -> None:
         prefix + "/info",
         prefix + "/system/df",
     ]
+
+
+def test_the_image_list_with_manifests_is_the_url_the_sdk_asks(tmp_path: Any) -> None:
+    """From API 1.47 the image list is asked with ``manifests=1``, by the SDK and without it."""
+    from tui.engine.client import Engine
+    from tui.engine.snapshot import list_image_rows
+
+    newer = {"/version": (200, {"Version": "28.5.2", "ApiVersion": "1.51"}), "/v1.51/images/json": (200, [])}
+    with fake_engine(newer, socket_path=tmp_path / "fake.sock") as fake:
+        assert list_image_rows(Engine(fake.url, direct_reads=False)) == ([], True)
+        assert list_image_rows(Engine(fake.url)) == ([], True)
+    assert [s.target for s in fake.seen if "images" in s.target] == [
+        "/v1.51" + client.IMAGES_MANIFESTS_URL
+    ] * 2

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from tui import exit_codes
 from tui.config import Config, ConfigError, load_config
-from tui.engine.client import DISK_USAGE, STORE_LISTS, Engine, EngineAddressError, EngineError
+from tui.engine.client import Engine, EngineAddressError, EngineError
 from tui.engine.contexts import TLSRequest
 from tui.plugin import PluginError
 from tui.plugin.invocation import plugin_main
@@ -246,7 +246,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     if command in ("images", "df", "plan") and not build_cache:  # read-only, and reads the store:
         # the engine answers these while the rest of docker-sweep is imported
-        engine.prefetch((STORE_LISTS, False), *([(DISK_USAGE, True)] if command == "df" else []))
+        engine.prefetch_store(disk_usage=command == "df")
     from tui import headless
     from tui.core.filters import FilterError
 

@@ -482,9 +482,25 @@ class UnixGets:
 IMAGES_URL = "/images/json?only_ids=0&all=1"
 CONTAINERS_URL = "/containers/json?limit=-1&all=1&size=0&trunc_cmd=0"
 CONTAINER_SIZES_URL = "/containers/json?limit=-1&all=1&size=1&trunc_cmd=0"
-#: What a snapshot read asks first (tui/engine/snapshot.py ``_read_lists``), and with ``df``.
-STORE_LISTS = ("/info", IMAGES_URL, CONTAINERS_URL)
+#: From API 1.47 the image list is asked with its manifests (tui/engine/snapshot.py
+#: ``list_image_rows``; through the SDK: ``params={"all": 1, "manifests": 1}``).
+IMAGES_MANIFESTS_URL = "/images/json?all=1&manifests=1"
+MANIFESTS_API = (1, 47)
+#: What a snapshot read asks with ``df`` (tui/engine/snapshot.py ``_read_lists``).
 DISK_USAGE = ("/system/df",)
+
+
+def images_url(api_version: str) -> tuple[str, bool]:
+    """The image list's URL at this API version, and whether it asks the manifests."""
+    if tuple(int(x) for x in api_version.split(".")) < MANIFESTS_API:
+        return IMAGES_URL, False
+    return IMAGES_MANIFESTS_URL, True
+
+
+def store_lists(api_version: str) -> tuple[str, ...]:
+    """What a snapshot read asks first (tui/engine/snapshot.py ``_read_lists``)."""
+    return ("/info", images_url(api_version)[0], CONTAINERS_URL)
+
 
 #: The lowest API version the SDK accepts (``docker.constants.MINIMUM_DOCKER_API_VERSION``, checked
 #: in tests/test_sdk_pins.py); below it the negotiation is the SDK's, and so is its refusal.
@@ -651,9 +667,19 @@ class Engine:
             self._connection_error,
         )
 
-    def prefetch(self, *requests: tuple[Sequence[str], bool]) -> None:
-        """Send these ``(paths, long)`` GETs now (:meth:`start_gets`); the first
-        :meth:`start_gets` that asks the same paths takes their answers. A headless command
+    def api_version(self) -> str:
+        """The negotiated API version (``GET /version``'s ``ApiVersion``, as the SDK takes it)."""
+        return self._negotiated_version()
+
+    def prefetch_store(self, *, disk_usage: bool = False) -> None:
+        """:meth:`prefetch` of what a snapshot read asks first (and ``/system/df``)."""
+        self.prefetch(
+            lambda version: [(store_lists(version), False)] + ([(DISK_USAGE, True)] if disk_usage else [])
+        )
+
+    def prefetch(self, requests: Callable[[str], Sequence[tuple[Sequence[str], bool]]]) -> None:
+        """Send the ``(paths, long)`` GETs ``requests(api_version)`` names now (:meth:`start_gets`);
+        the first :meth:`start_gets` that asks the same paths takes their answers. A headless command
         calls this as soon as it knows its engine, so the engine works on them while the command
         imports the rest of itself. Best effort, and never raises: an engine that cannot be read
         so is left to the reads that follow, which report it in their order (after usage
@@ -673,7 +699,7 @@ class Engine:
                 self._version, self._server_version = str(direct["ApiVersion"]), direct
         if self._version is None:
             return
-        for paths, long in requests:
+        for paths, long in requests(self._version):
             try:
                 gets = self.start_gets(paths, long=long)
             except EngineError:

@@ -15,16 +15,17 @@ from __future__ import annotations
 
 import hashlib
 import json
+import platform as platform_module
 import time
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
 from tui.core.model import EngineFacts, Image
-from tui.core.reference import split_tag
+from tui.core.reference import familiar_ref, split_tag
 from tui.engine.client import Engine, EngineAPIError, ReaderPerThread
 
 _INDEX_TYPES = (
@@ -51,11 +52,16 @@ def registry_events(engine: Engine) -> list[tuple[str, str, float]]:
     """(action, familiar ref or image id, unix time) of the pull, push and load events the
     engine still holds (it keeps recent events in memory since it started)."""
 
+    # The engine streams events until ``until``: one in the future is waited for. On a unix
+    # socket the engine shares this clock, so "now" (to the nanosecond) ends the read at once;
+    # elsewhere the next whole second leaves room for a clock a little behind (it was waited for).
+    until: str | int = f"{time.time():.9f}" if engine.host.startswith("unix://") else int(time.time()) + 1
+
     def call(api: Any) -> list[dict[str, Any]]:
         return list(
             api.events(
                 since=0,
-                until=int(time.time()) + 1,
+                until=until,
                 decode=True,
                 filters={"type": ["image"], "event": ["pull", "push", "load"]},
             )
@@ -154,6 +160,55 @@ class ContentStore:
                         stack.append(blob)
         return out
 
+    def local_inspect(self, rows: Mapping[str, Mapping[str, Any]], image_id: str) -> dict[str, Any] | None:
+        """What image inspect says of ``image_id``'s layers, created time, config object and
+        comment (``RootFS``, ``Created``, ``Config``, ``Comment``), read from its blobs here; None
+        when the engine must be asked.
+
+        Only for an image that is one platform manifest (its id is the manifest's digest), listed
+        (``rows``: the image list with ``manifests=1``) as an available image of this machine's
+        own platform with no variant: inspect then shows that manifest's config (moby's "best"
+        manifest for the default platform). An index, another platform, or a blob missing or not
+        matching its digest: None."""
+        listed = (rows.get(image_id) or {}).get("Manifests") or []
+        if len(listed) != 1 or not _HOST_ARCH:
+            return None
+        entry = listed[0]
+        platform = (entry.get("ImageData") or {}).get("Platform") or {}
+        if (
+            entry.get("ID") != image_id
+            or entry.get("Kind") != "image"
+            or entry.get("Available") is not True
+            or platform.get("os") != "linux"
+            or platform.get("architecture") != _HOST_ARCH
+            or platform.get("variant")
+        ):
+            return None
+        try:
+            manifest = json.loads(self.read(image_id) or b"null")
+            if not isinstance(manifest, dict) or "manifests" in manifest:
+                return None
+            config_digest = str((manifest.get("config") or {}).get("digest") or "")
+            config = json.loads(self.read(config_digest) or b"null") if config_digest else None
+        except ValueError:
+            return None
+        if not isinstance(config, dict) or not isinstance(config.get("rootfs"), dict):
+            return None
+        diff_ids = config["rootfs"].get("diff_ids") or []
+        history = config.get("history") or []
+        newest = history[-1] if history and isinstance(history[-1], dict) else {}
+        if not isinstance(diff_ids, list) or not all(isinstance(d, str) for d in diff_ids):
+            return None
+        created = config.get("created") or ""
+        if not isinstance(created, str) or (created and not _parses(created)):
+            return None
+        return {
+            "RootFS": {"Layers": list(diff_ids)},
+            "Created": created,
+            "Config": config.get("config"),
+            "Comment": str(newest.get("comment") or ""),
+        }
+
     def manifests(self, target: str) -> tuple[tuple[str, str, str, bool], ...]:
         """(digest, platform, kind, available) of the image's platform manifests, read from the
         blobs (for engines whose API has no ``manifests=1``, before 1.47)."""
@@ -188,6 +243,21 @@ class ContentStore:
                     available = False
             out.append((digest, _platform({"Platform": entry.get("platform") or {}}), kind, available))
         return tuple(out)
+
+
+#: This machine's architecture as OCI names it ("" when not one of these): the engine behind a
+#: unix socket whose content store is readable here runs on it.
+_HOST_ARCH = {"x86_64": "amd64", "aarch64": "arm64"}.get(platform_module.machine(), "")
+
+
+def _parses(created: str) -> bool:
+    from tui.engine.snapshot import parse_created_ns
+
+    try:
+        parse_created_ns(created)
+    except ValueError:
+        return False
+    return True
 
 
 def _platform(data: Mapping[str, Any]) -> str:
@@ -238,17 +308,32 @@ def _inspect_all(engine: Engine, image_ids: list[str]) -> list[dict[str, Any] | 
         readers.close()
 
 
-def with_containerd_details(engine: Engine, facts: EngineFacts, images: list[Image]) -> list[Image]:
+def with_containerd_details(
+    engine: Engine,
+    facts: EngineFacts,
+    images: list[Image],
+    rows: Mapping[str, Mapping[str, Any]] | None = None,
+    comments: Mapping[str, str] | None = None,
+) -> list[Image]:
     """Fill the containerd-only fields: content blobs, content size, stored_at, manifests,
-    provenance. Images that vanished meanwhile keep their fields unset."""
-    rows = list_manifests(engine)
+    provenance. Images that vanished meanwhile keep their fields unset. ``rows``: the image list's
+    rows by id, read with ``manifests=1`` (else the list is read again with them); ``comments``:
+    the inspect ``Comment`` of the images the layer cache knows it for.
+
+    Each image's inspect (~20 ms of engine time each on this store) is asked only for what the
+    list, the comments and the metadata database (:func:`_tag_times`) do not tell."""
+    if rows is None:
+        rows = list_manifests(engine)
     events = registry_events(engine)
-    inspects = _inspect_all(engine, [image.id for image in images])
     loads = {ref for action, ref, _ in events if action == "load"}
     store = ContentStore.locate(facts, images[0].id) if images else None
+    known = _known_without_inspect(store, images, rows, comments or {})
+    need = [image.id for image in images if image.id not in known]
+    inspected = dict(zip(need, _inspect_all(engine, need), strict=True))
     out: list[Image] = []
-    for image, inspect in zip(images, inspects, strict=True):
-        if inspect is None:  # vanished meanwhile
+    for image in images:
+        seen = known.get(image.id) or _InspectFacts.of(inspected[image.id])
+        if seen is None:  # vanished meanwhile
             out.append(image)
             continue
         row = rows.get(image.id, {})
@@ -267,9 +352,9 @@ def with_containerd_details(engine: Engine, facts: EngineFacts, images: list[Ima
         )
         content_size = int(row["Size"]) - unpacked if row.get("Manifests") else -1
         unpacked_size = _unpacked_size(row)
-        stored_ns = _stored_ns(inspect)
+        stored_ns = seen.stored_ns
         if content_size < 0:
-            content_size = int(inspect.get("Size") or 0)
+            content_size = seen.size
         content = store.walk(image.id) if store is not None else None
         if not manifests and store is not None:
             manifests = store.manifests(image.id)
@@ -286,9 +371,7 @@ def with_containerd_details(engine: Engine, facts: EngineFacts, images: list[Ima
             str(m.get("ID", "")): int(((m.get("ImageData") or {}).get("Size") or {}).get("Unpacked") or 0)
             for m in row.get("Manifests") or []
         }
-        loaded = _LOAD_ANNOTATION in ((inspect.get("Descriptor") or {}).get("annotations") or {}) or (
-            image.id in loads
-        )
+        loaded = _LOAD_ANNOTATION in seen.annotations or image.id in loads
         image = replace(
             image,
             content=MappingProxyType(content) if content is not None else None,
@@ -299,9 +382,83 @@ def with_containerd_details(engine: Engine, facts: EngineFacts, images: list[Ima
             manifests=manifests,
             manifest_content=MappingProxyType(per_manifest),
             manifest_unpacked=MappingProxyType(unpacked_per_manifest),
-            buildkit=str(inspect.get("Comment") or "").startswith("buildkit"),
+            buildkit=seen.comment.startswith("buildkit"),
         )
         out.append(replace(image, provenance=provenance(image, events, loaded)))
+    return out
+
+
+@dataclass(frozen=True)
+class _InspectFacts:
+    """What the reader takes from an image's inspect (or finds elsewhere)."""
+
+    stored_ns: int  # Metadata.LastTagTime in unix ns (0: never tagged)
+    comment: str  # the newest history step's comment ("buildkit.dockerfile.v0" from BuildKit)
+    annotations: Mapping[str, Any]  # the image target descriptor's
+    size: int  # the inspect's Size (the content size when the list gives no manifests)
+
+    @classmethod
+    def of(cls, inspect: Mapping[str, Any] | None) -> _InspectFacts | None:
+        if inspect is None:
+            return None
+        return cls(
+            stored_ns=_stored_ns(inspect),
+            comment=str(inspect.get("Comment") or ""),
+            annotations=dict((inspect.get("Descriptor") or {}).get("annotations") or {}),
+            size=int(inspect.get("Size") or 0),
+        )
+
+
+def _tag_times(store: ContentStore | None, images: list[Image]) -> dict[str, int] | None:
+    """Each image's ``LastTagTime`` in unix ns, from containerd's metadata database next to the
+    content store (see :mod:`tui.engine.containerd_meta`); None when it cannot be read here.
+
+    An image is left out (its inspect is asked) unless the database's tags for it are the ones
+    the list showed: a name added or removed in between, or a record this reader does not
+    understand, is then answered by the engine."""
+    if store is None:
+        return None
+    from tui.engine import containerd_meta
+
+    records = containerd_meta.read_images(store.root.parent)
+    if records is None:
+        return None
+    targets = containerd_meta.by_target(records)
+    out = {}
+    for image in images:
+        found = targets.get(image.id)
+        if found is None:
+            continue
+        try:
+            tags = {familiar_ref(name) for name in found.names if "@" not in name}
+        except ValueError:
+            continue
+        if tags == {tag for tag in image.tags if "@" not in tag}:
+            out[image.id] = found.last_tag_ns
+    return out
+
+
+def _known_without_inspect(
+    store: ContentStore | None,
+    images: list[Image],
+    rows: Mapping[str, Mapping[str, Any]],
+    comments: Mapping[str, str],
+) -> dict[str, _InspectFacts]:
+    """The images whose inspect facts are all known already: the list row has the manifests and
+    the target descriptor, the layer cache the comment, the metadata database the tag time."""
+    times = _tag_times(store, images)
+    if times is None:
+        return {}
+    out = {}
+    for image in images:
+        row = rows.get(image.id) or {}
+        descriptor = row.get("Descriptor")
+        if not row.get("Manifests") or not isinstance(descriptor, Mapping):
+            continue
+        if image.id not in comments or image.id not in times:
+            continue
+        annotations = dict(descriptor.get("annotations") or {})
+        out[image.id] = _InspectFacts(times[image.id], comments[image.id], annotations, -1)
     return out
 
 
