@@ -31,7 +31,9 @@ from tui.core.plan import Plan
 from tui.core.usage import human_size
 
 JOB_EVENT_FLUSH = 0.2
-"""Seconds between redraws of the log and progress bar while a job runs."""
+"""Seconds between redraws of the log and progress bar while a job runs (the job's thread only
+collects its events: a removal of 500 images sends some 3,000, and a message each woke the UI
+thread 3,000 times, which the job's thread then waited for)."""
 
 LOAD_PROGRESS_EVERY = 0.1
 """Seconds between progress reports of a layer read (each one wakes the UI thread, which the
@@ -84,7 +86,8 @@ class StoreScreen(Screen[None]):
         self._reload_timer: object | None = None
         self._engine_logged: object = None
         self._store_warned: object = None
-        self._job_events: list[JobEvent] = []
+        self._job_events: list[JobEvent] = []  # collected by the job's thread, shown by a timer
+        self._job_events_lock = threading.Lock()
         self._job_flush_timer: Timer | None = None
 
     # -- hooks for the subclass --------------------------------------------------------------
@@ -236,6 +239,8 @@ class StoreScreen(Screen[None]):
         bar.update(total=max(plan.step_count, 1), progress=0)  # steps not made on this thread
         self.log_line("job", f"Running: {plan.description}")
         self.refresh_status()
+        if self._job_flush_timer is None:
+            self._job_flush_timer = self.set_interval(JOB_EVENT_FLUSH, self._flush_job_events)
         self.run_job(plan, snapshot)
 
     @work(thread=True, group="job", exit_on_error=False, description="remove images")
@@ -249,20 +254,18 @@ class StoreScreen(Screen[None]):
                 except StopIteration as stop:
                     self.post_message(JobFinished(stop.value))
                     return
-                self.post_message(JobEvent(event, getattr(event, "step", 0), total))
+                with self._job_events_lock:  # shown by the UI's timer (no message: no wake-up)
+                    self._job_events.append(JobEvent(event, getattr(event, "step", 0), total))
         except Exception as exc:  # reported in the log, the app keeps running
             self.post_message(JobFinished(None, str(exc) or type(exc).__name__))
 
-    def on_job_event(self, message: JobEvent) -> None:
-        """Job events are shown in batches (every :data:`JOB_EVENT_FLUSH` seconds): a removal of
-        500 images sends some 3,000 of them, and one layout pass each would freeze the keys."""
-        self._job_events.append(message)
-        if self._job_flush_timer is None:
-            self._job_flush_timer = self.set_timer(JOB_EVENT_FLUSH, self._flush_job_events)
-
     def _flush_job_events(self) -> None:
-        self._job_flush_timer = None
-        events, self._job_events = self._job_events, []
+        """Show the job events collected since the last call, with one layout pass."""
+        if not self.job_running and self._job_flush_timer is not None:
+            self._job_flush_timer.stop()
+            self._job_flush_timer = None
+        with self._job_events_lock:
+            events, self._job_events = self._job_events, []
         if not events:
             return
         self.query_one("#log", LogPanel).add_many([(m.event.kind, m.event.text) for m in events])
@@ -270,8 +273,8 @@ class StoreScreen(Screen[None]):
         self.query_one("#progress", ProgressBar).update(total=max(last.total, 1), progress=last.step + 1)
 
     def on_job_finished(self, message: JobFinished) -> None:
-        self._flush_job_events()
         self.job_running = False
+        self._flush_job_events()  # every event came before this message (the same thread)
         self.query_one("#progress", ProgressBar).display = False
         result = message.result
         if result is None:
