@@ -8,6 +8,7 @@ from collections.abc import Callable
 from textual.app import App
 
 from tui.app.commands import SweepCommands
+from tui.app.first_read import FirstRead
 from tui.app.screens.main import MainScreen
 from tui.app.source import StoreSource
 from tui.config import Config
@@ -25,12 +26,22 @@ class SweepApp(App[int]):
     ) -> None:
         super().__init__()
         self.source = source
+        # the store is read from now on, while Textual starts: the main screen's first load
+        self.first_read: FirstRead | None = FirstRead(source)
         self.config = config or Config()
         self.now = now
         self.sub_title = source.description
         self.theme = (
             self.config.ui.theme if self.config.ui.theme in self.available_themes else ("textual-dark")
         )
+
+    def take_first_read(self, source: StoreSource) -> FirstRead | None:
+        """The read started with the app, for the first screen that loads ``source`` (once)."""
+        first, self.first_read = self.first_read, None
+        if first is not None and first.source is not source:
+            first.cancelled.set()
+            return None
+        return first
 
     def on_mount(self) -> None:
         self.push_screen(MainScreen(self.source, now=self.now, config=self.config))

@@ -15,6 +15,7 @@ from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import ProgressBar
 
+from tui.app.first_read import FirstRead
 from tui.app.messages import (
     JobEvent,
     JobFinished,
@@ -104,8 +105,11 @@ class StoreScreen(Screen[None]):
     def start(self) -> None:
         """Load the store and follow the engine's events."""
         self.log_line("info", f"Connecting to {self.source.description} …")
-        started = time.time_ns()  # events from here on may not be in the first read
-        self.load()
+        take: Callable[[StoreSource], FirstRead | None] | None = getattr(self.app, "take_first_read", None)
+        first = take(self.source) if take is not None else None
+        # events from here on may not be in the first read
+        started = first.started_ns if first is not None else time.time_ns()
+        self.load(first)
         watch = getattr(self.source, "watch", None)
         if watch is not None:
             self._watching = True
@@ -121,7 +125,8 @@ class StoreScreen(Screen[None]):
         self._watching = False
 
     @work(thread=True, exclusive=True, group="load", exit_on_error=False, description="read store")
-    def load(self) -> None:
+    def load(self, first: FirstRead | None = None) -> None:
+        """Read the store (``first``: replay that read, already running) and post its stages."""
         from textual.worker import get_current_worker
 
         worker = get_current_worker()
@@ -136,7 +141,8 @@ class StoreScreen(Screen[None]):
                 self.post_message(LoadProgress(done, total))
 
         try:
-            for snapshot in self.source.load(progress=progress, cancelled=lambda: worker.is_cancelled):
+            read = first.replay if first is not None else self.source.load
+            for snapshot in read(progress=progress, cancelled=lambda: worker.is_cancelled):
                 self.post_message(SnapshotLoaded(snapshot, next(stages, "complete"), load=worker))
         except Exception as exc:  # every failure becomes a message in the log, never a traceback
             self.post_message(LoadFailed(str(exc) or type(exc).__name__))
