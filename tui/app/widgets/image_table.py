@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import humanize
 from rich.cells import cell_len
+from rich.console import JustifyMethod
 from rich.text import Text
 from textual import events
 from textual._two_way_dict import TwoWayDict
@@ -74,6 +75,8 @@ class ImageTable(DataTable[Text]):
         self._widths: dict[str, tuple[int, ...]] = {}  # image id -> its cells' widths, as added
         # what a row shows -> its cells and their widths
         self._cells_made: dict[tuple[object, ...], tuple[list[Text], list[int]]] = {}
+        self._texts: dict[tuple[str, str, JustifyMethod | None], tuple[Text, int]] = {}  # see _shared
+        self._flag_cells: dict[tuple[str, ...], tuple[tuple[Text, int], tuple[Text, int]]] = {}
         self._was_redrawn = False  # the last in-place update is one that drew the table again before
 
     def on_mount(self) -> None:
@@ -326,11 +329,23 @@ class ImageTable(DataTable[Text]):
         )
         cells = self._cells_made.get(key)
         if cells is None:
-            texts = self._make_cells(image, users, flags, intermediate, age, unique, shared, marked)
-            cells = (texts, [_width(cell) for cell in texts])
+            cells = self._make_cells(image, users, flags, intermediate, age, unique, shared, marked)
         if made is not None:
             made[key] = cells
         return cells
+
+    def _shared(self, plain: str, style: str = "", justify: JustifyMethod | None = None) -> tuple[Text, int]:
+        """One Text (and its width) for every cell that shows ``plain`` so: most cells of a
+        column repeat a few values (ages, sizes, "-", flags), and making a Text is most of the
+        cost of a row. Cells are never changed once made (a new mark is a new Text)."""
+        key = (plain, style, justify)
+        cell = self._texts.get(key)
+        if cell is None:
+            if len(self._texts) >= _MAX_SHARED_TEXTS:
+                self._texts.clear()
+            text = Text(plain, style=style, justify=justify)
+            cell = self._texts[key] = (text, _width(text))
+        return cell
 
     def _make_cells(
         self,
@@ -342,40 +357,47 @@ class ImageTable(DataTable[Text]):
         unique: int,
         shared: int,
         marked: bool,
-    ) -> list[Text]:
+    ) -> tuple[list[Text], list[int]]:
         if image.tags:
             name = Text(image.tags[0])
             for tag in image.tags[1:]:  # every tag, the first one plain
                 name.append(", ", style="dim")
                 name.append(tag, style="dim")
+            named = (name, _width(name))
         elif intermediate:
-            name = Text("<none>:<none>", style="dim")
+            named = self._shared("<none>:<none>", "dim")
         else:
-            name = Text("<none>:<none>", style="bold yellow")
+            named = self._shared("<none>:<none>", "bold yellow")
         used_style = "dim" if not users else "bold red" if any(c.running for c in users) else "yellow"
-        used = Text(usage_text(users), style=used_style)
-        flag_text = Text()
-        marker = Text()
-        for i, flag in enumerate(flags):
-            if i:
-                flag_text.append(" ")
-            flag_text.append(flag, style=FLAG_STYLES.get(flag, ""))
-            marker.append(FLAG_LETTERS.get(flag, "?"), style=FLAG_STYLES.get(flag, ""))
-        return [
-            Text("✔" if marked else " ", style="bold green"),
-            marker,
-            name,
-            Text(image.short_id),
-            Text(age),
-            Text(human_size(image.size), justify="right"),
-            Text(human_size(unique) if unique >= 0 else "…", justify="right"),
-            Text(human_size(shared) if shared >= 0 else "…", justify="right"),
-            used,
-            flag_text,
+        flag_key = tuple(flags)
+        flagged = self._flag_cells.get(flag_key)
+        if flagged is None:
+            flag_text = Text()
+            marker = Text()
+            for i, flag in enumerate(flags):
+                if i:
+                    flag_text.append(" ")
+                flag_text.append(flag, style=FLAG_STYLES.get(flag, ""))
+                marker.append(FLAG_LETTERS.get(flag, "?"), style=FLAG_STYLES.get(flag, ""))
+            flagged = self._flag_cells[flag_key] = ((marker, _width(marker)), (flag_text, _width(flag_text)))
+        short_id = Text(image.short_id)
+        row = [
+            self._shared("✔" if marked else " ", "bold green"),
+            flagged[0],
+            named,
+            (short_id, _width(short_id)),
+            self._shared(age),
+            self._shared(human_size(image.size), justify="right"),
+            self._shared(human_size(unique) if unique >= 0 else "…", justify="right"),
+            self._shared(human_size(shared) if shared >= 0 else "…", justify="right"),
+            self._shared(usage_text(users), used_style),
+            flagged[1],
         ]
+        return [cell for cell, _ in row], [width for _, width in row]
 
 
 _MAX_ROWS_REMOVED_IN_PLACE = 20
+_MAX_SHARED_TEXTS = 50_000
 
 
 def _width(cell: Text) -> int:
