@@ -4,20 +4,26 @@ source that counts its reads and can hold one between its stages).
 * The main screen's first load replays that read: its stages and progress, one read in all.
 * A refresh while it runs cancels it (its source sees ``cancelled()``), as a cancelled load.
 * A failing first read is reported in the log, as any load.
+* A read started by the caller before the app (it needs no Textual) is the one replayed.
 """
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import replace
+from pathlib import Path
 
 from tests.frozen import NOW, frozen_snapshot
 from tests.pilot import loaded, log_text, wait_for
 from tui.app.main import SweepApp
 from tui.app.screens.main import MainScreen
 from tui.core.model import Snapshot
+
+REPO = Path(__file__).resolve().parent.parent
 
 
 class Counted:
@@ -119,3 +125,22 @@ async def test_a_failed_first_read_is_logged():
         assert "Error: engine went away" in log_text(app.screen)
         assert app.screen.table.row_count == 0
         await pilot.press("q")
+
+
+def test_a_read_started_before_textual_is_imported_is_the_one_replayed():
+    code = (
+        "import sys\n"
+        "from tui.app.first_read import FirstRead\n"
+        "assert 'textual' not in sys.modules, 'first_read imports textual'\n"
+        "from tests.frozen import FrozenSource\n"
+        "first = FirstRead(FrozenSource())\n"
+        "from tui.app.main import SweepApp\n"
+        "app = SweepApp(first.source, first_read=first)\n"
+        "assert app.take_first_read(first.source) is first\n"
+        "print('ok')\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "ok"

@@ -3,6 +3,7 @@ reads its CSS, composes the screen and draws the first frame (some 0.2-0.5 s), i
 
 The main screen's first load replays it (stages and progress as ``StoreSource.load`` gives them);
 a screen that does not take it, or stops listening, cancels it as its own cancelled load would.
+This module imports no Textual: a caller can start the read before importing the app.
 """
 
 from __future__ import annotations
