@@ -76,6 +76,9 @@ class ImageTable(DataTable[Text]):
         # what a row shows -> its cells and their widths
         self._cells_made: dict[tuple[object, ...], tuple[list[Text], list[int]]] = {}
         self._texts: dict[tuple[str, str, JustifyMethod | None], tuple[Text, int]] = {}  # see _shared
+        # (image id, tags, intermediate) -> its name and id cells: those shown, those made now
+        self._names: dict[tuple[object, ...], tuple[tuple[Text, int], tuple[Text, int]]] = {}
+        self._names_made: dict[tuple[object, ...], tuple[tuple[Text, int], tuple[Text, int]]] = {}
         self._flag_cells: dict[tuple[str, ...], tuple[tuple[Text, int], tuple[Text, int]]] = {}
         self._was_redrawn = False  # the last in-place update is one that drew the table again before
 
@@ -144,6 +147,7 @@ class ImageTable(DataTable[Text]):
             rows[image.id] = tuple(cells[i] for i in picks)
             widths[image.id] = tuple(cell_widths[i] for i in picks)
         self._cells_made = made  # only what is shown now: it never grows past one table
+        self._names, self._names_made = self._names_made, {}
         same_rows = self._same_rows(rows)  # what the user sees stays where it was
         scroll_y = self.scroll_y
         in_place = same_rows and self._bulk_ready()
@@ -332,6 +336,11 @@ class ImageTable(DataTable[Text]):
             cells = self._make_cells(image, users, flags, intermediate, age, unique, shared, marked)
         if made is not None:
             made[key] = cells
+            texts, widths = cells
+            self._names_made[image.id, image.tags, intermediate] = (
+                (texts[2], widths[2]),
+                (texts[3], widths[3]),
+            )
         return cells
 
     def _shared(self, plain: str, style: str = "", justify: JustifyMethod | None = None) -> tuple[Text, int]:
@@ -358,16 +367,22 @@ class ImageTable(DataTable[Text]):
         shared: int,
         marked: bool,
     ) -> tuple[list[Text], list[int]]:
-        if image.tags:
-            name = Text(image.tags[0])
-            for tag in image.tags[1:]:  # every tag, the first one plain
-                name.append(", ", style="dim")
-                name.append(tag, style="dim")
-            named = (name, _width(name))
-        elif intermediate:
-            named = self._shared("<none>:<none>", "dim")
-        else:
-            named = self._shared("<none>:<none>", "bold yellow")
+        # an image's name and id cells stay while its other cells change (a load stage's sizes)
+        names_key = (image.id, image.tags, intermediate)
+        names = self._names.get(names_key)
+        if names is None:
+            if image.tags:
+                name = Text(image.tags[0])
+                for tag in image.tags[1:]:  # every tag, the first one plain
+                    name.append(", ", style="dim")
+                    name.append(tag, style="dim")
+                named = (name, _width(name))
+            elif intermediate:
+                named = self._shared("<none>:<none>", "dim")
+            else:
+                named = self._shared("<none>:<none>", "bold yellow")
+            short_id = Text(image.short_id)
+            names = (named, (short_id, _width(short_id)))
         used_style = "dim" if not users else "bold red" if any(c.running for c in users) else "yellow"
         flag_key = tuple(flags)
         flagged = self._flag_cells.get(flag_key)
@@ -380,12 +395,10 @@ class ImageTable(DataTable[Text]):
                 flag_text.append(flag, style=FLAG_STYLES.get(flag, ""))
                 marker.append(FLAG_LETTERS.get(flag, "?"), style=FLAG_STYLES.get(flag, ""))
             flagged = self._flag_cells[flag_key] = ((marker, _width(marker)), (flag_text, _width(flag_text)))
-        short_id = Text(image.short_id)
         row = [
             self._shared("✔" if marked else " ", "bold green"),
             flagged[0],
-            named,
-            (short_id, _width(short_id)),
+            *names,
             self._shared(age),
             self._shared(human_size(image.size), justify="right"),
             self._shared(human_size(unique) if unique >= 0 else "…", justify="right"),
