@@ -1,7 +1,8 @@
 """The store's first read starts with the app object, before Textual's start-up (no engine: a
 source that counts its reads and can hold one between its stages).
 
-* The main screen's first load replays that read: its stages and progress, one read in all.
+* The main screen's first load replays that read: its stages and progress, one read in all; its
+  stages after the listed one wait until the screen takes it.
 * A refresh while it runs cancels it (its source sees ``cancelled()``), as a cancelled load.
 * A failing first read is reported in the log, as any load.
 * A read started by the caller before the app (it needs no Textual) is the one replayed.
@@ -39,6 +40,7 @@ class Counted:
             self.complete.facts,
         )
         self.reads: list[float] = []  # when each read started
+        self.resumed: list[float] = []  # when each read went on after its listed stage
         self.progress: list[tuple[int, int]] = []
         self.cancelled: list[bool] = []  # what each read saw after its gate
         self.gate = threading.Event()
@@ -51,6 +53,7 @@ class Counted:
         if self.fail:
             raise RuntimeError("engine went away")
         yield self.listed
+        self.resumed.append(time.monotonic())
         first = len(self.reads) == 1
         if first:
             assert self.gate.wait(60)
@@ -73,6 +76,8 @@ async def test_the_first_load_replays_the_read_started_with_the_app():
     while not source.reads and time.monotonic() < deadline:  # not run yet: read already
         time.sleep(0.01)
     assert len(source.reads) == 1
+    time.sleep(0.3)
+    assert source.resumed == []  # the listed stage waits for the screen
     async with app.run_test(size=(150, 45)) as pilot:
         await wait_for(
             pilot,

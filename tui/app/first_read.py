@@ -1,5 +1,6 @@
 """The store's first read, started with the app object: the engine answers the lists while Textual
 reads its CSS, composes the screen and draws the first frame (some 0.2-0.5 s), instead of after.
+The next stage (the layer read) waits until the screen takes the read.
 
 The main screen's first load replays it (stages and progress as ``StoreSource.load`` gives them);
 a screen that does not take it, or stops listening, cancels it as its own cancelled load would.
@@ -28,6 +29,9 @@ class FirstRead:
         self.source = source
         self.started_ns = time.time_ns()  # engine events from here on may not be in this read
         self.cancelled = threading.Event()
+        # set when the screen replays the read (or it is cancelled): the read's next stage, the
+        # layer read's busy threads, would only compete with Textual's start-up for the GIL
+        self._go_on = threading.Event()
         self._items: queue.SimpleQueue[tuple[str, object]] = queue.SimpleQueue()
         self._reported = 0.0
         threading.Thread(target=self._read, name="docker-sweep-first-read", daemon=True).start()
@@ -42,6 +46,7 @@ class FirstRead:
         try:
             for snapshot in self.source.load(progress=self._progress, cancelled=self.cancelled.is_set):
                 self._items.put(("snapshot", snapshot))
+                self._go_on.wait()
         except BaseException as exc:  # handed to the screen's load, which reports it
             self._items.put(("error", exc))
         else:
@@ -51,9 +56,10 @@ class FirstRead:
         self, *, progress: Callable[[int, int], None], cancelled: Callable[[], bool]
     ) -> Iterator[Snapshot]:
         """What ``source.load(progress=..., cancelled=...)`` would give, from the running read."""
+        self._go_on.set()
         while True:
             if cancelled():
-                self.cancelled.set()
+                self.cancel()
                 return
             try:
                 kind, value = self._items.get(timeout=0.1)
@@ -70,3 +76,8 @@ class FirstRead:
                 raise value
             else:
                 return
+
+    def cancel(self) -> None:
+        """Stop the read (its source sees ``cancelled()``)."""
+        self.cancelled.set()
+        self._go_on.set()

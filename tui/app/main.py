@@ -46,7 +46,7 @@ class SweepApp(App[int]):
         """The read started with the app, for the first screen that loads ``source`` (once)."""
         first, self.first_read = self.first_read, None
         if first is not None and first.source is not source:
-            first.cancelled.set()
+            first.cancel()
             return None
         return first
 
