@@ -5,12 +5,15 @@
 * The table takes the widths of the rows it makes as it makes them: they are what Rich measures.
 * On a big store the details plan waits until the cursor rests, and the age chart (a prune plan
   per bucket) is made only while its tab is shown.
+* A job's result lines are collected by its thread and shown by the UI's timer while it runs (no
+  message per line), all of them, in order.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from rich.console import Console, Group
 from rich.table import Table
@@ -25,7 +28,9 @@ from tui.app.screens import side_panes
 from tui.app.screens.main import MainScreen
 from tui.app.widgets.charts import AgeChart
 from tui.app.widgets.log_panel import LogPanel
+from tui.core.marking import plan_images
 from tui.core.model import Snapshot
+from tui.engine.actions import ExecutionResult
 
 COUNT = 60
 
@@ -185,4 +190,57 @@ async def test_big_store_draws_the_age_chart_when_its_tab_is_shown(monkeypatch):
         assert isinstance(chart.content, Group)  # the buckets table and its note
         buckets = chart.content.renderables[0]
         assert isinstance(buckets, Table) and buckets.row_count > 0
+        await pilot.press("q")
+
+
+@dataclass(frozen=True)
+class _Line:
+    kind: str
+    text: str
+    step: int
+
+
+class _Job(Stages):
+    """Executes a plan as ``lines`` result lines, holding after the first 40 until ``gate``."""
+
+    def __init__(self, complete: Snapshot, lines: int) -> None:
+        super().__init__(complete)
+        self.lines = lines
+        self.gate = threading.Event()
+
+    def execute(self, plan: object, snapshot: Snapshot, cancelled: Callable[[], bool]) -> Iterator[object]:
+        for n in range(self.lines):
+            if n == 40:
+                assert self.gate.wait(60)
+            yield _Line("untagged", f"Untagged: line {n}", n * 3 // self.lines)
+        return ExecutionResult(reclaimed_bytes=0)
+
+
+async def test_job_events_are_shown_in_batches_while_the_job_runs(monkeypatch):
+    posted: list[str] = []
+    post_message = MainScreen.post_message
+
+    def counted(self: MainScreen, message: object) -> bool:
+        posted.append(type(message).__name__)
+        return post_message(self, message)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(MainScreen, "post_message", counted)
+    source = _Job(_store(), 300)
+    async with _app(source).run_test(size=(150, 45)) as pilot:
+        screen = await _loaded(pilot, pilot.app)  # type: ignore[arg-type]
+        image = next(iter(screen.snapshot.images))
+        posted.clear()
+        screen.start_job(plan_images(screen.snapshot, [image]), screen.snapshot)
+        log = screen.query_one("#log", LogPanel)
+        # the 40 lines before the hold are shown while the job runs (by the UI's timer)
+        await wait_for(pilot, lambda: "Untagged: line 39" in log.lines_written)
+        assert screen.job_running
+        assert "JobEvent" not in posted  # the job's thread posts no message per line
+        source.gate.set()
+        await wait_for(pilot, lambda: not screen.job_running)
+        await pilot.pause()
+        lines = [line for line in log.lines_written if line.startswith("Untagged: line ")]
+        assert lines == [f"Untagged: line {n}" for n in range(300)]  # all, in order
+        assert "JobEvent" not in posted and posted.count("JobFinished") == 1
+        assert any(line.startswith("Total reclaimed space") for line in log.lines_written)
         await pilot.press("q")

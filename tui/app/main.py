@@ -8,6 +8,7 @@ from collections.abc import Callable
 from textual.app import App
 
 from tui.app.commands import SweepCommands
+from tui.app.first_read import FirstRead
 from tui.app.screens.main import MainScreen
 from tui.app.source import StoreSource
 from tui.config import Config
@@ -21,10 +22,19 @@ class SweepApp(App[int]):
     COMMANDS = App.COMMANDS | {SweepCommands}
 
     def __init__(
-        self, source: StoreSource, config: Config | None = None, *, now: Callable[[], float] = time.time
+        self,
+        source: StoreSource,
+        config: Config | None = None,
+        *,
+        now: Callable[[], float] = time.time,
+        first_read: FirstRead | None = None,
     ) -> None:
         super().__init__()
         self.source = source
+        # the store is read from now on (or from when the caller started ``first_read``: it needs
+        # no Textual, so it can start before Textual is imported), while Textual starts; the main
+        # screen's first load replays it
+        self.first_read: FirstRead | None = first_read if first_read is not None else FirstRead(source)
         self.config = config or Config()
         self.now = now
         self.sub_title = source.description
@@ -32,11 +42,20 @@ class SweepApp(App[int]):
             self.config.ui.theme if self.config.ui.theme in self.available_themes else ("textual-dark")
         )
 
+    def take_first_read(self, source: StoreSource) -> FirstRead | None:
+        """The read started with the app, for the first screen that loads ``source`` (once)."""
+        first, self.first_read = self.first_read, None
+        if first is not None and first.source is not source:
+            first.cancel()
+            return None
+        return first
+
     def on_mount(self) -> None:
         self.push_screen(MainScreen(self.source, now=self.now, config=self.config))
 
 
-def run_app(source: StoreSource, config: Config) -> int:
-    """Run the app on ``source`` (built by the caller: :mod:`tui.cli`, :mod:`tui.demo`); its exit code."""
-    result = SweepApp(source, config).run()
+def run_app(source: StoreSource, config: Config, first_read: FirstRead | None = None) -> int:
+    """Run the app on ``source`` (built by the caller: :mod:`tui.cli`, :mod:`tui.demo`); its exit
+    code. ``first_read``: the store's read, started by the caller (see :class:`SweepApp`)."""
+    result = SweepApp(source, config, first_read=first_read).run()
     return int(result or 0)

@@ -15,6 +15,7 @@ from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import ProgressBar
 
+from tui.app.first_read import FirstRead
 from tui.app.messages import (
     JobEvent,
     JobFinished,
@@ -31,7 +32,9 @@ from tui.core.plan import Plan
 from tui.core.usage import human_size
 
 JOB_EVENT_FLUSH = 0.2
-"""Seconds between redraws of the log and progress bar while a job runs."""
+"""Seconds between redraws of the log and progress bar while a job runs (the job's thread only
+collects its events: a removal of 500 images sends some 3,000, and a message each woke the UI
+thread 3,000 times, which the job's thread then waited for)."""
 
 LOAD_PROGRESS_EVERY = 0.1
 """Seconds between progress reports of a layer read (each one wakes the UI thread, which the
@@ -84,7 +87,8 @@ class StoreScreen(Screen[None]):
         self._reload_timer: object | None = None
         self._engine_logged: object = None
         self._store_warned: object = None
-        self._job_events: list[JobEvent] = []
+        self._job_events: list[JobEvent] = []  # collected by the job's thread, shown by a timer
+        self._job_events_lock = threading.Lock()
         self._job_flush_timer: Timer | None = None
 
     # -- hooks for the subclass --------------------------------------------------------------
@@ -101,8 +105,11 @@ class StoreScreen(Screen[None]):
     def start(self) -> None:
         """Load the store and follow the engine's events."""
         self.log_line("info", f"Connecting to {self.source.description} …")
-        started = time.time_ns()  # events from here on may not be in the first read
-        self.load()
+        take: Callable[[StoreSource], FirstRead | None] | None = getattr(self.app, "take_first_read", None)
+        first = take(self.source) if take is not None else None
+        # events from here on may not be in the first read
+        started = first.started_ns if first is not None else time.time_ns()
+        self.load(first)
         watch = getattr(self.source, "watch", None)
         if watch is not None:
             self._watching = True
@@ -118,7 +125,8 @@ class StoreScreen(Screen[None]):
         self._watching = False
 
     @work(thread=True, exclusive=True, group="load", exit_on_error=False, description="read store")
-    def load(self) -> None:
+    def load(self, first: FirstRead | None = None) -> None:
+        """Read the store (``first``: replay that read, already running) and post its stages."""
         from textual.worker import get_current_worker
 
         worker = get_current_worker()
@@ -133,7 +141,8 @@ class StoreScreen(Screen[None]):
                 self.post_message(LoadProgress(done, total))
 
         try:
-            for snapshot in self.source.load(progress=progress, cancelled=lambda: worker.is_cancelled):
+            read = first.replay if first is not None else self.source.load
+            for snapshot in read(progress=progress, cancelled=lambda: worker.is_cancelled):
                 self.post_message(SnapshotLoaded(snapshot, next(stages, "complete"), load=worker))
         except Exception as exc:  # every failure becomes a message in the log, never a traceback
             self.post_message(LoadFailed(str(exc) or type(exc).__name__))
@@ -236,6 +245,8 @@ class StoreScreen(Screen[None]):
         bar.update(total=max(plan.step_count, 1), progress=0)  # steps not made on this thread
         self.log_line("job", f"Running: {plan.description}")
         self.refresh_status()
+        if self._job_flush_timer is None:
+            self._job_flush_timer = self.set_interval(JOB_EVENT_FLUSH, self._flush_job_events)
         self.run_job(plan, snapshot)
 
     @work(thread=True, group="job", exit_on_error=False, description="remove images")
@@ -249,20 +260,18 @@ class StoreScreen(Screen[None]):
                 except StopIteration as stop:
                     self.post_message(JobFinished(stop.value))
                     return
-                self.post_message(JobEvent(event, getattr(event, "step", 0), total))
+                with self._job_events_lock:  # shown by the UI's timer (no message: no wake-up)
+                    self._job_events.append(JobEvent(event, getattr(event, "step", 0), total))
         except Exception as exc:  # reported in the log, the app keeps running
             self.post_message(JobFinished(None, str(exc) or type(exc).__name__))
 
-    def on_job_event(self, message: JobEvent) -> None:
-        """Job events are shown in batches (every :data:`JOB_EVENT_FLUSH` seconds): a removal of
-        500 images sends some 3,000 of them, and one layout pass each would freeze the keys."""
-        self._job_events.append(message)
-        if self._job_flush_timer is None:
-            self._job_flush_timer = self.set_timer(JOB_EVENT_FLUSH, self._flush_job_events)
-
     def _flush_job_events(self) -> None:
-        self._job_flush_timer = None
-        events, self._job_events = self._job_events, []
+        """Show the job events collected since the last call, with one layout pass."""
+        if not self.job_running and self._job_flush_timer is not None:
+            self._job_flush_timer.stop()
+            self._job_flush_timer = None
+        with self._job_events_lock:
+            events, self._job_events = self._job_events, []
         if not events:
             return
         self.query_one("#log", LogPanel).add_many([(m.event.kind, m.event.text) for m in events])
@@ -270,8 +279,8 @@ class StoreScreen(Screen[None]):
         self.query_one("#progress", ProgressBar).update(total=max(last.total, 1), progress=last.step + 1)
 
     def on_job_finished(self, message: JobFinished) -> None:
-        self._flush_job_events()
         self.job_running = False
+        self._flush_job_events()  # every event came before this message (the same thread)
         self.query_one("#progress", ProgressBar).display = False
         result = message.result
         if result is None:

@@ -13,11 +13,13 @@ from dataclasses import dataclass
 
 import humanize
 from rich.cells import cell_len
+from rich.console import JustifyMethod
 from rich.text import Text
 from textual import events
+from textual._two_way_dict import TwoWayDict
 from textual.message import Message
 from textual.widgets import DataTable
-from textual.widgets.data_table import RowKey
+from textual.widgets.data_table import CellKey, Row, RowKey
 
 from tui.core.charts import repository as repository_of
 from tui.core.model import Container, Image, Snapshot
@@ -71,7 +73,14 @@ class ImageTable(DataTable[Text]):
         self.flags_shown: set[str] = set()
         self._rows_drawn: dict[str, tuple[Text, ...]] = {}  # image id -> its cells on screen
         self._widths: dict[str, tuple[int, ...]] = {}  # image id -> its cells' widths, as added
-        self._cells_made: dict[tuple[object, ...], list[Text]] = {}  # what a row shows -> its cells
+        # what a row shows -> its cells and their widths
+        self._cells_made: dict[tuple[object, ...], tuple[list[Text], list[int]]] = {}
+        self._texts: dict[tuple[str, str, JustifyMethod | None], tuple[Text, int]] = {}  # see _shared
+        # (image id, tags, intermediate) -> its name and id cells: those shown, those made now
+        self._names: dict[tuple[object, ...], tuple[tuple[Text, int], tuple[Text, int]]] = {}
+        self._names_made: dict[tuple[object, ...], tuple[tuple[Text, int], tuple[Text, int]]] = {}
+        self._flag_cells: dict[tuple[str, ...], tuple[tuple[Text, int], tuple[Text, int]]] = {}
+        self._was_redrawn = False  # the last in-place update is one that drew the table again before
 
     def on_mount(self) -> None:
         self._add_columns()
@@ -131,30 +140,36 @@ class ImageTable(DataTable[Text]):
         at = {key: index for index, (_, key) in enumerate(COLUMNS)}
         picks = [at[k] for k in self.columns_shown]
         rows: dict[str, tuple[Text, ...]] = {}
-        made: dict[tuple[object, ...], list[Text]] = {}
+        widths: dict[str, tuple[int, ...]] = {}
+        made: dict[tuple[object, ...], tuple[list[Text], list[int]]] = {}
         for image in self.shown:
-            cells = self._cells(snapshot, image, image.id in marked, made)
+            cells, cell_widths = self._cells(snapshot, image, image.id in marked, made)
             rows[image.id] = tuple(cells[i] for i in picks)
+            widths[image.id] = tuple(cell_widths[i] for i in picks)
         self._cells_made = made  # only what is shown now: it never grows past one table
-        updated = self._update_rows(rows)
-        same_rows = updated or self._same_rows(rows)  # what the user sees stays where it was
+        self._names, self._names_made = self._names_made, {}
+        same_rows = self._same_rows(rows)  # what the user sees stays where it was
         scroll_y = self.scroll_y
-        if not updated:
-            self.clear()
-            self._widths = {}
-            for image_id, row in rows.items():
-                self._widths[image_id] = tuple(_width(cell) for cell in row)
-                self.add_row(*row, key=image_id)
+        in_place = same_rows and self._bulk_ready()
+        if in_place:
+            self._update_rows(rows, widths)
+        else:
+            self._fill(rows, widths)
         self._rows_drawn = rows
+        found = False
         if current is not None:
             for index, image in enumerate(self.shown):
                 if image.id == current:
+                    found = True
                     if index != self.cursor_row:  # moving it scrolls it into view: only if it moved
                         self.move_cursor(row=index, scroll=not same_rows)
                     break
-        if same_rows and not updated and scroll_y:
-            # drawn again only because that is cheaper: keep the scroll (the new rows' height
-            # is known after the next refresh)
+        if in_place and not found and self.shown and self._was_redrawn:
+            # as when such a change drew the table again: the cursor's image is gone, the cursor
+            # goes to the first row (and the scroll stays)
+            self.move_cursor(row=0, scroll=False)
+        if same_rows and not in_place and scroll_y:
+            # drawn again: keep the scroll (the new rows' height is known after the next refresh)
             self.call_after_refresh(self.scroll_to, y=scroll_y, animate=False)
 
     def _update_dimensions(self, new_rows: Iterable[RowKey]) -> None:
@@ -182,35 +197,96 @@ class ImageTable(DataTable[Text]):
             return False
         return [i for i in drawn if i in rows] == list(rows)
 
-    def _update_rows(self, rows: dict[str, tuple[Text, ...]]) -> bool:
-        """Change only what differs from the rows on screen, when the new rows are the old ones in
-        the same order minus some (a new load stage, a finished removal, a narrower filter) and
-        that costs less than drawing them again. Returns False when the table must be rebuilt."""
+    def _bulk_ready(self) -> bool:
+        """Whether this DataTable keeps its rows where :meth:`_fill` and :meth:`_update_rows` put
+        them (Textual's private row store; any other version draws through the public API)."""
+        return (
+            isinstance(getattr(self, "_row_locations", None), TwoWayDict)
+            and isinstance(getattr(self, "_data", None), dict)
+            and isinstance(getattr(self, "_new_rows", None), set)
+            and isinstance(getattr(self, "_updated_cells", None), set)
+            and isinstance(getattr(self, "_update_count", None), int)
+        )
+
+    def _fill(self, rows: dict[str, tuple[Text, ...]], widths: dict[str, tuple[int, ...]]) -> None:
+        """``clear()`` then ``add_row`` for each row, in one pass: ``add_row`` costs 0.2-0.5 ms a
+        row (a cursor validation, an idle check, ...), 2 s for 5,000 images on a loaded machine.
+        What it leaves is what the ``add_row`` calls leave (rows, keys, the cursor on row 0 and its
+        highlight event, the new rows measured at the next idle)."""
+        self.clear()
+        self._widths = {}
+        if not self._bulk_ready():
+            for image_id, row in rows.items():
+                self._widths[image_id] = widths[image_id]
+                self.add_row(*row, key=image_id)
+            return
+        column_keys = [column.key for column in self.ordered_columns]
+        locations: dict[RowKey, int] = {}
+        data, table_rows = self._data, self.rows
+        for index, (image_id, row) in enumerate(rows.items()):
+            key = RowKey(image_id)
+            locations[key] = index
+            data[key] = dict(zip(column_keys, row, strict=True))
+            table_rows[key] = Row(key, 1)
+        self._row_locations = TwoWayDict(locations)
+        self._new_rows.update(locations)
+        self._widths.update(widths)
+        self._require_update_dimensions = True
+        self.cursor_coordinate = self.cursor_coordinate
+        if rows and self.columns and self.show_cursor and self.cursor_type != "none":
+            self._highlight_cursor()  # as add_row does for the first row
+        self._update_count += 1
+        self.check_idle()
+
+    def _update_rows(self, rows: dict[str, tuple[Text, ...]], widths: dict[str, tuple[int, ...]]) -> None:
+        """The new rows are the rows on screen in the same order, minus some (a new load stage, a
+        finished removal, a narrower filter): remove the others and put the new cells of the rows
+        that changed in place, in one pass. What ``remove_row`` and a redraw leave: the rows, the
+        cursor on its row index (clamped), the scroll, the columns as wide as their widest cell
+        since the last clear (a column never narrows without a clear, as when drawn again).
+
+        ``remove_row`` re-indexes every row (removing hundreds costs seconds) and ``update_cell``
+        measures its whole column again for each cell that got narrower (a layer stage of 300
+        images froze the app for 7 s), so neither is used."""
         drawn = self._rows_drawn
-        if not self._same_rows(rows):
-            return False
-        if len(drawn) - len(rows) > _MAX_ROWS_REMOVED_IN_PLACE:
-            # DataTable.remove_row re-indexes every row and moves the cursor (a highlight event
-            # each): removing hundreds one by one costs more than drawing the table again
-            return False
-        # DataTable measures every cell of a column again for each cell of it that got narrower:
-        # N changed cells cost N x rows measurements (a layer stage of 300 images froze the app
-        # for 7 s), drawing the table again costs rows x columns. So past one change per column
-        # the table is drawn again (and the rest is not compared: a cell reused from the last
-        # redraw is the same object).
-        changes: list[tuple[str, str, Text]] = []
+        keys = {key.value: key for key in self.rows}
+        column_keys = [column.key for column in self.ordered_columns]
+        removed = [image_id for image_id in drawn if image_id not in rows]
+        for image_id in removed:
+            key = keys[image_id]
+            if self._updated_cells:
+                for column_key in column_keys:
+                    self._updated_cells.discard(CellKey(key, column_key))
+            del self.rows[key]
+            del self._data[key]
+            self._widths.pop(image_id, None)
+        if removed:
+            self._row_locations = TwoWayDict({keys[image_id]: index for index, image_id in enumerate(rows)})
+        changed = False
+        looks_changed = 0  # cells that look different, counted up to one more than the columns
         for image_id, row in rows.items():
-            for column, old, new in zip(self.columns_shown, drawn[image_id], row, strict=True):
-                if old is not new and _look(old) != _look(new):
-                    changes.append((image_id, column, new))
-                    if len(changes) > len(self.columns_shown):
-                        return False
-        for image_id in drawn:
-            if image_id not in rows:
-                self.remove_row(image_id)
-        for image_id, column, new in changes:
-            self.update_cell(image_id, column, new, update_width=True)
-        return True
+            old = drawn[image_id]
+            if any(a is not b for a, b in zip(old, row, strict=True)):
+                if looks_changed <= len(column_keys):
+                    looks_changed += sum(
+                        1 for a, b in zip(old, row, strict=True) if a is not b and _look(a) != _look(b)
+                    )
+                key = keys[image_id]
+                self._data[key] = dict(zip(column_keys, row, strict=True))
+                self._widths[image_id] = widths[image_id]
+                self._new_rows.add(key)  # widens its columns at the next idle
+                changed = True
+        # the table was drawn again for this before (one cell per row removed or changed was too
+        # slow): it then put the cursor on the first row when its image was gone, as this does
+        self._was_redrawn = len(removed) > _MAX_ROWS_REMOVED_IN_PLACE or looks_changed > len(column_keys)
+        if not removed and not changed:
+            return
+        self._require_update_dimensions = True
+        self.check_idle()
+        self.cursor_coordinate = self.cursor_coordinate
+        self.hover_coordinate = self.hover_coordinate
+        self._update_count += 1
+        self.refresh(layout=True)
 
     @property
     def current_image_id(self) -> str | None:
@@ -231,17 +307,18 @@ class ImageTable(DataTable[Text]):
         snapshot: Snapshot,
         image: Image,
         marked: bool,
-        made: dict[tuple[object, ...], list[Text]] | None = None,
-    ) -> list[Text]:
-        """The row's cells in :data:`COLUMNS` order. ``made`` collects them by what they show, so
-        a row that looks as it did in the last :meth:`show` reuses its cells (making the Text
-        objects is most of the cost of a redraw)."""
+        made: dict[tuple[object, ...], tuple[list[Text], list[int]]] | None = None,
+    ) -> tuple[list[Text], list[int]]:
+        """The row's cells in :data:`COLUMNS` order, and their widths. ``made`` collects them by
+        what they show, so a row that looks as it did in the last :meth:`show` reuses its cells
+        (making the Text objects is most of the cost of a redraw)."""
         users = snapshot.containers_of(image.id)
         flags = image_flags(snapshot, image, self.protection)
         self.flags_shown.update(flags)
         intermediate = not image.tags and snapshot.is_intermediate(image.id)
         age = humanize.naturaltime(self.now() - image.created) if image.created > 0 else "N/A"
-        unique, shared = snapshot.unique_size(image.id), snapshot.shared_size(image.id)
+        shared = snapshot.shared_size(image.id)  # what unique_size asks it too: asked once
+        unique = -1 if shared < 0 else image.size - shared
         key = (
             image.id,
             image.tags,
@@ -259,7 +336,25 @@ class ImageTable(DataTable[Text]):
             cells = self._make_cells(image, users, flags, intermediate, age, unique, shared, marked)
         if made is not None:
             made[key] = cells
+            texts, widths = cells
+            self._names_made[image.id, image.tags, intermediate] = (
+                (texts[2], widths[2]),
+                (texts[3], widths[3]),
+            )
         return cells
+
+    def _shared(self, plain: str, style: str = "", justify: JustifyMethod | None = None) -> tuple[Text, int]:
+        """One Text (and its width) for every cell that shows ``plain`` so: most cells of a
+        column repeat a few values (ages, sizes, "-", flags), and making a Text is most of the
+        cost of a row. Cells are never changed once made (a new mark is a new Text)."""
+        key = (plain, style, justify)
+        cell = self._texts.get(key)
+        if cell is None:
+            if len(self._texts) >= _MAX_SHARED_TEXTS:
+                self._texts.clear()
+            text = Text(plain, style=style, justify=justify)
+            cell = self._texts[key] = (text, _width(text))
+        return cell
 
     def _make_cells(
         self,
@@ -271,40 +366,51 @@ class ImageTable(DataTable[Text]):
         unique: int,
         shared: int,
         marked: bool,
-    ) -> list[Text]:
-        if image.tags:
-            name = Text(image.tags[0])
-            for tag in image.tags[1:]:  # every tag, the first one plain
-                name.append(", ", style="dim")
-                name.append(tag, style="dim")
-        elif intermediate:
-            name = Text("<none>:<none>", style="dim")
-        else:
-            name = Text("<none>:<none>", style="bold yellow")
+    ) -> tuple[list[Text], list[int]]:
+        # an image's name and id cells stay while its other cells change (a load stage's sizes)
+        names_key = (image.id, image.tags, intermediate)
+        names = self._names.get(names_key)
+        if names is None:
+            if image.tags:
+                name = Text(image.tags[0])
+                for tag in image.tags[1:]:  # every tag, the first one plain
+                    name.append(", ", style="dim")
+                    name.append(tag, style="dim")
+                named = (name, _width(name))
+            elif intermediate:
+                named = self._shared("<none>:<none>", "dim")
+            else:
+                named = self._shared("<none>:<none>", "bold yellow")
+            short_id = Text(image.short_id)
+            names = (named, (short_id, _width(short_id)))
         used_style = "dim" if not users else "bold red" if any(c.running for c in users) else "yellow"
-        used = Text(usage_text(users), style=used_style)
-        flag_text = Text()
-        marker = Text()
-        for i, flag in enumerate(flags):
-            if i:
-                flag_text.append(" ")
-            flag_text.append(flag, style=FLAG_STYLES.get(flag, ""))
-            marker.append(FLAG_LETTERS.get(flag, "?"), style=FLAG_STYLES.get(flag, ""))
-        return [
-            Text("✔" if marked else " ", style="bold green"),
-            marker,
-            name,
-            Text(image.short_id),
-            Text(age),
-            Text(human_size(image.size), justify="right"),
-            Text(human_size(unique) if unique >= 0 else "…", justify="right"),
-            Text(human_size(shared) if shared >= 0 else "…", justify="right"),
-            used,
-            flag_text,
+        flag_key = tuple(flags)
+        flagged = self._flag_cells.get(flag_key)
+        if flagged is None:
+            flag_text = Text()
+            marker = Text()
+            for i, flag in enumerate(flags):
+                if i:
+                    flag_text.append(" ")
+                flag_text.append(flag, style=FLAG_STYLES.get(flag, ""))
+                marker.append(FLAG_LETTERS.get(flag, "?"), style=FLAG_STYLES.get(flag, ""))
+            flagged = self._flag_cells[flag_key] = ((marker, _width(marker)), (flag_text, _width(flag_text)))
+        row = [
+            self._shared("✔" if marked else " ", "bold green"),
+            flagged[0],
+            *names,
+            self._shared(age),
+            self._shared(human_size(image.size), justify="right"),
+            self._shared(human_size(unique) if unique >= 0 else "…", justify="right"),
+            self._shared(human_size(shared) if shared >= 0 else "…", justify="right"),
+            self._shared(usage_text(users), used_style),
+            flagged[1],
         ]
+        return [cell for cell, _ in row], [width for _, width in row]
 
 
 _MAX_ROWS_REMOVED_IN_PLACE = 20
+_MAX_SHARED_TEXTS = 50_000
 
 
 def _width(cell: Text) -> int:
