@@ -375,7 +375,7 @@ class UnixStepClient:
         self._path = socket_path
         self._prefix = f"/v{version}"
         self._timeout = timeout
-        self._conn: tuple[socket.socket, Any] | None = None
+        self._conn: tuple[socket.socket, Any, select.poll] | None = None  # socket, reader, poll
 
     def inspect_image(self, image: str) -> dict[str, Any]:
         """``GET /images/{image}/json``."""
@@ -396,12 +396,12 @@ class UnixStepClient:
             headers,
         )
         while True:
-            if self._conn is not None and select.select([self._conn[0]], [], [], 0)[0]:
+            if self._conn is not None and self._conn[2].poll(0):
                 self.close()  # readable while idle: the engine closed it
             reused = self._conn is not None
             if self._conn is None:
                 self._conn = self._open()
-            sock, rfile = self._conn
+            sock, rfile, _ = self._conn
             try:
                 sock.sendall(request)
                 status, body, keep = _read_response(rfile)
@@ -423,7 +423,7 @@ class UnixStepClient:
                 raise answer
             return answer
 
-    def _open(self) -> tuple[socket.socket, Any]:
+    def _open(self) -> tuple[socket.socket, Any, select.poll]:
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
             sock.settimeout(self._timeout)
@@ -431,11 +431,13 @@ class UnixStepClient:
         except OSError:
             sock.close()
             raise
-        return sock, sock.makefile("rb", buffering=1 << 16)
+        idle = select.poll()  # not select(): any descriptor number
+        idle.register(sock, select.POLLIN)
+        return sock, sock.makefile("rb", buffering=1 << 16), idle
 
     def close(self) -> None:
         if self._conn is not None:
-            sock, rfile = self._conn
+            sock, rfile, _ = self._conn
             self._conn = None
             rfile.close()
             sock.close()
