@@ -114,7 +114,7 @@ def test_untag_equals_the_sdks(engine):
 def test_delete_equals_the_sdks(engine):
     raw, sdk = _both_ways(engine, lambda api: api.remove_image("steps/plain:1", force=False, noprune=True))
     assert raw == sdk
-    assert raw[0] == "answer" and [k for line in raw[1] for k in line][:2] == ["Untagged", "Deleted"]
+    assert raw[0] == "answer" and {k for line in raw[1] for k in line} >= {"Untagged", "Deleted"}
 
 
 def test_forced_delete_by_id_equals_the_sdks(engine):
