@@ -82,6 +82,8 @@ def timed_client(engine: Engine) -> list[tuple[str, str, float, float]]:
 
 
 def summary(name: str, values: list[float]) -> str:
+    if not values:
+        return f"{name:8} none"
     ms = [v * 1000 for v in values]
     return (
         f"{name:8} min {min(ms):7.3f} ms  median {statistics.median(ms):7.3f} ms  "
