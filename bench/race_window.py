@@ -39,7 +39,8 @@ from tui.sandbox.fixtures import create_container, load_tarball  # noqa: E402
 
 
 def timed_client(engine: Engine) -> list[tuple[str, str, float, float]]:
-    """Wrap this thread's API client: every request as (method, path, sent, answered)."""
+    """Wrap this thread's API client and the executor's raw client (:meth:`Engine.new_step_client`):
+    every request as (method, path, sent, answered)."""
     log: list[tuple[str, str, float, float]] = []
     client = engine.api()
     send = client.send
@@ -52,10 +53,37 @@ def timed_client(engine: Engine) -> list[tuple[str, str, float, float]]:
             log.append((request.method, request.path_url, sent, time.perf_counter()))
 
     client.send = wrapped
+    new_step_client = engine.new_step_client
+
+    def timed_step_client() -> Any:  # the executor's raw image calls on a unix socket
+        step_client = new_step_client()
+        if step_client is not None:
+            request = step_client._request
+
+            def timed_request(method: bytes, path: str, headers: bytes, **kwargs: Any) -> Any:
+                sent = time.perf_counter()
+                try:
+                    return request(method, path, headers, **kwargs)
+                finally:
+                    log.append(
+                        (
+                            method.decode(),
+                            f"/v{engine._negotiated_version()}{path}",
+                            sent,
+                            time.perf_counter(),
+                        )
+                    )
+
+            step_client._request = timed_request  # type: ignore[method-assign]
+        return step_client
+
+    engine.new_step_client = timed_step_client  # type: ignore[method-assign]
     return log
 
 
 def summary(name: str, values: list[float]) -> str:
+    if not values:
+        return f"{name:8} none"
     ms = [v * 1000 for v in values]
     return (
         f"{name:8} min {min(ms):7.3f} ms  median {statistics.median(ms):7.3f} ms  "

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from tui.core.classic import Record
 from tui.core.containerd import ContainerdStore
@@ -31,8 +31,10 @@ from tui.core.model import Image, Snapshot, short_id
 from tui.core.plan import Plan, Step
 from tui.core.platform_removal import parse_platform, platform_freed
 from tui.engine import podman
-from tui.engine.client import Engine, EngineAPIError, EngineError
+from tui.engine.client import Engine, EngineAPIError, EngineError, UnixStepClient
 from tui.engine.containerd_store import current_names
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -127,6 +129,9 @@ class PlanExecutor:
         self.before_call = before_call
         self.result = ExecutionResult()
         self.current: int | None = None  # the step being run, while it runs
+        # run()'s raw client for the per-step image calls (unix socket), made on first use
+        self._step_client: UnixStepClient | None = None
+        self._step_client_made = False
 
     def interrupted(self) -> ExecutionResult:
         """Record that the run was stopped abruptly (e.g. a second Ctrl-C) and return the result:
@@ -147,20 +152,25 @@ class PlanExecutor:
         self, cancelled: Callable[[], bool] | None = None
     ) -> Generator[ResultEvent, None, ExecutionResult]:
         """Execute the steps in order, yielding events; returns the :class:`ExecutionResult`."""
-        for index, step in enumerate(self.plan.steps):
-            if cancelled is not None and cancelled():
-                self.result.cancelled = True
-                self.result.not_run.extend(s.target for s in self.plan.steps[index:])
-                yield ResultEvent(
-                    "skipped", f"Cancelled: {len(self.plan.steps) - index} step(s) not run", index
-                )
-                break
-            self.current = index
-            if step.action == "remove_container":
-                yield from self._remove_container(index, step)
-            else:
-                yield from self._delete_image(index, step)
-            self.current = None
+        try:
+            for index, step in enumerate(self.plan.steps):
+                if cancelled is not None and cancelled():
+                    self.result.cancelled = True
+                    self.result.not_run.extend(s.target for s in self.plan.steps[index:])
+                    yield ResultEvent(
+                        "skipped", f"Cancelled: {len(self.plan.steps) - index} step(s) not run", index
+                    )
+                    break
+                self.current = index
+                if step.action == "remove_container":
+                    yield from self._remove_container(index, step)
+                else:
+                    yield from self._delete_image(index, step)
+                self.current = None
+        finally:
+            if self._step_client is not None:
+                self._step_client.close()
+            self._step_client, self._step_client_made = None, False
         if self.snapshot.containerd:
             self.result.reclaimed_bytes = _containerd_freed(self.snapshot, self.result)
         return self.result
@@ -176,6 +186,17 @@ class PlanExecutor:
                 return result
 
     # -- steps ---------------------------------------------------------------------------------
+    def _image_call(self, fn: Callable[[Any], T]) -> T:
+        """``fn(client)`` for a step's ``inspect_image`` or ``remove_image``: on a unix socket through
+        one kept-alive raw connection for the whole run (:class:`UnixStepClient`: the same
+        requests, answers and errors, without the SDK's per-call cost), else the SDK's client."""
+        if not self._step_client_made:
+            self._step_client = self.engine.new_step_client()
+            self._step_client_made = True
+        if self._step_client is None:
+            return self.engine.call(fn)
+        return self.engine.call_on(self._step_client, fn)
+
     def _error(self, index: int, target: str, message: str) -> ResultEvent:
         self.result.errors.append((target, message))
         self.current = None  # the step is settled (it failed)
@@ -258,7 +279,7 @@ class PlanExecutor:
             if gone_users := [cid for cid in step.seen_containers if cid not in now_users]:
                 changes.append("container(s) " + ", ".join(short_id(c) for c in gone_users) + " gone")
         try:
-            info = self.engine.call(lambda api: api.inspect_image(target))
+            info = self._image_call(lambda api: api.inspect_image(target))
         except EngineAPIError as exc:
             if exc.status == 404:
                 return [f"{target} is gone ({exc.message})"]
@@ -346,7 +367,7 @@ class PlanExecutor:
                 platform = parse_platform(step.platform).to_json()
                 response: Any = self.engine.remove_image_platform(target, platform)
             else:
-                response = self.engine.call(
+                response = self._image_call(
                     lambda api: api.remove_image(target, force=step.force, noprune=True)
                 )
         except EngineAPIError as exc:

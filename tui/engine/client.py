@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import select
 import socket
 import sys
 import threading
@@ -48,6 +49,7 @@ if TYPE_CHECKING:
     import http.client
 
 T = TypeVar("T")
+C = TypeVar("C")
 
 
 class EngineError(Exception):
@@ -311,6 +313,91 @@ class UnixReader:
         if self._conn is not None:
             self._conn.close()
             self._conn = None
+
+
+class UnixStepClient:
+    """The executor's per-step image calls (``inspect_image``, ``remove_image``) over one
+    kept-alive unix-socket connection (not thread-safe).
+
+    Through the SDK each call costs about a millisecond of Python (requests' session machinery)
+    on top of the engine's own time; a removal makes two per image. Same requests, same answers:
+    an error status raises :class:`EngineAPIError` with the engine's message and status (as
+    :meth:`Engine.translate_errors` makes of the SDK's ``APIError``); a transport failure raises
+    ``OSError`` (``TimeoutError`` when the engine does not answer in time). A connection the
+    engine closed while idle is noticed before a request and opened again (as urllib3 does); a
+    read that fails on a reused connection is sent again once, a delete never.
+    """
+
+    def __init__(self, socket_path: str, version: str, timeout: float) -> None:
+        self._path = socket_path
+        self._prefix = f"/v{version}"
+        self._timeout = timeout
+        self._conn: tuple[socket.socket, Any, select.poll] | None = None  # socket, reader, poll
+
+    def inspect_image(self, image: str) -> dict[str, Any]:
+        """``GET /images/{image}/json``."""
+        path = f"/images/{quote(image, safe='/:')}/json"
+        return cast(dict[str, Any], self._request(b"GET", path, b"", resend=True))
+
+    def remove_image(self, image: str, force: bool = False, noprune: bool = False) -> list[dict[str, Any]]:
+        """``DELETE /images/{image}?force=&noprune=`` (the SDK's query values); the response lines."""
+        path = f"/images/{quote(image, safe='/:')}?force={force}&noprune={noprune}"
+        return cast(
+            list[dict[str, Any]], self._request(b"DELETE", path, b"Content-Length: 0\r\n", resend=False)
+        )
+
+    def _request(self, method: bytes, path: str, headers: bytes, *, resend: bool) -> Any:
+        request = b"%s %s HTTP/1.1\r\nHost: docker\r\n%s\r\n" % (
+            method,
+            (self._prefix + path).encode(),
+            headers,
+        )
+        while True:
+            if self._conn is not None and self._conn[2].poll(0):
+                self.close()  # readable while idle: the engine closed it
+            reused = self._conn is not None
+            if self._conn is None:
+                self._conn = self._open()
+            sock, rfile, _ = self._conn
+            try:
+                sock.sendall(request)
+                status, body, keep = _read_response(rfile)
+            except TimeoutError:
+                self.close()
+                raise
+            except (ConnectionError, _BadResponse) as exc:
+                self.close()
+                if resend and reused:
+                    continue
+                raise OSError(f"engine connection failed: {exc}") from exc
+            if not keep:
+                self.close()
+            try:
+                answer = _json_answer(status, body)
+            except ValueError as exc:
+                raise OSError(f"the engine's answer is not JSON: {body[:80]!r}") from exc
+            if isinstance(answer, EngineAPIError):
+                raise answer
+            return answer
+
+    def _open(self) -> tuple[socket.socket, Any, select.poll]:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            sock.settimeout(self._timeout)
+            sock.connect(self._path)
+        except OSError:
+            sock.close()
+            raise
+        idle = select.poll()  # not select(): any descriptor number
+        idle.register(sock, select.POLLIN)
+        return sock, sock.makefile("rb", buffering=1 << 16), idle
+
+    def close(self) -> None:
+        if self._conn is not None:
+            sock, rfile, _ = self._conn
+            self._conn = None
+            rfile.close()
+            sock.close()
 
 
 class _BadResponse(Exception):
@@ -727,6 +814,13 @@ class Engine:
             return UnixReader(self.host[len("unix://") :], self._negotiated_version(), self.timeout)
         return self.new_client()
 
+    def new_step_client(self) -> UnixStepClient | None:
+        """For a unix-socket endpoint, a :class:`UnixStepClient` for the executor's per-step image
+        calls (use it with :meth:`call_on`); ``None`` elsewhere (the SDK client then)."""
+        if self.host.startswith("unix://"):
+            return UnixStepClient(self.host[len("unix://") :], self._negotiated_version(), self.timeout)
+        return None
+
     def close(self) -> None:
         with self._lock:
             early, self._prefetched = list(self._prefetched.values()), {}
@@ -815,6 +909,17 @@ class Engine:
         """Run ``fn(api_client)`` with error translation."""
         with self.translate_errors():
             return fn(self.api(long=long))
+
+    def call_on(self, client: C, fn: Callable[[C], T]) -> T:
+        """Run ``fn(client)`` (a :class:`UnixStepClient`) with :meth:`call`'s error translation; an
+        engine that does not answer in time gets the message the SDK's read timeout gets."""
+        with self.translate_errors():
+            try:
+                return fn(client)
+            except TimeoutError as exc:
+                raise EngineUnavailable(
+                    f"The Docker engine at {self.host} did not answer in time ({exc})."
+                ) from exc
 
     def remove_image_platform(self, name: str, platform: Mapping[str, str]) -> list[dict[str, str]]:
         """``DELETE /images/{name}?force=1&platforms=<OCI platform JSON>``: remove one platform of
