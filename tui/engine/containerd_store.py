@@ -9,6 +9,12 @@ dockerd starts itself, ``/var/lib/containerd`` for a system containerd): the ind
 JSON blobs are small, and every file is checked against its digest before it is trusted. Without
 that access, each image's content counts as its own (the API's per-image content size), and plans
 say so.
+
+The engine's image inspect is slow on this store (it scans every image record for each image's
+``LastTagTime``), so next to the engine it is asked only for what cannot be read here: the tag
+times come from containerd's metadata database (:mod:`tui.engine.containerd_meta`), and a
+single-platform image's layers, created time, config object and comment from its manifest and
+config blobs (:meth:`ContentStore.local_inspect`).
 """
 
 from __future__ import annotations
