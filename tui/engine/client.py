@@ -148,6 +148,18 @@ def resolve_host(host: str | None = None, tls: TLSRequest | None = None) -> tupl
     return endpoint(os.environ.get("DOCKER_HOST") or DEFAULT_HOST, tls)
 
 
+def unix_connect(path: str, timeout: float) -> socket.socket:
+    """A stream socket connected to the unix socket ``path`` (closed again if that fails)."""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.settimeout(timeout)
+        sock.connect(path)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
 class ReaderPerThread:
     """One bulk-read client (:meth:`Engine.new_reader`) per thread that asks (a
     ``requests.Session`` is not thread-safe); :meth:`close` closes all of them."""
@@ -198,13 +210,7 @@ class UnixReader:
         while len(answers) < len(paths):
             todo = paths[len(answers) :]
             if self._raw is None:
-                sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-                try:
-                    sock.settimeout(self._timeout)
-                    sock.connect(self._path)
-                except OSError:
-                    sock.close()
-                    raise
+                sock = unix_connect(self._path, self._timeout)
                 self._raw = (sock, sock.makefile("rb", buffering=1 << 16))
             sock, rfile = self._raw
             before = len(answers)
@@ -246,10 +252,7 @@ class UnixReader:
 
         class _Conn(http.client.HTTPConnection):
             def connect(self) -> None:
-                sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-                sock.settimeout(timeout)
-                sock.connect(path)
-                self.sock = sock
+                self.sock = unix_connect(path, timeout)
 
         return _Conn("localhost", timeout=timeout)
 
@@ -381,13 +384,7 @@ class UnixStepClient:
             return answer
 
     def _open(self) -> tuple[socket.socket, Any, select.poll]:
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        try:
-            sock.settimeout(self._timeout)
-            sock.connect(self._path)
-        except OSError:
-            sock.close()
-            raise
+        sock = unix_connect(self._path, self._timeout)
         idle = select.poll()  # not select(): any descriptor number
         idle.register(sock, select.POLLIN)
         return sock, sock.makefile("rb", buffering=1 << 16), idle
