@@ -253,12 +253,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     out = sys.stdout
     try:
         if command == "tui":
-            from tui.app.main import run_app
+            from tui.app.first_read import FirstRead  # imports no Textual
             from tui.engine.snapshot import LayerCache
             from tui.engine.source import EngineSource, default_cache_path
 
             cache = LayerCache(default_cache_path())
-            return run_app(EngineSource(engine, cache, backup=_backup_callback(engine, config)), config)
+            source = EngineSource(engine, cache, backup=_backup_callback(engine, config))
+            first_read = FirstRead(source)  # the engine answers the lists while Textual is imported
+            from tui.app.main import run_app
+
+            return run_app(source, config, first_read=first_read)
         if command == "images":
             return headless.cmd_images(engine, args.all, args.json, out, config.protection())
         if command == "df":
