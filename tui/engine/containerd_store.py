@@ -274,16 +274,13 @@ def _platform(data: Mapping[str, Any]) -> str:
     return text or "unknown"
 
 
-def list_manifests(engine: Engine) -> dict[str, dict[str, Any]]:
-    """``GET /images/json?all=1&manifests=1`` rows by image id (empty below API 1.47)."""
+def list_manifests(engine: Engine) -> dict[str, Mapping[str, Any]]:
+    """The image list's rows by image id when the API gives their manifests (from 1.47), else
+    empty (see :func:`tui.engine.snapshot.list_image_rows`, which the snapshot reader asks)."""
+    from tui.engine.snapshot import list_image_rows
 
-    def call(api: Any) -> Any:
-        if tuple(int(x) for x in str(api.api_version).split(".")) < (1, 47):
-            return []
-        return api._result(api._get(api._url("/images/json"), params={"all": 1, "manifests": 1}), True)
-
-    rows = engine.call(call)
-    return {row["Id"]: row for row in rows or []}
+    rows, with_manifests = list_image_rows(engine)
+    return {row["Id"]: row for row in rows} if with_manifests else {}
 
 
 #: Threads inspecting images at once (the containerd store's inspect costs the engine ~20 ms).
@@ -318,22 +315,21 @@ def with_containerd_details(
     engine: Engine,
     facts: EngineFacts,
     images: list[Image],
-    rows: Mapping[str, Mapping[str, Any]] | None = None,
-    comments: Mapping[str, str] | None = None,
+    rows: Mapping[str, Mapping[str, Any]],
+    comments: Mapping[str, str],
+    store: ContentStore | None,
 ) -> list[Image]:
     """Fill the containerd-only fields: content blobs, content size, stored_at, manifests,
     provenance. Images that vanished meanwhile keep their fields unset. ``rows``: the image list's
-    rows by id, read with ``manifests=1`` (else the list is read again with them); ``comments``:
-    the inspect ``Comment`` of the images the layer cache knows it for.
+    rows by id when read with ``manifests=1`` (empty below API 1.47); ``comments``: the inspect
+    ``Comment`` of the images the layer cache knows it for; ``store``: the content store when it
+    is readable here (:meth:`ContentStore.locate`).
 
     Each image's inspect (~20 ms of engine time each on this store) is asked only for what the
     list, the comments and the metadata database (:func:`_tag_times`) do not tell."""
-    if rows is None:
-        rows = list_manifests(engine)
     events = registry_events(engine)
     loads = {ref for action, ref, _ in events if action == "load"}
-    store = ContentStore.locate(facts, images[0].id) if images else None
-    known = _known_without_inspect(store, images, rows, comments or {})
+    known = _known_without_inspect(store, images, rows, comments)
     need = [image.id for image in images if image.id not in known]
     inspected = dict(zip(need, _inspect_all(engine, need), strict=True))
     out: list[Image] = []

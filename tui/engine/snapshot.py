@@ -24,7 +24,7 @@ from datetime import UTC, datetime, timedelta
 from functools import lru_cache, partial
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import quote
 
 from tui.core.json_text import fast_dumps
@@ -52,6 +52,9 @@ from tui.engine.client import (
     images_url,
     store_lists,
 )
+
+if TYPE_CHECKING:
+    from tui.engine.containerd_store import ContentStore
 
 T = TypeVar("T")
 ProgressFn = Callable[[int, int], None]
@@ -922,7 +925,7 @@ def _layer_stages(
 ) -> Iterator[Snapshot]:
     comments: dict[str, str] | None = None
     local: LocalInspect | None = None
-    store = None
+    store: ContentStore | None = None
     if facts.image_store == "containerd":
         from tui.engine.containerd_store import ContentStore
 
@@ -947,7 +950,7 @@ def _layer_stages(
     if facts.image_store == "containerd":
         from tui.engine.containerd_store import with_containerd_details
 
-        images = with_containerd_details(engine, facts, images, rows, comments)
+        images = with_containerd_details(engine, facts, images, rows or {}, comments or {}, store)
         containers = with_container_sizes(engine, containers)
     snapshot = Snapshot(images, containers, facts, None, taken_at=taken)
 
