@@ -95,12 +95,24 @@ def history_prefix_sums(
             out[-1] = total
         return out
     covered = lows[-1] if lows else -1  # layers 0..covered always have a history step
+    # Layer i is open when some sized step may fall on either side of it (lo <= i < hi); else its
+    # prefix is the sum of the sized steps placed at or below it (``highs`` rise strictly).
+    opens = [0] * (n + 1)
+    for lo, hi in zip(lows, highs, strict=True):
+        if lo < hi:
+            opens[lo] += 1
+            opens[hi] -= 1
     prefix: list[int | None] = []
+    open_now = placed = below = 0
     for i in range(n):
-        if any(lo <= i < hi for lo, hi in zip(lows, highs, strict=True)):
+        open_now += opens[i]
+        while placed < len(highs) and highs[placed] <= i:
+            below += sized[placed]
+            placed += 1
+        if open_now:
             prefix.append(None)
         elif i <= covered or missing == 0:
-            prefix.append(sum(x for x, hi in zip(sized, highs, strict=True) if hi <= i))
+            prefix.append(below)
         else:
             prefix.append(None)
     if total is not None:
