@@ -136,3 +136,22 @@ def test_podmans_estimate_is_labelled_next_to_the_disk_bytes(clean_podman, capsy
     assert plan["reclaim_bytes"] < estimate  # base and busybox layers are shared
     code, out, _ = run(capsys, clean_podman.url, "df", "--json")
     assert code == 0 and json.loads(out)["engine_estimate"].startswith("Podman's estimate")
+
+
+def test_layer_cache_is_used_again_on_podman(clean_podman, tmp_path: Path):
+    """Podman's compat ``/info`` makes up a new ID on every call: the layer cache is keyed by what
+    stays (host name and graph root), so the next run finds every image's layers there."""
+    from tui.engine.snapshot import LayerCache, read_facts
+
+    seed(clean_podman.api, clean_podman.url, STANDARD)
+    ids = {str(clean_podman.api.info()["ID"]) for _ in range(3)}
+    assert len(ids) == 3  # what made the cache miss: the engine's own ID changes per call
+    path = tmp_path / "layers.jsonl"
+    first = read_snapshot(Engine(clean_podman.url), cache=LayerCache(path))
+    assert first.images and all(i.layers for i in first.images.values())
+    facts = read_facts(Engine(clean_podman.url))
+    assert facts.engine_id == first.facts.engine_id and facts.engine_id.startswith("podman:")
+    again = LayerCache(path)
+    for image in first.images.values():
+        entry = again.get(facts.engine_id, image.id, created=image.created)
+        assert entry is not None and entry["diff_ids"] == [layer.diff_id for layer in image.layers or ()], image.id

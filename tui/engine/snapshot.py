@@ -353,8 +353,18 @@ def _facts(engine: Engine, info: dict[str, Any]) -> EngineFacts:
         root_dir=str(info.get("DockerRootDir", "")),
         image_store=store,
         name=str(info.get("Name", "")),
-        engine_id=str(info.get("ID", "")),
+        engine_id=_engine_id(info, store),
     )
+
+
+def _engine_id(info: Mapping[str, Any], store: str) -> str:
+    """What keys this engine's entries in the layer cache: ``/info`` ID, which Docker keeps for
+    the life of its data root. Podman's compat ``/info`` makes up a new ID on every call (seen on
+    4.3), so its cache would never hit: there it is the host name and the storage's graph root
+    (image IDs are content addresses; the key only keeps engines' entries apart)."""
+    if store != "podman":
+        return str(info.get("ID", ""))
+    return f"podman:{info.get('Name', '')}:{info.get('DockerRootDir', '')}"
 
 
 #: ``GET /images/json`` rows by image id.
