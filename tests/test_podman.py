@@ -154,4 +154,5 @@ def test_layer_cache_is_used_again_on_podman(clean_podman, tmp_path: Path):
     again = LayerCache(path)
     for image in first.images.values():
         entry = again.get(facts.engine_id, image.id, created=image.created)
-        assert entry is not None and entry["diff_ids"] == [layer.diff_id for layer in image.layers or ()], image.id
+        assert entry is not None, image.id
+        assert entry["diff_ids"] == [layer.diff_id for layer in image.layers or ()], image.id
