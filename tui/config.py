@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import stat
-import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -219,6 +218,8 @@ def load_config(path: str | Path | None = None) -> Config:
             raise ConfigError(f"{chosen}: config file not found (given by --config or ${ENV_VAR})")
         return Config()
     text = _read_text(chosen)
+    import tomllib  # only when there is a file: a run without one starts its engine reads sooner
+
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

@@ -103,16 +103,16 @@ def history_prefix_sums(
             opens[lo] += 1
             opens[hi] -= 1
     prefix: list[int | None] = []
-    open_now = placed = below = 0
+    open_now = placed = placed_bytes = 0
     for i in range(n):
         open_now += opens[i]
         while placed < len(highs) and highs[placed] <= i:
-            below += sized[placed]
+            placed_bytes += sized[placed]
             placed += 1
         if open_now:
             prefix.append(None)
         elif i <= covered or missing == 0:
-            prefix.append(below)
+            prefix.append(placed_bytes)
         else:
             prefix.append(None)
     if total is not None:
