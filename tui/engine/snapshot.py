@@ -445,6 +445,9 @@ def with_container_sizes(engine: Engine, containers: list[Container]) -> list[Co
 #: An inspect-shaped answer for an image id read without the engine (RootFS, Created, Config,
 #: Comment), or None: then the engine's inspect is asked (see ``ContentStore.local_inspect``).
 LocalInspect = Callable[[str], "dict[str, Any] | None"]
+#: An image id's whole detail (what :func:`_detail` makes of its inspect and history) read without
+#: the engine, or None: then the engine is asked (see ``ClassicStore.detail``).
+LocalDetail = Callable[[str], "dict[str, Any] | None"]
 
 
 def _image_detail(api: Any, image_id: str, local: LocalInspect | None = None) -> dict[str, Any]:
@@ -525,12 +528,14 @@ def _fetch_details(
     workers: int,
     cancelled: CancelFn | None,
     local: LocalInspect | None = None,
+    local_detail: LocalDetail | None = None,
 ) -> Generator[tuple[str, dict[str, Any] | None], None, None]:
     """``(image id, detail)`` in ``image_ids`` order; ``None`` for an image that vanished (404).
 
     ``workers`` threads each use their own client (a ``requests.Session`` is not thread-safe) and
     read a batch of images at a time; the clients are closed at the end. After cancellation the
-    remaining batches are not read.
+    remaining batches are not read. ``local_detail`` answers the images it can without the engine
+    (a batch it answers whole asks the engine nothing).
     """
     readers = ReaderPerThread(engine)
     stop = threading.Event()
@@ -540,8 +545,14 @@ def _fetch_details(
             stop.set()
             raise _Cancelled
         try:
+            known = {}
+            if local_detail is not None:
+                known = {i: d for i in ids if (d := local_detail(i)) is not None}
+            if len(known) == len(ids):
+                return [known[i] for i in ids]
             with engine.translate_errors():
-                return _image_details(readers.get(), ids, local)
+                asked = iter(_image_details(readers.get(), [i for i in ids if i not in known], local))
+            return [known[i] if i in known else next(asked) for i in ids]
         except BaseException:
             stop.set()
             raise
@@ -624,6 +635,7 @@ def read_layers(
     workers: int = READ_WORKERS,
     comments: dict[str, str] | None = None,
     local: LocalInspect | None = None,
+    local_detail: LocalDetail | None = None,
 ) -> list[Image]:
     """Fill in layers (and precise created times) for ``images``; images that vanished are dropped.
 
@@ -632,7 +644,8 @@ def read_layers(
     not read yet are returned unchanged (without layers). ``comments`` gets the inspect
     ``Comment`` of each image whose detail holds it (cache entries written before it was kept do
     not). ``local`` answers inspects without the engine where it can (on the containerd store, its
-    blobs read from disk).
+    blobs read from disk), ``local_detail`` inspect and history (on the classic store, its image
+    configs and layer records read from disk).
     """
     details: dict[str, dict[str, Any]] = {}
     if cache is not None:
@@ -641,7 +654,7 @@ def read_layers(
             if entry is not None and entry.get("config_read") == 3:  # older entries: read again
                 details[image.id] = entry
     missing = [image.id for image in images if image.id not in details]
-    fetched = _fetch_details(engine, missing, workers, cancelled, local)
+    fetched = _fetch_details(engine, missing, workers, cancelled, local, local_detail)
     out: list[Image] = []
     try:
         _merge(images, details, fetched, out, cache, engine_id, progress, cancelled, image_store == "classic")
@@ -925,7 +938,14 @@ def _layer_stages(
 ) -> Iterator[Snapshot]:
     comments: dict[str, str] | None = None
     local: LocalInspect | None = None
+    local_detail: LocalDetail | None = None
     store: ContentStore | None = None
+    if facts.image_store == "classic" and images:
+        from tui.engine.classic_disk import ClassicStore
+
+        classic = ClassicStore.locate(facts)
+        if classic is not None:
+            local_detail = partial(classic.detail, {image.id: image.size for image in images})
     if facts.image_store == "containerd":
         from tui.engine.containerd_store import ContentStore
 
@@ -943,6 +963,7 @@ def _layer_stages(
         image_store=facts.image_store,
         comments=comments,
         local=local,
+        local_detail=local_detail,
     )
     if cancelled is not None and cancelled():
         return
