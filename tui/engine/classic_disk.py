@@ -22,6 +22,7 @@ an engine error it would answer) leaves that image to the engine, as before.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 from collections.abc import Mapping
@@ -51,15 +52,20 @@ class _Object(list[tuple[str, Any]]):
     __slots__ = ()
 
 
+def _constant(name: str) -> Any:
+    raise ValueError(name)  # NaN, Infinity: not JSON to Go
+
+
+_DECODER = json.JSONDecoder(object_pairs_hook=_Object, parse_constant=_constant)
+
+
 class _NotExact(Exception):
     """The file says something this module does not read exactly as the engine does."""
 
 
 def _json(data: bytes) -> Any:
-    import json
-
     try:
-        return json.loads(data, object_pairs_hook=_Object)
+        return _DECODER.decode(data.decode("utf-8"))  # Go would read invalid UTF-8 as U+FFFD
     except (ValueError, RecursionError) as exc:
         raise _NotExact from exc
 
@@ -68,26 +74,35 @@ def _is_object(value: Any) -> bool:
     return isinstance(value, _Object)
 
 
-def _fields(value: Any, names: tuple[str, ...]) -> dict[str, Any]:
-    """The values of ``names`` in the JSON object ``value`` as Go's decoder sets its struct's
-    fields (a key matches a field's name in any case): each name present once, spelled exactly,
-    else :class:`_NotExact`. Absent names are None."""
+def _fields(value: Any, names: Mapping[str, str]) -> dict[str, Any]:
+    """The values of ``names`` (lower case → field name) in the JSON object ``value`` as Go's
+    decoder sets its struct's fields (a key matches a field's name in any case): each name present
+    once, spelled exactly, else :class:`_NotExact`. Absent names are None."""
     if not isinstance(value, _Object):
         raise _NotExact
-    wanted = {name.lower(): name for name in names}
-    out: dict[str, Any] = {}
+    out: dict[str, Any] = dict.fromkeys(names.values())
+    seen = set()
     for key, item in value:
         if not key.isascii():
             raise _NotExact  # Go's case folding maps some non-ASCII letters onto ASCII ones
-        name = wanted.get(key.lower())
+        name = names.get(key.lower())
         if name is None:
             continue
-        if key != name or name in out:
+        if key != name or name in seen:
             raise _NotExact
+        seen.add(name)
         out[name] = item
-    for name in names:
-        out.setdefault(name, None)
     return out
+
+
+def _names(*names: str) -> Mapping[str, str]:
+    return {name.lower(): name for name in names}
+
+
+_TOP = _names("created", "comment", "config", "rootfs", "history", "os")
+_ROOTFS = _names("diff_ids")
+_STEP = _names("created_by", "empty_layer", "comment")
+_CONFIG = _names("Labels")
 
 
 def _text(value: Any) -> str:
@@ -102,12 +117,15 @@ def _text(value: Any) -> str:
 def _created(value: Any) -> str:
     """The config's ``created``, written as inspect's ``Created`` (Go's RFC 3339 with nanoseconds,
     in UTC). A missing one is left to the engine (20.10 and 28.5 answer it differently)."""
-    if not isinstance(value, str) or not _CREATED.fullmatch(value):
+    match = _CREATED.fullmatch(value) if isinstance(value, str) else None
+    if match is None:
         raise _NotExact
     from tui.engine.snapshot import parse_created_ns
 
     try:
         ns = parse_created_ns(value)
+        if match[2] == "Z" and not (match[1] or "").endswith("0"):
+            return str(match[0])  # already as Go writes it
         moment = _EPOCH + timedelta(seconds=ns // 1_000_000_000)
     except (ValueError, OverflowError) as exc:
         raise _NotExact from exc
@@ -119,12 +137,24 @@ def _created(value: Any) -> str:
     )
 
 
-def _read(path: Path, limit: int) -> bytes:
+def _read(path: str, limit: int) -> bytes:
+    """The file's bytes (at most ``limit``), by plain system calls (a thousand configs and twice
+    as many layer records are read on a cold read)."""
     try:
-        with open(path, "rb") as fh:
-            data = fh.read(limit + 1)
+        fd = os.open(path, os.O_RDONLY)
     except OSError as exc:
         raise _NotExact from exc
+    try:
+        data = os.read(fd, limit + 1)
+        while 0 < len(data) <= limit:
+            more = os.read(fd, limit + 1 - len(data))
+            if not more:
+                break
+            data += more
+    except OSError as exc:
+        raise _NotExact from exc
+    finally:
+        os.close(fd)
     if len(data) > limit:
         raise _NotExact
     return data
@@ -138,6 +168,8 @@ class ClassicStore:
 
     def __init__(self, root: Path) -> None:
         self.root = root
+        self._configs = os.path.join(root, "imagedb", "content", "sha256")
+        self._chains = os.path.join(root, "layerdb", "sha256")
         self._layers: dict[str, int | None] = {}
 
     @classmethod
@@ -172,13 +204,13 @@ class ClassicStore:
         listed = sizes.get(image_id)
         if match is None or listed is None:
             raise _NotExact
-        data = _read(self.root / "imagedb" / "content" / "sha256" / match[1], CONFIG_LIMIT)
+        data = _read(os.path.join(self._configs, match[1]), CONFIG_LIMIT)
         if hashlib.sha256(data).hexdigest() != match[1]:
             raise _NotExact
-        top = _fields(_json(data), ("created", "comment", "config", "rootfs", "history", "os"))
+        top = _fields(_json(data), _TOP)
         if _text(top["os"]) not in ("", "linux"):
             raise _NotExact  # 20.10 answers another OS's image with an error
-        rootfs = _fields(top["rootfs"], ("diff_ids",))
+        rootfs = _fields(top["rootfs"], _ROOTFS)
         diff_ids = [] if rootfs["diff_ids"] is None else rootfs["diff_ids"]
         if (
             _is_object(diff_ids)
@@ -191,7 +223,7 @@ class ClassicStore:
             raise _NotExact
         history: list[tuple[str, bool, str]] = []
         for step in steps:
-            found = _fields(step, ("created_by", "empty_layer", "comment"))
+            found = _fields(step, _STEP)
             empty = found["empty_layer"]
             if empty is not None and not isinstance(empty, bool):
                 raise _NotExact
@@ -214,7 +246,7 @@ class ClassicStore:
         config = top["config"]
         labels: dict[str, str] = {}
         if config is not None:
-            found = _fields(config, ("Labels",))
+            found = _fields(config, _CONFIG)
             pairs = _Object() if found["Labels"] is None else found["Labels"]
             if not _is_object(pairs):
                 raise _NotExact
@@ -244,10 +276,10 @@ class ClassicStore:
         return size
 
     def _read_layer(self, chain: str, diff_id: str) -> int | None:
-        folder = self.root / "layerdb" / "sha256" / chain.removeprefix("sha256:")
+        folder = os.path.join(self._chains, chain.removeprefix("sha256:"))
         try:
-            diff = _read(folder / "diff", 256)
-            size = _read(folder / "size", 64)
+            diff = _read(os.path.join(folder, "diff"), 256)
+            size = _read(os.path.join(folder, "size"), 64)
         except _NotExact:
             return None
         if diff.strip().decode("ascii", "replace") != diff_id or not _SIZE.fullmatch(size):
