@@ -251,7 +251,9 @@ class ClassicStore:
             if not _is_object(pairs):
                 raise _NotExact
             for key, value in pairs:
-                labels[_text(key)] = _text(value) if value is not None else _missing()
+                if value is None:
+                    raise _NotExact  # Go keeps such a label with an empty value: left to the engine
+                labels[_text(key)] = _text(value)
         comment = _text(top["comment"]) or (history[-1][2] if history else "")
         return {
             "diff_ids": list(diff_ids),
@@ -264,13 +266,12 @@ class ClassicStore:
         }
 
     def _layer_size(self, chain: str, diff_id: str) -> int:
-        """The diff size of stored layer ``chain`` whose diff id must be ``diff_id``."""
-        key = f"{chain} {diff_id}"
-        if key in self._layers:
-            size = self._layers[key]
+        """The diff size of stored layer ``chain`` whose diff id must be ``diff_id`` (the last
+        one ``chain`` was made of, so the chain id alone keys what was read)."""
+        if chain in self._layers:
+            size = self._layers[chain]
         else:
-            size = self._read_layer(chain, diff_id)
-            self._layers[key] = size
+            size = self._layers[chain] = self._read_layer(chain, diff_id)
         if size is None:
             raise _NotExact
         return size
@@ -285,7 +286,3 @@ class ClassicStore:
         if diff.strip().decode("ascii", "replace") != diff_id or not _SIZE.fullmatch(size):
             return None
         return int(size)
-
-
-def _missing() -> str:
-    raise _NotExact  # a null label value (Go keeps the label with ""): left to the engine
