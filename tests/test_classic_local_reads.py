@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import shutil
 from datetime import timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,15 @@ from tui.core.layers import chain_ids
 from tui.engine import snapshot
 from tui.engine.classic_disk import ClassicStore
 from tui.engine.client import Engine as SweepEngine
-from tui.engine.snapshot import LayerCache, _detail, parse_created_ns, read_facts, read_snapshot
+from tui.engine.snapshot import (
+    LayerCache,
+    _detail,
+    list_images,
+    parse_created_ns,
+    read_facts,
+    read_layers,
+    read_snapshot,
+)
 from tui.sandbox import fixtures
 from tui.sandbox import imagegen as gen
 
@@ -225,3 +234,30 @@ def test_damaged_or_missing_files_leave_the_image_to_the_engine(
 
 def _tar_split(directory: str, names: list[str]) -> list[str]:
     return [n for n in names if n == "tar-split.json.gz"]  # not read; keeps the copy small
+
+
+def test_mixed_and_cancelled_reads_keep_the_list_order(clean_engine):
+    _varied_store(clean_engine.api, clean_engine.url)
+    eng = SweepEngine(clean_engine.url)
+    store = ClassicStore.locate(read_facts(eng))
+    assert store is not None
+    images = list_images(eng)
+    sizes = {image.id: image.size for image in images}
+    every_other = {image.id for image in images[::2]}
+
+    def half(image_id: str) -> dict[str, Any] | None:  # the others go to the engine, in between
+        return store.detail(sizes, image_id) if image_id in every_other else None
+
+    engine_only = read_layers(eng, images, workers=2)
+    assert read_layers(eng, images, workers=2, local_detail=half) == engine_only
+    assert read_layers(eng, images, workers=2, local_detail=partial(store.detail, sizes)) == engine_only
+
+    checks = []
+
+    def cancelled() -> bool:  # the disk pass checks once, then each image before it is taken
+        checks.append(1)
+        return len(checks) > 3
+
+    out = read_layers(eng, images, cancelled=cancelled, local_detail=partial(store.detail, sizes))
+    assert [image.id for image in out] == [image.id for image in images]
+    assert [image.layers is not None for image in out] == [True, True] + [False] * (len(images) - 2)

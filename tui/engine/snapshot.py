@@ -532,10 +532,50 @@ def _fetch_details(
 ) -> Generator[tuple[str, dict[str, Any] | None], None, None]:
     """``(image id, detail)`` in ``image_ids`` order; ``None`` for an image that vanished (404).
 
+    ``local_detail`` answers the images it can without the engine, first, on this thread (small
+    files read from disk: more threads would only take turns); the engine is asked for the others
+    by :func:`_ask_details`, which starts before the first answer is given. Stops early (the
+    images not read yet are not yielded) once ``cancelled()``.
+    """
+    if local_detail is None:
+        yield from _ask_details(engine, image_ids, workers, cancelled, local)
+        return
+    known: dict[str, dict[str, Any]] = {}
+    for done, image_id in enumerate(image_ids):
+        if done % 64 == 0 and cancelled is not None and cancelled():
+            return
+        found = local_detail(image_id)
+        if found is not None:
+            known[image_id] = found
+    rest = [image_id for image_id in image_ids if image_id not in known]
+    asked = _ask_details(engine, rest, workers, cancelled, local)
+    try:
+        pending = next(asked, None) if rest else None  # the engine's reads start now
+        for image_id in image_ids:
+            if image_id in known:
+                yield image_id, known[image_id]
+                continue
+            got = pending if pending is not None else next(asked, None)
+            pending = None
+            if got is None:
+                return  # cancelled
+            yield got
+    finally:
+        asked.close()
+
+
+def _ask_details(
+    engine: Engine,
+    image_ids: list[str],
+    workers: int,
+    cancelled: CancelFn | None,
+    local: LocalInspect | None = None,
+) -> Generator[tuple[str, dict[str, Any] | None], None, None]:
+    """``(image id, detail)`` from the engine's inspect and history, in ``image_ids`` order.
+
     ``workers`` threads each use their own client (a ``requests.Session`` is not thread-safe) and
     read a batch of images at a time; the clients are closed at the end. After cancellation the
-    remaining batches are not read. ``local_detail`` answers the images it can without the engine
-    (a batch it answers whole asks the engine nothing).
+    remaining batches are not read.
     """
     readers = ReaderPerThread(engine)
     stop = threading.Event()
@@ -545,14 +585,8 @@ def _fetch_details(
             stop.set()
             raise _Cancelled
         try:
-            known = {}
-            if local_detail is not None:
-                known = {i: d for i in ids if (d := local_detail(i)) is not None}
-            if len(known) == len(ids):
-                return [known[i] for i in ids]
             with engine.translate_errors():
-                asked = iter(_image_details(readers.get(), [i for i in ids if i not in known], local))
-            return [known[i] if i in known else next(asked) for i in ids]
+                return _image_details(readers.get(), ids, local)
         except BaseException:
             stop.set()
             raise
