@@ -455,6 +455,9 @@ def with_container_sizes(engine: Engine, containers: list[Container]) -> list[Co
 #: An inspect-shaped answer for an image id read without the engine (RootFS, Created, Config,
 #: Comment), or None: then the engine's inspect is asked (see ``ContentStore.local_inspect``).
 LocalInspect = Callable[[str], "dict[str, Any] | None"]
+#: An image id's whole detail (what :func:`_detail` makes of its inspect and history) read without
+#: the engine, or None: then the engine is asked (see ``ClassicStore.detail``).
+LocalDetail = Callable[[str], "dict[str, Any] | None"]
 
 
 def _image_detail(api: Any, image_id: str, local: LocalInspect | None = None) -> dict[str, Any]:
@@ -535,8 +538,50 @@ def _fetch_details(
     workers: int,
     cancelled: CancelFn | None,
     local: LocalInspect | None = None,
+    local_detail: LocalDetail | None = None,
 ) -> Generator[tuple[str, dict[str, Any] | None], None, None]:
     """``(image id, detail)`` in ``image_ids`` order; ``None`` for an image that vanished (404).
+
+    ``local_detail`` answers the images it can without the engine, first, on this thread (small
+    files read from disk: more threads would only take turns); the engine is asked for the others
+    by :func:`_ask_details`, which starts before the first answer is given. Stops early (the
+    images not read yet are not yielded) once ``cancelled()``.
+    """
+    if local_detail is None:
+        yield from _ask_details(engine, image_ids, workers, cancelled, local)
+        return
+    known: dict[str, dict[str, Any]] = {}
+    for done, image_id in enumerate(image_ids):
+        if done % 64 == 0 and cancelled is not None and cancelled():
+            return
+        found = local_detail(image_id)
+        if found is not None:
+            known[image_id] = found
+    rest = [image_id for image_id in image_ids if image_id not in known]
+    asked = _ask_details(engine, rest, workers, cancelled, local)
+    try:
+        pending = next(asked, None) if rest else None  # the engine's reads start now
+        for image_id in image_ids:
+            if image_id in known:
+                yield image_id, known[image_id]
+                continue
+            got = pending if pending is not None else next(asked, None)
+            pending = None
+            if got is None:
+                return  # cancelled
+            yield got
+    finally:
+        asked.close()
+
+
+def _ask_details(
+    engine: Engine,
+    image_ids: list[str],
+    workers: int,
+    cancelled: CancelFn | None,
+    local: LocalInspect | None = None,
+) -> Generator[tuple[str, dict[str, Any] | None], None, None]:
+    """``(image id, detail)`` from the engine's inspect and history, in ``image_ids`` order.
 
     ``workers`` threads each use their own client (a ``requests.Session`` is not thread-safe) and
     read a batch of images at a time; the clients are closed at the end. After cancellation the
@@ -634,6 +679,7 @@ def read_layers(
     workers: int = READ_WORKERS,
     comments: dict[str, str] | None = None,
     local: LocalInspect | None = None,
+    local_detail: LocalDetail | None = None,
 ) -> list[Image]:
     """Fill in layers (and precise created times) for ``images``; images that vanished are dropped.
 
@@ -642,7 +688,8 @@ def read_layers(
     not read yet are returned unchanged (without layers). ``comments`` gets the inspect
     ``Comment`` of each image whose detail holds it (cache entries written before it was kept do
     not). ``local`` answers inspects without the engine where it can (on the containerd store, its
-    blobs read from disk).
+    blobs read from disk), ``local_detail`` inspect and history (on the classic store, its image
+    configs and layer records read from disk).
     """
     details: dict[str, dict[str, Any]] = {}
     if cache is not None:
@@ -651,7 +698,7 @@ def read_layers(
             if entry is not None and entry.get("config_read") == 3:  # older entries: read again
                 details[image.id] = entry
     missing = [image.id for image in images if image.id not in details]
-    fetched = _fetch_details(engine, missing, workers, cancelled, local)
+    fetched = _fetch_details(engine, missing, workers, cancelled, local, local_detail)
     out: list[Image] = []
     try:
         _merge(images, details, fetched, out, cache, engine_id, progress, cancelled, image_store == "classic")
@@ -935,7 +982,14 @@ def _layer_stages(
 ) -> Iterator[Snapshot]:
     comments: dict[str, str] | None = None
     local: LocalInspect | None = None
+    local_detail: LocalDetail | None = None
     store: ContentStore | None = None
+    if facts.image_store == "classic" and images:
+        from tui.engine.classic_disk import ClassicStore
+
+        classic = ClassicStore.locate(facts)
+        if classic is not None:
+            local_detail = partial(classic.detail, {image.id: image.size for image in images})
     if facts.image_store == "containerd":
         from tui.engine.containerd_store import ContentStore
 
@@ -953,6 +1007,7 @@ def _layer_stages(
         image_store=facts.image_store,
         comments=comments,
         local=local,
+        local_detail=local_detail,
     )
     if cancelled is not None and cancelled():
         return
