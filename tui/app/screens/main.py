@@ -16,7 +16,6 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.timer import Timer
 from textual.widgets import (
     DataTable,
-    Footer,
     Header,
     Input,
     OptionList,
@@ -34,6 +33,7 @@ from tui.app.widgets.charts import AgeChart, RepositoryChart, chart_legend
 from tui.app.widgets.detail_pane import DetailPane
 from tui.app.widgets.df_pane import DfPane
 from tui.app.widgets.image_table import ImageTable
+from tui.app.widgets.key_footer import KeyFooter
 from tui.app.widgets.layer_tree import LayerTree
 from tui.app.widgets.log_panel import LogPanel
 from tui.config import Config
@@ -68,6 +68,11 @@ at every row. The cursor itself moves at once."""
 
 class MainScreen(BuildCacheFlow, SidePanes, RemovalFlows):
     """Browse, mark, plan, confirm, watch."""
+
+    # the table, at once: Textual's default focuses the first focusable widget and then moves
+    # the focus off it when its tab is hidden, and every focus change makes the footer compose
+    # its keys again (some 20-50 ms each while the first read runs)
+    AUTO_FOCUS = "#images"
 
     BINDINGS = [
         _b("space", "toggle_mark", "Mark", "Mark or unmark the highlighted image"),
@@ -203,7 +208,7 @@ class MainScreen(BuildCacheFlow, SidePanes, RemovalFlows):
                 with TabPane("Age (o)", id="tab-age"), VerticalScroll():
                     yield AgeChart(id="age")
             yield LogPanel(id="log")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.query_one("#filter", Input).display = False
@@ -238,6 +243,9 @@ class MainScreen(BuildCacheFlow, SidePanes, RemovalFlows):
     # -- helpers -------------------------------------------------------------------------------
     def store_updated(self) -> None:
         self.refresh_table()
+
+    def when_drawn(self, callback: Callable[[], None]) -> None:
+        self.table.when_drawn(callback)
 
     def refresh_table(self) -> None:
         self.table.show(

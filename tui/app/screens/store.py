@@ -108,6 +108,11 @@ class StoreScreen(Screen[None]):
     def refresh_status(self, plan: Plan | None = None) -> None:
         """Redraw the status line."""
 
+    def when_drawn(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` once what :meth:`store_updated` showed is drawn (here: after the
+        next refresh; the main screen waits for its table's rows)."""
+        self.call_after_refresh(callback)
+
     def log_line(self, kind: str, text: str) -> None:
         self.query_one("#log", LogPanel).add(kind, text)
 
@@ -161,7 +166,7 @@ class StoreScreen(Screen[None]):
     def on_snapshot_loaded(self, message: SnapshotLoaded) -> None:
         first, self._first_read = self._first_read, None
         if first is not None:  # its layer read goes on once the rows are on screen
-            self.call_after_refresh(first.drawn)
+            self.when_drawn(first.drawn)
         if message.stage == "listed" and self._reload_lists_no_new_image(message.snapshot):
             return  # its layer stage follows from the layer cache, shown in one table change
         if self._reload_changes_nothing(message.snapshot):

@@ -17,7 +17,9 @@ from rich.console import JustifyMethod
 from rich.text import Text
 from textual import events
 from textual._two_way_dict import TwoWayDict
+from textual.geometry import Region
 from textual.message import Message
+from textual.strip import Strip
 from textual.widgets import DataTable
 from textual.widgets.data_table import CellKey, Row, RowKey
 
@@ -81,6 +83,20 @@ class ImageTable(DataTable[Text]):
         self._names_made: dict[tuple[object, ...], tuple[tuple[Text, int], tuple[Text, int]]] = {}
         self._flag_cells: dict[tuple[str, ...], tuple[tuple[Text, int], tuple[Text, int]]] = {}
         self._was_redrawn = False  # the last in-place update is one that drew the table again before
+        self._on_drawn: list[Callable[[], None]] = []  # see when_drawn
+
+    def when_drawn(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` (on the UI thread) once the rows it shows now are drawn into a frame."""
+        self._on_drawn.append(callback)
+        self.refresh()
+
+    def render_lines(self, crop: Region) -> list[Strip]:
+        lines = super().render_lines(crop)
+        if self._on_drawn:
+            callbacks, self._on_drawn = self._on_drawn, []
+            for callback in callbacks:
+                callback()
+        return lines
 
     def on_mount(self) -> None:
         self._add_columns()
