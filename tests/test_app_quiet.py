@@ -25,6 +25,7 @@ from tests.storegen import make_image
 from tests.test_app_first_read import Counted
 from tests.test_app_redraws import _app as _redraws_app
 from tests.test_app_redraws import _Job, _loaded, _store
+from tui.app import first_read
 from tui.app.first_read import FirstRead
 from tui.app.main import SweepApp
 from tui.app.screens import main as main_screen
@@ -177,6 +178,7 @@ async def test_a_reload_listing_no_new_image_is_drawn_from_its_layer_stage():
 
 
 async def test_the_first_reads_layer_stage_starts_once_the_listed_rows_are_drawn(monkeypatch):
+    monkeypatch.setattr(first_read, "GO_ON_AFTER", 60.0)  # only the drawn rows let it go on
     source = Counted()
     source.gate.set()  # no hold: the read goes on as soon as the first read lets it
     drawn: list[float] = []

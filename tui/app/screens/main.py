@@ -69,11 +69,6 @@ at every row. The cursor itself moves at once."""
 class MainScreen(BuildCacheFlow, SidePanes, RemovalFlows):
     """Browse, mark, plan, confirm, watch."""
 
-    # the table, at once: Textual's default focuses the first focusable widget and then moves
-    # the focus off it when its tab is hidden, and every focus change makes the footer compose
-    # its keys again (some 20-50 ms each while the first read runs)
-    AUTO_FOCUS = "#images"
-
     BINDINGS = [
         _b("space", "toggle_mark", "Mark", "Mark or unmark the highlighted image"),
         _b("a", "mark_all", "Mark shown", "Mark every image the table shows", show=False),

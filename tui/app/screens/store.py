@@ -165,8 +165,11 @@ class StoreScreen(Screen[None]):
 
     def on_snapshot_loaded(self, message: SnapshotLoaded) -> None:
         first, self._first_read = self._first_read, None
+        self._show_loaded(message)
         if first is not None:  # its layer read goes on once the rows are on screen
             self.when_drawn(first.drawn)
+
+    def _show_loaded(self, message: SnapshotLoaded) -> None:
         if message.stage == "listed" and self._reload_lists_no_new_image(message.snapshot):
             return  # its layer stage follows from the layer cache, shown in one table change
         if self._reload_changes_nothing(message.snapshot):

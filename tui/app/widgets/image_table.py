@@ -17,7 +17,6 @@ from rich.console import JustifyMethod
 from rich.text import Text
 from textual import events
 from textual._two_way_dict import TwoWayDict
-from textual.geometry import Region
 from textual.message import Message
 from textual.strip import Strip
 from textual.widgets import DataTable
@@ -86,17 +85,20 @@ class ImageTable(DataTable[Text]):
         self._on_drawn: list[Callable[[], None]] = []  # see when_drawn
 
     def when_drawn(self, callback: Callable[[], None]) -> None:
-        """Call ``callback`` (on the UI thread) once the rows it shows now are drawn into a frame."""
-        self._on_drawn.append(callback)
-        self.refresh()
+        """Call ``callback`` (on the UI thread) once a row of those it shows now is drawn into a
+        frame (at once if it shows none)."""
+        if not self.shown:
+            callback()
+        else:
+            self._on_drawn.append(callback)
 
-    def render_lines(self, crop: Region) -> list[Strip]:
-        lines = super().render_lines(crop)
-        if self._on_drawn:
+    def render_line(self, y: int) -> Strip:
+        line = super().render_line(y)
+        if self._on_drawn and y >= (self.header_height if self.show_header else 0) and self.row_count:
             callbacks, self._on_drawn = self._on_drawn, []
             for callback in callbacks:
                 callback()
-        return lines
+        return line
 
     def on_mount(self) -> None:
         self._add_columns()
