@@ -6,15 +6,12 @@
 * A reload whose listed stage lists no image the screen lacks (after a removal) is drawn from its
   next stage only: the rows never show the sizes as unknown in between. A listing with a new image
   is drawn at once, as before.
-* The first read's layer stage starts once the listed rows are drawn (or, when the screen never
-  says so, shortly after it took them).
 * The footer composes its keys again only when they change.
 """
 
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 
@@ -22,16 +19,12 @@ from textual.widgets import Input
 
 from tests.pilot import wait_for
 from tests.storegen import make_image
-from tests.test_app_first_read import Counted
 from tests.test_app_redraws import _app as _redraws_app
 from tests.test_app_redraws import _Job, _loaded, _store
-from tui.app import first_read
-from tui.app.first_read import FirstRead
 from tui.app.main import SweepApp
 from tui.app.screens import main as main_screen
 from tui.app.screens import store as store_screen
 from tui.app.screens.main import MainScreen
-from tui.app.widgets.image_table import ImageTable
 from tui.app.widgets.key_footer import KeyFooter
 from tui.app.widgets.layer_tree import LayerTree
 from tui.app.widgets.log_panel import LogPanel
@@ -175,40 +168,6 @@ async def test_a_reload_listing_no_new_image_is_drawn_from_its_layer_stage():
         source.gate.set()
         await wait_for(pilot, lambda: screen.snapshot is more)
         await pilot.press("q")
-
-
-async def test_the_first_reads_layer_stage_starts_once_the_listed_rows_are_drawn(monkeypatch):
-    monkeypatch.setattr(first_read, "GO_ON_AFTER", 60.0)  # only the drawn rows let it go on
-    source = Counted()
-    source.gate.set()  # no hold: the read goes on as soon as the first read lets it
-    drawn: list[float] = []
-    render_line = ImageTable.render_line
-
-    def recorded(table: ImageTable, y: int) -> object:
-        if table.row_count and y >= table.header_height and not drawn:
-            drawn.append(time.monotonic())
-        return render_line(table, y)
-
-    monkeypatch.setattr(ImageTable, "render_line", recorded)
-    app = SweepApp(source, None)  # type: ignore[arg-type]
-    async with app.run_test(size=(150, 45)) as pilot:
-        await wait_for(
-            pilot, lambda: isinstance(app.screen, MainScreen) and app.screen.snapshot.layers_complete
-        )
-        assert drawn and source.resumed and source.resumed[0] >= drawn[0]
-        assert len(source.reads) == 1
-        await pilot.press("q")
-
-
-def test_a_first_read_whose_screen_never_says_it_drew_goes_on_by_itself():
-    source = Counted()
-    source.gate.set()
-    first = FirstRead(source)  # type: ignore[arg-type]
-    started = time.monotonic()
-    stages = list(first.replay(progress=lambda done, total: None, cancelled=lambda: False))
-    assert [s.layers_complete for s in stages] == [False, True]
-    assert source.resumed and source.resumed[0] - started >= 0.4  # GO_ON_AFTER after the hand-over
-    assert len(source.reads) == 1
 
 
 async def test_the_footer_composes_its_keys_again_only_when_they_change(monkeypatch):

@@ -1,8 +1,6 @@
 """The store's first read, started with the app object: the engine answers the lists while Textual
 reads its CSS, composes the screen and draws the first frame (some 0.2-0.5 s), instead of after.
-The next stage (the layer read) waits until the screen has drawn the listed stage (or, if the
-screen does not say so, :data:`GO_ON_AFTER` seconds after the replay handed it over): the layer
-read's threads would otherwise take the GIL from the table's first fill and the first frame.
+The next stage (the layer read) waits until the screen takes the read.
 
 The main screen's first load replays it (stages and progress as ``StoreSource.load`` gives them);
 a screen that does not take it, or stops listening, cancels it as its own cancelled load would.
@@ -23,10 +21,6 @@ PROGRESS_EVERY = 0.05
 """Seconds between the progress reports handed to the screen's load (the load thins them out
 again): each one wakes the screen's load thread."""
 
-GO_ON_AFTER = 0.5
-"""Seconds after the replay handed the listed stage over that the read goes on by itself when the
-screen has not called :meth:`FirstRead.drawn` (a screen that never draws it holds nothing up)."""
-
 
 class FirstRead:
     """``source.load`` running on its own thread from construction on."""
@@ -35,9 +29,8 @@ class FirstRead:
         self.source = source
         self.started_ns = time.time_ns()  # engine events from here on may not be in this read
         self.cancelled = threading.Event()
-        # set when the screen has drawn the listed stage (or it is cancelled): the read's next
-        # stage, the layer read's busy threads, would only compete with Textual's start-up, the
-        # table's first fill and the first frame for the GIL
+        # set when the screen replays the read (or it is cancelled): the read's next stage, the
+        # layer read's busy threads, would only compete with Textual's start-up for the GIL
         self._go_on = threading.Event()
         self._items: queue.SimpleQueue[tuple[str, object]] = queue.SimpleQueue()
         self._reported = 0.0
@@ -63,13 +56,11 @@ class FirstRead:
         self, *, progress: Callable[[int, int], None], cancelled: Callable[[], bool]
     ) -> Iterator[Snapshot]:
         """What ``source.load(progress=..., cancelled=...)`` would give, from the running read."""
-        handed: float | None = None  # when the first snapshot was handed over
+        self._go_on.set()
         while True:
             if cancelled():
                 self.cancel()
                 return
-            if handed is not None and time.monotonic() - handed >= GO_ON_AFTER:
-                self._go_on.set()
             try:
                 kind, value = self._items.get(timeout=0.1)
             except queue.Empty:
@@ -80,17 +71,11 @@ class FirstRead:
             elif kind == "snapshot":
                 assert isinstance(value, Snapshot)
                 yield value
-                if handed is None:
-                    handed = time.monotonic()
             elif kind == "error":
                 assert isinstance(value, BaseException)
                 raise value
             else:
                 return
-
-    def drawn(self) -> None:
-        """The screen has drawn the listed stage: the read goes on (the layer read)."""
-        self._go_on.set()
 
     def cancel(self) -> None:
         """Stop the read (its source sees ``cancelled()``)."""

@@ -239,9 +239,6 @@ class MainScreen(BuildCacheFlow, SidePanes, RemovalFlows):
     def store_updated(self) -> None:
         self.refresh_table()
 
-    def when_drawn(self, callback: Callable[[], None]) -> None:
-        self.table.when_drawn(callback)
-
     def refresh_table(self) -> None:
         self.table.show(
             self.snapshot,

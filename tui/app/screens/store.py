@@ -99,7 +99,6 @@ class StoreScreen(Screen[None]):
         self._job_flush_timer: Timer | None = None
         self._job_lines: list[tuple[str, str]] = []  # taken from the events, not yet in the log
         self._job_lines_written = 0.0  # when they were last written (time.monotonic())
-        self._first_read: FirstRead | None = None  # the read replayed, until its listed stage is drawn
 
     # -- hooks for the subclass --------------------------------------------------------------
     def store_updated(self) -> None:
@@ -107,11 +106,6 @@ class StoreScreen(Screen[None]):
 
     def refresh_status(self, plan: Plan | None = None) -> None:
         """Redraw the status line."""
-
-    def when_drawn(self, callback: Callable[[], None]) -> None:
-        """Call ``callback`` once what :meth:`store_updated` showed is drawn (here: after the
-        next refresh; the main screen waits for its table's rows)."""
-        self.call_after_refresh(callback)
 
     def log_line(self, kind: str, text: str) -> None:
         self.query_one("#log", LogPanel).add(kind, text)
@@ -124,7 +118,6 @@ class StoreScreen(Screen[None]):
         first = take(self.source) if take is not None else None
         # events from here on may not be in the first read
         started = first.started_ns if first is not None else time.time_ns()
-        self._first_read = first
         self.load(first)
         watch = getattr(self.source, "watch", None)
         if watch is not None:
@@ -164,12 +157,6 @@ class StoreScreen(Screen[None]):
             self.post_message(LoadFailed(str(exc) or type(exc).__name__))
 
     def on_snapshot_loaded(self, message: SnapshotLoaded) -> None:
-        first, self._first_read = self._first_read, None
-        self._show_loaded(message)
-        if first is not None:  # its layer read goes on once the rows are on screen
-            self.when_drawn(first.drawn)
-
-    def _show_loaded(self, message: SnapshotLoaded) -> None:
         if message.stage == "listed" and self._reload_lists_no_new_image(message.snapshot):
             return  # its layer stage follows from the layer cache, shown in one table change
         if self._reload_changes_nothing(message.snapshot):

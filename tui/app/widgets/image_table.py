@@ -18,7 +18,6 @@ from rich.text import Text
 from textual import events
 from textual._two_way_dict import TwoWayDict
 from textual.message import Message
-from textual.strip import Strip
 from textual.widgets import DataTable
 from textual.widgets.data_table import CellKey, Row, RowKey
 
@@ -82,23 +81,6 @@ class ImageTable(DataTable[Text]):
         self._names_made: dict[tuple[object, ...], tuple[tuple[Text, int], tuple[Text, int]]] = {}
         self._flag_cells: dict[tuple[str, ...], tuple[tuple[Text, int], tuple[Text, int]]] = {}
         self._was_redrawn = False  # the last in-place update is one that drew the table again before
-        self._on_drawn: list[Callable[[], None]] = []  # see when_drawn
-
-    def when_drawn(self, callback: Callable[[], None]) -> None:
-        """Call ``callback`` (on the UI thread) once a row of those it shows now is drawn into a
-        frame (at once if it shows none)."""
-        if not self.shown:
-            callback()
-        else:
-            self._on_drawn.append(callback)
-
-    def render_line(self, y: int) -> Strip:
-        line = super().render_line(y)
-        if self._on_drawn and y >= (self.header_height if self.show_header else 0) and self.row_count:
-            callbacks, self._on_drawn = self._on_drawn, []
-            for callback in callbacks:
-                callback()
-        return line
 
     def on_mount(self) -> None:
         self._add_columns()
