@@ -45,7 +45,8 @@ for): five of them a second cost a removal of 500 images about 1.5 s of UI time.
 LOAD_PROGRESS_EVERY = 0.25
 """Seconds between progress reports of a layer read (each one wakes the UI thread, which the
 read's own threads then wait for, and draws a frame: some 10-25 ms of the UI thread on a loaded
-machine, as Textual renders every widget whose parent's area the progress bar is in)."""
+machine, as Textual asks every widget whose clip overlaps the dirty area to render, and the clip of
+a widget directly on the screen is the whole screen)."""
 
 
 def job_total_line(result: ExecutionResultLike) -> tuple[str, str]:
