@@ -15,7 +15,6 @@ from typing import Any
 from textual import work
 from textual.message import Message
 
-from tui.app.screens.buildcache import BuildCacheConfirm, BuildCacheDialog
 from tui.core.buildcache import BuildCachePlan, CacheRecord
 from tui.core.usage import human_size
 
@@ -68,6 +67,8 @@ class BuildCacheFlow:
             screen.post_message(BuildCacheRead(None, str(exc) or type(exc).__name__))
 
     def on_build_cache_read(self, message: BuildCacheRead) -> None:
+        from tui.app.screens.buildcache import BuildCacheConfirm, BuildCacheDialog  # when first used
+
         screen: Any = self
         if message.records is None:
             screen.log_line("error", f"Error: build cache: {message.error}")

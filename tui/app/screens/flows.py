@@ -4,11 +4,9 @@ unused, mark by policy; each one plans (in a worker on big stores), confirms, th
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-from tui.app.screens.confirm import ConfirmScreen
 from tui.app.screens.planning import PlanWorkers
-from tui.app.screens.platform_picker import PlatformPicker
-from tui.app.screens.prune import PruneDialog, PruneRequest
 from tui.app.screens.store import StoreScreen
 from tui.app.widgets.image_table import ImageTable
 from tui.core.marking import plan_images
@@ -16,6 +14,11 @@ from tui.core.model import Snapshot
 from tui.core.plan import Plan, plan_prune
 from tui.core.platform_removal import PlatformError, parse_platform, plan_remove_platform
 from tui.core.policy import select
+
+if TYPE_CHECKING:
+    from tui.app.screens.prune import PruneRequest
+
+# The dialogs and the confirm screen are imported when first opened, not before the first frame.
 
 
 class RemovalFlows(PlanWorkers, StoreScreen):
@@ -63,6 +66,8 @@ class RemovalFlows(PlanWorkers, StoreScreen):
     def action_prune(self, everything: bool = False) -> None:
         if not self.ready_for_job():
             return
+        from tui.app.screens.prune import PruneDialog
+
         snapshot = self.snapshot
 
         def chosen(request: PruneRequest | None) -> None:
@@ -128,6 +133,7 @@ class RemovalFlows(PlanWorkers, StoreScreen):
             )
             return
         ref = image.tags[0] if image.tags else image.id
+        from tui.app.screens.platform_picker import PlatformPicker
 
         def chosen(platform: str | None) -> None:
             if platform is None:
@@ -142,6 +148,8 @@ class RemovalFlows(PlanWorkers, StoreScreen):
     def _confirm_then_run(
         self, build: Callable[[bool], Plan], snapshot: Snapshot, *, allow_force: bool
     ) -> None:
+        from tui.app.screens.confirm import ConfirmScreen
+
         def confirmed(plan: Plan | None) -> None:
             if plan is None:
                 self.log_line("info", "Cancelled; nothing was deleted.")

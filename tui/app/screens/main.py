@@ -13,9 +13,9 @@ from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
+from textual.timer import Timer
 from textual.widgets import (
     DataTable,
-    Footer,
     Header,
     Input,
     OptionList,
@@ -27,13 +27,13 @@ from textual.widgets import (
 
 from tui.app.screens.buildcache_flow import BuildCacheFlow
 from tui.app.screens.flows import RemovalFlows
-from tui.app.screens.help import HelpScreen
 from tui.app.screens.side_panes import SidePanes
 from tui.app.source import StoreSource
 from tui.app.widgets.charts import AgeChart, RepositoryChart, chart_legend
 from tui.app.widgets.detail_pane import DetailPane
 from tui.app.widgets.df_pane import DfPane
 from tui.app.widgets.image_table import ImageTable
+from tui.app.widgets.key_footer import KeyFooter
 from tui.app.widgets.layer_tree import LayerTree
 from tui.app.widgets.log_panel import LogPanel
 from tui.config import Config
@@ -58,6 +58,12 @@ def _b(
 
 WIDE = 120
 """From this many columns on, details sit beside the tabs and the FLAGS column is shown."""
+
+SIDE_PANES_DELAY_IN_JOB = 0.25
+"""While a job runs on a big store, the side panes follow the cursor once it has rested this many
+seconds: each redraw of them lays out and draws the whole screen (some 40-80 ms of the UI thread
+on a loaded machine), and a key held down would take that from the job's thread and the engine
+at every row. The cursor itself moves at once."""
 
 
 class MainScreen(BuildCacheFlow, SidePanes, RemovalFlows):
@@ -166,6 +172,7 @@ class MainScreen(BuildCacheFlow, SidePanes, RemovalFlows):
         self._marked_plan: tuple[tuple[Snapshot, frozenset[str]], Plan] | None = None
         self._marked_pending: tuple[Snapshot, frozenset[str]] | None = None
         self._df_pending: tuple[Snapshot, bool] | None = None
+        self._side_timer: Timer | None = None
 
     # -- layout ------------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -196,7 +203,7 @@ class MainScreen(BuildCacheFlow, SidePanes, RemovalFlows):
                 with TabPane("Age (o)", id="tab-age"), VerticalScroll():
                     yield AgeChart(id="age")
             yield LogPanel(id="log")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.query_one("#filter", Input).display = False
@@ -248,6 +255,18 @@ class MainScreen(BuildCacheFlow, SidePanes, RemovalFlows):
     # -- table events -----------------------------------------------------------------------
     @on(DataTable.RowHighlighted, "#images")
     def _highlighted(self) -> None:
+        if not self.snapshot.images:
+            return
+        if self._side_timer is not None:
+            self._side_timer.stop()
+            self._side_timer = None
+        if self.job_running and len(self.snapshot.images) > self.inline_limit:
+            self._side_timer = self.set_timer(SIDE_PANES_DELAY_IN_JOB, self._cursor_rested)
+            return
+        self.refresh_side()
+
+    def _cursor_rested(self) -> None:
+        self._side_timer = None
         if self.snapshot.images:
             self.refresh_side()
 
@@ -368,6 +387,8 @@ class MainScreen(BuildCacheFlow, SidePanes, RemovalFlows):
         self.load()
 
     def action_help(self) -> None:
+        from tui.app.screens.help import HelpScreen  # imported when first opened
+
         self.app.push_screen(HelpScreen(list(self.BINDINGS)))
 
     def action_quit(self) -> None:

@@ -32,13 +32,21 @@ from tui.core.plan import Plan
 from tui.core.usage import human_size
 
 JOB_EVENT_FLUSH = 0.2
-"""Seconds between redraws of the log and progress bar while a job runs (the job's thread only
-collects its events: a removal of 500 images sends some 3,000, and a message each woke the UI
-thread 3,000 times, which the job's thread then waited for)."""
+"""Seconds between redraws of the progress bar while a job runs (the job's thread only collects
+its events: a removal of 500 images sends some 3,000, and a message each woke the UI thread 3,000
+times, which the job's thread then waited for)."""
 
-LOAD_PROGRESS_EVERY = 0.1
+JOB_LOG_FLUSH = 1.0
+"""Seconds between writes of the job's collected result lines to the log while it runs (and once
+at its end). A write grows the log's scroll area, which lays out and draws the whole screen again
+(some 25 ms of the UI thread on a loaded machine, which the job's thread and the engine wait
+for): five of them a second cost a removal of 500 images about 1.5 s of UI time."""
+
+LOAD_PROGRESS_EVERY = 0.25
 """Seconds between progress reports of a layer read (each one wakes the UI thread, which the
-read's own threads then wait for)."""
+read's own threads then wait for, and draws a frame: some 10-25 ms of the UI thread on a loaded
+machine, as Textual asks every widget whose clip overlaps the dirty area to render, and the clip of
+a widget directly on the screen is the whole screen)."""
 
 
 def job_total_line(result: ExecutionResultLike) -> tuple[str, str]:
@@ -90,6 +98,8 @@ class StoreScreen(Screen[None]):
         self._job_events: list[JobEvent] = []  # collected by the job's thread, shown by a timer
         self._job_events_lock = threading.Lock()
         self._job_flush_timer: Timer | None = None
+        self._job_lines: list[tuple[str, str]] = []  # taken from the events, not yet in the log
+        self._job_lines_written = 0.0  # when they were last written (time.monotonic())
 
     # -- hooks for the subclass --------------------------------------------------------------
     def store_updated(self) -> None:
@@ -148,6 +158,8 @@ class StoreScreen(Screen[None]):
             self.post_message(LoadFailed(str(exc) or type(exc).__name__))
 
     def on_snapshot_loaded(self, message: SnapshotLoaded) -> None:
+        if message.stage == "listed" and self._reload_lists_no_new_image(message.snapshot):
+            return  # its layer stage follows from the layer cache, shown in one table change
         if self._reload_changes_nothing(message.snapshot):
             if message.stage != "listed":
                 self.query_one("#progress", ProgressBar).display = self.job_running
@@ -180,6 +192,15 @@ class StoreScreen(Screen[None]):
             )
         if message.stage != "listed":
             self.query_one("#progress", ProgressBar).display = self.job_running
+
+    def _reload_lists_no_new_image(self, listed: Snapshot) -> bool:
+        """True when a reload's first stage ``listed`` (no layer data) lists no image that the
+        complete snapshot on screen lacks, as after a removal. Its next stage then comes from the
+        layer cache right behind it (every image listed was read before), and showing ``listed``
+        first would change every row twice: sizes to "…" and back (a table of 1,000 rows, twice,
+        on the UI thread while the user moves the cursor)."""
+        old = self.snapshot
+        return old.disk is not None and old.layers_complete and listed.images.keys() <= old.images.keys()
 
     def _reload_changes_nothing(self, new: Snapshot) -> bool:
         """True when a reload's stage ``new`` brings nothing the complete snapshot on screen lacks:
@@ -266,17 +287,24 @@ class StoreScreen(Screen[None]):
             self.post_message(JobFinished(None, str(exc) or type(exc).__name__))
 
     def _flush_job_events(self) -> None:
-        """Show the job events collected since the last call, with one layout pass."""
-        if not self.job_running and self._job_flush_timer is not None:
+        """Move the progress bar to the newest job event collected since the last call, and write
+        the result lines collected so far to the log (one layout pass) when :data:`JOB_LOG_FLUSH`
+        has passed since the last write, or the job has ended: every line gets there, in order."""
+        ended = not self.job_running
+        if ended and self._job_flush_timer is not None:
             self._job_flush_timer.stop()
             self._job_flush_timer = None
         with self._job_events_lock:
             events, self._job_events = self._job_events, []
-        if not events:
-            return
-        self.query_one("#log", LogPanel).add_many([(m.event.kind, m.event.text) for m in events])
-        last = events[-1]
-        self.query_one("#progress", ProgressBar).update(total=max(last.total, 1), progress=last.step + 1)
+        if events:
+            self._job_lines.extend((m.event.kind, m.event.text) for m in events)
+            last = events[-1]
+            self.query_one("#progress", ProgressBar).update(total=max(last.total, 1), progress=last.step + 1)
+        now = time.monotonic()
+        if self._job_lines and (ended or now - self._job_lines_written >= JOB_LOG_FLUSH):
+            lines, self._job_lines = self._job_lines, []
+            self._job_lines_written = now
+            self.query_one("#log", LogPanel).add_many(lines)
 
     def on_job_finished(self, message: JobFinished) -> None:
         self.job_running = False

@@ -14,9 +14,12 @@ from tui.core.views import display_name
 
 
 def _names(snapshot: Snapshot, image_ids: tuple[str, ...] | list[str], limit: int = 4) -> str:
-    names = [display_name(snapshot.images[i]) for i in image_ids if i in snapshot.images]
-    shown = ", ".join(names[:limit])
-    return shown + (f" +{len(names) - limit}" if len(names) > limit else "")
+    """The first ``limit`` images' names and how many more there are (a base layer shared by a
+    thousand images names four of them: only those four names are made)."""
+    images = snapshot.images
+    present = [i for i in image_ids if i in images]
+    shown = ", ".join(display_name(images[i]) for i in present[:limit])
+    return shown + (f" +{len(present) - limit}" if len(present) > limit else "")
 
 
 class LayerTree(Tree[str]):
