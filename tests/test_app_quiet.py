@@ -107,6 +107,7 @@ class Reloads:
         self.reads = 0
         self.gate = threading.Event()
         self.listed_posted = threading.Event()
+        self.fail_after_listing = False  # the next reload's layer stage fails (an engine gone)
 
     def load(
         self, *, progress: Callable[[int, int], None], cancelled: Callable[[], bool]
@@ -117,6 +118,9 @@ class Reloads:
         self.listed_posted.set()
         if self.reads > 1:
             assert self.gate.wait(60)
+        if self.fail_after_listing:
+            self.fail_after_listing = False
+            raise RuntimeError("the engine went away")
         yield complete
 
     def execute(self, *args: object) -> Iterator[object]:
@@ -167,6 +171,15 @@ async def test_a_reload_listing_no_new_image_is_drawn_from_its_layer_stage():
         assert screen.table.row_count == rows
         source.gate.set()
         await wait_for(pilot, lambda: screen.snapshot is more)
+        # two images fewer, and the layer stage fails: the listing is drawn then, so the
+        # removed image's row does not stay
+        rows = screen.table.row_count
+        source.fail_after_listing = True
+        await _reload_until_listed(pilot, screen, source, _with_disk(images[2:]))
+        assert screen.snapshot is more and screen.table.row_count == rows
+        source.gate.set()
+        await wait_for(pilot, lambda: screen.table.row_count == rows - 2)  # images[1] and new gone
+        assert set(screen.snapshot.images) == {i.id for i in images[2:]}
         await pilot.press("q")
 
 

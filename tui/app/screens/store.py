@@ -99,6 +99,7 @@ class StoreScreen(Screen[None]):
         self._job_events_lock = threading.Lock()
         self._job_flush_timer: Timer | None = None
         self._job_lines: list[tuple[str, str]] = []  # taken from the events, not yet in the log
+        self._held_listing: SnapshotLoaded | None = None  # a reload's listing not drawn (yet)
         self._job_lines_written = 0.0  # when they were last written (time.monotonic())
 
     # -- hooks for the subclass --------------------------------------------------------------
@@ -158,8 +159,15 @@ class StoreScreen(Screen[None]):
             self.post_message(LoadFailed(str(exc) or type(exc).__name__))
 
     def on_snapshot_loaded(self, message: SnapshotLoaded) -> None:
+        self._held_listing = None
         if message.stage == "listed" and self._reload_lists_no_new_image(message.snapshot):
-            return  # its layer stage follows from the layer cache, shown in one table change
+            # its layer stage follows from the layer cache, shown in one table change; should
+            # that stage fail, this listing is shown then (the removed rows must not stay)
+            self._held_listing = message
+            return
+        self._show_loaded(message)
+
+    def _show_loaded(self, message: SnapshotLoaded) -> None:
         if self._reload_changes_nothing(message.snapshot):
             if message.stage != "listed":
                 self.query_one("#progress", ProgressBar).display = self.job_running
@@ -221,6 +229,9 @@ class StoreScreen(Screen[None]):
             bar.update(total=message.total, progress=message.done)
 
     def on_load_failed(self, message: LoadFailed) -> None:
+        held, self._held_listing = self._held_listing, None
+        if held is not None:
+            self._show_loaded(held)
         self.log_line("error", f"Error: {message.error}")
         self.query_one("#progress", ProgressBar).display = False
 
