@@ -94,6 +94,53 @@ class DeleteCall:
         fields["remove_first"] = remove_first
 
 
+class PlainDeleteCall(DeleteCall):
+    """The :class:`DeleteCall` of prune's fast path that deletes a plain image without a parent:
+    its last references' ``Untagged`` records, then ``Deleted`` of the image and of each layer it
+    frees. The plan's totals read :attr:`untagged` and :attr:`freed` (strings); :attr:`records`
+    is made when read (when the plan's steps are made), so a prune of 20,000 images makes none of
+    those records for its totals. Equal to a :class:`DeleteCall` with the same fields."""
+
+    untags: tuple[Record, ...]
+    untagged: tuple[str, ...]  # the values of ``untags``
+    freed: list[str]  # the layers it frees, in record order
+
+    def __init__(
+        self,
+        target: str,
+        image_id: str,
+        untags: tuple[Record, ...],
+        untagged: tuple[str, ...],
+        freed: list[str],
+    ) -> None:
+        fields = self.__dict__  # see Record.__init__
+        fields["target"] = target
+        fields["image_id"] = image_id
+        fields["force"] = False
+        fields["remove_first"] = ()
+        fields["untags"] = untags
+        fields["untagged"] = untagged
+        fields["freed"] = freed
+
+    @property  # type: ignore[override]
+    def records(self) -> tuple[Record, ...]:
+        return (*self.untags, Record("Deleted", self.image_id), *[Record("Deleted", c) for c in self.freed])
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, DeleteCall):
+            return NotImplemented
+        return (self.target, self.image_id, self.force, self.records, self.remove_first) == (
+            other.target,
+            other.image_id,
+            other.force,
+            other.records,
+            other.remove_first,
+        )
+
+    def __hash__(self) -> int:
+        return hash((self.target, self.image_id, self.force, self.records, self.remove_first))
+
+
 class _Conflict(Exception):
     def __init__(
         self,
@@ -608,63 +655,15 @@ class ClassicStore:
             out.append(DeleteCall(current_id, current_id, False, tuple(current)))
 
     # -- the prune fast path ----------------------------------------------------------------
-    def is_plain(self, image_id: str) -> bool:
-        """True when removing ``image_id`` by each of its references meets no conflict: not
-        protected, no child images, no containers, and no ``name:tag@digest`` reference (which the
-        engine cannot resolve). :meth:`delete_refs_in_turn` then predicts the same records as
-        :meth:`delete` per reference, without resolving or re-listing anything."""
-        if image_id in self.protected or self.kids.get(image_id) or image_id in self.users:
-            return False
-        return self.tag_and_digest.isdisjoint(self.refs.by_image.get(image_id, ()))
-
-    def delete_refs_in_turn(self, image_id: str, keys: Iterable[str], explicit_parents: bool) -> list[Record]:
-        """What prune's ``DELETE /images/{ref}`` of each of a plain image's references (full
-        strings, sorted) does, in turn: every reference but the last only untags (a tag takes the
-        digest references of its repository with it when it is the repository's last tag; a
+    def prune_plain(self, image_id: str, explicit_parents: bool) -> None:
+        """What prune's ``DELETE /images/{ref}`` of each reference of a plain image does, in turn
+        (plain: not protected, no child images, no containers, no ``name:tag@digest`` reference,
+        which the engine cannot resolve): every reference but the last only untags (a tag takes
+        the digest references of its repository with it when it is the repository's last tag; a
         reference already gone answers 404 and changes nothing), the last deletes the image and
-        prunes its parents. Same records and calls as :meth:`delete` on each key."""
-        refs, objs, by_image = self.refs, self.ref_objs, self.refs.by_image
-        calls = self.calls
-        forget = dict.__delitem__  # every key here is the image's: its by_image entry is kept below
-        out: list[Record] = []
-        for key in keys:
-            if key not in refs:
-                continue  # untagged with its repository's last tag: 404, skipped by prune
-            removed = objs[key]
-            rest = by_image[image_id]
-            if len(rest) == 1:  # the last one (most images have one reference)
-                rest = by_image[image_id] = ()
-            else:
-                at = rest.index(key)
-                rest = by_image[image_id] = rest[:at] + rest[at + 1 :]
-            forget(refs, key)
-            records = [Record("Untagged", removed.familiar())]
-            if rest and removed.digest is None:
-                name = removed.name
-                for k in rest:
-                    other = objs[k]
-                    if other.digest is None and other.name == name:
-                        break  # the repository keeps a tag: its digests stay
-                else:
-                    for k in rest:
-                        other = objs[k]
-                        if other.digest is not None and other.name == name:
-                            del refs[k]
-                            records.append(Record("Untagged", other.familiar()))
-                    rest = by_image[image_id]
-            if rest:
-                calls.append(DeleteCall(key, image_id, False, tuple(records)))
-                out.extend(records)
-                continue
-            # No references left, no children, no containers (plain): no conflict, so
-            # _delete_helper's checks are skipped.
-            self._drop_plain(key, image_id, records, explicit_parents, out)
-        return out
-
-    def prune_plain(self, image_id: str, explicit_parents: bool, out: list[Record]) -> None:
-        """:meth:`delete_refs_in_turn` of all of a plain image's references (as prune does),
-        from the remembered script of its references' untags (:func:`_untag_script`): the same
-        records, calls and state, without re-deciding each reference's fate."""
+        prunes its parents. The same calls and state as :meth:`delete` of each reference, from
+        the remembered script of its references' untags (:func:`_untag_script`), without
+        re-deciding each reference's fate or checking conflicts it cannot meet."""
         by_image = self.refs.by_image
         keys = by_image[image_id]
         script = _UNTAG_SCRIPTS.get(keys)
@@ -675,42 +674,42 @@ class ClassicStore:
             forget(refs, key)
         by_image[image_id] = ()
         last = len(script) - 1
+        calls = self.calls
         if last:
-            calls = self.calls
             for at in range(last):
-                target, untags = script[at]
+                target, untags, _ = script[at]
                 calls.append(DeleteCall(target, image_id, False, untags))
-                out.extend(untags)
-        target, untags = script[last]
+        target, untags, untagged = script[last]
         if self.images[image_id]:  # a parent to prune: the general drop
-            self._drop_plain(target, image_id, list(untags), explicit_parents, out)
+            self._drop_plain(target, image_id, list(untags), explicit_parents)
             return
-        # _drop_plain without a parent: delete the record, release its layers
+        self.drop_parentless(target, image_id, untags, untagged)
+
+    def drop_parentless(
+        self, target: str, image_id: str, untags: tuple[Record, ...] = (), untagged: tuple[str, ...] = ()
+    ) -> None:
+        """``DELETE /images/{target}`` of an image with no conflict, no parent and no references
+        left but ``untags`` (``untagged``: their values): delete the record, release its layers
+        (:meth:`_drop_image` without a parent to prune); logged as a :class:`PlainDeleteCall`."""
         del self.images[image_id]
-        records = [*untags, Record("Deleted", image_id)]
+        freed: list[str] = []
         layer_refs = self.layer_refs
         for chain in reversed(self.chains[image_id]):
             left = layer_refs[chain] - 1
             layer_refs[chain] = left
             if left == 0:
-                records.append(Record("Deleted", chain))
-        self.calls.append(DeleteCall(target, image_id, False, tuple(records)))
-        out.extend(records)
+                freed.append(chain)
+        self.calls.append(PlainDeleteCall(target, image_id, untags, untagged, freed))
 
-    def _drop_plain(
-        self, target: str, image_id: str, records: list[Record], explicit_parents: bool, out: list[Record]
-    ) -> None:
-        """``DELETE /images/{target}`` of an image with no conflict and no references left:
-        delete it, release its layers, prune its parents; its call (and its parents') logged and
-        all their records added to ``out``."""
+    def _drop_plain(self, target: str, image_id: str, records: list[Record], explicit_parents: bool) -> None:
+        """``DELETE /images/{target}`` of an image with no conflict and no references left but
+        ``records`` (its untags): delete it, release its layers, prune its parents; its call
+        (and its parents') logged."""
         parents: list[DeleteCall] = []
         self._drop_image(image_id, records, True, parents if explicit_parents else None)
         self.calls.append(DeleteCall(target, image_id, False, tuple(records)))
-        out.extend(records)
         if parents:
             self.calls.extend(parents)
-            for parent in parents:
-                out.extend(parent.records)
 
     def remove_container(self, container_id: str) -> list[str]:
         """``DELETE /containers/{id}``: returns the chains its removal releases."""
@@ -723,26 +722,27 @@ class ClassicStore:
         return self._release(self.chains.get(container.image_id, ()))
 
 
-_Script = tuple[tuple[str, tuple[Record, ...]], ...]
+_Script = tuple[tuple[str, tuple[Record, ...], tuple[str, ...]], ...]
 _UNTAG_SCRIPTS: dict[tuple[str, ...], _Script] = {}
 _UNTAG_SCRIPTS_MAX = 1 << 17
 
 
 def _untag_script(keys: tuple[str, ...], objs: Mapping[str, Reference]) -> _Script:
-    """What :meth:`ClassicStore.delete_refs_in_turn` does with an image's references ``keys``
-    (all of them, sorted): its calls in order, each as its target and its ``Untagged`` records;
-    the last call is the one that leaves the image without references (it deletes the image).
-    A function of the keys alone (a key is a normalized reference: its parsed form and familiar
-    string follow from it), so remembered per key tuple, like the parsed references (a reload
-    lists the same references)."""
+    """What :meth:`ClassicStore.delete` of each of a plain image's references ``keys`` (all of
+    them, sorted) does in turn (:meth:`ClassicStore.prune_plain`): its calls in order, each as its
+    target, its ``Untagged`` records and their values; the last call is the one that leaves the
+    image without references (it deletes the image). A function of the keys alone (a key is a
+    normalized reference: its parsed form and familiar string follow from it), so remembered per
+    key tuple, like the parsed references (a reload lists the same references)."""
     if len(_UNTAG_SCRIPTS) >= _UNTAG_SCRIPTS_MAX:
         _UNTAG_SCRIPTS.clear()
     if len(keys) == 1:  # most images: one call, that untags it
-        script: _Script = ((keys[0], (Record("Untagged", objs[keys[0]].familiar()),)),)
+        familiar = objs[keys[0]].familiar()
+        script: _Script = ((keys[0], (Record("Untagged", familiar),), (familiar,)),)
         _UNTAG_SCRIPTS[keys] = script
         return script
     rest = list(keys)
-    calls: list[tuple[str, tuple[Record, ...]]] = []
+    calls: list[tuple[str, tuple[Record, ...], tuple[str, ...]]] = []
     for key in keys:
         if key not in rest:
             continue  # untagged with its repository's last tag (prune's 404, skipped)
@@ -755,7 +755,7 @@ def _untag_script(keys: tuple[str, ...], objs: Mapping[str, Reference]) -> _Scri
                 for k in [k for k in rest if objs[k].digest is not None and objs[k].name == name]:
                     rest.remove(k)
                     records.append(Record("Untagged", objs[k].familiar()))
-        calls.append((key, tuple(records)))
+        calls.append((key, tuple(records), tuple([r.value for r in records])))
         if not rest:
             break
     script = tuple(calls)
@@ -796,11 +796,16 @@ def _is_single_reference(refs: list[Reference]) -> bool:
     return len(names) == 1 and single.name in names
 
 
+# False: every prune candidate goes through ClassicStore.delete (the reference the fast paths are
+# checked against in tests/test_prune_fast_path.py)
+_FAST_PRUNE = True
+
+
 @dataclass(frozen=True)
 class PruneOutcome:
-    """What one prune run did on the model: records, skipped candidates and partial effects."""
+    """What one prune run did on the model besides its calls (``store.calls``): the skipped
+    candidates and partial effects."""
 
-    records: tuple[Record, ...]
     skipped: tuple[PredictedRefusal, ...]  # candidates whose delete the engine refused (silently)
     untagged_only: tuple[str, ...]  # image ids that lost references but stayed
 
@@ -837,11 +842,12 @@ def prune(
         if by_labels and image.has_config and not filters.matches_labels(image.labels):
             continue  # the engine checks labels only when the config has a ``config`` object
         candidates.append(image_id)
-    records: list[Record] = []
     skipped: list[PredictedRefusal] = []
     lost: list[str] = []
     present, protected, users = store.images, store.protected, store.users
     tag_and_digest = store.tag_and_digest
+    fast = _FAST_PRUNE
+    calls = store.calls
     for image_id in candidates:
         if image_id not in present:
             continue  # already pruned as a parent
@@ -858,21 +864,23 @@ def prune(
             if dangling_only and any(store.ref_objs[k].digest is None for k in keys):
                 continue
             targets = keys  # each reference's full string (the index keys)
-            # store.is_plain(image_id), inline (not protected: seen above)
-            if not kids.get(image_id) and image_id not in users and tag_and_digest.isdisjoint(keys):
-                store.prune_plain(image_id, explicit_parents, records)
+            # plain (not protected: seen above): no conflict can stop any of its deletes
+            if fast and not kids.get(image_id) and image_id not in users and tag_and_digest.isdisjoint(keys):
+                store.prune_plain(image_id, explicit_parents)
                 lost.append(image_id)
                 continue
         else:
             targets = (image_id.split(":", 1)[1],)
-            plain = not kids.get(image_id) and image_id not in users
+            plain = fast and not kids.get(image_id) and image_id not in users
             if plain and parse_any_reference(targets[0]) == image_id:
                 # No references, no children, no containers, not protected: no conflict, and
                 # its ID names it: delete's checks are skipped (same records and calls).
-                out: list[Record] = []
-                store._drop_plain(targets[0], image_id, [], explicit_parents, out)
-                records.extend(out)
-                if any(r.kind == "Untagged" for r in out):
+                if not present[image_id]:
+                    store.drop_parentless(targets[0], image_id)  # no reference: nothing untagged
+                    continue
+                start = len(calls)
+                store._drop_plain(targets[0], image_id, [], explicit_parents)
+                if any(r.kind == "Untagged" for call in calls[start:] for r in call.records):
                     lost.append(image_id)
                 continue
         lost_ref = False
@@ -883,9 +891,8 @@ def prune(
                 if exc.status == 409 or exc.reason == "protected":
                     skipped.append(exc)
                 continue
-            records.extend(out)
             lost_ref = lost_ref or any(r.kind == "Untagged" for r in out)
         if lost_ref:
             lost.append(image_id)
     untagged_only = tuple([i for i in lost if i in present])
-    return PruneOutcome(tuple(records), tuple(skipped), untagged_only)
+    return PruneOutcome(tuple(skipped), untagged_only)

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tui.core import containerd
-from tui.core.classic import ClassicStore, DeleteCall, Record
+from tui.core.classic import ClassicStore, DeleteCall, PlainDeleteCall, Record
 from tui.core.containerd_bytes import containers_own_bytes
 from tui.core.filters import PruneFilters
 from tui.core.model import Container, Snapshot, short_id
@@ -442,8 +442,19 @@ def _effects(
     steps remove. Returns how many steps :func:`_make_steps` makes of ``planned``."""
     images = snapshot.images
     untagged, deleted, released = untag.append, delete.append, freed.append
+    untagged_all = untag.extend
     count = 0
     for item in planned:
+        if type(item) is PlainDeleteCall:  # most calls of a prune: its values, no records made
+            untagged_all(item.untagged)
+            deleted(item.image_id)
+            for value in item.freed:
+                if value in images:
+                    deleted(value)
+                else:
+                    released(value)
+            count += 1
+            continue
         if not isinstance(item, Step):  # a DeleteCall
             if item.remove_first:
                 removed.extend(item.remove_first)
