@@ -115,9 +115,10 @@ def _synthetic(out: Digest, n: int) -> None:
     _prunes(out, snap, [None, Protection(images=("registry.example.com/team1/*",))])
     rnd = random.Random(n)
     short = [i.id[7:19] for i in rnd.sample(images, min(1000, len(images)))]
-    mixed = [
-        rnd.choice([i.id, i.id[7:20], *i.refs]) for i in rnd.sample(images, min(300, len(images)))
-    ] + ["nosuch", "registry.example.com/team1/app1"]
+    mixed = [rnd.choice([i.id, i.id[7:20], *i.refs]) for i in rnd.sample(images, min(300, len(images)))] + [
+        "nosuch",
+        "registry.example.com/team1/app1",
+    ]
     for force in (False, True):
         out.plan(lambda f=force: plan_remove(_fresh(snap), short, force=f))
         out.plan(lambda f=force: plan_remove(_fresh(snap), mixed, force=f, with_stopped_containers=f))
@@ -126,7 +127,9 @@ def _synthetic(out: Digest, n: int) -> None:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--quick", action="store_true", help="fewer stores, no 20,000-image store")
     args = parser.parse_args()
     out = Digest()

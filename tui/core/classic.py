@@ -16,6 +16,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from itertools import chain as chain_from
+from itertools import compress, islice, repeat
+from operator import attrgetter, itemgetter
 from typing import Any
 
 from tui.core.filters import PruneFilters
@@ -94,51 +96,27 @@ class DeleteCall:
         fields["remove_first"] = remove_first
 
 
-class PlainDeleteCall(DeleteCall):
-    """The :class:`DeleteCall` of prune's fast path that deletes a plain image without a parent:
-    its last references' ``Untagged`` records, then ``Deleted`` of the image and of each layer it
-    frees. The plan's totals read :attr:`untagged` and :attr:`freed` (strings); :attr:`records`
-    is made when read (when the plan's steps are made), so a prune of 20,000 images makes none of
-    those records for its totals. Equal to a :class:`DeleteCall` with the same fields."""
+_ScriptCall = tuple[str, tuple[Record, ...], tuple[str, ...]]  # target, Untagged records, their values
+_Script = tuple[_ScriptCall, ...]
 
-    untags: tuple[Record, ...]
-    untagged: tuple[str, ...]  # the values of ``untags``
-    freed: list[str]  # the layers it frees, in record order
 
-    def __init__(
-        self,
-        target: str,
-        image_id: str,
-        untags: tuple[Record, ...],
-        untagged: tuple[str, ...],
-        freed: list[str],
-    ) -> None:
-        fields = self.__dict__  # see Record.__init__
-        fields["target"] = target
-        fields["image_id"] = image_id
-        fields["force"] = False
-        fields["remove_first"] = ()
-        fields["untags"] = untags
-        fields["untagged"] = untagged
-        fields["freed"] = freed
+class PlainPrune(tuple[_Script, str, list[str]]):
+    """Prune's calls for one plain image without a parent, as one entry of ``store.calls``:
+    ``(script, image_id, freed)``. ``script`` (:func:`_untag_script`) gives each call's target
+    and ``Untagged`` records in order; the last call also deletes the image and frees the layers
+    ``freed`` (in record order). Made with no Python-level constructor and no records: a prune
+    of 20,000 images makes ~16,500 of them. :meth:`delete_calls` gives the :class:`DeleteCall`
+    of each; the plan's totals and steps read the entry itself (tui/core/plan_result.py)."""
 
-    @property  # type: ignore[override]
-    def records(self) -> tuple[Record, ...]:
-        return (*self.untags, Record("Deleted", self.image_id), *[Record("Deleted", c) for c in self.freed])
+    __slots__ = ()
 
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, DeleteCall):
-            return NotImplemented
-        return (self.target, self.image_id, self.force, self.records, self.remove_first) == (
-            other.target,
-            other.image_id,
-            other.force,
-            other.records,
-            other.remove_first,
-        )
-
-    def __hash__(self) -> int:
-        return hash((self.target, self.image_id, self.force, self.records, self.remove_first))
+    def delete_calls(self) -> list[DeleteCall]:
+        script, image_id, freed = self
+        calls = [DeleteCall(target, image_id, False, untags) for target, untags, _ in script[:-1]]
+        target, untags, _ = script[-1]
+        deleted = [Record("Deleted", image_id), *[Record("Deleted", chain) for chain in freed]]
+        calls.append(DeleteCall(target, image_id, False, (*untags, *deleted)))
+        return calls
 
 
 class _Conflict(Exception):
@@ -216,18 +194,18 @@ def _stored_ref(text: str) -> tuple[str, Reference] | None:
     return ref.string(), ref
 
 
-_Listed = tuple[tuple[str, ...], tuple[str, ...], dict[str, Reference], tuple[str, ...]]
+_Listed = tuple[tuple[str, ...], tuple[str, ...], tuple[Reference, ...], tuple[str, ...]]
 
 
 @lru_cache(maxsize=1 << 15)
 def _listed_refs(tags: tuple[str, ...], digests: tuple[str, ...]) -> _Listed | None:
     """An image's listed references as the store keeps them: the keys in listing order (a
     reference that does not parse left out; one listed twice twice), the keys sorted (the
-    per-image index), key -> parsed form, and the ``name:tag@digest`` keys; ``None`` when none
-    parses. Remembered per listing (a reload lists the same references), so a new snapshot's
-    store is one lookup per image instead of one parse per reference."""
+    per-image index), the parsed forms in listing order, and the ``name:tag@digest`` keys;
+    ``None`` when none parses. Remembered per listing (a reload lists the same references), so
+    a new snapshot's store is one lookup per image instead of one parse per reference."""
     order: list[str] = []
-    objs: dict[str, Reference] = {}
+    objs: list[Reference] = []
     both: list[str] = []
     for text in chain_from(tags, digests):
         stored = _stored_ref(text)
@@ -235,13 +213,22 @@ def _listed_refs(tags: tuple[str, ...], digests: tuple[str, ...]) -> _Listed | N
             continue
         key, ref = stored
         order.append(key)
-        objs[key] = ref
+        objs.append(ref)
         if ref.tag is not None and ref.digest is not None:
             both.append(key)
     if not order:
         return None
     keys = tuple(sorted(order)) if len(order) > 1 else (order[0],)
-    return tuple(order), keys, objs, tuple(both)
+    return tuple(order), keys, tuple(objs), tuple(both)
+
+
+_ID = attrgetter("id")
+_PARENT = attrgetter("parent_id")
+_TAGS = attrgetter("tags")
+_DIGESTS = attrgetter("digests")
+_LAYERS = attrgetter("layers")
+_CHAIN_ID = attrgetter("chain_id")
+_KEYS_ORDER, _KEYS_SORTED, _KEYS_PARSED, _KEYS_BOTH = (itemgetter(n) for n in range(4))
 
 
 _BASES_LOCK = threading.Lock()
@@ -287,41 +274,38 @@ class ClassicStore:
         self.protected: Mapping[str, str] = protected or {}
 
     def _seed(self, snapshot: Snapshot) -> None:
-        # One pass over the images: parents, layer chains and references (the references of each
-        # image from a remembered parse of its whole listing, see _listed_refs).
+        # Built with C-level passes over the images (map, zip, compress: no Python loop per
+        # image): parents, layer chains, and the references of each image from a remembered
+        # parse of its whole listing (_listed_refs).
         self.snapshot = snapshot
         self.protected = {}
-        images: dict[str, str] = {}
+        listing = list(snapshot.images.values())
+        ids = list(map(_ID, listing))
+        parents = list(map(_PARENT, listing))
+        images: dict[str, str] = dict(zip(ids, parents, strict=True))
         kids: dict[str, set[str]] = {}  # parent id -> ids of existing child images
-        chains: dict[str, tuple[str, ...]] = {}
-        owner: dict[str, str] = {}
-        ref_objs: dict[str, Reference] = {}
-        by_image: dict[str, tuple[str, ...]] = {}
-        both: set[str] = set()  # keys of ``name:tag@digest`` references
-        listed = 0  # keys listed; more than ``len(owner)``: some reference is listed twice
-        listed_refs = _listed_refs
-        for image in snapshot.images.values():
-            image_id = image.id
-            parent = images[image_id] = image.parent_id
-            if parent:
-                kids.setdefault(parent, set()).add(image_id)
-            layers = image.layers
-            chains[image_id] = tuple([layer.chain_id for layer in layers]) if layers else ()
-            tags, digests = image.tags, image.digests
-            if not tags and not digests:
-                continue
-            entry = listed_refs(tags, digests)
-            if entry is None:
-                continue
-            order, keys, objs, tag_and_digest = entry
-            for key in order:
-                owner[key] = image_id
-            listed += len(order)
-            ref_objs.update(objs)
-            by_image[image_id] = keys
-            if tag_and_digest:
-                both.update(tag_and_digest)
-        if listed != len(owner):  # rebuilt from the owners: each key under its last image only
+        for image_id, parent in compress(zip(ids, parents, strict=True), parents):
+            kids.setdefault(parent, set()).add(image_id)
+        stacks = [layers or () for layers in map(_LAYERS, listing)]
+        every_chain = list(map(_CHAIN_ID, chain_from.from_iterable(stacks)))
+        flat = iter(every_chain)
+        chains: dict[str, tuple[str, ...]] = dict(
+            zip(ids, map(tuple, map(islice, repeat(flat), map(len, stacks))), strict=True)
+        )
+        entries = list(map(_listed_refs, map(_TAGS, listing), map(_DIGESTS, listing)))
+        named: list[_Listed] = list(compress(entries, entries))  # type: ignore[arg-type]  # no None
+        named_ids = list(compress(ids, entries))  # the images some reference of which parses
+        orders = list(map(_KEYS_ORDER, named))
+        every_key = list(chain_from.from_iterable(orders))
+        owner: dict[str, str] = dict(
+            zip(every_key, chain_from.from_iterable(map(repeat, named_ids, map(len, orders))), strict=True)
+        )
+        ref_objs: dict[str, Reference] = dict(
+            zip(every_key, chain_from.from_iterable(map(_KEYS_PARSED, named)), strict=True)
+        )
+        by_image: dict[str, tuple[str, ...]] = dict(zip(named_ids, map(_KEYS_SORTED, named), strict=True))
+        both = set(chain_from.from_iterable(map(_KEYS_BOTH, named)))  # keys of ``name:tag@digest``
+        if len(every_key) != len(owner):  # some reference is listed twice: each key under its last image only
             lists: dict[str, list[str]] = {}
             for key, image_id in owner.items():
                 lists.setdefault(image_id, []).append(key)
@@ -343,13 +327,13 @@ class ClassicStore:
         for container in sorted(snapshot.containers, key=lambda c: c.id):
             users.setdefault(container.image_id, []).append(container)
         self.users: dict[str, tuple[Container, ...]] = {k: tuple(v) for k, v in users.items()}
-        held: Counter[str] = Counter(chain_from.from_iterable(self.chains.values()))
+        held: Counter[str] = Counter(every_chain)
         for container in snapshot.containers:
             if container.image_id not in self.chains and container.held_chains:
                 self.chains[container.image_id] = container.held_chains  # its image record is gone
             held.update(self.chains.get(container.image_id, ()))
         self.layer_refs: dict[str, int] = dict(held)
-        self.calls: list[DeleteCall] = []
+        self.calls: list[DeleteCall | PlainPrune] = []
 
     def clone(self) -> ClassicStore:
         """An independent copy (for trial runs)."""
@@ -673,24 +657,21 @@ class ClassicStore:
         for key in keys:
             forget(refs, key)
         by_image[image_id] = ()
-        last = len(script) - 1
-        calls = self.calls
-        if last:
-            for at in range(last):
-                target, untags, _ = script[at]
-                calls.append(DeleteCall(target, image_id, False, untags))
-        target, untags, untagged = script[last]
         if self.images[image_id]:  # a parent to prune: the general drop
+            calls = self.calls
+            for target, untags, _ in script[:-1]:
+                calls.append(DeleteCall(target, image_id, False, untags))
+            target, untags, _ = script[-1]
             self._drop_plain(target, image_id, list(untags), explicit_parents)
             return
-        self.drop_parentless(target, image_id, untags, untagged)
+        self.drop_parentless(script, image_id)
 
-    def drop_parentless(
-        self, target: str, image_id: str, untags: tuple[Record, ...] = (), untagged: tuple[str, ...] = ()
-    ) -> None:
-        """``DELETE /images/{target}`` of an image with no conflict, no parent and no references
-        left but ``untags`` (``untagged``: their values): delete the record, release its layers
-        (:meth:`_drop_image` without a parent to prune); logged as a :class:`PlainDeleteCall`."""
+    def drop_parentless(self, script: _Script, image_id: str) -> None:
+        """The calls of ``script`` (:func:`_untag_script`; for an image without references, one
+        call with no ``Untagged`` record) on an image with no conflict, no parent and no
+        references left but those the script untags: the last call deletes the record and
+        releases its layers (:meth:`_drop_image` without a parent to prune). Logged as one
+        :class:`PlainPrune`."""
         del self.images[image_id]
         freed: list[str] = []
         layer_refs = self.layer_refs
@@ -699,7 +680,7 @@ class ClassicStore:
             layer_refs[chain] = left
             if left == 0:
                 freed.append(chain)
-        self.calls.append(PlainDeleteCall(target, image_id, untags, untagged, freed))
+        self.calls.append(PlainPrune((script, image_id, freed)))
 
     def _drop_plain(self, target: str, image_id: str, records: list[Record], explicit_parents: bool) -> None:
         """``DELETE /images/{target}`` of an image with no conflict and no references left but
@@ -722,7 +703,6 @@ class ClassicStore:
         return self._release(self.chains.get(container.image_id, ()))
 
 
-_Script = tuple[tuple[str, tuple[Record, ...], tuple[str, ...]], ...]
 _UNTAG_SCRIPTS: dict[tuple[str, ...], _Script] = {}
 _UNTAG_SCRIPTS_MAX = 1 << 17
 
@@ -742,7 +722,7 @@ def _untag_script(keys: tuple[str, ...], objs: Mapping[str, Reference]) -> _Scri
         _UNTAG_SCRIPTS[keys] = script
         return script
     rest = list(keys)
-    calls: list[tuple[str, tuple[Record, ...], tuple[str, ...]]] = []
+    calls: list[_ScriptCall] = []
     for key in keys:
         if key not in rest:
             continue  # untagged with its repository's last tag (prune's 404, skipped)
@@ -876,11 +856,12 @@ def prune(
                 # No references, no children, no containers, not protected: no conflict, and
                 # its ID names it: delete's checks are skipped (same records and calls).
                 if not present[image_id]:
-                    store.drop_parentless(targets[0], image_id)  # no reference: nothing untagged
+                    store.drop_parentless(((targets[0], (), ()),), image_id)  # nothing to untag
                     continue
                 start = len(calls)
                 store._drop_plain(targets[0], image_id, [], explicit_parents)
-                if any(r.kind == "Untagged" for call in calls[start:] for r in call.records):
+                new_calls = [c for c in calls[start:] if isinstance(c, DeleteCall)]  # all are
+                if any(r.kind == "Untagged" for call in new_calls for r in call.records):
                     lost.append(image_id)
                 continue
         lost_ref = False
