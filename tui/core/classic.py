@@ -194,18 +194,17 @@ def _stored_ref(text: str) -> tuple[str, Reference] | None:
     return ref.string(), ref
 
 
-_Listed = tuple[tuple[str, ...], tuple[str, ...], tuple[Reference, ...], tuple[str, ...]]
+_Listed = tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]
 
 
 @lru_cache(maxsize=1 << 15)
 def _listed_refs(tags: tuple[str, ...], digests: tuple[str, ...]) -> _Listed | None:
     """An image's listed references as the store keeps them: the keys in listing order (a
     reference that does not parse left out; one listed twice twice), the keys sorted (the
-    per-image index), the parsed forms in listing order, and the ``name:tag@digest`` keys;
+    per-image index), and the ``name:tag@digest`` keys;
     ``None`` when none parses. Remembered per listing (a reload lists the same references), so
     a new snapshot's store is one lookup per image instead of one parse per reference."""
     order: list[str] = []
-    objs: list[Reference] = []
     both: list[str] = []
     for text in chain_from(tags, digests):
         stored = _stored_ref(text)
@@ -213,13 +212,23 @@ def _listed_refs(tags: tuple[str, ...], digests: tuple[str, ...]) -> _Listed | N
             continue
         key, ref = stored
         order.append(key)
-        objs.append(ref)
         if ref.tag is not None and ref.digest is not None:
             both.append(key)
     if not order:
         return None
     keys = tuple(sorted(order)) if len(order) > 1 else (order[0],)
-    return tuple(order), keys, tuple(objs), tuple(both)
+    return tuple(order), keys, tuple(both)
+
+
+class _ParsedKeys(dict[str, Reference]):
+    """Index key (a normalized reference string) -> its parsed form, parsed when first asked (a
+    key parses back to the reference it was made from: :func:`_stored_ref` of either is the same)."""
+
+    def __missing__(self, key: str) -> Reference:
+        stored = _stored_ref(key)
+        assert stored is not None and stored[0] == key, key
+        self[key] = stored[1]
+        return stored[1]
 
 
 _ID = attrgetter("id")
@@ -228,7 +237,7 @@ _TAGS = attrgetter("tags")
 _DIGESTS = attrgetter("digests")
 _LAYERS = attrgetter("layers")
 _CHAIN_ID = attrgetter("chain_id")
-_KEYS_ORDER, _KEYS_SORTED, _KEYS_PARSED, _KEYS_BOTH = (itemgetter(n) for n in range(4))
+_KEYS_ORDER, _KEYS_SORTED, _KEYS_BOTH = (itemgetter(n) for n in range(3))
 
 
 _BASES_LOCK = threading.Lock()
@@ -300,9 +309,6 @@ class ClassicStore:
         owner: dict[str, str] = dict(
             zip(every_key, chain_from.from_iterable(map(repeat, named_ids, map(len, orders))), strict=True)
         )
-        ref_objs: dict[str, Reference] = dict(
-            zip(every_key, chain_from.from_iterable(map(_KEYS_PARSED, named)), strict=True)
-        )
         by_image: dict[str, tuple[str, ...]] = dict(zip(named_ids, map(_KEYS_SORTED, named), strict=True))
         both = set(chain_from.from_iterable(map(_KEYS_BOTH, named)))  # keys of ``name:tag@digest``
         if len(every_key) != len(owner):  # some reference is listed twice: each key under its last image only
@@ -317,7 +323,7 @@ class ClassicStore:
         self.id_holder: list[tuple[list[str], list[str]]] = []
         self.chains = chains
         self.refs = _RefIndex()  # normalized ref string -> image id
-        self.ref_objs = ref_objs
+        self.ref_objs: Mapping[str, Reference] = _ParsedKeys()  # parsed on first use: prune needs few
         self.tag_and_digest = frozenset(both)
         # filled in bulk: _RefIndex.__setitem__ re-sorts the image's tuple on every insert
         dict.update(self.refs, owner)
@@ -841,7 +847,7 @@ def prune(
         keys = by_image.get(image_id, ())
         targets: tuple[str, ...]
         if keys:
-            if dangling_only and any(store.ref_objs[k].digest is None for k in keys):
+            if dangling_only and any("@" not in k for k in keys):  # a tag (a key has "@" iff a digest)
                 continue
             targets = keys  # each reference's full string (the index keys)
             # plain (not protected: seen above): no conflict can stop any of its deletes
