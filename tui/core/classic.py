@@ -796,6 +796,20 @@ class PruneOutcome:
     untagged_only: tuple[str, ...]  # image ids that lost references but stayed
 
 
+def _plain_images(store: ClassicStore) -> set[str]:
+    """Images with references, no children, no containers, not protected, and no
+    ``name:tag@digest`` reference (which the engine cannot resolve): removing each reference in
+    turn meets no conflict (:meth:`ClassicStore.prune_plain`)."""
+    by_image = store.refs.by_image
+    found = {i for i, keys in by_image.items() if keys}
+    found -= store.kids.keys()
+    found -= store.users.keys()
+    found -= store.protected.keys()
+    if store.tag_and_digest:
+        found -= {store.refs[k] for k in store.tag_and_digest if k in store.refs}
+    return found
+
+
 def prune(
     store: ClassicStore,
     filters: PruneFilters,
@@ -834,7 +848,42 @@ def prune(
     tag_and_digest = store.tag_and_digest
     fast = _FAST_PRUNE
     calls = store.calls
+    # Plain when the prune starts (no children, no containers, not protected, no name:tag@digest
+    # reference, see prune_plain) is plain when visited if it is still there with references:
+    # here an image gains no child, container or reference.
+    plain_now = _plain_images(store) if fast else set()
+    scripts, refs, forget, chains, layer_refs = (
+        _UNTAG_SCRIPTS,
+        store.refs,
+        dict.__delitem__,
+        store.chains,
+        store.layer_refs,
+    )
     for image_id in candidates:
+        if image_id in plain_now and image_id in present and (keys := by_image[image_id]):
+            # store.prune_plain, inline for the parentless (most images). (Another image's
+            # ``name:tag@digest`` delete may have taken its digest reference, or all of them.)
+            if image_id in exclude:
+                continue
+            if dangling_only and any("@" not in k for k in keys):
+                continue
+            lost.append(image_id)
+            if present[image_id]:  # a parent to prune
+                store.prune_plain(image_id, explicit_parents)
+                continue
+            script = scripts.get(keys) or _untag_script(keys, store.ref_objs)
+            for key in keys:
+                forget(refs, key)
+            by_image[image_id] = ()
+            del present[image_id]
+            freed: list[str] = []
+            for chain in reversed(chains[image_id]):
+                left = layer_refs[chain] - 1
+                layer_refs[chain] = left
+                if left == 0:
+                    freed.append(chain)
+            calls.append(PlainPrune((script, image_id, freed)))
+            continue
         if image_id not in present:
             continue  # already pruned as a parent
         if image_id in exclude:
