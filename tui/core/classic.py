@@ -827,15 +827,16 @@ def prune(
     dangling_only = filters.dangling
     by_labels = bool(filters.labels or filters.not_labels)  # no label terms match every image
     kids, by_image = store.kids, store.refs.by_image
-    pool = [i for i in sorted(store.images) if not dangling_only or not kids.get(i)]
+    parents = {i for i, k in kids.items() if k and i in store.images}  # few: with set operations
+    if dangling_only:
+        pool = sorted(store.images.keys() - parents)
+    else:  # every image but intermediate parents (no references, children)
+        pool = sorted(store.images.keys() - {i for i in parents if not by_image.get(i)})
     candidates: list[str] = []
     images, until = snapshot.images, filters.until
-    if until is None and not by_labels:  # every image but intermediate parents
-        candidates = [i for i in pool if by_image.get(i) or not kids.get(i)]
-        pool = []
+    if until is None and not by_labels:
+        candidates, pool = pool, []
     for image_id in pool:
-        if not by_image.get(image_id) and kids.get(image_id):
-            continue  # an intermediate parent
         image = images[image_id]
         if until is not None and image.created_at_ns > until.ns:
             continue
