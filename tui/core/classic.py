@@ -16,8 +16,6 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from itertools import chain as chain_from
-from itertools import compress, islice, repeat
-from operator import attrgetter, itemgetter
 from typing import Any
 
 from tui.core.filters import PruneFilters
@@ -231,15 +229,6 @@ class _ParsedKeys(dict[str, Reference]):
         return stored[1]
 
 
-_ID = attrgetter("id")
-_PARENT = attrgetter("parent_id")
-_TAGS = attrgetter("tags")
-_DIGESTS = attrgetter("digests")
-_LAYERS = attrgetter("layers")
-_CHAIN_ID = attrgetter("chain_id")
-_KEYS_ORDER, _KEYS_SORTED, _KEYS_BOTH = (itemgetter(n) for n in range(3))
-
-
 _BASES_LOCK = threading.Lock()
 
 
@@ -283,35 +272,40 @@ class ClassicStore:
         self.protected: Mapping[str, str] = protected or {}
 
     def _seed(self, snapshot: Snapshot) -> None:
-        # Built with C-level passes over the images (map, zip, compress: no Python loop per
-        # image): parents, layer chains, and the references of each image from a remembered
-        # parse of its whole listing (_listed_refs).
+        # One pass over the images: parents, layer chains and references (the references of each
+        # image from a remembered parse of its whole listing, see _listed_refs). Measured: C-level
+        # passes (map/zip per field) were slower here, each pass fetching every image again.
         self.snapshot = snapshot
         self.protected = {}
-        listing = list(snapshot.images.values())
-        ids = list(map(_ID, listing))
-        parents = list(map(_PARENT, listing))
-        images: dict[str, str] = dict(zip(ids, parents, strict=True))
+        images: dict[str, str] = {}
         kids: dict[str, set[str]] = {}  # parent id -> ids of existing child images
-        for image_id, parent in compress(zip(ids, parents, strict=True), parents):
-            kids.setdefault(parent, set()).add(image_id)
-        stacks = [layers or () for layers in map(_LAYERS, listing)]
-        every_chain = list(map(_CHAIN_ID, chain_from.from_iterable(stacks)))
-        flat = iter(every_chain)
-        chains: dict[str, tuple[str, ...]] = dict(
-            zip(ids, map(tuple, map(islice, repeat(flat), map(len, stacks))), strict=True)
-        )
-        entries = list(map(_listed_refs, map(_TAGS, listing), map(_DIGESTS, listing)))
-        named: list[_Listed] = list(compress(entries, entries))  # type: ignore[arg-type]  # no None
-        named_ids = list(compress(ids, entries))  # the images some reference of which parses
-        orders = list(map(_KEYS_ORDER, named))
-        every_key = list(chain_from.from_iterable(orders))
-        owner: dict[str, str] = dict(
-            zip(every_key, chain_from.from_iterable(map(repeat, named_ids, map(len, orders))), strict=True)
-        )
-        by_image: dict[str, tuple[str, ...]] = dict(zip(named_ids, map(_KEYS_SORTED, named), strict=True))
-        both = set(chain_from.from_iterable(map(_KEYS_BOTH, named)))  # keys of ``name:tag@digest``
-        if len(every_key) != len(owner):  # some reference is listed twice: each key under its last image only
+        chains: dict[str, tuple[str, ...]] = {}
+        owner: dict[str, str] = {}
+        by_image: dict[str, tuple[str, ...]] = {}
+        both: set[str] = set()  # keys of ``name:tag@digest`` references
+        listed = 0  # keys listed; more than ``len(owner)``: some reference is listed twice
+        listed_refs = _listed_refs
+        for image in snapshot.images.values():
+            image_id = image.id
+            parent = images[image_id] = image.parent_id
+            if parent:
+                kids.setdefault(parent, set()).add(image_id)
+            layers = image.layers
+            chains[image_id] = tuple([layer.chain_id for layer in layers]) if layers else ()
+            tags, digests = image.tags, image.digests
+            if not tags and not digests:
+                continue
+            entry = listed_refs(tags, digests)
+            if entry is None:
+                continue
+            order, keys, tag_and_digest = entry
+            for key in order:
+                owner[key] = image_id
+            listed += len(order)
+            by_image[image_id] = keys
+            if tag_and_digest:
+                both.update(tag_and_digest)
+        if listed != len(owner):  # rebuilt from the owners: each key under its last image only
             lists: dict[str, list[str]] = {}
             for key, image_id in owner.items():
                 lists.setdefault(image_id, []).append(key)
@@ -333,7 +327,7 @@ class ClassicStore:
         for container in sorted(snapshot.containers, key=lambda c: c.id):
             users.setdefault(container.image_id, []).append(container)
         self.users: dict[str, tuple[Container, ...]] = {k: tuple(v) for k, v in users.items()}
-        held: Counter[str] = Counter(every_chain)
+        held: Counter[str] = Counter(chain_from.from_iterable(self.chains.values()))
         for container in snapshot.containers:
             if container.image_id not in self.chains and container.held_chains:
                 self.chains[container.image_id] = container.held_chains  # its image record is gone
