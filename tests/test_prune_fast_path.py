@@ -14,8 +14,8 @@ import random
 import pytest
 
 from tests.storegen import container, make_image, snapshot
+from tui.core import classic
 from tui.core import plan as plan_module
-from tui.core.classic import ClassicStore
 from tui.core.filters import PruneFilters
 from tui.core.model import Snapshot
 from tui.core.plan import plan_prune
@@ -56,7 +56,7 @@ def _reference_plan(snap: Snapshot, monkeypatch: pytest.MonkeyPatch, **kwargs: o
     # the plans remembered for it) is reused.
     fresh = Snapshot(snap.images.values(), snap.containers, snap.facts, snap.disk, snap.taken_at)
     with monkeypatch.context() as m:
-        m.setattr(ClassicStore, "is_plain", lambda self, image_id: False)
+        m.setattr(classic, "_FAST_PRUNE", False)
         m.setattr(plan_module, "_in_use_untag_only", lambda *a: frozenset())
         return plan_prune(fresh, **kwargs)  # type: ignore[arg-type]
 

@@ -94,6 +94,29 @@ class DeleteCall:
         fields["remove_first"] = remove_first
 
 
+_ScriptCall = tuple[str, tuple[Record, ...], tuple[str, ...]]  # target, Untagged records, their values
+_Script = tuple[_ScriptCall, ...]
+
+
+class PlainPrune(tuple[_Script, str, list[str]]):
+    """Prune's calls for one plain image without a parent, as one entry of ``store.calls``:
+    ``(script, image_id, freed)``. ``script`` (:func:`_untag_script`) gives each call's target
+    and ``Untagged`` records in order; the last call also deletes the image and frees the layers
+    ``freed`` (in record order). Made with no Python-level constructor and no records: a prune
+    of 20,000 images makes ~16,500 of them. :meth:`delete_calls` gives the :class:`DeleteCall`
+    of each; the plan's totals and steps read the entry itself (tui/core/plan_result.py)."""
+
+    __slots__ = ()
+
+    def delete_calls(self) -> list[DeleteCall]:
+        script, image_id, freed = self
+        calls = [DeleteCall(target, image_id, False, untags) for target, untags, _ in script[:-1]]
+        target, untags, _ = script[-1]
+        deleted = [Record("Deleted", image_id), *[Record("Deleted", chain) for chain in freed]]
+        calls.append(DeleteCall(target, image_id, False, (*untags, *deleted)))
+        return calls
+
+
 class _Conflict(Exception):
     def __init__(
         self,
@@ -169,18 +192,17 @@ def _stored_ref(text: str) -> tuple[str, Reference] | None:
     return ref.string(), ref
 
 
-_Listed = tuple[tuple[str, ...], tuple[str, ...], dict[str, Reference], tuple[str, ...]]
+_Listed = tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]
 
 
 @lru_cache(maxsize=1 << 15)
 def _listed_refs(tags: tuple[str, ...], digests: tuple[str, ...]) -> _Listed | None:
     """An image's listed references as the store keeps them: the keys in listing order (a
     reference that does not parse left out; one listed twice twice), the keys sorted (the
-    per-image index), key -> parsed form, and the ``name:tag@digest`` keys; ``None`` when none
-    parses. Remembered per listing (a reload lists the same references), so a new snapshot's
-    store is one lookup per image instead of one parse per reference."""
+    per-image index), and the ``name:tag@digest`` keys;
+    ``None`` when none parses. Remembered per listing (a reload lists the same references), so
+    a new snapshot's store is one lookup per image instead of one parse per reference."""
     order: list[str] = []
-    objs: dict[str, Reference] = {}
     both: list[str] = []
     for text in chain_from(tags, digests):
         stored = _stored_ref(text)
@@ -188,13 +210,23 @@ def _listed_refs(tags: tuple[str, ...], digests: tuple[str, ...]) -> _Listed | N
             continue
         key, ref = stored
         order.append(key)
-        objs[key] = ref
         if ref.tag is not None and ref.digest is not None:
             both.append(key)
     if not order:
         return None
     keys = tuple(sorted(order)) if len(order) > 1 else (order[0],)
-    return tuple(order), keys, objs, tuple(both)
+    return tuple(order), keys, tuple(both)
+
+
+class _ParsedKeys(dict[str, Reference]):
+    """Index key (a normalized reference string) -> its parsed form, parsed when first asked (a
+    key parses back to the reference it was made from: :func:`_stored_ref` of either is the same)."""
+
+    def __missing__(self, key: str) -> Reference:
+        stored = _stored_ref(key)
+        assert stored is not None and stored[0] == key, key
+        self[key] = stored[1]
+        return stored[1]
 
 
 _BASES_LOCK = threading.Lock()
@@ -241,14 +273,14 @@ class ClassicStore:
 
     def _seed(self, snapshot: Snapshot) -> None:
         # One pass over the images: parents, layer chains and references (the references of each
-        # image from a remembered parse of its whole listing, see _listed_refs).
+        # image from a remembered parse of its whole listing, see _listed_refs). Measured: C-level
+        # passes (map/zip per field) were slower here, each pass fetching every image again.
         self.snapshot = snapshot
         self.protected = {}
         images: dict[str, str] = {}
         kids: dict[str, set[str]] = {}  # parent id -> ids of existing child images
         chains: dict[str, tuple[str, ...]] = {}
         owner: dict[str, str] = {}
-        ref_objs: dict[str, Reference] = {}
         by_image: dict[str, tuple[str, ...]] = {}
         both: set[str] = set()  # keys of ``name:tag@digest`` references
         listed = 0  # keys listed; more than ``len(owner)``: some reference is listed twice
@@ -266,11 +298,10 @@ class ClassicStore:
             entry = listed_refs(tags, digests)
             if entry is None:
                 continue
-            order, keys, objs, tag_and_digest = entry
+            order, keys, tag_and_digest = entry
             for key in order:
                 owner[key] = image_id
             listed += len(order)
-            ref_objs.update(objs)
             by_image[image_id] = keys
             if tag_and_digest:
                 both.update(tag_and_digest)
@@ -286,7 +317,7 @@ class ClassicStore:
         self.id_holder: list[tuple[list[str], list[str]]] = []
         self.chains = chains
         self.refs = _RefIndex()  # normalized ref string -> image id
-        self.ref_objs = ref_objs
+        self.ref_objs: Mapping[str, Reference] = _ParsedKeys()  # parsed on first use: prune needs few
         self.tag_and_digest = frozenset(both)
         # filled in bulk: _RefIndex.__setitem__ re-sorts the image's tuple on every insert
         dict.update(self.refs, owner)
@@ -302,7 +333,7 @@ class ClassicStore:
                 self.chains[container.image_id] = container.held_chains  # its image record is gone
             held.update(self.chains.get(container.image_id, ()))
         self.layer_refs: dict[str, int] = dict(held)
-        self.calls: list[DeleteCall] = []
+        self.calls: list[DeleteCall | PlainPrune] = []
 
     def clone(self) -> ClassicStore:
         """An independent copy (for trial runs)."""
@@ -608,63 +639,15 @@ class ClassicStore:
             out.append(DeleteCall(current_id, current_id, False, tuple(current)))
 
     # -- the prune fast path ----------------------------------------------------------------
-    def is_plain(self, image_id: str) -> bool:
-        """True when removing ``image_id`` by each of its references meets no conflict: not
-        protected, no child images, no containers, and no ``name:tag@digest`` reference (which the
-        engine cannot resolve). :meth:`delete_refs_in_turn` then predicts the same records as
-        :meth:`delete` per reference, without resolving or re-listing anything."""
-        if image_id in self.protected or self.kids.get(image_id) or image_id in self.users:
-            return False
-        return self.tag_and_digest.isdisjoint(self.refs.by_image.get(image_id, ()))
-
-    def delete_refs_in_turn(self, image_id: str, keys: Iterable[str], explicit_parents: bool) -> list[Record]:
-        """What prune's ``DELETE /images/{ref}`` of each of a plain image's references (full
-        strings, sorted) does, in turn: every reference but the last only untags (a tag takes the
-        digest references of its repository with it when it is the repository's last tag; a
+    def prune_plain(self, image_id: str, explicit_parents: bool) -> None:
+        """What prune's ``DELETE /images/{ref}`` of each reference of a plain image does, in turn
+        (plain: not protected, no child images, no containers, no ``name:tag@digest`` reference,
+        which the engine cannot resolve): every reference but the last only untags (a tag takes
+        the digest references of its repository with it when it is the repository's last tag; a
         reference already gone answers 404 and changes nothing), the last deletes the image and
-        prunes its parents. Same records and calls as :meth:`delete` on each key."""
-        refs, objs, by_image = self.refs, self.ref_objs, self.refs.by_image
-        calls = self.calls
-        forget = dict.__delitem__  # every key here is the image's: its by_image entry is kept below
-        out: list[Record] = []
-        for key in keys:
-            if key not in refs:
-                continue  # untagged with its repository's last tag: 404, skipped by prune
-            removed = objs[key]
-            rest = by_image[image_id]
-            if len(rest) == 1:  # the last one (most images have one reference)
-                rest = by_image[image_id] = ()
-            else:
-                at = rest.index(key)
-                rest = by_image[image_id] = rest[:at] + rest[at + 1 :]
-            forget(refs, key)
-            records = [Record("Untagged", removed.familiar())]
-            if rest and removed.digest is None:
-                name = removed.name
-                for k in rest:
-                    other = objs[k]
-                    if other.digest is None and other.name == name:
-                        break  # the repository keeps a tag: its digests stay
-                else:
-                    for k in rest:
-                        other = objs[k]
-                        if other.digest is not None and other.name == name:
-                            del refs[k]
-                            records.append(Record("Untagged", other.familiar()))
-                    rest = by_image[image_id]
-            if rest:
-                calls.append(DeleteCall(key, image_id, False, tuple(records)))
-                out.extend(records)
-                continue
-            # No references left, no children, no containers (plain): no conflict, so
-            # _delete_helper's checks are skipped.
-            self._drop_plain(key, image_id, records, explicit_parents, out)
-        return out
-
-    def prune_plain(self, image_id: str, explicit_parents: bool, out: list[Record]) -> None:
-        """:meth:`delete_refs_in_turn` of all of a plain image's references (as prune does),
-        from the remembered script of its references' untags (:func:`_untag_script`): the same
-        records, calls and state, without re-deciding each reference's fate."""
+        prunes its parents. The same calls and state as :meth:`delete` of each reference, from
+        the remembered script of its references' untags (:func:`_untag_script`), without
+        re-deciding each reference's fate or checking conflicts it cannot meet."""
         by_image = self.refs.by_image
         keys = by_image[image_id]
         script = _UNTAG_SCRIPTS.get(keys)
@@ -674,43 +657,40 @@ class ClassicStore:
         for key in keys:
             forget(refs, key)
         by_image[image_id] = ()
-        last = len(script) - 1
-        if last:
-            calls = self.calls
-            for at in range(last):
-                target, untags = script[at]
-                calls.append(DeleteCall(target, image_id, False, untags))
-                out.extend(untags)
-        target, untags = script[last]
         if self.images[image_id]:  # a parent to prune: the general drop
-            self._drop_plain(target, image_id, list(untags), explicit_parents, out)
+            calls = self.calls
+            for target, untags, _ in script[:-1]:
+                calls.append(DeleteCall(target, image_id, False, untags))
+            target, untags, _ = script[-1]
+            self._drop_plain(target, image_id, list(untags), explicit_parents)
             return
-        # _drop_plain without a parent: delete the record, release its layers
+        self.drop_parentless(script, image_id)
+
+    def drop_parentless(self, script: _Script, image_id: str) -> None:
+        """The calls of ``script`` (:func:`_untag_script`; for an image without references, one
+        call with no ``Untagged`` record) on an image with no conflict, no parent and no
+        references left but those the script untags: the last call deletes the record and
+        releases its layers (:meth:`_drop_image` without a parent to prune). Logged as one
+        :class:`PlainPrune`."""
         del self.images[image_id]
-        records = [*untags, Record("Deleted", image_id)]
+        freed: list[str] = []
         layer_refs = self.layer_refs
         for chain in reversed(self.chains[image_id]):
             left = layer_refs[chain] - 1
             layer_refs[chain] = left
             if left == 0:
-                records.append(Record("Deleted", chain))
-        self.calls.append(DeleteCall(target, image_id, False, tuple(records)))
-        out.extend(records)
+                freed.append(chain)
+        self.calls.append(PlainPrune((script, image_id, freed)))
 
-    def _drop_plain(
-        self, target: str, image_id: str, records: list[Record], explicit_parents: bool, out: list[Record]
-    ) -> None:
-        """``DELETE /images/{target}`` of an image with no conflict and no references left:
-        delete it, release its layers, prune its parents; its call (and its parents') logged and
-        all their records added to ``out``."""
+    def _drop_plain(self, target: str, image_id: str, records: list[Record], explicit_parents: bool) -> None:
+        """``DELETE /images/{target}`` of an image with no conflict and no references left but
+        ``records`` (its untags): delete it, release its layers, prune its parents; its call
+        (and its parents') logged."""
         parents: list[DeleteCall] = []
         self._drop_image(image_id, records, True, parents if explicit_parents else None)
         self.calls.append(DeleteCall(target, image_id, False, tuple(records)))
-        out.extend(records)
         if parents:
             self.calls.extend(parents)
-            for parent in parents:
-                out.extend(parent.records)
 
     def remove_container(self, container_id: str) -> list[str]:
         """``DELETE /containers/{id}``: returns the chains its removal releases."""
@@ -723,26 +703,26 @@ class ClassicStore:
         return self._release(self.chains.get(container.image_id, ()))
 
 
-_Script = tuple[tuple[str, tuple[Record, ...]], ...]
 _UNTAG_SCRIPTS: dict[tuple[str, ...], _Script] = {}
 _UNTAG_SCRIPTS_MAX = 1 << 17
 
 
 def _untag_script(keys: tuple[str, ...], objs: Mapping[str, Reference]) -> _Script:
-    """What :meth:`ClassicStore.delete_refs_in_turn` does with an image's references ``keys``
-    (all of them, sorted): its calls in order, each as its target and its ``Untagged`` records;
-    the last call is the one that leaves the image without references (it deletes the image).
-    A function of the keys alone (a key is a normalized reference: its parsed form and familiar
-    string follow from it), so remembered per key tuple, like the parsed references (a reload
-    lists the same references)."""
+    """What :meth:`ClassicStore.delete` of each of a plain image's references ``keys`` (all of
+    them, sorted) does in turn (:meth:`ClassicStore.prune_plain`): its calls in order, each as its
+    target, its ``Untagged`` records and their values; the last call is the one that leaves the
+    image without references (it deletes the image). A function of the keys alone (a key is a
+    normalized reference: its parsed form and familiar string follow from it), so remembered per
+    key tuple, like the parsed references (a reload lists the same references)."""
     if len(_UNTAG_SCRIPTS) >= _UNTAG_SCRIPTS_MAX:
         _UNTAG_SCRIPTS.clear()
     if len(keys) == 1:  # most images: one call, that untags it
-        script: _Script = ((keys[0], (Record("Untagged", objs[keys[0]].familiar()),)),)
+        familiar = objs[keys[0]].familiar()
+        script: _Script = ((keys[0], (Record("Untagged", familiar),), (familiar,)),)
         _UNTAG_SCRIPTS[keys] = script
         return script
     rest = list(keys)
-    calls: list[tuple[str, tuple[Record, ...]]] = []
+    calls: list[_ScriptCall] = []
     for key in keys:
         if key not in rest:
             continue  # untagged with its repository's last tag (prune's 404, skipped)
@@ -755,7 +735,7 @@ def _untag_script(keys: tuple[str, ...], objs: Mapping[str, Reference]) -> _Scri
                 for k in [k for k in rest if objs[k].digest is not None and objs[k].name == name]:
                     rest.remove(k)
                     records.append(Record("Untagged", objs[k].familiar()))
-        calls.append((key, tuple(records)))
+        calls.append((key, tuple(records), tuple([r.value for r in records])))
         if not rest:
             break
     script = tuple(calls)
@@ -796,13 +776,32 @@ def _is_single_reference(refs: list[Reference]) -> bool:
     return len(names) == 1 and single.name in names
 
 
+# False: every prune candidate goes through ClassicStore.delete (the reference the fast paths are
+# checked against in tests/test_prune_fast_path.py)
+_FAST_PRUNE = True
+
+
 @dataclass(frozen=True)
 class PruneOutcome:
-    """What one prune run did on the model: records, skipped candidates and partial effects."""
+    """What one prune run did on the model besides its calls (``store.calls``): the skipped
+    candidates and partial effects."""
 
-    records: tuple[Record, ...]
     skipped: tuple[PredictedRefusal, ...]  # candidates whose delete the engine refused (silently)
     untagged_only: tuple[str, ...]  # image ids that lost references but stayed
+
+
+def _plain_images(store: ClassicStore) -> set[str]:
+    """Images with references, no children, no containers, not protected, and no
+    ``name:tag@digest`` reference (which the engine cannot resolve): removing each reference in
+    turn meets no conflict (:meth:`ClassicStore.prune_plain`)."""
+    by_image = store.refs.by_image
+    found = {i for i, keys in by_image.items() if keys}
+    found -= store.kids.keys()
+    found -= store.users.keys()
+    found -= store.protected.keys()
+    if store.tag_and_digest:
+        found -= {store.refs[k] for k in store.tag_and_digest if k in store.refs}
+    return found
 
 
 def prune(
@@ -822,27 +821,64 @@ def prune(
     dangling_only = filters.dangling
     by_labels = bool(filters.labels or filters.not_labels)  # no label terms match every image
     kids, by_image = store.kids, store.refs.by_image
-    pool = [i for i in sorted(store.images) if not dangling_only or not kids.get(i)]
+    parents = {i for i, k in kids.items() if k and i in store.images}  # few: with set operations
+    if dangling_only:
+        pool = sorted(store.images.keys() - parents)
+    else:  # every image but intermediate parents (no references, children)
+        pool = sorted(store.images.keys() - {i for i in parents if not by_image.get(i)})
     candidates: list[str] = []
     images, until = snapshot.images, filters.until
-    if until is None and not by_labels:  # every image but intermediate parents
-        candidates = [i for i in pool if by_image.get(i) or not kids.get(i)]
-        pool = []
+    if until is None and not by_labels:
+        candidates, pool = pool, []
     for image_id in pool:
-        if not by_image.get(image_id) and kids.get(image_id):
-            continue  # an intermediate parent
         image = images[image_id]
         if until is not None and image.created_at_ns > until.ns:
             continue
         if by_labels and image.has_config and not filters.matches_labels(image.labels):
             continue  # the engine checks labels only when the config has a ``config`` object
         candidates.append(image_id)
-    records: list[Record] = []
     skipped: list[PredictedRefusal] = []
     lost: list[str] = []
     present, protected, users = store.images, store.protected, store.users
     tag_and_digest = store.tag_and_digest
+    fast = _FAST_PRUNE
+    calls = store.calls
+    # Plain when the prune starts (no children, no containers, not protected, no name:tag@digest
+    # reference, see prune_plain) is plain when visited if it is still there with references:
+    # here an image gains no child, container or reference.
+    plain_now = _plain_images(store) if fast else set()
+    scripts, refs, forget, chains, layer_refs = (
+        _UNTAG_SCRIPTS,
+        store.refs,
+        dict.__delitem__,
+        store.chains,
+        store.layer_refs,
+    )
     for image_id in candidates:
+        if image_id in plain_now and image_id in present and (keys := by_image[image_id]):
+            # store.prune_plain, inline for the parentless (most images). (Another image's
+            # ``name:tag@digest`` delete may have taken its digest reference, or all of them.)
+            if image_id in exclude:
+                continue
+            if dangling_only and any("@" not in k for k in keys):
+                continue
+            lost.append(image_id)
+            if present[image_id]:  # a parent to prune
+                store.prune_plain(image_id, explicit_parents)
+                continue
+            script = scripts.get(keys) or _untag_script(keys, store.ref_objs)
+            for key in keys:
+                forget(refs, key)
+            by_image[image_id] = ()
+            del present[image_id]
+            freed: list[str] = []
+            for chain in reversed(chains[image_id]):
+                left = layer_refs[chain] - 1
+                layer_refs[chain] = left
+                if left == 0:
+                    freed.append(chain)
+            calls.append(PlainPrune((script, image_id, freed)))
+            continue
         if image_id not in present:
             continue  # already pruned as a parent
         if image_id in exclude:
@@ -855,24 +891,27 @@ def prune(
         keys = by_image.get(image_id, ())
         targets: tuple[str, ...]
         if keys:
-            if dangling_only and any(store.ref_objs[k].digest is None for k in keys):
+            if dangling_only and any("@" not in k for k in keys):  # a tag (a key has "@" iff a digest)
                 continue
             targets = keys  # each reference's full string (the index keys)
-            # store.is_plain(image_id), inline (not protected: seen above)
-            if not kids.get(image_id) and image_id not in users and tag_and_digest.isdisjoint(keys):
-                store.prune_plain(image_id, explicit_parents, records)
+            # plain (not protected: seen above): no conflict can stop any of its deletes
+            if fast and not kids.get(image_id) and image_id not in users and tag_and_digest.isdisjoint(keys):
+                store.prune_plain(image_id, explicit_parents)
                 lost.append(image_id)
                 continue
         else:
             targets = (image_id.split(":", 1)[1],)
-            plain = not kids.get(image_id) and image_id not in users
+            plain = fast and not kids.get(image_id) and image_id not in users
             if plain and parse_any_reference(targets[0]) == image_id:
                 # No references, no children, no containers, not protected: no conflict, and
                 # its ID names it: delete's checks are skipped (same records and calls).
-                out: list[Record] = []
-                store._drop_plain(targets[0], image_id, [], explicit_parents, out)
-                records.extend(out)
-                if any(r.kind == "Untagged" for r in out):
+                if not present[image_id]:
+                    store.drop_parentless(((targets[0], (), ()),), image_id)  # nothing to untag
+                    continue
+                start = len(calls)
+                store._drop_plain(targets[0], image_id, [], explicit_parents)
+                new_calls = [c for c in calls[start:] if isinstance(c, DeleteCall)]  # all are
+                if any(r.kind == "Untagged" for call in new_calls for r in call.records):
                     lost.append(image_id)
                 continue
         lost_ref = False
@@ -883,9 +922,8 @@ def prune(
                 if exc.status == 409 or exc.reason == "protected":
                     skipped.append(exc)
                 continue
-            records.extend(out)
             lost_ref = lost_ref or any(r.kind == "Untagged" for r in out)
         if lost_ref:
             lost.append(image_id)
     untagged_only = tuple([i for i in lost if i in present])
-    return PruneOutcome(tuple(records), tuple(skipped), untagged_only)
+    return PruneOutcome(tuple(skipped), untagged_only)

@@ -124,7 +124,6 @@ def prune(
     for target in keep_dangling:
         store.names[dangling_name(target)] = target
     freed: set[str] = set()
-    records: list[Record] = []
     skipped: list[PredictedRefusal] = []
     touched: set[str] = set()
     for name in sorted(candidates):
@@ -142,7 +141,6 @@ def prune(
         out = [Record("Untagged", familiar_name(name))]
         if target not in store.names.values():
             out += [Record("Deleted", d) for d in _freed_now(store, target, freed, legacy)]
-        records.extend(out)
         store.calls.append(DeleteCall(familiar_name(name), target, False, tuple(out)))
     kept_by_containers = {t for n, t in considered.items() if n not in candidates}
     for target in sorted(kept_by_containers):
@@ -158,4 +156,4 @@ def prune(
                 )
             )
     untagged_only = tuple(sorted(t for t in touched if t in store.names.values()))
-    return PruneOutcome(tuple(records), tuple(skipped), untagged_only)
+    return PruneOutcome(tuple(skipped), untagged_only)

@@ -33,8 +33,8 @@ from tui.core.model import Container, Snapshot, short_id
 from tui.core.plan_result import REASON_FIX as REASON_FIX
 from tui.core.plan_result import Blocked as Blocked
 from tui.core.plan_result import Plan as Plan
+from tui.core.plan_result import Planned, Store, collector_paused, finish_plan
 from tui.core.plan_result import Step as Step
-from tui.core.plan_result import Store, collector_paused, finish_plan
 from tui.core.plan_result import with_seen_state as with_seen_state
 from tui.core.protect import Protection
 from tui.core.views import display_name
@@ -113,7 +113,7 @@ _BORROW_UP_TO = 64  # references; a larger removal writes enough for its own cop
 def _plan_remove(
     snapshot: Snapshot, store: Store, ref_list: list[str], force: bool, with_stopped_containers: bool
 ) -> Plan:
-    steps: list[Step | DeleteCall] = []
+    steps: list[Planned] = []
     blocked: list[Blocked] = []
     warnings: list[str] = []
     container_chains: list[str] = []
@@ -242,7 +242,7 @@ def _plan_prune(
         if engine_semantics
         else _in_use_untag_only(snapshot, filters, protected, frozenset(c.id for c in removals))
     )
-    container_steps: list[Step | DeleteCall] = [
+    container_steps: list[Planned] = [
         Step("remove_container", c.id, c.image_id, container=c) for c in removals
     ]
     while True:

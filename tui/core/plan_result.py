@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tui.core import containerd
-from tui.core.classic import ClassicStore, DeleteCall, Record
+from tui.core.classic import ClassicStore, DeleteCall, PlainPrune, Record
 from tui.core.containerd_bytes import containers_own_bytes
 from tui.core.filters import PruneFilters
 from tui.core.model import Container, Snapshot, short_id
@@ -99,6 +99,8 @@ class Step:
         fields["platform"] = platform
 
 
+Planned = Step | DeleteCall | PlainPrune  # a step, or a call the replay logged (store.calls)
+
 _GC_LOCK = threading.Lock()
 _GC_DEPTH = 0
 
@@ -146,12 +148,12 @@ class _PendingSteps:
 
     def __init__(
         self,
-        planned: Sequence[Step | DeleteCall],
+        planned: Sequence[Planned],
         images: Mapping[str, Any],
         users_of: Mapping[str, tuple[Container, ...]],
         count: int,
     ) -> None:
-        self.planned: Sequence[Step | DeleteCall] | None = planned
+        self.planned: Sequence[Planned] | None = planned
         self.images = images
         self.users_of = users_of
         self.count = count  # how many steps (known without making them)
@@ -310,7 +312,7 @@ def finish_plan(
     description: str,
     snapshot: Snapshot,
     store: Store,
-    planned: Sequence[Step | DeleteCall],
+    planned: Sequence[Planned],
     blocked: list[Blocked],
     warnings: list[str],
     force: bool = False,
@@ -420,7 +422,7 @@ def finish_plan(
     )
 
 
-def with_seen_state(snapshot: Snapshot, planned: Iterable[Step | DeleteCall]) -> tuple[Step, ...]:
+def with_seen_state(snapshot: Snapshot, planned: Iterable[Planned]) -> tuple[Step, ...]:
     """The steps, in order, with what each one expects to find (:attr:`Step.seen_refs`,
     ``seen_containers``): the snapshot's references and containers of its image, minus what
     earlier steps remove. ``planned``: steps, and the store's calls (:class:`DeleteCall`), each of
@@ -431,7 +433,7 @@ def with_seen_state(snapshot: Snapshot, planned: Iterable[Step | DeleteCall]) ->
 
 def _effects(
     snapshot: Snapshot,
-    planned: Iterable[Step | DeleteCall],
+    planned: Iterable[Planned],
     untag: list[str],
     delete: list[str],
     freed: list[str],
@@ -442,8 +444,21 @@ def _effects(
     steps remove. Returns how many steps :func:`_make_steps` makes of ``planned``."""
     images = snapshot.images
     untagged, deleted, released = untag.append, delete.append, freed.append
+    untagged_all = untag.extend
     count = 0
     for item in planned:
+        if isinstance(item, PlainPrune):  # most of a prune's calls: values, no records made
+            script, image_id, chains = item
+            for _, _, values in script:
+                untagged_all(values)
+            deleted(image_id)
+            for value in chains:
+                if value in images:
+                    deleted(value)
+                else:
+                    released(value)
+            count += len(script)
+            continue
         if not isinstance(item, Step):  # a DeleteCall
             if item.remove_first:
                 removed.extend(item.remove_first)
@@ -469,7 +484,7 @@ def _effects(
 def _make_steps(
     images: Mapping[str, Any],
     users_of: Mapping[str, tuple[Container, ...]],
-    planned: Iterable[Step | DeleteCall],
+    planned: Iterable[Planned],
 ) -> tuple[Step, ...]:
     """:func:`with_seen_state` on the snapshot's ``images`` and ``users_of``
     (``containers_by_image``)."""
@@ -480,6 +495,22 @@ def _make_steps(
     get_image, get_users = images.get, users_of.get
     gone = refs_gone.add
     for item in planned:
+        if isinstance(item, PlainPrune):  # the steps of its calls, made from its script
+            script, image_id, freed = item
+            image = images[image_id]  # a plain image: listed
+            refs = image.tags + image.digests if image.digests else image.tags  # image.refs
+            users = get_users(image_id)  # only containers earlier steps remove
+            seen = tuple(c.id for c in users if c.id not in containers_gone) if users else ()
+            last = len(script) - 1
+            for at, (target, untags, values) in enumerate(script):
+                if refs_gone and not refs_gone.isdisjoint(refs):
+                    refs = tuple(r for r in refs if r not in refs_gone)
+                expect = untags
+                if at == last:
+                    expect = (*untags, Record("Deleted", image_id), *[Record("Deleted", c) for c in freed])
+                append(Step("delete_image", target, image_id, False, expect, None, refs, seen))
+                refs_gone.update(values)
+            continue
         if not isinstance(item, Step):  # a DeleteCall
             for user in item.remove_first:
                 append(Step("remove_container", user.id, user.image_id, container=user))

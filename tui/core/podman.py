@@ -368,7 +368,6 @@ def prune(
             'specifying "dangling" filter more than once with different values is not supported',
             reason="invalid filter",
         )
-    records: list[Record] = []
     skipped: list[PredictedRefusal] = []
     decided: set[str] = set()
     progress = True
@@ -376,8 +375,8 @@ def prune(
         progress = False
         for image_id in sorted(store.images):
             if image_id in store.images and image_id not in decided and image_id not in exclude:
-                progress |= _prune_one(store, filters, image_id, decided, records, skipped)
-    return PruneOutcome(tuple(records), tuple(skipped), ())
+                progress |= _prune_one(store, filters, image_id, decided, skipped)
+    return PruneOutcome(tuple(skipped), ())
 
 
 def _prune_one(
@@ -385,7 +384,6 @@ def _prune_one(
     filters: PruneFilters,
     image_id: str,
     decided: set[str],
-    records: list[Record],
     skipped: list[PredictedRefusal],
 ) -> bool:
     """One candidate of :func:`prune`: True when it was removed (another pass may find more)."""
@@ -419,12 +417,11 @@ def _prune_one(
         return False
     if store.safe:
         for target in list(names) or [_hex(image_id)]:
-            records.extend(store.delete(target))
+            store.delete(target)
     else:
         out: list[Record] = []
         store._delete_image(image_id, image_id, False, out, [], out)
         store.calls.append(DeleteCall(image_id, image_id, False, tuple(out)))
-        records.extend(out)
     return True
 
 
