@@ -142,6 +142,10 @@ async def _removal(url: str, prefix: str) -> dict[str, object]:
             if now - start > 600:
                 raise SystemExit("the removal took over 10 minutes")
             row = screen.table.cursor_row
+            if row <= 0:  # a key that cannot move the cursor would be timed until something else does
+                direction = "down"
+            elif row >= screen.table.row_count - 1:
+                direction = "up"
             sent = time.perf_counter()
             app.simulate_key(direction)  # type: ignore[attr-defined]
             while screen.table.cursor_row == row and time.perf_counter() - sent < 30:
