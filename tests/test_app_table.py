@@ -216,3 +216,21 @@ async def test_removed_rows_update_in_place_as_a_redraw_shows_them(monkeypatch):
                 }
             else:
                 assert in_place == redrawn
+
+
+def test_age_text_reads_as_humanizes_naturaltime_for_every_kind_of_age():
+    """The table's remembered ages read as ``humanize.naturaltime`` would have (whole seconds
+    under a day, whole days from one day on; the boundaries and a clock a little behind too)."""
+    import random
+
+    import humanize
+
+    from tui.app.widgets.image_table import age_text
+
+    rnd = random.Random(7)
+    ages = [0.0, 0.4, 0.5, 1.5, 44.5, 59.5, 60, 89.5, 90.5, 3599.5, 3600, 5399.5, 86399.5, 86400]
+    ages += [86400 * 30.5 * 11.5, 86400 * 365 - 0.5, 86400 * 365, 86400 * 800, -0.6, -90.5]
+    ages += [rnd.uniform(0, 86400 * 3) for _ in range(3000)]
+    ages += [rnd.uniform(0, 86400 * 900) for _ in range(3000)]
+    for age in ages + ages[::-1]:  # asked twice: the second answer comes from what was remembered
+        assert age_text(age) == humanize.naturaltime(age), age
