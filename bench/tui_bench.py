@@ -98,14 +98,24 @@ async def _launch(url: str, started: float) -> dict[str, float]:
         return render_line(table, y)
 
     ImageTable.render_line = drawn  # type: ignore[method-assign]
-    async with app.run_test(size=(150, 45)) as pilot:  # type: ignore[attr-defined]
-        while True:
-            screen = app.screen  # type: ignore[attr-defined]
-            table = getattr(screen, "table", None) if hasattr(screen, "snapshot") else None
-            if table is not None and screen.snapshot.layers_complete and screen.snapshot.images:
-                out["layers_complete"] = time.time() - started
-                break
-            await pilot.pause(0.01)
+    # "layers complete": when the screen has taken a snapshot with every image's layers. Seen from
+    # its handler, not polled: a pilot.pause() waits until every widget has answered a callback,
+    # and polling so every 10 ms kept the UI thread busy (~1 s of its CPU in a cold launch at
+    # 1,000 images), which the layer read's thread then waited for at each file it read.
+    from tui.app.screens.store import StoreScreen
+
+    complete = asyncio.Event()
+    loaded = StoreScreen.on_snapshot_loaded
+
+    def watched(screen: StoreScreen, message: object) -> None:
+        loaded(screen, message)  # type: ignore[arg-type]
+        if "layers_complete" not in out and screen.snapshot.layers_complete and screen.snapshot.images:
+            out["layers_complete"] = time.time() - started
+            complete.set()
+
+    StoreScreen.on_snapshot_loaded = watched  # type: ignore[method-assign,assignment]
+    async with app.run_test(size=(150, 45)):  # type: ignore[attr-defined]
+        await asyncio.wait_for(complete.wait(), 600)
     out["peak_rss_mib"] = _peak_rss_mib()
     return out
 
