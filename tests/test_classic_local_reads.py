@@ -121,10 +121,8 @@ def test_disk_detail_equals_inspect_and_history_image_by_image(clean_engine):
     assert all(kinds.values()), kinds  # the store holds every kind the reader must get right
 
 
-def test_cold_read_asks_the_engine_for_no_image_and_gives_the_same_snapshot(
-    clean_engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-):
-    _varied_store(clean_engine.api, clean_engine.url)
+def _count_engine_reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The image ids whose inspect and history the snapshot reader asks the engine, from now on."""
     asked: list[str] = []
     image_details = snapshot._image_details
 
@@ -133,6 +131,14 @@ def test_cold_read_asks_the_engine_for_no_image_and_gives_the_same_snapshot(
         return image_details(api, image_ids, local)
 
     monkeypatch.setattr(snapshot, "_image_details", counted)
+    return asked
+
+
+def test_cold_read_asks_the_engine_for_no_image_and_gives_the_same_snapshot(
+    clean_engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    _varied_store(clean_engine.api, clean_engine.url)
+    asked = _count_engine_reads(monkeypatch)
     cache = tmp_path / "layers.jsonl"
     cold = read_snapshot(SweepEngine(clean_engine.url), cache=LayerCache(cache))
     assert asked == []  # every image read from disk
@@ -215,14 +221,7 @@ def test_damaged_or_missing_files_leave_the_image_to_the_engine(
     assert store.detail(sizes, "sha256:" + "1" * 64) is None  # not listed
     assert store.detail({**sizes, "sha256:" + "1" * 64: 0}, "sha256:" + "1" * 64) is None  # no config
 
-    asked: list[str] = []
-    image_details = snapshot._image_details
-
-    def counted(api: Any, image_ids: list[str], local: Any = None) -> Any:
-        asked.extend(image_ids)
-        return image_details(api, image_ids, local)
-
-    monkeypatch.setattr(snapshot, "_image_details", counted)
+    asked = _count_engine_reads(monkeypatch)
     monkeypatch.setattr(ClassicStore, "locate", classmethod(lambda cls, facts: ClassicStore(copy)))
     read = read_snapshot(SweepEngine(clean_engine.url))
     listed_damage = {i for i in damaged if i in read.images}
