@@ -88,7 +88,7 @@ def test_warm_headless_reads_of_a_unix_socket_import_no_sdk(engine, tmp_path):
     df are read without the SDK (tui/engine/client.py, Engine.start_gets), and nothing else is
     needed, so docker and requests are not imported (they were a third of such a run)."""
     from tests.enginecase import STANDARD, seed
-    from tui.exit_codes import EXIT_PARTIAL
+    from tui.exit_codes import EXIT_ENGINE, EXIT_PARTIAL
 
     seed(engine.api, engine.url, STANDARD, (("old-app", "myapp:1.5.0", False),))
     env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")}
@@ -107,7 +107,11 @@ def test_warm_headless_reads_of_a_unix_socket_import_no_sdk(engine, tmp_path):
         assert code == expect, done.stderr
         return list(loaded)
 
-    assert "docker" in run("images", "--json")  # cold: the layer reads fill the cache (and use the SDK)
+    # the probe sees the SDK where it is used: a tcp:// engine is read through it (none listens here)
+    assert "docker" in run("--host", "tcp://127.0.0.1:1", "images", "--json", expect=EXIT_ENGINE)
+    # cold: the layers come from the store's files next to the engine (classic_disk), and fill the cache
+    assert run("images", "--json") == []
+    assert any(p.stat().st_size > 0 for p in (tmp_path / "cache").rglob("layers.jsonl"))
     assert run("images", "--json") == []
     assert run("df", "--json") == []
     assert run("plan", "prune", "--all", "--json", expect=EXIT_PARTIAL) == []  # old-app's image: blocked
