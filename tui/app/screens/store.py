@@ -100,6 +100,9 @@ class StoreScreen(Screen[None]):
         self._job_flush_timer: Timer | None = None
         self._job_lines: list[tuple[str, str]] = []  # taken from the events, not yet in the log
         self._held_listing: SnapshotLoaded | None = None  # a reload's listing not drawn (yet)
+        # the last stage a load posted (set on its thread): an earlier stage of the same read that
+        # the UI gets to after it was posted is out of date
+        self._newest_stage: SnapshotLoaded | None = None
         self._job_lines_written = 0.0  # when they were last written (time.monotonic())
 
     # -- hooks for the subclass --------------------------------------------------------------
@@ -154,11 +157,19 @@ class StoreScreen(Screen[None]):
         try:
             read = first.replay if first is not None else self.source.load
             for snapshot in read(progress=progress, cancelled=lambda: worker.is_cancelled):
-                self.post_message(SnapshotLoaded(snapshot, next(stages, "complete"), load=worker))
+                stage = SnapshotLoaded(snapshot, next(stages, "complete"), load=worker)
+                self._newest_stage = stage
+                self.post_message(stage)
         except Exception as exc:  # every failure becomes a message in the log, never a traceback
             self.post_message(LoadFailed(str(exc) or type(exc).__name__))
 
     def on_snapshot_loaded(self, message: SnapshotLoaded) -> None:
+        newest = self._newest_stage
+        if newest is not message and newest is not None and newest.load is message.load:
+            # A later stage of this read is queued behind it (``can_replace`` drops such a stage
+            # only when nothing lies between them, and a progress report usually does): showing
+            # this one would redraw the table and the panes once more before the first frame.
+            return
         self._held_listing = None
         if message.stage == "listed" and self._reload_lists_no_new_image(message.snapshot):
             # its layer stage follows from the layer cache, shown in one table change; should
