@@ -18,10 +18,11 @@ noisy) still gives a fair comparison.
 | `plan prune --all --json`, warm | `docker system df -v` |
 | `docker-cli-plugin-metadata` | `docker --help` (which itself runs every plugin's metadata) |
 | `rm --yes` of --rm images (by tag) | `docker rmi` of the same images (reloaded in between) |
-| `prune --all --yes` | `docker image prune -a -f` (the store reloaded in between) |
+| `prune --all --yes` | `docker image prune -a -f` (each side on a store loaded just before it) |
 
-The last two delete images, so each side gets a freshly loaded store (``--no-destructive`` skips
-them; they dominate the run time, loading images is slow). Nothing here is a pass/fail test.
+The last two delete images, so each side gets a freshly loaded store, written out (``os.sync``)
+before the timed run; the prune row alternates which side goes first by round (``--no-destructive``
+skips them; they dominate the run time, loading images is slow). Nothing here is a pass/fail test.
 
 Before the rounds the checkout's ``tui`` package is byte-compiled (``compileall``, what ``pip
 install`` does for an installed package): with ``PYTHONDONTWRITEBYTECODE=1`` in the environment a
@@ -219,9 +220,11 @@ def destructive_rounds(
     store_specs = specs(n_images, "bench/app", "")
     for _ in range(rounds):
         b.load("rm", rm_specs)
+        os.sync()
         b.run([*b.sweep, "images", "--json"])  # warm the layer cache, as a user's second run
         ours = timed(lambda: b.run([*b.sweep, "rm", "--yes", "--json", *refs]))
         b.load("rm", rm_specs)
+        os.sync()
         theirs = timed(lambda: b.run(b.docker("rmi", *refs)))
         table.add(
             f"`rm --yes` of {len(refs)} images (warm cache)",
@@ -229,16 +232,35 @@ def destructive_rounds(
             ours,
             theirs,
         )
+
+    def prune_ours() -> None:
+        b.run([*b.sweep, "prune", "--all", "--yes", "--json"])
+
+    def prune_theirs() -> None:
+        b.run(b.docker("image", "prune", "-a", "-f"))
+
     for n in range(prune_rounds):
-        b.run([*b.sweep, "images", "--json"])
-        ours = timed(lambda: b.run([*b.sweep, "prune", "--all", "--yes", "--json"]))
-        b.load("store", store_specs)
-        theirs = timed(lambda: b.run(b.docker("image", "prune", "-a", "-f")))
-        if n + 1 < prune_rounds:
+        # Each side deletes a store loaded just before it and written out (os.sync), in an order
+        # that alternates by round: a store loaded minutes before (and an earlier side's deletes
+        # still being written) changes how long the engine takes to delete it.
+        times: dict[str, float] = {}
+        for side in ("ours", "theirs") if n % 2 == 0 else ("theirs", "ours"):
+            if b.ids():
+                prune_theirs()  # not timed: the store is loaded anew below
+            if b.ids():
+                raise SystemExit("the store is not empty after docker image prune -a")
             b.load("store", store_specs)
+            if side == "ours":
+                b.run([*b.sweep, "images", "--json"])  # warm the layer cache
+            os.sync()
+            times[side] = timed(prune_ours if side == "ours" else prune_theirs)
         table.add(
-            f"`prune --all --yes` ({n_images} images, warm cache)", "`docker image prune -a -f`", ours, theirs
+            f"`prune --all --yes` ({n_images} images, warm cache)",
+            "`docker image prune -a -f`",
+            times["ours"],
+            times["theirs"],
         )
+    b.load("store", store_specs)  # as the read-only rows found it
 
 
 def main() -> int:
