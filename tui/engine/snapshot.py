@@ -18,7 +18,6 @@ import stat
 import threading
 import time
 from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import fields, replace
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache, partial
@@ -54,6 +53,8 @@ from tui.engine.client import (
 )
 
 if TYPE_CHECKING:
+    from concurrent.futures import Future, ThreadPoolExecutor
+
     from tui.engine.containerd_store import ContentStore
 
 T = TypeVar("T")
@@ -587,6 +588,8 @@ def _ask_details(
     read a batch of images at a time; the clients are closed at the end. After cancellation the
     remaining batches are not read.
     """
+    from concurrent.futures import ThreadPoolExecutor  # (with logging) only where the engine is asked
+
     readers = ReaderPerThread(engine)
     stop = threading.Event()
 
@@ -889,7 +892,7 @@ def read_stages(
     """
     taken = time.time()
     early_df: Future[DiskUsage] | None = None
-    pool = ThreadPoolExecutor(max_workers=3, thread_name_prefix="read-lists")
+    pool = _LazyPool(max_workers=3, thread_name_prefix="read-lists")
     try:
         facts, images, containers, early_df, rows = _read_lists(engine, pool, cache, disk_usage and df_early)
         yield Snapshot(images, containers, facts, None, taken_at=taken)
@@ -902,6 +905,28 @@ def read_stages(
         pool.shutdown(wait=True, cancel_futures=True)
 
 
+class _LazyPool:
+    """A ``ThreadPoolExecutor`` made on the first :meth:`submit`: a read on a unix socket asks its
+    lists without one (and ``images`` and ``plan`` then need none), and ``concurrent.futures``
+    imports ``logging``: some 6 ms of a warm headless command."""
+
+    def __init__(self, **options: Any) -> None:
+        self._options = options
+        self._pool: Any = None
+
+    def submit(self, fn: Callable[..., T], *args: Any) -> Future[T]:
+        if self._pool is None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self._pool = ThreadPoolExecutor(**self._options)
+        future: Future[T] = self._pool.submit(fn, *args)
+        return future
+
+    def shutdown(self, *, wait: bool = True, cancel_futures: bool = False) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=wait, cancel_futures=cancel_futures)
+
+
 def _in_own_thread(engine: Engine, read: Callable[[Engine], T]) -> T:
     """``read(engine)`` on a pool thread: its clients are this thread's, closed when it is done."""
     try:
@@ -911,7 +936,7 @@ def _in_own_thread(engine: Engine, read: Callable[[Engine], T]) -> T:
 
 
 def _read_lists(
-    engine: Engine, pool: ThreadPoolExecutor, cache: LayerCache | None, df: bool
+    engine: Engine, pool: _LazyPool | ThreadPoolExecutor, cache: LayerCache | None, df: bool
 ) -> tuple[EngineFacts, list[Image], list[Container], Future[DiskUsage] | None, ListRows | None]:
     """Facts, images and containers, read at once (three requests the engine answers in parallel),
     while this thread reads the layer cache file; ``df``: ``/system/df`` starts too. On a unix
