@@ -395,7 +395,7 @@ def images_from_rows(rows: Iterable[Mapping[str, Any]]) -> list[Image]:
     images = []
     for row in rows:
         images.append(
-            Image(
+            _new_image(
                 id=row["Id"],
                 tags=_clean_refs(row.get("RepoTags"), "<none>:<none>"),
                 digests=_clean_refs(row.get("RepoDigests"), "<none>@<none>"),
@@ -406,6 +406,18 @@ def images_from_rows(rows: Iterable[Mapping[str, Any]]) -> list[Image]:
             )
         )
     return images
+
+
+def _new_image(**given: Any) -> Image:
+    """``Image(**given)``, the same value, made as :func:`_replaced` makes its copies: from the
+    default fields of a blank image (its empty mappings are immutable, so they are shared)."""
+    if not _PLAIN_IMAGE:
+        return Image(**given)
+    new = object.__new__(Image)
+    fields_of = vars(new)
+    fields_of.update(_BLANK_FIELDS)
+    fields_of.update(given)
+    return new
 
 
 def list_images(engine: Engine) -> list[Image]:
@@ -634,10 +646,24 @@ class _Cancelled(Exception):
     """A layer read was cancelled before this image."""
 
 
-def _with_layers(image: Image, detail: Mapping[str, Any], classic: bool = True) -> Image:
+def _with_layers(
+    image: Image,
+    detail: Mapping[str, Any],
+    classic: bool = True,
+    steps_made: dict[tuple[str, int], HistoryStep] | None = None,
+) -> Image:
     """The image with its layers; on the classic store its ``Size`` (the sum of its layers) lets
-    the history's gaps be told apart from 0-byte layers."""
-    steps = [HistoryStep(created_by=c, size=s) for c, s in detail["history"]]
+    the history's gaps be told apart from 0-byte layers. ``steps_made``: the history steps made
+    so far, by (created by, size), shared (they are frozen; images share their base's steps)."""
+    if steps_made is None:
+        steps = [HistoryStep(created_by=c, size=s) for c, s in detail["history"]]
+    else:
+        steps = []
+        for c, s in detail["history"]:
+            step = steps_made.get((c, s))
+            if step is None:
+                step = steps_made[(c, s)] = HistoryStep(created_by=c, size=s)
+            steps.append(step)
     layers: tuple[Layer, ...] = build_layers(detail["diff_ids"], steps, image.size if classic else None)
     created, created_ns = image.created, image.created_ns
     if detail.get("created"):
@@ -655,6 +681,7 @@ def _with_layers(image: Image, detail: Mapping[str, Any], classic: bool = True) 
 
 _IMAGE_FIELDS = frozenset(f.name for f in fields(Image))
 _PLAIN_IMAGE = not hasattr(Image, "__post_init__") and not hasattr(Image, "__slots__")
+_BLANK_FIELDS = dict(vars(Image(id=""))) if _PLAIN_IMAGE else {}
 
 
 def _replaced(image: Image, **changes: Any) -> Image:
@@ -728,6 +755,7 @@ def _merge(
 ) -> None:
     total = len(images)
     unsaved: list[tuple[str, dict[str, Any]]] = []  # new cache entries, appended 64 at a time
+    steps_made: dict[tuple[str, int], HistoryStep] = {}
     try:
         for done, image in enumerate(images, 1):
             detail = details.get(image.id)
@@ -747,7 +775,7 @@ def _merge(
                     if len(unsaved) >= 64:
                         cache.put_many(engine_id, unsaved)
                         unsaved = []
-            out.append(_with_layers(image, detail, classic))
+            out.append(_with_layers(image, detail, classic, steps_made))
             if progress is not None:
                 progress(done, total)
     finally:
