@@ -848,6 +848,10 @@ class Engine:
             except EngineError:
                 return  # a timeout while sending: the read that follows sends again
             with self._lock:
+                pending = self._pending_version
+                if self._version != version and (pending is None or pending[1] != version):
+                    gets.close()  # another thread negotiated another version meanwhile
+                    return
                 self._prefetched[(tuple(paths), long)] = gets
 
     def server_version(self) -> dict[str, Any]:
