@@ -37,6 +37,8 @@ class FakeEngine:
     url: str
     answers: dict[str, tuple[int, Any]]
     seen: list[Seen] = field(default_factory=list)
+    #: the ``API-Version`` header of ``/_ping`` (answered "OK" unless ``answers`` has it), as dockerd
+    ping_version: str = API
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -45,7 +47,16 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:  # noqa: N802 - http.server's name
         self.fake.seen.append(Seen(self.path, {k.lower(): v for k, v in self.headers.items()}))
-        status, body = self.fake.answers.get(self.path.split("?", 1)[0], (404, {"message": "page not found"}))
+        path = self.path.split("?", 1)[0]
+        if path == "/_ping" and path not in self.fake.answers:
+            self.send_response(200)
+            self.send_header("Api-Version", self.fake.ping_version)
+            self.send_header("Content-Type", "text/plain; charset=utf-8")
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"OK")
+            return
+        status, body = self.fake.answers.get(path, (404, {"message": "page not found"}))
         if status == 0:  # hang up without an answer
             self.close_connection = True
             return

@@ -175,12 +175,14 @@ def test_headless_commands_send_their_reads_once_early_and_keep_usage_errors_fir
         assert main(["--host", fake.url, "df", "--json"]) == 0
         assert json.loads(capsys.readouterr().out)["engine"]
         sent = sorted(s.target.split("?")[0] for s in fake.seen)
-        assert sent == sorted(EMPTY_STORE)  # /version, /info, the two lists and /system/df, once
+        # /_ping (its API-Version: the lists go out without waiting for /version), /version,
+        # /info, the two lists and /system/df, once
+        assert sent == sorted([*EMPTY_STORE, "/_ping"])
         fake.seen.clear()
         assert main(["--host", fake.url, "plan", "prune", "--all", "--json"]) == 0
         assert json.loads(capsys.readouterr().out)["delete"] == []
         assert sorted(s.target.split("?")[0] for s in fake.seen) == sorted(
-            p for p in EMPTY_STORE if not p.endswith("/system/df")
+            [*(p for p in EMPTY_STORE if not p.endswith("/system/df")), "/_ping"]
         )
     # an unreachable engine: a usage error is still reported as one (exit 2), before the engine's
     missing = f"unix://{tmp_path}/missing.sock"
@@ -200,4 +202,19 @@ def test_a_version_request_that_times_out_early_is_waited_for_once(tmp_path, cap
         code = main(["--config", str(config), "--host", fake.url, "plan", "prune", "--json"])
         took = time.monotonic() - start
     assert code == 3 and "did not answer in time" in capsys.readouterr().err
-    assert took < 2.5 and [s.target for s in fake.seen] == ["/version"]
+    assert took < 2.5 and [s.target for s in fake.seen].count("/version") == 1
+
+
+def test_reads_sent_with_the_pings_api_version_are_asked_again_if_version_disagrees(tmp_path, capsys):
+    """The lists go out with ``/_ping``'s API-Version before ``/version`` answers; an engine
+    whose ``/version`` negotiates another version gets them asked again, with that one."""
+    from tui.cli import main
+
+    with fake_engine(EMPTY_STORE, socket_path=tmp_path / "fake.sock") as fake:
+        fake.ping_version = "1.40"
+        assert main(["--host", fake.url, "plan", "prune", "--all", "--json"]) == 0
+        assert json.loads(capsys.readouterr().out)["delete"] == []
+    sent = [s.target.split("?")[0] for s in fake.seen]
+    assert {"/v1.40/info", "/v1.40/images/json", "/v1.40/containers/json"} <= set(sent)
+    for path in ("/version", f"/v{API}/info", f"/v{API}/images/json", f"/v{API}/containers/json"):
+        assert sent.count(path) == 1, sent

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -188,7 +189,37 @@ def _backup_callback(engine: Engine, config: Config) -> Callable[[Image], list[s
     return backup_before_removal(engine, _backup_store(config))
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def _pause_collector() -> bool:
+    """Turn Python's cyclic garbage collector off for a read-only command; whether it was on.
+
+    The reads and the plan make no reference cycles (the planner pauses the collector for the same
+    reason, tui/core/plan_result.py ``collector_paused``): its young collections walked the lists
+    and the layer cache's entries again and again (60-odd collections in a warm run at 1,000
+    images)."""
+    was_on = gc.isenabled()
+    gc.disable()
+    return was_on
+
+
+def _resume_collector(was_on: bool, *, exiting: bool) -> None:
+    """Undo :func:`_pause_collector`. ``exiting`` (the process ends next): every object is
+    frozen instead, so the interpreter's last collection at exit (made even with the collector
+    off) walks none of them: the operating system frees the memory. Else the objects made
+    meanwhile join the oldest generation at once (freeze and unfreeze move whole lists), as after
+    a plan, so the next young collection does not walk them all."""
+    if exiting:
+        gc.freeze()
+        return
+    if was_on:
+        if gc.get_freeze_count() == 0:
+            gc.freeze()
+            gc.unfreeze()
+        gc.enable()
+
+
+def main(argv: Sequence[str] | None = None, *, exiting: bool = False) -> int:
+    """Run one command; its exit code. ``exiting``: the process ends after this call (the console
+    script), so a read-only command leaves its objects to the operating system."""
     res = plugin_main(list(sys.argv[1:] if argv is None else argv), os.environ, commands=command_names)
     if isinstance(res, int):
         return res
@@ -247,6 +278,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if command in ("images", "df", "plan") and not build_cache:  # read-only, and reads the store:
         # the engine answers these while the rest of docker-sweep is imported
         engine.prefetch_store(disk_usage=command == "df")
+        collector_was_on: bool | None = _pause_collector()
+    else:
+        collector_was_on = None
     from tui import headless
     from tui.core.filters import FilterError
 
@@ -339,12 +373,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exit_codes.EXIT_INTERRUPTED
     finally:
         engine.close()
+        if collector_was_on is not None:
+            _resume_collector(collector_was_on, exiting=exiting)
 
 
 def entry() -> None:
     """The console script: never ends in a traceback (set DOCKER_SWEEP_DEBUG=1 to see one)."""
     try:
-        code = main()
+        code = main(exiting=True)
     except BrokenPipeError:  # e.g. `docker-sweep images --json | head`
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())

@@ -467,6 +467,34 @@ def _read_chunked(rfile: Any) -> bytes:
         parts.append(data)
 
 
+def _ping_api_version(socket_path: str, timeout: float) -> str | None:
+    """The ``API-Version`` header of ``GET /_ping``, or None (no such header, not a 200 answer, no
+    connection). dockerd gives its default API version there, the ``ApiVersion`` of ``/version``
+    (what the SDK negotiates), and answers at once: ``/version`` takes it some 10 ms (it asks
+    containerd, and runs runc and docker-init for their versions). Raises ``TimeoutError``."""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.settimeout(timeout)
+        sock.connect(socket_path)
+        sock.sendall(b"GET /_ping HTTP/1.1\r\nHost: docker\r\nConnection: close\r\n\r\n")
+        with sock.makefile("rb") as rfile:
+            status = rfile.readline(_MAX_LINE).split(None, 2)
+            if len(status) < 2 or not status[0].startswith(b"HTTP/") or status[1] != b"200":
+                return None
+            while (header := rfile.readline(_MAX_LINE)) not in (b"\r\n", b"\n", b""):
+                name, _, value = header.partition(b":")
+                if name.strip().lower() == b"api-version":
+                    text = value.strip().decode("ascii", errors="replace")
+                    return text if _API_VERSION.fullmatch(text) else None
+        return None
+    except TimeoutError:
+        raise
+    except OSError:
+        return None
+    finally:
+        sock.close()
+
+
 def _json_answer(status: int, body: bytes) -> Any:
     """The parsed body of a success, or the :class:`EngineAPIError` of an error status (as
     :meth:`UnixReader.get_json` raises it)."""
@@ -655,6 +683,9 @@ class Engine:
         self._direct: bool | None = None if direct_reads and self.host.startswith("unix://") else False
         self._prefetched: dict[tuple[tuple[str, ...], bool], UnixGets] = {}
         self._version_error: EngineError | None = None
+        # /version asked by prefetch and not read yet, and the API version (from /_ping) the
+        # prefetched GETs were asked with: they are dropped if /version negotiates another one
+        self._pending_version: tuple[UnixGets, str | None] | None = None
 
     def __repr__(self) -> str:
         return f"Engine({self.host!r})"
@@ -713,16 +744,29 @@ class Engine:
     def _direct_version(self) -> dict[str, Any] | None:
         """The SDK's negotiation (``version="auto"``: ``GET /version``, unversioned, and its
         ``ApiVersion`` as is) without the SDK; None when it is the SDK's to do (not a unix socket,
-        or any answer the SDK would refuse: it then says why)."""
+        or any answer the SDK would refuse: it then says why). The answer to the ``/version`` that
+        :meth:`prefetch` sent, if there is one; GETs it sent with an API version this does not
+        negotiate are dropped (asked again by :meth:`start_gets`). The caller holds the lock."""
         if not self.reads_directly():
             return None
-        gets = UnixGets(self.host[len("unix://") :], ["/version"], self.timeout, self._connection_error)
-        answer = gets.json(0)
-        if not isinstance(answer, dict) or not isinstance(answer.get("ApiVersion"), str):
-            return None
-        found = _API_VERSION.fullmatch(answer["ApiVersion"])
+        pending, self._pending_version = self._pending_version, None  # the caller holds the lock
+        if pending is None:
+            path = self.host[len("unix://") :]
+            pending = UnixGets(path, ["/version"], self.timeout, self._connection_error), None
+        gets, guessed = pending
+        try:
+            answer: dict[str, Any] | None = gets.json(0)
+        finally:
+            gets.close()
+        found = None
+        if isinstance(answer, dict) and isinstance(answer.get("ApiVersion"), str):
+            found = _API_VERSION.fullmatch(answer["ApiVersion"])
         if found is None or (int(found[1]), int(found[2])) < SDK_MINIMUM_API:
-            return None
+            answer = None
+        if guessed is not None and (answer is None or answer["ApiVersion"] != guessed):
+            early, self._prefetched = list(self._prefetched.values()), {}  # asked with another version
+            for unused in early:
+                unused.close()
         return answer
 
     def reads_directly(self) -> bool:
@@ -739,14 +783,17 @@ class Engine:
         (:meth:`reads_directly`). ``long``: with the long timeout."""
         if not self.reads_directly():
             return None
+        version = self._negotiated_version()  # first: prefetched GETs of another version are dropped
         with self._lock:
             early = self._prefetched.pop((tuple(paths), long), None)
         if early is not None:
             return early
-        prefix = f"/v{self._negotiated_version()}"
+        return self._send_gets(paths, long, version)
+
+    def _send_gets(self, paths: Sequence[str], long: bool, version: str) -> UnixGets:
         return UnixGets(
             self.host[len("unix://") :],
-            [prefix + path for path in paths],
+            [f"/v{version}{path}" for path in paths],
             self.long_timeout if long else self.timeout,
             self._connection_error,
         )
@@ -771,26 +818,41 @@ class Engine:
         waited for twice)."""
         if not self.reads_directly():
             return
+        version = self._version
         with self._lock:
-            if self._version is None and self._version_error is None:
+            if self._version is None and self._version_error is None and self._pending_version is None:
+                path = self.host[len("unix://") :]
                 try:
-                    direct = self._direct_version()
+                    asked = UnixGets(path, ["/version"], self.timeout, self._connection_error)
+                    self._pending_version = asked, None
+                    try:
+                        version = _ping_api_version(path, self.timeout)
+                    except TimeoutError as exc:
+                        raise self._connection_error(exc) from exc
+                    if version is not None:  # /version is read when first needed, and must agree
+                        self._pending_version = asked, version
+                    else:
+                        direct = self._direct_version()
+                        if direct is None:
+                            return  # the SDK's to negotiate (and to report), later
+                        self._version, self._server_version = str(direct["ApiVersion"]), direct
+                        version = self._version
                 except EngineError as exc:
                     self._version_error = exc
                     return
-                if direct is None:
-                    return  # the SDK's to negotiate (and to report), later
-                self._version, self._server_version = str(direct["ApiVersion"]), direct
-        if self._version is None:
+        if version is None:
             return
-        for paths, long in requests(self._version):
+        for paths, long in requests(version):
             try:
-                gets = self.start_gets(paths, long=long)
+                gets = self._send_gets(paths, long, version)
             except EngineError:
                 return  # a timeout while sending: the read that follows sends again
-            if gets is not None:
-                with self._lock:
-                    self._prefetched[(tuple(paths), long)] = gets
+            with self._lock:
+                pending = self._pending_version
+                if self._version != version and (pending is None or pending[1] != version):
+                    gets.close()  # another thread negotiated another version meanwhile
+                    return
+                self._prefetched[(tuple(paths), long)] = gets
 
     def server_version(self) -> dict[str, Any]:
         """The engine's ``GET /version`` answer (read once, with the API version negotiation)."""
@@ -821,6 +883,9 @@ class Engine:
     def close(self) -> None:
         with self._lock:
             early, self._prefetched = list(self._prefetched.values()), {}
+            if self._pending_version is not None:
+                early.append(self._pending_version[0])
+                self._pending_version = None
         for gets in early:
             gets.close()
         for attr in ("client", "long_client"):

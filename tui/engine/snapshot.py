@@ -19,7 +19,6 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import fields, replace
 from datetime import UTC, datetime, timedelta
@@ -56,6 +55,8 @@ from tui.engine.client import (
 )
 
 if TYPE_CHECKING:
+    from concurrent.futures import Future, ThreadPoolExecutor
+
     from tui.engine.containerd_store import ContentStore
 
 T = TypeVar("T")
@@ -396,7 +397,7 @@ def images_from_rows(rows: Iterable[Mapping[str, Any]]) -> list[Image]:
     images = []
     for row in rows:
         images.append(
-            Image(
+            _new_image(
                 id=row["Id"],
                 tags=_clean_refs(row.get("RepoTags"), "<none>:<none>"),
                 digests=_clean_refs(row.get("RepoDigests"), "<none>@<none>"),
@@ -407,6 +408,18 @@ def images_from_rows(rows: Iterable[Mapping[str, Any]]) -> list[Image]:
             )
         )
     return images
+
+
+def _new_image(**given: Any) -> Image:
+    """``Image(**given)``, the same value, made as :func:`_replaced` makes its copies: from the
+    default fields of a blank image (its empty mappings are immutable, so they are shared)."""
+    if not _PLAIN_IMAGE:
+        return Image(**given)
+    new = object.__new__(Image)
+    fields_of = vars(new)
+    fields_of.update(_BLANK_FIELDS)
+    fields_of.update(given)
+    return new
 
 
 def list_images(engine: Engine) -> list[Image]:
@@ -621,6 +634,8 @@ def _ask_details(
     read a batch of images at a time; the clients are closed at the end. After cancellation the
     remaining batches are not read.
     """
+    from concurrent.futures import ThreadPoolExecutor  # (with logging) only where the engine is asked
+
     readers = ReaderPerThread(engine)
     stop = threading.Event()
 
@@ -665,10 +680,24 @@ class _Cancelled(Exception):
     """A layer read was cancelled before this image."""
 
 
-def _with_layers(image: Image, detail: Mapping[str, Any], classic: bool = True) -> Image:
+def _with_layers(
+    image: Image,
+    detail: Mapping[str, Any],
+    classic: bool = True,
+    steps_made: dict[tuple[str, int], HistoryStep] | None = None,
+) -> Image:
     """The image with its layers; on the classic store its ``Size`` (the sum of its layers) lets
-    the history's gaps be told apart from 0-byte layers."""
-    steps = [HistoryStep(created_by=c, size=s) for c, s in detail["history"]]
+    the history's gaps be told apart from 0-byte layers. ``steps_made``: the history steps made
+    so far, by (created by, size), shared (they are frozen; images share their base's steps)."""
+    if steps_made is None:
+        steps = [HistoryStep(created_by=c, size=s) for c, s in detail["history"]]
+    else:
+        steps = []
+        for c, s in detail["history"]:
+            step = steps_made.get((c, s))
+            if step is None:
+                step = steps_made[(c, s)] = HistoryStep(created_by=c, size=s)
+            steps.append(step)
     layers: tuple[Layer, ...] = build_layers(detail["diff_ids"], steps, image.size if classic else None)
     created, created_ns = image.created, image.created_ns
     if detail.get("created"):
@@ -686,6 +715,7 @@ def _with_layers(image: Image, detail: Mapping[str, Any], classic: bool = True) 
 
 _IMAGE_FIELDS = frozenset(f.name for f in fields(Image))
 _PLAIN_IMAGE = not hasattr(Image, "__post_init__") and not hasattr(Image, "__slots__")
+_BLANK_FIELDS = dict(vars(Image(id=""))) if _PLAIN_IMAGE else {}
 
 
 def _replaced(image: Image, **changes: Any) -> Image:
@@ -759,6 +789,7 @@ def _merge(
 ) -> None:
     total = len(images)
     unsaved: list[tuple[str, dict[str, Any]]] = []  # new cache entries, appended 64 at a time
+    steps_made: dict[tuple[str, int], HistoryStep] = {}
     try:
         for done, image in enumerate(images, 1):
             detail = details.get(image.id)
@@ -778,7 +809,7 @@ def _merge(
                     if len(unsaved) >= 64:
                         cache.put_many(engine_id, unsaved)
                         unsaved = []
-            out.append(_with_layers(image, detail, classic))
+            out.append(_with_layers(image, detail, classic, steps_made))
             if progress is not None:
                 progress(done, total)
     finally:
@@ -923,7 +954,7 @@ def read_stages(
     """
     taken = time.time()
     early_df: Future[DiskUsage] | None = None
-    pool = ThreadPoolExecutor(max_workers=3, thread_name_prefix="read-lists")
+    pool = _LazyPool(max_workers=3, thread_name_prefix="read-lists")
     try:
         facts, images, containers, early_df, rows = _read_lists(engine, pool, cache, disk_usage and df_early)
         yield Snapshot(images, containers, facts, None, taken_at=taken)
@@ -936,6 +967,28 @@ def read_stages(
         pool.shutdown(wait=True, cancel_futures=True)
 
 
+class _LazyPool:
+    """A ``ThreadPoolExecutor`` made on the first :meth:`submit`: a read on a unix socket asks its
+    lists without one (and ``images`` and ``plan`` then need none), and ``concurrent.futures``
+    imports ``logging``: some 6 ms of a warm headless command."""
+
+    def __init__(self, **options: Any) -> None:
+        self._options = options
+        self._pool: Any = None
+
+    def submit(self, fn: Callable[..., T], *args: Any) -> Future[T]:
+        if self._pool is None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self._pool = ThreadPoolExecutor(**self._options)
+        future: Future[T] = self._pool.submit(fn, *args)
+        return future
+
+    def shutdown(self, *, wait: bool = True, cancel_futures: bool = False) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=wait, cancel_futures=cancel_futures)
+
+
 def _in_own_thread(engine: Engine, read: Callable[[Engine], T]) -> T:
     """``read(engine)`` on a pool thread: its clients are this thread's, closed when it is done."""
     try:
@@ -945,7 +998,7 @@ def _in_own_thread(engine: Engine, read: Callable[[Engine], T]) -> T:
 
 
 def _read_lists(
-    engine: Engine, pool: ThreadPoolExecutor, cache: LayerCache | None, df: bool
+    engine: Engine, pool: _LazyPool | ThreadPoolExecutor, cache: LayerCache | None, df: bool
 ) -> tuple[EngineFacts, list[Image], list[Container], Future[DiskUsage] | None, ListRows | None]:
     """Facts, images and containers, read at once (three requests the engine answers in parallel),
     while this thread reads the layer cache file; ``df``: ``/system/df`` starts too. On a unix
