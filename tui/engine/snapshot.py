@@ -15,11 +15,9 @@ import math
 import os
 import re
 import stat
-import sys
 import threading
 import time
 from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
-from contextlib import contextmanager
 from dataclasses import fields, replace
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache, partial
@@ -547,37 +545,6 @@ READ_WORKERS = 4
 READ_BATCH = 8
 
 
-_SHORT_TURNS = 0.0005
-"""Seconds a thread may hold the GIL while another waits for it, during a store's disk read."""
-_short_turns_lock = threading.Lock()
-_short_turns_users = 0
-_usual_turns = 0.005
-
-
-@contextmanager
-def short_gil_turns() -> Iterator[None]:
-    """Shorter GIL turns while a thread reads many small files.
-
-    Each file read gives up the GIL and then waits for it. Next to a busy thread (the app's UI
-    thread drawing its first frames) that wait is a whole switch interval (5 ms) per read, which
-    made reading 1,000 images' files take 1.47 s instead of 0.12 s; with 0.5 ms turns it took
-    0.43 s. The interval is the process's: it is restored when the last reader is done.
-    """
-    global _short_turns_users, _usual_turns
-    with _short_turns_lock:
-        if _short_turns_users == 0:
-            _usual_turns = sys.getswitchinterval()
-            sys.setswitchinterval(min(_usual_turns, _SHORT_TURNS))
-        _short_turns_users += 1
-    try:
-        yield
-    finally:
-        with _short_turns_lock:
-            _short_turns_users -= 1
-            if _short_turns_users == 0:
-                sys.setswitchinterval(_usual_turns)
-
-
 def _fetch_details(
     engine: Engine,
     image_ids: list[str],
@@ -597,13 +564,12 @@ def _fetch_details(
         yield from _ask_details(engine, image_ids, workers, cancelled, local)
         return
     known: dict[str, dict[str, Any]] = {}
-    with short_gil_turns():
-        for done, image_id in enumerate(image_ids):
-            if done % 64 == 0 and cancelled is not None and cancelled():
-                return
-            found = local_detail(image_id)
-            if found is not None:
-                known[image_id] = found
+    for done, image_id in enumerate(image_ids):
+        if done % 64 == 0 and cancelled is not None and cancelled():
+            return
+        found = local_detail(image_id)
+        if found is not None:
+            known[image_id] = found
     rest = [image_id for image_id in image_ids if image_id not in known]
     asked = _ask_details(engine, rest, workers, cancelled, local)
     try:
