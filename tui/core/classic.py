@@ -272,14 +272,15 @@ class ClassicStore:
         self.protected: Mapping[str, str] = protected or {}
 
     def _seed(self, snapshot: Snapshot) -> None:
-        # One pass over the images: parents, layer chains and references (the references of each
-        # image from a remembered parse of its whole listing, see _listed_refs). Measured: C-level
-        # passes (map/zip per field) were slower here, each pass fetching every image again.
+        # One pass over the images: parents and references (the references of each image from a
+        # remembered parse of its whole listing, see _listed_refs). Measured: C-level passes
+        # (map/zip per field) were slower here, each pass fetching every image again. The layer
+        # chains come from the snapshot's pass over the layers, which the layer sizes share.
         self.snapshot = snapshot
         self.protected = {}
         images: dict[str, str] = {}
         kids: dict[str, set[str]] = {}  # parent id -> ids of existing child images
-        chains: dict[str, tuple[str, ...]] = {}
+        chains = snapshot.stack_facts.chains
         owner: dict[str, str] = {}
         by_image: dict[str, tuple[str, ...]] = {}
         both: set[str] = set()  # keys of ``name:tag@digest`` references
@@ -290,8 +291,6 @@ class ClassicStore:
             parent = images[image_id] = image.parent_id
             if parent:
                 kids.setdefault(parent, set()).add(image_id)
-            layers = image.layers
-            chains[image_id] = tuple([layer.chain_id for layer in layers]) if layers else ()
             tags, digests = image.tags, image.digests
             if not tags and not digests:
                 continue
@@ -315,7 +314,7 @@ class ClassicStore:
         # (hex id, image id), sorted: short-id lookups bisect instead of scanning every id. Made
         # on the first lookup (a prune never makes one), once for all copies of this store.
         self.id_holder: list[tuple[list[str], list[str]]] = []
-        self.chains = chains
+        self.chains: Mapping[str, tuple[str, ...]] = chains
         self.refs = _RefIndex()  # normalized ref string -> image id
         self.ref_objs: Mapping[str, Reference] = _ParsedKeys()  # parsed on first use: prune needs few
         self.tag_and_digest = frozenset(both)
@@ -327,11 +326,15 @@ class ClassicStore:
         for container in sorted(snapshot.containers, key=lambda c: c.id):
             users.setdefault(container.image_id, []).append(container)
         self.users: dict[str, tuple[Container, ...]] = {k: tuple(v) for k, v in users.items()}
-        held: Counter[str] = Counter(chain_from.from_iterable(self.chains.values()))
+        held: Counter[str] = Counter(chain_from.from_iterable(chains.values()))
+        gone: dict[str, tuple[str, ...]] = {}  # image id -> the chains its containers hold
         for container in snapshot.containers:
-            if container.image_id not in self.chains and container.held_chains:
-                self.chains[container.image_id] = container.held_chains  # its image record is gone
-            held.update(self.chains.get(container.image_id, ()))
+            image_id = container.image_id
+            if image_id not in chains and image_id not in gone and container.held_chains:
+                gone[image_id] = container.held_chains  # its image record is gone
+            held.update(chains.get(image_id) or gone.get(image_id, ()))
+        if gone:
+            self.chains = {**chains, **gone}
         self.layer_refs: dict[str, int] = dict(held)
         self.calls: list[DeleteCall | PlainPrune] = []
 
