@@ -656,9 +656,9 @@ class ClassicStore:
         script = _UNTAG_SCRIPTS.get(keys)
         if script is None:
             script = _untag_script(keys, self.ref_objs)
-        forget, refs = dict.__delitem__, self.refs
+        forget = self.refs.pop  # no reverse-index update per key (see prune)
         for key in keys:
-            forget(refs, key)
+            forget(key)
         by_image[image_id] = ()
         if self.images[image_id]:  # a parent to prune: the general drop
             calls = self.calls
@@ -850,13 +850,10 @@ def prune(
     # reference, see prune_plain) is plain when visited if it is still there with references:
     # here an image gains no child, container or reference.
     plain_now = _plain_images(store) if fast else set()
-    scripts, refs, forget, chains, layer_refs = (
-        _UNTAG_SCRIPTS,
-        store.refs,
-        dict.__delitem__,
-        store.chains,
-        store.layer_refs,
-    )
+    # ``forget``: deletes a key without updating the reverse index (done for the whole image);
+    # dict's own pop (``_RefIndex`` overrides ``__delitem__`` only), 5x cheaper than calling
+    # ``dict.__delitem__``
+    scripts, forget, chains, layer_refs = _UNTAG_SCRIPTS, store.refs.pop, store.chains, store.layer_refs
     for image_id in candidates:
         if image_id in plain_now and image_id in present and (keys := by_image[image_id]):
             # store.prune_plain, inline for the parentless (most images). (Another image's
@@ -865,13 +862,13 @@ def prune(
                 continue
             if dangling_only and any("@" not in k for k in keys):
                 continue
-            lost.append(image_id)
+            # (Not in ``lost``: it is deleted here, so it cannot be left with fewer references.)
             if present[image_id]:  # a parent to prune
                 store.prune_plain(image_id, explicit_parents)
                 continue
             script = scripts.get(keys) or _untag_script(keys, store.ref_objs)
             for key in keys:
-                forget(refs, key)
+                forget(key)
             by_image[image_id] = ()
             del present[image_id]
             freed: list[str] = []
@@ -899,8 +896,7 @@ def prune(
             targets = keys  # each reference's full string (the index keys)
             # plain (not protected: seen above): no conflict can stop any of its deletes
             if fast and not kids.get(image_id) and image_id not in users and tag_and_digest.isdisjoint(keys):
-                store.prune_plain(image_id, explicit_parents)
-                lost.append(image_id)
+                store.prune_plain(image_id, explicit_parents)  # deletes it: not in ``lost``
                 continue
         else:
             targets = (image_id.split(":", 1)[1],)
