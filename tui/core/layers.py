@@ -240,7 +240,7 @@ def read_classic_stacks(images: Iterable[Image]) -> StackFacts:
             continue
         ids = chains[image.id] = tuple([layer.chain_id for layer in layers])
         below = ""
-        for chain, layer in zip(ids, layers):  # as in solve_sizes
+        for chain, layer in zip(ids, layers, strict=True):  # as in solve_sizes
             if chain not in size:
                 if chain not in parent:
                     parent[chain] = below
