@@ -793,20 +793,6 @@ class PruneOutcome:
     untagged_only: tuple[str, ...]  # image ids that lost references but stayed
 
 
-def _plain_images(store: ClassicStore) -> set[str]:
-    """Images with references, no children, no containers, not protected, and no
-    ``name:tag@digest`` reference (which the engine cannot resolve): removing each reference in
-    turn meets no conflict (:meth:`ClassicStore.prune_plain`)."""
-    by_image = store.refs.by_image
-    found = {i for i, keys in by_image.items() if keys}
-    found -= store.kids.keys()
-    found -= store.users.keys()
-    found -= store.protected.keys()
-    if store.tag_and_digest:
-        found -= {store.refs[k] for k in store.tag_and_digest if k in store.refs}
-    return found
-
-
 def prune(
     store: ClassicStore,
     filters: PruneFilters,
@@ -846,39 +832,11 @@ def prune(
     tag_and_digest = store.tag_and_digest
     fast = _FAST_PRUNE
     calls = store.calls
-    # Plain when the prune starts (no children, no containers, not protected, no name:tag@digest
-    # reference, see prune_plain) is plain when visited if it is still there with references:
-    # here an image gains no child, container or reference.
-    plain_now = _plain_images(store) if fast else set()
     # ``forget``: deletes a key without updating the reverse index (done for the whole image);
     # dict's own pop (``_RefIndex`` overrides ``__delitem__`` only), 5x cheaper than calling
     # ``dict.__delitem__``
     scripts, forget, chains, layer_refs = _UNTAG_SCRIPTS, store.refs.pop, store.chains, store.layer_refs
     for image_id in candidates:
-        if image_id in plain_now and image_id in present and (keys := by_image[image_id]):
-            # store.prune_plain, inline for the parentless (most images). (Another image's
-            # ``name:tag@digest`` delete may have taken its digest reference, or all of them.)
-            if image_id in exclude:
-                continue
-            if dangling_only and any("@" not in k for k in keys):
-                continue
-            # (Not in ``lost``: it is deleted here, so it cannot be left with fewer references.)
-            if present[image_id]:  # a parent to prune
-                store.prune_plain(image_id, explicit_parents)
-                continue
-            script = scripts.get(keys) or _untag_script(keys, store.ref_objs)
-            for key in keys:
-                forget(key)
-            by_image[image_id] = ()
-            del present[image_id]
-            freed: list[str] = []
-            for chain in reversed(chains[image_id]):
-                left = layer_refs[chain] - 1
-                layer_refs[chain] = left
-                if left == 0:
-                    freed.append(chain)
-            calls.append(PlainPrune((script, image_id, freed)))
-            continue
         if image_id not in present:
             continue  # already pruned as a parent
         if image_id in exclude:
@@ -894,9 +852,26 @@ def prune(
             if dangling_only and any("@" not in k for k in keys):  # a tag (a key has "@" iff a digest)
                 continue
             targets = keys  # each reference's full string (the index keys)
-            # plain (not protected: seen above): no conflict can stop any of its deletes
+            # plain (not protected: seen above): no conflict can stop any of its deletes. (Another
+            # image's ``name:tag@digest`` delete may have taken its digest reference, or all.)
             if fast and not kids.get(image_id) and image_id not in users and tag_and_digest.isdisjoint(keys):
-                store.prune_plain(image_id, explicit_parents)  # deletes it: not in ``lost``
+                # Deleted here, so not in ``lost``.
+                if present[image_id]:  # a parent to prune
+                    store.prune_plain(image_id, explicit_parents)
+                    continue
+                # store.prune_plain, inline for the parentless (most images)
+                script = scripts.get(keys) or _untag_script(keys, store.ref_objs)
+                for key in keys:
+                    forget(key)
+                by_image[image_id] = ()
+                del present[image_id]
+                freed: list[str] = []
+                for chain in reversed(chains[image_id]):
+                    left = layer_refs[chain] - 1
+                    layer_refs[chain] = left
+                    if left == 0:
+                        freed.append(chain)
+                calls.append(PlainPrune((script, image_id, freed)))
                 continue
         else:
             targets = (image_id.split(":", 1)[1],)
