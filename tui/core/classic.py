@@ -854,7 +854,12 @@ def prune(
             targets = keys  # each reference's full string (the index keys)
             # plain (not protected: seen above): no conflict can stop any of its deletes. (Another
             # image's ``name:tag@digest`` delete may have taken its digest reference, or all.)
-            if fast and not kids.get(image_id) and image_id not in users and tag_and_digest.isdisjoint(keys):
+            if (
+                fast
+                and not (image_id in kids and kids[image_id])
+                and image_id not in users
+                and (not tag_and_digest or tag_and_digest.isdisjoint(keys))
+            ):  # (written out: most images have no children and there is no name:tag@digest)
                 # Deleted here, so not in ``lost``.
                 if present[image_id]:  # a parent to prune
                     store.prune_plain(image_id, explicit_parents)

@@ -238,9 +238,10 @@ def read_classic_stacks(images: Iterable[Image]) -> StackFacts:
             if layers is None:
                 without.append(image.id)
             continue
-        ids = chains[image.id] = tuple([layer.chain_id for layer in layers])
+        chains[image.id] = tuple([layer.chain_id for layer in layers])
         below = ""
-        for chain, layer in zip(ids, layers, strict=True):  # as in solve_sizes
+        for layer in layers:  # as in solve_sizes (the layers are in the cache now: no zip with the ids)
+            chain = layer.chain_id
             if chain not in size:
                 if chain not in parent:
                     parent[chain] = below
