@@ -13,7 +13,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from tui.core.layers import LayerSizes
+    from tui.core.layers import LayerSizes, StackFacts
 
 #: The diff ID of an empty tar stream (a layer with no files).
 EMPTY_LAYER_DIFF_ID = "sha256:5f70bf18a086007016e948b04aed3b82103a36bea41755b6cddfaf10ace3c6ef"
@@ -244,9 +244,11 @@ class Snapshot:
     def layer_sizes(self) -> LayerSizes:
         """Layer sizes and prefix sums solved store-wide (history, image sizes, df SharedSize; on
         the containerd store each image's unpacked snapshot total stands for its size)."""
-        from tui.core.layers import solve_sizes
+        from tui.core.layers import solve_read_sizes, solve_sizes
 
         classic = self.facts.image_store == "classic"
+        if classic:  # read in the pass that also gives the chains (see stack_facts)
+            return solve_read_sizes(self.stack_facts, self._df_anchors())
         stacks = [
             (i.layers, i.size if classic else (i.unpacked_size if i.unpacked_size >= 0 else None))
             for i in self.images.values()
@@ -342,7 +344,17 @@ class Snapshot:
     @cached_property
     def images_without_layers(self) -> frozenset[str]:
         """Ids of the images whose layers have not been read."""
+        if self.facts.image_store == "classic":
+            return self.stack_facts.without_layers
         return frozenset([i.id for i in self.images.values() if i.layers is None])
+
+    @cached_property
+    def stack_facts(self) -> StackFacts:
+        """Each image's chain IDs, and what the layer sizes are solved from (classic store), read
+        in one pass over every layer: the classic store model and :attr:`layer_sizes` both need it."""
+        from tui.core.layers import read_classic_stacks
+
+        return read_classic_stacks(self.images.values())
 
     @cached_property
     def orphan_containers(self) -> tuple[Container, ...]:
