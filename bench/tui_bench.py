@@ -15,7 +15,8 @@ Starts a private dockerd, loads N generated images (cli_bench's generator) and, 
 * a removal of --rm images inside the app (marks set, d, l, y; from y to the reloaded table)
   while a key (down/up) is sent every 100 ms: how long each key takes to move the cursor, during
   the job and for 3 s after it; then the same images removed by ``rm --yes`` (headless, the store
-  reloaded in between): the in-app ÷ headless ratio;
+  reloaded and written out before each side, which goes first alternating by round): the
+  in-app ÷ headless ratio;
 * the app process's peak RSS (``ru_maxrss``) at the end of the cold launch and of the removal.
 
 Wall-clock seconds; the machine's load average is printed with the results (other work on the
@@ -265,7 +266,7 @@ def main() -> int:
             env = _child_env(work)
             images_json = [sys.executable, "-m", "tui", "--host", daemon_url, "images", "--json"]
             load_before = os.getloadavg()
-            for _ in range(args.rounds):
+            for n in range(args.rounds):
                 b.clear_cache()
                 cold_cli = _timed(images_json, env)
                 b.clear_cache()
@@ -278,12 +279,23 @@ def main() -> int:
                 add("warm launch to first row (s)", float(warm["first_row"]))  # type: ignore[arg-type]
                 add("warm launch to layers complete (s)", float(warm["layers_complete"]))  # type: ignore[arg-type]
                 add("peak RSS, cold launch to layers complete (MiB)", float(cold["peak_rss_mib"]))  # type: ignore[arg-type]
-                b.load("rm", rm_specs)
-                _timed(images_json, env)  # the layer cache knows them, as for the headless side
-                removal = _run_child(work, "--child", "removal", "--url", daemon_url)
-                b.load("rm", rm_specs)
-                _timed(images_json, env)
+
+                def fresh_rm_images() -> None:
+                    # loaded just before each side and written out: deletes right after a load
+                    # (its writes still going to disk) take the engine measurably longer
+                    b.load("rm", rm_specs)
+                    os.sync()
+                    _timed(images_json, env)  # the layer cache knows them, for both sides
+
+                # the order alternates by round, so neither side always comes first
+                if n % 2 == 0:
+                    fresh_rm_images()
+                    removal = _run_child(work, "--child", "removal", "--url", daemon_url)
+                fresh_rm_images()
                 headless = _timed([*b.sweep, "rm", "--yes", "--json", *refs], env)
+                if n % 2 == 1:
+                    fresh_rm_images()
+                    removal = _run_child(work, "--child", "removal", "--url", daemon_url)
                 add(f"in-app removal of {args.rm} (s)", float(removal["removal"]))  # type: ignore[arg-type]
                 add(f"headless rm --yes of {args.rm} (s)", headless)
                 add("in-app removal ÷ headless", float(removal["removal"]) / headless)  # type: ignore[arg-type]
