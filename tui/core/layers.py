@@ -189,21 +189,28 @@ def solve_sizes(
     parent: dict[str, str] = {}
     stacks_by_top: dict[str, Sequence[Layer]] = {}
     for layers, total in stacks:
-        below = ""
-        for layer in layers:
-            chain = layer.chain_id
-            if chain not in size:  # else seen before, with its size (shared base layers)
-                if chain not in parent:
-                    parent[chain] = below
-                known = layer.size
-                if known is not None:
-                    size[chain] = known
-            below = chain
+        below = _read_stack(layers, size, parent)
         if layers:
             stacks_by_top.setdefault(below, layers)
             if total is not None:
                 prefix.setdefault(below, total)
     return solve_read_sizes(StackFacts({}, frozenset(), size, prefix, parent, stacks_by_top), anchors)
+
+
+def _read_stack(layers: Sequence[Layer], size: dict[str, int], parent: dict[str, str]) -> str:
+    """Each layer's parent chain and known size, into ``parent`` and ``size``; the top chain id
+    (``""`` for no layers). A chain seen before keeps what was read then (shared base layers)."""
+    below = ""
+    for layer in layers:
+        chain = layer.chain_id
+        if chain not in size:
+            if chain not in parent:
+                parent[chain] = below
+            known = layer.size
+            if known is not None:
+                size[chain] = known
+        below = chain
+    return below
 
 
 @dataclass(frozen=True)
@@ -239,16 +246,7 @@ def read_classic_stacks(images: Iterable[Image]) -> StackFacts:
                 without.append(image.id)
             continue
         chains[image.id] = tuple([layer.chain_id for layer in layers])
-        below = ""
-        for layer in layers:  # as in solve_sizes (the layers are in the cache now: no zip with the ids)
-            chain = layer.chain_id
-            if chain not in size:
-                if chain not in parent:
-                    parent[chain] = below
-                known = layer.size
-                if known is not None:
-                    size[chain] = known
-            below = chain
+        below = _read_stack(layers, size, parent)
         stacks_by_top.setdefault(below, layers)
         prefix.setdefault(below, image.size)
     return StackFacts(chains, frozenset(without), size, prefix, parent, stacks_by_top)
