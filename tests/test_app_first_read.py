@@ -2,7 +2,8 @@
 source that counts its reads and can hold one between its stages).
 
 * The main screen's first load replays that read: its stages and progress, one read in all; its
-  stages after the listed one wait until the screen takes it.
+  stages after the listed one wait until the screen takes it, unless the source says the next one
+  reads only cached data (``layers_cached``): then the read goes on while Textual starts.
 * A refresh while it runs cancels it (its source sees ``cancelled()``), as a cancelled load.
 * A failing first read is reported in the log, as any load.
 * A read started by the caller before the app (it needs no Textual) is the one replayed.
@@ -17,6 +18,8 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
+
+import pytest
 
 from tests.frozen import NOW, frozen_snapshot
 from tests.pilot import loaded, log_text, wait_for
@@ -96,6 +99,31 @@ async def test_the_first_load_replays_the_read_started_with_the_app():
         assert "Engine" in log_text(screen)
         await pilot.press("r")
         await wait_for(pilot, lambda: len(source.reads) == 2 and source.cancelled == [False, False])
+        await pilot.press("q")
+
+
+@pytest.mark.parametrize("cached", [True, False])
+async def test_a_layer_stage_the_source_has_cached_is_read_before_the_screen_takes_the_read(cached):
+    source = Counted()
+    asked: list[Snapshot] = []
+
+    def layers_cached(listed: Snapshot) -> bool:
+        asked.append(listed)
+        return cached
+
+    source.layers_cached = layers_cached  # type: ignore[attr-defined]
+    source.gate.set()
+    app = SweepApp(source, None, now=lambda: NOW)  # type: ignore[arg-type]
+    deadline = time.monotonic() + 30
+    while not source.resumed and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.3 if not cached else 0)
+    assert asked[:1] == [source.listed]
+    assert len(source.resumed) == (1 if cached else 0)  # without the screen: only when cached
+    async with app.run_test(size=(150, 45)) as pilot:
+        screen = await loaded(pilot)
+        assert screen.snapshot is source.complete
+        assert len(source.reads) == 1 and source.cancelled == [False]  # one read in all
         await pilot.press("q")
 
 

@@ -20,7 +20,7 @@ from tui import exit_codes
 from tui.cli import main
 from tui.engine.client import Engine
 from tui.engine.snapshot import LayerCache, _entry_sum, list_images, read_facts, read_layers
-from tui.engine.source import default_cache_path
+from tui.engine.source import EngineSource, default_cache_path
 
 
 def web_id(api: Any) -> str:
@@ -114,6 +114,26 @@ def test_damaged_or_edited_layers_are_read_again(engine, tmp_path: Path) -> None
     again = {i.id: i.layers for i in read_layers(eng, images, cache=cache, engine_id=facts.engine_id)}
     assert again == truth
     assert fake not in path.read_text()
+
+
+def test_the_source_says_when_its_layer_stage_reads_only_the_cache(engine, tmp_path: Path) -> None:
+    """What lets the app's first read go on with the layer stage while Textual starts: on the
+    classic store, every listed image in the cache; never on the other stores (their layer stage
+    asks the engine or the content store more than the cache holds)."""
+    seed(engine.api, engine.url, STANDARD)
+    path = tmp_path / "layers.jsonl"
+    source = EngineSource(Engine(engine.url), LayerCache(path))
+    listed, *later = source.load(progress=lambda done, total: None, cancelled=lambda: False)
+    assert listed.images and not listed.layers_complete and later[-1].layers_complete
+    classic = listed.facts.image_store == "classic"
+    assert source.layers_cached(listed) is classic
+    assert (
+        EngineSource(Engine(engine.url), LayerCache(tmp_path / "empty.jsonl")).layers_cached(listed) is False
+    )
+    web_image = web_id(engine.api)
+    if classic:  # one image the cache lacks (or holds an entry it does not believe)
+        edit_cache(path, web_image, lambda e: e.__setitem__("diff_ids", ["sha256:" + "f" * 64]), reseal=False)
+        assert EngineSource(Engine(engine.url), LayerCache(path)).layers_cached(listed) is False
 
 
 def test_cache_file_others_may_write_is_not_used(engine, tmp_path: Path) -> None:

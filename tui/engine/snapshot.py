@@ -724,8 +724,8 @@ def read_layers(
     details: dict[str, dict[str, Any]] = {}
     if cache is not None:
         for image in images:
-            entry = cache.get(engine_id, image.id, created=image.created)
-            if entry is not None and entry.get("config_read") == 3:  # older entries: read again
+            entry = _cached_detail(cache, engine_id, image)
+            if entry is not None:
                 details[image.id] = entry
     missing = [image.id for image in images if image.id not in details]
     fetched = _fetch_details(engine, missing, workers, cancelled, local, local_detail)
@@ -740,6 +740,21 @@ def read_layers(
     finally:
         fetched.close()
     return out
+
+
+def _cached_detail(cache: LayerCache, engine_id: str, image: Image) -> dict[str, Any] | None:
+    """The image's cache entry, if :func:`read_layers` can take it instead of reading the image."""
+    entry = cache.get(engine_id, image.id, created=image.created)
+    return entry if entry is not None and entry.get("config_read") == 3 else None  # older: read again
+
+
+def layers_from_cache(cache: LayerCache | None, listed: Snapshot) -> bool:
+    """True when the classic store's layer stage after the listing ``listed`` is CPU work only:
+    every image's layers are in the cache (no inspect, no history, no file of the store read)."""
+    if cache is None or listed.facts.image_store != "classic":
+        return False
+    engine_id = listed.facts.engine_id
+    return all(_cached_detail(cache, engine_id, image) is not None for image in listed.images.values())
 
 
 def _merge(

@@ -14,7 +14,7 @@ from tui.engine.buildcache import (
     read_build_cache,
 )
 from tui.engine.client import Engine
-from tui.engine.snapshot import LayerCache, read_stages
+from tui.engine.snapshot import LayerCache, layers_from_cache, read_stages
 from tui.engine.snapshot import default_cache_path as default_cache_path  # its old home
 
 
@@ -42,6 +42,11 @@ class EngineSource:
         yield from read_stages(
             self.engine, disk_usage=True, cache=self.cache, progress=progress, cancelled=cancelled
         )
+
+    def layers_cached(self, listed: Snapshot) -> bool:
+        """True when the layer stage after ``listed`` (this source's first stage) reads nothing
+        from the engine or the disk: every image's layers are in the layer cache (classic store)."""
+        return layers_from_cache(self.cache, listed)
 
     def watch(
         self, changed: Callable[[str], None], stopped: Callable[[], bool], since_ns: int | None = None
