@@ -160,9 +160,7 @@ def build_layers(
     """Layers (base first) with chain IDs and the sizes the history proves (``None``: not proven)."""
     sizes = layer_sizes(diff_ids, history_oldest_first, total)
     chains = chain_ids(diff_ids)
-    return tuple(
-        Layer(chain_id=c, diff_id=d, size=s) for c, d, s in zip(chains, diff_ids, sizes, strict=True)
-    )
+    return tuple([Layer(c, d, s) for c, d, s in zip(chains, diff_ids, sizes, strict=True)])
 
 
 @dataclass(frozen=True)

@@ -1020,6 +1020,29 @@ def _disk_usage_of(engine: Engine, gets: UnixGets | None) -> DiskUsage:
             gets.close()
 
 
+class _ClassicDetail:
+    """The classic store's own files as a :data:`LocalDetail` (``ClassicStore.detail``), looked
+    for on the first image the layer cache does not hold: a warm read needs none, and so neither
+    imports the reader nor looks for the store. Where it cannot be read, every image is asked of
+    the engine (``None``), as without it."""
+
+    def __init__(self, facts: EngineFacts, images: list[Image]) -> None:
+        self._facts = facts
+        self._images = images
+        self._detail: LocalDetail | None = None
+        self._located = False
+
+    def __call__(self, image_id: str) -> dict[str, Any] | None:
+        if not self._located:
+            from tui.engine.classic_disk import ClassicStore
+
+            classic = ClassicStore.locate(self._facts)
+            if classic is not None:
+                self._detail = partial(classic.detail, {image.id: image.size for image in self._images})
+            self._located = True
+        return None if self._detail is None else self._detail(image_id)
+
+
 def _layer_stages(
     engine: Engine,
     taken: float,
@@ -1038,11 +1061,7 @@ def _layer_stages(
     local_detail: LocalDetail | None = None
     store: ContentStore | None = None
     if facts.image_store == "classic" and images:
-        from tui.engine.classic_disk import ClassicStore
-
-        classic = ClassicStore.locate(facts)
-        if classic is not None:
-            local_detail = partial(classic.detail, {image.id: image.size for image in images})
+        local_detail = _ClassicDetail(facts, images)
     if facts.image_store == "containerd":
         from tui.engine.containerd_store import ContentStore
 
