@@ -63,6 +63,7 @@ CancelFn = Callable[[], bool]
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_SECOND = timedelta(seconds=1)
 
 
 def parse_created(text: str) -> float:
@@ -82,8 +83,7 @@ def parse_created_ns(text: str) -> int:
         return 0
     if text[-1:] == "z":
         text = text[:-1] + "Z"
-    moment = datetime.fromisoformat(text).replace(microsecond=0)
-    seconds = (moment - _EPOCH) // timedelta(seconds=1)
+    seconds = (datetime.fromisoformat(text) - _EPOCH) // _SECOND  # the microseconds floored away
     fraction = text.partition(".")[2]
     digits = fraction[: len(fraction) - len(fraction.lstrip("0123456789"))]
     return seconds * 1_000_000_000 + (int(digits[:9].ljust(9, "0")) if digits else 0)
