@@ -413,11 +413,7 @@ def _new_image(**given: Any) -> Image:
     default fields of a blank image (its empty mappings are immutable, so they are shared)."""
     if not _PLAIN_IMAGE:
         return Image(**given)
-    new = object.__new__(Image)
-    fields_of = vars(new)
-    fields_of.update(_BLANK_FIELDS)
-    fields_of.update(given)
-    return new
+    return _image_of({**_BLANK_FIELDS, **given})
 
 
 def list_images(engine: Engine) -> list[Image]:
@@ -690,10 +686,14 @@ def _replaced(image: Image, **changes: Any) -> Image:
     which was a good part of filling in a thousand images' layers."""
     if not _PLAIN_IMAGE or type(image) is not Image or not changes.keys() <= _IMAGE_FIELDS:
         return replace(image, **changes)
+    return _image_of({**vars(image), **changes})
+
+
+def _image_of(fields_of: dict[str, Any]) -> Image:
+    """An image whose instance dict is ``fields_of`` (every field), set whole: filling the new
+    instance's own dict one update at a time took twice as long."""
     new = object.__new__(Image)
-    fields_of = vars(new)
-    fields_of.update(vars(image))
-    fields_of.update(changes)
+    object.__setattr__(new, "__dict__", fields_of)
     return new
 
 
