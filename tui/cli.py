@@ -282,7 +282,7 @@ def main(argv: Sequence[str] | None = None, *, exiting: bool = False) -> int:
     else:
         collector_was_on = None
     from tui import headless
-    from tui.core.filters import FilterError
+    from tui.core.filter_error import FilterError
 
     out = sys.stdout
     try:

@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, TextIO
 
-from tui.core.filters import FilterError
+from tui.core.filter_error import FilterError
 from tui.core.json_text import fast_dumps
 from tui.exit_codes import EXIT_INTERRUPTED, EXIT_OK, EXIT_PARTIAL, EXIT_REFUSED
 

@@ -16,6 +16,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
 
+from tui.core.filter_error import FilterError as FilterError
 from tui.core.labels import all_labels_match
 
 ACCEPTED_KEYS = ("dangling", "until", "label", "label!")
@@ -39,10 +40,6 @@ UNTIL_FORMS = (
     "a duration (e.g. 72h, 90m, 1h30m, or 7d / 2w which are converted to hours), "
     "an RFC 3339 date or date-time (2024-01-31, 2024-01-31T12:00:00Z), or Unix seconds (1706702400)"
 )
-
-
-class FilterError(ValueError):
-    """A prune filter the engine would reject; the message names the accepted forms."""
 
 
 @dataclass(frozen=True)

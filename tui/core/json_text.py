@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 _CONSTANTS = {True: "true", False: "false", None: "null"}
+_EMPTY: dict[type, str] = {list: "[]", tuple: "[]", dict: "{}"}
 
 
 def fast_dumps(
@@ -46,10 +47,12 @@ def fast_dumps(
                 return _CONSTANTS[obj]
             if type(obj) is int:
                 return int.__repr__(obj)  # what the encoder writes for an int
+            if not obj and type(obj) in _EMPTY:  # rows hold many: no encoder call for them
+                return _EMPTY[type(obj)]
             return "".join(c_encode(obj, 0))
 
         probe = {"b": [1, 2.5, None, True, "é\n"], "a": {"c": -3}}
-        scalars = (True, False, None, 0, -12, 1 << 70)
+        scalars: tuple[Any, ...] = (True, False, None, 0, -12, 1 << 70, [], (), {}, 0.0, "")
         if fast(probe) == plain(probe) and all(fast(x) == plain(x) for x in scalars):
             return fast
     except Exception:  # noqa: BLE001 - another Python's signature

@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from itertools import accumulate
 
 from tui.core.model import EMPTY_LAYER_DIFF_ID, Image, Layer
 
@@ -68,6 +69,13 @@ def history_prefix_sums(
         if total is not None:
             out[-1] = total
         return out
+    if len(sized) == n and EMPTY_LAYER_DIFF_ID not in diff_ids:
+        # One sized step per layer (the usual image): the k-th sized step is layer k, so every
+        # prefix is certain; the general placement below gives the same, some ten times slower.
+        prefix: list[int | None] = list(accumulate(sized))
+        if total is not None:
+            prefix[-1] = total
+        return prefix
     # Index range of each sized step: after the sized steps before it, at most its 0-byte steps
     # later, room left for the sized steps after it, and never on an empty-tar (0-byte) layer.
     empty = [d == EMPTY_LAYER_DIFF_ID for d in diff_ids]
@@ -102,7 +110,7 @@ def history_prefix_sums(
         if lo < hi:
             opens[lo] += 1
             opens[hi] -= 1
-    prefix: list[int | None] = []
+    prefix = []
     open_now = placed = placed_bytes = 0
     for i in range(n):
         open_now += opens[i]
@@ -152,9 +160,7 @@ def build_layers(
     """Layers (base first) with chain IDs and the sizes the history proves (``None``: not proven)."""
     sizes = layer_sizes(diff_ids, history_oldest_first, total)
     chains = chain_ids(diff_ids)
-    return tuple(
-        Layer(chain_id=c, diff_id=d, size=s) for c, d, s in zip(chains, diff_ids, sizes, strict=True)
-    )
+    return tuple([Layer(c, d, s) for c, d, s in zip(chains, diff_ids, sizes, strict=True)])
 
 
 @dataclass(frozen=True)

@@ -281,7 +281,7 @@ class Snapshot:
                 out[deepest[-1]] = shared
         return out
 
-    @property
+    @cached_property
     def df_counts_intermediates(self) -> bool:
         """Whether this engine's ``/system/df`` SharedSize counts legacy-builder intermediate
         images as sharers. Docker 20.10 (API 1.41) counts only the images ``docker images`` lists;

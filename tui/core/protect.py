@@ -8,7 +8,6 @@ from dataclasses import dataclass
 
 from tui.core.labels import label_matches
 from tui.core.model import Image, Snapshot
-from tui.core.reference import repository_of
 
 
 class PatternError(ValueError):
@@ -49,6 +48,10 @@ class Protection:
     def reason(self, image: Image) -> str | None:
         """Why ``image`` is protected, or ``None``."""
         hex_id = image.id.split(":", 1)[-1]
+        if self.images:
+            # the reference parser (its regular expressions) only where there are patterns:
+            # ``images`` imports it for nothing else
+            from tui.core.reference import repository_of
         for pattern in self.images:
             for tag in image.tags:
                 if fnmatch.fnmatchcase(tag, pattern) or (

@@ -63,6 +63,7 @@ CancelFn = Callable[[], bool]
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_SECOND = timedelta(seconds=1)
 
 
 def parse_created(text: str) -> float:
@@ -82,8 +83,7 @@ def parse_created_ns(text: str) -> int:
         return 0
     if text[-1:] == "z":
         text = text[:-1] + "Z"
-    moment = datetime.fromisoformat(text).replace(microsecond=0)
-    seconds = (moment - _EPOCH) // timedelta(seconds=1)
+    seconds = (datetime.fromisoformat(text) - _EPOCH) // _SECOND  # the microseconds floored away
     fraction = text.partition(".")[2]
     digits = fraction[: len(fraction) - len(fraction.lstrip("0123456789"))]
     return seconds * 1_000_000_000 + (int(digits[:9].ljust(9, "0")) if digits else 0)
@@ -413,11 +413,7 @@ def _new_image(**given: Any) -> Image:
     default fields of a blank image (its empty mappings are immutable, so they are shared)."""
     if not _PLAIN_IMAGE:
         return Image(**given)
-    new = object.__new__(Image)
-    fields_of = vars(new)
-    fields_of.update(_BLANK_FIELDS)
-    fields_of.update(given)
-    return new
+    return _image_of({**_BLANK_FIELDS, **given})
 
 
 def list_images(engine: Engine) -> list[Image]:
@@ -690,10 +686,14 @@ def _replaced(image: Image, **changes: Any) -> Image:
     which was a good part of filling in a thousand images' layers."""
     if not _PLAIN_IMAGE or type(image) is not Image or not changes.keys() <= _IMAGE_FIELDS:
         return replace(image, **changes)
+    return _image_of({**vars(image), **changes})
+
+
+def _image_of(fields_of: dict[str, Any]) -> Image:
+    """An image whose instance dict is ``fields_of`` (every field), set whole: filling the new
+    instance's own dict one update at a time took twice as long."""
     new = object.__new__(Image)
-    fields_of = vars(new)
-    fields_of.update(vars(image))
-    fields_of.update(changes)
+    object.__setattr__(new, "__dict__", fields_of)
     return new
 
 
@@ -1035,6 +1035,29 @@ def _disk_usage_of(engine: Engine, gets: UnixGets | None) -> DiskUsage:
             gets.close()
 
 
+class _ClassicDetail:
+    """The classic store's own files as a :data:`LocalDetail` (``ClassicStore.detail``), looked
+    for on the first image the layer cache does not hold: a warm read needs none, and so neither
+    imports the reader nor looks for the store. Where it cannot be read, every image is asked of
+    the engine (``None``), as without it."""
+
+    def __init__(self, facts: EngineFacts, images: list[Image]) -> None:
+        self._facts = facts
+        self._images = images
+        self._detail: LocalDetail | None = None
+        self._located = False
+
+    def __call__(self, image_id: str) -> dict[str, Any] | None:
+        if not self._located:
+            from tui.engine.classic_disk import ClassicStore
+
+            classic = ClassicStore.locate(self._facts)
+            if classic is not None:
+                self._detail = partial(classic.detail, {image.id: image.size for image in self._images})
+            self._located = True
+        return None if self._detail is None else self._detail(image_id)
+
+
 def _layer_stages(
     engine: Engine,
     taken: float,
@@ -1053,11 +1076,7 @@ def _layer_stages(
     local_detail: LocalDetail | None = None
     store: ContentStore | None = None
     if facts.image_store == "classic" and images:
-        from tui.engine.classic_disk import ClassicStore
-
-        classic = ClassicStore.locate(facts)
-        if classic is not None:
-            local_detail = partial(classic.detail, {image.id: image.size for image in images})
+        local_detail = _ClassicDetail(facts, images)
     if facts.image_store == "containerd":
         from tui.engine.containerd_store import ContentStore
 

@@ -7,10 +7,10 @@ from collections.abc import Callable, Mapping, Sequence
 
 from tui import exit_codes
 from tui.plugin import PLUGIN_NAME, PluginError
-from tui.plugin.cli_socket import SOCKET_ENV, watch_cli_socket
-from tui.plugin.docker_flags import parse_docker_globals
-from tui.plugin.endpoint import resolve_endpoint
 from tui.plugin.metadata import METADATA_SUBCOMMAND, print_metadata
+
+# The docker options parser, the endpoint and the CLI socket are imported in a plugin run only:
+# every standalone command goes through :func:`plugin_main` first (their dataclasses, 3-5 ms).
 
 REEXEC_ENV = "DOCKER_CLI_PLUGIN_ORIGINAL_CLI_COMMAND"
 COMPLETE_SUBCOMMAND = "__complete"  # cobra.ShellCompRequestCmd
@@ -67,6 +67,12 @@ def plugin_main(
     if argv == [METADATA_SUBCOMMAND]:
         print_metadata()
         return 0
+    if PLUGIN_NAME not in argv:  # every plugin run (and its error below) names the plugin
+        return argv, None
+    from tui.plugin.cli_socket import SOCKET_ENV, watch_cli_socket
+    from tui.plugin.docker_flags import parse_docker_globals
+    from tui.plugin.endpoint import resolve_endpoint
+
     try:
         opts, rest = parse_docker_globals(argv)
     except PluginError as exc:
