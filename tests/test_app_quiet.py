@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import replace
@@ -95,6 +96,23 @@ async def test_job_lines_reach_the_log_in_batches_all_of_them_in_order(monkeypat
         assert lines == [f"Untagged: line {n}" for n in range(300)]
         total = next(n for n, line in enumerate(log.lines_written) if line.startswith("Total reclaimed"))
         assert total > log.lines_written.index("Untagged: line 299")  # the last batch came first
+        await pilot.press("q")
+
+
+async def test_a_job_runs_with_short_thread_switches_and_the_interval_comes_back_after_it():
+    before = sys.getswitchinterval()
+    assert store_screen.JOB_SWITCH_INTERVAL is not None and before > store_screen.JOB_SWITCH_INTERVAL
+    source = _Job(_store(), 300)
+    async with _redraws_app(source).run_test(size=(150, 45)) as pilot:
+        screen = await _loaded(pilot, pilot.app)  # type: ignore[arg-type]
+        image = next(iter(screen.snapshot.images))
+        screen.start_job(plan_images(screen.snapshot, [image]), screen.snapshot)
+        log = screen.query_one("#log", LogPanel)
+        await wait_for(pilot, lambda: "Untagged: line 39" in log.lines_written)  # held at line 40
+        assert screen.job_running and sys.getswitchinterval() == store_screen.JOB_SWITCH_INTERVAL
+        source.gate.set()
+        await wait_for(pilot, lambda: not screen.job_running)
+        assert sys.getswitchinterval() == before
         await pilot.press("q")
 
 

@@ -6,6 +6,7 @@ Workers and the event thread only post messages; widgets are touched here, on th
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -41,6 +42,12 @@ JOB_LOG_FLUSH = 1.0
 at its end). A write grows the log's scroll area, which lays out and draws the whole screen again
 (some 25 ms of the UI thread on a loaded machine, which the job's thread and the engine wait
 for): five of them a second cost a removal of 500 images about 1.5 s of UI time."""
+
+JOB_SWITCH_INTERVAL: float | None = 0.001
+"""The interpreter's thread switch interval while a job runs (``sys.setswitchinterval``; ``None``:
+left as it is, 5 ms by default). The job's thread waits on the engine most of the time, and each
+answer it gets back needs the GIL: while the UI thread draws, that wait lasted up to the whole
+interval, twice or more per engine call of some 5 ms."""
 
 LOAD_PROGRESS_EVERY = 0.25
 """Seconds between progress reports of a layer read (each one wakes the UI thread, which the
@@ -103,6 +110,7 @@ class StoreScreen(Screen[None]):
         # the last stage a load posted (set on its thread): an earlier stage of the same read that
         # the UI gets to after it was posted is out of date
         self._newest_stage: SnapshotLoaded | None = None
+        self._switch_interval: float | None = None  # to restore when the job ends
         self._job_lines_written = 0.0  # when they were last written (time.monotonic())
 
     # -- hooks for the subclass --------------------------------------------------------------
@@ -283,6 +291,9 @@ class StoreScreen(Screen[None]):
             return
         self.job_running = True
         self.cancel_event.clear()
+        if JOB_SWITCH_INTERVAL is not None and self._switch_interval is None:
+            self._switch_interval = sys.getswitchinterval()
+            sys.setswitchinterval(JOB_SWITCH_INTERVAL)
         bar = self.query_one("#progress", ProgressBar)
         bar.display = True
         bar.update(total=max(plan.step_count, 1), progress=0)  # steps not made on this thread
@@ -330,6 +341,9 @@ class StoreScreen(Screen[None]):
 
     def on_job_finished(self, message: JobFinished) -> None:
         self.job_running = False
+        if self._switch_interval is not None:
+            sys.setswitchinterval(self._switch_interval)
+            self._switch_interval = None
         self._flush_job_events()  # every event came before this message (the same thread)
         self.query_one("#progress", ProgressBar).display = False
         result = message.result
