@@ -9,6 +9,7 @@
 * A load stage the UI gets to after a later stage of the same read was posted is not drawn, even
   with a progress report between them (which Textual's ``can_replace`` does not look past).
 * The footer composes its keys again only when they change.
+* The space chart is made only while its tab is shown, not for every load stage behind it.
 """
 
 from __future__ import annotations
@@ -22,12 +23,13 @@ from textual.widgets import Input
 
 from tests.pilot import wait_for
 from tests.storegen import make_image
+from tests.test_app_redraws import Stages, _Job, _loaded, _store
 from tests.test_app_redraws import _app as _redraws_app
-from tests.test_app_redraws import _Job, _loaded, _store
 from tui.app.main import SweepApp
 from tui.app.screens import main as main_screen
 from tui.app.screens import store as store_screen
 from tui.app.screens.main import MainScreen
+from tui.app.widgets import charts as charts_widget
 from tui.app.widgets.key_footer import KeyFooter
 from tui.app.widgets.layer_tree import LayerTree
 from tui.app.widgets.log_panel import LogPanel
@@ -113,6 +115,28 @@ async def test_a_job_runs_with_short_thread_switches_and_the_interval_comes_back
         source.gate.set()
         await wait_for(pilot, lambda: not screen.job_running)
         assert sys.getswitchinterval() == before
+        await pilot.press("q")
+
+
+async def test_the_space_chart_is_made_only_while_its_tab_is_shown(monkeypatch):
+    made: list[Snapshot] = []
+    space_by_repository = charts_widget.space_by_repository
+
+    def counted(snapshot: Snapshot, protection: object = None) -> object:
+        made.append(snapshot)
+        return space_by_repository(snapshot, protection)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(charts_widget, "space_by_repository", counted)
+    source = Stages(_store())
+    async with _redraws_app(source).run_test(size=(150, 45)) as pilot:
+        screen = await _loaded(pilot, pilot.app)  # type: ignore[arg-type]
+        chart = screen.query_one("#space", charts_widget.RepositoryChart)
+        assert made == [] and chart.option_count == 0  # its tab was never shown
+        await pilot.press("g")
+        await wait_for(pilot, lambda: chart.option_count > 0)
+        repositories = {r.repository for r in space_by_repository(screen.snapshot, screen.protection)}
+        assert {chart.get_option_at_index(n).id for n in range(chart.option_count)} == repositories
+        assert made and all(m is screen.snapshot for m in made)
         await pilot.press("q")
 
 

@@ -108,11 +108,16 @@ class RepositoryChart(OptionList):
             self.call_after_refresh(self.show, *self._snapshot_protection)
 
     def show(self, snapshot: Snapshot, protection: Protection | None = None) -> None:
+        """Draw the chart for ``snapshot``; while its tab is hidden (no width) only remember it:
+        the chart is made when the tab is shown (its resize), not for every load stage."""
+        self._snapshot_protection = (snapshot, protection)
+        if not self.size.width:
+            self._key = ()
+            return
         key = (snapshot, snapshot.layers_complete, self.size.width)
         if key == self._key:
             return
         self._key = key
-        self._snapshot_protection = (snapshot, protection)
         self.rows = space_by_repository(snapshot, protection)
         highlighted = self.highlighted
         self.clear_options()
@@ -121,7 +126,7 @@ class RepositoryChart(OptionList):
             return
         largest = max(r.total for r in self.rows)
         # name, bar and "  99.9MB  99 img  frees 99.9MB" (about 32 cells) on one line
-        width = self.size.width or 80  # 0 while its tab is hidden; redrawn on resize
+        width = self.size.width
         name_width = max(8, min(22, max(len(r.repository) for r in self.rows), width // 4))
         bar_width = max(6, min(40, width - name_width - 32))
         self.add_options(
