@@ -103,6 +103,7 @@ class UntagScript(NamedTuple):
 
     calls: tuple[_ScriptCall, ...]  # each call's target, ``Untagged`` records and their values
     untagged: tuple[str, ...]  # the values of every call's records, in order
+    steps: int  # ``len(calls)``, read with the script (a run counts its steps as it grows)
 
 
 class PlainPrunes:
@@ -114,17 +115,19 @@ class PlainPrunes:
     are whole lists (``untagged``, ``image_ids``, ``released``) and its steps read the run
     (tui/core/plan_result.py)."""
 
-    __slots__ = ("scripts", "image_ids", "freed")
+    __slots__ = ("scripts", "image_ids", "freed", "steps")
 
     def __init__(self) -> None:
         self.scripts: list[UntagScript] = []
         self.image_ids: list[str] = []
         self.freed: list[list[str]] = []
+        self.steps = 0  # the calls of all scripts
 
     def add(self, script: UntagScript, image_id: str, freed: list[str]) -> None:
         self.scripts.append(script)
         self.image_ids.append(image_id)
         self.freed.append(freed)
+        self.steps += script.steps
 
     def untagged(self) -> Iterator[str]:
         """Every reference the run untags, in order."""
@@ -134,11 +137,8 @@ class PlainPrunes:
         """Every layer the run frees, in order."""
         return chain_from.from_iterable(self.freed)
 
-    def call_count(self) -> int:
-        return sum(map(len, map(_CALLS, self.scripts)))
 
-
-_UNTAGGED, _CALLS = attrgetter("untagged"), attrgetter("calls")
+_UNTAGGED = attrgetter("untagged")
 
 
 class _Conflict(Exception):
@@ -757,7 +757,7 @@ def _untag_script(keys: tuple[str, ...], objs: Mapping[str, Reference]) -> Untag
         _UNTAG_SCRIPTS.clear()
     if len(keys) == 1:  # most images: one call, that untags it
         familiar = objs[keys[0]].familiar()
-        script = UntagScript(((keys[0], (Record("Untagged", familiar),), (familiar,)),), (familiar,))
+        script = UntagScript(((keys[0], (Record("Untagged", familiar),), (familiar,)),), (familiar,), 1)
         _UNTAG_SCRIPTS[keys] = script
         return script
     rest = list(keys)
@@ -777,7 +777,8 @@ def _untag_script(keys: tuple[str, ...], objs: Mapping[str, Reference]) -> Untag
         calls.append((key, tuple(records), tuple([r.value for r in records])))
         if not rest:
             break
-    script = UntagScript(tuple(calls), tuple([value for _, _, values in calls for value in values]))
+    untagged = tuple([value for _, _, values in calls for value in values])
+    script = UntagScript(tuple(calls), untagged, len(calls))
     _UNTAG_SCRIPTS[keys] = script
     return script
 
@@ -921,7 +922,7 @@ def prune(
                 # No references, no children, no containers, not protected: no conflict, and
                 # its ID names it: delete's checks are skipped (same records and calls).
                 if not present[image_id]:
-                    store.drop_parentless(UntagScript(((targets[0], (), ()),), ()), image_id)  # no untag
+                    store.drop_parentless(UntagScript(((targets[0], (), ()),), (), 1), image_id)  # no untag
                     continue
                 start = len(calls)
                 store._drop_plain(targets[0], image_id, [], explicit_parents)

@@ -457,7 +457,7 @@ def _effects(
                     deleted(image_id)
                     for value in chains:
                         (deleted if value in images else released)(value)
-            count += item.call_count()
+            count += item.steps
             continue
         if not isinstance(item, Step):  # a DeleteCall
             if item.remove_first:
@@ -507,7 +507,8 @@ def _make_steps(
                         refs = tuple(r for r in refs if r not in refs_gone)
                     expect = untags
                     if at == last:
-                        expect = (*untags, Record("Deleted", image_id), *[Record("Deleted", c) for c in freed])
+                        deleted = [Record("Deleted", c) for c in freed]
+                        expect = (*untags, Record("Deleted", image_id), *deleted)
                     append(Step("delete_image", target, image_id, False, expect, None, refs, seen))
                     refs_gone.update(values)
             continue
