@@ -16,7 +16,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from itertools import chain as chain_from
-from operator import attrgetter
+from operator import attrgetter, methodcaller
 from typing import Any, NamedTuple
 
 from tui.core.filters import PruneFilters
@@ -139,6 +139,7 @@ class PlainPrunes:
 
 
 _UNTAGGED = attrgetter("untagged")
+_IS_SHA256 = methodcaller("startswith", "sha256:")
 
 
 class _Conflict(Exception):
@@ -337,7 +338,7 @@ class ClassicStore:
         self.kids: dict[str, frozenset[str]] = {k: frozenset(v) for k, v in kids.items()}
         # (hex id, image id), sorted: short-id lookups bisect instead of scanning every id. Made
         # on the first lookup (a prune never makes one), once for all copies of this store.
-        self.id_holder: list[tuple[list[str], list[str]]] = []
+        self.id_holder: list[tuple[str, list[str], list[str]]] = []
         self.chains: Mapping[str, tuple[str, ...]] = chains
         self.refs = _RefIndex()  # normalized ref string -> image id
         self.ref_objs: Mapping[str, Reference] = _ParsedKeys()  # parsed on first use: prune needs few
@@ -444,9 +445,10 @@ class ClassicStore:
         if alg not in ("", "sha256"):
             return []
         found: list[str] = []
-        hexes, ids = self._id_index()
-        for pos in range(bisect_left(hexes, hex_part), len(hexes)):
-            if not hexes[pos].startswith(hex_part):
+        prefix, keys, ids = self._id_index()
+        start = prefix + hex_part
+        for pos in range(bisect_left(keys, start), len(keys)):
+            if not keys[pos].startswith(start):
                 break
             image_id = ids[pos]
             if image_id in self.images:
@@ -455,17 +457,17 @@ class ClassicStore:
                     break
         return found
 
-    def _id_index(self) -> tuple[list[str], list[str]]:
-        """The hex parts of the snapshot's image ids, sorted, and the ids in the same order."""
+    def _id_index(self) -> tuple[str, list[str], list[str]]:
+        """The snapshot's image ids (``alg:hex``) sorted by their hex part, as ``(prefix, keys,
+        ids)``: ``keys[k]`` is ``prefix`` + the hex part of ``ids[k]``. When every id is
+        ``sha256:...`` the keys are the ids themselves (no string made per image)."""
         if not self.id_holder:
-            ids = [i for i in self.snapshot.images if ":" in i]
-            if all([i.startswith("sha256:") for i in ids]):  # one prefix: the ids sort as their hex
-                ids.sort()
-                hexes = [i[7:] for i in ids]
+            ids = sorted(self.snapshot.images)
+            if all(map(_IS_SHA256, ids)):  # one prefix: the ids sort as their hex
+                self.id_holder[:] = [("sha256:", ids, ids)]
             else:
-                pairs = sorted(zip([i.partition(":")[2] for i in ids], ids, strict=True))
-                hexes, ids = [h for h, _ in pairs], [i for _, i in pairs]
-            self.id_holder[:] = [(hexes, ids)]
+                pairs = sorted([(i.partition(":")[2], i) for i in ids if ":" in i])
+                self.id_holder[:] = [("", [h for h, _ in pairs], [i for _, i in pairs])]
         return self.id_holder[0]
 
     def _id_prefix_matches(self, term: str) -> int:
