@@ -336,8 +336,9 @@ class ClassicStore:
             by_image = {k: tuple(sorted(v)) for k, v in lists.items()}
         self.images = images
         self.kids: dict[str, frozenset[str]] = {k: frozenset(v) for k, v in kids.items()}
-        # (hex id, image id), sorted: short-id lookups bisect instead of scanning every id. Made
-        # on the first lookup (a prune never makes one), once for all copies of this store.
+        # The ids sorted by their hex part (see _id_index): short-id lookups bisect instead of
+        # scanning every id. Made on the first lookup (a prune never makes one), once for all
+        # copies of this store.
         self.id_holder: list[tuple[str, list[str], list[str]]] = []
         self.chains: Mapping[str, tuple[str, ...]] = chains
         self.refs = _RefIndex()  # normalized ref string -> image id
