@@ -872,6 +872,7 @@ def prune(
     tag_and_digest = store.tag_and_digest
     fast = _FAST_PRUNE
     calls = store.calls
+    run: PlainPrunes | None = None  # the run of plain prunes the last one joined
     # ``forget``: deletes a key without updating the reverse index (done for the whole image);
     # dict's own pop (``_RefIndex`` overrides ``__delitem__`` only), 5x cheaper than calling
     # ``dict.__delitem__``
@@ -916,7 +917,9 @@ def prune(
                     layer_refs[chain] = left
                     if left == 0:
                         freed.append(chain)
-                store.plain_run().add(script, image_id, freed)
+                if not calls or calls[-1] is not run:  # (store.plain_run, once per run)
+                    run = store.plain_run()
+                run.add(script, image_id, freed)
                 continue
         else:
             targets = (image_id.split(":", 1)[1],)
