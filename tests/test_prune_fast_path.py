@@ -17,7 +17,7 @@ from tests.storegen import container, make_image, snapshot
 from tui.core import classic
 from tui.core import plan as plan_module
 from tui.core.filters import PruneFilters
-from tui.core.model import Snapshot
+from tui.core.model import Image, Layer, Snapshot
 from tui.core.plan import plan_prune
 from tui.core.protect import Protection
 
@@ -77,3 +77,19 @@ def test_fast_prune_plan_equals_the_reference_replay(seed, monkeypatch):
     assert plan_prune(snap, **kwargs) == _reference_plan(snap, monkeypatch, **kwargs)
     kwargs = {"filters": PruneFilters(dangling=False), "with_stopped_containers": True}
     assert plan_prune(snap, **kwargs) == _reference_plan(snap, monkeypatch, **kwargs)
+
+
+def test_a_freed_layer_whose_id_is_an_image_id_is_a_deleted_image(monkeypatch):
+    # The plan counts a ``Deleted`` id that names an image as that image's deletion, not a
+    # layer's: a run of plain prunes whose freed layers include one (its totals' slow branch).
+    a, b, c = ("sha256:" + x * 64 for x in "abc")
+    images = [
+        Image(a, tags=("x:1",), size=5, layers=(Layer(b, b, 5),)),
+        Image(b, tags=("y:1", "y:2"), size=7, layers=(Layer(c, c, 7),)),
+        Image(c, digests=("z@sha256:" + "d" * 64,), size=3, layers=(Layer("sha256:" + "e" * 64, "e", 3),)),
+    ]
+    snap = Snapshot(images)
+    plan = plan_prune(snap, PruneFilters(dangling=False))
+    assert plan == _reference_plan(snap, monkeypatch, filters=PruneFilters(dangling=False))
+    assert plan.delete == (a, b, b, c, c)
+    assert plan.freed_layers == ("sha256:" + "e" * 64,)

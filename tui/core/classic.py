@@ -12,11 +12,12 @@ from __future__ import annotations
 import threading
 from bisect import bisect_left
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from itertools import chain as chain_from
-from typing import Any
+from operator import attrgetter, methodcaller
+from typing import Any, NamedTuple
 
 from tui.core.filters import PruneFilters
 from tui.core.model import Container, Snapshot, short_id
@@ -95,26 +96,50 @@ class DeleteCall:
 
 
 _ScriptCall = tuple[str, tuple[Record, ...], tuple[str, ...]]  # target, Untagged records, their values
-_Script = tuple[_ScriptCall, ...]
 
 
-class PlainPrune(tuple[_Script, str, list[str]]):
-    """Prune's calls for one plain image without a parent, as one entry of ``store.calls``:
-    ``(script, image_id, freed)``. ``script`` (:func:`_untag_script`) gives each call's target
-    and ``Untagged`` records in order; the last call also deletes the image and frees the layers
-    ``freed`` (in record order). Made with no Python-level constructor and no records: a prune
-    of 20,000 images makes ~16,500 of them. :meth:`delete_calls` gives the :class:`DeleteCall`
-    of each; the plan's totals and steps read the entry itself (tui/core/plan_result.py)."""
+class UntagScript(NamedTuple):
+    """What ``DELETE`` of each reference of a plain image does in turn (:func:`_untag_script`)."""
 
-    __slots__ = ()
+    calls: tuple[_ScriptCall, ...]  # each call's target, ``Untagged`` records and their values
+    untagged: tuple[str, ...]  # the values of every call's records, in order
+    steps: int  # ``len(calls)``, read with the script (a run counts its steps as it grows)
 
-    def delete_calls(self) -> list[DeleteCall]:
-        script, image_id, freed = self
-        calls = [DeleteCall(target, image_id, False, untags) for target, untags, _ in script[:-1]]
-        target, untags, _ = script[-1]
-        deleted = [Record("Deleted", image_id), *[Record("Deleted", chain) for chain in freed]]
-        calls.append(DeleteCall(target, image_id, False, (*untags, *deleted)))
-        return calls
+
+class PlainPrunes:
+    """Prune's calls for a run of plain images without a parent, one after another, as one entry
+    of ``store.calls``: for the k-th image, ``image_ids[k]``, the script of its references'
+    untags ``scripts[k]`` (each call's target and ``Untagged`` records in order) and the layers
+    its last call frees after deleting it, ``freed[k]`` (in record order). No object per image
+    and no records are made: a prune of 20,000 images has ~16,500 such images. The plan's totals
+    are whole lists (``untagged``, ``image_ids``, ``released``) and its steps read the run
+    (tui/core/plan_result.py)."""
+
+    __slots__ = ("scripts", "image_ids", "freed", "steps")
+
+    def __init__(self) -> None:
+        self.scripts: list[UntagScript] = []
+        self.image_ids: list[str] = []
+        self.freed: list[list[str]] = []
+        self.steps = 0  # the calls of all scripts
+
+    def add(self, script: UntagScript, image_id: str, freed: list[str]) -> None:
+        self.scripts.append(script)
+        self.image_ids.append(image_id)
+        self.freed.append(freed)
+        self.steps += script.steps
+
+    def untagged(self) -> Iterator[str]:
+        """Every reference the run untags, in order."""
+        return chain_from.from_iterable(map(_UNTAGGED, self.scripts))
+
+    def released(self) -> Iterator[str]:
+        """Every layer the run frees, in order."""
+        return chain_from.from_iterable(self.freed)
+
+
+_UNTAGGED = attrgetter("untagged")
+_IS_SHA256 = methodcaller("startswith", "sha256:")
 
 
 class _Conflict(Exception):
@@ -311,9 +336,10 @@ class ClassicStore:
             by_image = {k: tuple(sorted(v)) for k, v in lists.items()}
         self.images = images
         self.kids: dict[str, frozenset[str]] = {k: frozenset(v) for k, v in kids.items()}
-        # (hex id, image id), sorted: short-id lookups bisect instead of scanning every id. Made
-        # on the first lookup (a prune never makes one), once for all copies of this store.
-        self.id_holder: list[tuple[list[str], list[str]]] = []
+        # The ids sorted by their hex part (see _id_index): short-id lookups bisect instead of
+        # scanning every id. Made on the first lookup (a prune never makes one), once for all
+        # copies of this store.
+        self.id_holder: list[tuple[str, list[str], list[str]]] = []
         self.chains: Mapping[str, tuple[str, ...]] = chains
         self.refs = _RefIndex()  # normalized ref string -> image id
         self.ref_objs: Mapping[str, Reference] = _ParsedKeys()  # parsed on first use: prune needs few
@@ -336,7 +362,8 @@ class ClassicStore:
         if gone:
             self.chains = {**chains, **gone}
         self.layer_refs: dict[str, int] = dict(held)
-        self.calls: list[DeleteCall | PlainPrune] = []
+        self.calls: list[DeleteCall | PlainPrunes] = []
+        self.run: PlainPrunes | None = None  # made by this store: see plain_run
 
     def clone(self) -> ClassicStore:
         """An independent copy (for trial runs)."""
@@ -358,6 +385,7 @@ class ClassicStore:
         other.users = dict(self.users)
         other.layer_refs = dict(self.layer_refs)
         other.calls = list(self.calls)
+        other.run = None  # a run is extended by the store that made it only
 
     # -- layer reference counting ------------------------------------------------------------
     def _hold(self, chains: Iterable[str]) -> None:
@@ -418,9 +446,10 @@ class ClassicStore:
         if alg not in ("", "sha256"):
             return []
         found: list[str] = []
-        hexes, ids = self._id_index()
-        for pos in range(bisect_left(hexes, hex_part), len(hexes)):
-            if not hexes[pos].startswith(hex_part):
+        prefix, keys, ids = self._id_index()
+        start = prefix + hex_part
+        for pos in range(bisect_left(keys, start), len(keys)):
+            if not keys[pos].startswith(start):
                 break
             image_id = ids[pos]
             if image_id in self.images:
@@ -429,17 +458,17 @@ class ClassicStore:
                     break
         return found
 
-    def _id_index(self) -> tuple[list[str], list[str]]:
-        """The hex parts of the snapshot's image ids, sorted, and the ids in the same order."""
+    def _id_index(self) -> tuple[str, list[str], list[str]]:
+        """The snapshot's image ids (``alg:hex``) sorted by their hex part, as ``(prefix, keys,
+        ids)``: ``keys[k]`` is ``prefix`` + the hex part of ``ids[k]``. When every id is
+        ``sha256:...`` the keys are the ids themselves (no string made per image)."""
         if not self.id_holder:
-            ids = [i for i in self.snapshot.images if ":" in i]
-            if all([i.startswith("sha256:") for i in ids]):  # one prefix: the ids sort as their hex
-                ids.sort()
-                hexes = [i[7:] for i in ids]
+            ids = sorted(self.snapshot.images)
+            if all(map(_IS_SHA256, ids)):  # one prefix: the ids sort as their hex
+                self.id_holder[:] = [("sha256:", ids, ids)]
             else:
-                pairs = sorted(zip([i.partition(":")[2] for i in ids], ids, strict=True))
-                hexes, ids = [h for h, _ in pairs], [i for _, i in pairs]
-            self.id_holder[:] = [(hexes, ids)]
+                pairs = sorted([(i.partition(":")[2], i) for i in ids if ":" in i])
+                self.id_holder[:] = [("", [h for h, _ in pairs], [i for _, i in pairs])]
         return self.id_holder[0]
 
     def _id_prefix_matches(self, term: str) -> int:
@@ -662,19 +691,19 @@ class ClassicStore:
         by_image[image_id] = ()
         if self.images[image_id]:  # a parent to prune: the general drop
             calls = self.calls
-            for target, untags, _ in script[:-1]:
+            for target, untags, _ in script.calls[:-1]:
                 calls.append(DeleteCall(target, image_id, False, untags))
-            target, untags, _ = script[-1]
+            target, untags, _ = script.calls[-1]
             self._drop_plain(target, image_id, list(untags), explicit_parents)
             return
         self.drop_parentless(script, image_id)
 
-    def drop_parentless(self, script: _Script, image_id: str) -> None:
+    def drop_parentless(self, script: UntagScript, image_id: str) -> None:
         """The calls of ``script`` (:func:`_untag_script`; for an image without references, one
         call with no ``Untagged`` record) on an image with no conflict, no parent and no
         references left but those the script untags: the last call deletes the record and
-        releases its layers (:meth:`_drop_image` without a parent to prune). Logged as one
-        :class:`PlainPrune`."""
+        releases its layers (:meth:`_drop_image` without a parent to prune). Logged in a
+        :class:`PlainPrunes` run."""
         del self.images[image_id]
         freed: list[str] = []
         layer_refs = self.layer_refs
@@ -683,7 +712,7 @@ class ClassicStore:
             layer_refs[chain] = left
             if left == 0:
                 freed.append(chain)
-        self.calls.append(PlainPrune((script, image_id, freed)))
+        self.plain_run().add(script, image_id, freed)
 
     def _drop_plain(self, target: str, image_id: str, records: list[Record], explicit_parents: bool) -> None:
         """``DELETE /images/{target}`` of an image with no conflict and no references left but
@@ -694,6 +723,16 @@ class ClassicStore:
         self.calls.append(DeleteCall(target, image_id, False, tuple(records)))
         if parents:
             self.calls.extend(parents)
+
+    def plain_run(self) -> PlainPrunes:
+        """The run of plain prunes the next one joins: the last call, if it is a run this store
+        made, else a new one (logged)."""
+        run = self.run
+        calls = self.calls
+        if run is None or not calls or calls[-1] is not run:
+            run = self.run = PlainPrunes()
+            calls.append(run)
+        return run
 
     def remove_container(self, container_id: str) -> list[str]:
         """``DELETE /containers/{id}``: returns the chains its removal releases."""
@@ -706,11 +745,11 @@ class ClassicStore:
         return self._release(self.chains.get(container.image_id, ()))
 
 
-_UNTAG_SCRIPTS: dict[tuple[str, ...], _Script] = {}
+_UNTAG_SCRIPTS: dict[tuple[str, ...], UntagScript] = {}
 _UNTAG_SCRIPTS_MAX = 1 << 17
 
 
-def _untag_script(keys: tuple[str, ...], objs: Mapping[str, Reference]) -> _Script:
+def _untag_script(keys: tuple[str, ...], objs: Mapping[str, Reference]) -> UntagScript:
     """What :meth:`ClassicStore.delete` of each of a plain image's references ``keys`` (all of
     them, sorted) does in turn (:meth:`ClassicStore.prune_plain`): its calls in order, each as its
     target, its ``Untagged`` records and their values; the last call is the one that leaves the
@@ -721,7 +760,7 @@ def _untag_script(keys: tuple[str, ...], objs: Mapping[str, Reference]) -> _Scri
         _UNTAG_SCRIPTS.clear()
     if len(keys) == 1:  # most images: one call, that untags it
         familiar = objs[keys[0]].familiar()
-        script: _Script = ((keys[0], (Record("Untagged", familiar),), (familiar,)),)
+        script = UntagScript(((keys[0], (Record("Untagged", familiar),), (familiar,)),), (familiar,), 1)
         _UNTAG_SCRIPTS[keys] = script
         return script
     rest = list(keys)
@@ -741,7 +780,8 @@ def _untag_script(keys: tuple[str, ...], objs: Mapping[str, Reference]) -> _Scri
         calls.append((key, tuple(records), tuple([r.value for r in records])))
         if not rest:
             break
-    script = tuple(calls)
+    untagged = tuple([value for _, _, values in calls for value in values])
+    script = UntagScript(tuple(calls), untagged, len(calls))
     _UNTAG_SCRIPTS[keys] = script
     return script
 
@@ -832,6 +872,7 @@ def prune(
     tag_and_digest = store.tag_and_digest
     fast = _FAST_PRUNE
     calls = store.calls
+    run: PlainPrunes | None = None  # the run of plain prunes the last one joined
     # ``forget``: deletes a key without updating the reverse index (done for the whole image);
     # dict's own pop (``_RefIndex`` overrides ``__delitem__`` only), 5x cheaper than calling
     # ``dict.__delitem__``
@@ -876,7 +917,9 @@ def prune(
                     layer_refs[chain] = left
                     if left == 0:
                         freed.append(chain)
-                calls.append(PlainPrune((script, image_id, freed)))
+                if not calls or calls[-1] is not run:  # (store.plain_run, once per run)
+                    run = store.plain_run()
+                run.add(script, image_id, freed)
                 continue
         else:
             targets = (image_id.split(":", 1)[1],)
@@ -885,7 +928,7 @@ def prune(
                 # No references, no children, no containers, not protected: no conflict, and
                 # its ID names it: delete's checks are skipped (same records and calls).
                 if not present[image_id]:
-                    store.drop_parentless(((targets[0], (), ()),), image_id)  # nothing to untag
+                    store.drop_parentless(UntagScript(((targets[0], (), ()),), (), 1), image_id)  # no untag
                     continue
                 start = len(calls)
                 store._drop_plain(targets[0], image_id, [], explicit_parents)

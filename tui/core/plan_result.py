@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tui.core import containerd
-from tui.core.classic import ClassicStore, DeleteCall, PlainPrune, Record
+from tui.core.classic import ClassicStore, DeleteCall, PlainPrunes, Record
 from tui.core.containerd_bytes import containers_own_bytes
 from tui.core.filters import PruneFilters
 from tui.core.model import Container, Snapshot, short_id
@@ -99,7 +99,7 @@ class Step:
         fields["platform"] = platform
 
 
-Planned = Step | DeleteCall | PlainPrune  # a step, or a call the replay logged (store.calls)
+Planned = Step | DeleteCall | PlainPrunes  # a step, or a call the replay logged (store.calls)
 
 _GC_LOCK = threading.Lock()
 _GC_DEPTH = 0
@@ -444,20 +444,20 @@ def _effects(
     steps remove. Returns how many steps :func:`_make_steps` makes of ``planned``."""
     images = snapshot.images
     untagged, deleted, released = untag.append, delete.append, freed.append
-    untagged_all = untag.extend
     count = 0
     for item in planned:
-        if isinstance(item, PlainPrune):  # most of a prune's calls: values, no records made
-            script, image_id, chains = item
-            for _, _, values in script:
-                untagged_all(values)
-            deleted(image_id)
-            for value in chains:
-                if value in images:
-                    deleted(value)
-                else:
-                    released(value)
-            count += len(script)
+        if isinstance(item, PlainPrunes):  # most of a prune's calls: whole lists, no records made
+            untag.extend(item.untagged())
+            layers = list(item.released())
+            if images.keys().isdisjoint(layers):  # (a layer id that is an image id: its deletion)
+                delete.extend(item.image_ids)
+                freed.extend(layers)
+            else:
+                for image_id, chains in zip(item.image_ids, item.freed, strict=True):
+                    deleted(image_id)
+                    for value in chains:
+                        (deleted if value in images else released)(value)
+            count += item.steps
             continue
         if not isinstance(item, Step):  # a DeleteCall
             if item.remove_first:
@@ -495,21 +495,22 @@ def _make_steps(
     get_image, get_users = images.get, users_of.get
     gone = refs_gone.add
     for item in planned:
-        if isinstance(item, PlainPrune):  # the steps of its calls, made from its script
-            script, image_id, freed = item
-            image = images[image_id]  # a plain image: listed
-            refs = image.tags + image.digests if image.digests else image.tags  # image.refs
-            users = get_users(image_id)  # only containers earlier steps remove
-            seen = tuple(c.id for c in users if c.id not in containers_gone) if users else ()
-            last = len(script) - 1
-            for at, (target, untags, values) in enumerate(script):
-                if refs_gone and not refs_gone.isdisjoint(refs):
-                    refs = tuple(r for r in refs if r not in refs_gone)
-                expect = untags
-                if at == last:
-                    expect = (*untags, Record("Deleted", image_id), *[Record("Deleted", c) for c in freed])
-                append(Step("delete_image", target, image_id, False, expect, None, refs, seen))
-                refs_gone.update(values)
+        if isinstance(item, PlainPrunes):  # the steps of its calls, made from their scripts
+            for script, image_id, freed in zip(item.scripts, item.image_ids, item.freed, strict=True):
+                image = images[image_id]  # a plain image: listed
+                refs = image.tags + image.digests if image.digests else image.tags  # image.refs
+                users = get_users(image_id)  # only containers earlier steps remove
+                seen = tuple(c.id for c in users if c.id not in containers_gone) if users else ()
+                last = len(script.calls) - 1
+                for at, (target, untags, values) in enumerate(script.calls):
+                    if refs_gone and not refs_gone.isdisjoint(refs):
+                        refs = tuple(r for r in refs if r not in refs_gone)
+                    expect = untags
+                    if at == last:
+                        deleted = [Record("Deleted", c) for c in freed]
+                        expect = (*untags, Record("Deleted", image_id), *deleted)
+                    append(Step("delete_image", target, image_id, False, expect, None, refs, seen))
+                    refs_gone.update(values)
             continue
         if not isinstance(item, Step):  # a DeleteCall
             for user in item.remove_first:
