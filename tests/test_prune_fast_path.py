@@ -93,3 +93,20 @@ def test_a_freed_layer_whose_id_is_an_image_id_is_a_deleted_image(monkeypatch):
     assert plan == _reference_plan(snap, monkeypatch, filters=PruneFilters(dangling=False))
     assert plan.delete == (a, b, b, c, c)
     assert plan.freed_layers == ("sha256:" + "e" * 64,)
+
+
+def test_a_copy_of_the_store_and_the_store_log_their_later_prunes_apart():
+    # A trial copy made in the middle of a run of plain prunes shares the calls logged so far:
+    # what either store prunes afterwards is logged by that store alone.
+    a, b, c = (make_image(n, [(n, 10)], tags=[f"{n}:1"]) for n in "abc")
+    store = classic.ClassicStore(snapshot([a, b, c]), {})
+    store.prune_plain(a.id, False)
+    trial = store.clone()
+    store.prune_plain(b.id, False)
+    trial.prune_plain(c.id, False)
+
+    def pruned(calls: list[object]) -> list[str]:
+        return [i for call in calls if isinstance(call, classic.PlainPrunes) for i in call.image_ids]
+
+    assert pruned(store.calls) == [a.id, b.id]
+    assert pruned(trial.calls) == [a.id, c.id]

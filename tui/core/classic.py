@@ -385,7 +385,8 @@ class ClassicStore:
         other.users = dict(self.users)
         other.layer_refs = dict(self.layer_refs)
         other.calls = list(self.calls)
-        other.run = None  # a run is extended by the store that made it only
+        # the calls so far are shared: neither store extends a run made before the copy
+        other.run = self.run = None
 
     # -- layer reference counting ------------------------------------------------------------
     def _hold(self, chains: Iterable[str]) -> None:
