@@ -51,6 +51,7 @@ from tui.engine.client import (
     images_url,
     store_lists,
 )
+from tui.engine.layer_child import child_details, worth_a_child
 
 if TYPE_CHECKING:
     from concurrent.futures import Future, ThreadPoolExecutor
@@ -541,7 +542,7 @@ READ_WORKERS = 4
 READ_BATCH = 8
 
 
-def _fetch_details(
+def fetch_details(
     engine: Engine,
     image_ids: list[str],
     workers: int,
@@ -710,6 +711,7 @@ def read_layers(
     comments: dict[str, str] | None = None,
     local: LocalInspect | None = None,
     local_detail: LocalDetail | None = None,
+    child_reads: bool = False,
 ) -> list[Image]:
     """Fill in layers (and precise created times) for ``images``; images that vanished are dropped.
 
@@ -719,16 +721,21 @@ def read_layers(
     ``Comment`` of each image whose detail holds it (cache entries written before it was kept do
     not). ``local`` answers inspects without the engine where it can (on the containerd store, its
     blobs read from disk), ``local_detail`` inspect and history (on the classic store, its image
-    configs and layer records read from disk).
+    configs and layer records read from disk). ``child_reads``: a large read goes to a child
+    process where that pays (:mod:`tui.engine.layer_child`; the app's UI thread keeps the GIL).
     """
-    details: dict[str, dict[str, Any]] = {}
-    if cache is not None:
-        for image in images:
-            entry = _cached_detail(cache, engine_id, image)
-            if entry is not None:
-                details[image.id] = entry
+    details = _cached_details(cache, engine_id, images)
     missing = [image.id for image in images if image.id not in details]
-    fetched = _fetch_details(engine, missing, workers, cancelled, local, local_detail)
+
+    def read_here(image_ids: list[str]) -> Iterator[tuple[str, dict[str, Any] | None]]:
+        return fetch_details(engine, image_ids, workers, cancelled, local, local_detail)
+
+    fetched: Generator[tuple[str, dict[str, Any] | None], None, None]
+    if child_reads and worth_a_child(engine.host, image_store, len(missing)):
+        sizes = {image.id: image.size for image in images if image.id not in details}
+        fetched = child_details(engine.host, engine_id, missing, sizes, cancelled, read_here)
+    else:
+        fetched = fetch_details(engine, missing, workers, cancelled, local, local_detail)
     out: list[Image] = []
     try:
         _merge(images, details, fetched, out, cache, engine_id, progress, cancelled, image_store == "classic")
@@ -742,19 +749,28 @@ def read_layers(
     return out
 
 
-def _cached_detail(cache: LayerCache, engine_id: str, image: Image) -> dict[str, Any] | None:
-    """The image's cache entry, if :func:`read_layers` can take it instead of reading the image."""
-    entry = cache.get(engine_id, image.id, created=image.created)
-    return entry if entry is not None and entry.get("config_read") == 3 else None  # older: read again
+def _cached_details(
+    cache: LayerCache | None, engine_id: str, images: Iterable[Image]
+) -> dict[str, dict[str, Any]]:
+    """The images' cache entries that :func:`read_layers` can take instead of reading the image."""
+    found: dict[str, dict[str, Any]] = {}
+    if cache is not None:
+        for image in images:
+            entry = cache.get(engine_id, image.id, created=image.created)
+            if entry is not None and entry.get("config_read") == 3:  # older: read again
+                found[image.id] = entry
+    return found
 
 
-def layers_from_cache(cache: LayerCache | None, listed: Snapshot) -> bool:
-    """True when the classic store's layer stage after the listing ``listed`` is CPU work only:
-    every image's layers are in the cache (no inspect, no history, no file of the store read)."""
-    if cache is None or listed.facts.image_store != "classic":
+def layer_stage_light(cache: LayerCache | None, listed: Snapshot, *, child_reads: bool) -> bool:
+    """True when the classic store's layer stage after the listing ``listed`` costs this process
+    little CPU: every image's layers are in the cache (no inspect, no history, no file of the store
+    read), or (with ``child_reads``) enough are not that a child process reads them."""
+    facts = listed.facts
+    if facts.image_store != "classic":
         return False
-    engine_id = listed.facts.engine_id
-    return all(_cached_detail(cache, engine_id, image) is not None for image in listed.images.values())
+    to_read = len(listed.images) - len(_cached_details(cache, facts.engine_id, listed.images.values()))
+    return to_read == 0 or (child_reads and worth_a_child(facts.host, facts.image_store, to_read))
 
 
 def _merge(
@@ -925,6 +941,7 @@ def read_stages(
     progress: ProgressFn | None = None,
     cancelled: CancelFn | None = None,
     df_early: bool = False,
+    child_reads: bool = False,
 ) -> Iterator[Snapshot]:
     """The store in stages: the lists (no layers yet), then with layers, then with df data.
 
@@ -932,6 +949,7 @@ def read_stages(
     ``layers=False`` or ``disk_usage=False`` end it early. Stops after a cancelled layer read.
     ``df_early`` (with ``disk_usage``): ``/system/df`` is asked with the lists, and answers while
     the layers are read (a one-shot read; the app asks it last, after showing the layers).
+    ``child_reads``: see :func:`read_layers`.
     """
     taken = time.time()
     early_df: Future[DiskUsage] | None = None
@@ -942,7 +960,18 @@ def read_stages(
         if not layers:
             return
         yield from _layer_stages(
-            engine, taken, facts, images, containers, rows, early_df, disk_usage, cache, progress, cancelled
+            engine,
+            taken,
+            facts,
+            images,
+            containers,
+            rows,
+            early_df,
+            disk_usage,
+            cache,
+            progress,
+            cancelled,
+            child_reads,
         )
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
@@ -1035,15 +1064,15 @@ def _disk_usage_of(engine: Engine, gets: UnixGets | None) -> DiskUsage:
             gets.close()
 
 
-class _ClassicDetail:
+class ClassicDetail:
     """The classic store's own files as a :data:`LocalDetail` (``ClassicStore.detail``), looked
     for on the first image the layer cache does not hold: a warm read needs none, and so neither
     imports the reader nor looks for the store. Where it cannot be read, every image is asked of
-    the engine (``None``), as without it."""
+    the engine (``None``), as without it. ``sizes``: the image list's ``Size`` by image id."""
 
-    def __init__(self, facts: EngineFacts, images: list[Image]) -> None:
+    def __init__(self, facts: EngineFacts, sizes: Mapping[str, int]) -> None:
         self._facts = facts
-        self._images = images
+        self._sizes = sizes
         self._detail: LocalDetail | None = None
         self._located = False
 
@@ -1053,7 +1082,7 @@ class _ClassicDetail:
 
             classic = ClassicStore.locate(self._facts)
             if classic is not None:
-                self._detail = partial(classic.detail, {image.id: image.size for image in self._images})
+                self._detail = partial(classic.detail, self._sizes)
             self._located = True
         return None if self._detail is None else self._detail(image_id)
 
@@ -1070,13 +1099,14 @@ def _layer_stages(
     cache: LayerCache | None,
     progress: ProgressFn | None,
     cancelled: CancelFn | None,
+    child_reads: bool,
 ) -> Iterator[Snapshot]:
     comments: dict[str, str] | None = None
     local: LocalInspect | None = None
     local_detail: LocalDetail | None = None
     store: ContentStore | None = None
     if facts.image_store == "classic" and images:
-        local_detail = _ClassicDetail(facts, images)
+        local_detail = ClassicDetail(facts, {image.id: image.size for image in images})
     if facts.image_store == "containerd":
         from tui.engine.containerd_store import ContentStore
 
@@ -1095,6 +1125,7 @@ def _layer_stages(
         comments=comments,
         local=local,
         local_detail=local_detail,
+        child_reads=child_reads,
     )
     if cancelled is not None and cancelled():
         return

@@ -14,7 +14,7 @@ from tui.engine.buildcache import (
     read_build_cache,
 )
 from tui.engine.client import Engine
-from tui.engine.snapshot import LayerCache, layers_from_cache, read_stages
+from tui.engine.snapshot import LayerCache, layer_stage_light, read_stages
 from tui.engine.snapshot import default_cache_path as default_cache_path  # its old home
 
 
@@ -40,13 +40,19 @@ class EngineSource:
         self, *, progress: Callable[[int, int], None], cancelled: Callable[[], bool]
     ) -> Iterator[Snapshot]:
         yield from read_stages(
-            self.engine, disk_usage=True, cache=self.cache, progress=progress, cancelled=cancelled
+            self.engine,
+            disk_usage=True,
+            cache=self.cache,
+            progress=progress,
+            cancelled=cancelled,
+            child_reads=True,  # a large cold read leaves the GIL to the app's UI thread
         )
 
-    def layers_cached(self, listed: Snapshot) -> bool:
-        """True when the layer stage after ``listed`` (this source's first stage) reads nothing
-        from the engine or the disk: every image's layers are in the layer cache (classic store)."""
-        return layers_from_cache(self.cache, listed)
+    def layer_stage_light(self, listed: Snapshot) -> bool:
+        """True when the layer stage after ``listed`` (this source's first stage) costs this
+        process little CPU: every image's layers are in the layer cache, or a child process reads
+        them (classic store; see :mod:`tui.engine.layer_child`)."""
+        return layer_stage_light(self.cache, listed, child_reads=True)
 
     def watch(
         self, changed: Callable[[str], None], stopped: Callable[[], bool], since_ns: int | None = None

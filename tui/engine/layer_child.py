@@ -1,0 +1,180 @@
+"""A large cold layer read in a second process.
+
+The app reads the store while its UI thread starts and draws. In one process the two take turns on
+the GIL: a cold read of a thousand images finished some three times later inside the app than the
+same read headless. So where it pays, the classic store's layer read (its image configs and layer
+records read from disk, else the engine's inspect and history) runs in a child process, on another
+core; the reading thread of the app only waits for the child's answers and fills them in.
+
+``python -m tui.engine.layer_child`` reads one request (a JSON object) from stdin: the engine's
+host and ID, the image ids to read and the image list's size of each. It writes one line per image,
+in the request's order: ``[image id, detail]``, the detail as :func:`tui.engine.snapshot.read_layers`
+reads it (``null``: the image is gone). It changes nothing, in the engine or on disk.
+
+It pays on a unix socket (the child reads the same local engine), on the classic store, with at
+least :data:`MIN_IMAGES` images to read and more than one CPU. When the child cannot start, answers
+for another engine or stops early, the parent reads the images it has no answer for itself.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Callable, Generator, Iterator, Mapping
+from typing import Any
+
+Details = Iterator[tuple[str, "dict[str, Any] | None"]]
+
+MIN_IMAGES = 200
+"""Fewer images to read than this are read in the app's process: a child costs some 0.1 s to start
+(Python and the reader's imports), about what 200 images cost to read."""
+
+NICE = 10
+"""The child's niceness: on a busy machine the app's own threads (its UI) come first."""
+
+FLUSH_EVERY = 64
+"""Lines the child writes before it flushes (the parent's progress moves with them)."""
+
+
+def worth_a_child(host: str, image_store: str, to_read: int) -> bool:
+    """True when the layer read of ``to_read`` images of this engine goes to a child process."""
+    return (
+        to_read >= MIN_IMAGES
+        and image_store == "classic"
+        and host.startswith("unix://")
+        and (os.cpu_count() or 1) > 1
+    )
+
+
+def child_details(
+    host: str,
+    engine_id: str,
+    image_ids: list[str],
+    sizes: Mapping[str, int],
+    cancelled: Callable[[], bool] | None,
+    read_here: Callable[[list[str]], Details],
+) -> Generator[tuple[str, dict[str, Any] | None], None, None]:
+    """``(image id, detail)`` for ``image_ids``, in order, as a child process reads them; the ids
+    it gives no answer for (it could not start, failed, or answered for another engine) from
+    ``read_here(rest)``. Stops early once ``cancelled()``; the child is stopped when this ends."""
+    import subprocess  # (with its own imports) only where a child is started
+
+    def stop() -> bool:
+        return cancelled is not None and cancelled()
+
+    done = 0
+    try:
+        child = subprocess.Popen(
+            child_command(),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,  # the app's screen: a failure shows as the parent's own read
+        )
+    except OSError:
+        child = None
+    if child is not None:
+        try:
+            assert child.stdin is not None and child.stdout is not None
+            request = {"host": host, "engine_id": engine_id, "ids": image_ids, "sizes": dict(sizes)}
+            try:
+                child.stdin.write(json.dumps(request).encode())
+                child.stdin.close()
+            except OSError:
+                pass  # it is gone: read here
+            for line in _lines(child.stdout.fileno(), stop):
+                answer = _answer(line, image_ids[done] if done < len(image_ids) else None)
+                if answer is None:
+                    break
+                yield answer
+                done += 1
+        finally:
+            if child.poll() is None:
+                child.kill()
+            child.wait()
+            for pipe in (child.stdin, child.stdout):
+                if pipe is not None:
+                    pipe.close()
+    if done < len(image_ids) and not stop():
+        yield from read_here(image_ids[done:])
+
+
+def child_command() -> list[str]:
+    """The child's command line: this Python, this module."""
+    return [sys.executable, "-m", "tui.engine.layer_child"]
+
+
+def _lines(fd: int, stop: Callable[[], bool]) -> Iterator[bytes]:
+    """The lines read from ``fd`` until its end, or until ``stop()`` (asked at least every 0.1 s,
+    also while the child reads and writes nothing)."""
+    import select
+
+    pending = b""
+    while not stop():
+        ready, _, _ = select.select([fd], [], [], 0.1)
+        if not ready:
+            continue
+        chunk = os.read(fd, 1 << 16)
+        if not chunk:
+            return
+        *lines, pending = (pending + chunk).split(b"\n")
+        for line in lines:
+            if stop():
+                return
+            yield line
+
+
+def _answer(line: bytes, expected: str | None) -> tuple[str, dict[str, Any] | None] | None:
+    """The child's line as ``(image id, detail)`` when it answers for ``expected``; else None."""
+    try:
+        got = json.loads(line)
+    except ValueError:
+        return None
+    if (
+        expected is None
+        or not isinstance(got, list)
+        or len(got) != 2
+        or got[0] != expected
+        or not (got[1] is None or isinstance(got[1], dict))
+    ):
+        return None
+    return expected, got[1]
+
+
+def main() -> int:
+    """The child: read the request on stdin, write the details on stdout (see the module)."""
+    from tui.engine.client import Engine
+    from tui.engine.snapshot import READ_WORKERS, ClassicDetail, fetch_details, read_facts
+
+    os.nice(NICE)
+    try:
+        request = json.loads(sys.stdin.buffer.read())
+        host, engine_id, ids, sizes = (request[k] for k in ("host", "engine_id", "ids", "sizes"))
+    except (ValueError, KeyError, TypeError):
+        print(json.dumps({"error": "the request is not a layer read's"}), flush=True)
+        return 2
+    engine = Engine(host)
+    try:
+        facts = read_facts(engine)
+        if facts.engine_id != engine_id or facts.image_store != "classic":
+            print(json.dumps({"error": f"{host} is not the engine {engine_id}"}), flush=True)
+            return 1
+        out = sys.stdout
+        details = fetch_details(engine, ids, READ_WORKERS, None, None, ClassicDetail(facts, sizes))
+        for written, (image_id, detail) in enumerate(details, 1):
+            out.write(json.dumps([image_id, detail]) + "\n")
+            if written % FLUSH_EVERY == 0:
+                out.flush()
+        out.flush()
+    except BrokenPipeError:
+        return 0  # the app stopped listening (it quit, or its read was cancelled)
+    except Exception as exc:  # the parent reads the rest itself and reports what it meets
+        print(json.dumps({"error": str(exc)}), flush=True)
+        return 1
+    finally:
+        engine.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
