@@ -192,3 +192,26 @@ def test_a_request_that_is_not_a_layer_read_gets_a_clear_error():
     )
     assert done.returncode == 2
     assert json.loads(done.stdout) == {"error": "the request is not a layer read's"}
+
+
+def test_a_tui_package_in_the_working_directory_does_not_run_as_the_child(tmp_path):
+    """The app often runs as root in a directory it does not own: the child's code is the app's."""
+    planted = tmp_path / "tui" / "engine"
+    planted.mkdir(parents=True)
+    for package in (tmp_path / "tui", planted):
+        (package / "__init__.py").write_text("")
+    marker = tmp_path / "ran"
+    (planted / "layer_child.py").write_text(
+        f"from pathlib import Path\nPath({str(marker)!r}).write_text('x')\ndef main():\n    return 0\n"
+    )
+    done = subprocess.run(
+        layer_child.child_command(),
+        input=b"{not json",
+        capture_output=True,
+        timeout=60,
+        check=False,
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(tmp_path)},
+    )
+    assert not marker.exists()
+    assert done.returncode == 2 and json.loads(done.stdout) == {"error": "the request is not a layer read's"}

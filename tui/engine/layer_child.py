@@ -6,10 +6,11 @@ same read headless. So where it pays, the classic store's layer read (its image 
 records read from disk, else the engine's inspect and history) runs in a child process, on another
 core; the reading thread of the app only waits for the child's answers and fills them in.
 
-``python -m tui.engine.layer_child`` reads one request (a JSON object) from stdin: the engine's
-host and ID, the image ids to read and the image list's size of each. It writes one line per image,
-in the request's order: ``[image id, detail]``, the detail as :func:`tui.engine.snapshot.read_layers`
-reads it (``null``: the image is gone). It changes nothing, in the engine or on disk.
+The child (:func:`main`, started by :func:`child_command`) reads one request (a JSON object) from
+stdin: the engine's host and ID, the image ids to read and the image list's size of each. It writes
+one line per image, in the request's order: ``[image id, detail]``, the detail as
+:func:`tui.engine.snapshot.read_layers` reads it (``null``: the image is gone). It changes nothing,
+in the engine or on disk.
 
 It pays on a unix socket (the child reads the same local engine), on the classic store, with at
 least :data:`MIN_IMAGES` images to read and more than one CPU. When the child cannot start, answers
@@ -22,6 +23,7 @@ import json
 import os
 import sys
 from collections.abc import Callable, Generator, Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
 Details = Iterator[tuple[str, "dict[str, Any] | None"]]
@@ -99,9 +101,18 @@ def child_details(
         yield from read_here(image_ids[done:])
 
 
+_CHILD_CODE = (
+    "import sys; sys.path.insert(0, sys.argv[1]); from tui.engine.layer_child import main; sys.exit(main())"
+)
+
+
 def child_command() -> list[str]:
-    """The child's command line: this Python, this module."""
-    return [sys.executable, "-m", "tui.engine.layer_child"]
+    """The child's command line: this Python, this module, imported from where this process
+    imported it. Isolated (``-I``): neither the working directory (``-m`` would look there first:
+    a ``tui`` package in the directory the app runs in, as root, must not run) nor ``PYTHON*``
+    variables choose its code."""
+    root = Path(__file__).resolve().parents[2]
+    return [sys.executable, "-I", "-c", _CHILD_CODE, str(root)]
 
 
 def _lines(fd: int, stop: Callable[[], bool]) -> Iterator[bytes]:
