@@ -110,14 +110,17 @@ def _entry_sum(entry: Mapping[str, Any]) -> str:
 
 def _valid_entry(entry: Any) -> bool:
     """A well-formed entry whose checksum matches (a damaged or hand-edited line is not)."""
+    return _well_formed(entry) and entry["sum"] == _entry_sum(entry)
+
+
+def _well_formed(entry: Any) -> bool:
+    """An entry of the right shape (its checksum not checked)."""
     if not isinstance(entry, dict) or not entry.keys() >= _REQUIRED:
         return False
     if any(k in entry for k in _NEVER_CACHED):
         return False
     diff_ids, history, created = entry["diff_ids"], entry["history"], entry["created"]
     if not isinstance(entry["key"], str) or not isinstance(diff_ids, list) or not isinstance(created, str):
-        return False
-    if entry["sum"] != _entry_sum(entry):
         return False
     for d in diff_ids:
         if not isinstance(d, str) or not _DIGEST.fullmatch(d):
@@ -295,7 +298,7 @@ class LayerCache:
             key = f"{engine_id}/{image_id}"
             entry = {**{k: v for k, v in detail.items() if k not in _NEVER_CACHED}, "key": key}
             entry["sum"] = _entry_sum(entry)
-            if not _valid_entry(entry):
+            if not _well_formed(entry):  # (its sum was just made)
                 continue
             with self._lock:
                 self._data[key] = entry
