@@ -27,7 +27,7 @@ from tui.engine import layer_child
 from tui.engine import snapshot as snapshot_module
 from tui.engine.client import Engine
 from tui.engine.layer_child import child_details, worth_a_child
-from tui.engine.snapshot import LayerCache, list_images, read_facts, read_layers
+from tui.engine.snapshot import LayerCache, list_images, read_facts, read_layers, read_snapshot
 from tui.engine.source import EngineSource
 
 
@@ -71,6 +71,20 @@ def test_the_child_reads_what_the_parent_would_and_the_parent_reads_nothing(engi
         layers_of(truth)
     )
     assert again == [[]]
+
+
+@pytest.mark.classic_store
+def test_the_apps_source_has_a_large_cold_read_done_by_a_child(engine, tmp_path, monkeypatch):
+    seed(engine.api, engine.url, STANDARD)
+    truth = read_snapshot(Engine(engine.url), disk_usage=True)
+    monkeypatch.setattr(layer_child, "MIN_IMAGES", 1)
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    asked = no_read_here(monkeypatch)
+    source = EngineSource(Engine(engine.url), LayerCache(tmp_path / "layers.jsonl"))
+    *_, last = source.load(progress=lambda done, total: None, cancelled=lambda: False)
+    assert asked == []
+    assert last.layers_complete and last.disk is not None
+    assert layers_of(list(last.images.values())) == layers_of(list(truth.images.values()))
 
 
 def test_small_reads_other_stores_and_remote_hosts_stay_in_the_process(monkeypatch):
