@@ -10,10 +10,12 @@
   with a progress report between them (which Textual's ``can_replace`` does not look past).
 * The footer composes its keys again only when they change.
 * The space chart is made only while its tab is shown, not for every load stage behind it.
+* The app runs Python's cyclic collector with thresholds of its own (fewer collections).
 """
 
 from __future__ import annotations
 
+import gc
 import sys
 import threading
 from collections.abc import Callable, Iterator
@@ -25,7 +27,7 @@ from tests.pilot import wait_for
 from tests.storegen import make_image
 from tests.test_app_redraws import Stages, _Job, _loaded, _store
 from tests.test_app_redraws import _app as _redraws_app
-from tui.app.main import SweepApp
+from tui.app.main import COLLECTOR_THRESHOLDS, SweepApp
 from tui.app.screens import main as main_screen
 from tui.app.screens import store as store_screen
 from tui.app.screens.main import MainScreen
@@ -116,6 +118,19 @@ async def test_a_job_runs_with_short_thread_switches_and_the_interval_comes_back
         await wait_for(pilot, lambda: not screen.job_running)
         assert sys.getswitchinterval() == before
         await pilot.press("q")
+
+
+async def test_the_app_runs_pythons_collector_with_its_own_thresholds():
+    before = gc.get_threshold()
+    try:
+        gc.set_threshold(700, 10, 10)
+        async with _redraws_app(_Job(_store(), 3)).run_test(size=(150, 45)) as pilot:
+            await _loaded(pilot, pilot.app)  # type: ignore[arg-type]
+            assert gc.get_threshold() == COLLECTOR_THRESHOLDS != (700, 10, 10)
+            assert gc.isenabled()  # collected, only less often
+            await pilot.press("q")
+    finally:
+        gc.set_threshold(*before)
 
 
 async def test_the_space_chart_is_made_only_while_its_tab_is_shown(monkeypatch):

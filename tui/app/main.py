@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import time
 from collections.abc import Callable
 
@@ -12,6 +13,15 @@ from tui.app.first_read import FirstRead
 from tui.app.screens.main import MainScreen
 from tui.app.source import StoreSource
 from tui.config import Config
+
+COLLECTOR_THRESHOLDS = (20_000, 20, 20)
+"""Python's cyclic garbage collector in the app (``gc.set_threshold``; Python's own: 700, 10, 10).
+A store's read and the table's rows make hundreds of thousands of objects that live on, and with
+Python's thresholds each 700 of them started a young collection and the oldest generation was
+walked again and again: in a cold launch at 5,000 images 630-odd collections, 5 of them full, took
+0.77 s of the UI thread's GIL (0.47 s at 1,500 images). With these, 20 young ones took 0.24-0.31 s,
+and the app's peak RSS stayed the same (110-116 MiB). Garbage with reference cycles waits longer
+to be collected, still within the young generations' turns."""
 
 
 class SweepApp(App[int]):
@@ -30,6 +40,7 @@ class SweepApp(App[int]):
         first_read: FirstRead | None = None,
     ) -> None:
         super().__init__()
+        gc.set_threshold(*COLLECTOR_THRESHOLDS)  # for the whole process, from now on
         self.source = source
         # the store is read from now on (or from when the caller started ``first_read``: it needs
         # no Textual, so it can start before Textual is imported), while Textual starts; the main
