@@ -19,6 +19,7 @@ for another engine or stops early, the parent reads the images it has no answer 
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import sys
@@ -158,6 +159,7 @@ def main() -> int:
     from tui.engine.snapshot import READ_WORKERS, ClassicDetail, fetch_details, read_facts
 
     os.nice(NICE)
+    gc.disable()  # a read makes no reference cycles (as the headless commands' reads, tui/cli.py)
     try:
         request = json.loads(sys.stdin.buffer.read())
         host, engine_id, ids, sizes = (request[k] for k in ("host", "engine_id", "ids", "sizes"))
@@ -184,6 +186,7 @@ def main() -> int:
         return 1
     finally:
         engine.close()
+        gc.freeze()  # the exit's last collection walks none of them
     return 0
 
 
