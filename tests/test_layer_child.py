@@ -27,7 +27,14 @@ from tui.engine import layer_child
 from tui.engine import snapshot as snapshot_module
 from tui.engine.client import Engine
 from tui.engine.layer_child import child_details, worth_a_child
-from tui.engine.snapshot import LayerCache, list_images, read_facts, read_layers, read_snapshot
+from tui.engine.snapshot import (
+    LayerCache,
+    detail_layers,
+    list_images,
+    read_facts,
+    read_layers,
+    read_snapshot,
+)
 from tui.engine.source import EngineSource
 
 
@@ -65,6 +72,7 @@ def test_the_child_reads_what_the_parent_would_and_the_parent_reads_nothing(engi
     got = read_layers(eng, images, cache=cache, engine_id=facts.engine_id, child_reads=True)
     assert layers_of(got) == layers_of(truth)
     assert asked == []  # all from the child
+    assert all(cache.get(facts.engine_id, i.id) is not None for i in images)  # held in memory too
     # and what it read was saved in the parent's cache, as the parent's own read would
     again = no_read_here(monkeypatch)
     assert layers_of(read_layers(eng, images, cache=LayerCache(cache.path), engine_id=facts.engine_id)) == (
@@ -125,12 +133,17 @@ def test_what_the_child_does_not_answer_the_parent_reads_itself(engine, tmp_path
     sizes = {i.id: i.size for i in images}
     truth = dict(snapshot_module.fetch_details(eng, ids, 2, None))
     engine_id = "another-engine" if child == "wrong engine" else facts.engine_id
-    first = json.dumps([ids[0], truth[ids[0]]])
+    # the real child's lines for the first two images
+    request = {"host": eng.host, "engine_id": facts.engine_id, "ids": ids[:2], "sizes": sizes, "cache": None}
+    real = subprocess.run(
+        layer_child.child_command(), input=json.dumps(request).encode(), capture_output=True, check=True
+    ).stdout.splitlines()
+    assert [json.loads(line)[0] for line in real] == ids[:2]
     commands = {
         "missing command": [str(tmp_path / "no-such-python")],
         "garbage": fake_child(tmp_path, "print('not json')\n"),
-        "first only": fake_child(tmp_path, f"import sys\nsys.stdin.read()\nprint({first!r})\n"),
-        "another image": fake_child(tmp_path, f"print({json.dumps([ids[1], truth[ids[1]]])!r})\n"),
+        "first only": fake_child(tmp_path, f"import sys\nsys.stdin.read()\nprint({real[0].decode()!r})\n"),
+        "another image": fake_child(tmp_path, f"print({real[1].decode()!r})\n"),
     }
     if child in commands:
         monkeypatch.setattr(layer_child, "child_command", lambda: commands[child])
@@ -140,8 +153,19 @@ def test_what_the_child_does_not_answer_the_parent_reads_itself(engine, tmp_path
         read_here.append(rest)
         return snapshot_module.fetch_details(eng, rest, 2, None)
 
-    got = list(child_details(eng.host, engine_id, ids, sizes, None, here))
-    assert got == [(i, truth[i]) for i in ids]
+    built: dict[str, layer_child.Built] = {}
+    got = list(child_details(eng.host, engine_id, ids, sizes, None, built, None, here))
+    from_child = ids[:1] if child == "first only" else []
+    assert [image_id for image_id, _ in got] == ids
+    assert list(built) == from_child
+    for image_id, detail in got:
+        assert detail is not None
+        if image_id in from_child:  # the child's cache entry, and the layers it built
+            assert detail["diff_ids"] == truth[image_id]["diff_ids"] and "labels" not in detail
+            assert built[image_id].layers == detail_layers(truth[image_id], sizes[image_id])
+            assert built[image_id].cached and detail["key"] == f"{facts.engine_id}/{image_id}"
+        else:
+            assert detail == truth[image_id]
     assert read_here == [ids[1:] if child == "first only" else ids]
 
 
@@ -179,6 +203,8 @@ def test_a_cancelled_read_stops_the_child(engine, tmp_path, monkeypatch):
             eng.host,
             facts.engine_id,
             ids,
+            {},
+            None,
             {},
             lambda: time.monotonic() > cancel_at,
             lambda rest: read_here.append(rest) or iter(()),

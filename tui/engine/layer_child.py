@@ -7,10 +7,13 @@ records read from disk, else the engine's inspect and history) runs in a child p
 core; the reading thread of the app only waits for the child's answers and fills them in.
 
 The child (:func:`main`, started by :func:`child_command`) reads one request (a JSON object) from
-stdin: the engine's host and ID, the image ids to read and the image list's size of each. It writes
-one line per image, in the request's order: ``[image id, detail]``, the detail as
-:func:`tui.engine.snapshot.read_layers` reads it (``null``: the image is gone). It changes nothing,
-in the engine or on disk.
+stdin: the engine's host and ID, the image ids to read, the image list's size of each and the layer
+cache's file. It does what the parent's own read would do with each image but fill it in: reads it,
+builds its layers, and appends its entry to the layer cache's file. It writes one line per image,
+in the request's order: ``[image id, entry, layers, created ns, cached]`` (the cache entry, or the
+detail where it cannot be cached, as :func:`tui.engine.snapshot.read_layers` reads it; each layer
+as ``[chain id, diff id, size]``); ``[image id, null, null, null, false]``: the image is gone. It
+changes nothing else, in the engine or on disk.
 
 It pays on a unix socket (the child reads the same local engine), on the classic store, with at
 least :data:`MIN_IMAGES` images to read and more than one CPU. When the child cannot start, answers
@@ -25,9 +28,20 @@ import os
 import sys
 from collections.abc import Callable, Generator, Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
+
+from tui.core.model import Layer
 
 Details = Iterator[tuple[str, "dict[str, Any] | None"]]
+
+
+class Built(NamedTuple):
+    """What the child made of an image besides its detail."""
+
+    layers: tuple[Layer, ...]
+    created_ns: int | None  # the detail's precise created time, if it has one
+    cached: bool  # the detail is the cache entry the child appended to the cache's file
+
 
 MIN_IMAGES = 200
 """Fewer images to read than this are read in the app's process: a child costs some 0.1 s to start
@@ -55,12 +69,16 @@ def child_details(
     engine_id: str,
     image_ids: list[str],
     sizes: Mapping[str, int],
+    cache_path: Path | None,
+    built: dict[str, Built],
     cancelled: Callable[[], bool] | None,
     read_here: Callable[[list[str]], Details],
 ) -> Generator[tuple[str, dict[str, Any] | None], None, None]:
-    """``(image id, detail)`` for ``image_ids``, in order, as a child process reads them; the ids
+    """``(image id, detail)`` for ``image_ids``, in order, as a child process reads them, and in
+    ``built`` what it made of each (the child appended the cached ones to ``cache_path``); the ids
     it gives no answer for (it could not start, failed, or answered for another engine) from
-    ``read_here(rest)``. Stops early once ``cancelled()``; the child is stopped when this ends."""
+    ``read_here(rest)``, with nothing in ``built``. Stops early once ``cancelled()``; the child
+    is stopped when this ends."""
     import subprocess  # (with its own imports) only where a child is started
 
     def stop() -> bool:
@@ -79,17 +97,27 @@ def child_details(
     if child is not None:
         try:
             assert child.stdin is not None and child.stdout is not None
-            request = {"host": host, "engine_id": engine_id, "ids": image_ids, "sizes": dict(sizes)}
+            request = {
+                "host": host,
+                "engine_id": engine_id,
+                "ids": image_ids,
+                "sizes": dict(sizes),
+                "cache": None if cache_path is None else str(cache_path),
+            }
             try:
                 child.stdin.write(json.dumps(request).encode())
                 child.stdin.close()
             except OSError:
                 pass  # it is gone: read here
             for line in _lines(child.stdout.fileno(), stop):
-                answer = _answer(line, image_ids[done] if done < len(image_ids) else None)
-                if answer is None:
+                expected = image_ids[done] if done < len(image_ids) else None
+                answer = _answer(line, expected, engine_id)
+                if answer is None or expected is None:
                     break
-                yield answer
+                detail, made = answer
+                if made is not None:
+                    built[expected] = made
+                yield expected, detail
                 done += 1
         finally:
             if child.poll() is None:
@@ -136,33 +164,56 @@ def _lines(fd: int, stop: Callable[[], bool]) -> Iterator[bytes]:
             yield line
 
 
-def _answer(line: bytes, expected: str | None) -> tuple[str, dict[str, Any] | None] | None:
-    """The child's line as ``(image id, detail)`` when it answers for ``expected``; else None."""
+def _answer(
+    line: bytes, expected: str | None, engine_id: str
+) -> tuple[dict[str, Any] | None, Built | None] | None:
+    """The child's line as ``(detail, built)`` (both None: the image is gone) when it answers for
+    ``expected`` as the module says; else None."""
     try:
         got = json.loads(line)
     except ValueError:
         return None
+    if expected is None or not isinstance(got, list) or len(got) != 5 or got[0] != expected:
+        return None
+    _, detail, layers, created_ns, cached = got
+    if detail is None:
+        return None, None
     if (
-        expected is None
-        or not isinstance(got, list)
-        or len(got) != 2
-        or got[0] != expected
-        or not (got[1] is None or isinstance(got[1], dict))
+        not isinstance(detail, dict)
+        or not isinstance(layers, list)
+        or not (created_ns is None or type(created_ns) is int)
+        or type(cached) is not bool
+        or (cached and detail.get("key") != f"{engine_id}/{expected}")
     ):
         return None
-    return expected, got[1]
+    try:
+        made = tuple([Layer(chain, diff, size) for chain, diff, size in layers])
+    except (TypeError, ValueError):
+        return None
+    return detail, Built(made, created_ns, cached)
 
 
 def main() -> int:
     """The child: read the request on stdin, write the details on stdout (see the module)."""
     from tui.engine.client import Engine
-    from tui.engine.snapshot import READ_WORKERS, ClassicDetail, fetch_details, read_facts
+    from tui.engine.snapshot import (
+        READ_WORKERS,
+        ClassicDetail,
+        LayerCache,
+        cache_entry,
+        detail_created_ns,
+        detail_layers,
+        fetch_details,
+        read_facts,
+    )
 
     os.nice(NICE)
     gc.disable()  # a read makes no reference cycles (as the headless commands' reads, tui/cli.py)
     try:
         request = json.loads(sys.stdin.buffer.read())
-        host, engine_id, ids, sizes = (request[k] for k in ("host", "engine_id", "ids", "sizes"))
+        host, engine_id, ids, sizes, path = (
+            request[k] for k in ("host", "engine_id", "ids", "sizes", "cache")
+        )
     except (ValueError, KeyError, TypeError):
         print(json.dumps({"error": "the request is not a layer read's"}), flush=True)
         return 2
@@ -172,12 +223,32 @@ def main() -> int:
         if facts.engine_id != engine_id or facts.image_store != "classic":
             print(json.dumps({"error": f"{host} is not the engine {engine_id}"}), flush=True)
             return 1
+        cache = LayerCache(Path(path), defer=True) if path else None  # (its file not read)
         out = sys.stdout
+        steps_made: dict[Any, Any] = {}
+        entries: list[dict[str, Any]] = []  # the cache entries not appended yet
         details = fetch_details(engine, ids, READ_WORKERS, None, None, ClassicDetail(facts, sizes))
         for written, (image_id, detail) in enumerate(details, 1):
-            out.write(json.dumps([image_id, detail]) + "\n")
+            line: list[Any] = [image_id, None, None, None, False]
+            if detail is not None:
+                entry = cache_entry(engine_id, image_id, detail)
+                layers = detail_layers(detail, sizes.get(image_id), steps_made)
+                line[1:] = [
+                    detail if entry is None else entry,
+                    [[layer.chain_id, layer.diff_id, layer.size] for layer in layers],
+                    detail_created_ns(detail),
+                    entry is not None,
+                ]
+                if entry is not None:
+                    entries.append(entry)
+            out.write(json.dumps(line) + "\n")
             if written % FLUSH_EVERY == 0:
+                if cache is not None:
+                    cache.append(entries)  # before the parent takes them
+                entries = []
                 out.flush()
+        if cache is not None:
+            cache.append(entries)
         out.flush()
     except BrokenPipeError:
         return 0  # the app stopped listening (it quit, or its read was cancelled)

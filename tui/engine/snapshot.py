@@ -51,7 +51,7 @@ from tui.engine.client import (
     images_url,
     store_lists,
 )
-from tui.engine.layer_child import child_details, worth_a_child
+from tui.engine.layer_child import Built, child_details, worth_a_child
 
 if TYPE_CHECKING:
     from concurrent.futures import Future, ThreadPoolExecutor
@@ -293,24 +293,38 @@ class LayerCache:
     def put_many(self, engine_id: str, entries: Iterable[tuple[str, dict[str, Any]]]) -> None:
         """:meth:`put` of each ``(image id, entry)``, appended to the file in one write."""
         self.load()
-        lines = []
-        for image_id, detail in entries:
-            key = f"{engine_id}/{image_id}"
-            entry = {**{k: v for k, v in detail.items() if k not in _NEVER_CACHED}, "key": key}
-            entry["sum"] = _entry_sum(entry)
-            if not _well_formed(entry):  # (its sum was just made)
-                continue
-            with self._lock:
-                self._data[key] = entry
-            lines.append(json.dumps(entry) + "\n")
-        if self.path is not None and lines:
-            try:
-                self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-                fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW, 0o600)
-                with os.fdopen(fd, "a", encoding="utf-8") as fh:
-                    fh.write("".join(lines))
-            except OSError:
-                pass
+        made = [e for i, detail in entries if (e := cache_entry(engine_id, i, detail)) is not None]
+        self.remember(made)
+        self.append(made)
+
+    def remember(self, entries: Iterable[dict[str, Any]]) -> None:
+        """Hold ``entries`` (made by :func:`cache_entry`, here or by the process that also
+        appended them to the file) in memory, not in the file."""
+        with self._lock:
+            for entry in entries:
+                self._data[entry["key"]] = entry
+
+    def append(self, entries: list[dict[str, Any]]) -> None:
+        """Append ``entries`` (made by :func:`cache_entry`) to the file in one write, not to
+        memory; never fails the caller."""
+        if self.path is None or not entries:
+            return
+        try:
+            self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW, 0o600)
+            with os.fdopen(fd, "a", encoding="utf-8") as fh:
+                fh.write("".join([json.dumps(entry) + "\n" for entry in entries]))
+        except OSError:
+            pass
+
+
+def cache_entry(engine_id: str, image_id: str, detail: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The layer cache's entry for an image's detail (its labels left out, its key and checksum
+    added), or None when it is not of the shape an entry must have (then it is not cached)."""
+    key = f"{engine_id}/{image_id}"
+    entry = {**{k: v for k, v in detail.items() if k not in _NEVER_CACHED}, "key": key}
+    entry["sum"] = _entry_sum(entry)
+    return entry if _well_formed(entry) else None  # (its sum was just made)
 
 
 def _answer(engine: Engine, gets: UnixGets | None, index: int, sdk: Callable[[Any], Any], long: bool) -> Any:
@@ -655,6 +669,17 @@ def _with_layers(
     """The image with its layers; on the classic store its ``Size`` (the sum of its layers) lets
     the history's gaps be told apart from 0-byte layers. ``steps_made``: the history steps made
     so far, by (created by, size), shared (they are frozen; images share their base's steps)."""
+    layers = detail_layers(detail, image.size if classic else None, steps_made)
+    return _with_built(image, detail, layers, detail_created_ns(detail))
+
+
+def detail_layers(
+    detail: Mapping[str, Any],
+    total: int | None,
+    steps_made: dict[tuple[str, int], HistoryStep] | None = None,
+) -> tuple[Layer, ...]:
+    """The layers an image's detail gives; ``total``: the image's ``Size`` on the classic store
+    (see :func:`_with_layers`)."""
     if steps_made is None:
         steps = [HistoryStep(created_by=c, size=s) for c, s in detail["history"]]
     else:
@@ -664,17 +689,27 @@ def _with_layers(
             if step is None:
                 step = steps_made[(c, s)] = HistoryStep(created_by=c, size=s)
             steps.append(step)
-    layers: tuple[Layer, ...] = build_layers(detail["diff_ids"], steps, image.size if classic else None)
-    created, created_ns = image.created, image.created_ns
-    if detail.get("created"):
-        created_ns = parse_created_ns(detail["created"])
-        created = created_ns / 1_000_000_000
+    return build_layers(detail["diff_ids"], steps, total)
+
+
+def detail_created_ns(detail: Mapping[str, Any]) -> int | None:
+    """The precise created time an image's detail gives (unix nanoseconds), if it gives one."""
+    return parse_created_ns(detail["created"]) if detail.get("created") else None
+
+
+def _with_built(
+    image: Image, detail: Mapping[str, Any], layers: tuple[Layer, ...], created_ns: int | None
+) -> Image:
+    """The image with ``layers`` and ``created_ns`` (if any) made from ``detail``."""
+    created, image_created_ns = image.created, image.created_ns
+    if created_ns is not None:
+        created, image_created_ns = created_ns / 1_000_000_000, created_ns
     # labels: the list's (what the engine says now), never a cached copy
     return _replaced(
         image,
         layers=layers,
         created=created,
-        created_ns=created_ns,
+        created_ns=image_created_ns,
         has_config=bool(detail.get("has_config", True)),
     )
 
@@ -734,14 +769,18 @@ def read_layers(
         return fetch_details(engine, image_ids, workers, cancelled, local, local_detail)
 
     fetched: Generator[tuple[str, dict[str, Any] | None], None, None]
+    built: dict[str, Built] | None = None
     if child_reads and worth_a_child(engine.host, image_store, len(missing)):
         sizes = {image.id: image.size for image in images if image.id not in details}
-        fetched = child_details(engine.host, engine_id, missing, sizes, cancelled, read_here)
+        built = {}
+        path = None if cache is None else cache.path
+        fetched = child_details(engine.host, engine_id, missing, sizes, path, built, cancelled, read_here)
     else:
         fetched = fetch_details(engine, missing, workers, cancelled, local, local_detail)
     out: list[Image] = []
     try:
-        _merge(images, details, fetched, out, cache, engine_id, progress, cancelled, image_store == "classic")
+        classic = image_store == "classic"
+        _merge(images, details, fetched, built, out, cache, engine_id, progress, cancelled, classic)
         if comments is not None:
             for image in out:
                 detail = details.get(image.id)
@@ -780,6 +819,7 @@ def _merge(
     images: list[Image],
     details: dict[str, dict[str, Any]],
     fetched: Iterator[tuple[str, dict[str, Any] | None]],
+    built: dict[str, Built] | None,
     out: list[Image],
     cache: LayerCache | None,
     engine_id: str,
@@ -793,6 +833,7 @@ def _merge(
     try:
         for done, image in enumerate(images, 1):
             detail = details.get(image.id)
+            made: Built | None = None  # the child's layers for it (it read, built and saved it)
             if detail is None:
                 if cancelled is not None and cancelled():
                     out.extend(images[done - 1 :])
@@ -804,12 +845,19 @@ def _merge(
                 if got[1] is None:
                     continue  # removed since the list was read
                 detail = details[image.id] = got[1]
-                if cache is not None:
+                made = built.pop(image.id, None) if built is not None else None
+                if made is not None:
+                    if made.cached and cache is not None:
+                        cache.remember([detail])  # the child appended it to the file
+                elif cache is not None:
                     unsaved.append((image.id, detail))
                     if len(unsaved) >= 64:
                         cache.put_many(engine_id, unsaved)
                         unsaved = []
-            out.append(_with_layers(image, detail, classic, steps_made))
+            if made is None:
+                out.append(_with_layers(image, detail, classic, steps_made))
+            else:
+                out.append(_with_built(image, detail, made.layers, made.created_ns))
             if progress is not None:
                 progress(done, total)
     finally:
