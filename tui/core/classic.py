@@ -12,7 +12,7 @@ from __future__ import annotations
 import threading
 from bisect import bisect_left
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from itertools import chain as chain_from
@@ -300,12 +300,12 @@ class ClassicStore:
         # One pass over the images: parents and references (the references of each image from a
         # remembered parse of its whole listing, see _listed_refs). Measured: C-level passes
         # (map/zip per field) were slower here, each pass fetching every image again. The layer
-        # chains come from the snapshot's pass over the layers, which the layer sizes share.
+        # stacks come from the snapshot's pass over the layers, which the layer sizes share.
         self.snapshot = snapshot
         self.protected = {}
         images: dict[str, str] = {}
         kids: dict[str, set[str]] = {}  # parent id -> ids of existing child images
-        chains = snapshot.stack_facts.chains
+        facts = snapshot.stack_facts
         owner: dict[str, str] = {}
         by_image: dict[str, tuple[str, ...]] = {}
         both: set[str] = set()  # keys of ``name:tag@digest`` references
@@ -340,7 +340,8 @@ class ClassicStore:
         # scanning every id. Made on the first lookup (a prune never makes one), once for all
         # copies of this store.
         self.id_holder: list[tuple[str, list[str], list[str]]] = []
-        self.chains: Mapping[str, tuple[str, ...]] = chains
+        self.tops: Mapping[str, str] = facts.tops
+        self.below: Mapping[str, str] = facts.parent
         self.refs = _RefIndex()  # normalized ref string -> image id
         self.ref_objs: Mapping[str, Reference] = _ParsedKeys()  # parsed on first use: prune needs few
         self.tag_and_digest = frozenset(both)
@@ -352,18 +353,40 @@ class ClassicStore:
         for container in sorted(snapshot.containers, key=lambda c: c.id):
             users.setdefault(container.image_id, []).append(container)
         self.users: dict[str, tuple[Container, ...]] = {k: tuple(v) for k, v in users.items()}
-        held: Counter[str] = Counter(chain_from.from_iterable(chains.values()))
-        gone: dict[str, tuple[str, ...]] = {}  # image id -> the chains its containers hold
-        for container in snapshot.containers:
-            image_id = container.image_id
-            if image_id not in chains and image_id not in gone and container.held_chains:
-                gone[image_id] = container.held_chains  # its image record is gone
-            held.update(chains.get(image_id) or gone.get(image_id, ()))
-        if gone:
-            self.chains = {**chains, **gone}
-        self.layer_refs: dict[str, int] = dict(held)
+        self._count_layer_holders(snapshot)
         self.calls: list[DeleteCall | PlainPrunes] = []
         self.run: PlainPrunes | None = None  # made by this store: see plain_run
+
+    def _count_layer_holders(self, snapshot: Snapshot) -> None:
+        """``layer_refs``: per chain, the holders whose top layer it is (image records and
+        containers) plus its chains on top (one each, however many images they hold): a layer
+        is freed when that count falls to 0 (:meth:`_release`). A chain names its whole stack
+        (see :func:`~tui.core.layers.read_classic_stacks`), so the chains form a tree and this
+        counts as the engine's per-layer reference counts do, with one count per image instead
+        of one per layer of it."""
+        tops, below = self.tops, self.below
+        held: Counter[str] = Counter(chain_from(tops.values(), below.values()))
+        del held[""]  # (the parent of base layers)
+        gone_tops: dict[str, str] = {}  # image id -> the top chain its containers hold
+        gone_below: dict[str, str] = {}
+        for container in snapshot.containers:
+            image_id = container.image_id
+            if image_id not in snapshot.images and image_id not in gone_tops and container.held_chains:
+                # its image record is gone: its containers hold these chains
+                stack = container.held_chains
+                gone_tops[image_id] = stack[-1]
+                for k, chain in enumerate(stack):
+                    if chain not in below and chain not in gone_below:
+                        gone_below[chain] = stack[k - 1] if k else ""
+                        if k:
+                            held[stack[k - 1]] += 1
+            top = tops.get(image_id) or gone_tops.get(image_id)
+            if top:
+                held[top] += 1
+        if gone_tops:
+            self.tops = {**tops, **gone_tops}
+            self.below = {**below, **gone_below}
+        self.layer_refs: dict[str, int] = dict(held)
 
     def clone(self) -> ClassicStore:
         """An independent copy (for trial runs)."""
@@ -377,7 +400,8 @@ class ClassicStore:
         other.images = dict(self.images)
         other.kids = dict(self.kids)
         other.id_holder = self.id_holder
-        other.chains = self.chains
+        other.tops = self.tops
+        other.below = self.below
         other.refs = self.refs.copy()
         other.ref_objs = self.ref_objs
         other.tag_and_digest = self.tag_and_digest
@@ -389,16 +413,19 @@ class ClassicStore:
         other.run = self.run = None
 
     # -- layer reference counting ------------------------------------------------------------
-    def _hold(self, chains: Iterable[str]) -> None:
-        for chain in chains:
-            self.layer_refs[chain] = self.layer_refs.get(chain, 0) + 1
-
-    def _release(self, chains: tuple[str, ...]) -> list[str]:
+    def _release(self, image_id: str) -> list[str]:
+        """A holder of the image's stack (its record, or a container) goes: the chains freed,
+        top first (see :meth:`_count_layer_holders`)."""
         freed: list[str] = []
-        for chain in reversed(chains):
-            self.layer_refs[chain] -= 1
-            if self.layer_refs[chain] == 0:
-                freed.append(chain)
+        layer_refs, below = self.layer_refs, self.below
+        chain = self.tops.get(image_id, "")
+        while chain:
+            left = layer_refs[chain] - 1
+            layer_refs[chain] = left
+            if left:
+                break
+            freed.append(chain)
+            chain = below[chain]
         return freed
 
     # -- store queries -----------------------------------------------------------------------
@@ -640,12 +667,8 @@ class ClassicStore:
         if parent and parent in self.kids:
             self.kids[parent] = self.kids[parent] - {image_id}
         records.append(Record("Deleted", image_id))
-        layer_refs = self.layer_refs
-        for chain in reversed(self.chains[image_id]):  # _release, inline (once per deleted image)
-            left = layer_refs[chain] - 1
-            layer_refs[chain] = left
-            if left == 0:
-                records.append(Record("Deleted", chain))
+        for chain in self._release(image_id):
+            records.append(Record("Deleted", chain))
         if not prune or not parent or parent not in self.images or parent in self.protected:
             return
         if parent_calls is None:
@@ -706,14 +729,7 @@ class ClassicStore:
         releases its layers (:meth:`_drop_image` without a parent to prune). Logged in a
         :class:`PlainPrunes` run."""
         del self.images[image_id]
-        freed: list[str] = []
-        layer_refs = self.layer_refs
-        for chain in reversed(self.chains[image_id]):
-            left = layer_refs[chain] - 1
-            layer_refs[chain] = left
-            if left == 0:
-                freed.append(chain)
-        self.plain_run().add(script, image_id, freed)
+        self.plain_run().add(script, image_id, self._release(image_id))
 
     def _drop_plain(self, target: str, image_id: str, records: list[Record], explicit_parents: bool) -> None:
         """``DELETE /images/{target}`` of an image with no conflict and no references left but
@@ -743,7 +759,7 @@ class ClassicStore:
             self.users[container.image_id] = rest
         else:
             self.users.pop(container.image_id, None)
-        return self._release(self.chains.get(container.image_id, ()))
+        return self._release(container.image_id)
 
 
 _UNTAG_SCRIPTS: dict[tuple[str, ...], UntagScript] = {}
@@ -877,7 +893,13 @@ def prune(
     # ``forget``: deletes a key without updating the reverse index (done for the whole image);
     # dict's own pop (``_RefIndex`` overrides ``__delitem__`` only), 5x cheaper than calling
     # ``dict.__delitem__``
-    scripts, forget, chains, layer_refs = _UNTAG_SCRIPTS, store.refs.pop, store.chains, store.layer_refs
+    scripts, forget, tops, below, layer_refs = (
+        _UNTAG_SCRIPTS,
+        store.refs.pop,
+        store.tops,
+        store.below,
+        store.layer_refs,
+    )
     for image_id in candidates:
         if image_id not in present:
             continue  # already pruned as a parent
@@ -912,12 +934,15 @@ def prune(
                     forget(key)
                 by_image[image_id] = ()
                 del present[image_id]
-                freed: list[str] = []
-                for chain in reversed(chains[image_id]):
+                freed: list[str] = []  # store._release, inline
+                chain = tops.get(image_id, "")
+                while chain:
                     left = layer_refs[chain] - 1
                     layer_refs[chain] = left
-                    if left == 0:
-                        freed.append(chain)
+                    if left:
+                        break
+                    freed.append(chain)
+                    chain = below[chain]
                 if not calls or calls[-1] is not run:  # (store.plain_run, once per run)
                     run = store.plain_run()
                 run.add(script, image_id, freed)
