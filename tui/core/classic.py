@@ -509,6 +509,8 @@ class ClassicStore:
 
     # -- conflicts -----------------------------------------------------------------------------
     def _conflict(self, image_id: str, mask: int) -> _Conflict | None:
+        if image_id not in self.users and not self.kids.get(image_id) and not self.references(image_id):
+            return None  # nothing can conflict (most parents a delete prunes): no lists made
         if mask & _CHILD and self.children(image_id):
             return _Conflict(
                 image_id, True, False, "image has dependent child images", "dependent child images"
@@ -868,10 +870,12 @@ def prune(
     by_labels = bool(filters.labels or filters.not_labels)  # no label terms match every image
     kids, by_image = store.kids, store.refs.by_image
     parents = {i for i, k in kids.items() if k and i in store.images}  # few: with set operations
-    if dangling_only:
-        pool = sorted(store.images.keys() - parents)
-    else:  # every image but intermediate parents (no references, children)
-        pool = sorted(store.images.keys() - {i for i in parents if not by_image.get(i)})
+    # every image but parents (dangling) or but intermediate parents (no references, children);
+    # sorted, then those left out (a set difference first would build a set of every image)
+    left_out = parents if dangling_only else {i for i in parents if not by_image.get(i)}
+    pool = sorted(store.images)
+    if left_out:
+        pool = [i for i in pool if i not in left_out]
     candidates: list[str] = []
     images, until = snapshot.images, filters.until
     if until is None and not by_labels:
