@@ -2,8 +2,10 @@
 ``ClassicStore._count_layer_holders``): what each deletion and container removal frees, and in
 which order, must be what the engine's per-layer reference counts free. Checked against a plain
 per-layer count on random stores with shared bases, images on other images' tops, images without
-layers, and containers, some of them of image records that are gone (their held chains, partly
-shared with listed images, partly their own)."""
+layers, and containers, some of them of image records that are gone: they hold what the reader
+finds (``tui/engine/snapshot.py``), either the image's whole stack, base first, from the layer cache
+(partly shared with listed images, partly its own), or the layers it shares with listed images, in
+the order of the container's layer directories (top first)."""
 
 from __future__ import annotations
 
@@ -35,15 +37,19 @@ def _store(seed: int) -> Snapshot:
         for k, image in enumerate(rnd.sample(images, rnd.randint(0, 5)))
     ]
     for k in range(rnd.randint(0, 3)):  # containers of removed image records
-        held = rnd.choice(stacks) + [(f"s{seed}gone{k}", 5)]
-        diff_ids = [digest("diff:" + d) for d, _ in held]
+        shared = rnd.choice(stacks)
+        if rnd.random() < 0.5:  # from the layer cache: the whole stack
+            diff_ids = [digest("diff:" + d) for d, _ in [*shared, (f"s{seed}gone{k}", 5)]]
+            held = tuple(chain_ids(diff_ids))
+        else:  # from the layer directories it shares with listed images
+            held = tuple(reversed(chain_ids([digest("diff:" + d) for d, _ in shared])))
         containers.append(
             Container(
                 digest(f"g{k}")[7:],
                 f"g{k}",
                 digest(f"gone{k % 2}"),  # two containers may share one gone image
                 state="exited",
-                held_chains=tuple(chain_ids(diff_ids)),
+                held_chains=held,
             )
         )
     return Snapshot(images, containers)
@@ -85,7 +91,11 @@ def test_what_each_removal_frees_is_what_per_layer_counts_free(seed):
         for kind, ident in list(todo):
             if kind == "container":
                 container = store.containers[ident]
-                assert store.remove_container(ident) == expected.release(container.image_id)
+                freed, engine_freed = store.remove_container(ident), expected.release(container.image_id)
+                if container.image_id in snap.images:
+                    assert freed == engine_freed
+                else:  # (no plan removes these: the order may differ, see _count_layer_holders)
+                    assert sorted(freed) == sorted(engine_freed)
             else:
                 try:
                     records = store.delete(ident, force=True, prune=False)

@@ -353,6 +353,7 @@ class ClassicStore:
         self.id_holder: list[tuple[str, list[str], list[str]]] = []
         self.tops: Mapping[str, str] = facts.tops
         self.below: Mapping[str, str] = facts.parent
+        self.gone_holds: Mapping[str, tuple[str, ...]] = {}  # see _count_layer_holders
         self.refs = _RefIndex()  # normalized ref string -> image id
         self.ref_objs: Mapping[str, Reference] = _ParsedKeys()  # parsed on first use: prune needs few
         self.tag_and_digest = frozenset(both)
@@ -369,34 +370,36 @@ class ClassicStore:
         self.run: PlainPrunes | None = None  # made by this store: see plain_run
 
     def _count_layer_holders(self, snapshot: Snapshot) -> None:
-        """``layer_refs``: per chain, the holders whose top layer it is (image records and
-        containers) plus its chains on top (one each, however many images they hold): a layer
-        is freed when that count falls to 0 (:meth:`_release`). A chain names its whole stack
-        (see :func:`~tui.core.layers.read_classic_stacks`), so the chains form a tree and this
-        counts as the engine's per-layer reference counts do, with one count per image instead
-        of one per layer of it."""
+        """``layer_refs``: per chain, the holders whose top layer it is (image records, and
+        containers of listed images) plus its chains on top (one each, however many images they
+        hold): a layer is freed when that count falls to 0 (:meth:`_release`). A chain names its
+        whole stack (see :func:`~tui.core.layers.read_classic_stacks`), so the chains form a tree
+        and this counts as the engine's per-layer reference counts do, with one count per image
+        instead of one per layer of it.
+
+        A container whose image record is gone holds the chains the reader found for it
+        (``Container.held_chains``: the layers it shares with listed images, or its image's stack
+        from the layer cache), each counted on its own, as the engine counts them; a held chain
+        no listed image has is a root here. (Removing such a container, which no plan does, may
+        free its chains in another order than the engine's.)"""
         tops, below = self.tops, self.below
         held: Counter[str] = Counter(chain_from(tops.values(), below.values()))
         del held[""]  # (the parent of base layers)
-        gone_tops: dict[str, str] = {}  # image id -> the top chain its containers hold
-        gone_below: dict[str, str] = {}
+        gone: dict[str, tuple[str, ...]] = {}  # image id -> the chains its containers hold
         for container in snapshot.containers:
             image_id = container.image_id
-            if image_id not in snapshot.images and image_id not in gone_tops and container.held_chains:
-                # its image record is gone: its containers hold these chains
-                stack = container.held_chains
-                gone_tops[image_id] = stack[-1]
-                for k, chain in enumerate(stack):
-                    if chain not in below and chain not in gone_below:
-                        gone_below[chain] = stack[k - 1] if k else ""
-                        if k:
-                            held[stack[k - 1]] += 1
-            top = tops.get(image_id) or gone_tops.get(image_id)
+            top = tops.get(image_id)
             if top:
                 held[top] += 1
-        if gone_tops:
-            self.tops = {**tops, **gone_tops}
-            self.below = {**below, **gone_below}
+            elif image_id not in snapshot.images:  # its image record is gone
+                if image_id not in gone and container.held_chains:
+                    gone[image_id] = container.held_chains
+                held.update(gone.get(image_id, ()))
+        if gone:
+            self.gone_holds = gone
+            roots = {chain: "" for stack in gone.values() for chain in stack if chain not in below}
+            if roots:
+                self.below = {**below, **roots}
         self.layer_refs: dict[str, int] = dict(held)
 
     def clone(self) -> ClassicStore:
@@ -413,6 +416,7 @@ class ClassicStore:
         other.id_holder = self.id_holder
         other.tops = self.tops
         other.below = self.below
+        other.gone_holds = self.gone_holds
         other.refs = self.refs.copy()
         other.ref_objs = self.ref_objs
         other.tag_and_digest = self.tag_and_digest
@@ -427,9 +431,13 @@ class ClassicStore:
     def _release(self, image_id: str) -> list[str]:
         """A holder of the image's stack (its record, or a container) goes: the chains freed,
         top first (see :meth:`_count_layer_holders`)."""
+        return self._release_chain(self.tops.get(image_id, ""))
+
+    def _release_chain(self, chain: str) -> list[str]:
+        """One count on ``chain`` goes: the chains freed, ``chain`` first, then each below it
+        whose count falls to 0 with it."""
         freed: list[str] = []
         layer_refs, below = self.layer_refs, self.below
-        chain = self.tops.get(image_id, "")
         while chain:
             left = layer_refs[chain] - 1
             layer_refs[chain] = left
@@ -772,7 +780,10 @@ class ClassicStore:
             self.users[container.image_id] = rest
         else:
             self.users.pop(container.image_id, None)
-        return self._release(container.image_id)
+        held = self.gone_holds.get(container.image_id)
+        if held is None:
+            return self._release(container.image_id)
+        return [freed for chain in reversed(held) for freed in self._release_chain(chain)]
 
 
 _UNTAG_SCRIPTS: dict[tuple[str, ...], UntagScript] = {}
