@@ -1,5 +1,5 @@
 """The snapshot's one pass over the layers (``Snapshot.stack_facts``) gives what the two passes it
-replaced gave: each image's chain IDs, the images without layers, and the layer sizes solved from
+replaced gave: each image's top chain ID, the images without layers, and the layer sizes solved from
 the same reading as ``solve_sizes`` (first size seen per chain, first parent, one prefix sum per
 stack top), on stores where the history leaves sizes open and chains are shared or repeated."""
 
@@ -42,7 +42,7 @@ def test_one_pass_gives_what_the_two_passes_gave(seed):
     images = _store(seed)
     snap = Snapshot(images)
     facts = snap.stack_facts
-    assert dict(facts.chains) == {i.id: i.chain_ids for i in images}
+    assert dict(facts.tops) == {i.id: i.chain_ids[-1] for i in images if i.layers}
     assert facts.without_layers == frozenset(i.id for i in images if i.layers is None)
     assert snap.images_without_layers == facts.without_layers
     expected = solve_sizes([(i.layers, i.size) for i in images if i.layers is not None], {})

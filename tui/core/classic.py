@@ -12,7 +12,7 @@ from __future__ import annotations
 import threading
 from bisect import bisect_left
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from itertools import chain as chain_from
@@ -218,15 +218,27 @@ def _stored_ref(text: str) -> tuple[str, Reference] | None:
 
 
 _Listed = tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]
+_LISTED: dict[tuple[tuple[str, ...], tuple[str, ...]], _Listed] = {}  # see _listed_refs
+_LISTED_MAX = 1 << 15
 
 
-@lru_cache(maxsize=1 << 15)
-def _listed_refs(tags: tuple[str, ...], digests: tuple[str, ...]) -> _Listed | None:
+def _listed_refs(tags: tuple[str, ...], digests: tuple[str, ...]) -> _Listed:
     """An image's listed references as the store keeps them: the keys in listing order (a
     reference that does not parse left out; one listed twice twice), the keys sorted (the
-    per-image index), and the ``name:tag@digest`` keys;
-    ``None`` when none parses. Remembered per listing (a reload lists the same references), so
-    a new snapshot's store is one lookup per image instead of one parse per reference."""
+    per-image index), and the ``name:tag@digest`` keys; all empty when none parses. Remembered
+    per listing in ``_LISTED`` (a reload lists the same references), so a new snapshot's store
+    is one lookup per image instead of one parse per reference. (A dict, not ``lru_cache``: a
+    hit there also moves its entry in a linked list; measured 8 ms more per 20,000 images.)"""
+    listing = (tags, digests)
+    entry = _LISTED.get(listing)
+    if entry is None:
+        if len(_LISTED) >= _LISTED_MAX:
+            _LISTED.clear()
+        entry = _LISTED[listing] = _parse_listing(tags, digests)
+    return entry
+
+
+def _parse_listing(tags: tuple[str, ...], digests: tuple[str, ...]) -> _Listed:
     order: list[str] = []
     both: list[str] = []
     for text in chain_from(tags, digests):
@@ -238,7 +250,7 @@ def _listed_refs(tags: tuple[str, ...], digests: tuple[str, ...]) -> _Listed | N
         if ref.tag is not None and ref.digest is not None:
             both.append(key)
     if not order:
-        return None
+        return (), (), ()
     keys = tuple(sorted(order)) if len(order) > 1 else (order[0],)
     return tuple(order), keys, tuple(both)
 
@@ -300,17 +312,17 @@ class ClassicStore:
         # One pass over the images: parents and references (the references of each image from a
         # remembered parse of its whole listing, see _listed_refs). Measured: C-level passes
         # (map/zip per field) were slower here, each pass fetching every image again. The layer
-        # chains come from the snapshot's pass over the layers, which the layer sizes share.
+        # stacks come from the snapshot's pass over the layers, which the layer sizes share.
         self.snapshot = snapshot
         self.protected = {}
         images: dict[str, str] = {}
         kids: dict[str, set[str]] = {}  # parent id -> ids of existing child images
-        chains = snapshot.stack_facts.chains
+        facts = snapshot.stack_facts
         owner: dict[str, str] = {}
         by_image: dict[str, tuple[str, ...]] = {}
         both: set[str] = set()  # keys of ``name:tag@digest`` references
         listed = 0  # keys listed; more than ``len(owner)``: some reference is listed twice
-        listed_refs = _listed_refs
+        remembered = _LISTED.get  # _listed_refs, its lookup inline
         for image in snapshot.images.values():
             image_id = image.id
             parent = images[image_id] = image.parent_id
@@ -319,10 +331,9 @@ class ClassicStore:
             tags, digests = image.tags, image.digests
             if not tags and not digests:
                 continue
-            entry = listed_refs(tags, digests)
-            if entry is None:
+            order, keys, tag_and_digest = remembered((tags, digests)) or _listed_refs(tags, digests)
+            if not order:
                 continue
-            order, keys, tag_and_digest = entry
             for key in order:
                 owner[key] = image_id
             listed += len(order)
@@ -340,7 +351,9 @@ class ClassicStore:
         # scanning every id. Made on the first lookup (a prune never makes one), once for all
         # copies of this store.
         self.id_holder: list[tuple[str, list[str], list[str]]] = []
-        self.chains: Mapping[str, tuple[str, ...]] = chains
+        self.tops: Mapping[str, str] = facts.tops
+        self.below: Mapping[str, str] = facts.parent
+        self.gone_holds: Mapping[str, tuple[str, ...]] = {}  # see _count_layer_holders
         self.refs = _RefIndex()  # normalized ref string -> image id
         self.ref_objs: Mapping[str, Reference] = _ParsedKeys()  # parsed on first use: prune needs few
         self.tag_and_digest = frozenset(both)
@@ -352,18 +365,42 @@ class ClassicStore:
         for container in sorted(snapshot.containers, key=lambda c: c.id):
             users.setdefault(container.image_id, []).append(container)
         self.users: dict[str, tuple[Container, ...]] = {k: tuple(v) for k, v in users.items()}
-        held: Counter[str] = Counter(chain_from.from_iterable(chains.values()))
+        self._count_layer_holders(snapshot)
+        self.calls: list[DeleteCall | PlainPrunes] = []
+        self.run: PlainPrunes | None = None  # made by this store: see plain_run
+
+    def _count_layer_holders(self, snapshot: Snapshot) -> None:
+        """``layer_refs``: per chain, the holders whose top layer it is (image records, and
+        containers of listed images) plus its chains on top (one each, however many images they
+        hold): a layer is freed when that count falls to 0 (:meth:`_release`). A chain names its
+        whole stack (see :func:`~tui.core.layers.read_classic_stacks`), so the chains form a tree
+        and this counts as the engine's per-layer reference counts do, with one count per image
+        instead of one per layer of it.
+
+        A container whose image record is gone holds the chains the reader found for it
+        (``Container.held_chains``: the layers it shares with listed images, or its image's stack
+        from the layer cache), each counted on its own, as the engine counts them; a held chain
+        no listed image has is a root here. (Removing such a container, which no plan does, may
+        free its chains in another order than the engine's.)"""
+        tops, below = self.tops, self.below
+        held: Counter[str] = Counter(chain_from(tops.values(), below.values()))
+        del held[""]  # (the parent of base layers)
         gone: dict[str, tuple[str, ...]] = {}  # image id -> the chains its containers hold
         for container in snapshot.containers:
             image_id = container.image_id
-            if image_id not in chains and image_id not in gone and container.held_chains:
-                gone[image_id] = container.held_chains  # its image record is gone
-            held.update(chains.get(image_id) or gone.get(image_id, ()))
+            top = tops.get(image_id)
+            if top:
+                held[top] += 1
+            elif image_id not in snapshot.images:  # its image record is gone
+                if image_id not in gone and container.held_chains:
+                    gone[image_id] = container.held_chains
+                held.update(gone.get(image_id, ()))
         if gone:
-            self.chains = {**chains, **gone}
+            self.gone_holds = gone
+            roots = {chain: "" for stack in gone.values() for chain in stack if chain not in below}
+            if roots:
+                self.below = {**below, **roots}
         self.layer_refs: dict[str, int] = dict(held)
-        self.calls: list[DeleteCall | PlainPrunes] = []
-        self.run: PlainPrunes | None = None  # made by this store: see plain_run
 
     def clone(self) -> ClassicStore:
         """An independent copy (for trial runs)."""
@@ -377,7 +414,9 @@ class ClassicStore:
         other.images = dict(self.images)
         other.kids = dict(self.kids)
         other.id_holder = self.id_holder
-        other.chains = self.chains
+        other.tops = self.tops
+        other.below = self.below
+        other.gone_holds = self.gone_holds
         other.refs = self.refs.copy()
         other.ref_objs = self.ref_objs
         other.tag_and_digest = self.tag_and_digest
@@ -389,16 +428,23 @@ class ClassicStore:
         other.run = self.run = None
 
     # -- layer reference counting ------------------------------------------------------------
-    def _hold(self, chains: Iterable[str]) -> None:
-        for chain in chains:
-            self.layer_refs[chain] = self.layer_refs.get(chain, 0) + 1
+    def _release(self, image_id: str) -> list[str]:
+        """A holder of the image's stack (its record, or a container) goes: the chains freed,
+        top first (see :meth:`_count_layer_holders`)."""
+        return self._release_chain(self.tops.get(image_id, ""))
 
-    def _release(self, chains: tuple[str, ...]) -> list[str]:
+    def _release_chain(self, chain: str) -> list[str]:
+        """One count on ``chain`` goes: the chains freed, ``chain`` first, then each below it
+        whose count falls to 0 with it."""
         freed: list[str] = []
-        for chain in reversed(chains):
-            self.layer_refs[chain] -= 1
-            if self.layer_refs[chain] == 0:
-                freed.append(chain)
+        layer_refs, below = self.layer_refs, self.below
+        while chain:
+            left = layer_refs[chain] - 1
+            layer_refs[chain] = left
+            if left:
+                break
+            freed.append(chain)
+            chain = below[chain]
         return freed
 
     # -- store queries -----------------------------------------------------------------------
@@ -482,6 +528,8 @@ class ClassicStore:
 
     # -- conflicts -----------------------------------------------------------------------------
     def _conflict(self, image_id: str, mask: int) -> _Conflict | None:
+        if image_id not in self.users and not self.kids.get(image_id) and not self.references(image_id):
+            return None  # nothing can conflict (most parents a delete prunes): no lists made
         if mask & _CHILD and self.children(image_id):
             return _Conflict(
                 image_id, True, False, "image has dependent child images", "dependent child images"
@@ -640,12 +688,8 @@ class ClassicStore:
         if parent and parent in self.kids:
             self.kids[parent] = self.kids[parent] - {image_id}
         records.append(Record("Deleted", image_id))
-        layer_refs = self.layer_refs
-        for chain in reversed(self.chains[image_id]):  # _release, inline (once per deleted image)
-            left = layer_refs[chain] - 1
-            layer_refs[chain] = left
-            if left == 0:
-                records.append(Record("Deleted", chain))
+        for chain in self._release(image_id):
+            records.append(Record("Deleted", chain))
         if not prune or not parent or parent not in self.images or parent in self.protected:
             return
         if parent_calls is None:
@@ -706,14 +750,7 @@ class ClassicStore:
         releases its layers (:meth:`_drop_image` without a parent to prune). Logged in a
         :class:`PlainPrunes` run."""
         del self.images[image_id]
-        freed: list[str] = []
-        layer_refs = self.layer_refs
-        for chain in reversed(self.chains[image_id]):
-            left = layer_refs[chain] - 1
-            layer_refs[chain] = left
-            if left == 0:
-                freed.append(chain)
-        self.plain_run().add(script, image_id, freed)
+        self.plain_run().add(script, image_id, self._release(image_id))
 
     def _drop_plain(self, target: str, image_id: str, records: list[Record], explicit_parents: bool) -> None:
         """``DELETE /images/{target}`` of an image with no conflict and no references left but
@@ -743,7 +780,10 @@ class ClassicStore:
             self.users[container.image_id] = rest
         else:
             self.users.pop(container.image_id, None)
-        return self._release(self.chains.get(container.image_id, ()))
+        held = self.gone_holds.get(container.image_id)
+        if held is None:
+            return self._release(container.image_id)
+        return [freed for chain in reversed(held) for freed in self._release_chain(chain)]
 
 
 _UNTAG_SCRIPTS: dict[tuple[str, ...], UntagScript] = {}
@@ -852,10 +892,12 @@ def prune(
     by_labels = bool(filters.labels or filters.not_labels)  # no label terms match every image
     kids, by_image = store.kids, store.refs.by_image
     parents = {i for i, k in kids.items() if k and i in store.images}  # few: with set operations
-    if dangling_only:
-        pool = sorted(store.images.keys() - parents)
-    else:  # every image but intermediate parents (no references, children)
-        pool = sorted(store.images.keys() - {i for i in parents if not by_image.get(i)})
+    # every image but parents (dangling) or but intermediate parents (no references, children);
+    # sorted, then those left out (a set difference first would build a set of every image)
+    left_out = parents if dangling_only else {i for i in parents if not by_image.get(i)}
+    pool = sorted(store.images)
+    if left_out:
+        pool = [i for i in pool if i not in left_out]
     candidates: list[str] = []
     images, until = snapshot.images, filters.until
     if until is None and not by_labels:
@@ -877,7 +919,13 @@ def prune(
     # ``forget``: deletes a key without updating the reverse index (done for the whole image);
     # dict's own pop (``_RefIndex`` overrides ``__delitem__`` only), 5x cheaper than calling
     # ``dict.__delitem__``
-    scripts, forget, chains, layer_refs = _UNTAG_SCRIPTS, store.refs.pop, store.chains, store.layer_refs
+    scripts, forget, tops, below, layer_refs = (
+        _UNTAG_SCRIPTS,
+        store.refs.pop,
+        store.tops,
+        store.below,
+        store.layer_refs,
+    )
     for image_id in candidates:
         if image_id not in present:
             continue  # already pruned as a parent
@@ -912,12 +960,15 @@ def prune(
                     forget(key)
                 by_image[image_id] = ()
                 del present[image_id]
-                freed: list[str] = []
-                for chain in reversed(chains[image_id]):
+                freed: list[str] = []  # store._release, inline
+                chain = tops.get(image_id, "")
+                while chain:
                     left = layer_refs[chain] - 1
                     layer_refs[chain] = left
-                    if left == 0:
-                        freed.append(chain)
+                    if left:
+                        break
+                    freed.append(chain)
+                    chain = below[chain]
                 if not calls or calls[-1] is not run:  # (store.plain_run, once per run)
                     run = store.plain_run()
                 run.add(script, image_id, freed)

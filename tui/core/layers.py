@@ -221,12 +221,11 @@ def _read_stack(layers: Sequence[Layer], size: dict[str, int], parent: dict[str,
 
 @dataclass(frozen=True)
 class StackFacts:
-    """One pass over a classic store's images (:func:`read_classic_stacks`): each image's chain
-    IDs, and what :func:`solve_sizes` reads of the layer stacks before it solves. Shared by the
-    classic store model (its chains) and the snapshot's layer sizes, so the some 80,000 layers of
-    a 20,000-image store are walked once, not twice."""
+    """One pass over a classic store's images (:func:`read_classic_stacks`): each image's top
+    chain ID, and what :func:`solve_sizes` reads of the layer stacks before it solves. Shared by the
+    classic store model (a chain's parents are in ``parent``) and the snapshot's layer sizes."""
 
-    chains: Mapping[str, tuple[str, ...]]  # image id -> chain IDs base first (() while layers unknown)
+    tops: Mapping[str, str]  # image id -> its top chain ID (images with layers only)
     without_layers: frozenset[str]  # ids of the images whose layers are unknown (``None``)
     size: Mapping[str, int]
     prefix: Mapping[str, int]
@@ -237,25 +236,53 @@ class StackFacts:
 def read_classic_stacks(images: Iterable[Image]) -> StackFacts:
     """:func:`solve_sizes`'s reading of ``[(i.layers, i.size) for i in images if i.layers is not
     None]`` (on the classic store an image's ``Size`` is the sum of its layers), with each image's
-    chain IDs collected on the way."""
-    chains: dict[str, tuple[str, ...]] = {}
+    top chain collected on the way.
+
+    A chain ID names its whole stack (``chainN = sha256(chainN-1 + " " + diffN)``): two images
+    with one chain have the same layers below it. So while every layer read so far has a known
+    size, a stack is read from its top down only to the first chain read before (below it this
+    image can add nothing: a chain keeps the first parent and size read). Most images of a store
+    are a top layer or two on a shared base: those are all that is read of them. From the first
+    layer of unknown size on, stacks are read whole (:func:`_read_stack`).
+    """
+    tops: dict[str, str] = {}
     without: list[str] = []
     size: dict[str, int] = {}
     prefix: dict[str, int] = {"": 0}
     parent: dict[str, str] = {}
     stacks_by_top: dict[str, Sequence[Layer]] = {}
+    all_sized = True  # every layer read so far has a known size
     for image in images:
         layers = image.layers
         if not layers:
-            chains[image.id] = ()
             if layers is None:
                 without.append(image.id)
             continue
-        chains[image.id] = tuple([layer.chain_id for layer in layers])
-        below = _read_stack(layers, size, parent)
-        stacks_by_top.setdefault(below, layers)
-        prefix.setdefault(below, image.size)
-    return StackFacts(chains, frozenset(without), size, prefix, parent, stacks_by_top)
+        top = tops[image.id] = layers[-1].chain_id
+        if all_sized:
+            k = len(layers) - 1
+            chain = top
+            while chain not in size:  # (in ``size``: read before, with everything below it)
+                layer = layers[k]
+                known = layer.size
+                if known is None:  # then stop trusting "read before" to mean "sized below"
+                    all_sized = False
+                    _read_stack(layers, size, parent)
+                    break
+                size[chain] = known
+                if not k:
+                    parent[chain] = ""
+                    break
+                k -= 1
+                below = layers[k].chain_id
+                parent[chain] = below
+                chain = below
+        else:
+            _read_stack(layers, size, parent)
+        if top not in stacks_by_top:  # (``prefix`` is set with it: the first image's size)
+            stacks_by_top[top] = layers
+            prefix[top] = image.size
+    return StackFacts(tops, frozenset(without), size, prefix, parent, stacks_by_top)
 
 
 def solve_read_sizes(facts: StackFacts, anchors: Mapping[str, int] | None = None) -> LayerSizes:

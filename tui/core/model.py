@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from functools import cached_property
+from itertools import repeat
 from types import MappingProxyType
 from typing import TYPE_CHECKING
 
@@ -430,8 +431,8 @@ class Snapshot:
 
         sizes = self.layer_sizes
         if sizes.complete:
-            known = sizes.size
-            return sum(map(known.__getitem__, filter(known.__contains__, dict.fromkeys(chains)))), 0
+            known = sizes.size  # (a chain no image lists, e.g. one a container holds: 0 bytes known)
+            return sum(map(known.get, dict.fromkeys(chains), repeat(0))), 0
         return measure(chains, sizes)
 
     def layer_size(self, chain: str) -> int | None:

@@ -343,7 +343,8 @@ def finish_plan(
             )
         )
     removed_containers = tuple(removed)
-    layers_known = snapshot.images_without_layers.isdisjoint(delete) and all(
+    without_layers = snapshot.images_without_layers
+    layers_known = (not without_layers or without_layers.isdisjoint(delete)) and all(
         c.image_id in snapshot.images and snapshot.images[c.image_id].layers is not None
         for c in removed_containers
     )

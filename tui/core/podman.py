@@ -316,7 +316,7 @@ class PodmanStore(ClassicStore):
         untagged.extend(Record("Untagged", n) for n in self.names.pop(image_id))
         if not has_children:
             deleted.append(Record("Deleted", image_id))
-        layers.extend(Record("Deleted", c) for c in self._release(self.chains[image_id]))
+        layers.extend(Record("Deleted", c) for c in self._release(image_id))
         if (
             parent
             and parent in self.images
