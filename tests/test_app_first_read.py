@@ -3,8 +3,7 @@ source that counts its reads and can hold one between its stages).
 
 * The main screen's first load replays that read: its stages and progress, one read in all; its
   stages after the listed one wait until the screen takes it, unless the source says the next one
-  costs the app's process little CPU (``layer_stage_light``): then the read goes on while Textual
-  starts.
+  reads only cached data (``layers_cached``): then the read goes on while Textual starts.
 * A refresh while it runs cancels it (its source sees ``cancelled()``), as a cancelled load.
 * A failing first read is reported in the log, as any load.
 * A read started by the caller before the app (it needs no Textual) is the one replayed.
@@ -104,15 +103,15 @@ async def test_the_first_load_replays_the_read_started_with_the_app():
 
 
 @pytest.mark.parametrize("cached", [True, False])
-async def test_a_light_layer_stage_is_read_before_the_screen_takes_the_read(cached):
+async def test_a_layer_stage_the_source_has_cached_is_read_before_the_screen_takes_the_read(cached):
     source = Counted()
     asked: list[Snapshot] = []
 
-    def layer_stage_light(listed: Snapshot) -> bool:
+    def layers_cached(listed: Snapshot) -> bool:
         asked.append(listed)
         return cached
 
-    source.layer_stage_light = layer_stage_light  # type: ignore[attr-defined]
+    source.layers_cached = layers_cached  # type: ignore[attr-defined]
     source.gate.set()
     app = SweepApp(source, None, now=lambda: NOW)  # type: ignore[arg-type]
     deadline = time.monotonic() + 30

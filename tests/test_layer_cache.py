@@ -126,15 +126,14 @@ def test_the_source_says_when_its_layer_stage_reads_only_the_cache(engine, tmp_p
     listed, *later = source.load(progress=lambda done, total: None, cancelled=lambda: False)
     assert listed.images and not listed.layers_complete and later[-1].layers_complete
     classic = listed.facts.image_store == "classic"
-    assert source.layer_stage_light(listed) is classic
+    assert source.layers_cached(listed) is classic
     assert (
-        EngineSource(Engine(engine.url), LayerCache(tmp_path / "empty.jsonl")).layer_stage_light(listed)
-        is False
+        EngineSource(Engine(engine.url), LayerCache(tmp_path / "empty.jsonl")).layers_cached(listed) is False
     )
     web_image = web_id(engine.api)
     if classic:  # one image the cache lacks (or holds an entry it does not believe)
         edit_cache(path, web_image, lambda e: e.__setitem__("diff_ids", ["sha256:" + "f" * 64]), reseal=False)
-        assert EngineSource(Engine(engine.url), LayerCache(path)).layer_stage_light(listed) is False
+        assert EngineSource(Engine(engine.url), LayerCache(path)).layers_cached(listed) is False
 
 
 def test_cache_file_others_may_write_is_not_used(engine, tmp_path: Path) -> None:

@@ -5,7 +5,6 @@
 * A child that cannot start, answers for another engine, stops early or writes garbage costs
   nothing but time: the parent reads what it has no answer for, and the result is the same.
 * A cancelled read stops the child.
-* The app's source says a layer stage a child reads is light (its first read goes on with it).
 * The child changes nothing: a request that is not a layer read's gets a clear error line.
 """
 
@@ -213,17 +212,6 @@ def test_a_cancelled_read_stops_the_child(engine, tmp_path, monkeypatch):
     assert got == [] and read_here == []  # cancelled: neither the child's answers nor a read here
     assert time.monotonic() - started < 5  # not the child's 60 s
     assert set(children_of_this_process()) <= before  # the child is gone (and reaped)
-
-
-@pytest.mark.classic_store
-def test_the_source_says_a_layer_stage_a_child_reads_is_light(engine, tmp_path, monkeypatch):
-    seed(engine.api, engine.url, STANDARD)
-    source = EngineSource(Engine(engine.url), LayerCache(tmp_path / "layers.jsonl"))
-    listed = next(iter(source.load(progress=lambda done, total: None, cancelled=lambda: False)))
-    assert source.layer_stage_light(listed) is False  # a few images to read: read here, not light
-    monkeypatch.setattr(layer_child, "MIN_IMAGES", 1)
-    monkeypatch.setattr(os, "cpu_count", lambda: 2)
-    assert source.layer_stage_light(listed) is True
 
 
 def test_a_request_that_is_not_a_layer_read_gets_a_clear_error():

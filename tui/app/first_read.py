@@ -1,8 +1,8 @@
 """The store's first read, started with the app object: the engine answers the lists while Textual
 reads its CSS, composes the screen and draws the first frame (some 0.2-0.5 s), instead of after.
 The next stage (the layer read) waits until the screen takes the read, unless the source says it
-costs this process little CPU (``layer_stage_light``, see :class:`~tui.app.source.StoreSource`: it
-reads only cached data, or a child process reads the layers): then it goes on while Textual starts.
+reads nothing (``layers_cached``, see :class:`~tui.app.source.StoreSource`): then it is done by the
+time the screen is up, and the first frame can show the layers.
 
 The main screen's first load replays it (stages and progress as ``StoreSource.load`` gives them);
 a screen that does not take it, or stops listening, cancels it as its own cancelled load would.
@@ -45,12 +45,12 @@ class FirstRead:
             self._items.put(("progress", (done, total)))
 
     def _read(self) -> None:
-        light: Callable[[Snapshot], bool] | None = getattr(self.source, "layer_stage_light", None)
+        layers_cached: Callable[[Snapshot], bool] | None = getattr(self.source, "layers_cached", None)
         try:
             for snapshot in self.source.load(progress=self._progress, cancelled=self.cancelled.is_set):
                 self._items.put(("snapshot", snapshot))
-                if not self._go_on.is_set() and light is not None and light(snapshot):
-                    self._go_on.set()  # the rest costs this process little: it may go on now
+                if not self._go_on.is_set() and layers_cached is not None and layers_cached(snapshot):
+                    self._go_on.set()  # the rest is CPU work on cached data and the engine's df
                 self._go_on.wait()
         except BaseException as exc:  # handed to the screen's load, which reports it
             self._items.put(("error", exc))

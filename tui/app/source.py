@@ -49,10 +49,9 @@ class ExecutionResultLike(Protocol):
 class StoreSource(Protocol):
     """A place images live: loads snapshots and carries out plans.
 
-    Optional: ``layer_stage_light(listed: Snapshot) -> bool``, True when the stage after
-    ``listed`` (the first stage of :meth:`load`) costs this process little CPU: it reads nothing but
-    cached data, or another process does the reading (the app's first read then goes on with it
-    while Textual starts; see :mod:`tui.app.first_read`)."""
+    Optional: ``layers_cached(listed: Snapshot) -> bool``, True when the stage after ``listed``
+    (the first stage of :meth:`load`) reads nothing but cached data (the app's first read then
+    goes on with it while Textual starts; see :mod:`tui.app.first_read`)."""
 
     @property
     def description(self) -> str: ...

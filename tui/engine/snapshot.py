@@ -804,15 +804,13 @@ def _cached_details(
     return found
 
 
-def layer_stage_light(cache: LayerCache | None, listed: Snapshot, *, child_reads: bool) -> bool:
-    """True when the classic store's layer stage after the listing ``listed`` costs this process
-    little CPU: every image's layers are in the cache (no inspect, no history, no file of the store
-    read), or (with ``child_reads``) enough are not that a child process reads them."""
-    facts = listed.facts
-    if facts.image_store != "classic":
+def layers_from_cache(cache: LayerCache | None, listed: Snapshot) -> bool:
+    """True when the classic store's layer stage after the listing ``listed`` is CPU work only:
+    every image's layers are in the cache (no inspect, no history, no file of the store read)."""
+    if cache is None or listed.facts.image_store != "classic":
         return False
-    to_read = len(listed.images) - len(_cached_details(cache, facts.engine_id, listed.images.values()))
-    return to_read == 0 or (child_reads and worth_a_child(facts.host, facts.image_store, to_read))
+    found = _cached_details(cache, listed.facts.engine_id, listed.images.values())
+    return len(found) == len(listed.images)
 
 
 def _merge(

@@ -14,7 +14,7 @@ from tui.engine.buildcache import (
     read_build_cache,
 )
 from tui.engine.client import Engine
-from tui.engine.snapshot import LayerCache, layer_stage_light, read_stages
+from tui.engine.snapshot import LayerCache, layers_from_cache, read_stages
 from tui.engine.snapshot import default_cache_path as default_cache_path  # its old home
 
 
@@ -48,11 +48,10 @@ class EngineSource:
             child_reads=True,  # a large cold read leaves the GIL to the app's UI thread
         )
 
-    def layer_stage_light(self, listed: Snapshot) -> bool:
-        """True when the layer stage after ``listed`` (this source's first stage) costs this
-        process little CPU: every image's layers are in the layer cache, or a child process reads
-        them (classic store; see :mod:`tui.engine.layer_child`)."""
-        return layer_stage_light(self.cache, listed, child_reads=True)
+    def layers_cached(self, listed: Snapshot) -> bool:
+        """True when the layer stage after ``listed`` (this source's first stage) reads nothing
+        from the engine or the disk: every image's layers are in the layer cache (classic store)."""
+        return layers_from_cache(self.cache, listed)
 
     def watch(
         self, changed: Callable[[str], None], stopped: Callable[[], bool], since_ns: int | None = None
