@@ -919,13 +919,7 @@ def prune(
     # ``forget``: deletes a key without updating the reverse index (done for the whole image);
     # dict's own pop (``_RefIndex`` overrides ``__delitem__`` only), 5x cheaper than calling
     # ``dict.__delitem__``
-    scripts, forget, tops, below, layer_refs = (
-        _UNTAG_SCRIPTS,
-        store.refs.pop,
-        store.tops,
-        store.below,
-        store.layer_refs,
-    )
+    scripts, forget, tops = _UNTAG_SCRIPTS, store.refs.pop, store.tops
     for image_id in candidates:
         if image_id not in present:
             continue  # already pruned as a parent
@@ -960,15 +954,7 @@ def prune(
                     forget(key)
                 by_image[image_id] = ()
                 del present[image_id]
-                freed: list[str] = []  # store._release, inline
-                chain = tops.get(image_id, "")
-                while chain:
-                    left = layer_refs[chain] - 1
-                    layer_refs[chain] = left
-                    if left:
-                        break
-                    freed.append(chain)
-                    chain = below[chain]
+                freed = store._release_chain(tops.get(image_id, ""))
                 if not calls or calls[-1] is not run:  # (store.plain_run, once per run)
                     run = store.plain_run()
                 run.add(script, image_id, freed)
