@@ -7,6 +7,9 @@ the limit to 0 so the small fixture store takes the worker path, and compare wit
 
 from __future__ import annotations
 
+import gc
+import weakref
+
 import pytest
 
 from tests.enginecase import APP_V1, DB, STANDARD, seed, state
@@ -83,3 +86,40 @@ async def test_worker_confirm_plan_and_row_updates_after_a_removal(engine, monke
         assert [str(k.value) for k in table.rows] == [i.id for i in table.shown]
         assert V1_ID not in [i.id for i in table.shown]
     assert state(engine.api) == {k: v for k, v in before.items() if k != V1_ID}
+
+
+@pytest.mark.classic_store
+async def test_a_replaced_snapshot_is_freed_without_the_collector(engine, monkeypatch):
+    """After a removal the snapshot from before it goes as soon as the screen shows the new one:
+    nothing the plans, the marks' plan, the job or the confirm screen made keeps it, and no
+    reference cycle does (the app's collector runs full collections rarely)."""
+    seed(engine.api, engine.url, STANDARD)
+    monkeypatch.setattr(MainScreen, "inline_limit", 0)
+    app = make_app(engine.url)
+    was_enabled = gc.isenabled()
+    try:
+        async with app.run_test(size=(150, 45)) as pilot:
+            screen = await loaded(pilot)
+            await wait_for(pilot, lambda: "prune --all frees" in _df(screen))
+            gc.disable()
+            before = weakref.ref(screen.snapshot)
+            await highlight(pilot, screen, V1_ID)
+            await wait_for(
+                pilot, lambda: "Removing it:" in _details(screen) and "planning" not in _details(screen)
+            )
+            screen.marked = {V1_ID}
+            screen.refresh_table()
+            await wait_for(pilot, lambda: screen.marked_plan() is not None)
+            await pilot.press("d")
+            await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+            await press_confirm(pilot)
+            await wait_for(pilot, lambda: not screen.job_running and V1_ID not in screen.snapshot.images)
+            await wait_for(
+                pilot, lambda: screen.snapshot.disk is not None and screen.snapshot.layers_complete
+            )
+            await wait_for(pilot, lambda: "prune --all frees" in _df(screen) and screen.snapshot is not None)
+            await pilot.pause(0.3)
+            assert before() is None, "the snapshot from before the removal is still referenced"
+    finally:
+        if was_enabled:
+            gc.enable()

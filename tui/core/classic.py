@@ -20,7 +20,7 @@ from operator import attrgetter, methodcaller
 from typing import Any, NamedTuple
 
 from tui.core.filters import PruneFilters
-from tui.core.model import Container, Snapshot, short_id
+from tui.core.model import Container, Image, Snapshot, short_id
 from tui.core.reference import (
     InvalidReference,
     Reference,
@@ -272,9 +272,10 @@ _BASES_LOCK = threading.Lock()
 def per_snapshot(snapshot: Snapshot, name: str) -> Any:
     """What was kept on ``snapshot`` under ``name`` (``None`` if nothing): a store built for it.
 
-    Kept on the snapshot itself, not in a weak-key map: a store refers to its snapshot, and a
-    weak-key map's value that refers to its key keeps the key alive for good (every snapshot the
-    app ever loaded, with its indexes). On the snapshot it is a cycle the collector frees with it.
+    Kept on the snapshot itself: it goes when the snapshot goes. A store never refers back to its
+    snapshot (only to its images): that cycle was freed only by the collector's full collections,
+    rare in the app (``COLLECTOR_THRESHOLDS``), so every snapshot the app had replaced stayed in
+    memory with its indexes until one ran.
     """
     return vars(snapshot).get(name)
 
@@ -313,7 +314,9 @@ class ClassicStore:
         # remembered parse of its whole listing, see _listed_refs). Measured: C-level passes
         # (map/zip per field) were slower here, each pass fetching every image again. The layer
         # stacks come from the snapshot's pass over the layers, which the layer sizes share.
-        self.snapshot = snapshot
+        # the snapshot's images, not the snapshot: a store is kept on its snapshot (per_snapshot),
+        # and a store that refers back to it makes a cycle only a full collection frees
+        self.listed: Mapping[str, Image] = snapshot.images
         self.protected = {}
         images: dict[str, str] = {}
         kids: dict[str, set[str]] = {}  # parent id -> ids of existing child images
@@ -409,7 +412,7 @@ class ClassicStore:
         return other
 
     def _copy_into(self, other: ClassicStore) -> None:
-        other.snapshot = self.snapshot
+        other.listed = self.listed
         other.protected = self.protected
         other.images = dict(self.images)
         other.kids = dict(self.kids)
@@ -510,7 +513,7 @@ class ClassicStore:
         ids)``: ``keys[k]`` is ``prefix`` + the hex part of ``ids[k]``. When every id is
         ``sha256:...`` the keys are the ids themselves (no string made per image)."""
         if not self.id_holder:
-            ids = sorted(self.snapshot.images)
+            ids = sorted(self.listed)
             if all(map(_IS_SHA256, ids)):  # one prefix: the ids sort as their hex
                 self.id_holder[:] = [("sha256:", ids, ids)]
             else:
@@ -673,7 +676,13 @@ class ClassicStore:
         if conflict is not None:
             if quiet and (not self.is_dangling(image_id) or conflict.used):
                 return
-            raise conflict
+            try:
+                raise conflict
+            finally:
+                # the traceback holds this frame (and those below it, the plan's snapshot with
+                # them): the frame must not hold the exception too, or that cycle keeps them all
+                # until a full collection
+                del conflict
         for ref in self.references(image_id):
             del self.refs[ref.string()]
             records.append(Record("Untagged", ref.familiar()))
@@ -705,7 +714,7 @@ class ClassicStore:
         current: list[Record] = []
         current_id = ""
         for record in records:
-            is_image = record.kind == "Deleted" and record.value in self.snapshot.images
+            is_image = record.kind == "Deleted" and record.value in self.listed
             if is_image and current_id:
                 out.append(DeleteCall(current_id, current_id, False, tuple(current)))
                 current = []
@@ -887,7 +896,6 @@ def prune(
     the final state does not depend on it for the cases the tests cover). ``exclude`` lists image
     ids the caller will not touch (docker-sweep's safe mode); they are skipped like conflicts.
     """
-    snapshot = store.snapshot
     dangling_only = filters.dangling
     by_labels = bool(filters.labels or filters.not_labels)  # no label terms match every image
     kids, by_image = store.kids, store.refs.by_image
@@ -899,7 +907,7 @@ def prune(
     if left_out:
         pool = [i for i in pool if i not in left_out]
     candidates: list[str] = []
-    images, until = snapshot.images, filters.until
+    images, until = store.listed, filters.until
     if until is None and not by_labels:
         candidates, pool = pool, []
     for image_id in pool:
@@ -980,7 +988,11 @@ def prune(
                 out = store.delete(target, force=False, prune=True, explicit_parents=explicit_parents)
             except PredictedRefusal as exc:
                 if exc.status == 409 or exc.reason == "protected":
-                    skipped.append(exc)
+                    # kept past the handler without its traceback (or its context's): that holds
+                    # the frames that raised it and this one (with the plan's snapshot), a cycle
+                    # through `skipped` that only a full collection frees
+                    exc.__context__ = None
+                    skipped.append(exc.with_traceback(None))
                 continue
             lost_ref = lost_ref or any(r.kind == "Untagged" for r in out)
         if lost_ref:

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from functools import partial
 
 from tui.core.classic import ClassicStore, DeleteCall, PredictedRefusal, PruneOutcome, Record
 from tui.core.filters import PruneFilters
@@ -128,27 +129,31 @@ class PodmanStore(ClassicStore):
             found_id = prefixed[0]
         if found_id is not None:
             return found_id, name
-        unknown = PredictedRefusal(
+        # made when raised, never kept in a local: the raised error's traceback holds this frame
+        # (and the plan's frames below it), and a frame that held the error would be a cycle
+        # that keeps them all until a full collection
+        unknown = partial(
+            PredictedRefusal,
             404,
             f"{name}: image not known",
             reason="ambiguous reference" if len(prefixed) > 1 else "unknown reference",
         )
         if ref.digest is not None:
-            for image_id in self.snapshot.images:  # the engine's list order
+            for image_id in self.listed:  # the engine's list order
                 if image_id in self.images and ref.digest in self.digest_of.get(image_id, ()):
                     return image_id, name
-            raise unknown
+            raise unknown()
         if not short:
-            raise unknown
+            raise unknown()
         tagged = tag_name_only(ref)
-        for image_id in self.snapshot.images:
+        for image_id in self.listed:
             for full in self.names.get(image_id, ()):
                 pair = parse(full)
                 if pair.tag == tagged.tag and (
                     pair.name == tagged.name or pair.name.endswith("/" + tagged.name)
                 ):
                     return image_id, full
-        raise unknown
+        raise unknown()
 
     def compat_resolve(self, ref: str) -> tuple[str, str]:
         """The compat handler's ``NormalizeToDockerHub`` then ``LookupImage``: (id, referencedBy)."""
@@ -387,14 +392,13 @@ def _prune_one(
     skipped: list[PredictedRefusal],
 ) -> bool:
     """One candidate of :func:`prune`: True when it was removed (another pass may find more)."""
-    snapshot = store.snapshot
     names, kids = store.names[image_id], store.children(image_id)
     if filters.dangling and (names or kids):
         return False
     if kids:  # a parent: goes with its children, or (tagged) in a later pass once they are gone
         return False
     decided.add(image_id)
-    image = snapshot.images[image_id]
+    image = store.listed[image_id]
     if filters.until is not None and image.created > filters.until.timestamp:
         return False
     if not filters.matches_labels(image.labels):

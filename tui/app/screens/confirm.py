@@ -66,6 +66,12 @@ class ConfirmScreen(ModalScreen[Plan | None]):
         self.force = False
         self.plan = build(False) if plan is None else plan
 
+    def on_unmount(self) -> None:
+        # Textual's nodes are in reference cycles: a dismissed screen waits for a full collection,
+        # rare in the app (COLLECTOR_THRESHOLDS), and must not keep a snapshot and a plan till then
+        for name in ("build", "snapshot", "plan"):
+            self.__dict__.pop(name, None)
+
     def compose(self) -> ComposeResult:
         with Vertical(id="confirm-box"):
             yield Label("Confirm: exactly this will happen", id="confirm-title")

@@ -50,8 +50,14 @@ class PlanWorkers:
     ) -> None:
         screen: Any = self
         self.__dict__.setdefault("_plans_running", set()).add(group)
+        # Taken out of the closure when the plan starts: a finished thread worker stays in a
+        # reference cycle (its task's context) until a full collection, rare in the app
+        # (COLLECTOR_THRESHOLDS), and must not keep the snapshot its plan was made for.
+        held: list[Any] = [compute, apply]
 
         def work() -> None:
+            compute, apply = held
+            held.clear()
             try:
                 result = compute()
             except BaseException:

@@ -124,6 +124,10 @@ class PruneDialog(PlanWorkers, FilterDialog[PruneRequest | None]):
         self.request: PruneRequest | None = None
         self.submit_when_ready = False
 
+    def on_unmount(self) -> None:
+        # as ConfirmScreen's: a dismissed screen must not keep the snapshot till a full collection
+        self.__dict__.pop("snapshot", None)
+
     def compose_controls(self) -> ComposeResult:
         with RadioSet(id="prune-mode", compact=True):
             yield RadioButton(

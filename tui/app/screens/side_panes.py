@@ -59,6 +59,9 @@ class SidePanes(PlanWorkers, StoreScreen):
         """The plan for the marks (kept until the snapshot or the marks change: every cursor move
         redraws the side panes). ``None`` while a worker makes it; the status line and the layer
         tree are redrawn when it is ready."""
+        if self._marked_plan is not None and self._marked_plan[0][0] is not self.snapshot:
+            # made for a snapshot no longer shown (it would hold that snapshot and its plan)
+            self._marked_plan = None
         if not self.marked or not self.snapshot.layers_complete:
             return None
         key = (self.snapshot, frozenset(self.marked))

@@ -104,6 +104,7 @@ class StoreScreen(Screen[None]):
         self._store_warned: object = None
         self._job_events: list[JobEvent] = []  # collected by the job's thread, shown by a timer
         self._job_events_lock = threading.Lock()
+        self._job_input: tuple[Plan, Snapshot] | None = None
         self._job_flush_timer: Timer | None = None
         self._job_lines: list[tuple[str, str]] = []  # taken from the events, not yet in the log
         self._held_listing: SnapshotLoaded | None = None  # a reload's listing not drawn (yet)
@@ -301,10 +302,19 @@ class StoreScreen(Screen[None]):
         self.refresh_status()
         if self._job_flush_timer is None:
             self._job_flush_timer = self.set_interval(JOB_EVENT_FLUSH, self._flush_job_events)
-        self.run_job(plan, snapshot)
+        # handed over, not as the worker's arguments: a finished thread worker stays in a
+        # reference cycle until a full collection (see PlanWorkers), and would keep the plan and
+        # the snapshot from before the job
+        self._job_input = (plan, snapshot)
+        self.run_job()
 
     @work(thread=True, group="job", exit_on_error=False, description="remove images")
-    def run_job(self, plan: Plan, snapshot: Snapshot) -> None:
+    def run_job(self) -> None:
+        job_input, self._job_input = self._job_input, None
+        if job_input is None:  # never: set just before the worker starts
+            self.post_message(JobFinished(None, "no job to run"))
+            return
+        plan, snapshot = job_input
         total = len(plan.steps)
         try:
             gen = self.source.execute(plan, snapshot, self.cancel_event.is_set)
