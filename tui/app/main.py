@@ -21,8 +21,10 @@ Python's thresholds each 700 of them started a young collection and the oldest g
 walked again and again: in a cold launch at 5,000 images 630-odd collections, 5 of them full, took
 0.77 s of the UI thread's GIL (0.47 s at 1,500 images). With these, 20 young ones took 0.24-0.31 s,
 and a cold launch's peak RSS stayed the same (103-116 MiB). Garbage with reference cycles waits
-longer to be collected: after a removal of 500 at 5,000 images the peak RSS measured 164 MiB
-against 150 MiB with Python's thresholds (one run each; see bench/RESULTS.md, session 11)."""
+longer to be collected (full collections are rare): nothing big may be kept by a cycle. A replaced
+snapshot is freed by its reference count (tests/test_plan_workers.py, test_plan_scratch.py); while
+one was kept by cycles, a removal of 500 at 5,000 images peaked at 155-164 MiB (see
+bench/RESULTS.md, session 12)."""
 
 
 class SweepApp(App[int]):

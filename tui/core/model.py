@@ -382,14 +382,28 @@ class Snapshot:
         Like the engine's ``/system/df`` SharedSize: on Docker 20.10 the sharers are the images
         ``docker images`` lists (legacy-builder intermediates do not count), from API 1.42 every image.
         """
-        image = self.images[image_id]
-        if image.layers is None:
-            return -1
-        users = self.listed_users
-        listed = 1 if self.df_counts_intermediates or not self.is_intermediate(image_id) else 0
-        shared = [c for c in image.chain_ids if users.get(c, 0) - listed >= 1]
-        value, unknown = self.measure(shared)
-        return -1 if unknown else value
+        return self.shared_sizes[image_id]
+
+    @cached_property
+    def shared_sizes(self) -> Mapping[str, int]:
+        """:meth:`shared_size` of every image (the table and ``images`` show them all)."""
+        users, every = self.listed_users, self.df_counts_intermediates
+        out: dict[str, int] = {}
+        for image_id, image in self.images.items():
+            if image.layers is None:
+                out[image_id] = -1
+                continue
+            listed = 1 if every or not self.is_intermediate(image_id) else 0
+            shared = [c for c in image.chain_ids if users.get(c, 0) - listed >= 1]
+            value, unknown = self.measure(shared)
+            out[image_id] = -1 if unknown else value
+        return MappingProxyType(out)
+
+    def prepare_views(self) -> None:
+        """Make the indexes a table of every image asks for (children, containers per image, layer
+        sizes, shared sizes): called by the thread that read the snapshot, so that the UI thread
+        does not make them when it shows the snapshot."""
+        _ = self.children, self.containers_by_image, self.shared_sizes
 
     def unique_size(self, image_id: str) -> int:
         """Bytes only this image uses (-1: unknown)."""

@@ -166,6 +166,7 @@ class StoreScreen(Screen[None]):
         try:
             read = first.replay if first is not None else self.source.load
             for snapshot in read(progress=progress, cancelled=lambda: worker.is_cancelled):
+                snapshot.prepare_views()
                 stage = SnapshotLoaded(snapshot, next(stages, "complete"), load=worker)
                 self._newest_stage = stage
                 self.post_message(stage)

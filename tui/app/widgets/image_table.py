@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from operator import itemgetter
 
 import humanize
 from rich.cells import cell_len
@@ -142,10 +143,11 @@ class ImageTable(DataTable[Text]):
         rows: dict[str, tuple[Text, ...]] = {}
         widths: dict[str, tuple[int, ...]] = {}
         made: dict[tuple[object, ...], tuple[list[Text], list[int]]] = {}
+        pick = itemgetter(*picks) if len(picks) > 1 else lambda cells: tuple(cells[i] for i in picks)
         for image in self.shown:
             cells, cell_widths = self._cells(snapshot, image, image.id in marked, made)
-            rows[image.id] = tuple(cells[i] for i in picks)
-            widths[image.id] = tuple(cell_widths[i] for i in picks)
+            rows[image.id] = pick(cells)
+            widths[image.id] = pick(cell_widths)
         self._cells_made = made  # only what is shown now: it never grows past one table
         self._names, self._names_made = self._names_made, {}
         same_rows = self._same_rows(rows)  # what the user sees stays where it was
