@@ -17,7 +17,10 @@ Starts a private dockerd, loads N generated images (cli_bench's generator) and, 
   the job and for 3 s after it; then the same images removed by ``rm --yes`` (headless, the store
   reloaded and written out before each side, which goes first alternating by round): the
   in-app ÷ headless ratio;
-* the app process's peak RSS (``ru_maxrss``) at the end of the cold launch and of the removal.
+* the app process's peak RSS (``ru_maxrss``) at the end of the cold launch and of the removal;
+* the app's own start, on a second private engine (same kind) with no image: launch to the first
+  frame that draws the table, and to its last load stage handled. No launch on a store takes less;
+  it is why "cold layers complete" cannot reach 1.5x of a fast cold ``images --json``.
 
 Wall-clock seconds; the machine's load average is printed with the results (other work on the
 machine inflates both sides of a ratio). The checkout's ``tui`` package is byte-compiled first, as
@@ -121,6 +124,40 @@ async def _launch(url: str, started: float) -> dict[str, float]:
     return out
 
 
+async def _first_frame(url: str, started: float) -> dict[str, float]:
+    """In a child process, on an engine with no image: seconds from process start to the first
+    frame that draws the table (its header), and to the screen's last load stage handled. The
+    app's own start (interpreter, imports, Textual's start-up and first frame, the engine's
+    empty answers): what no store's launch can take less than."""
+    app = _cli_app(url)
+    from tui.app.screens.store import StoreScreen
+    from tui.app.widgets.image_table import ImageTable
+
+    out: dict[str, float] = {}
+    render_line = ImageTable.render_line
+
+    def drawn(table: ImageTable, y: int) -> object:
+        out.setdefault("first_frame", time.time() - started)
+        return render_line(table, y)
+
+    ImageTable.render_line = drawn  # type: ignore[method-assign]
+    complete = asyncio.Event()
+    loaded = StoreScreen.on_snapshot_loaded
+
+    def watched(screen: StoreScreen, message: object) -> None:
+        loaded(screen, message)  # type: ignore[arg-type]
+        if getattr(message, "stage", "") == "complete":
+            out.setdefault("complete", time.time() - started)
+            complete.set()
+
+    StoreScreen.on_snapshot_loaded = watched  # type: ignore[method-assign,assignment]
+    async with app.run_test(size=(150, 45)) as pilot:  # type: ignore[attr-defined]
+        await asyncio.wait_for(complete.wait(), 120)
+        while "first_frame" not in out:
+            await pilot.pause(0.01)
+    return out
+
+
 async def _removal(url: str, prefix: str) -> dict[str, object]:
     """In a child process: remove the images tagged ``prefix*`` in the app, sending keys."""
     from tui.app.screens.confirm import ConfirmScreen
@@ -185,6 +222,8 @@ def _child(args: argparse.Namespace) -> int:
     started = float(os.environ.get("SWEEP_BENCH_STARTED", time.time()))
     if args.child == "launch":
         print(json.dumps(asyncio.run(_launch(args.url, started))))
+    elif args.child == "frame":
+        print(json.dumps(asyncio.run(_first_frame(args.url, started))))
     else:
         print(json.dumps(asyncio.run(_removal(args.url, args.prefix))))
     return 0
@@ -223,7 +262,7 @@ def main() -> int:
     parser.add_argument("--images", type=int, default=1000)
     parser.add_argument("--rm", type=int, default=500)
     parser.add_argument("--rounds", type=int, default=2)
-    parser.add_argument("--child", choices=("launch", "removal"))
+    parser.add_argument("--child", choices=("launch", "frame", "removal"))
     parser.add_argument("--url")
     parser.add_argument(
         "--engine",
@@ -258,6 +297,8 @@ def main() -> int:
     try:
         with contextlib.ExitStack() as stack:
             daemon_url = args.engine or stack.enter_context(PrivateDaemon.start(engine=args.daemon)).url
+            # an engine with no image, of the same kind: the app's own start (see _first_frame)
+            empty_url = stack.enter_context(PrivateDaemon.start(engine=args.daemon)).url
             b = Bench(daemon_url, work)
             if not args.engine:
                 b.load("store", specs(args.images, "bench/app", ""))
@@ -279,6 +320,9 @@ def main() -> int:
                 add("warm launch to first row (s)", float(warm["first_row"]))  # type: ignore[arg-type]
                 add("warm launch to layers complete (s)", float(warm["layers_complete"]))  # type: ignore[arg-type]
                 add("peak RSS, cold launch to layers complete (MiB)", float(cold["peak_rss_mib"]))  # type: ignore[arg-type]
+                frame = _run_child(work, "--child", "frame", "--url", empty_url)
+                add("no image: launch to first frame (s)", float(frame["first_frame"]))  # type: ignore[arg-type]
+                add("no image: launch to its last load stage (s)", float(frame["complete"]))  # type: ignore[arg-type]
 
                 def fresh_rm_images() -> None:
                     # loaded just before each side and written out: deletes right after a load
