@@ -19,8 +19,9 @@ Starts a private dockerd, loads N generated images (cli_bench's generator) and, 
   in-app ÷ headless ratio;
 * the app process's peak RSS (``ru_maxrss``) at the end of the cold launch and of the removal;
 * the app's own start, on a second private engine (same kind) with no image: launch to the first
-  frame that draws the table, and to its last load stage handled. No launch on a store takes less;
-  it is why "cold layers complete" cannot reach 1.5x of a fast cold ``images --json``.
+  frame that draws the table, and to its last load stage handled (``_launch`` with ``empty``). No
+  launch on a store takes less; it is why "cold layers complete" cannot reach 1.5x of a fast cold
+  ``images --json``.
 
 Wall-clock seconds; the machine's load average is printed with the results (other work on the
 machine inflates both sides of a ratio). The checkout's ``tui`` package is byte-compiled first, as
@@ -86,9 +87,12 @@ def _cli_app(url: str) -> object:
     return SweepApp(source, config, first_read=first_read)
 
 
-async def _launch(url: str, started: float) -> dict[str, float]:
+async def _launch(url: str, started: float, *, empty: bool = False) -> dict[str, float]:
     """In a child process: seconds from process start to the first frame that draws a table row,
-    and to complete layers."""
+    and to complete layers. ``empty`` (an engine with no image): to the first frame that draws the
+    table (its header), and to the screen's last load stage handled: the app's own start
+    (interpreter, imports, Textual's start-up and first frame, the engine's empty answers), what
+    no store's launch can take less than."""
     app = _cli_app(url)
     from tui.app.widgets.image_table import ImageTable
 
@@ -97,7 +101,9 @@ async def _launch(url: str, started: float) -> dict[str, float]:
 
     def drawn(table: ImageTable, y: int) -> object:
         header = table.header_height if table.show_header else 0
-        if "first_row" not in out and table.row_count and y >= header:
+        if empty:
+            out.setdefault("first_frame", time.time() - started)
+        elif "first_row" not in out and table.row_count and y >= header:
             out["first_row"] = time.time() - started
         return render_line(table, y)
 
@@ -110,51 +116,25 @@ async def _launch(url: str, started: float) -> dict[str, float]:
 
     complete = asyncio.Event()
     loaded = StoreScreen.on_snapshot_loaded
+    done = "complete" if empty else "layers_complete"
 
     def watched(screen: StoreScreen, message: object) -> None:
         loaded(screen, message)  # type: ignore[arg-type]
-        if "layers_complete" not in out and screen.snapshot.layers_complete and screen.snapshot.images:
-            out["layers_complete"] = time.time() - started
-            complete.set()
-
-    StoreScreen.on_snapshot_loaded = watched  # type: ignore[method-assign,assignment]
-    async with app.run_test(size=(150, 45)):  # type: ignore[attr-defined]
-        await asyncio.wait_for(complete.wait(), 600)
-    out["peak_rss_mib"] = _peak_rss_mib()
-    return out
-
-
-async def _first_frame(url: str, started: float) -> dict[str, float]:
-    """In a child process, on an engine with no image: seconds from process start to the first
-    frame that draws the table (its header), and to the screen's last load stage handled. The
-    app's own start (interpreter, imports, Textual's start-up and first frame, the engine's
-    empty answers): what no store's launch can take less than."""
-    app = _cli_app(url)
-    from tui.app.screens.store import StoreScreen
-    from tui.app.widgets.image_table import ImageTable
-
-    out: dict[str, float] = {}
-    render_line = ImageTable.render_line
-
-    def drawn(table: ImageTable, y: int) -> object:
-        out.setdefault("first_frame", time.time() - started)
-        return render_line(table, y)
-
-    ImageTable.render_line = drawn  # type: ignore[method-assign]
-    complete = asyncio.Event()
-    loaded = StoreScreen.on_snapshot_loaded
-
-    def watched(screen: StoreScreen, message: object) -> None:
-        loaded(screen, message)  # type: ignore[arg-type]
-        if getattr(message, "stage", "") == "complete":
-            out.setdefault("complete", time.time() - started)
+        if empty:
+            finished = getattr(message, "stage", "") == "complete"
+        else:
+            finished = bool(screen.snapshot.layers_complete and screen.snapshot.images)
+        if finished and done not in out:
+            out[done] = time.time() - started
             complete.set()
 
     StoreScreen.on_snapshot_loaded = watched  # type: ignore[method-assign,assignment]
     async with app.run_test(size=(150, 45)) as pilot:  # type: ignore[attr-defined]
-        await asyncio.wait_for(complete.wait(), 120)
-        while "first_frame" not in out:
+        await asyncio.wait_for(complete.wait(), 600)
+        while empty and "first_frame" not in out:
             await pilot.pause(0.01)
+    if not empty:
+        out["peak_rss_mib"] = _peak_rss_mib()
     return out
 
 
@@ -223,7 +203,7 @@ def _child(args: argparse.Namespace) -> int:
     if args.child == "launch":
         print(json.dumps(asyncio.run(_launch(args.url, started))))
     elif args.child == "frame":
-        print(json.dumps(asyncio.run(_first_frame(args.url, started))))
+        print(json.dumps(asyncio.run(_launch(args.url, started, empty=True))))
     else:
         print(json.dumps(asyncio.run(_removal(args.url, args.prefix))))
     return 0
@@ -297,7 +277,7 @@ def main() -> int:
     try:
         with contextlib.ExitStack() as stack:
             daemon_url = args.engine or stack.enter_context(PrivateDaemon.start(engine=args.daemon)).url
-            # an engine with no image, of the same kind: the app's own start (see _first_frame)
+            # an engine with no image, of the same kind: the app's own start (see _launch)
             empty_url = stack.enter_context(PrivateDaemon.start(engine=args.daemon)).url
             b = Bench(daemon_url, work)
             if not args.engine:
