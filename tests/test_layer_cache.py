@@ -191,3 +191,48 @@ def test_a_checked_file_is_not_checked_line_by_line_again_but_an_edited_one_is(t
     checks.clear()
     edited = LayerCache(path)
     assert len(checks) == 2 and edited.rejected == 2 and edited.get("e", "sha256:1") is None
+
+
+@pytest.mark.parametrize("sealed", [False, True], ids=["checked-per-line", "sealed"])
+def test_a_read_file_shares_equal_layer_ids_and_history_commands(tmp_path: Path, sealed: bool) -> None:
+    """Entries read from the file hold one string for each diff id and history command that
+    several of them have (JSON gives each line its own copies), with the same values."""
+    path = tmp_path / "layers.jsonl"
+    base = "sha256:" + "b" * 64
+    details = [
+        {
+            "diff_ids": [base, "sha256:" + c * 64],
+            "history": [["ADD base", 7], [f"COPY {c}", 1]],
+            "created": "",
+        }
+        for c in "cde"
+    ]
+    writer = LayerCache(path)
+    writer.put_many("e", [(f"sha256:{n}", d) for n, d in enumerate(details)])
+    if sealed:
+        assert LayerCache(path).get("e", "sha256:0") is not None  # checked once: the seal written
+        assert (tmp_path / "layers.jsonl.checked").exists()
+    entries = [LayerCache(path).get("e", f"sha256:{n}") for n in range(3)]
+    reread = LayerCache(path)
+    first, second, third = (reread.get("e", f"sha256:{n}") for n in range(3))
+    assert first is not None and second is not None and third is not None
+    assert [first, second, third] == entries  # the same values as written
+    assert [{k: e[k] for k in ("diff_ids", "history", "created")} for e in entries if e] == details
+    assert first["diff_ids"][0] is second["diff_ids"][0] is third["diff_ids"][0]
+    assert first["history"][0][0] is second["history"][0][0] is third["history"][0][0]
+    assert first["diff_ids"][1] != second["diff_ids"][1]
+
+
+def test_a_sealed_entry_of_another_shape_is_read_as_it_is(tmp_path: Path) -> None:
+    """A file sealed by someone who may write it (the seal vouches for nothing the lines' own
+    checks do not) may hold entries the checks would refuse: they are read as they are."""
+    path = tmp_path / "layers.jsonl"
+    odd = [
+        {"key": "e/sha256:1", "diff_ids": {"x": 1}, "history": "ADD", "created": ""},
+        {"key": "e/sha256:2", "diff_ids": [1, True, ["x"]], "history": [[], 5, ["ADD", 1], [2, 3]]},
+    ]
+    path.write_text("".join(json.dumps(e) + "\n" for e in odd))
+    (tmp_path / "layers.jsonl.checked").write_text(hashlib.sha256(path.read_bytes()).hexdigest() + "\n")
+    cache = LayerCache(path)
+    assert cache.rejected == 0
+    assert [cache.get("e", "sha256:1"), cache.get("e", "sha256:2")] == odd
