@@ -115,19 +115,22 @@ class PlainPrunes:
     are whole lists (``untagged``, ``image_ids``, ``released``) and its steps read the run
     (tui/core/plan_result.py)."""
 
-    __slots__ = ("scripts", "image_ids", "freed", "steps")
+    __slots__ = ("scripts", "image_ids", "freed")
 
     def __init__(self) -> None:
         self.scripts: list[UntagScript] = []
         self.image_ids: list[str] = []
         self.freed: list[list[str]] = []
-        self.steps = 0  # the calls of all scripts
 
     def add(self, script: UntagScript, image_id: str, freed: list[str]) -> None:
         self.scripts.append(script)
         self.image_ids.append(image_id)
         self.freed.append(freed)
-        self.steps += script.steps
+
+    @property
+    def steps(self) -> int:
+        """The calls of all scripts."""
+        return sum(map(_STEPS, self.scripts))
 
     def untagged(self) -> Iterator[str]:
         """Every reference the run untags, in order."""
@@ -139,6 +142,7 @@ class PlainPrunes:
 
 
 _UNTAGGED = attrgetter("untagged")
+_STEPS = attrgetter("steps")
 _IS_SHA256 = methodcaller("startswith", "sha256:")
 
 
@@ -218,7 +222,9 @@ def _stored_ref(text: str) -> tuple[str, Reference] | None:
 
 
 _Listed = tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]
-_LISTED: dict[tuple[tuple[str, ...], tuple[str, ...]], _Listed] = {}  # see _listed_refs
+# see _listed_refs: keyed by the tags alone when there is no digest reference (a tuple of
+# strings, never equal to a pair of tuples), else by the pair
+_LISTED: dict[tuple[str, ...] | tuple[tuple[str, ...], tuple[str, ...]], _Listed] = {}
 _LISTED_MAX = 1 << 15
 
 
@@ -229,7 +235,7 @@ def _listed_refs(tags: tuple[str, ...], digests: tuple[str, ...]) -> _Listed:
     per listing in ``_LISTED`` (a reload lists the same references), so a new snapshot's store
     is one lookup per image instead of one parse per reference. (A dict, not ``lru_cache``: a
     hit there also moves its entry in a linked list; measured 8 ms more per 20,000 images.)"""
-    listing = (tags, digests)
+    listing = (tags, digests) if digests else tags
     entry = _LISTED.get(listing)
     if entry is None:
         if len(_LISTED) >= _LISTED_MAX:
@@ -334,7 +340,8 @@ class ClassicStore:
             tags, digests = image.tags, image.digests
             if not tags and not digests:
                 continue
-            order, keys, tag_and_digest = remembered((tags, digests)) or _listed_refs(tags, digests)
+            listing = (tags, digests) if digests else tags  # (see _LISTED)
+            order, keys, tag_and_digest = remembered(listing) or _listed_refs(tags, digests)
             if not order:
                 continue
             for key in order:
@@ -386,8 +393,9 @@ class ClassicStore:
         no listed image has is a root here. (Removing such a container, which no plan does, may
         free its chains in another order than the engine's.)"""
         tops, below = self.tops, self.below
-        held: Counter[str] = Counter(chain_from(tops.values(), below.values()))
-        del held[""]  # (the parent of base layers)
+        # without "" (the parent of base layers), not deleted after: a dict with a deleted entry
+        # is copied key by key, not as one block (each plan's store copies this one)
+        held: Counter[str] = Counter(chain_from(tops.values(), filter(None, below.values())))
         gone: dict[str, tuple[str, ...]] = {}  # image id -> the chains its containers hold
         for container in snapshot.containers:
             image_id = container.image_id
@@ -403,7 +411,9 @@ class ClassicStore:
             roots = {chain: "" for stack in gone.values() for chain in stack if chain not in below}
             if roots:
                 self.below = {**below, **roots}
-        self.layer_refs: dict[str, int] = dict(held)
+        # the Counter itself (no copy of every chain): this store is a base, never changed; the
+        # stores of plans copy it into a plain dict (_copy_into), where a missing chain raises
+        self.layer_refs: dict[str, int] = held
 
     def clone(self) -> ClassicStore:
         """An independent copy (for trial runs)."""
@@ -671,21 +681,23 @@ class ClassicStore:
         quiet: bool,
         parent_calls: list[DeleteCall] | None,
     ) -> None:
-        mask = _HARD if force else _HARD | _SOFT
-        conflict = self._conflict(image_id, mask)
-        if conflict is not None:
-            if quiet and (not self.is_dangling(image_id) or conflict.used):
-                return
-            try:
-                raise conflict
-            finally:
-                # the traceback holds this frame (and those below it, the plan's snapshot with
-                # them): the frame must not hold the exception too, or that cycle keeps them all
-                # until a full collection
-                del conflict
-        for ref in self.references(image_id):
-            del self.refs[ref.string()]
-            records.append(Record("Untagged", ref.familiar()))
+        if image_id in self.users or self.kids.get(image_id) or self.refs.by_image.get(image_id):
+            # (else nothing can conflict and there is nothing to untag: most parents a delete prunes)
+            mask = _HARD if force else _HARD | _SOFT
+            conflict = self._conflict(image_id, mask)
+            if conflict is not None:
+                if quiet and (not self.is_dangling(image_id) or conflict.used):
+                    return
+                try:
+                    raise conflict
+                finally:
+                    # the traceback holds this frame (and those below it, the plan's snapshot with
+                    # them): the frame must not hold the exception too, or that cycle keeps them all
+                    # until a full collection
+                    del conflict
+            for ref in self.references(image_id):
+                del self.refs[ref.string()]
+                records.append(Record("Untagged", ref.familiar()))
         self._drop_image(image_id, records, prune, parent_calls)
 
     def _drop_image(
@@ -928,8 +940,13 @@ def prune(
     # dict's own pop (``_RefIndex`` overrides ``__delitem__`` only), 5x cheaper than calling
     # ``dict.__delitem__``
     scripts, forget, tops = _UNTAG_SCRIPTS, store.refs.pop, store.tops
+    layer_refs, below, release = store.layer_refs, store.below, store._release_chain
+    # the appends of ``run`` (PlainPrunes.add, inline), set with it (a stand-in's until then)
+    unused = PlainPrunes()
+    add_script, add_id, add_freed = unused.scripts.append, unused.image_ids.append, unused.freed.append
     for image_id in candidates:
-        if image_id not in present:
+        parent = present.get(image_id)
+        if parent is None:
             continue  # already pruned as a parent
         if image_id in exclude:
             continue
@@ -953,7 +970,7 @@ def prune(
                 and (not tag_and_digest or tag_and_digest.isdisjoint(keys))
             ):  # (written out: most images have no children and there is no name:tag@digest)
                 # Deleted here, so not in ``lost``.
-                if present[image_id]:  # a parent to prune
+                if parent:  # a parent to prune
                     store.prune_plain(image_id, explicit_parents)
                     continue
                 # store.prune_plain, inline for the parentless (most images)
@@ -962,10 +979,30 @@ def prune(
                     forget(key)
                 by_image[image_id] = ()
                 del present[image_id]
-                freed = store._release_chain(tops.get(image_id, ""))
+                # store._release(image_id), inline for a top chain held once on a shared base
+                freed: list[str]
+                top = tops.get(image_id, "")
+                if not top:
+                    freed = []
+                else:
+                    left = layer_refs[top] - 1
+                    layer_refs[top] = left
+                    if left:
+                        freed = []
+                    else:
+                        base = below[top]
+                        if base:
+                            left = layer_refs[base] - 1
+                            layer_refs[base] = left
+                            freed = [top] if left else [top, base, *release(below[base])]
+                        else:
+                            freed = [top]
                 if not calls or calls[-1] is not run:  # (store.plain_run, once per run)
                     run = store.plain_run()
-                run.add(script, image_id, freed)
+                    add_script, add_id, add_freed = run.scripts.append, run.image_ids.append, run.freed.append
+                add_script(script)
+                add_id(image_id)
+                add_freed(freed)
                 continue
         else:
             targets = (image_id.split(":", 1)[1],)
@@ -973,7 +1010,7 @@ def prune(
             if plain and parse_any_reference(targets[0]) == image_id:
                 # No references, no children, no containers, not protected: no conflict, and
                 # its ID names it: delete's checks are skipped (same records and calls).
-                if not present[image_id]:
+                if not parent:
                     store.drop_parentless(UntagScript(((targets[0], (), ()),), (), 1), image_id)  # no untag
                     continue
                 start = len(calls)

@@ -18,7 +18,7 @@ number determines. Bytes are never moved between layers: an unknown size stays `
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import accumulate
 
@@ -230,10 +230,10 @@ class StackFacts:
     size: Mapping[str, int]
     prefix: Mapping[str, int]
     parent: Mapping[str, str]
-    stacks_by_top: Mapping[str, Sequence[Layer]]
+    stacks_by_top: Mapping[str, Sequence[Layer]]  # empty when every size is known (none to solve)
 
 
-def read_classic_stacks(images: Iterable[Image]) -> StackFacts:
+def read_classic_stacks(images: Collection[Image]) -> StackFacts:
     """:func:`solve_sizes`'s reading of ``[(i.layers, i.size) for i in images if i.layers is not
     None]`` (on the classic store an image's ``Size`` is the sum of its layers), with each image's
     top chain collected on the way.
@@ -279,9 +279,12 @@ def read_classic_stacks(images: Iterable[Image]) -> StackFacts:
                 chain = below
         else:
             _read_stack(layers, size, parent)
-        if top not in stacks_by_top:  # (``prefix`` is set with it: the first image's size)
-            stacks_by_top[top] = layers
-            prefix[top] = image.size
+        if top not in prefix:  # (no top is "")
+            prefix[top] = image.size  # the first image's
+    if not all_sized:  # the stacks, which only a solve reads (every size known: none)
+        for image in images:
+            if image.layers:
+                stacks_by_top.setdefault(image.layers[-1].chain_id, image.layers)
     return StackFacts(tops, frozenset(without), size, prefix, parent, stacks_by_top)
 
 

@@ -438,15 +438,16 @@ class Snapshot:
         """Bytes of these layers that are known (all of them unless :meth:`measure` says otherwise)."""
         return self.measure(chains)[0]
 
-    def measure(self, chains: Iterable[str]) -> tuple[int, int]:
+    def measure(self, chains: Iterable[str], distinct: bool = False) -> tuple[int, int]:
         """``(bytes, unknown)``: the exactly known bytes of these layers, and how many of them are
-        of sizes no engine number determines (then the layers hold at least ``bytes``)."""
+        of sizes no engine number determines (then the layers hold at least ``bytes``).
+        ``distinct``: the caller knows no chain is listed twice (each is counted once anyway)."""
         from tui.core.layers import measure
 
         sizes = self.layer_sizes
         if sizes.complete:
             known = sizes.size  # (a chain no image lists, e.g. one a container holds: 0 bytes known)
-            return sum(map(known.get, dict.fromkeys(chains), repeat(0))), 0
+            return sum(map(known.get, chains if distinct else dict.fromkeys(chains), repeat(0))), 0
         return measure(chains, sizes)
 
     def layer_size(self, chain: str) -> int | None:

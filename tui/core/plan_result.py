@@ -327,8 +327,11 @@ def finish_plan(
     count = _effects(snapshot, planned, untag, delete, freed, removed)
     steps = _PendingSteps(planned, snapshot.images, snapshot.containers_by_image, count)
     if isinstance(store, ClassicStore):  # its index of users: no list per deleted image
-        in_use = store.users
-        pinned = tuple([i for i in delete if i in in_use]) if in_use else ()
+        # A deleted image is gone from the store's records: only the few images with users that
+        # are gone can be pinned (the deleted list is walked, for its order, only when one is).
+        in_use, records, listed = store.users, store.images, snapshot.images
+        gone_in_use = [i for i in in_use if i not in records and i in listed]
+        pinned = tuple([i for i in delete if i in in_use]) if gone_in_use else ()
     else:
         pinned = tuple(i for i in delete if store.containers_using(i))
     for image_id in pinned:
@@ -370,7 +373,8 @@ def finish_plan(
                 "containerd's content store is not readable here: content the "
                 "deleted images share with others is counted as freed (approximate)"
             )
-    reclaim, unknown = snapshot.measure(freed)
+    # the classic store frees a chain once, when its last holder goes (ClassicStore._release_chain)
+    reclaim, unknown = snapshot.measure(freed, distinct=isinstance(store, ClassicStore))
     why = "images without full history"
     if content_bytes is not None and snapshot.orphan_containers and freed:
         # A container whose image was force-removed keeps that image's snapshots, and no engine
