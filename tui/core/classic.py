@@ -218,7 +218,10 @@ def _stored_ref(text: str) -> tuple[str, Reference] | None:
         return None
     if ref.tag is None and ref.digest is None:
         ref = tag_name_only(ref)
-    return ref.string(), ref
+    key = ref.string()
+    # the listed string itself when it is already normalized (``registry.example.com/app:1``):
+    # one object for both, read once per image by the store's seed (see _seed)
+    return (text if key == text else key), ref
 
 
 _Listed = tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]
