@@ -259,12 +259,13 @@ def read_classic_stacks(images: Collection[Image]) -> StackFacts:
                 without.append(image.id)
             continue
         top = tops[image.id] = layers[-1].chain_id
-        if all_sized:
+        if all_sized and top not in size:  # (in ``size``: read before, with everything below it)
+            # A new top: not in ``prefix`` either (its keys are tops read, all sized so far).
+            prefix[top] = image.size  # the first image's
             k = len(layers) - 1
             chain = top
-            while chain not in size:  # (in ``size``: read before, with everything below it)
-                layer = layers[k]
-                known = layer.size
+            while True:
+                known = layers[k].size
                 if known is None:  # then stop trusting "read before" to mean "sized below"
                     all_sized = False
                     _read_stack(layers, size, parent)
@@ -276,8 +277,11 @@ def read_classic_stacks(images: Collection[Image]) -> StackFacts:
                 k -= 1
                 below = layers[k].chain_id
                 parent[chain] = below
+                if below in size:
+                    break
                 chain = below
-        else:
+            continue
+        if not all_sized:
             _read_stack(layers, size, parent)
         if top not in prefix:  # (no top is "")
             prefix[top] = image.size  # the first image's
