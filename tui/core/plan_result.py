@@ -327,11 +327,15 @@ def finish_plan(
     count = _effects(snapshot, planned, untag, delete, freed, removed)
     steps = _PendingSteps(planned, snapshot.images, snapshot.containers_by_image, count)
     if isinstance(store, ClassicStore):  # its index of users: no list per deleted image
-        # A deleted image is gone from the store's records: only the few images with users that
-        # are gone can be pinned (the deleted list is walked, for its order, only when one is).
-        in_use, records, listed = store.users, store.images, snapshot.images
-        gone_in_use = [i for i in in_use if i not in records and i in listed]
-        pinned = tuple([i for i in delete if i in in_use]) if gone_in_use else ()
+        # A deleted image is gone from the store's records: when the images with users are
+        # fewer than the deleted ones (a prune), those gone say whether any deleted one is pinned
+        # (the deleted list is walked, for its order, only when one is).
+        in_use = store.users
+        if len(in_use) < len(delete):
+            records, listed = store.images, snapshot.images
+            if not any(i not in records and i in listed for i in in_use):
+                in_use = {}
+        pinned = tuple([i for i in delete if i in in_use]) if in_use else ()
     else:
         pinned = tuple(i for i in delete if store.containers_using(i))
     for image_id in pinned:
