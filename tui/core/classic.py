@@ -919,7 +919,7 @@ def prune(
     # sorted, then those left out (a set difference first would build a set of every image)
     left_out = parents if dangling_only else {i for i in parents if not by_image.get(i)}
     pool = sorted(store.images)
-    if left_out:  # cut out where they sort (few: no pass over every image)
+    if left_out:  # cut out where they sort (a bisect each, few: no membership test per image)
         cuts = sorted([bisect_left(pool, i) for i in left_out])
         between = zip([-1, *cuts], [*cuts, len(pool)], strict=True)  # the slices around each cut
         pool = list(chain_from.from_iterable(pool[a + 1 : b] for a, b in between))
