@@ -219,9 +219,20 @@ def _stored_ref(text: str) -> tuple[str, Reference] | None:
     if ref.tag is None and ref.digest is None:
         ref = tag_name_only(ref)
     key = ref.string()
-    # the listed string itself when it is already normalized (``registry.example.com/app:1``):
-    # one object for both, read once per image by the store's seed (see _seed)
-    return (text if key == text else key), ref
+    if key == text:
+        # the listed string itself when it is already normalized (``registry.example.com/app:1``):
+        # one object for both, read once per image by the store's seed (see _seed)
+        return text, ref
+    if len(_KEY_REFS) >= _KEY_REFS_MAX:
+        _KEY_REFS.clear()
+    _KEY_REFS[key] = ref  # what _ParsedKeys asks next, by the key: not parsed a second time
+    return key, ref
+
+
+# normalized key -> its parsed form, for the keys :func:`_stored_ref` made from another text
+# (``app:1`` -> ``docker.io/library/app:1``): a prune's untag scripts read them by the key
+_KEY_REFS: dict[str, Reference] = {}
+_KEY_REFS_MAX = 1 << 17
 
 
 _Listed = tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]
@@ -269,10 +280,13 @@ class _ParsedKeys(dict[str, Reference]):
     key parses back to the reference it was made from: :func:`_stored_ref` of either is the same)."""
 
     def __missing__(self, key: str) -> Reference:
-        stored = _stored_ref(key)
-        assert stored is not None and stored[0] == key, key
-        self[key] = stored[1]
-        return stored[1]
+        ref = _KEY_REFS.get(key)
+        if ref is None:
+            stored = _stored_ref(key)
+            assert stored is not None and stored[0] == key, key
+            ref = stored[1]
+        self[key] = ref
+        return ref
 
 
 _BASES_LOCK = threading.Lock()

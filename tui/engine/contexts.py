@@ -6,7 +6,6 @@ not exist, so docker-sweep reads ``<config dir>/contexts/meta/<sha256(name)>/met
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from collections.abc import Mapping
@@ -70,6 +69,8 @@ def read_context(name: str, config_dir: Path) -> DockerContext:
     """The docker endpoint of context ``name``; raises :class:`ContextError`."""
     if name == "default":
         return DockerContext(name, DEFAULT_HOST, None, False)
+    import hashlib  # only for a named context: OpenSSL's load is ~2 ms of every command's start
+
     digest = hashlib.sha256(name.encode()).hexdigest()
     meta = config_dir / "contexts" / "meta" / digest / "meta.json"
     try:
