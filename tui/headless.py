@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from tui.core.plan_lines import SectionKey
     from tui.core.policy import Policy
     from tui.core.protect import Protection
+    from tui.core.usage import SummaryPlans
     from tui.engine.actions import ExecutionResult
     from tui.engine.client import Engine
 
@@ -34,6 +35,21 @@ def _read(engine: Engine, *, disk_usage: bool = False) -> Snapshot:
     from tui.engine.snapshot import LayerCache, default_cache_path, read_snapshot
 
     return read_snapshot(engine, disk_usage=disk_usage, cache=LayerCache(default_cache_path(), defer=True))
+
+
+def _read_with_plans(engine: Engine) -> tuple[Snapshot, SummaryPlans | None]:
+    """:func:`_read` with ``/system/df``, and the summary's plans made on the layered snapshot
+    while the engine still answers ``/system/df`` (its slowest request); ``None`` when the layers
+    left some size open (df's numbers settle it, so the plans wait for them)."""
+    from tui.core.usage import summary_plans
+    from tui.engine.snapshot import LayerCache, default_cache_path, read_stages
+
+    cache = LayerCache(default_cache_path(), defer=True)
+    early = None
+    for snapshot in read_stages(engine, disk_usage=True, cache=cache, df_early=True):
+        if snapshot.disk is None and snapshot.layers_complete:
+            early = summary_plans(snapshot)
+    return snapshot, early
 
 
 def _age(ts: float, now: float) -> str:
@@ -174,8 +190,8 @@ def cmd_images(
 def cmd_df(engine: Engine, as_json: bool, out: TextIO) -> int:
     from tui.core.usage import build_cache_shared_note, human_size, summarize, unattributed_note
 
-    snapshot = _read(engine, disk_usage=True)
-    summary = summarize(snapshot)
+    snapshot, early = _read_with_plans(engine)
+    summary = summarize(snapshot, early)
     if as_json:
         write_json(
             {

@@ -249,7 +249,11 @@ class Snapshot:
 
         classic = self.facts.image_store == "classic"
         if classic:  # read in the pass that also gives the chains (see stack_facts)
-            return solve_read_sizes(self.stack_facts, self._df_anchors())
+            facts = self.stack_facts
+            # the history gave every size: df's prefix sums would settle nothing (prefix sums
+            # are read only where some size is open, see sizes_open and measure)
+            anchors = {} if len(facts.size) == len(facts.parent) else self._df_anchors()
+            return solve_read_sizes(facts, anchors)
         stacks = [
             (i.layers, i.size if classic else (i.unpacked_size if i.unpacked_size >= 0 else None))
             for i in self.images.values()

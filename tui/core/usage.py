@@ -13,7 +13,7 @@ from tui.core.containerd_bytes import containers_own_bytes, content_of, held_byt
 from tui.core.containerd_prune import engine_major
 from tui.core.filters import PruneFilters
 from tui.core.model import Snapshot
-from tui.core.plan import plan_prune
+from tui.core.plan import Plan, plan_prune
 from tui.core.podman import reported_space
 
 
@@ -89,8 +89,35 @@ def unattributed_bytes(snapshot: Snapshot, images_size: int) -> int | None:
     return disk.layers_size - counted
 
 
-def summarize(snapshot: Snapshot) -> UsageSummary:
-    """Compute the summary from a snapshot (layers read; disk usage optional)."""
+@dataclass(frozen=True)
+class SummaryPlans:
+    """The two prune plans a summary reports (``--all`` and dangling), made on ``snapshot``."""
+
+    snapshot: Snapshot
+    all_plan: Plan
+    dangling_plan: Plan
+
+    def serve(self, other: Snapshot) -> bool:
+        """True when these are ``other``'s plans too: a plan reads the images, the containers,
+        the facts and the layer sizes, and ``other`` has the same (e.g. the same store read
+        before and after ``/system/df`` answered, with every size known without it)."""
+        mine = self.snapshot
+        return mine.same_store(other) and mine.layer_sizes.size == other.layer_sizes.size
+
+
+def summary_plans(snapshot: Snapshot) -> SummaryPlans:
+    """The plans :func:`summarize` reports. A headless ``df`` makes them on the layered
+    snapshot while ``/system/df`` is still being answered, and hands them to it."""
+    return SummaryPlans(
+        snapshot,
+        plan_prune(snapshot, PruneFilters(dangling=False)),
+        plan_prune(snapshot, PruneFilters(dangling=True)),
+    )
+
+
+def summarize(snapshot: Snapshot, early: SummaryPlans | None = None) -> UsageSummary:
+    """Compute the summary from a snapshot (layers read; disk usage optional). ``early``: the
+    plans made on another snapshot, used where they are this one's (:meth:`SummaryPlans.serve`)."""
     top = snapshot.top_images()
     active_images = sum(1 for i in top if snapshot.containers_of(i.id))
     live = snapshot.live_chains()
@@ -99,8 +126,8 @@ def summarize(snapshot: Snapshot) -> UsageSummary:
         images_size = held_bytes(snapshot)
     if snapshot.disk is not None and snapshot.disk.layers_size >= 0 and not snapshot.layers_complete:
         images_size = snapshot.disk.layers_size
-    all_plan = plan_prune(snapshot, PruneFilters(dangling=False))
-    dangling_plan = plan_prune(snapshot, PruneFilters(dangling=True))
+    plans = early if early is not None and early.serve(snapshot) else summary_plans(snapshot)
+    all_plan, dangling_plan = plans.all_plan, plans.dangling_plan
     note = "exact: what prune --all frees"
     if unknown or all_plan.unknown_layers:
         note = (
