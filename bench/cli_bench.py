@@ -8,7 +8,11 @@ store), loads N generated images (a shared base layer, one small unique layer ea
 5), then, each round, runs every pair below one after the other (docker-sweep, then its docker CLI
 anchor) as whole processes and takes the ratio of the two wall times. Each row prints the median of
 the per-round ratios and the median seconds of both sides, so a machine whose speed drifts (shared,
-noisy) still gives a fair comparison.
+noisy) still gives a fair comparison. Each side's CPU seconds are printed too (medians): its own
+process(es), and the engine's meanwhile (every thread of dockerd and the containerd it started,
+read from ``/proc``; only for a private daemon, 0 with ``--url``). On a machine with few cores a
+command whose own and engine CPU together exceed its wall time per core is CPU-bound: shorter
+waits cannot make it faster, only less work on either side.
 
 | docker-sweep | anchor |
 |---|---|
@@ -37,6 +41,7 @@ import argparse
 import contextlib
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -44,8 +49,10 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
@@ -73,8 +80,9 @@ def specs(n: int, prefix: str, seed: str) -> list[gen.ImageSpec]:
 
 
 class Bench:
-    def __init__(self, url: str, work: Path) -> None:
+    def __init__(self, url: str, work: Path, engine_pid: int | None = None) -> None:
         self.url = url
+        self.engine_pid = engine_pid  # its CPU time is read when known (a private daemon)
         self.engine = Engine(url)
         self.work = work
         self.tarballs: dict[str, list[bytes]] = {}
@@ -119,67 +127,107 @@ def timed(fn: Runner) -> float:
     return time.perf_counter() - start
 
 
+def _process_tree(pid: int) -> list[int]:
+    """``pid`` and its descendants (dockerd starts its own containerd)."""
+    out, todo = [], [pid]
+    while todo:
+        here = todo.pop()
+        out.append(here)
+        with contextlib.suppress(OSError):
+            for task in os.listdir(f"/proc/{here}/task"):
+                with open(f"/proc/{here}/task/{task}/children") as f:
+                    todo.extend(int(c) for c in f.read().split())
+    return out
+
+
+def cpu_seconds(pid: int | None) -> float:
+    """CPU time so far of ``pid``'s process tree, every thread (``schedstat``: nanoseconds); 0
+    when not known."""
+    if pid is None:
+        return 0.0
+    total = 0
+    for proc in _process_tree(pid):
+        with contextlib.suppress(OSError):
+            for task in os.listdir(f"/proc/{proc}/task"):
+                with open(f"/proc/{proc}/task/{task}/schedstat") as f:
+                    total += int(f.read().split()[0])
+    return total / 1e9
+
+
+@dataclass
+class Cost:
+    """One timed run: wall seconds, the CPU seconds of the command's own process(es), and of
+    the engine (dockerd and its containerd) meanwhile."""
+
+    wall: float
+    own: float
+    engine: float
+
+
+def costed(b: Bench, fn: Runner) -> Cost:
+    own0, engine0 = _children_cpu(), cpu_seconds(b.engine_pid)
+    wall = timed(fn)
+    return Cost(wall, _children_cpu() - own0, cpu_seconds(b.engine_pid) - engine0)
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 class Table:
     def __init__(self) -> None:
-        self.rows: dict[str, tuple[str, list[float], list[float]]] = {}
+        self.rows: dict[str, tuple[str, list[Cost], list[Cost]]] = {}
 
-    def add(self, name: str, anchor: str, ours: float, theirs: float) -> None:
+    def add(self, name: str, anchor: str, ours: Cost, theirs: Cost) -> None:
         self.rows.setdefault(name, (anchor, [], []))
         self.rows[name][1].append(ours)
         self.rows[name][2].append(theirs)
 
-    def print(self, header: str, as_json: bool) -> None:
+    def summary(self) -> list[dict[str, Any]]:
+        """Per row: medians of the wall and CPU seconds of both sides, and of the per-round ratio."""
         out = []
+        med = statistics.median
         for name, (anchor, ours, theirs) in self.rows.items():
             if len(ours) != len(theirs):
                 continue
-            ratio = statistics.median(o / t for o, t in zip(ours, theirs, strict=True))
+            ratios = [o.wall / t.wall for o, t in zip(ours, theirs, strict=True)]
             out.append(
-                (
-                    name,
-                    statistics.median(ours),
-                    anchor,
-                    statistics.median(theirs),
-                    ratio,
-                    min(o / t for o, t in zip(ours, theirs, strict=True)),
-                    max(o / t for o, t in zip(ours, theirs, strict=True)),
-                    len(ours),
-                )
+                {
+                    "what": name,
+                    "seconds": med(o.wall for o in ours),
+                    "anchor": anchor,
+                    "anchor_seconds": med(t.wall for t in theirs),
+                    "ratio": med(ratios),
+                    "ratio_min": min(ratios),
+                    "ratio_max": max(ratios),
+                    "rounds": len(ours),
+                    "cpu_own": med(o.own for o in ours),
+                    "cpu_engine": med(o.engine for o in ours),
+                    "anchor_cpu_own": med(t.own for t in theirs),
+                    "anchor_cpu_engine": med(t.engine for t in theirs),
+                }
             )
+        return out
+
+    def print(self, header: str, as_json: bool) -> None:
+        out = self.summary()
         if as_json:
-            print(
-                json.dumps(
-                    {
-                        "header": header,
-                        "rows": [
-                            dict(
-                                zip(
-                                    (
-                                        "what",
-                                        "seconds",
-                                        "anchor",
-                                        "anchor_seconds",
-                                        "ratio",
-                                        "ratio_min",
-                                        "ratio_max",
-                                        "rounds",
-                                    ),
-                                    r,
-                                    strict=True,
-                                )
-                            )
-                            for r in out
-                        ],
-                    },
-                    indent=2,
-                )
-            )
+            print(json.dumps({"header": header, "rows": out}, indent=2))
             return
         print(f"\n{header}\n", flush=True)
-        print("| docker-sweep | s | docker CLI anchor | s | ratio (median; min–max) |")
-        print("|---|---|---|---|---|")
-        for name, ours_s, anchor, theirs_s, ratio, lo, hi, _ in out:
-            print(f"| {name} | {ours_s:.2f} | {anchor} | {theirs_s:.2f} | {ratio:.2f}× ({lo:.2f}–{hi:.2f}) |")
+        print(
+            "| docker-sweep | s | CPU s: own + engine | docker CLI anchor | s | CPU s: own + engine "
+            "| ratio (median; min–max) |"
+        )
+        print("|---|---|---|---|---|---|---|")
+        for r in out:
+            print(
+                f"| {r['what']} | {r['seconds']:.2f} | {r['cpu_own']:.2f} + {r['cpu_engine']:.2f} "
+                f"| {r['anchor']} | {r['anchor_seconds']:.2f} "
+                f"| {r['anchor_cpu_own']:.2f} + {r['anchor_cpu_engine']:.2f} "
+                f"| {r['ratio']:.2f}× ({r['ratio_min']:.2f}–{r['ratio_max']:.2f}) |"
+            )
 
 
 def read_only_rounds(b: Bench, table: Table, rounds: int) -> None:
@@ -190,25 +238,25 @@ def read_only_rounds(b: Bench, table: Table, rounds: int) -> None:
     b.run([sys.executable, "-m", "tui", "install-plugin", "--dir", str(plugin_dir)])
     for _ in range(rounds):
         b.clear_cache()
-        ours = timed(lambda: b.run(images_json))
-        theirs = timed(lambda: b.run(b.docker("image", "inspect", *ids)))
+        ours = costed(b, lambda: b.run(images_json))
+        theirs = costed(b, lambda: b.run(b.docker("image", "inspect", *ids)))
         table.add(
             "`images --json`, cold (empty layer cache)", "`docker image inspect` of every id", ours, theirs
         )
-        ours = timed(lambda: b.run(images_json))
-        theirs = timed(lambda: b.run(b.docker("system", "df", "-v")))
+        ours = costed(b, lambda: b.run(images_json))
+        theirs = costed(b, lambda: b.run(b.docker("system", "df", "-v")))
         table.add("`images --json`, warm", "`docker system df -v`", ours, theirs)
-        ours = timed(lambda: b.run(images_json))
-        theirs = timed(lambda: b.run(b.docker("images", "-a")))
+        ours = costed(b, lambda: b.run(images_json))
+        theirs = costed(b, lambda: b.run(b.docker("images", "-a")))
         table.add("`images --json`, warm ", "`docker images -a`", ours, theirs)
-        ours = timed(lambda: b.run([*b.sweep, "df", "--json"]))
-        theirs = timed(lambda: b.run(b.docker("system", "df", "-v")))
+        ours = costed(b, lambda: b.run([*b.sweep, "df", "--json"]))
+        theirs = costed(b, lambda: b.run(b.docker("system", "df", "-v")))
         table.add("`df --json`, warm", "`docker system df -v`", ours, theirs)
-        ours = timed(lambda: b.run([*b.sweep, "plan", "prune", "--all", "--json"]))
-        theirs = timed(lambda: b.run(b.docker("system", "df", "-v")))
+        ours = costed(b, lambda: b.run([*b.sweep, "plan", "prune", "--all", "--json"]))
+        theirs = costed(b, lambda: b.run(b.docker("system", "df", "-v")))
         table.add("`plan prune --all --json`, warm", "`docker system df -v`", ours, theirs)
-        ours = timed(lambda: b.run([sys.executable, "-m", "tui", "docker-cli-plugin-metadata"]))
-        theirs = timed(lambda: b.run(["docker", "--help"]))
+        ours = costed(b, lambda: b.run([sys.executable, "-m", "tui", "docker-cli-plugin-metadata"]))
+        theirs = costed(b, lambda: b.run(["docker", "--help"]))
         table.add("`docker-cli-plugin-metadata`", "`docker --help` (runs it)", ours, theirs)
 
 
@@ -222,10 +270,10 @@ def destructive_rounds(
         b.load("rm", rm_specs)
         os.sync()
         b.run([*b.sweep, "images", "--json"])  # warm the layer cache, as a user's second run
-        ours = timed(lambda: b.run([*b.sweep, "rm", "--yes", "--json", *refs]))
+        ours = costed(b, lambda: b.run([*b.sweep, "rm", "--yes", "--json", *refs]))
         b.load("rm", rm_specs)
         os.sync()
-        theirs = timed(lambda: b.run(b.docker("rmi", *refs)))
+        theirs = costed(b, lambda: b.run(b.docker("rmi", *refs)))
         table.add(
             f"`rm --yes` of {len(refs)} images (warm cache)",
             f"`docker rmi` of the same {len(refs)}",
@@ -243,7 +291,7 @@ def destructive_rounds(
         # Each side deletes a store loaded just before it and written out (os.sync), in an order
         # that alternates by round: a store loaded minutes before (and an earlier side's deletes
         # still being written) changes how long the engine takes to delete it.
-        times: dict[str, float] = {}
+        times: dict[str, Cost] = {}
         for side in ("ours", "theirs") if n % 2 == 0 else ("theirs", "ours"):
             if b.ids():
                 prune_theirs()  # not timed: the store is loaded anew below
@@ -253,7 +301,7 @@ def destructive_rounds(
             if side == "ours":
                 b.run([*b.sweep, "images", "--json"])  # warm the layer cache
             os.sync()
-            times[side] = timed(prune_ours if side == "ours" else prune_theirs)
+            times[side] = costed(b, prune_ours if side == "ours" else prune_theirs)
         table.add(
             f"`prune --all --yes` ({n_images} images, warm cache)",
             "`docker image prune -a -f`",
@@ -308,8 +356,9 @@ def main() -> int:
     table = Table()
     try:
         with contextlib.ExitStack() as stack:
-            url = args.url or stack.enter_context(PrivateDaemon.start(engine=args.daemon)).url
-            b = Bench(url, work)
+            daemon = None if args.url else stack.enter_context(PrivateDaemon.start(engine=args.daemon))
+            url = args.url if daemon is None else daemon.url
+            b = Bench(url, work, daemon.pid if daemon is not None else None)
             t0 = time.perf_counter()
             if not args.url:
                 b.load("store", specs(args.images, "bench/app", ""))
