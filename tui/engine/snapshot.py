@@ -23,7 +23,7 @@ from datetime import UTC, datetime, timedelta
 from functools import lru_cache, partial
 from pathlib import Path
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar, cast
 from urllib.parse import quote
 
 from tui.core.json_text import fast_dumps
@@ -54,11 +54,12 @@ from tui.engine.client import (
 from tui.engine.layer_child import Built, child_details, worth_a_child
 
 if TYPE_CHECKING:
-    from concurrent.futures import Future, ThreadPoolExecutor
+    from concurrent.futures import ThreadPoolExecutor
 
     from tui.engine.containerd_store import ContentStore
 
 T = TypeVar("T")
+T_co = TypeVar("T_co", covariant=True)
 ProgressFn = Callable[[int, int], None]
 CancelFn = Callable[[], bool]
 
@@ -1020,8 +1021,8 @@ def read_stages(
     ``child_reads``: see :func:`read_layers`.
     """
     taken = time.time()
-    early_df: Future[DiskUsage] | None = None
-    pool = _LazyPool(max_workers=3, thread_name_prefix="read-lists")
+    early_df: _Pending[DiskUsage] | None = None
+    pool = _Threads("read-lists")
     try:
         facts, images, containers, early_df, rows = _read_lists(engine, pool, cache, disk_usage and df_early)
         yield Snapshot(images, containers, facts, None, taken_at=taken)
@@ -1045,26 +1046,64 @@ def read_stages(
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-class _LazyPool:
-    """A ``ThreadPoolExecutor`` made on the first :meth:`submit`: a read on a unix socket asks its
-    lists without one (and ``images`` and ``plan`` then need none), and ``concurrent.futures``
-    imports ``logging``: some 6 ms of a warm headless command."""
+class _Pending(Protocol[T_co]):
+    """What a read started on another thread gives: its answer (or its error) when it is done."""
 
-    def __init__(self, **options: Any) -> None:
-        self._options = options
-        self._pool: Any = None
+    def result(self) -> T_co: ...
 
-    def submit(self, fn: Callable[..., T], *args: Any) -> Future[T]:
-        if self._pool is None:
-            from concurrent.futures import ThreadPoolExecutor
+    def cancel(self) -> bool: ...
 
-            self._pool = ThreadPoolExecutor(**self._options)
-        future: Future[T] = self._pool.submit(fn, *args)
-        return future
+
+class _Threads:
+    """Each read submitted on a thread of its own, started at once: what a ``ThreadPoolExecutor``
+    with a worker per read does (a snapshot read submits at most three), without importing
+    ``concurrent.futures``, which imports ``logging``: ~7 ms of a warm headless ``df``, whose
+    ``/system/df`` is read on such a thread. :meth:`shutdown` waits for every thread."""
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+        self._started: list[_OnThread[Any]] = []
+
+    def submit(self, fn: Callable[..., T], *args: Any) -> _OnThread[T]:
+        started = _OnThread(partial(fn, *args), f"{self._name}-{len(self._started)}")
+        self._started.append(started)
+        return started
 
     def shutdown(self, *, wait: bool = True, cancel_futures: bool = False) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=wait, cancel_futures=cancel_futures)
+        """Like ``ThreadPoolExecutor.shutdown``; nothing waits to start, so nothing is cancelled."""
+        if wait:
+            for started in self._started:
+                started.wait()
+
+
+class _OnThread(Generic[T]):
+    """``fn()`` running on its own thread, started here."""
+
+    def __init__(self, fn: Callable[[], T], name: str) -> None:
+        self._fn = fn
+        self._value: T | None = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name=name)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            self._value = self._fn()
+        except BaseException as exc:  # noqa: BLE001 - raised again by result()
+            self._error = exc
+
+    def wait(self) -> None:
+        self._thread.join()
+
+    def result(self) -> T:
+        """Its answer, once it is done; raises its error."""
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return cast(T, self._value)
+
+    def cancel(self) -> bool:
+        return False  # started at once: like a running future's, its read goes on
 
 
 def _in_own_thread(engine: Engine, read: Callable[[Engine], T]) -> T:
@@ -1076,8 +1115,8 @@ def _in_own_thread(engine: Engine, read: Callable[[Engine], T]) -> T:
 
 
 def _read_lists(
-    engine: Engine, pool: _LazyPool | ThreadPoolExecutor, cache: LayerCache | None, df: bool
-) -> tuple[EngineFacts, list[Image], list[Container], Future[DiskUsage] | None, ListRows | None]:
+    engine: Engine, pool: _Threads | ThreadPoolExecutor, cache: LayerCache | None, df: bool
+) -> tuple[EngineFacts, list[Image], list[Container], _Pending[DiskUsage] | None, ListRows | None]:
     """Facts, images and containers, read at once (three requests the engine answers in parallel),
     while this thread reads the layer cache file; ``df``: ``/system/df`` starts too. On a unix
     socket the requests go out at once without the SDK (:meth:`Engine.start_gets`), each on its own
@@ -1085,7 +1124,7 @@ def _read_lists(
     per client) one after the other on this thread. Last, the image list's rows by id when they
     were asked with their manifests (see :func:`list_image_rows`)."""
     engine.server_version()  # /version first: every client needs the negotiated API version
-    df_f: Future[DiskUsage] | None = None
+    df_f: _Pending[DiskUsage] | None = None
     gets = engine.start_gets(store_lists(engine.api_version()))
     if gets is not None:  # a unix socket: the three GETs are on their way, each on its own connection
         try:
@@ -1162,7 +1201,7 @@ def _layer_stages(
     images: list[Image],
     containers: list[Container],
     rows: ListRows | None,
-    early_df: Future[DiskUsage] | None,
+    early_df: _Pending[DiskUsage] | None,
     disk_usage: bool,
     cache: LayerCache | None,
     progress: ProgressFn | None,
