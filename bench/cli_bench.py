@@ -10,9 +10,9 @@ anchor) as whole processes and takes the ratio of the two wall times. Each row p
 the per-round ratios and the median seconds of both sides, so a machine whose speed drifts (shared,
 noisy) still gives a fair comparison. Each side's CPU seconds are printed too (medians): its own
 process(es), and the engine's meanwhile (every thread of dockerd and the containerd it started,
-read from ``/proc``; only for a private daemon, 0 with ``--url``). On a machine with few cores a
-command whose own and engine CPU together exceed its wall time per core is CPU-bound: shorter
-waits cannot make it faster, only less work on either side.
+read from ``/proc``; with ``--url`` only when ``--engine-pid`` names its dockerd, else 0). On a
+machine with few cores a command whose own and engine CPU together exceed its wall time per core
+is CPU-bound: shorter waits cannot make it faster, only less work on either side.
 
 | docker-sweep | anchor |
 |---|---|
@@ -338,6 +338,11 @@ def main() -> int:
         "the destructive rows delete them",
     )
     parser.add_argument(
+        "--engine-pid",
+        type=int,
+        help="with --url: that engine's dockerd, whose CPU time the rows then give",
+    )
+    parser.add_argument(
         "--daemon",
         default="20.10",
         help="the matrix engine a new private daemon runs: 20.10 (default), 28.5, "
@@ -358,7 +363,7 @@ def main() -> int:
         with contextlib.ExitStack() as stack:
             daemon = None if args.url else stack.enter_context(PrivateDaemon.start(engine=args.daemon))
             url = args.url if daemon is None else daemon.url
-            b = Bench(url, work, daemon.pid if daemon is not None else None)
+            b = Bench(url, work, daemon.pid if daemon is not None else args.engine_pid)
             t0 = time.perf_counter()
             if not args.url:
                 b.load("store", specs(args.images, "bench/app", ""))
