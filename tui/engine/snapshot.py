@@ -1091,6 +1091,8 @@ class _OnThread(Generic[T]):
             self._value = self._fn()
         except BaseException as exc:  # noqa: BLE001 - raised again by result()
             self._error = exc
+        finally:
+            del self  # the error's traceback keeps this frame: no cycle back through it
 
     def wait(self) -> None:
         self._thread.join()
@@ -1098,9 +1100,12 @@ class _OnThread(Generic[T]):
     def result(self) -> T:
         """Its answer, once it is done; raises its error."""
         self._thread.join()
-        if self._error is not None:
+        if self._error is None:
+            return cast(T, self._value)
+        try:
             raise self._error
-        return cast(T, self._value)
+        finally:
+            del self  # as concurrent.futures does: the raised error keeps this frame
 
     def cancel(self) -> bool:
         return False  # started at once: like a running future's, its read goes on
