@@ -218,3 +218,104 @@ def test_reads_sent_with_the_pings_api_version_are_asked_again_if_version_disagr
     assert {"/v1.40/info", "/v1.40/images/json", "/v1.40/containers/json"} <= set(sent)
     for path in ("/version", f"/v{API}/info", f"/v{API}/images/json", f"/v{API}/containers/json"):
         assert sent.count(path) == 1, sent
+
+
+def test_a_host_named_on_the_command_line_is_read_before_the_config(tmp_path, capsys, monkeypatch):
+    """``--host unix://…``: the store's reads go out before the config is imported and read (it
+    cannot name another engine then), once each, and are read with the config's timeouts.
+    Without ``--host`` the config is read first: it may name the engine."""
+    import tui.config
+    from tui import headless
+    from tui.cli import main
+
+    order: list[str] = []
+    timeouts: list[tuple[float, float]] = []
+    load, prefetch, cmd_df = tui.config.load_config, Engine.prefetch_store, headless.cmd_df
+
+    def loading(path):
+        order.append("config")
+        return load(path)
+
+    def prefetching(self, **kwargs):
+        order.append("reads")
+        prefetch(self, **kwargs)
+
+    def df(engine, *args):
+        timeouts.append((engine.timeout, engine.long_timeout))
+        return cmd_df(engine, *args)
+
+    monkeypatch.setattr(tui.config, "load_config", loading)
+    monkeypatch.setattr(Engine, "prefetch_store", prefetching)
+    monkeypatch.setattr(headless, "cmd_df", df)
+    config = tmp_path / "config.toml"
+    config.write_text("[engine]\ntimeout = 7\nlong_timeout = 9\n")
+    with fake_engine(EMPTY_STORE, socket_path=tmp_path / "fake.sock") as fake:
+        assert main(["--config", str(config), "--host", fake.url, "df", "--json"]) == 0
+        assert json.loads(capsys.readouterr().out)["engine"]
+        assert order == ["reads", "config"] and timeouts == [(7, 9)]
+        assert sorted(s.target.split("?")[0] for s in fake.seen) == sorted([*EMPTY_STORE, "/_ping"])
+        order.clear()
+        monkeypatch.setenv("DOCKER_HOST", fake.url)
+        assert main(["--config", str(config), "df", "--json"]) == 0
+        assert json.loads(capsys.readouterr().out)["engine"]
+        assert order == ["config", "reads"] and timeouts[-1] == (7, 9)
+
+
+def test_an_engine_takes_over_anothers_reads_only_for_the_same_endpoint(tmp_path):
+    with fake_engine(EMPTY_STORE, socket_path=tmp_path / "fake.sock") as fake:
+        early = Engine(fake.url, timeout=1, long_timeout=1)
+        early.prefetch_store(disk_usage=True)
+        try:
+            assert not early.take_over(Engine(f"unix://{tmp_path}/other.sock"))
+            assert early.timeout == 1
+            assert early.take_over(Engine(fake.url, timeout=7, long_timeout=9))
+            waiting = [
+                (paths, conn[0].gettimeout())
+                for (paths, _), gets in early._prefetched.items()
+                for conn in gets._conns
+                if conn is not None
+            ]
+            assert sorted({t for _, t in waiting}) == [7, 9], waiting
+            assert all(t == 9 for paths, t in waiting if "/system/df" in paths)
+        finally:
+            early.close()
+
+
+def test_a_host_named_on_the_command_line_that_does_not_answer_is_asked_with_the_configs_timeout(
+    tmp_path, capsys
+):
+    """The early reads wait EARLY_TIMEOUT for ``/_ping``; then the command asks again, as it
+    would have without them, with the config's timeout, and reports that."""
+    from tui.cli import EARLY_TIMEOUT, main
+
+    config = tmp_path / "config.toml"
+    config.write_text("[engine]\ntimeout = 1\n")
+    with fake_engine({**EMPTY_STORE, "/_ping": (-10, b"")}, socket_path=tmp_path / "fake.sock") as fake:
+        start = time.monotonic()
+        code = main(["--config", str(config), "--host", fake.url, "images", "--json"])
+        took = time.monotonic() - start
+    assert code == 3 and "did not answer in time" in capsys.readouterr().err
+    assert took < EARLY_TIMEOUT + 1 + 1.5
+    assert not [s for s in fake.seen if "/images/json" in s.target]
+
+
+def test_df_and_plan_with_the_configs_timeouts_read_as_without_them(engine, tmp_path, capsys):
+    """On a real engine, ``--host`` with a config that sets other timeouts: the reads sent before
+    the config was read are the ones used (Docker 20.10 refuses a second ``/system/df`` while one
+    runs), and the output is the one without that config."""
+    from tui.cli import main
+
+    config = tmp_path / "config.toml"
+    config.write_text("[engine]\ntimeout = 30\nlong_timeout = 300\n")
+    seed(engine.api, engine.url, STANDARD, (("old-app", "myapp:1.5.0", False),))
+    try:
+        for argv in (["df", "--json"], ["plan", "prune", "--all", "--json"]):
+            code = main(["--host", engine.url, *argv])
+            plain = capsys.readouterr()
+            assert main(["--config", str(config), "--host", engine.url, *argv]) == code
+            timed = capsys.readouterr()
+            assert timed.err == plain.err == ""
+            assert json.loads(timed.out) == json.loads(plain.out)
+        assert json.loads(timed.out)["delete"] and json.loads(plain.out)["blocked"]
+    finally:
+        wipe(engine.api)

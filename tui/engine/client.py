@@ -580,6 +580,12 @@ class UnixGets:
             sock.close()
         return NO_ANSWER
 
+    def set_timeout(self, timeout: float) -> None:
+        """Wait up to ``timeout`` seconds for each answer not read yet."""
+        for conn in self._conns:
+            if conn is not None:
+                conn[0].settimeout(timeout)
+
     def close(self) -> None:
         for index, conn in enumerate(self._conns):
             if conn is not None:
@@ -680,6 +686,7 @@ class Engine:
         self._version: str | None = None
         self._server_version: dict[str, Any] | None = None
         self._lock = threading.Lock()
+        self._direct_reads = direct_reads
         self._direct: bool | None = None if direct_reads and self.host.startswith("unix://") else False
         self._prefetched: dict[tuple[tuple[str, ...], bool], UnixGets] = {}
         self._version_error: EngineError | None = None
@@ -693,6 +700,23 @@ class Engine:
     @property
     def uses_tls(self) -> bool:
         return "tls" in self._kwargs
+
+    def take_over(self, other: Engine) -> bool:
+        """Become ``other`` (an engine made for the same command, not used yet), keeping the
+        reads this one has started: True when both reach the same endpoint the same way (address,
+        TLS, direct reads) and this one's version request did not fail; this one then takes
+        ``other``'s timeouts, its waiting answers too. False: nothing changed (close this one)."""
+        mine = (self.host, self._kwargs, self._direct_reads)
+        if mine != (other.host, other._kwargs, other._direct_reads) or self._version_error is not None:
+            return False
+        self.timeout, self.long_timeout = other.timeout, other.long_timeout
+        with self._lock:
+            waiting = [(gets, long) for (_, long), gets in self._prefetched.items()]
+            if self._pending_version is not None:
+                waiting.append((self._pending_version[0], False))
+        for gets, long in waiting:
+            gets.set_timeout(self.long_timeout if long else self.timeout)
+        return True
 
     def insecure_warning(self) -> str | None:
         """A warning when the engine is reached over plain TCP on a non-loopback address."""
