@@ -53,17 +53,28 @@ def engine_major(snapshot: Snapshot) -> int:
     return int(head) if head.isdigit() else 28
 
 
-def _freed_now(store: ContainerdStore, target: str, freed: set[str], legacy: bool) -> list[str]:
-    """Blobs of ``target`` the collector deletes now that it lost its last name, as prune reports
-    them: every blob on Docker 26, only manifests and indexes on 28."""
-    kept: set[str] = set()
+def _content_holders(store: ContainerdStore) -> dict[str, int]:
+    """Content digest -> how many of the store's named images reach it."""
+    holders: dict[str, int] = {}
     for image_id in store.images:
-        kept.update(gc.content_of(store.snapshot, image_id))
+        for digest in gc.content_of(store.snapshot, image_id):
+            holders[digest] = holders.get(digest, 0) + 1
+    return holders
+
+
+def _freed_now(
+    store: ContainerdStore, target: str, freed: set[str], legacy: bool, holders: dict[str, int]
+) -> list[str]:
+    """Blobs of ``target`` the collector deletes now that it lost its last name, as prune reports
+    them: every blob on Docker 26, only manifests and indexes on 28. ``holders``:
+    :func:`_content_holders` before the first removal, less each image that lost its last name
+    since; ``target`` is taken off here (once: a name is never given back during a prune)."""
     image = store.snapshot.images[target]
     manifests = {target} | {m[0] for m in image.manifests}
     out = []
     for digest in gc.content_of(store.snapshot, target):
-        if digest in kept or digest in freed:
+        holders[digest] -= 1
+        if holders[digest] > 0 or digest in freed:
             continue
         freed.add(digest)
         if legacy or digest in manifests:
@@ -124,6 +135,7 @@ def prune(
     for target in keep_dangling:
         store.names[dangling_name(target)] = target
     freed: set[str] = set()
+    holders = _content_holders(store)
     skipped: list[PredictedRefusal] = []
     touched: set[str] = set()
     for name in sorted(candidates):
@@ -140,7 +152,7 @@ def prune(
         touched.add(target)
         out = [Record("Untagged", familiar_name(name))]
         if target not in store.names.values():
-            out += [Record("Deleted", d) for d in _freed_now(store, target, freed, legacy)]
+            out += [Record("Deleted", d) for d in _freed_now(store, target, freed, legacy, holders)]
         store.calls.append(DeleteCall(familiar_name(name), target, False, tuple(out)))
     kept_by_containers = {t for n, t in considered.items() if n not in candidates}
     for target in sorted(kept_by_containers):
