@@ -1,6 +1,6 @@
 """Benchmark: the pure planner on a synthetic store (no engine).
 
-    python bench/planner_bench.py [--images 20000] [--repeat 3] [--json]
+    python bench/planner_bench.py [--images 20000] [--repeat 3] [--store classic|containerd] [--json]
 
 Builds a snapshot of N images the way a busy build host looks: a few shared base chains, a unique
 top layer per image, 1 to 3 tags on 4 of 5 images (some with registry digests), untagged and
@@ -19,6 +19,12 @@ references are, as in the app after its first load):
 * the per-image plan the detail pane makes on a cursor move (``plan_images([id])``): the first
   one on a new snapshot, and the median of the next 200;
 * the ``df`` summary (two prune plans and the live-layer total).
+
+``--store containerd`` gives the same images as a containerd image store (Docker 28): each image's
+ID is its manifest digest (an index digest with two platform manifests, one present, for 1 in 5),
+its content blobs (index, manifest, config, one compressed blob per layer; the base chains' blobs
+shared) and when it entered the store; the plans then replay that store's rules
+(:mod:`tui.core.containerd`, :mod:`tui.core.containerd_prune`).
 
 Times are CPU seconds of this process (``time.process_time``): the planner is single-threaded, so
 on an idle machine they equal wall time, and on a shared one they are not inflated by other load.
@@ -43,7 +49,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from tui.core.filters import PruneFilters  # noqa: E402
 from tui.core.layers import chain_ids  # noqa: E402
 from tui.core.marking import plan_images  # noqa: E402
-from tui.core.model import Container, Image, Layer, Snapshot  # noqa: E402
+from tui.core.model import Container, EngineFacts, Image, Layer, Snapshot  # noqa: E402
 from tui.core.plan import plan_prune, plan_remove  # noqa: E402
 from tui.core.usage import summarize  # noqa: E402
 
@@ -114,6 +120,44 @@ def synthetic(n: int, seed: int = 1) -> tuple[list[Image], list[Container]]:
     return images, containers
 
 
+def containerd(images: list[Image], containers: list[Container]) -> tuple[list[Image], list[Container]]:
+    """The same images and containers as a containerd image store's (Docker 28.5) would list."""
+    ids = {image.id: _digest(f"manifest-or-index:{image.id}") for image in images}
+    out: list[Image] = []
+    for i, image in enumerate(images):
+        new_id = ids[image.id]
+        assert image.layers is not None
+        content = {new_id: 500 + i % 300, _digest(f"config:{image.id}"): 1_500 + i % 700}
+        for layer in image.layers:  # a compressed blob per layer, about half its size
+            content[_digest(f"blob:{layer.diff_id}")] = (layer.size or 0) // 2 + 1
+        manifests: tuple[tuple[str, str, str, bool], ...] = ((new_id, "linux/amd64", "image", True),)
+        if i % 5 == 0:  # a multi-platform index: one platform present, one not pulled
+            present, absent = _digest(f"amd64:{image.id}"), _digest(f"arm64:{image.id}")
+            content[present] = 450
+            manifests = ((present, "linux/amd64", "image", True), (absent, "linux/arm64", "image", False))
+        stored = image.created + 3_600 + i
+        out.append(
+            Image(
+                id=new_id,
+                tags=image.tags,
+                digests=tuple(d.partition("@")[0] + "@" + new_id for d in image.digests),
+                created=image.created,
+                size=sum(content.values()) + image.size,
+                parent_id=ids.get(image.parent_id, ""),
+                labels=image.labels,
+                layers=image.layers,
+                content=MappingProxyType(content),
+                content_size=sum(content.values()),
+                unpacked_size=image.size,
+                stored_at=stored,
+                stored_ns=round(stored * 1_000_000_000),
+                manifests=manifests,
+            )
+        )
+    moved = [Container(c.id, c.name, ids[c.image_id], c.image, c.state) for c in containers]
+    return out, moved
+
+
 def again(run: Callable[[Snapshot], object]) -> Callable[[Snapshot], object]:
     """``run`` timed the second time on a snapshot: the per-snapshot indexes (layer sizes, parsed
     references, the base store) exist already, as in the app after the first plan of a load."""
@@ -144,12 +188,22 @@ def main() -> int:
     )
     parser.add_argument("--images", type=int, default=20_000)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument(
+        "--store",
+        choices=("classic", "containerd"),
+        default="classic",
+        help="the image store the synthetic snapshot is of (default: classic)",
+    )
     parser.add_argument("--json", action="store_true", help="print the rows as JSON")
     args = parser.parse_args()
     images, containers = synthetic(args.images)
+    facts = EngineFacts()
+    if args.store == "containerd":
+        images, containers = containerd(images, containers)
+        facts = EngineFacts(version="28.5.2", image_store="containerd", storage_driver="overlayfs")
 
     def make() -> Snapshot:
-        return Snapshot(images, containers)
+        return Snapshot(images, containers, facts)
 
     rnd = random.Random(2)
     short_refs = [i.id[7:19] for i in rnd.sample(images, min(1000, len(images)))]
@@ -201,10 +255,10 @@ def main() -> int:
         ("df summary (2 prune plans)", median_time(make, summarize, args.repeat)),
     ]
     if args.json:
-        print(json.dumps({"images": args.images, "rows": dict(rows)}))
+        print(json.dumps({"images": args.images, "store": args.store, "rows": dict(rows)}))
         return 0
     print(
-        f"planner on a synthetic store: {args.images} images, {len(containers)} containers "
+        f"planner on a synthetic {args.store} store: {args.images} images, {len(containers)} containers "
         f"(CPU time, median of {args.repeat})"
     )
     width = max(len(r[0]) for r in rows)

@@ -1,6 +1,6 @@
 """One digest of many plans, to show that a speed change of the planner changes no plan (issue 10).
 
-    python -m tests.plan_digest [--quick]
+    python -m tests.plan_digest [--quick] [--store classic|containerd]
 
 Makes plans over random classic stores (the generators of tests/test_plan_fast_paths.py and
 tests/test_prune_fast_path.py: awkward references, parents, containers, labels) and over the
@@ -11,6 +11,10 @@ containers; rm of short ids, digests and mixed references; the detail pane's pla
 hashed by ``to_json()`` (which reads its steps) and ``repr()``, and the refusals by their message.
 Prints how many plans were hashed and one sha256 over all of them: run it on two trees and
 compare. Not a test (no assertion): the tests check the same paths against reference replays.
+
+``--store containerd``: the same stores as containerd image stores (the small ones as Docker 28.5
+and as 26.1, whose prune differs; the synthetic one as bench/planner_bench.py ``--store
+containerd`` makes it, at 1,000 and 3,000 images).
 """
 
 from __future__ import annotations
@@ -25,12 +29,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.planner_bench import synthetic  # noqa: E402
+from bench.planner_bench import containerd, synthetic  # noqa: E402
 from tests.test_plan_fast_paths import _store as fast_path_store  # noqa: E402
 from tests.test_prune_fast_path import _random_store  # noqa: E402
 from tui.core.filters import PruneFilters, Until  # noqa: E402
 from tui.core.marking import plan_images  # noqa: E402
-from tui.core.model import Snapshot  # noqa: E402
+from tui.core.model import EngineFacts, Snapshot  # noqa: E402
 from tui.core.plan import Plan, plan_prune, plan_remove  # noqa: E402
 from tui.core.protect import Protection  # noqa: E402
 
@@ -109,9 +113,15 @@ def _small_store(snap: Snapshot, out: Digest, rnd: random.Random) -> None:
         out.plan(lambda p=picked: plan_images(fresh, p))
 
 
-def _synthetic(out: Digest, n: int) -> None:
+def _as(snap: Snapshot, facts: EngineFacts | None) -> Snapshot:
+    return snap if facts is None else Snapshot(snap.images.values(), snap.containers, facts)
+
+
+def _synthetic(out: Digest, n: int, facts: EngineFacts | None = None) -> None:
     images, containers = synthetic(n)
-    snap = Snapshot(images, containers)
+    if facts is not None:
+        images, containers = containerd(images, containers)
+    snap = Snapshot(images, containers, facts)
     _prunes(out, snap, [None, Protection(images=("registry.example.com/team1/*",))])
     rnd = random.Random(n)
     short = [i.id[7:19] for i in rnd.sample(images, min(1000, len(images)))]
@@ -131,15 +141,25 @@ def main() -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--quick", action="store_true", help="fewer stores, no 20,000-image store")
+    parser.add_argument("--store", choices=("classic", "containerd"), default="classic")
     args = parser.parse_args()
     out = Digest()
     seeds = 20 if args.quick else 120
-    for seed in range(seeds):
-        _small_store(fast_path_store(seed), out, random.Random(seed))
-        _small_store(_random_store(seed), out, random.Random(seed + 1000))
-    _synthetic(out, 3000)
-    if not args.quick:
-        _synthetic(out, 20_000)
+    if args.store == "containerd":
+        engines = [EngineFacts(version=v, image_store="containerd") for v in ("28.5.2", "26.1.5")]
+        for seed in range(seeds):
+            for facts in engines:
+                _small_store(_as(fast_path_store(seed), facts), out, random.Random(seed))
+                _small_store(_as(_random_store(seed), facts), out, random.Random(seed + 1000))
+        for n in (1000,) if args.quick else (1000, 3000):
+            _synthetic(out, n, engines[0])
+    else:
+        for seed in range(seeds):
+            _small_store(fast_path_store(seed), out, random.Random(seed))
+            _small_store(_random_store(seed), out, random.Random(seed + 1000))
+        _synthetic(out, 3000)
+        if not args.quick:
+            _synthetic(out, 20_000)
     print(f"{out.plans} plans, {out.refusals} refusals: {out.sha.hexdigest()}")
     return 0
 

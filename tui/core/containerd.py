@@ -27,12 +27,14 @@ names, and deleting never reports them. Rules replayed (each checked on Docker 2
 
 from __future__ import annotations
 
+import bisect
 import re
-from collections.abc import Iterable, Mapping
+import threading
+from collections.abc import Iterable, KeysView, Mapping
 from dataclasses import dataclass
 
 from tui.core import containerd_bytes as gc
-from tui.core.classic import DeleteCall, PredictedRefusal, Record
+from tui.core.classic import DeleteCall, PredictedRefusal, Record, keep_per_snapshot, per_snapshot
 from tui.core.filters import PruneFilters
 from tui.core.model import Container, Snapshot, short_id
 from tui.core.reference import (
@@ -132,17 +134,24 @@ _SOFT = _ACTIVE_REFERENCE | _STOPPED
 
 
 class ContainerdStore:
-    """A mutable model of one containerd image store, seeded from a snapshot."""
+    """A mutable model of one containerd image store, seeded from a snapshot.
+
+    ``names`` is read-only outside this class: change it with :meth:`add_name` and
+    :meth:`drop_name`, which keep the per-image index of names (every query here is a lookup, so a
+    prune or a removal of N images is not N scans of the store).
+    """
 
     def __init__(self, snapshot: Snapshot, protected: Mapping[str, str] | None = None) -> None:
+        base = _base(snapshot)
         self.snapshot = snapshot
         self.protected: Mapping[str, str] = protected or {}
-        self.names: dict[str, str] = {}  # name -> target (image id)
-        for image in snapshot.images.values():
-            for name in names_of(image.tags, image.id):
-                self.names[name] = image.id
-        self.parents: dict[str, str] = {i.id: i.parent_id for i in snapshot.images.values()}
-        self.containers: dict[str, Container] = {c.id: c for c in snapshot.containers}
+        self.names: dict[str, str] = dict(base.names)  # name -> target (image id)
+        self._named: dict[str, tuple[str, ...]] = dict(base.named)  # target -> its names; tuples
+        self._gone: set[str] = set(base.gone)  # the snapshot's images without a name
+        self.parents: Mapping[str, str] = base.parents
+        self.containers: dict[str, Container] = dict(base.containers)
+        self._users: dict[str, tuple[Container, ...]] = dict(base.users)  # image id -> containers
+        self._base = base
         self.calls: list[DeleteCall] = []
 
     def clone(self) -> ContainerdStore:
@@ -150,30 +159,67 @@ class ContainerdStore:
         other.snapshot = self.snapshot
         other.protected = self.protected
         other.names = dict(self.names)
+        other._named = dict(self._named)
+        other._gone = set(self._gone)
         other.parents = self.parents
         other.containers = dict(self.containers)
+        other._users = dict(self._users)
+        other._base = self._base
         other.calls = list(self.calls)
         return other
 
+    # -- changes (the index values are tuples: replaced, never changed, so copies are shallow) --
+    def add_name(self, name: str, target: str) -> None:
+        old = self.names.get(name)
+        if old is not None:
+            self._forget(name, old)
+        self.names[name] = target
+        self._named[target] = (*self._named.get(target, ()), name)
+        self._gone.discard(target)
+
+    def drop_name(self, name: str) -> None:
+        self._forget(name, self.names.pop(name))
+
+    def _forget(self, name: str, target: str) -> None:
+        rest = tuple(n for n in self._named[target] if n != name)
+        if rest:
+            self._named[target] = rest
+        else:
+            del self._named[target]
+            self._gone.add(target)
+
     # -- store queries -----------------------------------------------------------------------
     @property
-    def images(self) -> set[str]:
-        """Ids of the images that still have a name."""
-        return set(self.names.values())
+    def images(self) -> KeysView[str]:
+        """Ids of the images that still have a name (a live view: it follows the changes)."""
+        return self._named.keys()
+
+    def has_image(self, image_id: str) -> bool:
+        return image_id in self._named
 
     def names_for(self, image_id: str) -> list[str]:
         """The image's names in the order containerd lists them (by name)."""
-        return sorted(n for n, target in self.names.items() if target == image_id)
+        return sorted(self._named.get(image_id, ()))
 
     def references(self, image_id: str) -> list[str]:
         """The image's names other than its dangling one (what it would lose by untagging)."""
         return [n for n in self.names_for(image_id) if not is_dangling_name(n)]
 
     def containers_using(self, image_id: str) -> list[Container]:
-        return sorted((c for c in self.containers.values() if c.image_id == image_id), key=lambda c: c.id)
+        return list(self._users.get(image_id, ()))
 
     def children(self, image_id: str) -> list[str]:
-        return sorted(i for i in self.images if self.parents.get(i) == image_id)
+        return [i for i in self.snapshot.children.get(image_id, ()) if i in self._named]
+
+    def _ids_with_hex_prefix(self, hex_part: str) -> list[str]:
+        """Ids of the snapshot's images whose hex digits start with ``hex_part``."""
+        by_hex = self._base.by_hex
+        out = []
+        for hex_digits, image_id in by_hex[bisect.bisect_left(by_hex, (hex_part, "")) :]:
+            if not hex_digits.startswith(hex_part):
+                break
+            out.append(image_id)
+        return out
 
     def is_dangling(self, image_id: str) -> bool:
         return not self.references(image_id)
@@ -194,9 +240,10 @@ class ContainerdStore:
             assert isinstance(parsed, Reference)
             name = tag_name_only(parsed).string()
             hex_part = truncated.group(1)
-            found = sorted(
-                n for n, t in self.names.items() if n == name or t.partition(":")[2].startswith(hex_part)
-            )
+            matching = {n for i in self._ids_with_hex_prefix(hex_part) for n in self._named.get(i, ())}
+            if name in self.names:
+                matching.add(name)
+            found = sorted(matching)
             if not found:
                 raise self._not_found(parsed)
             for n in found:
@@ -350,9 +397,9 @@ class ContainerdStore:
                     containers=tuple(users),
                 )
             # softImageDelete: the name goes, a dangling name keeps the image.
-            del self.names[matched]
+            self.drop_name(matched)
             if len(every) == 1:
-                self.names[dangling_name(image_id)] = image_id
+                self.add_name(dangling_name(image_id), image_id)
             records = [Record("Untagged", familiar)]
             self._log_call(ref_or_id, image_id, force, records)
             return records
@@ -361,7 +408,7 @@ class ContainerdStore:
     def _untag(self, target: str, image_id: str, force: bool, names: list[str]) -> list[Record]:
         records = []
         for name in names:
-            del self.names[name]
+            self.drop_name(name)
             if _parse(name) is not None:
                 records.append(Record("Untagged", familiar_name(name)))
         self._log_call(target, image_id, force, records)
@@ -411,8 +458,8 @@ class ContainerdStore:
             and extra & _ACTIVE_REFERENCE
             and (self.children(image_id))
         ):
-            self.names[dangling_name(image_id)] = image_id  # kept for its child images
-        del self.names[name]
+            self.add_name(dangling_name(image_id), image_id)  # kept for its child images
+        self.drop_name(name)
         if not is_dangling_name(name):
             records.append(Record("Untagged", familiar_name(name)))
 
@@ -421,21 +468,79 @@ class ContainerdStore:
 
     def remove_container(self, container_id: str) -> list[str]:
         """``DELETE /containers/{id}``: the container stops holding its snapshots."""
-        self.containers.pop(container_id)
+        container = self.containers.pop(container_id)
+        users = tuple(c for c in self._users.get(container.image_id, ()) if c.id != container_id)
+        if users:
+            self._users[container.image_id] = users
+        else:
+            self._users.pop(container.image_id, None)
         return []
 
     # -- what the garbage collector frees (tui/core/containerd_bytes.py) ---------------------
     def freed_content(self) -> dict[str, int]:
         """Content blobs (digest -> size) of the seeded images no remaining image reaches."""
-        return gc.freed_content(self.snapshot, self.images)
+        return gc.content_freed_by(self.snapshot, self._base.gc, self._gone)
 
     def buildkit_content(self) -> dict[str, int]:
         """The part of :meth:`freed_content` that BuildKit's cache keeps on disk."""
-        return gc.buildkit_content(self.snapshot, self.images)
+        return gc.buildkit_content_of(self.snapshot, self._base.gc, self._gone)
 
     def freed_snapshots(self) -> list[str]:
         """Chain ids of the unpacked snapshots that go."""
-        return gc.freed_snapshots(self.snapshot, self.images, self.containers.values())
+        removed = [c for c in self.snapshot.containers if c.id not in self.containers]
+        return gc.snapshots_freed_by(self.snapshot, self._base.gc, self._gone, removed, self.images)
+
+
+@dataclass(frozen=True)
+class _Base:
+    """A store as its snapshot shows it, and the indexes its questions use: built once per
+    snapshot, each :class:`ContainerdStore` starts as a shallow copy. Refers to no snapshot (it is
+    kept on one, see :func:`tui.core.classic.per_snapshot`)."""
+
+    names: Mapping[str, str]
+    named: Mapping[str, tuple[str, ...]]
+    gone: frozenset[str]
+    parents: Mapping[str, str]
+    containers: Mapping[str, Container]
+    users: Mapping[str, tuple[Container, ...]]  # by container id
+    by_hex: list[tuple[str, str]]  # (hex digits of an id, the id), sorted
+    gc: gc.GcIndex
+
+
+_BASES_LOCK = threading.Lock()
+
+
+def _base(snapshot: Snapshot) -> _Base:
+    with _BASES_LOCK:
+        base = per_snapshot(snapshot, "_containerd_base")
+    if base is None:
+        names: dict[str, str] = {}
+        named: dict[str, tuple[str, ...]] = {}
+        for image in snapshot.images.values():
+            for name in names_of(image.tags, image.id):
+                old = names.get(name)
+                if old is not None:  # two images listed with one name: the last one has it
+                    named[old] = tuple(n for n in named[old] if n != name)
+                names[name] = image.id
+                named[image.id] = (*named.get(image.id, ()), name)
+        named = {target: own for target, own in named.items() if own}
+        users: dict[str, tuple[Container, ...]] = {}
+        for container in sorted(snapshot.containers, key=lambda c: c.id):
+            users[container.image_id] = (*users.get(container.image_id, ()), container)
+        base = _Base(
+            names=names,
+            named=named,
+            gone=frozenset(snapshot.images) - frozenset(named),
+            parents={i.id: i.parent_id for i in snapshot.images.values()},
+            containers={c.id: c for c in snapshot.containers},
+            users=users,
+            by_hex=sorted((i.partition(":")[2], i) for i in snapshot.images),
+            gc=gc.gc_index(snapshot),
+        )
+        with _BASES_LOCK:
+            keep_per_snapshot(snapshot, "_containerd_base", base)
+    assert isinstance(base, _Base)
+    return base
 
 
 def parse_named(text: str) -> Reference | None:

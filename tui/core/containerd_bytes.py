@@ -7,7 +7,8 @@ remaining holder image and no container keeps. Used by :mod:`tui.core.containerd
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
+from dataclasses import dataclass
 
 from tui.core.model import Container, Snapshot
 
@@ -19,37 +20,6 @@ def content_of(snapshot: Snapshot, image_id: str) -> Mapping[str, int]:
     if image.content is not None:
         return image.content
     return {image_id: max(image.content_size, 0)}
-
-
-def freed_content(snapshot: Snapshot, remaining: Iterable[str]) -> dict[str, int]:
-    """Blobs of the snapshot's images that no remaining image reaches.
-
-    Blobs of BuildKit-built images count too, though the build cache and build history may keep
-    them on disk (see :func:`buildkit_content`).
-    """
-    live = set(remaining)
-    kept: set[str] = set()
-    for image_id in live:
-        kept.update(content_of(snapshot, image_id))
-    out: dict[str, int] = {}
-    for image_id in set(snapshot.images) - live:
-        for digest, size in content_of(snapshot, image_id).items():
-            if digest not in kept:
-                out[digest] = size
-    return out
-
-
-def buildkit_content(snapshot: Snapshot, remaining: Iterable[str]) -> dict[str, int]:
-    """The part of :func:`freed_content` only BuildKit-built images reach. BuildKit's cache and
-    build history keep most of it on disk (measured on Docker 28.5: removing three built images
-    left all but their provenance blobs), so it is not counted as disk freed."""
-    live = set(remaining)
-    freed = freed_content(snapshot, live)
-    plain: set[str] = set()
-    for image_id in set(snapshot.images) - live:
-        if not snapshot.images[image_id].buildkit:
-            plain.update(content_of(snapshot, image_id))
-    return {d: size for d, size in freed.items() if d not in plain}
 
 
 def snapshot_holders(snapshot: Snapshot) -> dict[str, bool]:
@@ -75,33 +45,114 @@ def snapshot_holders(snapshot: Snapshot) -> dict[str, bool]:
     return out
 
 
+@dataclass(frozen=True)
+class GcIndex:
+    """What the collector's questions need, counted once per snapshot (so a plan's bytes cost the
+    images that go, not the whole store). Holds no reference to the snapshot."""
+
+    content_holders: Mapping[str, int]  # content digest -> how many of the images reach it
+    chain_holders: Mapping[str, int]  # chain id -> holder images and containers keeping it now
+    holders: Mapping[str, bool]  # image id -> whether it holds its snapshots (snapshot_holders)
+
+
+def gc_index(snapshot: Snapshot) -> GcIndex:
+    content: dict[str, int] = {}
+    for image_id in snapshot.images:
+        for digest in content_of(snapshot, image_id):
+            content[digest] = content.get(digest, 0) + 1
+    holders = snapshot_holders(snapshot)
+    chains: dict[str, int] = {}
+    for image in snapshot.images.values():
+        if holders[image.id]:
+            for chain in set(image.chain_ids):
+                chains[chain] = chains.get(chain, 0) + 1
+    for container in snapshot.containers:
+        for chain in set(_container_chains(snapshot, container)):
+            chains[chain] = chains.get(chain, 0) + 1
+    return GcIndex(content, chains, holders)
+
+
+def _container_chains(snapshot: Snapshot, container: Container) -> tuple[str, ...]:
+    used = snapshot.images.get(container.image_id)
+    return used.chain_ids if used is not None else container.held_chains
+
+
+def content_freed_by(snapshot: Snapshot, index: GcIndex, gone: Iterable[str]) -> dict[str, int]:
+    """Blobs (digest -> bytes) no image reaches once the images ``gone`` are (``index``:
+    :func:`gc_index` of ``snapshot``).
+
+    Blobs of BuildKit-built images count too, though the build cache and build history may keep
+    them on disk (see :func:`buildkit_content_of`).
+    """
+    left: dict[str, int] = {}
+    sizes: dict[str, int] = {}
+    for image_id in gone:
+        for digest, size in content_of(snapshot, image_id).items():
+            left[digest] = left.get(digest, index.content_holders[digest]) - 1
+            sizes[digest] = size
+    return {digest: sizes[digest] for digest, holders in left.items() if holders == 0}
+
+
+def buildkit_content_of(snapshot: Snapshot, index: GcIndex, gone: Collection[str]) -> dict[str, int]:
+    """The part of :func:`content_freed_by` only BuildKit-built images reach. BuildKit's cache
+    and build history keep most of it on disk (measured on Docker 28.5: removing three built
+    images left all but their provenance blobs), so it is not counted as disk freed."""
+    freed = content_freed_by(snapshot, index, gone)
+    plain: set[str] = set()
+    for image_id in gone:
+        if not snapshot.images[image_id].buildkit:
+            plain.update(content_of(snapshot, image_id))
+    return {d: size for d, size in freed.items() if d not in plain}
+
+
+def snapshots_freed_by(
+    snapshot: Snapshot,
+    index: GcIndex,
+    gone: Collection[str],
+    removed: Iterable[Container],
+    remaining: Iterable[str],
+) -> list[str]:
+    """Chain ids of the snapshots that exist now and not once the images ``gone`` and the
+    containers ``removed`` are (each gone image's top first, in id order, then the ``remaining``
+    images' in id order: a snapshot only a removed container kept).
+
+    ``remaining`` is read only when a removed container's image stays."""
+    left: dict[str, int] = {}
+    for image_id in gone:
+        if index.holders[image_id]:
+            for chain in set(snapshot.images[image_id].chain_ids):
+                left[chain] = left.get(chain, index.chain_holders[chain]) - 1
+    for container in removed:
+        for chain in set(_container_chains(snapshot, container)):
+            left[chain] = left.get(chain, index.chain_holders[chain]) - 1
+    unheld = {chain for chain, holders in left.items() if holders == 0}
+    if not unheld:
+        return []
+    freed: dict[str, None] = {}  # ordered
+
+    def add_from(images: Iterable[str]) -> bool:
+        for image_id in sorted(images):
+            for chain in reversed(snapshot.images[image_id].chain_ids):
+                if chain in unheld:
+                    freed.setdefault(chain)
+            if len(freed) == len(unheld):
+                return True
+        return False
+
+    if not add_from(gone):  # under snapshot_holders' rule the first image with a chain holds it,
+        add_from(remaining)  # so this finds nothing more; it keeps the order whatever holds
+    return list(freed)
+
+
 def freed_snapshots(
     snapshot: Snapshot, remaining: Iterable[str], containers: Iterable[Container]
 ) -> list[str]:
     """Chain ids of the snapshots that exist now and not once only ``remaining`` images and
-    ``containers`` are left (each removed image's top first)."""
-    holders = snapshot_holders(snapshot)
-    live_images = set(remaining)
-
-    def existing(images: Iterable[str], users: Iterable[Container]) -> set[str]:
-        chains: set[str] = set()
-        for image_id in images:
-            if holders.get(image_id):
-                chains.update(snapshot.images[image_id].chain_ids)
-        for container in users:
-            used = snapshot.images.get(container.image_id)
-            chains.update(used.chain_ids if used is not None else container.held_chains)
-        return chains
-
-    before = existing(snapshot.images, snapshot.containers)
-    after = existing(live_images, containers)
-    gone = set(snapshot.images) - live_images
-    freed: list[str] = []
-    for image_id in sorted(gone) + sorted(live_images):
-        for chain in reversed(snapshot.images[image_id].chain_ids):
-            if chain in before and chain not in after and chain not in freed:
-                freed.append(chain)
-    return freed
+    ``containers`` (of the snapshot's) are left (each removed image's top first)."""
+    live = set(remaining)
+    kept = {c.id for c in containers}
+    removed = [c for c in snapshot.containers if c.id not in kept]
+    return snapshots_freed_by(snapshot, gc_index(snapshot), set(snapshot.images) - live, removed, live)
 
 
 def containers_own_bytes(snapshot: Snapshot, containers: Iterable[Container]) -> tuple[int, int]:

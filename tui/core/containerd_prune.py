@@ -133,30 +133,32 @@ def prune(
         if target in used:
             del candidates[name]
     for target in keep_dangling:
-        store.names[dangling_name(target)] = target
+        store.add_name(dangling_name(target), target)
     freed: set[str] = set()
     holders = _content_holders(store)
     skipped: list[PredictedRefusal] = []
+    skipped_ids: set[str] = set()
     touched: set[str] = set()
     for name in sorted(candidates):
         target = candidates[name]
         if target in exclude:
             continue
         if target in store.protected:
-            if all(e.image_id != target for e in skipped):
+            if target not in skipped_ids:
+                skipped_ids.add(target)
                 skipped.append(
                     PredictedRefusal(0, store.protected[target], reason="protected", image_id=target)
                 )
             continue
-        del store.names[name]
+        store.drop_name(name)
         touched.add(target)
         out = [Record("Untagged", familiar_name(name))]
-        if target not in store.names.values():
+        if not store.has_image(target):
             out += [Record("Deleted", d) for d in _freed_now(store, target, freed, legacy, holders)]
         store.calls.append(DeleteCall(familiar_name(name), target, False, tuple(out)))
     kept_by_containers = {t for n, t in considered.items() if n not in candidates}
     for target in sorted(kept_by_containers):
-        if target in store.names.values() and store.containers_using(target):
+        if store.has_image(target) and store.containers_using(target):
             users = tuple(store.containers_using(target))
             skipped.append(
                 PredictedRefusal(
@@ -167,5 +169,5 @@ def prune(
                     containers=users,
                 )
             )
-    untagged_only = tuple(sorted(t for t in touched if t in store.names.values()))
+    untagged_only = tuple(sorted(t for t in touched if store.has_image(t)))
     return PruneOutcome(tuple(skipped), untagged_only)

@@ -449,8 +449,12 @@ def _containerd_freed(snapshot: Snapshot, result: ExecutionResult) -> int:
     (the engine's responses name no layers there), and the removed containers' own snapshots."""
     store = ContainerdStore(snapshot)
     gone = set(result.deleted)
-    store.names = {n: t for n, t in store.names.items() if t not in gone}
-    removed = [store.containers.pop(c) for c in result.removed_containers if c in store.containers]
+    for name, target in list(store.names.items()):
+        if target in gone:
+            store.drop_name(name)
+    removed = [store.containers[c] for c in result.removed_containers if c in store.containers]
+    for container in removed:
+        store.remove_container(container.id)
     content = sum(store.freed_content().values()) - sum(store.buildkit_content().values())
     own, _ = containers_own_bytes(snapshot, removed)
     platforms = 0
