@@ -109,6 +109,14 @@ def _freed_snapshots(snap: Snapshot, remaining: set[str], containers: list[Conta
     return freed
 
 
+def _content_holders(snap: Snapshot, remaining: set[str]) -> dict[str, int]:
+    holders: dict[str, int] = {}
+    for image_id in remaining:
+        for blob in content_of(snap, image_id):
+            holders[blob] = holders.get(blob, 0) + 1
+    return holders
+
+
 def _check(store: ContainerdStore) -> None:
     snap = store.snapshot
     live = _images(store)
@@ -120,6 +128,7 @@ def _check(store: ContainerdStore) -> None:
         users = sorted((c for c in store.containers.values() if c.image_id == image_id), key=lambda c: c.id)
         assert store.containers_using(image_id) == users
     assert store.freed_content() == _freed_content(snap, live)
+    assert {b: n for b, n in store.content_holders().items() if n} == _content_holders(snap, live)
     assert store.buildkit_content() == _buildkit_content(snap, live)
     assert store.freed_snapshots() == _freed_snapshots(snap, live, list(store.containers.values()))
 

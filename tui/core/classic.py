@@ -12,12 +12,12 @@ from __future__ import annotations
 import threading
 from bisect import bisect_left
 from collections import Counter
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from itertools import chain as chain_from
 from operator import attrgetter, methodcaller
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 from tui.core.filters import PruneFilters
 from tui.core.model import Container, Image, Snapshot, short_id
@@ -307,18 +307,34 @@ def keep_per_snapshot(snapshot: Snapshot, name: str, value: object) -> None:
     vars(snapshot)[name] = value
 
 
+_Built = TypeVar("_Built")
+
+
+def built_per_snapshot(snapshot: Snapshot, name: str, build: Callable[[Snapshot], _Built]) -> _Built:
+    """What was kept on ``snapshot`` under ``name``, or ``build(snapshot)``, kept there now.
+
+    Built outside the lock: two threads that ask at once may both build it, and the last one kept
+    stays; each is a whole build of the same snapshot, so either serves.
+    """
+    with _BASES_LOCK:
+        value = per_snapshot(snapshot, name)
+    if value is None:
+        value = build(snapshot)
+        with _BASES_LOCK:
+            keep_per_snapshot(snapshot, name, value)
+    return value  # type: ignore[no-any-return]
+
+
+def _seeded_store(snapshot: Snapshot) -> ClassicStore:
+    base = ClassicStore.__new__(ClassicStore)
+    base._seed(snapshot)
+    return base
+
+
 def _base_store(snapshot: Snapshot) -> ClassicStore:
     """The store as the snapshot shows it, built once per snapshot (parsing every reference is the
     expensive part); each :class:`ClassicStore` starts as a cheap copy of it."""
-    with _BASES_LOCK:
-        base = per_snapshot(snapshot, "_classic_base")
-    if base is None:
-        base = ClassicStore.__new__(ClassicStore)
-        base._seed(snapshot)
-        with _BASES_LOCK:
-            keep_per_snapshot(snapshot, "_classic_base", base)
-    assert isinstance(base, ClassicStore)
-    return base
+    return built_per_snapshot(snapshot, "_classic_base", _seeded_store)
 
 
 class ClassicStore:

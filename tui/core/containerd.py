@@ -29,12 +29,11 @@ from __future__ import annotations
 
 import bisect
 import re
-import threading
 from collections.abc import Iterable, KeysView, Mapping
 from dataclasses import dataclass
 
 from tui.core import containerd_bytes as gc
-from tui.core.classic import DeleteCall, PredictedRefusal, Record, keep_per_snapshot, per_snapshot
+from tui.core.classic import DeleteCall, PredictedRefusal, Record, built_per_snapshot
 from tui.core.filters import PruneFilters
 from tui.core.model import Container, Snapshot, short_id
 from tui.core.reference import (
@@ -477,6 +476,10 @@ class ContainerdStore:
         return []
 
     # -- what the garbage collector frees (tui/core/containerd_bytes.py) ---------------------
+    def content_holders(self) -> dict[str, int]:
+        """Content digest -> how many of the store's named images reach it (0: none now)."""
+        return gc.content_holders_left(self.snapshot, self._base.gc, self._gone)
+
     def freed_content(self) -> dict[str, int]:
         """Content blobs (digest -> size) of the seeded images no remaining image reaches."""
         return gc.content_freed_by(self.snapshot, self._base.gc, self._gone)
@@ -507,40 +510,34 @@ class _Base:
     gc: gc.GcIndex
 
 
-_BASES_LOCK = threading.Lock()
-
-
 def _base(snapshot: Snapshot) -> _Base:
-    with _BASES_LOCK:
-        base = per_snapshot(snapshot, "_containerd_base")
-    if base is None:
-        names: dict[str, str] = {}
-        named: dict[str, tuple[str, ...]] = {}
-        for image in snapshot.images.values():
-            for name in names_of(image.tags, image.id):
-                old = names.get(name)
-                if old is not None:  # two images listed with one name: the last one has it
-                    named[old] = tuple(n for n in named[old] if n != name)
-                names[name] = image.id
-                named[image.id] = (*named.get(image.id, ()), name)
-        named = {target: own for target, own in named.items() if own}
-        users: dict[str, tuple[Container, ...]] = {}
-        for container in sorted(snapshot.containers, key=lambda c: c.id):
-            users[container.image_id] = (*users.get(container.image_id, ()), container)
-        base = _Base(
-            names=names,
-            named=named,
-            gone=frozenset(snapshot.images) - frozenset(named),
-            parents={i.id: i.parent_id for i in snapshot.images.values()},
-            containers={c.id: c for c in snapshot.containers},
-            users=users,
-            by_hex=sorted((i.partition(":")[2], i) for i in snapshot.images),
-            gc=gc.gc_index(snapshot),
-        )
-        with _BASES_LOCK:
-            keep_per_snapshot(snapshot, "_containerd_base", base)
-    assert isinstance(base, _Base)
-    return base
+    return built_per_snapshot(snapshot, "_containerd_base", _build_base)
+
+
+def _build_base(snapshot: Snapshot) -> _Base:
+    names: dict[str, str] = {}
+    named: dict[str, tuple[str, ...]] = {}
+    for image in snapshot.images.values():
+        for name in names_of(image.tags, image.id):
+            old = names.get(name)
+            if old is not None:  # two images listed with one name: the last one has it
+                named[old] = tuple(n for n in named[old] if n != name)
+            names[name] = image.id
+            named[image.id] = (*named.get(image.id, ()), name)
+    named = {target: own for target, own in named.items() if own}
+    users: dict[str, tuple[Container, ...]] = {}
+    for container in sorted(snapshot.containers, key=lambda c: c.id):
+        users[container.image_id] = (*users.get(container.image_id, ()), container)
+    return _Base(
+        names=names,
+        named=named,
+        gone=frozenset(snapshot.images) - frozenset(named),
+        parents={i.id: i.parent_id for i in snapshot.images.values()},
+        containers={c.id: c for c in snapshot.containers},
+        users=users,
+        by_hex=sorted((i.partition(":")[2], i) for i in snapshot.images),
+        gc=gc.gc_index(snapshot),
+    )
 
 
 def parse_named(text: str) -> Reference | None:

@@ -77,6 +77,16 @@ def _container_chains(snapshot: Snapshot, container: Container) -> tuple[str, ..
     return used.chain_ids if used is not None else container.held_chains
 
 
+def content_holders_left(snapshot: Snapshot, index: GcIndex, gone: Iterable[str]) -> dict[str, int]:
+    """Content digest -> how many images reach it once the images ``gone`` are (``index``:
+    :func:`gc_index` of ``snapshot``); a blob no image reaches then counts 0."""
+    left = dict(index.content_holders)
+    for image_id in gone:
+        for digest in content_of(snapshot, image_id):
+            left[digest] -= 1
+    return left
+
+
 def content_freed_by(snapshot: Snapshot, index: GcIndex, gone: Iterable[str]) -> dict[str, int]:
     """Blobs (digest -> bytes) no image reaches once the images ``gone`` are (``index``:
     :func:`gc_index` of ``snapshot``).

@@ -53,21 +53,12 @@ def engine_major(snapshot: Snapshot) -> int:
     return int(head) if head.isdigit() else 28
 
 
-def _content_holders(store: ContainerdStore) -> dict[str, int]:
-    """Content digest -> how many of the store's named images reach it."""
-    holders: dict[str, int] = {}
-    for image_id in store.images:
-        for digest in gc.content_of(store.snapshot, image_id):
-            holders[digest] = holders.get(digest, 0) + 1
-    return holders
-
-
 def _freed_now(
     store: ContainerdStore, target: str, freed: set[str], legacy: bool, holders: dict[str, int]
 ) -> list[str]:
     """Blobs of ``target`` the collector deletes now that it lost its last name, as prune reports
     them: every blob on Docker 26, only manifests and indexes on 28. ``holders``:
-    :func:`_content_holders` before the first removal, less each image that lost its last name
+    :meth:`ContainerdStore.content_holders` before the first removal, less each image that lost its last name
     since; ``target`` is taken off here (once: a name is never given back during a prune)."""
     image = store.snapshot.images[target]
     manifests = {target} | {m[0] for m in image.manifests}
@@ -135,7 +126,7 @@ def prune(
     for target in keep_dangling:
         store.add_name(dangling_name(target), target)
     freed: set[str] = set()
-    holders = _content_holders(store)
+    holders = store.content_holders()
     skipped: list[PredictedRefusal] = []
     skipped_ids: set[str] = set()
     touched: set[str] = set()

@@ -448,9 +448,8 @@ def _containerd_freed(snapshot: Snapshot, result: ExecutionResult) -> int:
     """Disk freed on the containerd store: content and snapshots the deleted images alone held
     (the engine's responses name no layers there), and the removed containers' own snapshots."""
     store = ContainerdStore(snapshot)
-    gone = set(result.deleted)
-    for name, target in list(store.names.items()):
-        if target in gone:
+    for target in set(result.deleted):
+        for name in store.names_for(target):
             store.drop_name(name)
     removed = [store.containers[c] for c in result.removed_containers if c in store.containers]
     for container in removed:
