@@ -57,8 +57,8 @@ def test_disk_reads_give_what_inspect_gives(ctrd, tmp_path: Path, monkeypatch: p
         used["local"] += found is not None
         return found
 
-    def counted_times(store: Any, images: Any) -> Any:
-        found = tag_times(store, images)
+    def counted_times(store: Any, images: Any, current: Any = None) -> Any:
+        found = tag_times(store, images, current)
         used["times"] += len(found or {})
         return found
 
@@ -69,7 +69,7 @@ def test_disk_reads_give_what_inspect_gives(ctrd, tmp_path: Path, monkeypatch: p
     warm = read_snapshot(SweepEngine(ctrd.url), cache=LayerCache(cache))
 
     monkeypatch.setattr(containerd_store.ContentStore, "local_inspect", lambda self, rows, image_id: None)
-    monkeypatch.setattr(containerd_store, "_tag_times", lambda store, images: None)
+    monkeypatch.setattr(containerd_store, "_tag_times", lambda store, images, current=None: None)
     inspected = read_snapshot(SweepEngine(ctrd.url))
 
     assert len(inspected.images) >= 8
@@ -115,3 +115,34 @@ def test_local_inspect_matches_the_engine_image_by_image(ctrd):
         assert len(times) == len(snap.images)
         foreign = [i for i in snap.images.values() if "lr-foreign:1" in i.tags]
         assert foreign and store.local_inspect(rows, foreign[0].id) is None  # another platform
+
+
+def test_early_reads_serve_only_while_the_database_made_no_commit(ctrd, monkeypatch: pytest.MonkeyPatch):
+    """The registry events, the database's records and the content walks are read while the engine
+    lists the images; they serve only if no commit was made to the database since. A name untagged
+    and tagged again on the same image after them (the same names, a newer LastTagTime) must show."""
+    _store(ctrd)
+    engine = SweepEngine(ctrd.url)
+    snap = read_snapshot(engine)
+    store = containerd_store.ContentStore.locate(snap.facts, next(iter(snap.images)))
+    assert store is not None  # the test runs as root next to the engine
+    early = containerd_store.early_reads(engine, snap.facts)
+    assert early.current(store) is early  # nothing committed since
+    assert early.meta_root == store.root.parent
+    for image_id in snap.images:
+        walked = early.walks[image_id]
+        assert walked is not None and dict(walked) == store.walk(image_id)
+    again = next(i for i in snap.images.values() if "lr-again:2" in i.tags)
+    before = again.stored_ns
+
+    ctrd.api.remove_image("lr-again:2")  # untagged and tagged again: the same names, a newer LastTagTime
+    fixtures.tag(ctrd.api, "lr-single:1", "lr-again", "2")
+    assert early.current(store) is None
+    monkeypatch.setattr(containerd_store, "early_reads", lambda engine, facts: early)  # the stale reads
+    stale = read_snapshot(engine)
+    expected = containerd_store._stored_ns(ctrd.api.inspect_image(again.id))
+    if _api_version(ctrd) >= (1, 47):  # the tag times come from the database there
+        assert expected > before
+    assert stale.images[again.id].stored_ns == expected
+    monkeypatch.undo()
+    assert read_snapshot(engine).images == stale.images

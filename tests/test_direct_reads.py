@@ -55,8 +55,8 @@ def _compare_direct_and_sdk_reads(engine) -> None:
     assert with_container_sizes(direct, containers) == with_container_sizes(sdk, containers)
     assert read_disk_usage(direct) == read_disk_usage(sdk)
     with ThreadPoolExecutor(max_workers=3) as pool:
-        facts, *lists, df, rows = _read_lists(Engine(engine.url), pool, None, True)
-        sdk_facts, *sdk_lists, sdk_df, sdk_rows = _read_lists(sdk, pool, None, True)
+        facts, *lists, df, rows, _ = _read_lists(Engine(engine.url), pool, None, True)
+        sdk_facts, *sdk_lists, sdk_df, sdk_rows, _ = _read_lists(sdk, pool, None, True)
         assert _facts(facts) == _facts(sdk_facts) and lists == sdk_lists and rows == sdk_rows
         assert df is not None and sdk_df is not None
         assert df.result() == sdk_df.result()

@@ -96,6 +96,15 @@ def read_images(
 ) -> dict[str, ImageRecord] | None:
     """Every image record of ``namespace`` by name, read from ``containerd_root``'s metadata
     database; None when it cannot be read here or did not hold still for ``attempts`` reads."""
+    read = read_images_at(containerd_root, namespace, attempts=attempts)
+    return None if read is None else read[0]
+
+
+def read_images_at(
+    containerd_root: Path, namespace: str = NAMESPACE, *, attempts: int = 3
+) -> tuple[dict[str, ImageRecord], int] | None:
+    """:func:`read_images`, with the txid of the commit the records were read at (while
+    :func:`committed_txid` still gives that txid, a new read would give the same records)."""
     try:
         fd = os.open(containerd_root / META_DB, os.O_RDONLY | os.O_CLOEXEC)
     except OSError:
@@ -105,8 +114,23 @@ def read_images(
             meta = _newest_meta(fd)
             records = _read_records(_Pages(fd, meta), meta, namespace.encode())
             if _newest_meta(fd).txid == meta.txid:  # the same commit: nothing read was reused
-                return records
+                return records, meta.txid
         return None
+    except (OSError, _Corrupt, struct.error, ValueError):
+        return None
+    finally:
+        os.close(fd)
+
+
+def committed_txid(containerd_root: Path) -> int | None:
+    """The txid of the database's newest commit (every write transaction makes one); None when it
+    cannot be read here."""
+    try:
+        fd = os.open(containerd_root / META_DB, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        return _newest_meta(fd).txid
     except (OSError, _Corrupt, struct.error, ValueError):
         return None
     finally:

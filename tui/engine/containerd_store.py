@@ -25,14 +25,17 @@ import platform as platform_module
 import time
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tui.core.model import EngineFacts, Image
 from tui.core.reference import familiar_ref, split_tag
 from tui.engine.client import Engine, EngineAPIError, ReaderPerThread
+
+if TYPE_CHECKING:
+    from tui.engine.containerd_meta import ImageRecord
 
 _INDEX_TYPES = (
     "application/vnd.oci.image.index.v1+json",
@@ -52,6 +55,7 @@ LOADED_REASON = (
     "pushed; it cannot be pulled back"
 )
 _LOAD_ANNOTATION = "io.containerd.image.name"
+_CONTENT_DIR = "io.containerd.content.v1.content"
 
 
 def registry_events(engine: Engine) -> list[tuple[str, str, float]]:
@@ -97,6 +101,56 @@ def provenance(image: Image, events: list[tuple[str, str, float]], loaded: bool)
     return LOADED_REASON if loaded else LOCAL_ONLY_REASON
 
 
+def _containerd_roots(facts: EngineFacts) -> list[Path]:
+    """Where the engine's containerd may keep its files, in the order they are tried: the one
+    dockerd starts itself (``DockerRootDir/containerd/daemon``), then a system containerd's."""
+    roots = [Path(facts.root_dir, "containerd", "daemon")] if facts.root_dir else []
+    return [*roots, Path("/var/lib/containerd")]
+
+
+@dataclass(frozen=True)
+class EarlyReads:
+    """What the containerd store's details need and no image list tells, read while the engine
+    is still answering the image list (:func:`early_reads`; its 1,000 images take that engine
+    seconds): the registry events, and next to the engine the metadata database's image records
+    and the content each of their targets reaches."""
+
+    events: list[tuple[str, str, float]]
+    meta_root: Path | None = None  # the containerd root whose database was read
+    records: Mapping[str, ImageRecord] | None = None
+    txid: int = -1  # the commit they were read at
+    walks: Mapping[str, Mapping[str, int] | None] = field(default_factory=dict)  # target -> ContentStore.walk
+
+    def current(self, store: ContentStore | None) -> EarlyReads | None:
+        """These reads if they are of ``store``'s containerd and no commit was made to its database
+        since (a change of content or of image records commits to it): then reading them now would
+        give the same; else None."""
+        from tui.engine import containerd_meta
+
+        if store is None or self.records is None or self.meta_root != store.root.parent:
+            return None
+        return self if containerd_meta.committed_txid(self.meta_root) == self.txid else None
+
+
+def early_reads(engine: Engine, facts: EngineFacts) -> EarlyReads:
+    """The reads of :class:`EarlyReads` (the database of the first root that has one, when the
+    engine is on a unix socket: it may be this machine's); used only while
+    :meth:`EarlyReads.current`."""
+    from tui.engine import containerd_meta
+
+    events = registry_events(engine)
+    if not facts.host.startswith("unix://"):
+        return EarlyReads(events)
+    root = next((r for r in _containerd_roots(facts) if (r / containerd_meta.META_DB).exists()), None)
+    read = containerd_meta.read_images_at(root) if root is not None else None
+    if root is None or read is None:
+        return EarlyReads(events, root)
+    records, txid = read
+    store = ContentStore(root / _CONTENT_DIR)
+    walks = {target: store.walk(target) for target in {r.target for r in records.values()}}
+    return EarlyReads(events, root, MappingProxyType(records), txid, MappingProxyType(walks))
+
+
 class ContentStore:
     """Read-only access to a containerd content store directory (``.../blobs/sha256/<hex>``)."""
 
@@ -108,12 +162,8 @@ class ContentStore:
         """The content store holding blob ``probe`` (an image id), if this process can read it."""
         if not facts.host.startswith("unix://"):
             return None
-        candidates = []
-        if facts.root_dir:
-            candidates.append(Path(facts.root_dir, "containerd", "daemon"))
-        candidates.append(Path("/var/lib/containerd"))
-        for base in candidates:
-            store = cls(base / "io.containerd.content.v1.content")
+        for base in _containerd_roots(facts):
+            store = cls(base / _CONTENT_DIR)
             if store.read(probe) is not None:
                 return store
         return None
@@ -318,18 +368,21 @@ def with_containerd_details(
     rows: Mapping[str, Mapping[str, Any]],
     comments: Mapping[str, str],
     store: ContentStore | None,
+    early: EarlyReads | None = None,
 ) -> list[Image]:
     """Fill the containerd-only fields: content blobs, content size, stored_at, manifests,
     provenance. Images that vanished meanwhile keep their fields unset. ``rows``: the image list's
     rows by id when read with ``manifests=1`` (empty below API 1.47); ``comments``: the inspect
     ``Comment`` of the images the layer cache knows it for; ``store``: the content store when it
-    is readable here (:meth:`ContentStore.locate`).
+    is readable here (:meth:`ContentStore.locate`); ``early``: what :func:`early_reads` read
+    while the list was being answered (else it is read now).
 
     Each image's inspect (~20 ms of engine time each on this store) is asked only for what the
     list, the comments and the metadata database (:func:`_tag_times`) do not tell."""
-    events = registry_events(engine)
+    events = early.events if early is not None else registry_events(engine)
+    current = early.current(store) if early is not None else None
     loads = {ref for action, ref, _ in events if action == "load"}
-    known = _known_without_inspect(store, images, rows, comments)
+    known = _known_without_inspect(store, images, rows, comments, current)
     need = [image.id for image in images if image.id not in known]
     inspected = dict(zip(need, _inspect_all(engine, need), strict=True))
     out: list[Image] = []
@@ -357,7 +410,10 @@ def with_containerd_details(
         stored_ns = seen.stored_ns
         if content_size < 0:
             content_size = seen.size
-        content = store.walk(image.id) if store is not None else None
+        if current is not None and image.id in current.walks:
+            content = current.walks[image.id]
+        else:
+            content = store.walk(image.id) if store is not None else None
         if not manifests and store is not None:
             manifests = store.manifests(image.id)
             if sum(kind == "image" for _, _, kind, _ in manifests) == 1 and image.size > content_size:
@@ -411,9 +467,12 @@ class _InspectFacts:
         )
 
 
-def _tag_times(store: ContentStore | None, images: list[Image]) -> dict[str, int] | None:
+def _tag_times(
+    store: ContentStore | None, images: list[Image], current: EarlyReads | None = None
+) -> dict[str, int] | None:
     """Each image's ``LastTagTime`` in unix ns, from containerd's metadata database next to the
     content store (see :mod:`tui.engine.containerd_meta`); None when it cannot be read here.
+    ``current``: early reads that :meth:`EarlyReads.current` found current (their records serve).
 
     An image is left out (its inspect is asked) unless the database's tags for it are the ones
     the list showed: a name added or removed in between, or a record this reader does not
@@ -422,7 +481,9 @@ def _tag_times(store: ContentStore | None, images: list[Image]) -> dict[str, int
         return None
     from tui.engine import containerd_meta
 
-    records = containerd_meta.read_images(store.root.parent)
+    root = store.root.parent
+    records: Mapping[str, ImageRecord] | None = None
+    records = current.records if current is not None else containerd_meta.read_images(root)
     if records is None:
         return None
     targets = containerd_meta.by_target(records)
@@ -445,10 +506,11 @@ def _known_without_inspect(
     images: list[Image],
     rows: Mapping[str, Mapping[str, Any]],
     comments: Mapping[str, str],
+    current: EarlyReads | None = None,
 ) -> dict[str, _InspectFacts]:
     """The images whose inspect facts are all known already: the list row has the manifests and
     the target descriptor, the layer cache the comment, the metadata database the tag time."""
-    times = _tag_times(store, images)
+    times = _tag_times(store, images, current)
     if times is None:
         return {}
     out = {}

@@ -56,7 +56,7 @@ from tui.engine.layer_child import Built, child_details, worth_a_child
 if TYPE_CHECKING:
     from concurrent.futures import ThreadPoolExecutor
 
-    from tui.engine.containerd_store import ContentStore
+    from tui.engine.containerd_store import ContentStore, EarlyReads
 
 T = TypeVar("T")
 T_co = TypeVar("T_co", covariant=True)
@@ -484,9 +484,19 @@ def with_container_sizes(engine: Engine, containers: list[Container]) -> list[Co
     """The containers with SizeRw and SizeRootFs (``GET /containers/json?all=1&size=1``; the
     containerd store counts each container's own snapshots in LayersSize). A container the
     second list does not show keeps -1 (unknown)."""
+    return containers_sized(containers, container_size_rows(engine) if containers else [])
+
+
+def container_size_rows(engine: Engine) -> list[Any]:
+    """``GET /containers/json?all=1&size=1`` (the rows :func:`containers_sized` reads)."""
+    rows = _get(engine, CONTAINER_SIZES_URL, lambda api: api.containers(all=True, size=True), long=True)
+    return list(rows)
+
+
+def containers_sized(containers: list[Container], rows: list[Any]) -> list[Container]:
+    """:func:`with_container_sizes` with the size list's ``rows`` read already."""
     if not containers:
         return containers
-    rows = _get(engine, CONTAINER_SIZES_URL, lambda api: api.containers(all=True, size=True), long=True)
     sizes = {
         str(row["Id"]): (int(row.get("SizeRw", -1)), int(row.get("SizeRootFs", -1)))
         for row in rows
@@ -1024,7 +1034,9 @@ def read_stages(
     early_df: _Pending[DiskUsage] | None = None
     pool = _Threads("read-lists")
     try:
-        facts, images, containers, early_df, rows = _read_lists(engine, pool, cache, disk_usage and df_early)
+        facts, images, containers, early_df, rows, early = _read_lists(
+            engine, pool, cache, disk_usage and df_early, early=layers
+        )
         yield Snapshot(images, containers, facts, None, taken_at=taken)
         if not layers:
             return
@@ -1036,6 +1048,7 @@ def read_stages(
             containers,
             rows,
             early_df,
+            early,
             disk_usage,
             cache,
             progress,
@@ -1119,17 +1132,45 @@ def _in_own_thread(engine: Engine, read: Callable[[Engine], T]) -> T:
         engine.close()
 
 
+#: What a containerd store's details need besides the lists, read while the engine lists the
+#: images (see :func:`_containerd_early`).
+_Early = tuple["EarlyReads", list[Any]]  # noqa: UP037 - EarlyReads is imported only when type checking
+
+
+def _containerd_early(engine: Engine, facts: EngineFacts) -> _Early:
+    """The registry events, the metadata database's records, the content its images reach and the
+    containers' sizes: reads that need no image list, made while the engine answers it (on a unix
+    socket). On Docker 28.5 with 1,000 images the details took 0.31 s after the list had come
+    (4.1 s), 0.05 s with these read meanwhile."""
+    from tui.engine.containerd_store import early_reads
+
+    return early_reads(engine, facts), container_size_rows(engine)
+
+
 def _read_lists(
-    engine: Engine, pool: _Threads | ThreadPoolExecutor, cache: LayerCache | None, df: bool
-) -> tuple[EngineFacts, list[Image], list[Container], _Pending[DiskUsage] | None, ListRows | None]:
+    engine: Engine,
+    pool: _Threads | ThreadPoolExecutor,
+    cache: LayerCache | None,
+    df: bool,
+    early: bool = False,
+) -> tuple[
+    EngineFacts,
+    list[Image],
+    list[Container],
+    _Pending[DiskUsage] | None,
+    ListRows | None,
+    _Pending[_Early] | None,
+]:
     """Facts, images and containers, read at once (three requests the engine answers in parallel),
     while this thread reads the layer cache file; ``df``: ``/system/df`` starts too. On a unix
     socket the requests go out at once without the SDK (:meth:`Engine.start_gets`), each on its own
     connection; elsewhere each on a pool thread's SDK client, but over ssh:// (a new ssh connection
     per client) one after the other on this thread. Last, the image list's rows by id when they
-    were asked with their manifests (see :func:`list_image_rows`)."""
+    were asked with their manifests (see :func:`list_image_rows`), and ``early`` (on a unix
+    socket, the containerd store): :func:`_containerd_early` started once the facts have come."""
     engine.server_version()  # /version first: every client needs the negotiated API version
     df_f: _Pending[DiskUsage] | None = None
+    early_f: _Pending[_Early] | None = None
     gets = engine.start_gets(store_lists(engine.api_version()))
     if gets is not None:  # a unix socket: the three GETs are on their way, each on its own connection
         try:
@@ -1139,6 +1180,8 @@ def _read_lists(
             if cache is not None:
                 cache.load()  # while the engine answers
             facts = _facts(engine, _answer(engine, gets, 0, _sdk_info, False))
+            if early and facts.image_store == "containerd":
+                early_f = pool.submit(_in_own_thread, engine, partial(_containerd_early, facts=facts))
             rows = _answer(engine, gets, 1, _sdk_image_rows, False)
             listed = list(rows), images_url(engine.api_version())[1]
             containers = _containers(_answer(engine, gets, 2, _sdk_containers, False))
@@ -1165,7 +1208,7 @@ def _read_lists(
     if facts.image_store == "podman":
         images = podman.normalise_images(images)
     by_id = {row["Id"]: row for row in rows} if with_manifests else None
-    return facts, images, containers, df_f, by_id
+    return facts, images, containers, df_f, by_id, early_f
 
 
 def _disk_usage_of(engine: Engine, gets: UnixGets | None) -> DiskUsage:
@@ -1207,6 +1250,7 @@ def _layer_stages(
     containers: list[Container],
     rows: ListRows | None,
     early_df: _Pending[DiskUsage] | None,
+    early: _Pending[_Early] | None,
     disk_usage: bool,
     cache: LayerCache | None,
     progress: ProgressFn | None,
@@ -1245,8 +1289,15 @@ def _layer_stages(
     if facts.image_store == "containerd":
         from tui.engine.containerd_store import with_containerd_details
 
-        images = with_containerd_details(engine, facts, images, rows or {}, comments or {}, store)
-        containers = with_container_sizes(engine, containers)
+        if early is None:
+            images = with_containerd_details(engine, facts, images, rows or {}, comments or {}, store)
+            containers = with_container_sizes(engine, containers)
+        else:
+            early_reads, size_rows = early.result()
+            images = with_containerd_details(
+                engine, facts, images, rows or {}, comments or {}, store, early_reads
+            )
+            containers = containers_sized(containers, size_rows)
     snapshot = Snapshot(images, containers, facts, None, taken_at=taken)
 
     def disk() -> DiskUsage:
