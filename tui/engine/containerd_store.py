@@ -481,9 +481,8 @@ def _tag_times(
         return None
     from tui.engine import containerd_meta
 
-    root = store.root.parent
-    records: Mapping[str, ImageRecord] | None = None
-    records = current.records if current is not None else containerd_meta.read_images(root)
+    records: Mapping[str, ImageRecord] | None
+    records = current.records if current is not None else containerd_meta.read_images(store.root.parent)
     if records is None:
         return None
     targets = containerd_meta.by_target(records)
