@@ -34,11 +34,11 @@ from __future__ import annotations
 
 import os
 import struct
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
-from typing import NamedTuple
+from typing import NamedTuple, TypeVar
 
 META_DB = Path("io.containerd.metadata.v1.bolt", "meta.db")
 NAMESPACE = "moby"  # dockerd's containerd namespace
@@ -105,32 +105,36 @@ def read_images_at(
 ) -> tuple[dict[str, ImageRecord], int] | None:
     """:func:`read_images`, with the txid of the commit the records were read at (while
     :func:`committed_txid` still gives that txid, a new read would give the same records)."""
-    try:
-        fd = os.open(containerd_root / META_DB, os.O_RDONLY | os.O_CLOEXEC)
-    except OSError:
-        return None
-    try:
+
+    def read(fd: int) -> tuple[dict[str, ImageRecord], int] | None:
         for _ in range(attempts):
             meta = _newest_meta(fd)
             records = _read_records(_Pages(fd, meta), meta, namespace.encode())
             if _newest_meta(fd).txid == meta.txid:  # the same commit: nothing read was reused
                 return records, meta.txid
         return None
-    except (OSError, _Corrupt, struct.error, ValueError):
-        return None
-    finally:
-        os.close(fd)
+
+    return _on_database(containerd_root, read)
 
 
 def committed_txid(containerd_root: Path) -> int | None:
     """The txid of the database's newest commit (every write transaction makes one); None when it
     cannot be read here."""
+    return _on_database(containerd_root, lambda fd: _newest_meta(fd).txid)
+
+
+_Read = TypeVar("_Read")
+
+
+def _on_database(containerd_root: Path, read: Callable[[int], _Read | None]) -> _Read | None:
+    """``read`` of the database's open file (read-only, never locked); None when it cannot be
+    opened or read (a missing file, no permission, a damaged or unexpected page)."""
     try:
         fd = os.open(containerd_root / META_DB, os.O_RDONLY | os.O_CLOEXEC)
     except OSError:
         return None
     try:
-        return _newest_meta(fd).txid
+        return read(fd)
     except (OSError, _Corrupt, struct.error, ValueError):
         return None
     finally:

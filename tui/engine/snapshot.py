@@ -1289,14 +1289,13 @@ def _layer_stages(
     if facts.image_store == "containerd":
         from tui.engine.containerd_store import with_containerd_details
 
-        if early is None:
-            images = with_containerd_details(engine, facts, images, rows or {}, comments or {}, store)
+        early_reads, size_rows = early.result() if early is not None else (None, None)
+        images = with_containerd_details(
+            engine, facts, images, rows or {}, comments or {}, store, early_reads
+        )
+        if size_rows is None:
             containers = with_container_sizes(engine, containers)
         else:
-            early_reads, size_rows = early.result()
-            images = with_containerd_details(
-                engine, facts, images, rows or {}, comments or {}, store, early_reads
-            )
             containers = containers_sized(containers, size_rows)
     snapshot = Snapshot(images, containers, facts, None, taken_at=taken)
 
